@@ -1,0 +1,147 @@
+// `timebox check`: decide request files offline, from the working tree or against a base revision.
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { type CheckInput, decideAll, isRequestPath } from '../core/decide.js';
+import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
+import { type AccessRepo, loadAccessRepo } from '../repo/access-repo.js';
+import { changedSince, gitRevision, type RepoSource, workingTree } from '../repo/source.js';
+import { type Io, loadTeams, parseAt, parseList, repoRoot } from './context.js';
+import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
+import { formatDecisions } from './format.js';
+
+export interface CheckOptions {
+  repo?: string;
+  base?: string;
+  author?: string;
+  approvedBy?: string;
+  teams?: string;
+  at?: string;
+  json?: boolean;
+  requireApproved?: boolean;
+}
+
+export async function loadRepoOrFail(io: Io, source: RepoSource): Promise<AccessRepo> {
+  const repo = await loadAccessRepo(source);
+  for (const w of repo.warnings) io.stderr(`warning: ${formatProblem(w)}\n`);
+  if (repo.errors.length > 0) {
+    throw new ConfigError(`the access repo's configuration is invalid (${source.label})`, repo.errors);
+  }
+  return repo;
+}
+
+/** Offline PR facts: `--approved-by` people approved the head commit and have write access. */
+export function offlinePull(
+  author: string | undefined,
+  approvedBy: string[],
+  teams: PullFacts['teams'],
+  at: Date,
+): PullFacts {
+  return {
+    ...(author ? { author } : {}),
+    headSha: 'HEAD',
+    reviews: approvedBy.map((login) => ({
+      login,
+      state: 'APPROVED',
+      commitId: 'HEAD',
+      submittedAt: at.toISOString(),
+    })),
+    pushers: [],
+    permissions: Object.fromEntries(approvedBy.map((l) => [l.toLowerCase(), 'write'])),
+    teams,
+  };
+}
+
+export async function runCheck(io: Io, files: string[], opts: CheckOptions): Promise<number> {
+  const root = repoRoot(io, opts.repo);
+  const at = parseAt(opts.at);
+  const teams = await loadTeams(io, opts.teams);
+  if (opts.base && files.length > 0)
+    throw new UsageError('give either request FILES or --base REF, not both');
+
+  let repo: AccessRepo;
+  let changed: ChangedRequestFile[];
+  let changedPaths: string[] = [];
+  const tree = workingTree(root);
+  if (opts.base) {
+    const base = await gitRevision(root, opts.base);
+    repo = await loadRepoOrFail(io, base);
+    const { mergeBase, changes } = await changedSince(root, opts.base);
+    const before = await gitRevision(root, mergeBase);
+    changedPaths = changes.map((c) => c.path);
+    changed = [];
+    for (const c of changes.filter((c) => isRequestPath(c.path, repo.config))) {
+      if (c.status === 'removed') {
+        const content = await before.read(c.path);
+        changed.push({
+          path: c.path,
+          status: 'removed',
+          ...(content === null ? {} : { previous: { content } }),
+        });
+      } else {
+        changed.push({ path: c.path, status: c.status, content: (await tree.read(c.path)) ?? '' });
+      }
+    }
+    io.stderr(
+      `policies and CODEOWNERS from ${base.label}; ${changed.length} request file(s) changed since it\n`,
+    );
+  } else {
+    repo = await loadRepoOrFail(io, tree);
+    const paths =
+      files.length > 0
+        ? files.map((f) => toRepoPath(root, resolve(io.cwd, f), f))
+        : (await tree.list(repo.config.paths.requests)).filter(
+            (p) => p.endsWith('.yaml') || p.endsWith('.yml'),
+          );
+    changed = [];
+    for (const path of paths) {
+      const content = await readFile(resolve(root, path), 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new UsageError(
+          `cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : (err.code ?? String(err))}`,
+        );
+      });
+      changed.push({ path, status: 'added', content });
+    }
+  }
+
+  const input: CheckInput = {
+    files: changed,
+    changedPaths,
+    pull: offlinePull(opts.author, parseList(opts.approvedBy), teams, at),
+    policies: repo.policies,
+    codeowners: repo.codeowners,
+    config: repo.config,
+    at,
+  };
+  const decisions = decideAll(input);
+  if (opts.json) io.stdout(`${JSON.stringify({ results: decisions.map(toJson) }, null, 2)}\n`);
+  else io.stdout(formatDecisions(decisions, io));
+  return exitCode(decisions, opts.requireApproved ?? false);
+}
+
+export function exitCode(decisions: Decision[], requireApproved: boolean): number {
+  if (decisions.some((d) => d.status === 'denied' || d.status === 'invalid')) return EXIT.failed;
+  if (requireApproved && decisions.some((d) => d.status === 'pending')) return EXIT.failed;
+  return EXIT.ok;
+}
+
+/** The SPEC's `check --json` result shape (plus `change` and `window`). */
+export function toJson(d: Decision) {
+  return {
+    file: d.file,
+    status: d.status,
+    request: d.request,
+    rule: d.rule,
+    errors: d.errors,
+    reasons: d.reasons,
+    approvals: d.approvals,
+    change: d.change,
+    window: d.window,
+  };
+}
+
+function toRepoPath(root: string, abs: string, given: string): string {
+  const rel = relative(root, abs);
+  if (rel.startsWith('..') || isAbsolute(rel))
+    throw new UsageError(`${given} is outside the access repo ${root}`);
+  return rel.split(sep).join('/');
+}

@@ -1,0 +1,105 @@
+// Shared plumbing for commands: repo root, time, teams file, colours, output streams.
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import pc from 'picocolors';
+import { compileSchema, validateAgainst } from '../core/schemas.js';
+import { loadYaml } from '../core/yaml-loader.js';
+import { ConfigError, UsageError } from './errors.js';
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  color: boolean;
+  isTTY: boolean;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export function processIo(): Io {
+  const env = process.env;
+  const color = env.NO_COLOR
+    ? false
+    : env.FORCE_COLOR
+      ? env.FORCE_COLOR !== '0'
+      : Boolean(process.stdout.isTTY);
+  return {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    color,
+    isTTY: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+    cwd: process.cwd(),
+    env,
+  };
+}
+
+export function colors(io: Io) {
+  return pc.createColors(io.color);
+}
+
+export function repoRoot(io: Io, repo: string | undefined): string {
+  return resolve(io.cwd, repo ?? '.');
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+export function parseAt(value: string | undefined, now: () => Date = () => new Date()): Date {
+  if (value === undefined) return now();
+  if (!RFC3339.test(value) || Number.isNaN(Date.parse(value))) {
+    throw new UsageError(
+      `--at must be an RFC 3339 time with a time zone, such as 2026-12-01T09:00:00Z (got ${value})`,
+    );
+  }
+  return new Date(value);
+}
+
+export function parseList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim().replace(/^@(?!.*\/)/, ''))
+    .filter(Boolean);
+}
+
+const teamsSchema = compileSchema({
+  type: 'object',
+  propertyNames: {
+    pattern: '^@[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9][A-Za-z0-9._-]*$',
+  },
+  additionalProperties: {
+    type: 'array',
+    items: { type: 'string', pattern: '^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$' },
+  },
+});
+
+/** `--teams FILE`: `"@acme/qa": [alice, bob]`. Keys are lower-cased for lookups. */
+export function parseTeams(text: string, file: string): Record<string, string[]> {
+  const loaded = loadYaml(text, { scalars: 'strings', maxBytes: 1024 * 1024 });
+  const errors =
+    loaded.errors.length > 0 ? loaded.errors : validateAgainst(teamsSchema, loaded.value, loaded);
+  if (errors.length > 0) {
+    throw new ConfigError(
+      `${file} is not a valid teams file (a YAML map of "@org/team" to lists of logins)`,
+      errors.map((e) => ({
+        file,
+        ...e,
+        message: e.message.replace('is not a valid name here', 'must be written @org/team'),
+      })),
+    );
+  }
+  const teams: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries((loaded.value ?? {}) as Record<string, string[]>))
+    teams[k.toLowerCase()] = v;
+  return teams;
+}
+
+export async function loadTeams(io: Io, file: string | undefined): Promise<Record<string, string[]>> {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = await readFile(resolve(io.cwd, file), 'utf8');
+  } catch (err) {
+    throw new UsageError(
+      `cannot read --teams file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+  return parseTeams(text, file);
+}

@@ -1,0 +1,62 @@
+// Human output for decisions: one line per file with its status, then reasons and who must approve.
+// Readable without colour; colour only adds emphasis.
+import type { Decision, Status } from '../core/model.js';
+import { colors, type Io } from './context.js';
+
+const LABEL: Record<Status, string> = {
+  approved: 'approved',
+  pending: 'pending ',
+  denied: 'denied  ',
+  invalid: 'invalid ',
+};
+
+export function formatDecisions(decisions: Decision[], io: Pick<Io, 'color'>): string {
+  const c = colors(io as Io);
+  const paint: Record<Status, (s: string) => string> = {
+    approved: c.green,
+    pending: c.yellow,
+    denied: c.red,
+    invalid: c.red,
+  };
+  if (decisions.length === 0) return 'no request files to check\n';
+  const lines: string[] = [];
+  const indent = '          ';
+  for (const d of decisions) {
+    const what = describe(d);
+    lines.push(`${c.bold(paint[d.status](LABEL[d.status]))}  ${d.file}${what ? `  ${c.dim(what)}` : ''}`);
+    for (const e of d.errors)
+      lines.push(`${indent}${d.file}:${e.line}:${e.column}: ${e.message} ${c.dim(`(${e.path})`)}`);
+    for (const r of d.reasons) lines.push(`${indent}${c.cyan(r.rule)}: ${r.message}`);
+    const a = d.approvals;
+    if (a && d.status !== 'denied') {
+      a.steps.forEach((s, i) => {
+        const got = s.approvers.length > 0 ? `approved by ${s.approvers.join(', ')}` : 'no approval yet';
+        const can =
+          s.approvers.length < s.count && s.candidates.length > 0
+            ? `; can approve: ${s.candidates.join(', ')}`
+            : '';
+        lines.push(`${indent}step ${i + 1}: ${s.count} of ${s.from.join(', ')} — ${got}${can}`);
+      });
+      if (a.codeowners.owners.length > 0) {
+        lines.push(
+          `${indent}CODEOWNERS: ${a.codeowners.owners.join(', ')} — ${a.codeowners.satisfied ? 'satisfied' : 'an owner must approve'}`,
+        );
+      }
+      for (const i of a.ignored) lines.push(`${indent}${c.dim(`not counted: ${i.login} ${i.reason}`)}`);
+    }
+  }
+  const counts = (['approved', 'pending', 'denied', 'invalid'] as const)
+    .map((s) => [s, decisions.filter((d) => d.status === s).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${n} ${s}`);
+  lines.push('', `${decisions.length} file${decisions.length === 1 ? '' : 's'}: ${counts.join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function describe(d: Decision): string {
+  const r = d.request;
+  if (!r) return '';
+  if (d.change === 'removed') return `removes ${r.requester}'s ${r.role} on ${r.resource}`;
+  const length = r.duration ? `for ${r.duration}` : `until ${r.until}`;
+  return `${r.requester}: ${r.role} on ${r.resource} ${length}${d.rule ? ` (rule ${d.rule})` : ''}`;
+}

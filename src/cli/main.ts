@@ -1,0 +1,118 @@
+// The `timebox` command line: parse flags, run a command, map outcomes to exit codes. Nothing else.
+import { Command, CommanderError, Option } from 'commander';
+import { GitError } from '../repo/source.js';
+import { runCheck } from './check.js';
+import { type Io, processIo } from './context.js';
+import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
+import { inquirerPrompter, runNew } from './new.js';
+import { runVerify } from './verify.js';
+
+const repoOption = () => new Option('--repo <dir>', 'the access repo').default('.', 'the current directory');
+const jsonOption = () => new Option('--json', 'print one JSON document on stdout, nothing else');
+
+export function buildProgram(io: Io, done: (code: number) => void): Command {
+  const program = new Command('timebox')
+    .description('Temporary, least-privilege production access granted through pull requests.')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride();
+
+  program
+    .command('check')
+    .description('decide request files: approved, pending, denied or invalid')
+    .argument('[files...]', 'request files (default: every file under requests/)')
+    .addOption(repoOption())
+    .option(
+      '--base <ref>',
+      'decide the request files changed since REF, with policies and CODEOWNERS read from REF',
+    )
+    .option('--author <login>', 'who opens the pull request (default: each request’s requester)')
+    .option('--approved-by <logins>', 'comma-separated logins that approved the head commit')
+    .option('--teams <file>', 'YAML map of "@org/team" to member logins')
+    .option('--at <time>', 'decide at this RFC 3339 time (default: now)')
+    .option('--require-approved', 'exit 1 while any request is still pending (for CI gates)')
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 all approved or pending, 1 a request is denied or invalid, 2 usage or configuration error.',
+    )
+    .action(async (files: string[], opts) => done(await runCheck(io, files, opts)));
+
+  program
+    .command('verify')
+    .description('run the policy tests in policies/tests/*.yaml')
+    .addOption(repoOption())
+    .option('--teams <file>', 'YAML map of "@org/team" to member logins')
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      '\nPrints `N passed, N failed`. Exit codes: 0 all passed, 1 a test failed, 2 configuration error.',
+    )
+    .action(async (opts) => done(await runVerify(io, opts)));
+
+  program
+    .command('new')
+    .description('scaffold a request file (asks for what is missing when run in a terminal)')
+    .addOption(repoOption())
+    .option('--requester <login>', 'your GitHub login (default: $GITHUB_ACTOR or `git config github.user`)')
+    .option('--resource <id>', 'a resource from the policies')
+    .option('--role <name>', 'a role the resource offers')
+    .option('--duration <d>', 'how long: 30m, 2h, 1h30m, 1d12h')
+    .option('--until <time>', 'or until this RFC 3339 time')
+    .option('--start <time>', 'not before this RFC 3339 time')
+    .option('--reason <text>', 'why you need it (at least 10 characters)')
+    .option('--ticket <ref>', 'ticket reference, e.g. BUG-1234')
+    .option('--file <path>', 'where to write it (default: requests/<login>/<date>-<resource>-<role>.yaml)')
+    .addOption(jsonOption())
+    .action(async (opts) =>
+      done(await runNew(io, opts, io.isTTY && !opts.json ? await inquirerPrompter() : undefined)),
+    );
+
+  return program;
+}
+
+/** Run the CLI and return the exit code; every expected failure becomes a message, never a stack trace. */
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  if (argv.length === 0) {
+    program.outputHelp();
+    return EXIT.usage;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    return report(io, err);
+  }
+}
+
+function report(io: Io, err: unknown): number {
+  if (err instanceof CommanderError) {
+    return err.code === 'commander.helpDisplayed' ||
+      err.code === 'commander.version' ||
+      err.code === 'commander.help'
+      ? EXIT.ok
+      : EXIT.usage;
+  }
+  if (err instanceof ConfigError) {
+    io.stderr(`timebox: ${err.message}\n`);
+    for (const p of err.problems) io.stderr(`  ${formatProblem(p)}\n`);
+    return EXIT.usage;
+  }
+  if (err instanceof UsageError || err instanceof GitError) {
+    io.stderr(`timebox: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  if (err instanceof Error && err.name === 'ExitPromptError') {
+    io.stderr('timebox: cancelled\n');
+    return EXIT.usage;
+  }
+  io.stderr(
+    `timebox: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  return EXIT.failed;
+}

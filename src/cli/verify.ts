@@ -1,0 +1,112 @@
+// `timebox verify`: run the policy tests in policies/tests/*.yaml against the policies beside them.
+import { stringify } from 'yaml';
+import { decideRequest } from '../core/decide.js';
+import type { Status } from '../core/model.js';
+import { validateSchema } from '../core/schemas.js';
+import { loadYaml } from '../core/yaml-loader.js';
+import { workingTree } from '../repo/source.js';
+import { loadRepoOrFail, offlinePull } from './check.js';
+import { colors, type Io, loadTeams, repoRoot } from './context.js';
+import { ConfigError, EXIT } from './errors.js';
+
+/** Tests decide at a fixed time unless they say otherwise, so they never depend on the clock. */
+export const DEFAULT_TEST_TIME = '2026-01-07T10:00:00Z';
+
+interface PolicyTest {
+  name: string;
+  file?: string;
+  request: Record<string, unknown>;
+  author?: string;
+  approved_by?: string[];
+  at?: string;
+  expect: Status;
+  expect_rule?: string;
+}
+
+export interface TestResult {
+  file: string;
+  line: number;
+  name: string;
+  expect: Status;
+  status: Status;
+  rule: string | null;
+  passed: boolean;
+  reasons: string[];
+}
+
+export async function runVerify(
+  io: Io,
+  opts: { repo?: string; teams?: string; json?: boolean },
+): Promise<number> {
+  const root = repoRoot(io, opts.repo);
+  const tree = workingTree(root);
+  const repo = await loadRepoOrFail(io, tree);
+  const cliTeams = await loadTeams(io, opts.teams);
+  const dir = `${repo.config.paths.policies}/tests`;
+  const testFiles = (await tree.list(dir)).filter((p) => /^[^/]+\.ya?ml$/.test(p.slice(dir.length + 1)));
+  if (testFiles.length === 0) throw new ConfigError(`no policy tests found in ${dir}/`);
+
+  const results: TestResult[] = [];
+  for (const path of testFiles) {
+    const loaded = loadYaml((await tree.read(path)) ?? '', { scalars: 'core', maxBytes: 1024 * 1024 });
+    const errors =
+      loaded.errors.length > 0 ? loaded.errors : validateSchema('policy-test', loaded.value, loaded);
+    if (errors.length > 0)
+      throw new ConfigError(
+        `${path} is not a valid policy test file`,
+        errors.map((e) => ({ file: path, ...e })),
+      );
+    const doc = loaded.value as { teams?: Record<string, string[]>; tests: PolicyTest[] };
+    const teams = { ...cliTeams };
+    for (const [k, v] of Object.entries(doc.teams ?? {}))
+      teams[k.toLowerCase()] = [...(teams[k.toLowerCase()] ?? []), ...v];
+    doc.tests.forEach((t, i) => {
+      const at = new Date(t.at ?? DEFAULT_TEST_TIME);
+      const requester = typeof t.request.requester === 'string' ? t.request.requester : 'unknown';
+      const file = t.file ?? `${repo.config.paths.requests}/${requester}/test.yaml`;
+      // Round-trip through YAML text so the request is read exactly as a request file would be.
+      const decision = decideRequest(file, stringify(t.request), {
+        files: [],
+        changedPaths: [],
+        pull: offlinePull(t.author ?? requester, t.approved_by ?? [], teams, at),
+        policies: repo.policies,
+        codeowners: repo.codeowners,
+        config: repo.config,
+        at,
+      });
+      const passed = decision.status === t.expect && (!t.expect_rule || decision.rule === t.expect_rule);
+      results.push({
+        file: path,
+        line: loaded.locate(['tests', i]).line,
+        name: t.name,
+        expect: t.expect,
+        status: decision.status,
+        rule: decision.rule,
+        passed,
+        reasons: [
+          ...decision.errors.map((e) => `${e.path}: ${e.message}`),
+          ...decision.reasons.map((r) => `${r.rule}: ${r.message}`),
+        ],
+      });
+    });
+  }
+
+  const passed = results.filter((r) => r.passed).length;
+  const failed = results.length - passed;
+  if (opts.json) {
+    io.stdout(`${JSON.stringify({ tests: results, passed, failed }, null, 2)}\n`);
+  } else {
+    const c = colors(io);
+    const lines = results.map((r) =>
+      r.passed
+        ? `${c.green('pass')}  ${r.name}`
+        : [
+            `${c.red('FAIL')}  ${r.name}  ${c.dim(`${r.file}:${r.line}`)}`,
+            `      expected ${r.expect}, got ${r.status}${r.rule ? ` (rule ${r.rule})` : ''}`,
+            ...r.reasons.map((x) => `      ${x}`),
+          ].join('\n'),
+    );
+    io.stdout(`${lines.join('\n')}\n\n${passed} passed, ${failed} failed\n`);
+  }
+  return failed > 0 ? EXIT.failed : EXIT.ok;
+}

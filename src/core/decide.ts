@@ -1,0 +1,355 @@
+// The pure decision function (SPEC "Decisions"): facts, policies and a time in; decisions out.
+// No fs, no git, no network, no clock.
+import { approvalReport, countApprovals, lower, principalSet } from './approvals.js';
+import { type CodeOwners, ownersOf } from './codeowners.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { describeHours, describeWallClock, withinHours } from './hours.js';
+import type {
+  AccessRequest,
+  ChangedRequestFile,
+  Config,
+  Decision,
+  Policies,
+  PullFacts,
+  Reason,
+  Rule,
+  Window,
+} from './model.js';
+import { compileGlob } from './policy.js';
+import { validateSchema } from './schemas.js';
+import { type FileError, loadYaml } from './yaml-loader.js';
+
+export interface CheckInput {
+  files: ChangedRequestFile[];
+  /** Every path the pull request changes, for the "review policy and requests separately" rule. */
+  changedPaths: string[];
+  pull: PullFacts;
+  policies: Policies;
+  codeowners: CodeOwners | null;
+  config: Config;
+  at: Date;
+}
+
+/** Built-in rules, named like policy rules so that every reason names the rule that gives it. */
+export const BUILTIN = {
+  separateReview: 'timebox/separate-review',
+  noAllowRule: 'timebox/no-allow-rule',
+  codeowners: 'timebox/codeowners',
+  earlyRevocation: 'timebox/early-revocation',
+} as const;
+
+export function isRequestPath(path: string, config: Config): boolean {
+  return path.startsWith(`${config.paths.requests}/`);
+}
+
+/** Files whose change must be reviewed on its own, never together with requests. */
+export function isGovernancePath(path: string, config: Config): boolean {
+  return (
+    path.startsWith(`${config.paths.policies}/`) ||
+    path.startsWith('schemas/') ||
+    path === 'timebox.yaml' ||
+    path === '.github/CODEOWNERS' ||
+    path === 'CODEOWNERS' ||
+    path === 'docs/CODEOWNERS'
+  );
+}
+
+export interface ParsedRequest {
+  request: AccessRequest | null;
+  errors: FileError[];
+  locate: (path: readonly (string | number)[]) => { line: number; column: number };
+}
+
+/** Read one request file: hardened YAML, then the request schema. Never throws. */
+export function parseRequest(path: string, text: string, config: Config): ParsedRequest {
+  const loaded = loadYaml(text, { scalars: 'strings' });
+  const errors = [...loaded.errors];
+  if (!isRequestPath(path, config) || !path.endsWith('.yaml')) {
+    errors.unshift({
+      line: 1,
+      column: 1,
+      path: '$',
+      message: `request files must be named ${config.paths.requests}/**/*.yaml (got ${path})`,
+    });
+  }
+  if (loaded.errors.length === 0) errors.push(...validateSchema('request', loaded.value, loaded));
+  const request = errors.length === 0 ? (loaded.value as AccessRequest) : null;
+  return { request, errors, locate: loaded.locate };
+}
+
+export function decideAll(input: CheckInput): Decision[] {
+  const mixed = input.changedPaths.filter((p) => isGovernancePath(p, input.config));
+  return input.files.map((file) => {
+    const decision =
+      file.status === 'removed'
+        ? decideRemoval(file, input)
+        : decideRequest(file.path, file.content ?? '', input);
+    if (mixed.length > 0 && decision.status !== 'invalid') {
+      return {
+        ...decision,
+        status: 'denied',
+        rule: BUILTIN.separateReview,
+        reasons: [
+          {
+            rule: BUILTIN.separateReview,
+            message: `this pull request also changes ${mixed.slice(0, 3).join(', ')}${mixed.length > 3 ? ', …' : ''}; policy and access changes must be reviewed in separate pull requests`,
+          },
+        ],
+      };
+    }
+    return decision;
+  });
+}
+
+/** The access window if the request were merged at `at`. */
+export function windowOf(request: AccessRequest, at: Date): { startsAt: Date; expiresAt: Date } {
+  const start = request.start ? new Date(request.start) : at;
+  const startsAt = start.getTime() > at.getTime() ? start : at;
+  const expiresAt = request.until
+    ? new Date(request.until)
+    : new Date(startsAt.getTime() + (parseDuration(request.duration ?? '') ?? 0));
+  return { startsAt, expiresAt };
+}
+
+const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+export function decideRequest(path: string, text: string, input: CheckInput): Decision {
+  const parsed = parseRequest(path, text, input.config);
+  const base: Decision = {
+    file: path,
+    status: 'invalid',
+    change: 'added',
+    request: parsed.request,
+    rule: null,
+    errors: parsed.errors,
+    reasons: [],
+    approvals: null,
+    window: null,
+  };
+  const request = parsed.request;
+  if (!request) return base;
+
+  // Semantic checks that a schema cannot express: known resource and role, a non-empty window.
+  const errors: FileError[] = [];
+  const at = (key: keyof AccessRequest, message: string) =>
+    errors.push({ ...parsed.locate([key]), path: `$.${key}`, message });
+  const resource = input.policies.resources.get(request.resource);
+  if (!resource) {
+    at(
+      'resource',
+      `unknown resource \`${request.resource}\`${suggest(request.resource, [...input.policies.resources.keys()])}`,
+    );
+  } else if (!Object.hasOwn(resource.roles, request.role)) {
+    at(
+      'role',
+      `resource \`${resource.id}\` has no role \`${request.role}\` (roles: ${Object.keys(resource.roles).join(', ')})`,
+    );
+  }
+  if (request.duration !== undefined && parseDuration(request.duration) === 0)
+    at('duration', 'must be longer than 0');
+  const { startsAt, expiresAt } = windowOf(request, input.at);
+  if (request.until !== undefined && expiresAt.getTime() <= startsAt.getTime()) {
+    at('until', `must be later than the start of access (${iso(startsAt)})`);
+  }
+  if (errors.length > 0) return { ...base, errors };
+
+  const window: Window = { starts_at: iso(startsAt), expires_at: iso(expiresAt) };
+  const decided = { ...base, window };
+  const requester = request.requester;
+  const author = input.pull.author ?? requester;
+  const matches = (rule: Rule) => ruleMatches(rule, request, input.pull.teams);
+  const candidates = rulesFor(input.policies, request.resource).filter(matches);
+
+  const denies = candidates.filter((r) => r.effect === 'deny');
+  if (denies.length > 0) {
+    return {
+      ...decided,
+      status: 'denied',
+      rule: (denies[0] as Rule).name,
+      reasons: denies.map((r) => ({
+        rule: r.name,
+        message: r.message ?? `${request.resource}/${request.role} is denied by policy`,
+      })),
+    };
+  }
+  const allows = candidates.filter((r) => r.effect === 'allow');
+  if (allows.length === 0) {
+    return {
+      ...decided,
+      status: 'denied',
+      reasons: [{ rule: BUILTIN.noAllowRule, message: noAllowMessage(request, input) }],
+    };
+  }
+
+  const violations: Reason[] = [];
+  const met: Rule[] = [];
+  for (const rule of allows) {
+    const v = violationsOf(rule, request, author, startsAt, expiresAt);
+    if (v.length === 0) met.push(rule);
+    else violations.push(...v.map((message) => ({ rule: rule.name, message })));
+  }
+  if (met.length === 0) return { ...decided, status: 'denied', reasons: violations };
+
+  const owners = ownersOf(input.codeowners, path).owners;
+  const counted = countApprovals(input.pull, [requester]);
+  const reports = met.map((rule) => ({
+    rule,
+    report: approvalReport(rule.approvals, owners, counted, input.pull.teams, [requester]),
+  }));
+  const done = reports.find((r) => r.report.satisfied);
+  if (done) return { ...decided, status: 'approved', rule: done.rule.name, approvals: done.report };
+
+  // Pending: report the rule closest to being met (fewest approvals missing), policy order on ties.
+  const missing = (r: (typeof reports)[number]) =>
+    r.report.steps.reduce((n, s) => n + Math.max(0, s.count - s.approvers.length), 0) +
+    (r.report.codeowners.satisfied ? 0 : 1);
+  const best = [...reports].sort((a, b) => missing(a) - missing(b))[0] as (typeof reports)[number];
+  const reasons: Reason[] = best.report.steps
+    .filter((s) => s.approvers.length < s.count)
+    .map((s) => ({
+      rule: best.rule.name,
+      message: `needs ${s.count - s.approvers.length} more approval${s.count - s.approvers.length === 1 ? '' : 's'} from ${s.from.join(', ')}`,
+    }));
+  if (!best.report.codeowners.satisfied) {
+    reasons.push({
+      rule: BUILTIN.codeowners,
+      message: `needs an approval from a code owner of ${path}: ${owners.join(', ')}`,
+    });
+  }
+  return { ...decided, status: 'pending', rule: best.rule.name, reasons, approvals: best.report };
+}
+
+function decideRemoval(file: ChangedRequestFile, input: CheckInput): Decision {
+  const previous = file.previous
+    ? parseRequest(file.path, file.previous.content, input.config).request
+    : null;
+  const author = input.pull.author ? lower(input.pull.author) : null;
+  const base: Decision = {
+    file: file.path,
+    status: 'approved',
+    change: 'removed',
+    request: previous,
+    rule: BUILTIN.earlyRevocation,
+    errors: [],
+    reasons: [],
+    approvals: null,
+    window: null,
+  };
+  const privileged = new Set(
+    [previous?.requester, ...(file.previous?.approvers ?? [])].filter(Boolean).map((l) => lower(l as string)),
+  );
+  if (author === null || privileged.has(author)) {
+    return {
+      ...base,
+      reasons: [
+        {
+          rule: BUILTIN.earlyRevocation,
+          message: 'removing access early needs no approval from its requester or approvers',
+        },
+      ],
+    };
+  }
+  const exclude = input.pull.author ? [input.pull.author] : [];
+  const counted = countApprovals(input.pull, exclude);
+  const report = approvalReport([{ from: ['*'], count: 1 }], [], counted, input.pull.teams, exclude);
+  if (report.satisfied) return { ...base, approvals: report };
+  return {
+    ...base,
+    status: 'pending',
+    approvals: report,
+    reasons: [
+      {
+        rule: BUILTIN.earlyRevocation,
+        message: `${input.pull.author} is neither the requester nor an approver of this access, so one approval from anyone with write access is needed`,
+      },
+    ],
+  };
+}
+
+export function ruleMatches(rule: Rule, request: AccessRequest, teams: PullFacts['teams']): boolean {
+  if (!principalSet(rule.requesters, teams).has(request.requester)) return false;
+  if (rule.roles && !rule.roles.some((p) => compileGlob(p).test(request.role))) return false;
+  return rule.resources.some((p) => compileGlob(p).test(request.resource));
+}
+
+/** Rules whose resource patterns match a resource id, in policy order; memoised per policy set. */
+const index = new WeakMap<Policies, Map<string, Rule[]>>();
+function rulesFor(policies: Policies, resource: string): Rule[] {
+  let byResource = index.get(policies);
+  if (!byResource) {
+    byResource = new Map();
+    index.set(policies, byResource);
+  }
+  let rules = byResource.get(resource);
+  if (!rules) {
+    rules = policies.rules.filter((r) => r.resources.some((p) => compileGlob(p).test(resource)));
+    byResource.set(resource, rules);
+  }
+  return rules;
+}
+
+function violationsOf(
+  rule: Rule,
+  request: AccessRequest,
+  author: string,
+  startsAt: Date,
+  expiresAt: Date,
+): string[] {
+  const out: string[] = [];
+  if (lower(author) !== lower(request.requester)) {
+    out.push(
+      `the pull request was opened by ${author}, but only the requester (${request.requester}) may ask for access`,
+    );
+  }
+  const length = expiresAt.getTime() - startsAt.getTime();
+  const max = rule.maxDuration ? parseDuration(rule.maxDuration) : null;
+  if (max !== null && length > max) {
+    out.push(`allows at most ${rule.maxDuration}; this request is for ${formatDuration(length)}`);
+  }
+  if (rule.requireTicket && !request.ticket) out.push('requires a `ticket`');
+  if (rule.hours && !withinHours(rule.hours, startsAt, expiresAt)) {
+    out.push(
+      `allows access only within office hours (${describeHours(rule.hours)}); this window is ${describeWallClock(startsAt, rule.hours.tz)} to ${describeWallClock(expiresAt, rule.hours.tz)}`,
+    );
+  }
+  return out;
+}
+
+function noAllowMessage(request: AccessRequest, input: CheckInput): string {
+  const unknownTeams = new Set<string>();
+  for (const rule of rulesFor(input.policies, request.resource)) {
+    for (const p of rule.requesters)
+      if (p.startsWith('@') && !(lower(p) in input.pull.teams)) unknownTeams.add(p);
+  }
+  const hint =
+    unknownTeams.size > 0
+      ? ` (membership of ${[...unknownTeams].join(', ')} is unknown; offline, pass --teams FILE)`
+      : '';
+  return `no allow rule lets ${request.requester} have ${request.role} on ${request.resource}${hint}`;
+}
+
+function suggest(value: string, known: string[]): string {
+  const close = known
+    .filter((k) => k.includes(value) || value.includes(k) || distance(k, value) <= 2)
+    .slice(0, 3);
+  return close.length > 0 ? ` (did you mean ${close.map((c) => `\`${c}\``).join(' or ')}?)` : '';
+}
+
+function distance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j] as number;
+      row[j] = Math.min(
+        (row[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        prev + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      prev = tmp;
+    }
+  }
+  return row[b.length] as number;
+}

@@ -1,0 +1,166 @@
+// The plain data the core works on. Everything here is serialisable.
+import type { FileError } from './yaml-loader.js';
+
+export interface AccessRequest {
+  requester: string;
+  resource: string;
+  role: string;
+  duration?: string;
+  until?: string;
+  reason: string;
+  ticket?: string;
+  start?: string;
+}
+
+/** Where something was defined, for messages: `policies/qa.yaml:12`. */
+export interface SourceRef {
+  file: string;
+  line: number;
+}
+
+export interface Resource {
+  id: string;
+  provider: string;
+  description?: string;
+  /** Provider-specific resource settings (e.g. postgres `connection`). */
+  settings: Record<string, unknown>;
+  roles: Record<string, Record<string, unknown>>;
+  source: SourceRef;
+}
+
+export interface HoursSpec {
+  days: Weekday[];
+  from: string;
+  to: string;
+  tz: string;
+}
+
+export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+
+export interface ApprovalStepSpec {
+  from: string[];
+  count: number;
+}
+
+export interface Rule {
+  name: string;
+  effect: 'allow' | 'deny';
+  description?: string;
+  requesters: string[];
+  resources: string[];
+  roles: string[] | null;
+  maxDuration?: string;
+  requireTicket: boolean;
+  hours?: HoursSpec;
+  approvals: ApprovalStepSpec[];
+  message?: string;
+  source: SourceRef;
+}
+
+export interface Policies {
+  resources: Map<string, Resource>;
+  rules: Rule[];
+}
+
+export interface FileProblem extends FileError {
+  file: string;
+}
+
+export interface Config {
+  auto_merge: boolean;
+  pending_ttl: string;
+  remind_before: string;
+  reconcile_interval: string;
+  paths: { requests: string; policies: string };
+  connections: Record<string, Record<string, unknown>>;
+}
+
+export const DEFAULT_CONFIG: Config = {
+  auto_merge: false,
+  pending_ttl: '7d',
+  remind_before: '15m',
+  reconcile_interval: '5m',
+  paths: { requests: 'requests', policies: 'policies' },
+  connections: {},
+};
+
+export type ReviewState = 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED' | 'PENDING';
+export type Permission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
+
+export interface Review {
+  login: string;
+  state: ReviewState;
+  /** The commit the review was made on. */
+  commitId: string;
+  /** RFC 3339. Reviews are ordered by this, then by their order in the list. */
+  submittedAt: string;
+  bot?: boolean;
+}
+
+/** Facts about the pull request, gathered by the CLI or the GitHub App before deciding. */
+export interface PullFacts {
+  /** Who opened the PR. Undefined: assume each request's requester (offline `check` without `--author`). */
+  author?: string;
+  headSha: string;
+  reviews: Review[];
+  /** Logins that pushed commits to the PR branch (their approvals never count). */
+  pushers: string[];
+  /** Live repository permission per login (lower-case). A login missing here has no write access. */
+  permissions: Record<string, Permission>;
+  /** Team members per `@org/team` (lower-case). A team missing here does not exist: it matches and approves nobody. */
+  teams: Record<string, string[]>;
+}
+
+export type FileStatus = 'added' | 'modified' | 'removed';
+
+export interface ChangedRequestFile {
+  path: string;
+  status: FileStatus;
+  /** The file's text after the change (added, modified). */
+  content?: string;
+  /** For removals: the text that is removed, and who approved it when it was granted (from the ledger). */
+  previous?: { content: string; approvers?: string[] };
+}
+
+export type Status = 'approved' | 'pending' | 'denied' | 'invalid';
+
+export interface Reason {
+  /** The rule that gives this reason: a policy rule's name, or a built-in `timebox/...` rule. */
+  rule: string;
+  message: string;
+}
+
+export interface StepReport {
+  from: string[];
+  count: number;
+  /** Who approved and counts for this step. */
+  approvers: string[];
+  /** Known people who could still approve it (team members expanded), when teams are known. */
+  candidates: string[];
+}
+
+export interface ApprovalReport {
+  satisfied: boolean;
+  steps: StepReport[];
+  codeowners: { owners: string[]; satisfied: boolean };
+  /** Approvals that do not count, and why. */
+  ignored: { login: string; reason: string }[];
+}
+
+export interface Window {
+  starts_at: string;
+  expires_at: string;
+}
+
+export interface Decision {
+  file: string;
+  status: Status;
+  /** `added`/`modified` for grants; `removed` for early revocations. */
+  change: FileStatus;
+  request: AccessRequest | null;
+  rule: string | null;
+  errors: FileError[];
+  reasons: Reason[];
+  approvals: ApprovalReport | null;
+  window: Window | null;
+}

@@ -1,0 +1,244 @@
+// Policy files: load, validate (shared schema, then each provider's own schemas), merge.
+import type { ValidateFunction } from 'ajv';
+import { Minimatch } from 'minimatch';
+import type { ProviderDefinition } from '../providers/types.js';
+import { parseDuration } from './duration.js';
+import { isValidTimeZone } from './hours.js';
+import type { FileProblem, HoursSpec, Policies, Resource, Rule, Weekday } from './model.js';
+import { compileSchema, validateAgainst, validateSchema } from './schemas.js';
+import { type LoadedYaml, loadYaml } from './yaml-loader.js';
+
+export interface SourceFile {
+  path: string;
+  text: string;
+}
+
+export interface PolicyLoad {
+  policies: Policies;
+  errors: FileProblem[];
+  warnings: FileProblem[];
+}
+
+/** Policy files may be larger than requests; they are reviewed, but still parsed with the same hardening. */
+const POLICY_MAX_BYTES = 1024 * 1024;
+
+const COMMON_RESOURCE_KEYS = new Set(['provider', 'description', 'roles']);
+const DENY_ONLY_FORBIDDEN = ['max_duration', 'require_ticket', 'hours', 'approvals'] as const;
+
+const providerValidators = new WeakMap<
+  ProviderDefinition,
+  { resource: ValidateFunction; role: ValidateFunction }
+>();
+function validatorsFor(p: ProviderDefinition) {
+  let v = providerValidators.get(p);
+  if (!v) {
+    v = { resource: compileSchema(p.resourceSchema), role: compileSchema(p.roleSchema) };
+    providerValidators.set(p, v);
+  }
+  return v;
+}
+
+export function loadPolicies(
+  files: SourceFile[],
+  providers: ReadonlyMap<string, ProviderDefinition>,
+): PolicyLoad {
+  const resources = new Map<string, Resource>();
+  const rules: Rule[] = [];
+  const errors: FileProblem[] = [];
+  const warnings: FileProblem[] = [];
+  const ruleSources = new Map<string, string>();
+
+  for (const file of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    const loaded = loadYaml(file.text, { scalars: 'core', maxBytes: POLICY_MAX_BYTES });
+    const add = (list: FileProblem[], e: { line: number; column: number; path: string; message: string }) =>
+      list.push({ file: file.path, ...e });
+    const before = errors.length;
+    for (const e of loaded.errors) add(errors, e);
+    if (errors.length > before) continue;
+    for (const e of validateSchema('policy', loaded.value, loaded)) add(errors, e);
+    if (errors.length > before) continue;
+
+    const doc = (loaded.value ?? {}) as { resources?: Record<string, RawResource>; rules?: RawRule[] };
+    for (const [id, raw] of Object.entries(doc.resources ?? {})) {
+      const at = loaded.locateKey(['resources', id]);
+      const existing = resources.get(id);
+      if (existing) {
+        add(errors, {
+          ...at,
+          path: `$.resources.${id}`,
+          message: `resource \`${id}\` is already defined at ${existing.source.file}:${existing.source.line}`,
+        });
+        continue;
+      }
+      const resource = checkResource(id, raw, loaded, providers, (e) => add(errors, e));
+      if (resource) resources.set(id, { ...resource, source: { file: file.path, line: at.line } });
+    }
+    (doc.rules ?? []).forEach((raw, index) => {
+      const at = loaded.locate(['rules', index]);
+      const previous = ruleSources.get(raw.name);
+      if (previous) {
+        add(errors, {
+          ...loaded.locate(['rules', index, 'name']),
+          path: `$.rules[${index}].name`,
+          message: `rule name \`${raw.name}\` is already used at ${previous}`,
+        });
+        return;
+      }
+      ruleSources.set(raw.name, `${file.path}:${at.line}`);
+      const rule = checkRule(raw, index, loaded, (e) => add(errors, e));
+      if (rule) rules.push({ ...rule, source: { file: file.path, line: at.line } });
+    });
+  }
+
+  for (const rule of rules) {
+    const patterns = rule.resources.map((p) => compileGlob(p));
+    if (![...resources.keys()].some((id) => patterns.some((re) => re.test(id)))) {
+      warnings.push({
+        file: rule.source.file,
+        line: rule.source.line,
+        column: 1,
+        path: '$.rules',
+        message: `rule \`${rule.name}\` matches no resource`,
+      });
+    }
+  }
+  return { policies: { resources, rules }, errors, warnings };
+}
+
+interface RawResource {
+  provider: string;
+  description?: string;
+  roles: Record<string, Record<string, unknown>>;
+  [key: string]: unknown;
+}
+
+interface RawRule {
+  name: string;
+  effect?: 'allow' | 'deny';
+  description?: string;
+  requesters?: string[];
+  resources: string[];
+  roles?: string[];
+  max_duration?: string;
+  require_ticket?: boolean;
+  hours?: { days?: Weekday[]; from: string; to: string; tz: string };
+  approvals?: { from: string[]; count?: number }[];
+  message?: string;
+}
+
+type Report = (e: { line: number; column: number; path: string; message: string }) => void;
+
+function checkResource(
+  id: string,
+  raw: RawResource,
+  loaded: LoadedYaml,
+  providers: ReadonlyMap<string, ProviderDefinition>,
+  report: Report,
+): Omit<Resource, 'source'> | null {
+  const provider = providers.get(raw.provider);
+  if (!provider) {
+    report({
+      ...loaded.locate(['resources', id, 'provider']),
+      path: `$.resources.${id}.provider`,
+      message: `unknown provider \`${raw.provider}\` (known: ${[...providers.keys()].join(', ')})`,
+    });
+    return null;
+  }
+  const settings: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) if (!COMMON_RESOURCE_KEYS.has(k)) settings[k] = v;
+  const v = validatorsFor(provider);
+  let ok = true;
+  for (const e of validateAgainst(v.resource, settings, loaded, ['resources', id])) {
+    ok = false;
+    report({ ...e, message: `${e.message} (${provider.id} resource settings)` });
+  }
+  for (const [role, roleSettings] of Object.entries(raw.roles)) {
+    for (const e of validateAgainst(v.role, roleSettings, loaded, ['resources', id, 'roles', role])) {
+      ok = false;
+      report({ ...e, message: `${e.message} (${provider.id} role settings)` });
+    }
+  }
+  if (!ok) return null;
+  return {
+    id,
+    provider: provider.id,
+    ...(raw.description === undefined ? {} : { description: raw.description }),
+    settings,
+    roles: raw.roles,
+  };
+}
+
+function checkRule(
+  raw: RawRule,
+  index: number,
+  loaded: LoadedYaml,
+  report: Report,
+): Omit<Rule, 'source'> | null {
+  const effect = raw.effect ?? 'allow';
+  let ok = true;
+  const fail = (key: string, message: string) => {
+    ok = false;
+    report({ ...loaded.locateKey(['rules', index, key]), path: `$.rules[${index}].${key}`, message });
+  };
+  if (effect === 'deny') {
+    for (const key of DENY_ONLY_FORBIDDEN) {
+      if (raw[key] !== undefined)
+        fail(key, `\`${key}\` has no meaning on a deny rule (a deny rule always denies)`);
+    }
+  }
+  if (raw.max_duration !== undefined && !(Number(parseDuration(raw.max_duration)) > 0)) {
+    fail('max_duration', 'must be longer than 0');
+  }
+  let hours: HoursSpec | undefined;
+  if (raw.hours) {
+    if (!isValidTimeZone(raw.hours.tz))
+      fail('hours', `unknown time zone \`${raw.hours.tz}\` (use an IANA name such as Europe/Berlin)`);
+    if (raw.hours.from === raw.hours.to) fail('hours', '`from` and `to` must differ');
+    hours = {
+      days: raw.hours.days ?? ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
+      from: raw.hours.from,
+      to: raw.hours.to,
+      tz: raw.hours.tz,
+    };
+  }
+  if (!ok) return null;
+  return {
+    name: raw.name,
+    effect,
+    ...(raw.description === undefined ? {} : { description: raw.description }),
+    requesters: raw.requesters ?? ['*'],
+    resources: raw.resources,
+    roles: raw.roles ?? null,
+    ...(raw.max_duration === undefined ? {} : { maxDuration: raw.max_duration }),
+    requireTicket: raw.require_ticket ?? false,
+    ...(hours ? { hours } : {}),
+    approvals: (raw.approvals ?? []).map((s) => ({ from: s.from, count: s.count ?? 1 })),
+    ...(raw.message === undefined ? {} : { message: raw.message }),
+  };
+}
+
+export interface Glob {
+  test(id: string): boolean;
+}
+
+const globCache = new Map<string, Glob>();
+
+/** Resource and role patterns are minimatch globs (ids contain no `/`); compiled once, results memoised. */
+export function compileGlob(pattern: string): Glob {
+  const cached = globCache.get(pattern);
+  if (cached) return cached;
+  const mm = new Minimatch(pattern, { dot: true, nonegate: true, nocomment: true });
+  const seen = new Map<string, boolean>();
+  const glob: Glob = {
+    test(id) {
+      let hit = seen.get(id);
+      if (hit === undefined) {
+        hit = mm.match(id);
+        if (seen.size < 10_000) seen.set(id, hit);
+      }
+      return hit;
+    },
+  };
+  globCache.set(pattern, glob);
+  return glob;
+}

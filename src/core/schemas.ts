@@ -1,0 +1,149 @@
+// JSON Schema validation with errors mapped back to file positions.
+import { createRequire } from 'node:module';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import ajvErrors from 'ajv-errors';
+import addFormats from 'ajv-formats';
+import {
+  type FileError,
+  formatPath,
+  type LoadedYaml,
+  type PathSegment,
+  pointerToPath,
+} from './yaml-loader.js';
+
+const require = createRequire(import.meta.url);
+// src/core and dist/core are both two levels below the package root.
+const load = (name: string): Record<string, unknown> => require(`../../schemas/${name}.schema.json`);
+
+export const requestSchema = load('request');
+export const policySchema = load('policy');
+export const configSchema = load('config');
+export const policyTestSchema = load('policy-test');
+
+export type SchemaName = 'request' | 'policy' | 'config' | 'policy-test';
+
+let compiled: Map<SchemaName, ValidateFunction> | undefined;
+
+/** One ajv instance (draft-07) for the shipped schemas; providers compile their own schemas through it too. */
+export const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
+addFormats.default(ajv);
+ajvErrors.default(ajv);
+
+function validators(): Map<SchemaName, ValidateFunction> {
+  if (!compiled) {
+    for (const s of [requestSchema, policySchema, configSchema, policyTestSchema]) ajv.addSchema(s);
+    compiled = new Map([
+      ['request', ajv.getSchema(requestSchema.$id as string) as ValidateFunction],
+      ['policy', ajv.getSchema(policySchema.$id as string) as ValidateFunction],
+      ['config', ajv.getSchema(configSchema.$id as string) as ValidateFunction],
+      ['policy-test', ajv.getSchema(policyTestSchema.$id as string) as ValidateFunction],
+    ]);
+  }
+  return compiled;
+}
+
+export function compileSchema(schema: object): ValidateFunction {
+  return ajv.compile(schema);
+}
+
+/** Validate `value` (found at `base` inside `loaded`) and return positioned errors. */
+export function validateAgainst(
+  validate: ValidateFunction,
+  value: unknown,
+  loaded: Pick<LoadedYaml, 'locate' | 'locateKey'>,
+  base: readonly PathSegment[] = [],
+): FileError[] {
+  if (validate(value)) return [];
+  return toFileErrors(validate.errors ?? [], value, loaded, base);
+}
+
+export function validateSchema(
+  name: SchemaName,
+  value: unknown,
+  loaded: Pick<LoadedYaml, 'locate' | 'locateKey'>,
+  base: readonly PathSegment[] = [],
+): FileError[] {
+  return validateAgainst(validators().get(name) as ValidateFunction, value, loaded, base);
+}
+
+export function toFileErrors(
+  errors: ErrorObject[],
+  value: unknown,
+  loaded: Pick<LoadedYaml, 'locate' | 'locateKey'>,
+  base: readonly PathSegment[] = [],
+): FileError[] {
+  const out: FileError[] = [];
+  const seen = new Set<string>();
+  for (const e of relevant(errors)) {
+    const path: PathSegment[] = [...base, ...typedPath(value, pointerToPath(e.instancePath))];
+    let at = loaded.locate(path);
+    let message = e.message ?? 'is invalid';
+    const params = e.params as Record<string, unknown>;
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const key = String(params.additionalProperty);
+        path.push(key);
+        at = loaded.locateKey(path);
+        message = `unknown field \`${key}\``;
+        break;
+      }
+      case 'required':
+        message = `missing required field \`${String(params.missingProperty)}\``;
+        break;
+      case 'type':
+        message = `must be ${article(String(params.type))}`;
+        break;
+      case 'enum':
+        message = `must be one of: ${(params.allowedValues as unknown[]).map((v) => String(v)).join(', ')}`;
+        break;
+      case 'propertyNames': {
+        const key = String(params.propertyName);
+        path.push(key);
+        at = loaded.locateKey(path);
+        message = `\`${key}\` is not a valid name here`;
+        break;
+      }
+      default:
+        break;
+    }
+    const fe = { line: at.line, column: at.column, path: formatPath(path), message };
+    const k = `${fe.path}\u0000${fe.message}`;
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push(fe);
+    }
+  }
+  return out.sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+/** Drop ajv's noise: the `if`/`propertyNames` wrappers and errors already explained by ajv-errors. */
+function relevant(errors: ErrorObject[]): ErrorObject[] {
+  return errors.filter(
+    (e) => e.keyword !== 'if' && !(e.keyword === 'pattern' && e.propertyName !== undefined),
+  );
+}
+
+/** Pointer segments with sequence indexes as numbers, so paths print as `$.rules[0]`. */
+function typedPath(value: unknown, segments: string[]): PathSegment[] {
+  const out: PathSegment[] = [];
+  let node = value;
+  for (const seg of segments) {
+    if (Array.isArray(node)) {
+      out.push(Number(seg));
+      node = node[Number(seg)];
+    } else {
+      out.push(seg);
+      node = node && typeof node === 'object' ? (node as Record<string, unknown>)[seg] : undefined;
+    }
+  }
+  return out;
+}
+
+function article(type: string): string {
+  const t = type
+    .replace('integer', 'a whole number')
+    .replace('object', 'a mapping')
+    .replace('array', 'a list');
+  if (t.startsWith('a ')) return t;
+  return /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`;
+}
