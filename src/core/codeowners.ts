@@ -92,8 +92,6 @@ export function pickCodeOwnersPath(exists: (path: string) => boolean): string | 
 
 // --- pattern compilation -------------------------------------------------------------------------------
 
-const NEVER = /(?!)/;
-const REGEX_SPECIAL = /[.*+?^${}()|[\]\\/]/g;
 const BRACES = /\{[^{}]*,[^{}]*\}/;
 const EXTGLOB = /[?*+@!]\([^()]*\)/;
 
@@ -112,70 +110,154 @@ function patternProblem(pattern: string): string | null {
   return null;
 }
 
-/** Translate one path segment (no `/`) that is not `**` into a regex fragment. */
-function segmentSource(segment: string): string {
-  let out = '';
-  for (const part of segment.split(/(\*+|\?)/)) {
-    if (part === '') continue;
-    if (part[0] === '*') out += '[^/]*';
-    else if (part === '?') out += '[^/]';
-    else out += part.replace(REGEX_SPECIAL, '\\$&');
-  }
-  return out;
+// A compiled pattern is a list of tokens over path segments. Matching is a memoised walk over
+// (token, segment) pairs plus a two-pointer wildcard match inside one segment, so it is polynomial in the
+// path length whatever the pattern; a regex translation backtracks exponentially on patterns like `a*a*a*b`.
+
+/** One path segment: a literal, or a glob whose `*` and `?` are wildcards (code points, to count `?` right). */
+interface SegmentToken {
+  kind: 'segment';
+  literal: string | null;
+  glob: string[];
 }
 
-/** Compile a pattern that passed `patternProblem` into a regex over repo-relative paths. */
-function compilePattern(pattern: string): RegExp {
+/** Any run of whole segments, at least `min` long. */
+interface AnyToken {
+  kind: 'any';
+  min: number;
+}
+
+type Token = SegmentToken | AnyToken;
+
+type Matcher = Token[] | null;
+
+function pushAny(tokens: Token[], min: number): void {
+  const last = tokens[tokens.length - 1];
+  if (last?.kind === 'any') last.min += min;
+  else tokens.push({ kind: 'any', min });
+}
+
+/** Compile a pattern that passed `patternProblem`. */
+function compilePattern(pattern: string): Token[] {
   const dirOnly = pattern.endsWith('/');
   const body = pattern.replace(/^\//, '').replace(/\/$/, '');
   // A slash at the start or in the middle anchors the pattern to the repo root; otherwise it matches at any depth.
   const anchored = pattern.startsWith('/') || body.includes('/');
-  // Consecutive `**` segments mean the same as one; collapsing them avoids needless backtracking.
-  const segments = body.split('/').filter((seg, i, all) => !(seg === '**' && all[i - 1] === '**'));
+  const segments = body.split('/');
   const last = segments.length - 1;
 
-  let source = anchored ? '^' : '^(?:[^/]+/)*';
+  const tokens: Token[] = [];
+  if (!anchored) pushAny(tokens, 0);
   segments.forEach((seg, i) => {
-    if (seg === '**') source += i === last ? '.+' : '(?:[^/]+/)*';
-    else if (seg === '*') source += i === last ? '[^/]+' : '[^/]+/';
-    else source += segmentSource(seg) + (i === last ? '' : '/');
+    if (seg === '**') {
+      // `a/**/b`: zero or more directories; a trailing `a/**`: everything inside `a`, not `a` itself.
+      pushAny(tokens, i === last ? 1 : 0);
+    } else if (/[*?]/.test(seg)) {
+      tokens.push({ kind: 'segment', literal: null, glob: Array.from(seg.replace(/\*+/g, '*')) });
+    } else {
+      tokens.push({ kind: 'segment', literal: seg, glob: [] });
+    }
   });
 
   const lastSeg = segments[last];
   if (dirOnly) {
     // `dir/` names a directory: it matches every file below it, never a file of that name.
-    source += '/.+';
+    pushAny(tokens, 1);
   } else if (lastSeg !== '**' && lastSeg !== '*') {
     // A pattern that names a directory also matches everything below it (`logs`, `/build/logs`).
     // GitHub's exception: a last segment of exactly `*` (`docs/*`) only matches direct children.
-    source += '(?:/.+)?';
+    pushAny(tokens, 0);
   }
-  return new RegExp(`${source}$`, 'su');
+  return tokens;
+}
+
+/** `*` and `?` wildcard match within one segment; O(glob × text) at worst. */
+function globMatch(glob: string[], text: string[]): boolean {
+  let g = 0;
+  let t = 0;
+  let star = -1;
+  let mark = 0;
+  while (t < text.length) {
+    const c = glob[g];
+    if (c === '*') {
+      star = g++;
+      mark = t;
+    } else if (g < glob.length && (c === '?' || c === text[t])) {
+      g++;
+      t++;
+    } else if (star >= 0) {
+      g = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (glob[g] === '*') g++;
+  return g === glob.length;
+}
+
+/** A looked-up path, split once and shared by every rule tried. */
+class PathSegments {
+  readonly parts: string[];
+  private readonly points: (string[] | undefined)[] = [];
+
+  constructor(path: string) {
+    this.parts = path.split('/');
+  }
+
+  codePoints(i: number): string[] {
+    let cps = this.points[i];
+    if (!cps) {
+      cps = Array.from(this.parts[i] ?? '');
+      this.points[i] = cps;
+    }
+    return cps;
+  }
+}
+
+function matchTokens(tokens: Token[], path: PathSegments): boolean {
+  const n = path.parts.length;
+  // memo[ti * (n + 1) + si]: 0 unknown, 1 match, 2 no match.
+  const memo = new Uint8Array((tokens.length + 1) * (n + 1));
+  const walk = (ti: number, si: number): boolean => {
+    if (ti === tokens.length) return si === n;
+    const key = ti * (n + 1) + si;
+    const known = memo[key];
+    if (known) return known === 1;
+    const token = tokens[ti] as Token;
+    let ok = false;
+    if (token.kind === 'any') {
+      for (let k = si + token.min; k <= n && !ok; k++) ok = walk(ti + 1, k);
+    } else if (si < n) {
+      const matched =
+        token.literal !== null
+          ? token.literal === path.parts[si]
+          : globMatch(token.glob, path.codePoints(si));
+      ok = matched && walk(ti + 1, si + 1);
+    }
+    memo[key] = ok ? 1 : 2;
+    return ok;
+  };
+  return walk(0, 0);
 }
 
 // Compiled patterns live beside the plain-data rules, keyed by rule object, so `CodeOwners` stays plain JSON
 // and rules built by hand (or mutated) still work: a stale or missing entry is recompiled on first use.
 interface Compiled {
   pattern: string;
-  regex: RegExp;
+  matcher: Matcher;
 }
 
 const compiled = new WeakMap<CodeOwnersRule, Compiled>();
 
-function matcherFor(rule: CodeOwnersRule): RegExp {
+function matcherFor(rule: CodeOwnersRule): Matcher {
   const cached = compiled.get(rule);
-  if (cached && cached.pattern === rule.pattern) return cached.regex;
+  if (cached && cached.pattern === rule.pattern) return cached.matcher;
   const pattern = rule.pattern;
-  let regex = NEVER;
-  if (typeof pattern === 'string' && patternProblem(pattern) === null) {
-    try {
-      regex = compilePattern(pattern);
-    } catch {
-      regex = NEVER;
-    }
-  }
-  compiled.set(rule, { pattern, regex });
-  return regex;
+  const matcher =
+    typeof pattern === 'string' && patternProblem(pattern) === null ? compilePattern(pattern) : null;
+  compiled.set(rule, { pattern, matcher });
+  return matcher;
 }
 
 // --- parsing -------------------------------------------------------------------------------------------
@@ -237,7 +319,7 @@ export function parseCodeOwners(text: string, path: string): CodeOwners {
     }
 
     const rule: CodeOwnersRule = { pattern, owners, line };
-    compiled.set(rule, { pattern, regex: compilePattern(pattern) });
+    compiled.set(rule, { pattern, matcher: compilePattern(pattern) });
     result.rules.push(rule);
   });
   return result;
@@ -257,10 +339,12 @@ export function ownersOf(codeowners: CodeOwners | null, filePath: string): Owner
     }
     const target = filePath.replace(/^\/+/, '');
     if (target === '') return { owners: [], line: null };
+    const path = new PathSegments(target);
     const rules = codeowners.rules;
     for (let i = rules.length - 1; i >= 0; i--) {
       const rule = rules[i];
-      if (rule && matcherFor(rule).test(target)) {
+      const matcher = rule ? matcherFor(rule) : null;
+      if (rule && matcher && matchTokens(matcher, path)) {
         return { owners: Array.isArray(rule.owners) ? [...rule.owners] : [], line: rule.line };
       }
     }
