@@ -54,6 +54,9 @@ export function isGovernancePath(path: string, config: Config): boolean {
   );
 }
 
+/** Plain relative paths only: no `.` or `..` segments, no empty segments, no backslashes or control characters. */
+const SAFE_PATH = /^(?!.*(?:^|\/)\.{1,2}(?:\/|$))(?!.*\/\/)[^\\\u0000-\u001f\u007f]+$/;
+
 export interface ParsedRequest {
   request: AccessRequest | null;
   errors: FileError[];
@@ -64,7 +67,7 @@ export interface ParsedRequest {
 export function parseRequest(path: string, text: string, config: Config): ParsedRequest {
   const loaded = loadYaml(text, { scalars: 'strings' });
   const errors = [...loaded.errors];
-  if (!isRequestPath(path, config) || !path.endsWith('.yaml')) {
+  if (!isRequestPath(path, config) || !path.endsWith('.yaml') || !SAFE_PATH.test(path)) {
     errors.unshift({
       line: 1,
       column: 1,

@@ -116,10 +116,26 @@ export function toFileErrors(
   return out.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
-/** Drop ajv's noise: the `if`/`propertyNames` wrappers and errors already explained by ajv-errors. */
+/**
+ * Drop ajv's noise: the `if`/`propertyNames` wrappers, errors already explained by ajv-errors (the branch
+ * errors of a `oneOf` that has its own message), and anything else said about a value of the wrong type.
+ */
 function relevant(errors: ErrorObject[]): ErrorObject[] {
+  const replaced = (e: ErrorObject): ErrorObject[] =>
+    e.keyword === 'errorMessage' ? ((e.params as { errors?: ErrorObject[] }).errors ?? []) : [];
+  const isType = (e: ErrorObject) => e.keyword === 'type' || replaced(e).some((r) => r.keyword === 'type');
+  const explained = errors.flatMap(replaced);
+  const isExplained = (e: ErrorObject) =>
+    explained.some(
+      (r) => e.schemaPath.startsWith(`${r.schemaPath}/`) && e.instancePath.startsWith(r.instancePath),
+    );
+  const wrongType = new Set(errors.filter(isType).map((e) => e.instancePath));
   return errors.filter(
-    (e) => e.keyword !== 'if' && !(e.keyword === 'pattern' && e.propertyName !== undefined),
+    (e) =>
+      e.keyword !== 'if' &&
+      !(e.keyword === 'pattern' && e.propertyName !== undefined) &&
+      !isExplained(e) &&
+      !(wrongType.has(e.instancePath) && !isType(e)),
   );
 }
 

@@ -1,6 +1,7 @@
 // A hardened YAML loader for request and policy files (SPEC "Request files are hostile input").
 // Pure: text in, value and positioned errors out. It never throws on any input.
 import {
+  Composer,
   type Document,
   isAlias,
   isCollection,
@@ -8,9 +9,8 @@ import {
   isPair,
   isScalar,
   isSeq,
-  LineCounter,
   type Node,
-  parseAllDocuments,
+  Parser,
 } from 'yaml';
 
 export type PathSegment = string | number;
@@ -56,7 +56,19 @@ export function formatPath(path: readonly PathSegment[]): string {
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
     else if (IDENTIFIER.test(seg)) out += `.${seg}`;
-    else out += `[${JSON.stringify(seg).replace(/^"|"$/g, "'")}]`;
+    else out += `['${escapeKey(seg)}']`;
+  }
+  return out;
+}
+
+/** Inside single quotes: `\` and `'` escaped, control characters as `\uXXXX`. */
+function escapeKey(key: string): string {
+  let out = '';
+  for (const c of key) {
+    const code = c.charCodeAt(0);
+    if (c === '\\' || c === "'") out += `\\${c}`;
+    else if (code < 0x20 || code === 0x7f) out += `\\u${code.toString(16).padStart(4, '0')}`;
+    else out += c;
   }
   return out;
 }
@@ -101,37 +113,58 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
 
-  const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, {
+  const tokens = Array.from(new Parser().parse(text));
+  const composer = new Composer({
     schema: options.scalars === 'strings' ? 'failsafe' : 'core',
-    uniqueKeys: true,
+    // Duplicate keys are found below, by the key's name as it ends up in the value (core: `1` and "1").
+    uniqueKeys: false,
     merge: false,
-    lineCounter,
     prettyErrors: false,
     strict: true,
     keepSourceTokens: false,
   });
+  const docs = Array.from(composer.compose(tokens));
+  // Anchors, tags and directives as written: nodes know their own range, not where their `&a` or `!t` is.
+  const props = findProps(tokens);
+  // Positions from our own line table (lines end at \n, as editors count them), clamped to the text.
+  const lineStarts = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
   const pos = (offset: number): Position => {
-    const p = lineCounter.linePos(Math.max(0, Math.min(offset, text.length)));
-    return { line: p.line, column: p.col };
+    const at = Math.max(0, Math.min(offset, text.length));
+    let lo = 0;
+    let hi = lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((lineStarts[mid] as number) <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    const start = lineStarts[lo] as number;
+    const end = lo + 1 < lineStarts.length ? (lineStarts[lo + 1] as number) - 1 : text.length;
+    return { line: lo + 1, column: Math.min(at, end) - start + 1 };
   };
   const errors: FileError[] = [];
   const err = (offset: number, path: readonly PathSegment[], message: string) =>
     errors.push({ ...pos(offset), path: formatPath(path), message });
 
-  const list = Array.isArray(docs) ? docs : [docs];
-  const doc = list[0] as Document.Parsed | undefined;
-  if (!doc) return emptyLoad([{ line: 1, column: 1, path: '$', message: 'file is empty' }]);
-  if (list.length > 1) {
-    const second = list[1] as Document.Parsed;
+  const doc = docs[0] as Document.Parsed | undefined;
+  for (const offset of props.directive) err(offset, [], 'YAML directives (`%YAML`, `%TAG`) are not allowed');
+  if (!doc) {
+    if (errors.length > 0) return emptyLoad(errors);
+    return emptyLoad([{ line: 1, column: 1, path: '$', message: 'file is empty' }]);
+  }
+  if (docs.length > 1) {
+    const second = docs[1] as Document.Parsed;
     err(second.range[0], [], 'only one YAML document is allowed per file (found a second `---` document)');
   }
-  for (const e of doc.errors) err(e.pos[0], [], yamlMessage(e.code, e.message));
-  for (const w of doc.warnings) err(w.pos[0], [], yamlMessage(w.code, w.message));
-
-  const directive = /^%/m.exec(text);
-  if (directive && (doc.directives.yaml.explicit || hasTagDirective(doc))) {
-    err(directive.index, [], 'YAML directives (`%YAML`, `%TAG`) are not allowed');
+  // Tag errors are reported where the tag is written, below; the library's are a fallback.
+  const tagFallback: FileError[] = [];
+  for (const e of [...doc.errors, ...doc.warnings]) {
+    if (e.code === 'BAD_DIRECTIVE' && props.directive.length > 0) continue;
+    if (e.code === 'TAG_RESOLVE_FAILED') {
+      tagFallback.push({ ...pos(e.pos[0]), path: '$', message: yamlMessage(e.code, e.message) });
+      continue;
+    }
+    err(e.pos[0], [], yamlMessage(e.code, e.message));
   }
 
   const locateNode = (path: readonly PathSegment[]): Node | null => {
@@ -163,6 +196,13 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
     return locate(path);
   };
 
+  /** Anchor and tag errors, positioned at the `&name` / `!tag` written before the node. */
+  const checkProps = (n: Node, path: readonly PathSegment[]) => {
+    const at = offsetOf(n);
+    if (n.anchor) err(lastAtOrBefore(props.anchor, at) ?? at, path, 'anchors (`&name`) are not allowed');
+    if (n.tag) err(lastAtOrBefore(props.tag, at) ?? at, path, `explicit tags (\`${n.tag}\`) are not allowed`);
+  };
+
   const toValue = (node: unknown, path: PathSegment[], depth: number): unknown => {
     if (node === null || node === undefined) return options.scalars === 'strings' ? '' : null;
     const n = node as Node;
@@ -175,9 +215,7 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
       err(at, path, 'aliases (`*name`) are not allowed');
       return undefined;
     }
-    if ((n as { anchor?: string }).anchor) err(at, path, 'anchors (`&name`) are not allowed');
-    if ((n as { tag?: string }).tag)
-      err(at, path, `explicit tags (\`${(n as { tag?: string }).tag}\`) are not allowed`);
+    checkProps(n, path);
     if (isScalar(n)) {
       if (options.scalars === 'strings') {
         return n.value === null || n.value === undefined ? '' : String(n.value);
@@ -187,6 +225,7 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
     if (isSeq(n)) return n.items.map((item, i) => toValue(item, [...path, i], depth + 1));
     if (isMap(n)) {
       const obj: Record<string, unknown> = {};
+      const seen = new Map<string, number>();
       for (const pair of n.items) {
         if (!isPair(pair)) continue;
         const key = pair.key;
@@ -194,8 +233,7 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
           err(offsetOf(key as Node), path, 'mapping keys must be plain strings');
           continue;
         }
-        if (key.anchor) err(offsetOf(key), path, 'anchors (`&name`) are not allowed');
-        if (key.tag) err(offsetOf(key), path, `explicit tags (\`${key.tag}\`) are not allowed`);
+        checkProps(key, path);
         if (key.value === null || key.value === undefined || typeof key.value === 'object') {
           err(offsetOf(key), path, 'mapping keys must be plain strings');
           continue;
@@ -205,6 +243,17 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
           err(offsetOf(key), path, 'merge keys (`<<`) are not allowed');
           continue;
         }
+        const first = seen.get(name);
+        if (first !== undefined) {
+          const p = pos(first);
+          err(
+            offsetOf(key),
+            [...path, name],
+            `duplicate key \`${name}\`: each key may appear only once in a mapping (first at line ${p.line}, column ${p.column})`,
+          );
+          continue;
+        }
+        seen.set(name, offsetOf(key));
         // defineProperty: a key such as `__proto__` becomes an ordinary own property and changes nothing.
         Object.defineProperty(obj, name, {
           value: toValue(pair.value, [...path, name], depth + 1),
@@ -219,11 +268,23 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
     return undefined;
   };
 
-  if (doc.contents === null) {
+  const root = doc.contents as Node | null;
+  const blank =
+    root === null ||
+    (isScalar(root) &&
+      root.type === 'PLAIN' &&
+      root.range?.[0] === root.range?.[1] &&
+      !root.anchor &&
+      !root.tag);
+  if (blank) {
     errors.push({ line: 1, column: 1, path: '$', message: 'file is empty' });
-    return { value: undefined, errors, locate, locateKey };
+    errors.sort((a, b) => a.line - b.line || a.column - b.column);
+    return { value: undefined, errors: dedupe(errors), locate, locateKey };
   }
-  const value = toValue(doc.contents, [], 0);
+  const value = toValue(root, [], 0);
+  for (const e of tagFallback) {
+    if (!errors.some((x) => x.line === e.line && x.column === e.column)) errors.push(e);
+  }
   errors.sort((a, b) => a.line - b.line || a.column - b.column);
   return {
     value: errors.length > 0 && value === undefined ? undefined : value,
@@ -233,15 +294,49 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
   };
 }
 
-function hasTagDirective(doc: Document.Parsed): boolean {
-  const tags = doc.directives.tags;
-  return Object.keys(tags).some((k) => k !== '!!' || tags[k] !== 'tag:yaml.org,2002:');
+interface Props {
+  anchor: number[];
+  tag: number[];
+  directive: number[];
+}
+
+/** Offsets of every anchor, tag and directive in the concrete syntax tree (iterative: nesting may be deep). */
+function findProps(tokens: readonly unknown[]): Props {
+  const found: Props = { anchor: [], tag: [], directive: [] };
+  const stack: unknown[] = [...tokens];
+  while (stack.length > 0) {
+    const t = stack.pop();
+    if (!t || typeof t !== 'object') continue;
+    if (Array.isArray(t)) {
+      for (const x of t) stack.push(x);
+      continue;
+    }
+    const { type, offset } = t as { type?: unknown; offset?: unknown };
+    if ((type === 'anchor' || type === 'tag' || type === 'directive') && typeof offset === 'number') {
+      found[type].push(offset);
+    }
+    for (const v of Object.values(t)) if (v && typeof v === 'object') stack.push(v);
+  }
+  for (const list of Object.values(found)) list.sort((a: number, b: number) => a - b);
+  return found;
+}
+
+/** The greatest offset in the sorted `list` that is `<= at`, if any. */
+function lastAtOrBefore(list: readonly number[], at: number): number | undefined {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((list[mid] as number) <= at) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > 0 ? list[lo - 1] : undefined;
 }
 
 function yamlMessage(code: string, message: string): string {
   switch (code) {
-    case 'DUPLICATE_KEY':
-      return 'duplicate key: each key may appear only once in a mapping';
+    case 'RESOURCE_EXHAUSTION':
+      return 'nesting is too deep to read';
     case 'TAG_RESOLVE_FAILED':
       return 'explicit tags are not allowed';
     default:

@@ -7,10 +7,15 @@ import { exampleRepo, ROOT, write } from '../helpers/repo.js';
 
 const BIN = join(ROOT, 'bin/timebox.js');
 const timebox = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
-  spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH, ...env } });
+  spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, ...env },
+  });
 
 beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  if (!existsSync(join(ROOT, 'dist/cli/main.js')))
+    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
 });
 
 describe('bin/timebox.js', () => {
@@ -26,7 +31,11 @@ describe('bin/timebox.js', () => {
 
   it('a hostile request file exits 1 with positioned errors and no stack trace', () => {
     const dir = exampleRepo();
-    write(dir, 'requests/x/evil.yaml', `%YAML 1.2\n---\nrequester: &a alice\nresource: *a\n__proto__: { polluted: yes }\n<<: { role: admin }\n`);
+    write(
+      dir,
+      'requests/x/evil.yaml',
+      `%YAML 1.2\n---\nrequester: &a alice\nresource: *a\n__proto__: { polluted: yes }\n<<: { role: admin }\n`,
+    );
     const r = timebox(['check', 'requests/x/evil.yaml'], dir, { NO_COLOR: '1' });
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('requests/x/evil.yaml:1:1: YAML directives');
@@ -37,7 +46,11 @@ describe('bin/timebox.js', () => {
 
   it('--json prints exactly one JSON document on stdout', () => {
     const dir = exampleRepo();
-    write(dir, 'requests/alice/a.yaml', 'requester: alice\nresource: orders-db\nrole: read-only\nduration: 1h\nreason: Reproduce BUG-1234\n');
+    write(
+      dir,
+      'requests/alice/a.yaml',
+      'requester: alice\nresource: orders-db\nrole: read-only\nduration: 1h\nreason: Reproduce BUG-1234\n',
+    );
     const r = timebox(['check', '--json', '--teams', 'teams.yaml'], dir);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout).results[0].status).toBe('pending');

@@ -29,7 +29,10 @@ describe('timebox check --base', () => {
     expect(pending.stdout).toContain('step 1: 1 of @acme/qa-leads — no approval yet; can approve: carol');
     expect(pending.stderr).toContain('policies and CODEOWNERS from main');
 
-    const approved = await run(['check', '--base', 'main', '--teams', 'teams.yaml', '--at', AT, '--approved-by', 'carol', '--json'], { cwd: dir });
+    const approved = await run(
+      ['check', '--base', 'main', '--teams', 'teams.yaml', '--at', AT, '--approved-by', 'carol', '--json'],
+      { cwd: dir },
+    );
     expect(approved.code).toBe(0);
     const doc = JSON.parse(approved.stdout);
     expect(Object.keys(doc)).toEqual(['results']);
@@ -41,14 +44,21 @@ describe('timebox check --base', () => {
       errors: [],
       reasons: [],
       request: { requester: 'alice', resource: 'orders-db', role: 'read-only', duration: '2h' },
-      approvals: { satisfied: true, steps: [{ from: ['@acme/qa-leads'], count: 1, approvers: ['carol'] }], codeowners: { owners: [], satisfied: true } },
+      approvals: {
+        satisfied: true,
+        steps: [{ from: ['@acme/qa-leads'], count: 1, approvers: ['carol'] }],
+        codeowners: { owners: [], satisfied: true },
+      },
       window: { starts_at: AT, expires_at: '2026-01-07T12:00:00Z' },
     });
   });
 
   it('--require-approved turns pending into exit 1 for CI gates', async () => {
     const dir = branchWithRequest();
-    const r = await run(['check', '--base', 'main', '--teams', 'teams.yaml', '--at', AT, '--require-approved'], { cwd: dir });
+    const r = await run(
+      ['check', '--base', 'main', '--teams', 'teams.yaml', '--at', AT, '--require-approved'],
+      { cwd: dir },
+    );
     expect(r.code).toBe(1);
   });
 
@@ -60,23 +70,57 @@ describe('timebox check --base', () => {
     git(dir, 'commit', '-q', '-m', 'request');
     // Meanwhile main tightens the policy; the branch still carries the old one.
     git(dir, 'switch', '-q', 'main');
-    write(dir, 'policies/qa.yaml', (await import('node:fs')).readFileSync(`${dir}/policies/qa.yaml`, 'utf8').replace('max_duration: 4h', 'max_duration: 2h'));
+    write(
+      dir,
+      'policies/qa.yaml',
+      (await import('node:fs'))
+        .readFileSync(`${dir}/policies/qa.yaml`, 'utf8')
+        .replace('max_duration: 4h', 'max_duration: 2h'),
+    );
     git(dir, 'commit', '-q', '-am', 'tighten');
     git(dir, 'switch', '-q', 'access');
-    const r = await run(['check', '--base', 'main', '--teams', 'teams.yaml', '--at', AT, '--approved-by', 'carol', '--json'], { cwd: dir });
+    const r = await run(
+      ['check', '--base', 'main', '--teams', 'teams.yaml', '--at', AT, '--approved-by', 'carol', '--json'],
+      { cwd: dir },
+    );
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout).results[0].reasons).toEqual([{ rule: 'qa-read', message: 'allows at most 2h; this request is for 3h' }]);
+    expect(JSON.parse(r.stdout).results[0].reasons).toEqual([
+      { rule: 'qa-read', message: 'allows at most 2h; this request is for 3h' },
+    ]);
   });
 
   it('a branch that loosens policies and adds a request is denied', async () => {
     const dir = branchWithRequest(REQUEST.replace('2h', '8h'));
-    write(dir, 'policies/qa.yaml', (await import('node:fs')).readFileSync(`${dir}/policies/qa.yaml`, 'utf8').replace('max_duration: 4h', 'max_duration: 24h'));
+    write(
+      dir,
+      'policies/qa.yaml',
+      (await import('node:fs'))
+        .readFileSync(`${dir}/policies/qa.yaml`, 'utf8')
+        .replace('max_duration: 4h', 'max_duration: 24h'),
+    );
     git(dir, 'commit', '-q', '-am', 'loosen');
-    const r = await run(['check', '--base', 'main', '--teams', 'teams.yaml', '--at', AT, '--approved-by', 'carol,sam', '--json'], { cwd: dir });
+    const r = await run(
+      [
+        'check',
+        '--base',
+        'main',
+        '--teams',
+        'teams.yaml',
+        '--at',
+        AT,
+        '--approved-by',
+        'carol,sam',
+        '--json',
+      ],
+      { cwd: dir },
+    );
     expect(r.code).toBe(1);
     const [result] = JSON.parse(r.stdout).results;
     expect(result.status).toBe('denied');
-    expect(result.reasons[0]).toEqual({ rule: 'timebox/separate-review', message: expect.stringContaining('policies/qa.yaml') });
+    expect(result.reasons[0]).toEqual({
+      rule: 'timebox/separate-review',
+      message: expect.stringContaining('policies/qa.yaml'),
+    });
   });
 
   it('a branch that only removes a request, opened by its requester, needs no approval', async () => {
@@ -86,9 +130,19 @@ describe('timebox check --base', () => {
     git(dir, 'switch', '-q', '-c', 'revoke');
     git(dir, 'rm', '-q', FILE);
     git(dir, 'commit', '-q', '-m', 'revoke');
-    const mine = await run(['check', '--base', 'main', '--teams', 'teams.yaml', '--author', 'alice', '--json'], { cwd: dir });
-    expect(JSON.parse(mine.stdout).results[0]).toMatchObject({ status: 'approved', change: 'removed', rule: 'timebox/early-revocation' });
-    const theirs = await run(['check', '--base', 'main', '--teams', 'teams.yaml', '--author', 'mallory', '--json'], { cwd: dir });
+    const mine = await run(
+      ['check', '--base', 'main', '--teams', 'teams.yaml', '--author', 'alice', '--json'],
+      { cwd: dir },
+    );
+    expect(JSON.parse(mine.stdout).results[0]).toMatchObject({
+      status: 'approved',
+      change: 'removed',
+      rule: 'timebox/early-revocation',
+    });
+    const theirs = await run(
+      ['check', '--base', 'main', '--teams', 'teams.yaml', '--author', 'mallory', '--json'],
+      { cwd: dir },
+    );
     expect(JSON.parse(theirs.stdout).results[0].status).toBe('pending');
   });
 
@@ -105,8 +159,12 @@ describe('timebox check --base', () => {
   it('sees uncommitted and untracked request files, as the user does', async () => {
     const dir = exampleRepo();
     write(dir, 'requests/bob/new.yaml', REQUEST.replace('alice', 'bob'));
-    const r = await run(['check', '--base', 'main', '--teams', 'teams.yaml', '--at', AT, '--json'], { cwd: dir });
-    expect(JSON.parse(r.stdout).results.map((x: { file: string }) => x.file)).toEqual(['requests/bob/new.yaml']);
+    const r = await run(['check', '--base', 'main', '--teams', 'teams.yaml', '--at', AT, '--json'], {
+      cwd: dir,
+    });
+    expect(JSON.parse(r.stdout).results.map((x: { file: string }) => x.file)).toEqual([
+      'requests/bob/new.yaml',
+    ]);
   });
 
   it('an unknown base is a usage error', async () => {
@@ -126,7 +184,11 @@ describe('timebox check --base', () => {
 describe('timebox check FILES', () => {
   it('an invalid file exits 1 with file:line:column, never a stack trace', async () => {
     const dir = exampleRepo();
-    write(dir, FILE, 'requester: alice\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: short\nextra: &a 1\n');
+    write(
+      dir,
+      FILE,
+      'requester: alice\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: short\nextra: &a 1\n',
+    );
     const r = await run(['check', FILE], { cwd: dir });
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`invalid   ${FILE}`);
@@ -137,7 +199,10 @@ describe('timebox check FILES', () => {
   it('paths are taken relative to the current directory', async () => {
     const dir = exampleRepo();
     write(dir, FILE, REQUEST);
-    const r = await run(['check', 'orders.yaml', '--repo', '../..', '--teams', '../../teams.yaml', '--at', AT, '--json'], { cwd: `${dir}/requests/alice` });
+    const r = await run(
+      ['check', 'orders.yaml', '--repo', '../..', '--teams', '../../teams.yaml', '--at', AT, '--json'],
+      { cwd: `${dir}/requests/alice` },
+    );
     expect(JSON.parse(r.stdout).results[0].file).toBe(FILE);
   });
 
@@ -145,7 +210,9 @@ describe('timebox check FILES', () => {
     const dir = exampleRepo();
     write(dir, FILE, REQUEST);
     write(dir, 'requests/bob/x.yaml', REQUEST.replace('alice', 'bob').replace('orders-db', 'billing-db'));
-    const r = await run(['check', '--teams', 'teams.yaml', '--at', AT, '--approved-by', 'carol'], { cwd: dir });
+    const r = await run(['check', '--teams', 'teams.yaml', '--at', AT, '--approved-by', 'carol'], {
+      cwd: dir,
+    });
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('no-billing: Billing and admin systems are out of scope');
     expect(r.stdout).toContain('2 files: 1 approved, 1 denied');
@@ -161,7 +228,11 @@ describe('timebox check FILES', () => {
 
   it('invalid policies exit 2 and name file:line', async () => {
     const dir = exampleRepo();
-    write(dir, 'policies/broken.yaml', 'rules:\n  - name: x\n    resources: [a]\n    max_duration: forever\n');
+    write(
+      dir,
+      'policies/broken.yaml',
+      'rules:\n  - name: x\n    resources: [a]\n    max_duration: forever\n',
+    );
     write(dir, FILE, REQUEST);
     const r = await run(['check', FILE], { cwd: dir });
     expect(r.code).toBe(2);

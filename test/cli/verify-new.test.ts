@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runNew, type Prompter } from '../../src/cli/new.js';
+import { type Prompter, runNew } from '../../src/cli/new.js';
 import { exampleRepo, ROOT, run, write } from '../helpers/repo.js';
 
 describe('timebox verify', () => {
@@ -33,7 +33,10 @@ tests:
     expect(r.stdout).toMatch(/\n\d+ passed, 1 failed\n$/);
     const json = JSON.parse((await run(['verify', '--json'], { cwd: dir })).stdout);
     expect(json.failed).toBe(1);
-    expect(json.tests.find((t: { name: string }) => t.name === 'wrong expectation')).toMatchObject({ status: 'denied', passed: false });
+    expect(json.tests.find((t: { name: string }) => t.name === 'wrong expectation')).toMatchObject({
+      status: 'denied',
+      passed: false,
+    });
   });
 
   it('a malformed test file is a configuration error (exit 2) at file:line', async () => {
@@ -46,7 +49,20 @@ tests:
 });
 
 describe('timebox new', () => {
-  const flags = ['--requester', 'alice', '--resource', 'orders-db', '--role', 'read-only', '--duration', '2h', '--reason', 'Reproduce BUG-1234: totals off', '--ticket', 'BUG-1234'];
+  const flags = [
+    '--requester',
+    'alice',
+    '--resource',
+    'orders-db',
+    '--role',
+    'read-only',
+    '--duration',
+    '2h',
+    '--reason',
+    'Reproduce BUG-1234: totals off',
+    '--ticket',
+    'BUG-1234',
+  ];
 
   it('writes a request with the schema modeline that passes check', async () => {
     const dir = exampleRepo();
@@ -56,8 +72,14 @@ describe('timebox new', () => {
     const text = readFileSync(join(dir, 'requests/alice/bug-1234.yaml'), 'utf8');
     expect(text.split('\n')[0]).toBe('# yaml-language-server: $schema=../../schemas/request.schema.json');
     expect(text).toContain('reason: "Reproduce BUG-1234: totals off"');
-    const check = await run(['check', 'requests/alice/bug-1234.yaml', '--teams', 'teams.yaml', '--approved-by', 'carol', '--json'], { cwd: dir });
-    expect(JSON.parse(check.stdout).results[0]).toMatchObject({ status: 'approved', request: { reason: 'Reproduce BUG-1234: totals off', ticket: 'BUG-1234' } });
+    const check = await run(
+      ['check', 'requests/alice/bug-1234.yaml', '--teams', 'teams.yaml', '--approved-by', 'carol', '--json'],
+      { cwd: dir },
+    );
+    expect(JSON.parse(check.stdout).results[0]).toMatchObject({
+      status: 'approved',
+      request: { reason: 'Reproduce BUG-1234: totals off', ticket: 'BUG-1234' },
+    });
   });
 
   it('without local schemas the modeline points at the published schema', async () => {
@@ -65,7 +87,9 @@ describe('timebox new', () => {
     const r = await run(['new', ...flags, '--json'], { cwd: dir });
     const { file } = JSON.parse(r.stdout);
     expect(file).toMatch(/^requests\/alice\/\d{4}-\d{2}-\d{2}-orders-db-read-only\.yaml$/);
-    expect(readFileSync(join(dir, file), 'utf8')).toMatch(/^# yaml-language-server: \$schema=https:\/\/timebox\.dev\/schemas\/request\.schema\.json\n/);
+    expect(readFileSync(join(dir, file), 'utf8')).toMatch(
+      /^# yaml-language-server: \$schema=https:\/\/timebox\.dev\/schemas\/request\.schema\.json\n/,
+    );
   });
 
   it('without a terminal, missing flags are a usage error listing them', async () => {
@@ -77,10 +101,16 @@ describe('timebox new', () => {
 
   it('refuses invalid values and never overwrites', async () => {
     const dir = exampleRepo();
-    const bad = await run(['new', ...flags.slice(0, 6), '--duration', '2 hours', '--reason', 'Reproduce BUG-1234'], { cwd: dir });
+    const bad = await run(
+      ['new', ...flags.slice(0, 6), '--duration', '2 hours', '--reason', 'Reproduce BUG-1234'],
+      { cwd: dir },
+    );
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--duration: must be a duration');
-    const unknown = await run(['new', ...flags.slice(0, 4), '--role', 'admin', '--duration', '1h', '--reason', 'Reproduce BUG-1234'], { cwd: dir });
+    const unknown = await run(
+      ['new', ...flags.slice(0, 4), '--role', 'admin', '--duration', '1h', '--reason', 'Reproduce BUG-1234'],
+      { cwd: dir },
+    );
     expect(unknown.stderr).toContain('has no role `admin`');
     expect((await run(['new', ...flags, '--file', 'requests/alice/a.yaml'], { cwd: dir })).code).toBe(0);
     const again = await run(['new', ...flags, '--file', 'requests/alice/a.yaml'], { cwd: dir });
@@ -108,7 +138,16 @@ describe('timebox new', () => {
     };
     let out = '';
     const code = await runNew(
-      { stdout: (t) => { out += t; }, stderr: () => {}, color: false, isTTY: true, cwd: dir, env: {} },
+      {
+        stdout: (t) => {
+          out += t;
+        },
+        stderr: () => {},
+        color: false,
+        isTTY: true,
+        cwd: dir,
+        env: {},
+      },
       { requester: 'bob' },
       prompter,
     );
@@ -116,6 +155,8 @@ describe('timebox new', () => {
     expect(asked[0]).toBe('Resource: orders-db,customers-db,billing-db,app-servers');
     expect(asked[1]).toBe('Role: read-only,read-write');
     const file = out.trim().replace(/^wrote /, '');
-    expect(readFileSync(join(dir, file), 'utf8')).toContain('role: read-write\nduration: 1h\nreason: Fix stuck order 9912 in prod\nticket: OPS-77\n');
+    expect(readFileSync(join(dir, file), 'utf8')).toContain(
+      'role: read-write\nduration: 1h\nreason: Fix stuck order 9912 in prod\nticket: OPS-77\n',
+    );
   });
 });

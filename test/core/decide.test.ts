@@ -2,7 +2,17 @@
 import { describe, expect, it } from 'vitest';
 import { BUILTIN, decideAll, decideRequest, windowOf } from '../../src/core/decide.js';
 import type { Decision } from '../../src/core/model.js';
-import { approve, BASE_REQUEST, HEAD, input, OLD, policies, pull, requestText, TEAMS } from '../helpers/core.js';
+import {
+  approve,
+  BASE_REQUEST,
+  HEAD,
+  input,
+  OLD,
+  policies,
+  pull,
+  requestText,
+  TEAMS,
+} from '../helpers/core.js';
 
 const POLICY = policies(`
 resources:
@@ -51,15 +61,25 @@ rules:
 
 const FILE = 'requests/alice/orders.yaml';
 
-function decide(fields: Record<string, string>, over: Parameters<typeof input>[2] = {}, path = FILE): Decision {
+function decide(
+  fields: Record<string, string>,
+  over: Parameters<typeof input>[2] = {},
+  path = FILE,
+): Decision {
   return decideRequest(path, requestText(fields), input(POLICY, [], over));
 }
 
 describe('invalid: YAML or schema errors, each with line, column, JSON path and message', () => {
   it('reports a schema error at the field, with its JSON path', () => {
-    const d = decideRequest(FILE, 'requester: alice\nresource: orders-db\nrole: read-only\nduration: 2 hours\nreason: Reproduce BUG-1234\n', input(POLICY, []));
+    const d = decideRequest(
+      FILE,
+      'requester: alice\nresource: orders-db\nrole: read-only\nduration: 2 hours\nreason: Reproduce BUG-1234\n',
+      input(POLICY, []),
+    );
     expect(d.status).toBe('invalid');
-    expect(d.errors).toEqual([{ line: 4, column: 11, path: '$.duration', message: expect.stringContaining('duration') }]);
+    expect(d.errors).toEqual([
+      { line: 4, column: 11, path: '$.duration', message: expect.stringContaining('duration') },
+    ]);
     expect(d.request).toBeNull();
   });
 
@@ -73,14 +93,23 @@ describe('invalid: YAML or schema errors, each with line, column, JSON path and 
     const d = decide({ ...BASE_REQUEST, resource: 'orders-dbb' });
     expect(d.status).toBe('invalid');
     expect(d.errors).toEqual([
-      { line: 2, column: 11, path: '$.resource', message: expect.stringMatching(/unknown resource `orders-dbb`.*did you mean `orders-db`/) },
+      {
+        line: 2,
+        column: 11,
+        path: '$.resource',
+        message: expect.stringMatching(/unknown resource `orders-dbb`.*did you mean `orders-db`/),
+      },
     ]);
   });
 
   it('an unknown role is invalid, naming the roles the resource offers', () => {
     const d = decide({ ...BASE_REQUEST, role: 'superuser' });
     expect(d.status).toBe('invalid');
-    expect(d.errors[0]).toMatchObject({ line: 3, path: '$.role', message: expect.stringContaining('read-only, read-write') });
+    expect(d.errors[0]).toMatchObject({
+      line: 3,
+      path: '$.role',
+      message: expect.stringContaining('read-only, read-write'),
+    });
   });
 
   it('a role name that is an Object.prototype key is still unknown', () => {
@@ -111,9 +140,15 @@ describe('denied', () => {
   });
 
   it('no allow rule matches: someone outside the requesters', () => {
-    const d = decide({ ...BASE_REQUEST, requester: 'mallory' }, { pull: pull([approve('carol')]) }, 'requests/mallory/x.yaml');
+    const d = decide(
+      { ...BASE_REQUEST, requester: 'mallory' },
+      { pull: pull([approve('carol')]) },
+      'requests/mallory/x.yaml',
+    );
     expect(d.status).toBe('denied');
-    expect(d.reasons).toEqual([{ rule: BUILTIN.noAllowRule, message: expect.stringContaining('no allow rule lets mallory') }]);
+    expect(d.reasons).toEqual([
+      { rule: BUILTIN.noAllowRule, message: expect.stringContaining('no allow rule lets mallory') },
+    ]);
   });
 
   it('a team that does not exist fails closed, and the reason says so', () => {
@@ -130,8 +165,12 @@ describe('denied', () => {
 
   it('`until` counts against the maximum too, from the start of access', () => {
     const { duration: _, ...r } = BASE_REQUEST;
-    expect(decide({ ...r, until: '2026-01-07T14:00:00Z' }, { pull: pull([approve('carol')]) }).status).toBe('approved');
-    expect(decide({ ...r, until: '2026-01-07T14:01:00Z' }, { pull: pull([approve('carol')]) }).status).toBe('denied');
+    expect(decide({ ...r, until: '2026-01-07T14:00:00Z' }, { pull: pull([approve('carol')]) }).status).toBe(
+      'approved',
+    );
+    expect(decide({ ...r, until: '2026-01-07T14:01:00Z' }, { pull: pull([approve('carol')]) }).status).toBe(
+      'denied',
+    );
   });
 
   it('missing ticket, outside hours, and the wrong PR author each deny, naming the rule', () => {
@@ -140,9 +179,15 @@ describe('denied', () => {
     const noTicket = decide(write, { pull: approvals });
     expect(noTicket.reasons).toEqual([{ rule: 'qa-write', message: 'requires a `ticket`' }]);
 
-    const night = decide({ ...write, ticket: 'OPS-1' }, { pull: approvals, at: new Date('2026-01-07T17:30:00Z') });
+    const night = decide(
+      { ...write, ticket: 'OPS-1' },
+      { pull: approvals, at: new Date('2026-01-07T17:30:00Z') },
+    );
     expect(night.status).toBe('denied');
-    expect(night.reasons[0]).toMatchObject({ rule: 'qa-write', message: expect.stringContaining('office hours') });
+    expect(night.reasons[0]).toMatchObject({
+      rule: 'qa-write',
+      message: expect.stringContaining('office hours'),
+    });
 
     const other = decide({ ...write, ticket: 'OPS-1' }, { pull: { ...approvals, author: 'bob' } });
     expect(other.status).toBe('denied');
@@ -150,19 +195,27 @@ describe('denied', () => {
   });
 
   it('every violated allow rule gives its reasons', () => {
-    const d = decide({ ...BASE_REQUEST, resource: 'free-db', duration: '1h' }, { pull: { ...pull(), author: 'bob' } });
+    const d = decide(
+      { ...BASE_REQUEST, resource: 'free-db', duration: '1h' },
+      { pull: { ...pull(), author: 'bob' } },
+    );
     expect(d.status).toBe('denied');
     expect(d.reasons.map((r) => r.rule).sort()).toEqual(['free-read', 'qa-read']);
   });
 
   it('the PR author is compared case-insensitively, as GitHub logins are', () => {
-    expect(decide(BASE_REQUEST, { pull: { ...pull([approve('carol')]), author: 'ALICE' } }).status).toBe('approved');
+    expect(decide(BASE_REQUEST, { pull: { ...pull([approve('carol')]), author: 'ALICE' } }).status).toBe(
+      'approved',
+    );
   });
 });
 
 describe('pending: lists per step who can approve, how many are needed and who has approved', () => {
   it('two steps, one met', () => {
-    const d = decide({ ...BASE_REQUEST, role: 'read-write', duration: '1h', ticket: 'OPS-1' }, { pull: pull([approve('carol')]) });
+    const d = decide(
+      { ...BASE_REQUEST, role: 'read-write', duration: '1h', ticket: 'OPS-1' },
+      { pull: pull([approve('carol')]) },
+    );
     expect(d.status).toBe('pending');
     expect(d.rule).toBe('qa-write');
     expect(d.approvals?.steps).toEqual([
@@ -178,7 +231,11 @@ describe('pending: lists per step who can approve, how many are needed and who h
 resources: { x-db: { provider: postgres, connection: x, roles: { r: { grant: [x] } } } }
 rules: [ { name: peer, resources: [x-db], approvals: [ { from: ["@acme/qa"] } ] } ]
 `);
-    const d = decideRequest(FILE, requestText({ ...BASE_REQUEST, resource: 'x-db', role: 'r' }), input(pol, []));
+    const d = decideRequest(
+      FILE,
+      requestText({ ...BASE_REQUEST, resource: 'x-db', role: 'r' }),
+      input(pol, []),
+    );
     expect(d.approvals?.steps[0]?.candidates).toEqual(['bob']);
   });
 });
@@ -199,9 +256,15 @@ describe('approved', () => {
     const withoutOwner = decide(BASE_REQUEST, { pull: pull([approve('carol')]), codeownersText });
     expect(withoutOwner.status).toBe('pending');
     expect(withoutOwner.approvals?.codeowners).toEqual({ owners: ['@acme/security'], satisfied: false });
-    expect(withoutOwner.reasons).toContainEqual({ rule: BUILTIN.codeowners, message: expect.stringContaining('@acme/security') });
+    expect(withoutOwner.reasons).toContainEqual({
+      rule: BUILTIN.codeowners,
+      message: expect.stringContaining('@acme/security'),
+    });
 
-    const withOwner = decide(BASE_REQUEST, { pull: pull([approve('carol'), approve('sam')]), codeownersText });
+    const withOwner = decide(BASE_REQUEST, {
+      pull: pull([approve('carol'), approve('sam')]),
+      codeownersText,
+    });
     expect(withOwner.status).toBe('approved');
     expect(withOwner.approvals?.codeowners.satisfied).toBe(true);
   });
@@ -215,14 +278,23 @@ describe('approved', () => {
     const codeownersText = '/requests/ @acme/ghosts @nobody-here owner@example.com\n';
     const d = decide(BASE_REQUEST, { pull: pull([approve('carol'), approve('sam')]), codeownersText });
     expect(d.status).toBe('pending');
-    const byUser = decide(BASE_REQUEST, { pull: pull([approve('carol'), approve('nobody-here')]), codeownersText });
+    const byUser = decide(BASE_REQUEST, {
+      pull: pull([approve('carol'), approve('nobody-here')]),
+      codeownersText,
+    });
     expect(byUser.status).toBe('approved');
   });
 
   it('a scheduled start moves the window: starts_at = max(now, start)', () => {
-    const d = decide({ ...BASE_REQUEST, start: '2026-01-08T09:00:00+01:00' }, { pull: pull([approve('carol')]) });
+    const d = decide(
+      { ...BASE_REQUEST, start: '2026-01-08T09:00:00+01:00' },
+      { pull: pull([approve('carol')]) },
+    );
     expect(d.window).toEqual({ starts_at: '2026-01-08T08:00:00Z', expires_at: '2026-01-08T10:00:00Z' });
-    const past = decide({ ...BASE_REQUEST, start: '2026-01-01T00:00:00Z' }, { pull: pull([approve('carol')]) });
+    const past = decide(
+      { ...BASE_REQUEST, start: '2026-01-01T00:00:00Z' },
+      { pull: pull([approve('carol')]) },
+    );
     expect(past.window?.starts_at).toBe('2026-01-07T10:00:00Z');
   });
 });
@@ -232,7 +304,10 @@ describe('approval counting', () => {
     decide(BASE_REQUEST, { pull: pull(reviews, extra) });
 
   it('only the latest review of each reviewer counts', () => {
-    const changed = ok([approve('carol'), approve('carol', { state: 'CHANGES_REQUESTED', submittedAt: '2026-01-07T09:30:00Z' })]);
+    const changed = ok([
+      approve('carol'),
+      approve('carol', { state: 'CHANGES_REQUESTED', submittedAt: '2026-01-07T09:30:00Z' }),
+    ]);
     expect(changed.status).toBe('pending');
     const reapproved = ok([
       approve('carol', { state: 'CHANGES_REQUESTED', submittedAt: '2026-01-07T09:00:00Z' }),
@@ -250,14 +325,22 @@ describe('approval counting', () => {
   });
 
   it('a dismissed review takes the approval away; a later comment does not (as on GitHub)', () => {
-    expect(ok([approve('carol'), approve('carol', { state: 'DISMISSED', submittedAt: '2026-01-07T09:10:00Z' })]).status).toBe('pending');
-    expect(ok([approve('carol'), approve('carol', { state: 'COMMENTED', submittedAt: '2026-01-07T09:10:00Z' })]).status).toBe('approved');
+    expect(
+      ok([approve('carol'), approve('carol', { state: 'DISMISSED', submittedAt: '2026-01-07T09:10:00Z' })])
+        .status,
+    ).toBe('pending');
+    expect(
+      ok([approve('carol'), approve('carol', { state: 'COMMENTED', submittedAt: '2026-01-07T09:10:00Z' })])
+        .status,
+    ).toBe('approved');
   });
 
   it('an approval of an older commit is stale', () => {
     const d = ok([approve('carol', { commitId: OLD })]);
     expect(d.status).toBe('pending');
-    expect(d.approvals?.ignored).toEqual([{ login: 'carol', reason: expect.stringContaining('older commit') }]);
+    expect(d.approvals?.ignored).toEqual([
+      { login: 'carol', reason: expect.stringContaining('older commit') },
+    ]);
   });
 
   it('the requester’s own approval never counts, even when they are in the approving team', () => {
@@ -294,7 +377,9 @@ describe('approval counting', () => {
     const write = { ...BASE_REQUEST, role: 'read-write', duration: '1h', ticket: 'OPS-1' };
     const teams = { ...TEAMS, '@acme/qa-leads': ['carol'], '@acme/dba': ['carol', 'dave'] };
     expect(decide(write, { pull: pull([approve('carol')], { teams }) }).status).toBe('pending');
-    expect(decide(write, { pull: pull([approve('carol'), approve('dave')], { teams }) }).status).toBe('approved');
+    expect(decide(write, { pull: pull([approve('carol'), approve('dave')], { teams }) }).status).toBe(
+      'approved',
+    );
   });
 
   it('people are assigned to steps so that all can be met when possible', () => {
@@ -312,8 +397,12 @@ resources: { x-db: { provider: postgres, connection: x, roles: { r: { grant: [x]
 rules: [ { name: two, resources: [x-db], approvals: [ { from: ["@acme/qa-leads", dave], count: 2 } ] } ]
 `);
     const text = requestText({ ...BASE_REQUEST, resource: 'x-db', role: 'r' });
-    expect(decideRequest(FILE, text, input(pol, [], { pull: pull([approve('carol'), approve('carol')]) })).status).toBe('pending');
-    expect(decideRequest(FILE, text, input(pol, [], { pull: pull([approve('carol'), approve('dave')]) })).status).toBe('approved');
+    expect(
+      decideRequest(FILE, text, input(pol, [], { pull: pull([approve('carol'), approve('carol')]) })).status,
+    ).toBe('pending');
+    expect(
+      decideRequest(FILE, text, input(pol, [], { pull: pull([approve('carol'), approve('dave')]) })).status,
+    ).toBe('approved');
   });
 
   it('membership is read from the facts at decision time (a team change between reviews counts)', () => {
@@ -328,11 +417,21 @@ describe('pull request scope', () => {
   const text = requestText(BASE_REQUEST);
 
   it('a PR that changes policies and requests together is denied', () => {
-    for (const governance of ['policies/qa.yaml', 'schemas/request.schema.json', 'timebox.yaml', '.github/CODEOWNERS', 'CODEOWNERS', 'docs/CODEOWNERS']) {
+    for (const governance of [
+      'policies/qa.yaml',
+      'schemas/request.schema.json',
+      'timebox.yaml',
+      '.github/CODEOWNERS',
+      'CODEOWNERS',
+      'docs/CODEOWNERS',
+    ]) {
       const i = input(POLICY, [{ path: FILE, text }], { pull: pull([approve('carol')]) });
       const [d] = decideAll({ ...i, changedPaths: [FILE, governance] });
       expect(d?.status, governance).toBe('denied');
-      expect(d?.reasons[0]).toMatchObject({ rule: BUILTIN.separateReview, message: expect.stringContaining(governance) });
+      expect(d?.reasons[0]).toMatchObject({
+        rule: BUILTIN.separateReview,
+        message: expect.stringContaining(governance),
+      });
     }
   });
 
@@ -362,7 +461,11 @@ describe('early revocation: a PR that only removes request files', () => {
     })[0];
 
   it('needs no approval when opened by the requester', () => {
-    expect(removal('alice')).toMatchObject({ status: 'approved', change: 'removed', rule: BUILTIN.earlyRevocation });
+    expect(removal('alice')).toMatchObject({
+      status: 'approved',
+      change: 'removed',
+      rule: BUILTIN.earlyRevocation,
+    });
   });
 
   it('needs no approval when opened by one of its approvers', () => {
@@ -379,12 +482,42 @@ describe('early revocation: a PR that only removes request files', () => {
 describe('windowOf', () => {
   it('computes duration and until windows', () => {
     const at = new Date('2026-01-07T10:00:00Z');
-    expect(windowOf({ ...BASE_REQUEST, duration: '1d12h' }, at).expiresAt.toISOString()).toBe('2026-01-08T22:00:00.000Z');
+    expect(windowOf({ ...BASE_REQUEST, duration: '1d12h' }, at).expiresAt.toISOString()).toBe(
+      '2026-01-08T22:00:00.000Z',
+    );
     const { duration: _, ...r } = BASE_REQUEST;
-    expect(windowOf({ ...r, until: '2026-01-07T11:00:00+01:00' }, at).expiresAt.toISOString()).toBe('2026-01-07T10:00:00.000Z');
+    expect(windowOf({ ...r, until: '2026-01-07T11:00:00+01:00' }, at).expiresAt.toISOString()).toBe(
+      '2026-01-07T10:00:00.000Z',
+    );
   });
 });
 
 it('HEAD constant is what pull() uses', () => {
   expect(pull().headSha).toBe(HEAD);
+});
+
+describe('request paths', () => {
+  it('refuses dot segments, empty segments, backslashes and control characters', () => {
+    const text = requestText(BASE_REQUEST);
+    for (const path of [
+      'requests/../policies/x.yaml',
+      'requests/./x.yaml',
+      'requests//x.yaml',
+      'requests/a\\b.yaml',
+      'requests/a\nb.yaml',
+    ]) {
+      const d = decideRequest(path, text, input(POLICY, [], { pull: pull([approve('carol')]) }));
+      expect(d.status, JSON.stringify(path)).toBe('invalid');
+    }
+    expect(
+      decideRequest('requests/alice/.x.yaml', text, input(POLICY, [], { pull: pull([approve('carol')]) }))
+        .status,
+    ).toBe('approved');
+  });
+
+  it('a reason with control characters is invalid', () => {
+    expect(decide({ ...BASE_REQUEST, reason: 'Reproduce \u0007 BUG-1234' }).errors[0]?.message).toBe(
+      'must not contain control characters',
+    );
+  });
 });

@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { isValidTimeZone, wallClock, withinHours } from '../../src/core/hours.js';
 import type { HoursSpec } from '../../src/core/model.js';
 
-const BERLIN: HoursSpec = { days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '08:00', to: '18:00', tz: 'Europe/Berlin' };
+const BERLIN: HoursSpec = {
+  days: ['mon', 'tue', 'wed', 'thu', 'fri'],
+  from: '08:00',
+  to: '18:00',
+  tz: 'Europe/Berlin',
+};
 const t = (s: string) => new Date(s);
 
 describe('withinHours', () => {
@@ -55,7 +60,11 @@ describe('time zones', () => {
   });
 
   it('wallClock gives the local time as the zone shows it', () => {
-    expect(new Date(wallClock(t('2026-07-01T12:00:00Z'), 'Europe/Berlin')).toISOString()).toBe('2026-07-01T14:00:00.000Z');
-    expect(new Date(wallClock(t('2026-01-01T12:00:00Z'), 'Asia/Kolkata')).toISOString()).toBe('2026-01-01T17:30:00.000Z');
+    expect(new Date(wallClock(t('2026-07-01T12:00:00Z'), 'Europe/Berlin')).toISOString()).toBe(
+      '2026-07-01T14:00:00.000Z',
+    );
+    expect(new Date(wallClock(t('2026-01-01T12:00:00Z'), 'Asia/Kolkata')).toISOString()).toBe(
+      '2026-01-01T17:30:00.000Z',
+    );
   });
 });

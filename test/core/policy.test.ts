@@ -4,7 +4,10 @@ import { loadPolicies } from '../../src/core/policy.js';
 import { providerDefinitions } from '../../src/providers/registry.js';
 
 const load = (...files: [string, string][]) =>
-  loadPolicies(files.map(([path, text]) => ({ path, text })), providerDefinitions);
+  loadPolicies(
+    files.map(([path, text]) => ({ path, text })),
+    providerDefinitions,
+  );
 
 const DB = `resources:
   orders-db:
@@ -16,7 +19,10 @@ const DB = `resources:
 
 describe('loadPolicies', () => {
   it('merges resources and rules from every file', () => {
-    const r = load(['policies/a.yaml', DB], ['policies/b.yaml', 'rules:\n  - name: r1\n    resources: ["*-db"]\n']);
+    const r = load(
+      ['policies/a.yaml', DB],
+      ['policies/b.yaml', 'rules:\n  - name: r1\n    resources: ["*-db"]\n'],
+    );
     expect(r.errors).toEqual([]);
     expect([...r.policies.resources.keys()]).toEqual(['orders-db']);
     expect(r.policies.rules.map((x) => [x.name, x.effect, x.requesters, x.source])).toEqual([
@@ -27,32 +33,54 @@ describe('loadPolicies', () => {
   it('a resource id defined twice is an error naming both places', () => {
     const r = load(['policies/a.yaml', DB], ['policies/b.yaml', DB]);
     expect(r.errors).toEqual([
-      expect.objectContaining({ file: 'policies/b.yaml', line: 2, message: 'resource `orders-db` is already defined at policies/a.yaml:2' }),
+      expect.objectContaining({
+        file: 'policies/b.yaml',
+        line: 2,
+        message: 'resource `orders-db` is already defined at policies/a.yaml:2',
+      }),
     ]);
   });
 
   it('a rule name used twice is an error', () => {
     const rules = 'rules:\n  - { name: r1, resources: [a] }\n';
     const r = load(['policies/a.yaml', rules], ['policies/b.yaml', `\n${rules}`]);
-    expect(r.errors[0]).toMatchObject({ file: 'policies/b.yaml', line: 3, message: expect.stringContaining('policies/a.yaml:2') });
+    expect(r.errors[0]).toMatchObject({
+      file: 'policies/b.yaml',
+      line: 3,
+      message: expect.stringContaining('policies/a.yaml:2'),
+    });
   });
 
   it('a typo in a provider role setting fails with file:line', () => {
     const r = load(['policies/a.yaml', DB.replace('read_only: true', 'readonly: true')]);
     expect(r.errors).toEqual([
-      { file: 'policies/a.yaml', line: 6, column: 42, path: "$.resources['orders-db'].roles['read-only'].readonly", message: 'unknown field `readonly` (postgres role settings)' },
+      {
+        file: 'policies/a.yaml',
+        line: 6,
+        column: 42,
+        path: "$.resources['orders-db'].roles['read-only'].readonly",
+        message: 'unknown field `readonly` (postgres role settings)',
+      },
     ]);
   });
 
   it('provider resource settings are checked too, and unknown providers are named', () => {
-    expect(load(['policies/a.yaml', DB.replace('connection: orders', 'connection: Orders DB')]).errors[0]?.line).toBe(4);
+    expect(
+      load(['policies/a.yaml', DB.replace('connection: orders', 'connection: Orders DB')]).errors[0]?.line,
+    ).toBe(4);
     const r = load(['policies/a.yaml', DB.replace('provider: postgres', 'provider: oracle')]);
-    expect(r.errors[0]).toMatchObject({ line: 3, message: expect.stringContaining('unknown provider `oracle`') });
+    expect(r.errors[0]).toMatchObject({
+      line: 3,
+      message: expect.stringContaining('unknown provider `oracle`'),
+    });
   });
 
   it('injection attempts in grant role names are refused by the provider schema', () => {
     const r = load(['policies/a.yaml', DB.replace('orders_read', '"orders_read; DROP ROLE admin"')]);
-    expect(r.errors[0]).toMatchObject({ line: 6, path: "$.resources['orders-db'].roles['read-only'].grant[0]" });
+    expect(r.errors[0]).toMatchObject({
+      line: 6,
+      path: "$.resources['orders-db'].roles['read-only'].grant[0]",
+    });
   });
 
   it('deny rules cannot carry allow-only settings; bad time zones and empty windows are errors', () => {
@@ -87,7 +115,9 @@ describe('loadPolicies', () => {
 
   it('policy files get the same hardening as requests (anchors, duplicate keys)', () => {
     const r = load(['policies/a.yaml', 'rules:\n  - &r { name: a, resources: [x] }\n  - *r\n']);
-    expect(r.errors.map((e) => e.message)).toEqual(expect.arrayContaining([expect.stringContaining('anchors'), expect.stringContaining('aliases')]));
+    expect(r.errors.map((e) => e.message)).toEqual(
+      expect.arrayContaining([expect.stringContaining('anchors'), expect.stringContaining('aliases')]),
+    );
     expect(load(['policies/a.yaml', 'rules: []\nrules: []\n']).errors[0]?.line).toBe(2);
   });
 

@@ -2,7 +2,13 @@
 import { stringify } from 'yaml';
 import { parseCodeOwners } from '../../src/core/codeowners.js';
 import type { CheckInput } from '../../src/core/decide.js';
-import { type Config, DEFAULT_CONFIG, type Policies, type PullFacts, type Review } from '../../src/core/model.js';
+import {
+  type Config,
+  DEFAULT_CONFIG,
+  type Policies,
+  type PullFacts,
+  type Review,
+} from '../../src/core/model.js';
 import { loadPolicies } from '../../src/core/policy.js';
 import { providerDefinitions } from '../../src/providers/registry.js';
 
@@ -31,7 +37,15 @@ export function approve(login: string, extra: Partial<Review> = {}): Review {
 export function pull(reviews: Review[] = [], extra: Partial<PullFacts> = {}): PullFacts {
   const permissions: PullFacts['permissions'] = {};
   for (const r of reviews) permissions[r.login.toLowerCase()] = 'write';
-  return { headSha: HEAD, reviews, pushers: [], permissions, teams: TEAMS, ...extra, ...(extra.permissions ? { permissions: { ...permissions, ...extra.permissions } } : {}) };
+  return {
+    headSha: HEAD,
+    reviews,
+    pushers: [],
+    permissions,
+    teams: TEAMS,
+    ...extra,
+    ...(extra.permissions ? { permissions: { ...permissions, ...extra.permissions } } : {}),
+  };
 }
 
 export function requestText(fields: Record<string, string>): string {

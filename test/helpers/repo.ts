@@ -57,7 +57,10 @@ export interface RunResult {
   stderr: string;
 }
 
-export async function run(argv: string[], opts: { cwd: string; color?: boolean; env?: NodeJS.ProcessEnv }): Promise<RunResult> {
+export async function run(
+  argv: string[],
+  opts: { cwd: string; color?: boolean; env?: NodeJS.ProcessEnv },
+): Promise<RunResult> {
   let stdout = '';
   let stderr = '';
   const io: Io = {
