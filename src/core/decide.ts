@@ -55,6 +55,7 @@ export function isGovernancePath(path: string, config: Config): boolean {
 }
 
 /** Plain relative paths only: no `.` or `..` segments, no empty segments, no backslashes or control characters. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses
 const SAFE_PATH = /^(?!.*(?:^|\/)\.{1,2}(?:\/|$))(?!.*\/\/)[^\\\u0000-\u001f\u007f]+$/;
 
 export interface ParsedRequest {
