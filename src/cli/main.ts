@@ -4,6 +4,7 @@ import { GitError } from '../repo/source.js';
 import { runCheck } from './check.js';
 import { type Io, processIo } from './context.js';
 import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
+import { runAudit, runStatus } from './ledger.js';
 import { inquirerPrompter, runNew } from './new.js';
 import { runVerify } from './verify.js';
 
@@ -68,6 +69,28 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .action(async (opts) =>
       done(await runNew(io, opts, io.isTTY && !opts.json ? await inquirerPrompter() : undefined)),
     );
+
+  program
+    .command('status')
+    .description('grants active at a time, from the git history of the branch')
+    .addOption(repoOption())
+    .option('--ref <ref>', 'the branch whose history is the ledger', 'HEAD')
+    .option('--at <time>', 'RFC 3339 time (default: now)')
+    .option('--no-cache', 'ignore and do not write the ledger cache in .git/timebox/')
+    .addOption(jsonOption())
+    .action(async (opts) => done(await runStatus(io, opts)));
+
+  program
+    .command('audit')
+    .description('the timeline: requested, approved, granted, extended, revoked, expired')
+    .addOption(repoOption())
+    .option('--ref <ref>', 'the branch whose history is the ledger', 'HEAD')
+    .option('--since <time>', 'only events at or after this RFC 3339 time')
+    .option('--until <time>', 'only events at or before this RFC 3339 time')
+    .addOption(new Option('--format <format>', 'output format').choices(['json', 'csv', 'html']).default('json'))
+    .option('--out <file>', 'write to FILE instead of stdout')
+    .option('--no-cache', 'ignore and do not write the ledger cache in .git/timebox/')
+    .action(async (opts) => done(await runAudit(io, opts)));
 
   return program;
 }

@@ -1,0 +1,83 @@
+// `timebox status` and `timebox audit`: the ledger, read from git history.
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { renderCsv } from '../audit/csv.js';
+import { renderHtml } from '../audit/html.js';
+import { activeAt, buildLedger, type Ledger, type LedgerEvent } from '../core/ledger.js';
+import { loadConfig } from '../repo/access-repo.js';
+import { cachedHistory } from '../repo/history.js';
+import { workingTree } from '../repo/source.js';
+import { colors, type Io, parseAt, repoRoot } from './context.js';
+import { ConfigError, EXIT, UsageError } from './errors.js';
+
+interface LedgerOptions {
+  repo?: string;
+  ref?: string;
+  cache?: boolean;
+}
+
+export async function loadLedger(io: Io, opts: LedgerOptions, now: Date): Promise<Ledger> {
+  const root = repoRoot(io, opts.repo);
+  const { config, errors } = await loadConfig(workingTree(root));
+  if (errors.length > 0) throw new ConfigError('timebox.yaml is invalid', errors);
+  const { commits } = await cachedHistory(root, opts.ref ?? 'HEAD', config.paths.requests, { cache: opts.cache !== false });
+  const ledger = buildLedger(commits, config, now);
+  for (const n of ledger.notes) io.stderr(`note: ${n.commit.slice(0, 12)}${n.file ? ` ${n.file}` : ''}: ${n.message}\n`);
+  return ledger;
+}
+
+export async function runStatus(io: Io, opts: LedgerOptions & { at?: string; json?: boolean }): Promise<number> {
+  const now = new Date();
+  const at = parseAt(opts.at, () => now);
+  const ledger = await loadLedger(io, opts, now.getTime() > at.getTime() ? now : at);
+  const grants = activeAt(ledger, at).map((g) => ({
+    file: g.file,
+    requester: g.requester,
+    resource: g.resource,
+    role: g.role,
+    starts_at: g.starts_at,
+    expires_at: g.ends_at,
+  }));
+  if (opts.json) {
+    io.stdout(`${JSON.stringify({ at: at.toISOString(), grants }, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (grants.length === 0) {
+    io.stdout(`no access is granted at ${at.toISOString()}\n`);
+    return EXIT.ok;
+  }
+  const c = colors(io);
+  const rows = [['FILE', 'REQUESTER', 'RESOURCE', 'ROLE', 'STARTS', 'EXPIRES'], ...grants.map((g) => [g.file, g.requester, g.resource, g.role, g.starts_at, g.expires_at])];
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  const line = (r: string[]) => r.map((x, i) => x.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  io.stdout(`${[c.bold(line(rows[0] as string[])), ...rows.slice(1).map(line)].join('\n')}\n\n${grants.length} active at ${at.toISOString()}\n`);
+  return EXIT.ok;
+}
+
+export async function runAudit(
+  io: Io,
+  opts: LedgerOptions & { since?: string; until?: string; format?: string; out?: string; json?: boolean },
+): Promise<number> {
+  const format = opts.json ? 'json' : (opts.format ?? 'json');
+  if (!['json', 'csv', 'html'].includes(format)) throw new UsageError(`--format must be json, csv or html (got ${format})`);
+  const now = new Date();
+  const since = opts.since ? parseAt(opts.since) : null;
+  const until = opts.until ? parseAt(opts.until) : null;
+  const ledger = await loadLedger(io, opts, now);
+  const inRange = (e: LedgerEvent) => {
+    const t = Date.parse(e.time);
+    return (!since || t >= since.getTime()) && (!until || t <= until.getTime());
+  };
+  const events = ledger.events.filter(inRange);
+  let text: string;
+  if (format === 'csv') text = renderCsv(events);
+  else if (format === 'html') {
+    const ids = new Set(events.map((e) => e.grant));
+    text = renderHtml({ grants: ledger.grants.filter((g) => ids.has(g.id)), events, notes: ledger.notes }, { generatedAt: now });
+  } else text = `${JSON.stringify({ events, notes: ledger.notes }, null, 2)}\n`;
+  if (opts.out) {
+    await writeFile(resolve(io.cwd, opts.out), text);
+    io.stderr(`wrote ${events.length} events to ${opts.out}\n`);
+  } else io.stdout(text);
+  return EXIT.ok;
+}

@@ -1,0 +1,297 @@
+// The ledger: who had what access when, folded from the first-parent history of the default branch.
+// Pure: commits in (oldest first), grants, events and notes out. Reading git is the adapter's job.
+import { isRequestPath, parseRequest } from './decide.js';
+import { parseDuration } from './duration.js';
+import type { AccessRequest, Config } from './model.js';
+
+/** Trailers Timebox writes on the commits it makes (docs/audit.md). */
+export const TRAILERS = {
+  request: 'Timebox-Request',
+  requestedBy: 'Timebox-Requested-By',
+  approvedBy: 'Timebox-Approved-By',
+  expires: 'Timebox-Expires',
+  pullRequest: 'Timebox-Pull-Request',
+  reason: 'Timebox-Revocation-Reason',
+  activity: 'Timebox-Activity',
+} as const;
+
+export type ChangeStatus = 'added' | 'modified' | 'removed';
+
+export interface HistoryChange {
+  status: ChangeStatus;
+  path: string;
+  /** For added/modified request files: the file's text at this commit. */
+  content?: string;
+  /** Set when git saw a rename: the path it came from. */
+  renamedFrom?: string;
+}
+
+export interface HistoryCommit {
+  sha: string;
+  parents: string[];
+  /** Committer time (RFC 3339): when the commit landed on the branch. For a merge, the merge's time. */
+  time: string;
+  /** Author time of the change itself; for a merge, of the branch tip that was merged (parent 2). */
+  authoredAt: string;
+  author: string;
+  committer: string;
+  subject: string;
+  /** Lower-cased trailer key → values, in order. */
+  trailers: Record<string, string[]>;
+  changes: HistoryChange[];
+}
+
+export type GrantEnd = 'active' | 'scheduled' | 'expired' | 'revoked' | 'replaced';
+
+export interface Grant {
+  /** `file@commit`: unique per grant. */
+  id: string;
+  file: string;
+  requester: string;
+  resource: string;
+  role: string;
+  reason: string;
+  ticket?: string;
+  starts_at: string;
+  expires_at: string;
+  /** When access really ended (or will end): the expiry, or the commit that removed or replaced the file. */
+  ends_at: string;
+  /** State at the ledger's `now`. */
+  state: GrantEnd;
+  commit: string;
+  merged_at: string;
+  approvers: string[];
+  /** The grant this one extends (same file, edited while active). */
+  extends?: string;
+  ended_by?: string;
+  revocation_reason?: string;
+  activity?: string;
+}
+
+export type EventType = 'requested' | 'approved' | 'granted' | 'extended' | 'revoked' | 'expired';
+
+export interface LedgerEvent {
+  time: string;
+  type: EventType;
+  file: string;
+  actor: string | null;
+  requester: string;
+  resource: string;
+  role: string;
+  commit: string;
+  grant: string;
+  reason?: string;
+  activity?: string;
+}
+
+export interface LedgerNote {
+  commit: string;
+  file?: string;
+  message: string;
+}
+
+export interface Ledger {
+  grants: Grant[];
+  events: LedgerEvent[];
+  notes: LedgerNote[];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.000Z$/, 'Z');
+const trailer = (c: HistoryCommit, key: string): string[] => c.trailers[key.toLowerCase()] ?? [];
+
+interface Open {
+  grant: Grant;
+  startsMs: number;
+  expiresMs: number;
+}
+
+/** Fold the history (oldest first) into grants, events and notes, as seen at `now`. */
+export function buildLedger(commits: readonly HistoryCommit[], config: Config, now: Date): Ledger {
+  const grants: Grant[] = [];
+  const notes: LedgerNote[] = [];
+  const open = new Map<string, Open>();
+  const nowMs = now.getTime();
+  let lastMs = Number.NEGATIVE_INFINITY;
+
+  const close = (file: string, atMs: number, how: 'revoked' | 'replaced', commit: HistoryCommit) => {
+    const o = open.get(file);
+    if (!o) return;
+    open.delete(file);
+    if (atMs >= o.expiresMs) {
+      // It had already expired; the removal is the revert that records it (and may carry its activity).
+      const activity = trailer(commit, TRAILERS.activity)[0];
+      if (activity && how === 'revoked') o.grant.activity = activity;
+      return;
+    }
+    const end = Math.max(atMs, o.startsMs);
+    o.grant.ends_at = iso(end);
+    o.grant.state = how;
+    o.grant.ended_by = commit.sha;
+    if (how === 'revoked') {
+      const reason = trailer(commit, TRAILERS.reason)[0];
+      o.grant.revocation_reason = reason ?? 'request file removed before expiry';
+      const activity = trailer(commit, TRAILERS.activity)[0];
+      if (activity) o.grant.activity = activity;
+    }
+  };
+
+  for (const commit of commits) {
+    let ms = Date.parse(commit.time);
+    if (Number.isNaN(ms)) {
+      notes.push({ commit: commit.sha, message: `commit has an unreadable date (${commit.time}); using its parent's` });
+      ms = lastMs;
+    }
+    if (ms < lastMs) {
+      notes.push({
+        commit: commit.sha,
+        message: `commit is dated ${iso(ms)}, before the commit below it (${iso(lastMs)}); using the later time`,
+      });
+      ms = lastMs;
+    }
+    if (ms > nowMs) notes.push({ commit: commit.sha, message: `commit is dated in the future (${iso(ms)})` });
+    lastMs = ms;
+    if (commit.parents.length > 2) notes.push({ commit: commit.sha, message: 'octopus merge: changes are read against the first parent' });
+
+    for (const change of commit.changes) {
+      // Only the requests folder is the ledger; the history reader asks git for nothing else.
+      if (!isRequestPath(change.path, config)) continue;
+      if (change.renamedFrom && isRequestPath(change.renamedFrom, config)) {
+        notes.push({
+          commit: commit.sha,
+          file: change.path,
+          message: `renamed from ${change.renamedFrom}: the old request ends here and the new path is a new request`,
+        });
+      }
+      if (change.status === 'removed') {
+        close(change.path, ms, 'revoked', commit);
+        continue;
+      }
+      const parsed = parseRequest(change.path, change.content ?? '', config);
+      const previous = open.get(change.path);
+      if (!parsed.request) {
+        const first = parsed.errors[0];
+        notes.push({
+          commit: commit.sha,
+          file: change.path,
+          message: `not a valid request, no access recorded${first ? ` (line ${first.line}: ${first.message})` : ''}`,
+        });
+        close(change.path, ms, 'replaced', commit);
+        continue;
+      }
+      const window = windowAt(parsed.request, ms);
+      if (!window) {
+        notes.push({ commit: commit.sha, file: change.path, message: 'the request has an empty window; no access recorded' });
+        close(change.path, ms, 'replaced', commit);
+        continue;
+      }
+      const extendsId = previous && ms < previous.expiresMs ? previous.grant.id : undefined;
+      close(change.path, ms, 'replaced', commit);
+      const r = parsed.request;
+      const grant: Grant = {
+        id: `${change.path}@${commit.sha.slice(0, 12)}`,
+        file: change.path,
+        requester: r.requester,
+        resource: r.resource,
+        role: r.role,
+        reason: r.reason,
+        ...(r.ticket ? { ticket: r.ticket } : {}),
+        starts_at: iso(window.startsMs),
+        expires_at: iso(window.expiresMs),
+        ends_at: iso(window.expiresMs),
+        state: 'active',
+        commit: commit.sha,
+        merged_at: iso(ms),
+        approvers: splitList(trailer(commit, TRAILERS.approvedBy)),
+        ...(extendsId ? { extends: extendsId } : {}),
+      };
+      grants.push(grant);
+      open.set(change.path, { grant, ...window });
+    }
+  }
+
+  for (const g of grants) {
+    if (g.state === 'revoked' || g.state === 'replaced') continue;
+    const starts = Date.parse(g.starts_at);
+    const ends = Date.parse(g.ends_at);
+    g.state = nowMs >= ends ? 'expired' : nowMs < starts ? 'scheduled' : 'active';
+  }
+  return { grants, events: eventsOf(grants, commits, nowMs), notes };
+}
+
+function windowAt(r: AccessRequest, mergedMs: number): { startsMs: number; expiresMs: number } | null {
+  const start = r.start ? Date.parse(r.start) : mergedMs;
+  const startsMs = Math.max(mergedMs, start);
+  const expiresMs = r.until ? Date.parse(r.until) : startsMs + (parseDuration(r.duration ?? '') ?? 0);
+  return expiresMs > startsMs ? { startsMs, expiresMs } : null;
+}
+
+function splitList(values: string[]): string[] {
+  return values.flatMap((v) => v.split(/[\s,]+/)).map((s) => s.replace(/^@/, '')).filter(Boolean);
+}
+
+function eventsOf(grants: Grant[], commits: readonly HistoryCommit[], nowMs: number): LedgerEvent[] {
+  const bySha = new Map(commits.map((c) => [c.sha, c]));
+  const events: LedgerEvent[] = [];
+  for (const g of grants) {
+    const c = bySha.get(g.commit);
+    const base = { file: g.file, requester: g.requester, resource: g.resource, role: g.role, grant: g.id };
+    const requestedBy = c ? trailer(c, TRAILERS.requestedBy)[0] : undefined;
+    events.push({
+      ...base,
+      time: c ? minIso(c.authoredAt, g.merged_at) : g.merged_at,
+      type: 'requested',
+      actor: requestedBy ?? g.requester,
+      commit: g.commit,
+      reason: g.reason,
+    });
+    for (const approver of g.approvers) {
+      events.push({ ...base, time: g.merged_at, type: 'approved', actor: approver, commit: g.commit });
+    }
+    events.push({
+      ...base,
+      time: g.starts_at,
+      type: g.extends ? 'extended' : 'granted',
+      actor: c?.committer ?? null,
+      commit: g.commit,
+      ...(g.extends ? { reason: `extends ${g.extends}` } : {}),
+    });
+    if (g.state === 'revoked') {
+      const ender = g.ended_by ? bySha.get(g.ended_by) : undefined;
+      events.push({
+        ...base,
+        time: g.ends_at,
+        type: 'revoked',
+        actor: ender?.author ?? null,
+        commit: g.ended_by ?? g.commit,
+        ...(g.revocation_reason ? { reason: g.revocation_reason } : {}),
+        ...(g.activity ? { activity: g.activity } : {}),
+      });
+    } else if (g.state === 'expired' && Date.parse(g.ends_at) <= nowMs) {
+      events.push({
+        ...base,
+        time: g.ends_at,
+        type: 'expired',
+        actor: null,
+        commit: g.commit,
+        ...(g.activity ? { activity: g.activity } : {}),
+      });
+    }
+  }
+  return events.sort((a, b) => Date.parse(a.time) - Date.parse(b.time) || order(a.type) - order(b.type));
+}
+
+const ORDER: EventType[] = ['requested', 'approved', 'granted', 'extended', 'revoked', 'expired'];
+const order = (t: EventType) => ORDER.indexOf(t);
+
+function minIso(a: string, b: string): string {
+  const x = Date.parse(a);
+  const y = Date.parse(b);
+  if (Number.isNaN(x)) return b;
+  return iso(Math.min(x, y));
+}
+
+/** Grants whose window contains `at` and that had not ended by then. */
+export function activeAt(ledger: Ledger, at: Date): Grant[] {
+  const t = at.getTime();
+  return ledger.grants.filter((g) => Date.parse(g.starts_at) <= t && t < Date.parse(g.ends_at));
+}
