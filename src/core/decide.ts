@@ -82,12 +82,13 @@ export function parseRequest(path: string, text: string, config: Config): Parsed
 }
 
 export function decideAll(input: CheckInput): Decision[] {
+  const members = memberships(input.pull.teams);
   const mixed = input.changedPaths.filter((p) => isGovernancePath(p, input.config));
   return input.files.map((file) => {
     const decision =
       file.status === 'removed'
         ? decideRemoval(file, input)
-        : decideRequest(file.path, file.content ?? '', input);
+        : decideRequest(file.path, file.content ?? '', input, members);
     if (mixed.length > 0 && decision.status !== 'invalid') {
       return {
         ...decision,
@@ -117,7 +118,12 @@ export function windowOf(request: AccessRequest, at: Date): { startsAt: Date; ex
 
 const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-export function decideRequest(path: string, text: string, input: CheckInput): Decision {
+export function decideRequest(
+  path: string,
+  text: string,
+  input: CheckInput,
+  members: Memberships = memberships(input.pull.teams),
+): Decision {
   const parsed = parseRequest(path, text, input.config);
   const base: Decision = {
     file: path,
@@ -161,7 +167,7 @@ export function decideRequest(path: string, text: string, input: CheckInput): De
   const decided = { ...base, window };
   const requester = request.requester;
   const author = input.pull.author ?? requester;
-  const matches = (rule: Rule) => ruleMatches(rule, request, input.pull.teams);
+  const matches = (rule: Rule) => matchesWith(rule, request, members);
   const candidates = rulesFor(input.policies, request.resource).filter(matches);
 
   const denies = candidates.filter((r) => r.effect === 'deny');
@@ -271,7 +277,30 @@ function decideRemoval(file: ChangedRequestFile, input: CheckInput): Decision {
 }
 
 export function ruleMatches(rule: Rule, request: AccessRequest, teams: PullFacts['teams']): boolean {
-  if (!principalSet(rule.requesters, teams).has(request.requester)) return false;
+  return matchesWith(rule, request, memberships(teams));
+}
+
+/**
+ * `principalSet` of a principal list, built once per list: within one `decideAll` call the teams and the
+ * rules do not change, so every request can share them (10,000 requests would otherwise rebuild the same
+ * team sets for every candidate rule).
+ */
+export type Memberships = (from: readonly string[]) => ReturnType<typeof principalSet>;
+
+export function memberships(teams: PullFacts['teams']): Memberships {
+  const built = new Map<readonly string[], ReturnType<typeof principalSet>>();
+  return (from) => {
+    let set = built.get(from);
+    if (!set) {
+      set = principalSet(from, teams);
+      built.set(from, set);
+    }
+    return set;
+  };
+}
+
+function matchesWith(rule: Rule, request: AccessRequest, members: Memberships): boolean {
+  if (!members(rule.requesters).has(request.requester)) return false;
   if (rule.roles && !rule.roles.some((p) => compileGlob(p).test(request.role))) return false;
   return rule.resources.some((p) => compileGlob(p).test(request.resource));
 }

@@ -12,8 +12,8 @@ function runGit(root: string, args: string[], input?: string): Promise<Buffer> {
     const child = spawn('git', args, { cwd: root, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e) => reject(new GitError(`cannot run git: ${e.message}`)));
     child.on('close', (code) => {
       if (code === 0) resolvePromise(Buffer.concat(out));
