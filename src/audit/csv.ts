@@ -1,7 +1,19 @@
 // The audit timeline as CSV (RFC 4180), one row per event.
 import type { LedgerEvent } from '../core/ledger.js';
 
-const COLUMNS = ['time', 'type', 'file', 'actor', 'requester', 'resource', 'role', 'reason', 'activity', 'commit', 'grant'] as const;
+const COLUMNS = [
+  'time',
+  'type',
+  'file',
+  'actor',
+  'requester',
+  'resource',
+  'role',
+  'reason',
+  'activity',
+  'commit',
+  'grant',
+] as const;
 
 function cell(value: unknown): string {
   let s = value === undefined || value === null ? '' : String(value);

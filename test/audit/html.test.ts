@@ -1,0 +1,401 @@
+// The HTML audit report, rendered in a real headless Chromium (Debian `chromium` + playwright-core).
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type Browser, type BrowserContextOptions, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CSP, renderHtml, SCRIPT_HASH, timeTicks } from '../../src/audit/html.js';
+import type { Grant, Ledger, LedgerEvent } from '../../src/core/ledger.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const OUT = resolve('test-output');
+const GENERATED_AT = new Date('2026-11-21T12:00:00Z');
+
+// --- A small ledger, by hand: 2 people, 2 roles, 5 grants (one revoked, one extended, one scheduled).
+
+const sha = (c: string) => c.repeat(40);
+
+const G1: Grant = {
+  id: 'requests/alice/orders-read.yaml@aaaaaaaaaaaa',
+  file: 'requests/alice/orders-read.yaml',
+  requester: 'alice',
+  resource: 'orders-db',
+  role: 'read-only',
+  reason: 'Reproduce BUG-1234',
+  ticket: 'BUG-1234',
+  starts_at: '2026-11-20T09:00:00Z',
+  expires_at: '2026-11-20T11:00:00Z',
+  ends_at: '2026-11-20T11:00:00Z',
+  state: 'expired',
+  commit: sha('a'),
+  merged_at: '2026-11-20T09:00:00Z',
+  approvers: ['carol'],
+};
+const G2: Grant = {
+  id: 'requests/alice/orders-write.yaml@bbbbbbbbbbbb',
+  file: 'requests/alice/orders-write.yaml',
+  requester: 'alice',
+  resource: 'orders-db',
+  role: 'read-write',
+  reason: 'Fix the stuck order 4711',
+  ticket: 'OPS-77',
+  starts_at: '2026-11-20T13:00:00Z',
+  expires_at: '2026-11-20T15:00:00Z',
+  ends_at: '2026-11-20T13:40:00Z',
+  state: 'revoked',
+  commit: sha('b'),
+  merged_at: '2026-11-20T13:00:00Z',
+  approvers: ['carol', 'dave'],
+  ended_by: sha('c'),
+  revocation_reason: 'done early',
+  activity: '3 statements\nUPDATE orders SET state = ... (1 row)',
+};
+const G3: Grant = {
+  id: 'requests/bob/payments.yaml@dddddddddddd',
+  file: 'requests/bob/payments.yaml',
+  requester: 'bob',
+  resource: 'payments-db',
+  role: 'read-only',
+  reason: 'Reconcile November payouts',
+  starts_at: '2026-11-20T16:00:00Z',
+  expires_at: '2026-11-20T20:00:00Z',
+  ends_at: '2026-11-20T18:30:00Z',
+  state: 'replaced',
+  commit: sha('d'),
+  merged_at: '2026-11-20T16:00:00Z',
+  approvers: ['carol'],
+  ended_by: sha('e'),
+};
+const G4: Grant = {
+  ...G3,
+  id: 'requests/bob/payments.yaml@eeeeeeeeeeee',
+  reason: 'Reconcile November payouts (needs the night run too)',
+  starts_at: '2026-11-20T18:30:00Z',
+  expires_at: '2026-11-21T14:00:00Z',
+  ends_at: '2026-11-21T14:00:00Z',
+  state: 'active',
+  commit: sha('e'),
+  merged_at: '2026-11-20T18:30:00Z',
+  extends: G3.id,
+  ended_by: undefined,
+};
+const G5: Grant = {
+  id: 'requests/bob/orders-write.yaml@ffffffffffff',
+  file: 'requests/bob/orders-write.yaml',
+  requester: 'bob',
+  resource: 'orders-db',
+  role: 'read-write',
+  reason: 'Data migration dry run',
+  ticket: 'OPS-80',
+  starts_at: '2026-11-21T15:00:00Z',
+  expires_at: '2026-11-21T17:00:00Z',
+  ends_at: '2026-11-21T17:00:00Z',
+  state: 'scheduled',
+  commit: sha('f'),
+  merged_at: '2026-11-21T10:05:00Z',
+  approvers: ['carol', 'dave'],
+};
+
+function ev(
+  g: Grant,
+  time: string,
+  type: LedgerEvent['type'],
+  actor: string | null,
+  extra: Partial<LedgerEvent> = {},
+) {
+  const base = { file: g.file, requester: g.requester, resource: g.resource, role: g.role, grant: g.id };
+  return { ...base, time, type, actor, commit: g.commit, ...extra } satisfies LedgerEvent;
+}
+
+const LEDGER: Ledger = {
+  grants: [G1, G2, G3, G4, G5],
+  events: [
+    ev(G1, '2026-11-20T08:40:00Z', 'requested', 'alice', { reason: G1.reason }),
+    ev(G1, '2026-11-20T09:00:00Z', 'approved', 'carol'),
+    ev(G1, '2026-11-20T09:00:00Z', 'granted', 'GitHub'),
+    ev(G1, '2026-11-20T11:00:00Z', 'expired', null),
+    ev(G2, '2026-11-20T12:30:00Z', 'requested', 'alice', { reason: G2.reason }),
+    ev(G2, '2026-11-20T13:00:00Z', 'approved', 'carol'),
+    ev(G2, '2026-11-20T13:00:00Z', 'approved', 'dave'),
+    ev(G2, '2026-11-20T13:00:00Z', 'granted', 'GitHub'),
+    ev(G2, '2026-11-20T13:40:00Z', 'revoked', 'alice', {
+      commit: sha('c'),
+      reason: 'done early',
+      activity: G2.activity,
+    }),
+    ev(G3, '2026-11-20T15:50:00Z', 'requested', 'bob', { reason: G3.reason }),
+    ev(G3, '2026-11-20T16:00:00Z', 'approved', 'carol'),
+    ev(G3, '2026-11-20T16:00:00Z', 'granted', 'GitHub'),
+    ev(G4, '2026-11-20T18:20:00Z', 'requested', 'bob', { reason: G4.reason }),
+    ev(G4, '2026-11-20T18:30:00Z', 'approved', 'carol'),
+    ev(G4, '2026-11-20T18:30:00Z', 'extended', 'GitHub', { reason: `extends ${G3.id}` }),
+    ev(G5, '2026-11-21T10:00:00Z', 'requested', 'bob', { reason: G5.reason }),
+    ev(G5, '2026-11-21T10:05:00Z', 'approved', 'carol'),
+    ev(G5, '2026-11-21T15:00:00Z', 'granted', 'GitHub'),
+  ],
+  notes: [
+    { commit: sha('9'), file: 'access/orders.yaml', message: 'ignored: request-like file outside requests/' },
+  ],
+};
+
+// --- Hostile input: everything that comes from git or a request file.
+
+const XSS_REASON = '<img src=x onerror=alert(1)>';
+const HOSTILE: Grant = {
+  id: `requests/"><script>alert(1)</script>.yaml@'1'"2"`,
+  file: `requests/"><script>alert(1)</script>.yaml`,
+  requester: `"><svg onload=alert(2)>`,
+  resource: `</title><script>alert(3)</script>`,
+  role: `x" onmouseover="alert(4)`,
+  reason: XSS_REASON,
+  ticket: `</text></svg><iframe src=javascript:alert(5)>`,
+  starts_at: '2026-11-20T09:00:00Z',
+  expires_at: '2026-11-20T12:00:00Z',
+  ends_at: '2026-11-20T10:00:00Z',
+  state: 'revoked',
+  commit: `'><b onclick=alert(6)>`,
+  merged_at: '2026-11-20T09:00:00Z',
+  approvers: ['<u>mallory</u>', "o'brien"],
+  revocation_reason: '</title><img src=x onerror=alert(7)>',
+  activity: '</td></tr></table><script>alert(8)</script>\n-- ]]> <!-- ',
+};
+const HOSTILE_LEDGER: Ledger = {
+  grants: [HOSTILE, { ...HOSTILE, id: `${HOSTILE.id}&amp;2`, role: 'read-only', state: 'expired' }],
+  events: [
+    ev(HOSTILE, '2026-11-20T09:00:00Z', 'requested', '<script>alert(9)</script>', { reason: XSS_REASON }),
+    ev(HOSTILE, '2026-11-20T10:00:00Z', 'revoked', `"'><img src=x onerror=alert(10)>`, {
+      reason: HOSTILE.revocation_reason,
+      activity: HOSTILE.activity,
+    }),
+  ],
+  notes: [{ commit: '<b>c</b>', file: '<i>f</i>', message: '<iframe src="javascript:alert(11)"></iframe>' }],
+};
+
+const EMPTY: Ledger = { grants: [], events: [], notes: [] };
+
+// --- The page as text.
+
+describe('renderHtml (text)', () => {
+  const html = renderHtml(LEDGER, { generatedAt: GENERATED_AT });
+
+  it('is a self-contained page with a strict Content-Security-Policy', () => {
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect(html).toContain(
+      `<meta http-equiv="Content-Security-Policy" content="${CSP.replace(/'/g, '&#39;')}">`,
+    );
+    expect(CSP).toMatch(
+      /^default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-[A-Za-z0-9+/]+=*'/,
+    );
+    // No URL, stylesheet, font or script from anywhere else.
+    expect(html).not.toMatch(
+      /https?:|\/\/[a-z]|<link|@import|@font-face|\bsrc=|\bhref=|url\((?!#tb-hatch\))/i,
+    );
+    // The one script is the one the policy allows.
+    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1] ?? '');
+    expect(scripts).toHaveLength(1);
+    expect(
+      `sha256-${createHash('sha256')
+        .update(scripts[0] ?? '')
+        .digest('base64')}`,
+    ).toBe(SCRIPT_HASH);
+  });
+
+  it('is deterministic', () => {
+    expect(renderHtml(LEDGER, { generatedAt: GENERATED_AT })).toBe(html);
+  });
+
+  it('escapes everything that comes from git', () => {
+    const hostile = renderHtml(HOSTILE_LEDGER, { generatedAt: GENERATED_AT });
+    expect(hostile).not.toMatch(/<(img|iframe|svg onload|u>|b>|i>|b onclick)/i);
+    expect(hostile.match(/<script>/g)).toHaveLength(1);
+    expect(hostile).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  });
+
+  it('ticks on round UTC times', () => {
+    const t = timeTicks(Date.parse('2026-11-20T08:50:00Z'), Date.parse('2026-11-21T17:10:00Z'));
+    expect(t.map((x) => x.label)).toEqual(['12:00', '18:00', '00:00', '06:00', '12:00']);
+    expect(t.map((x) => x.sub)).toEqual(['2026-11-20', undefined, '2026-11-21', undefined, undefined]);
+    const months = timeTicks(Date.parse('2026-01-15T00:00:00Z'), Date.parse('2026-12-20T00:00:00Z'));
+    expect(months[0]?.label).toBe('2026-03');
+    expect(months.every((x) => /^\d{4}-\d{2}$/.test(x.label))).toBe(true);
+  });
+});
+
+// --- The page in a real browser.
+
+const MISSING = `Chromium not found at ${CHROMIUM}. The HTML audit report is tested in a real headless browser: install it with \`apt-get update && apt-get install -y chromium\` (Debian; .ci/run does this), or set CHROMIUM_PATH to a Chromium binary.`;
+
+describe('renderHtml in headless Chromium', () => {
+  let browser: Browser | undefined;
+  let launchError: Error | undefined;
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      launchError = new Error(MISSING);
+      return;
+    }
+    await mkdir(OUT, { recursive: true });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-dev-shm-usage',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  interface Opened {
+    page: Page;
+    /** Console errors, page errors, dialogs and requests that left the file. */
+    problems: string[];
+  }
+
+  /** Write the page to test-output/<name>.html and open it from disk, as an auditor would. */
+  async function open(html: string, name: string, options: BrowserContextOptions = {}): Promise<Opened> {
+    // Fails every browser test, loudly, when Chromium is missing: never a silent skip.
+    if (!browser) throw launchError ?? new Error(MISSING);
+    const file = resolve(OUT, `${name}.html`);
+    await writeFile(file, html);
+    const url = pathToFileURL(file).href;
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('dialog', (d) => {
+      problems.push(`dialog ${d.type()}: ${d.message()}`);
+      void d.dismiss();
+    });
+    page.on('request', (r) => {
+      if (r.url() !== url) problems.push(`request: ${r.url()}`);
+    });
+    await page.goto(url, { waitUntil: 'load' });
+    return { page, problems };
+  }
+
+  it('renders the timeline and the event table without errors, and keeps a screenshot', async () => {
+    const { page, problems } = await open(renderHtml(LEDGER, { generatedAt: GENERATED_AT }), 'audit-report');
+
+    const bars = await page.$$eval('rect.grant', (rs) => rs.map((r) => r.getAttribute('data-grant')));
+    expect(bars).toHaveLength(LEDGER.grants.length);
+    expect([...bars].sort()).toEqual(LEDGER.grants.map((g) => g.id).sort());
+
+    const roles = await page.$$eval('rect.grant', (rs) =>
+      rs.map((r) => [r.getAttribute('data-role'), r.getAttribute('fill')]),
+    );
+    expect(new Map(roles as [string, string][]).size).toBe(2);
+    expect(new Set(roles.map(([, fill]) => fill)).size).toBe(2);
+
+    const labels = await page.$$eval('svg.chart text.row-label', (ts) =>
+      ts.map((t) => t.querySelector('title')?.textContent),
+    );
+    expect(labels).toEqual(['alice · orders-db', 'bob · orders-db', 'bob · payments-db']);
+
+    const tip = await page.$eval(`rect.grant[data-grant="${G2.id}"] > title`, (t) => t.textContent ?? '');
+    for (const line of [
+      `file: ${G2.file}`,
+      'requester: alice',
+      'resource: orders-db',
+      'role: read-write',
+      `starts_at: ${G2.starts_at}`,
+      `ends_at: ${G2.ends_at}`,
+      'state: revoked',
+      'approvers: carol, dave',
+      `reason: ${G2.reason}`,
+      'revocation reason: done early',
+      'activity: 3 statements',
+    ]) {
+      expect(tip).toContain(line);
+    }
+    expect(await page.$$eval('svg.chart rect.hatch', (rs) => rs.length)).toBe(1);
+    expect(await page.$$eval('svg.chart path.extends-mark', (ps) => ps.length)).toBe(1);
+
+    expect(await page.$$eval('table.events tbody tr', (rs) => rs.length)).toBe(LEDGER.events.length);
+    expect(await page.$$eval('ul.notes li', (ls) => ls.length)).toBe(1);
+    const legend = await page.$eval('.legend', (l) => l.textContent ?? '');
+    expect(legend).toContain('read-only');
+    expect(legend).toContain('read-write');
+    expect(legend).toContain('revoked');
+
+    // The script runs under the CSP: hovering a bar highlights that grant's events.
+    await page.hover(`rect.grant[data-grant="${G2.id}"]`);
+    const highlighted = await page.$$eval('tr.hl', (rs) => rs.map((r) => r.getAttribute('data-grant')));
+    expect(highlighted).toEqual(LEDGER.events.filter((e) => e.grant === G2.id).map(() => G2.id));
+    await page.mouse.move(0, 0);
+
+    await page.screenshot({ path: resolve(OUT, 'audit-report.png'), fullPage: true });
+    expect(problems).toEqual([]);
+  });
+
+  it('reads without JavaScript: bars and their details are plain SVG', async () => {
+    const { page, problems } = await open(
+      renderHtml(LEDGER, { generatedAt: GENERATED_AT }),
+      'audit-report-nojs',
+      {
+        javaScriptEnabled: false,
+      },
+    );
+    const titles = await page.$$eval('rect.grant > title', (ts) => ts.map((t) => t.textContent ?? ''));
+    expect(titles).toHaveLength(LEDGER.grants.length);
+    expect(titles.every((t) => t.includes('requester: ') && t.includes('state: '))).toBe(true);
+    expect(problems).toEqual([]);
+  });
+
+  it('shows hostile text as text: no script runs, no dialog opens', async () => {
+    const { page, problems } = await open(
+      renderHtml(HOSTILE_LEDGER, { generatedAt: GENERATED_AT }),
+      'audit-report-hostile',
+    );
+    // Give any injected handler a chance to fire.
+    for (const bar of await page.$$('rect.grant')) await bar.hover();
+    await page.waitForTimeout(100);
+
+    expect(await page.$$eval('img, iframe, b, i, u', (es) => es.length)).toBe(0);
+    expect(await page.$$eval('script', (es) => es.length)).toBe(1);
+    expect(await page.$$eval('svg.chart svg, svg.chart foreignObject', (es) => es.length)).toBe(0);
+
+    const bars = await page.$$eval('rect.grant', (rs) => rs.map((r) => r.getAttribute('data-grant')));
+    expect([...bars].sort()).toEqual(HOSTILE_LEDGER.grants.map((g) => g.id).sort());
+    expect(await page.$$eval('rect.grant', (rs) => rs.map((r) => r.getAttribute('data-role')))).toContain(
+      HOSTILE.role,
+    );
+
+    const reasons = await page.$$eval('table.events td.detail .reason', (ds) => ds.map((d) => d.textContent));
+    expect(reasons).toContain(XSS_REASON);
+    const tip = await page.$eval('rect.grant > title', (t) => t.textContent ?? '');
+    expect(tip).toContain(`resource: ${HOSTILE.resource}`);
+    expect(tip).toContain(`revocation reason: ${HOSTILE.revocation_reason}`);
+    expect(tip).toContain(`activity: ${HOSTILE.activity}`);
+    expect(await page.$$eval('table.events tbody tr', (rs) => rs.length)).toBe(HOSTILE_LEDGER.events.length);
+    const note = await page.$eval('ul.notes li', (l) => l.textContent ?? '');
+    expect(note).toContain('<iframe src="javascript:alert(11)"></iframe>');
+
+    await page.screenshot({ path: resolve(OUT, 'audit-report-hostile.png'), fullPage: true });
+    expect(problems).toEqual([]);
+  });
+
+  it('renders an empty ledger as a friendly, valid page', async () => {
+    const html = renderHtml(EMPTY, { generatedAt: GENERATED_AT });
+    const { page, problems } = await open(html, 'audit-report-empty');
+    expect(await page.textContent('body')).toContain('No grants in this range');
+    expect(await page.$$eval('rect.grant', (rs) => rs.length)).toBe(0);
+    expect(await page.$$eval('table.events', (ts) => ts.length)).toBe(0);
+    await page.screenshot({ path: resolve(OUT, 'audit-report-empty.png'), fullPage: true });
+    expect(problems).toEqual([]);
+  });
+});
