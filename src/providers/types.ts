@@ -11,3 +11,74 @@ export interface ProviderDefinition {
   /** JSON Schema (draft-07) for one role's settings. */
   roleSchema: object;
 }
+
+/** One grant as the ledger says it should exist: what a provider is asked to create. */
+export interface GrantSpec {
+  /** The request path: every object a provider creates is tagged with it. */
+  file: string;
+  /** `file@commit` of the grant (the ledger's id). */
+  grantId: string;
+  requester: string;
+  resourceId: string;
+  /** Provider-specific resource settings (postgres `connection`, ssh `ca`, …). */
+  resource: Record<string, unknown>;
+  role: string;
+  roleSettings: Record<string, unknown>;
+  startsAt: Date;
+  expiresAt: Date;
+}
+
+/** Something a provider manages, found by listing the target (tags make it findable after a restart). */
+export interface ManagedAccess {
+  provider: string;
+  resourceId: string;
+  file: string;
+  grantId: string;
+  /** The target's own name for it (postgres role name, redis user, certificate serial, …). */
+  principal: string;
+  expiresAt: string | null;
+}
+
+export interface GrantOutcome {
+  principal: string;
+  expiresAt: string;
+  /** The secret to deliver to the requester (sealed with age before it leaves the process). */
+  secret: string;
+}
+
+export interface Activity {
+  /** One line for a git trailer: `12 statements, 340 rows`. */
+  summary: string;
+  statements: { query: string; calls: number; rows: number }[];
+}
+
+export interface RevokeOutcome {
+  principal: string;
+  /** Sessions that were ended. */
+  sessionsEnded: number;
+  activity: Activity | null;
+}
+
+/** A live connection to one target (one resource's connection), opened by `connect`. */
+export interface ProviderTarget {
+  /** Everything Timebox manages on this target. */
+  list(): Promise<ManagedAccess[]>;
+  /** Create the access, or bring an existing one in line (idempotent). */
+  grant(spec: GrantSpec): Promise<GrantOutcome>;
+  /** Remove the access and end its sessions; verifies nothing is left (idempotent). */
+  revoke(access: ManagedAccess): Promise<RevokeOutcome>;
+  close(): Promise<void>;
+}
+
+/** Shown on the pull request before anything is granted: exactly what would be done. */
+export interface PermissionPreview {
+  summary: string;
+  statements: string[];
+}
+
+export interface Provider extends ProviderDefinition {
+  /** A stable key for the target a resource lives on (grants on one target share a connection). */
+  targetKey(resource: Record<string, unknown>): string;
+  connect(resource: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<ProviderTarget>;
+  preview(spec: GrantSpec): PermissionPreview;
+}

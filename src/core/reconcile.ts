@@ -1,0 +1,137 @@
+// Reconciliation: desired access (what the ledger says is active) against actual access (what the
+// providers list). The plan is the difference; applying it is the only way Timebox changes a target.
+import type { Grant } from './ledger.js';
+import type { Policies } from './model.js';
+
+/** What a provider lists; the same shape as providers' ManagedAccess, kept here so the core imports no provider. */
+export interface ActualAccess {
+  provider: string;
+  resourceId: string;
+  file: string;
+  grantId: string;
+  principal: string;
+  expiresAt: string | null;
+}
+
+export interface GrantAction {
+  action: 'grant';
+  file: string;
+  grantId: string;
+  provider: string;
+  resourceId: string;
+  requester: string;
+  role: string;
+  starts_at: string;
+  expires_at: string;
+  /** Set when this replaces what an earlier version of the same file granted. */
+  replaces?: string;
+}
+
+export interface RevokeAction {
+  action: 'revoke';
+  file: string;
+  grantId: string;
+  provider: string;
+  resourceId: string;
+  principal: string;
+  reason: 'expired' | 'removed' | 'replaced' | 'not in git';
+}
+
+export interface PlanProblem {
+  file: string;
+  message: string;
+}
+
+export interface Plan {
+  at: string;
+  grant: GrantAction[];
+  revoke: RevokeAction[];
+  /** Grants git wants that cannot be provisioned (unknown resource, role gone from the policy). */
+  problems: PlanProblem[];
+  unchanged: number;
+}
+
+export function planReconcile(
+  grants: readonly Grant[],
+  actual: readonly ActualAccess[],
+  policies: Policies,
+  at: Date,
+): Plan {
+  const t = at.getTime();
+  const desired = new Map<string, Grant>();
+  const problems: PlanProblem[] = [];
+  for (const g of grants) {
+    if (!(Date.parse(g.starts_at) <= t && t < Date.parse(g.ends_at))) continue;
+    const resource = policies.resources.get(g.resource);
+    if (!resource) {
+      problems.push({
+        file: g.file,
+        message: `resource \`${g.resource}\` is not in the policies any more; nothing granted`,
+      });
+      continue;
+    }
+    if (!Object.hasOwn(resource.roles, g.role)) {
+      problems.push({
+        file: g.file,
+        message: `resource \`${g.resource}\` has no role \`${g.role}\` any more; nothing granted`,
+      });
+      continue;
+    }
+    desired.set(g.file, g);
+  }
+  const latestByFile = new Map<string, Grant>();
+  for (const g of grants) latestByFile.set(g.file, g);
+
+  const plan: Plan = { at: at.toISOString(), grant: [], revoke: [], problems, unchanged: 0 };
+  const present = new Set<string>();
+  const updates = new Map<string, string>();
+  for (const a of actual) {
+    const want = desired.get(a.file);
+    if (want && want.resource === a.resourceId) {
+      if (want.id === a.grantId) plan.unchanged++;
+      // An edited request (an extension) updates the access in place: no gap, sessions stay.
+      else updates.set(a.file, a.grantId);
+      present.add(a.file);
+      continue;
+    }
+    const last = latestByFile.get(a.file);
+    const reason: RevokeAction['reason'] = want
+      ? 'replaced'
+      : !last
+        ? 'not in git'
+        : last.state === 'revoked' && Date.parse(last.ends_at) <= t
+          ? 'removed'
+          : 'expired';
+    plan.revoke.push({
+      action: 'revoke',
+      file: a.file,
+      grantId: a.grantId,
+      provider: a.provider,
+      resourceId: a.resourceId,
+      principal: a.principal,
+      reason,
+    });
+  }
+  for (const [file, g] of desired) {
+    const replaces = updates.get(file);
+    if (present.has(file) && !replaces) continue;
+    const resource = policies.resources.get(g.resource);
+    plan.grant.push({
+      action: 'grant',
+      file,
+      grantId: g.id,
+      provider: resource?.provider ?? 'unknown',
+      resourceId: g.resource,
+      requester: g.requester,
+      role: g.role,
+      starts_at: g.starts_at,
+      expires_at: g.ends_at,
+      ...(replaces ? { replaces } : {}),
+    });
+  }
+  const byFile = (a: { file: string }, b: { file: string }) =>
+    a.file < b.file ? -1 : a.file > b.file ? 1 : 0;
+  plan.grant.sort(byFile);
+  plan.revoke.sort(byFile);
+  return plan;
+}
