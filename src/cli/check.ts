@@ -1,5 +1,5 @@
 // `timebox check`: decide request files offline, from the working tree or against a base revision.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { type CheckInput, decideAll, isRequestPath } from '../core/decide.js';
 import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
@@ -94,11 +94,16 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
           );
     changed = [];
     for (const path of paths) {
-      const content = await readFile(resolve(root, path), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      // Synchronous reads: thousands of small files read one by one are far faster than awaited reads.
+      let content: string;
+      try {
+        content = readFileSync(resolve(root, path), 'utf8');
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
         throw new UsageError(
-          `cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : (err.code ?? String(err))}`,
+          `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(err))}`,
         );
-      });
+      }
       changed.push({ path, status: 'added', content });
     }
   }

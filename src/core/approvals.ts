@@ -20,15 +20,26 @@ export interface CountedApprovals {
  * gives nor takes away approval), kept only when it approves the head commit and the person may approve.
  * `exclude` holds the people whose approval never counts for this request (the requester).
  */
-export function countApprovals(pull: PullFacts, exclude: readonly string[]): CountedApprovals {
+const latestCache = new WeakMap<PullFacts, Map<string, Review>>();
+
+/** The latest state-changing review per person (computed once per set of facts). */
+function latestReviews(pull: PullFacts): Map<string, Review> {
+  const cached = latestCache.get(pull);
+  if (cached) return cached;
   const latest = new Map<string, Review>();
   const ordered = pull.reviews
-    .map((r, i) => ({ r, i }))
-    .sort((a, b) => Date.parse(a.r.submittedAt) - Date.parse(b.r.submittedAt) || a.i - b.i);
+    .map((r, i) => ({ r, i, t: Date.parse(r.submittedAt) }))
+    .sort((a, b) => a.t - b.t || a.i - b.i);
   for (const { r } of ordered) {
     if (r.state === 'COMMENTED' || r.state === 'PENDING') continue;
     latest.set(lower(r.login), r);
   }
+  latestCache.set(pull, latest);
+  return latest;
+}
+
+export function countApprovals(pull: PullFacts, exclude: readonly string[]): CountedApprovals {
+  const latest = latestReviews(pull);
   const excluded = new Set(exclude.map(lower));
   const pushers = new Set(pull.pushers.map(lower));
   const valid: string[] = [];

@@ -6,6 +6,7 @@ import { formatDuration, parseDuration } from './duration.js';
 import { describeHours, describeWallClock, withinHours } from './hours.js';
 import type {
   AccessRequest,
+  ApprovalReport,
   ChangedRequestFile,
   Config,
   Decision,
@@ -201,11 +202,7 @@ export function decideRequest(
   if (met.length === 0) return { ...decided, status: 'denied', reasons: violations };
 
   const owners = ownersOf(input.codeowners, path).owners;
-  const counted = countApprovals(input.pull, [requester]);
-  const reports = met.map((rule) => ({
-    rule,
-    report: approvalReport(rule.approvals, owners, counted, input.pull.teams, [requester]),
-  }));
+  const reports = met.map((rule) => ({ rule, report: reportFor(input.pull, rule, requester, owners) }));
   const done = reports.find((r) => r.report.satisfied);
   if (done) return { ...decided, status: 'approved', rule: done.rule.name, approvals: done.report };
 
@@ -227,6 +224,30 @@ export function decideRequest(
     });
   }
   return { ...decided, status: 'pending', rule: best.rule.name, reasons, approvals: best.report };
+}
+
+/** Approval reports depend only on the PR facts, the rule, the requester and the owners: share them. */
+const reportCache = new WeakMap<PullFacts, WeakMap<Rule, Map<string, ApprovalReport>>>();
+function reportFor(pull: PullFacts, rule: Rule, requester: string, owners: string[]): ApprovalReport {
+  let byRule = reportCache.get(pull);
+  if (!byRule) {
+    byRule = new WeakMap();
+    reportCache.set(pull, byRule);
+  }
+  let byKey = byRule.get(rule);
+  if (!byKey) {
+    byKey = new Map();
+    byRule.set(rule, byKey);
+  }
+  const key = `${lower(requester)}\u0000${owners.join('\u0000')}`;
+  let report = byKey.get(key);
+  if (!report) {
+    report = approvalReport(rule.approvals, owners, countApprovals(pull, [requester]), pull.teams, [
+      requester,
+    ]);
+    byKey.set(key, report);
+  }
+  return report;
 }
 
 function decideRemoval(file: ChangedRequestFile, input: CheckInput): Decision {

@@ -125,7 +125,8 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
   });
   const docs = Array.from(composer.compose(tokens));
   // Anchors, tags and directives as written: nodes know their own range, not where their `&a` or `!t` is.
-  const props = findProps(tokens);
+  // Without any of these characters there can be no anchor, tag or directive: skip the walk.
+  const props = /[&!%]/.test(text) ? findProps(tokens) : { anchor: [], tag: [], directive: [] };
   // Positions from our own line table (lines end at \n, as editors count them), clamped to the text.
   const lineStarts = [0];
   for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
