@@ -1,9 +1,11 @@
 // The `timebox` command line: parse flags, run a command, map outcomes to exit codes. Nothing else.
 import { Command, CommanderError, Option } from 'commander';
 import { GitError } from '../repo/source.js';
+import { runApply } from './apply.js';
 import { runCheck } from './check.js';
 import { type Io, processIo } from './context.js';
 import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
+import { keysSealer } from './keys.js';
 import { runAudit, runStatus } from './ledger.js';
 import { inquirerPrompter, runNew } from './new.js';
 import { runVerify } from './verify.js';
@@ -87,10 +89,41 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('--ref <ref>', 'the branch whose history is the ledger', 'HEAD')
     .option('--since <time>', 'only events at or after this RFC 3339 time')
     .option('--until <time>', 'only events at or before this RFC 3339 time')
-    .addOption(new Option('--format <format>', 'output format').choices(['json', 'csv', 'html']).default('json'))
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['json', 'csv', 'html']).default('json'),
+    )
     .option('--out <file>', 'write to FILE instead of stdout')
     .option('--no-cache', 'ignore and do not write the ledger cache in .git/timebox/')
     .action(async (opts) => done(await runAudit(io, opts)));
+
+  const reconcileOptions = (cmd: Command) =>
+    cmd
+      .addOption(repoOption())
+      .option('--ref <ref>', 'the branch whose history says what is active', 'HEAD')
+      .option('--at <time>', 'reconcile as of this RFC 3339 time (default: now)')
+      .option('--keys <file>', 'YAML map of login to SSH public key lines (credentials are sealed to them)')
+      .option('--no-cache', 'ignore and do not write the ledger cache in .git/timebox/')
+      .addOption(jsonOption());
+
+  reconcileOptions(program.command('plan').description('show what apply would grant and revoke')).action(
+    async (opts) => done(await runApply(io, { ...opts, dryRun: true }, await keysSealer(io, opts.keys))),
+  );
+  reconcileOptions(
+    program
+      .command('apply')
+      .description('grant what git says is active and missing; revoke what expired or was removed'),
+  )
+    .option('--dry-run', 'print the plan, change nothing')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done, 1 something failed (an ALARM line says what; revocations are retried next run), 2 usage.',
+    )
+    .action(async (opts) => done(await runApply(io, opts, await keysSealer(io, opts.keys))));
+  reconcileOptions(program.command('expire').description('revoke expired and removed access only'))
+    .option('--dry-run', 'print the plan, change nothing')
+    .action(async (opts) =>
+      done(await runApply(io, { ...opts, only: 'revoke' }, await keysSealer(io, opts.keys))),
+    );
 
   return program;
 }

@@ -1,0 +1,160 @@
+// `timebox apply` end to end: git history → real PostgreSQL → credentials that Debian's age opens.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, query, type TestDatabase } from '../helpers/postgres.js';
+import { run, tempDir, write } from '../helpers/repo.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+function gitAt(dir: string, when: Date, ...args: string[]) {
+  const iso = when.toISOString();
+  return execFileSync('git', args, {
+    cwd: dir,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'A',
+      GIT_AUTHOR_EMAIL: 'a@example.com',
+      GIT_COMMITTER_NAME: 'T',
+      GIT_COMMITTER_EMAIL: 't@example.com',
+      GIT_AUTHOR_DATE: iso,
+      GIT_COMMITTER_DATE: iso,
+    },
+  });
+}
+
+function accessRepo(mergedAt: Date): { dir: string; key: string; file: string } {
+  const dir = tempDir();
+  gitAt(dir, mergedAt, 'init', '-q', '-b', 'main');
+  write(
+    dir,
+    'policies/db.yaml',
+    `resources:
+  orders-db:
+    provider: postgres
+    connection: orders
+    roles:
+      read-only: { grant: [${db.readRole}], read_only: true, statement_timeout: 5s }
+rules:
+  - { name: all, resources: ["*"] }
+`,
+  );
+  const file = `requests/alice/${db.name}.yaml`;
+  write(
+    dir,
+    file,
+    'requester: alice\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Reproduce BUG-1234 in prod\n',
+  );
+  gitAt(dir, mergedAt, 'add', '-A');
+  gitAt(dir, mergedAt, 'commit', '-q', '-m', 'grant');
+  const key = join(dir, 'id_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice', '-f', key]);
+  writeFileSync(join(dir, 'keys.yaml'), `alice:\n  - ${readFileSync(`${key}.pub`, 'utf8').trim()}\n`);
+  return { dir, key, file };
+}
+
+const envFor = (url: string) => ({ TIMEBOX_POSTGRES_ORDERS_URL: url });
+
+describe('timebox apply on a real PostgreSQL', () => {
+  it('grants what git says, seals credentials that age opens, changes nothing twice, revokes at expiry', async () => {
+    const merged = new Date(Date.now() - 60_000);
+    const { dir, key, file } = accessRepo(merged);
+    const env = envFor(db.url);
+
+    const plan = await run(['plan', '--keys', 'keys.yaml', '--json'], { cwd: dir, env });
+    expect(plan.code).toBe(0);
+    expect(JSON.parse(plan.stdout).grant).toEqual([
+      expect.objectContaining({ file, provider: 'postgres', requester: 'alice' }),
+    ]);
+
+    const first = await run(['apply', '--keys', 'keys.yaml', '--json'], { cwd: dir, env });
+    expect(first.stderr).toContain('offline: trusting the history');
+    expect(first.code).toBe(0);
+    const out = JSON.parse(first.stdout);
+    expect(out.revoked).toEqual([]);
+    expect(out.granted).toHaveLength(1);
+    const granted = out.granted[0];
+    expect(granted).toMatchObject({
+      file,
+      provider: 'postgres',
+      expires_at: new Date(merged.getTime() - (merged.getTime() % 1000) + 7_200_000).toISOString(),
+    });
+    expect(granted.credentials).toMatch(/^-----BEGIN AGE ENCRYPTED FILE-----/);
+    expect(granted.credentials).not.toContain('postgresql://');
+
+    const url = execFileSync('age', ['-d', '-i', key], {
+      input: granted.credentials,
+      encoding: 'utf8',
+    }).trim();
+    expect(url).toMatch(new RegExp(`^postgresql://${granted.principal}:`));
+    const session = new pg.Client({ connectionString: url });
+    await session.connect();
+    session.on('error', () => {});
+    expect((await session.query('SELECT count(*)::int AS n FROM orders')).rows[0].n).toBe(2);
+    await expect(session.query('DELETE FROM orders')).rejects.toThrow(/read-only/);
+
+    const second = await run(['apply', '--keys', 'keys.yaml', '--json'], { cwd: dir, env });
+    expect(JSON.parse(second.stdout)).toMatchObject({ granted: [], revoked: [] });
+
+    const ended = new Promise<void>((resolve) => session.on('end', () => resolve()));
+    const later = new Date(Date.now() + 3 * 3_600_000).toISOString();
+    const expire = await run(['expire', '--at', later, '--json'], { cwd: dir, env });
+    expect(expire.code).toBe(0);
+    expect(JSON.parse(expire.stdout).revoked).toEqual([
+      expect.objectContaining({
+        file,
+        provider: 'postgres',
+        principal: granted.principal,
+        reason: 'expired',
+        sessions_ended: 1,
+      }),
+    ]);
+    await ended;
+    expect(
+      (await query(db.url, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [granted.principal])).rowCount,
+    ).toBe(0);
+  });
+
+  it('without the requester’s keys nothing is granted, and it says why', async () => {
+    const { dir } = accessRepo(new Date(Date.now() - 60_000));
+    writeFileSync(
+      join(dir, 'keys.yaml'),
+      readFileSync(join(dir, 'keys.yaml'), 'utf8').replace('alice:', 'bob:'),
+    );
+    const r = await run(['apply', '--keys', 'keys.yaml', '--json'], { cwd: dir, env: envFor(db.url) });
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).granted).toEqual([]);
+    expect(r.stderr).toContain('no SSH keys for alice');
+  });
+
+  it('a target that is down during revocation raises an alarm, and the next run revokes', async () => {
+    const { dir } = accessRepo(new Date(Date.now() - 60_000));
+    const granted = JSON.parse(
+      (await run(['apply', '--keys', 'keys.yaml', '--json'], { cwd: dir, env: envFor(db.url) })).stdout,
+    ).granted[0];
+    const later = new Date(Date.now() + 3 * 3_600_000).toISOString();
+    const down = await run(['expire', '--at', later], {
+      cwd: dir,
+      env: envFor('postgresql://postgres@127.0.0.1:1/none'),
+    });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/ALARM: list postgres failed: .*cannot connect/);
+    expect(
+      (await query(db.url, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [granted.principal])).rowCount,
+    ).toBe(1);
+    const up = await run(['expire', '--at', later, '--json'], { cwd: dir, env: envFor(db.url) });
+    expect(up.code).toBe(0);
+    expect(JSON.parse(up.stdout).revoked.map((r: { principal: string }) => r.principal)).toEqual([
+      granted.principal,
+    ]);
+  });
+});
