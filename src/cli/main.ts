@@ -4,6 +4,7 @@ import { GitError } from '../repo/source.js';
 import { runApply } from './apply.js';
 import { runCheck } from './check.js';
 import { type Io, processIo } from './context.js';
+import { runCreds } from './creds.js';
 import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
 import { keysSealer } from './keys.js';
 import { runAudit, runStatus } from './ledger.js';
@@ -124,6 +125,15 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .action(async (opts) =>
       done(await runApply(io, { ...opts, only: 'revoke' }, await keysSealer(io, opts.keys))),
     );
+
+  program
+    .command('creds')
+    .description(
+      'open credentials sealed to your SSH key (an age file, or `apply --json` output; - for stdin)',
+    )
+    .argument('<file>', 'the sealed credentials')
+    .option('--identity <key...>', 'SSH private key file(s) (default: ~/.ssh/id_ed25519, ~/.ssh/id_rsa)')
+    .action(async (file: string, opts) => done(await runCreds(io, file, opts)));
 
   return program;
 }
