@@ -1,0 +1,98 @@
+// A private PostgreSQL cluster with password (scram) authentication and pg_stat_statements loaded,
+// started from the machine's own PostgreSQL binaries on a free loopback port. The machine's shared
+// server trusts local connections, so only a cluster like this can prove that passwords and
+// VALID UNTIL really work.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface ScramCluster {
+  /** Superuser URL (password auth). */
+  adminUrl: string;
+  port: number;
+  stop(): void;
+}
+
+function binDir(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+  const dir = versions.map((v) => join(root, v, 'bin')).find((d) => existsSync(join(d, 'initdb')));
+  if (!dir) {
+    throw new Error(
+      'PostgreSQL server binaries are needed (Debian package postgresql: /usr/lib/postgresql/*/bin/initdb)',
+    );
+  }
+  return dir;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+/** initdb refuses to run as root: run the server as the `postgres` user when we are root. */
+function asOwner(args: string[]): string[] {
+  return process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--', ...args] : args;
+}
+
+export async function startScramCluster(): Promise<ScramCluster> {
+  const bin = binDir();
+  const dir = mkdtempSync(join(tmpdir(), 'timebox-pg-'));
+  const data = join(dir, 'data');
+  const password = 'timebox-test-admin';
+  const pwfile = join(dir, 'pw');
+  writeFileSync(pwfile, `${password}\n`);
+  chmodSync(dir, 0o755);
+  if (process.getuid?.() === 0) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    chownSync(dir, uid, gid);
+    chownSync(pwfile, uid, gid);
+  }
+  const [cmd, ...rest] = asOwner([
+    join(bin, 'initdb'),
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '--auth=scram-sha-256',
+    `--pwfile=${pwfile}`,
+    '--no-sync',
+    '-E',
+    'UTF8',
+  ]);
+  const init = spawnSync(cmd as string, rest, { encoding: 'utf8' });
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
+  const port = await freePort();
+  const [c2, ...r2] = asOwner([
+    join(bin, 'pg_ctl'),
+    '-D',
+    data,
+    '-l',
+    join(dir, 'log'),
+    '-w',
+    '-o',
+    `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir} -c shared_preload_libraries=pg_stat_statements -c fsync=off`,
+    'start',
+  ]);
+  const start = spawnSync(c2 as string, r2, { encoding: 'utf8' });
+  if (start.status !== 0) throw new Error(`pg_ctl start failed: ${start.stderr || start.stdout}`);
+  return {
+    adminUrl: `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`,
+    port,
+    stop() {
+      const [c3, ...r3] = asOwner([join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop']);
+      spawnSync(c3 as string, r3);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
