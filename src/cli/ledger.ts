@@ -20,13 +20,19 @@ export async function loadLedger(io: Io, opts: LedgerOptions, now: Date): Promis
   const root = repoRoot(io, opts.repo);
   const { config, errors } = await loadConfig(workingTree(root));
   if (errors.length > 0) throw new ConfigError('timebox.yaml is invalid', errors);
-  const { commits } = await cachedHistory(root, opts.ref ?? 'HEAD', config.paths.requests, { cache: opts.cache !== false });
+  const { commits } = await cachedHistory(root, opts.ref ?? 'HEAD', config.paths.requests, {
+    cache: opts.cache !== false,
+  });
   const ledger = buildLedger(commits, config, now);
-  for (const n of ledger.notes) io.stderr(`note: ${n.commit.slice(0, 12)}${n.file ? ` ${n.file}` : ''}: ${n.message}\n`);
+  for (const n of ledger.notes)
+    io.stderr(`note: ${n.commit.slice(0, 12)}${n.file ? ` ${n.file}` : ''}: ${n.message}\n`);
   return ledger;
 }
 
-export async function runStatus(io: Io, opts: LedgerOptions & { at?: string; json?: boolean }): Promise<number> {
+export async function runStatus(
+  io: Io,
+  opts: LedgerOptions & { at?: string; json?: boolean },
+): Promise<number> {
   const now = new Date();
   const at = parseAt(opts.at, () => now);
   const ledger = await loadLedger(io, opts, now.getTime() > at.getTime() ? now : at);
@@ -47,10 +53,19 @@ export async function runStatus(io: Io, opts: LedgerOptions & { at?: string; jso
     return EXIT.ok;
   }
   const c = colors(io);
-  const rows = [['FILE', 'REQUESTER', 'RESOURCE', 'ROLE', 'STARTS', 'EXPIRES'], ...grants.map((g) => [g.file, g.requester, g.resource, g.role, g.starts_at, g.expires_at])];
+  const rows = [
+    ['FILE', 'REQUESTER', 'RESOURCE', 'ROLE', 'STARTS', 'EXPIRES'],
+    ...grants.map((g) => [g.file, g.requester, g.resource, g.role, g.starts_at, g.expires_at]),
+  ];
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  const line = (r: string[]) => r.map((x, i) => x.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
-  io.stdout(`${[c.bold(line(rows[0] as string[])), ...rows.slice(1).map(line)].join('\n')}\n\n${grants.length} active at ${at.toISOString()}\n`);
+  const line = (r: string[]) =>
+    r
+      .map((x, i) => x.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  io.stdout(
+    `${[c.bold(line(rows[0] as string[])), ...rows.slice(1).map(line)].join('\n')}\n\n${grants.length} active at ${at.toISOString()}\n`,
+  );
   return EXIT.ok;
 }
 
@@ -59,7 +74,8 @@ export async function runAudit(
   opts: LedgerOptions & { since?: string; until?: string; format?: string; out?: string; json?: boolean },
 ): Promise<number> {
   const format = opts.json ? 'json' : (opts.format ?? 'json');
-  if (!['json', 'csv', 'html'].includes(format)) throw new UsageError(`--format must be json, csv or html (got ${format})`);
+  if (!['json', 'csv', 'html'].includes(format))
+    throw new UsageError(`--format must be json, csv or html (got ${format})`);
   const now = new Date();
   const since = opts.since ? parseAt(opts.since) : null;
   const until = opts.until ? parseAt(opts.until) : null;
@@ -73,7 +89,10 @@ export async function runAudit(
   if (format === 'csv') text = renderCsv(events);
   else if (format === 'html') {
     const ids = new Set(events.map((e) => e.grant));
-    text = renderHtml({ grants: ledger.grants.filter((g) => ids.has(g.id)), events, notes: ledger.notes }, { generatedAt: now });
+    text = renderHtml(
+      { grants: ledger.grants.filter((g) => ids.has(g.id)), events, notes: ledger.notes },
+      { generatedAt: now },
+    );
   } else text = `${JSON.stringify({ events, notes: ledger.notes }, null, 2)}\n`;
   if (opts.out) {
     await writeFile(resolve(io.cwd, opts.out), text);

@@ -138,7 +138,10 @@ export function buildLedger(commits: readonly HistoryCommit[], config: Config, n
   for (const commit of commits) {
     let ms = Date.parse(commit.time);
     if (Number.isNaN(ms)) {
-      notes.push({ commit: commit.sha, message: `commit has an unreadable date (${commit.time}); using its parent's` });
+      notes.push({
+        commit: commit.sha,
+        message: `commit has an unreadable date (${commit.time}); using its parent's`,
+      });
       ms = lastMs;
     }
     if (ms < lastMs) {
@@ -150,7 +153,8 @@ export function buildLedger(commits: readonly HistoryCommit[], config: Config, n
     }
     if (ms > nowMs) notes.push({ commit: commit.sha, message: `commit is dated in the future (${iso(ms)})` });
     lastMs = ms;
-    if (commit.parents.length > 2) notes.push({ commit: commit.sha, message: 'octopus merge: changes are read against the first parent' });
+    if (commit.parents.length > 2)
+      notes.push({ commit: commit.sha, message: 'octopus merge: changes are read against the first parent' });
 
     for (const change of commit.changes) {
       // Only the requests folder is the ledger; the history reader asks git for nothing else.
@@ -180,7 +184,11 @@ export function buildLedger(commits: readonly HistoryCommit[], config: Config, n
       }
       const window = windowAt(parsed.request, ms);
       if (!window) {
-        notes.push({ commit: commit.sha, file: change.path, message: 'the request has an empty window; no access recorded' });
+        notes.push({
+          commit: commit.sha,
+          file: change.path,
+          message: 'the request has an empty window; no access recorded',
+        });
         close(change.path, ms, 'replaced', commit);
         continue;
       }
@@ -226,7 +234,10 @@ function windowAt(r: AccessRequest, mergedMs: number): { startsMs: number; expir
 }
 
 function splitList(values: string[]): string[] {
-  return values.flatMap((v) => v.split(/[\s,]+/)).map((s) => s.replace(/^@/, '')).filter(Boolean);
+  return values
+    .flatMap((v) => v.split(/[\s,]+/))
+    .map((s) => s.replace(/^@/, ''))
+    .filter(Boolean);
 }
 
 function eventsOf(grants: Grant[], commits: readonly HistoryCommit[], nowMs: number): LedgerEvent[] {
@@ -277,7 +288,11 @@ function eventsOf(grants: Grant[], commits: readonly HistoryCommit[], nowMs: num
       });
     }
   }
-  return events.sort((a, b) => Date.parse(a.time) - Date.parse(b.time) || order(a.type) - order(b.type));
+  // The same order as comparing `Date.parse(time)`, then `order(type)`, with each key computed once per
+  // event instead of twice per comparison (for 84,000 events, millions of Date.parse calls fewer).
+  const keyed = events.map((e) => ({ e, t: Date.parse(e.time), o: order(e.type) }));
+  keyed.sort((a, b) => a.t - b.t || a.o - b.o);
+  return keyed.map((k) => k.e);
 }
 
 const ORDER: EventType[] = ['requested', 'approved', 'granted', 'extended', 'revoked', 'expired'];

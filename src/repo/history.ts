@@ -9,7 +9,10 @@ import { GitError } from './source.js';
 
 function runGit(root: string, args: string[], input?: string): Promise<Buffer> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('git', args, { cwd: root, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn('git', args, {
+      cwd: root,
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on('data', (b: Buffer) => out.push(b));
@@ -37,20 +40,33 @@ interface RawChange {
 }
 
 /** Parse `git log --raw -z` output in FORMAT into commits with blob ids still to be read. */
-export function parseLog(buf: Buffer): { commits: (Omit<HistoryCommit, 'changes'> & { raw: RawChange[] })[] } {
+export function parseLog(buf: Buffer): {
+  commits: (Omit<HistoryCommit, 'changes'> & { raw: RawChange[] })[];
+} {
   const text = buf.toString('utf8');
   const commits: (Omit<HistoryCommit, 'changes'> & { raw: RawChange[] })[] = [];
   for (const record of text.split('\x1e')) {
     if (record === '') continue;
     const fields = record.split('\x1f');
-    const [sha = '', parents = '', time = '', authoredAt = '', author = '', committer = '', subject = '', trailerText = ''] = fields;
+    const [
+      sha = '',
+      parents = '',
+      time = '',
+      authoredAt = '',
+      author = '',
+      committer = '',
+      subject = '',
+      trailerText = '',
+    ] = fields;
     const rest = fields.slice(8).join('\x1f');
     const trailers: Record<string, string[]> = {};
     for (const line of trailerText.split('\n')) {
       const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
       if (!m) continue;
       const key = (m[1] as string).toLowerCase();
-      (trailers[key] ??= []).push((m[2] as string).trim());
+      const list = trailers[key] ?? [];
+      list.push((m[2] as string).trim());
+      trailers[key] = list;
     }
     const raw: RawChange[] = [];
     const parts = rest.replace(/^\0?\n?/, '').split('\0');
@@ -59,7 +75,12 @@ export function parseLog(buf: Buffer): { commits: (Omit<HistoryCommit, 'changes'
       if (!head.startsWith(':')) continue;
       const [, , , blob = '', status = ''] = head.slice(1).split(' ');
       if (status.startsWith('R') || status.startsWith('C')) {
-        raw.push({ status: status[0] as string, blob, from: parts[i + 1] as string, path: parts[i + 2] as string });
+        raw.push({
+          status: status[0] as string,
+          blob,
+          from: parts[i + 1] as string,
+          path: parts[i + 2] as string,
+        });
         i += 2;
       } else {
         raw.push({ status: status[0] as string, blob, path: parts[i + 1] as string });
@@ -102,7 +123,11 @@ async function readBlobs(root: string, blobs: string[]): Promise<Map<string, str
 }
 
 /** Request-folder commits of `range` (oldest first), with file contents and merged-branch author times. */
-export async function readHistory(root: string, range: string, requestsDir: string): Promise<HistoryCommit[]> {
+export async function readHistory(
+  root: string,
+  range: string,
+  requestsDir: string,
+): Promise<HistoryCommit[]> {
   const log = await runGit(root, [
     'log',
     '--first-parent',
@@ -126,7 +151,11 @@ export async function readHistory(root: string, range: string, requestsDir: stri
   const mergeTips = commits.filter((c) => c.parents.length > 1).map((c) => c.parents[1] as string);
   const tipTimes = new Map<string, string>();
   if (mergeTips.length > 0) {
-    const out = await runGit(root, ['log', '--no-walk=unsorted', '--stdin', '--format=%H %aI'], `${mergeTips.join('\n')}\n`);
+    const out = await runGit(
+      root,
+      ['log', '--no-walk=unsorted', '--stdin', '--format=%H %aI'],
+      `${mergeTips.join('\n')}\n`,
+    );
     for (const line of out.toString('utf8').split('\n')) {
       const [sha, at] = line.split(' ');
       if (sha && at) tipTimes.set(sha, at);
@@ -139,7 +168,12 @@ export async function readHistory(root: string, range: string, requestsDir: stri
         changes.push({ status: 'removed', path: r.from });
         changes.push({ status: 'added', path: r.path, renamedFrom: r.from, ...content(blobs, r.blob) });
       } else if (r.status === 'D') changes.push({ status: 'removed', path: r.path });
-      else changes.push({ status: r.status === 'A' || r.status === 'C' ? 'added' : 'modified', path: r.path, ...content(blobs, r.blob) });
+      else
+        changes.push({
+          status: r.status === 'A' || r.status === 'C' ? 'added' : 'modified',
+          path: r.path,
+          ...content(blobs, r.blob),
+        });
     }
     const tip = c.parents[1];
     return { ...c, authoredAt: (tip && tipTimes.get(tip)) || c.authoredAt, changes };
@@ -174,7 +208,15 @@ export async function cachedHistory(
   let gitDir: string;
   let tip: string;
   try {
-    const out = (await runGit(root, ['rev-parse', '--absolute-git-dir', '--verify', '--end-of-options', `${ref}^{commit}`]))
+    const out = (
+      await runGit(root, [
+        'rev-parse',
+        '--absolute-git-dir',
+        '--verify',
+        '--end-of-options',
+        `${ref}^{commit}`,
+      ])
+    )
       .toString('utf8')
       .trim()
       .split('\n');

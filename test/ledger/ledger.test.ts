@@ -27,7 +27,14 @@ function gitAt(dir: string, when: string, ...args: string[]): string {
 }
 
 const request = (extra: Record<string, string> = {}) =>
-  Object.entries({ requester: 'alice', resource: 'orders-db', role: 'read-only', duration: '2h', reason: 'Reproduce BUG-1234 in prod', ...extra })
+  Object.entries({
+    requester: 'alice',
+    resource: 'orders-db',
+    role: 'read-only',
+    duration: '2h',
+    reason: 'Reproduce BUG-1234 in prod',
+    ...extra,
+  })
     .map(([k, v]) => `${k}: ${v}\n`)
     .join('');
 
@@ -50,11 +57,26 @@ function commit(dir: string, when: string, message: string, files: Record<string
 }
 
 /** A PR branch committed at `branchTime` and merged with --no-ff at `mergeTime`. */
-function mergePr(dir: string, branchTime: string, mergeTime: string, files: Record<string, string | null>, trailers = ''): void {
+function mergePr(
+  dir: string,
+  branchTime: string,
+  mergeTime: string,
+  files: Record<string, string | null>,
+  trailers = '',
+): void {
   gitAt(dir, branchTime, 'switch', '-q', '-c', `pr-${branchTime.replace(/\W/g, '')}`);
   commit(dir, branchTime, 'request', files);
   gitAt(dir, mergeTime, 'switch', '-q', 'main');
-  gitAt(dir, mergeTime, 'merge', '-q', '--no-ff', '-', '-m', `Merge pull request${trailers ? `\n\n${trailers}` : ''}`);
+  gitAt(
+    dir,
+    mergeTime,
+    'merge',
+    '-q',
+    '--no-ff',
+    '-',
+    '-m',
+    `Merge pull request${trailers ? `\n\n${trailers}` : ''}`,
+  );
 }
 
 async function ledger(dir: string, now: string): Promise<Ledger> {
@@ -66,7 +88,13 @@ const FILE = 'requests/alice/bug.yaml';
 describe('grant intervals', () => {
   it('a merged PR starts at the merge commit’s time, not the branch commit’s', async () => {
     const dir = repo();
-    mergePr(dir, '2026-01-05T09:00:00Z', '2026-01-05T10:00:00Z', { [FILE]: request() }, 'Timebox-Approved-By: carol, @dave');
+    mergePr(
+      dir,
+      '2026-01-05T09:00:00Z',
+      '2026-01-05T10:00:00Z',
+      { [FILE]: request() },
+      'Timebox-Approved-By: carol, @dave',
+    );
     const l = await ledger(dir, '2026-01-05T10:30:00Z');
     expect(l.grants).toHaveLength(1);
     expect(l.grants[0]).toMatchObject({
@@ -89,24 +117,50 @@ describe('grant intervals', () => {
     const dir = repo();
     commit(dir, '2026-01-05T10:00:00Z', 'scheduled', {
       [FILE]: request({ start: '2026-01-06T08:00:00Z' }),
-      'requests/alice/until.yaml': request({ duration: '', until: '2026-01-05T18:00:00Z' }).replace('duration: \n', ''),
+      'requests/alice/until.yaml': request({ duration: '', until: '2026-01-05T18:00:00Z' }).replace(
+        'duration: \n',
+        '',
+      ),
     });
     const l = await ledger(dir, '2026-01-05T11:00:00Z');
     const byFile = Object.fromEntries(l.grants.map((g) => [g.file, g]));
-    expect(byFile[FILE]).toMatchObject({ starts_at: '2026-01-06T08:00:00Z', expires_at: '2026-01-06T10:00:00Z', state: 'scheduled' });
-    expect(byFile['requests/alice/until.yaml']).toMatchObject({ starts_at: '2026-01-05T10:00:00Z', expires_at: '2026-01-05T18:00:00Z' });
-    expect(activeAt(l, new Date('2026-01-05T12:00:00Z')).map((g) => g.file)).toEqual(['requests/alice/until.yaml']);
+    expect(byFile[FILE]).toMatchObject({
+      starts_at: '2026-01-06T08:00:00Z',
+      expires_at: '2026-01-06T10:00:00Z',
+      state: 'scheduled',
+    });
+    expect(byFile['requests/alice/until.yaml']).toMatchObject({
+      starts_at: '2026-01-05T10:00:00Z',
+      expires_at: '2026-01-05T18:00:00Z',
+    });
+    expect(activeAt(l, new Date('2026-01-05T12:00:00Z')).map((g) => g.file)).toEqual([
+      'requests/alice/until.yaml',
+    ]);
     expect(activeAt(l, new Date('2026-01-06T09:00:00Z')).map((g) => g.file)).toEqual([FILE]);
   });
 
   it('early removal revokes at the removing commit, with the trailer reason', async () => {
     const dir = repo();
     commit(dir, '2026-01-05T10:00:00Z', 'grant', { [FILE]: request() });
-    commit(dir, '2026-01-05T10:45:00Z', 'revoke\n\nTimebox-Revocation-Reason: bug reproduced\nTimebox-Activity: 12 statements, 340 rows', { [FILE]: null });
+    commit(
+      dir,
+      '2026-01-05T10:45:00Z',
+      'revoke\n\nTimebox-Revocation-Reason: bug reproduced\nTimebox-Activity: 12 statements, 340 rows',
+      { [FILE]: null },
+    );
     const l = await ledger(dir, '2026-01-05T13:00:00Z');
-    expect(l.grants[0]).toMatchObject({ ends_at: '2026-01-05T10:45:00Z', state: 'revoked', revocation_reason: 'bug reproduced', activity: '12 statements, 340 rows' });
+    expect(l.grants[0]).toMatchObject({
+      ends_at: '2026-01-05T10:45:00Z',
+      state: 'revoked',
+      revocation_reason: 'bug reproduced',
+      activity: '12 statements, 340 rows',
+    });
     const revoked = l.events.find((e) => e.type === 'revoked');
-    expect(revoked).toMatchObject({ time: '2026-01-05T10:45:00Z', actor: 'Alice <alice@example.com>', reason: 'bug reproduced' });
+    expect(revoked).toMatchObject({
+      time: '2026-01-05T10:45:00Z',
+      actor: 'Alice <alice@example.com>',
+      reason: 'bug reproduced',
+    });
     expect(l.events.some((e) => e.type === 'expired')).toBe(false);
     expect(activeAt(l, new Date('2026-01-05T11:00:00Z'))).toEqual([]);
   });
@@ -114,9 +168,18 @@ describe('grant intervals', () => {
   it('expiry: a grant past its window is expired, and the later revert is housekeeping that may carry activity', async () => {
     const dir = repo();
     commit(dir, '2026-01-05T10:00:00Z', 'grant', { [FILE]: request() });
-    commit(dir, '2026-01-05T12:00:05Z', 'revert\n\nTimebox-Revocation-Reason: expired\nTimebox-Activity: 3 statements', { [FILE]: null });
+    commit(
+      dir,
+      '2026-01-05T12:00:05Z',
+      'revert\n\nTimebox-Revocation-Reason: expired\nTimebox-Activity: 3 statements',
+      { [FILE]: null },
+    );
     const l = await ledger(dir, '2026-01-06T00:00:00Z');
-    expect(l.grants[0]).toMatchObject({ state: 'expired', ends_at: '2026-01-05T12:00:00Z', activity: '3 statements' });
+    expect(l.grants[0]).toMatchObject({
+      state: 'expired',
+      ends_at: '2026-01-05T12:00:00Z',
+      activity: '3 statements',
+    });
     expect(l.events.map((e) => e.type)).toEqual(['requested', 'granted', 'expired']);
     expect(l.events[2]).toMatchObject({ time: '2026-01-05T12:00:00Z', activity: '3 statements' });
   });
@@ -129,7 +192,12 @@ describe('grant intervals', () => {
     expect(l.grants).toHaveLength(2);
     const [first, second] = l.grants;
     expect(first).toMatchObject({ state: 'replaced', ends_at: '2026-01-05T11:00:00Z' });
-    expect(second).toMatchObject({ starts_at: '2026-01-05T11:00:00Z', expires_at: '2026-01-05T14:00:00Z', extends: first?.id, state: 'active' });
+    expect(second).toMatchObject({
+      starts_at: '2026-01-05T11:00:00Z',
+      expires_at: '2026-01-05T14:00:00Z',
+      extends: first?.id,
+      state: 'active',
+    });
     expect(l.events.filter((e) => e.type === 'extended')).toHaveLength(1);
     expect(activeAt(l, new Date('2026-01-05T13:00:00Z')).map((g) => g.id)).toEqual([second?.id]);
   });
@@ -137,7 +205,9 @@ describe('grant intervals', () => {
   it('an edit after expiry is a new grant, not an extension', async () => {
     const dir = repo();
     commit(dir, '2026-01-05T10:00:00Z', 'grant', { [FILE]: request() });
-    commit(dir, '2026-01-06T10:00:00Z', 'again', { [FILE]: request({ reason: 'Reproduce BUG-1235 in prod' }) });
+    commit(dir, '2026-01-06T10:00:00Z', 'again', {
+      [FILE]: request({ reason: 'Reproduce BUG-1235 in prod' }),
+    });
     const l = await ledger(dir, '2026-01-06T10:30:00Z');
     expect(l.grants.map((g) => [g.state, g.extends])).toEqual([
       ['expired', undefined],
@@ -149,7 +219,10 @@ describe('grant intervals', () => {
 describe('odd history gets notes, never a crash or a wrong interval', () => {
   it('invalid request files, renames and request-like files elsewhere', async () => {
     const dir = repo();
-    commit(dir, '2026-01-05T10:00:00Z', 'bad', { 'requests/alice/bad.yaml': 'requester: alice\nresource: [\n', 'policies/x.yaml': request() });
+    commit(dir, '2026-01-05T10:00:00Z', 'bad', {
+      'requests/alice/bad.yaml': 'requester: alice\nresource: [\n',
+      'policies/x.yaml': request(),
+    });
     commit(dir, '2026-01-05T10:05:00Z', 'grant', { [FILE]: request() });
     gitAt(dir, '2026-01-05T10:10:00Z', 'mv', FILE, 'requests/alice/moved.yaml');
     gitAt(dir, '2026-01-05T10:10:00Z', 'commit', '-q', '-m', 'rename');
@@ -167,8 +240,12 @@ describe('odd history gets notes, never a crash or a wrong interval', () => {
   it('commits dated before their parent use the parent’s time; future dates are noted', async () => {
     const dir = repo();
     commit(dir, '2026-01-05T10:00:00Z', 'grant', { [FILE]: request() });
-    commit(dir, '2026-01-04T00:00:00Z', 'backdated', { 'requests/bob/x.yaml': request({ requester: 'bob' }) });
-    commit(dir, '2027-01-01T00:00:00Z', 'future', { 'requests/carol/x.yaml': request({ requester: 'carol' }) });
+    commit(dir, '2026-01-04T00:00:00Z', 'backdated', {
+      'requests/bob/x.yaml': request({ requester: 'bob' }),
+    });
+    commit(dir, '2027-01-01T00:00:00Z', 'future', {
+      'requests/carol/x.yaml': request({ requester: 'carol' }),
+    });
     const l = await ledger(dir, '2026-01-05T11:00:00Z');
     expect(l.notes.map((n) => n.message)).toEqual([
       expect.stringContaining('before the commit below it'),
@@ -228,7 +305,16 @@ describe('timebox status and audit', () => {
     const json = await run(['status', '--json', '--at', '2026-01-05T11:00:00Z'], { cwd: dir });
     expect(JSON.parse(json.stdout)).toEqual({
       at: '2026-01-05T11:00:00.000Z',
-      grants: [{ file: FILE, requester: 'alice', resource: 'orders-db', role: 'read-only', starts_at: '2026-01-05T10:00:00Z', expires_at: '2026-01-05T12:00:00Z' }],
+      grants: [
+        {
+          file: FILE,
+          requester: 'alice',
+          resource: 'orders-db',
+          role: 'read-only',
+          starts_at: '2026-01-05T10:00:00Z',
+          expires_at: '2026-01-05T12:00:00Z',
+        },
+      ],
     });
     const table = await run(['status', '--at', '2026-01-05T11:00:00Z'], { cwd: dir });
     expect(table.stdout).toMatch(/^FILE\s+REQUESTER\s+RESOURCE\s+ROLE\s+STARTS\s+EXPIRES\n/);
@@ -240,11 +326,14 @@ describe('timebox status and audit', () => {
   it('audit filters by --since/--until and writes csv', async () => {
     const dir = repo();
     commit(dir, '2026-01-05T10:00:00Z', 'grant', { [FILE]: request() });
-    commit(dir, '2026-01-06T10:00:00Z', 'grant2', { 'requests/bob/x.yaml': request({ requester: 'bob', reason: '=HYPERLINK("x"), "quoted"' }) });
+    commit(dir, '2026-01-06T10:00:00Z', 'grant2', {
+      'requests/bob/x.yaml': request({ requester: 'bob', reason: '=HYPERLINK("x"), "quoted"' }),
+    });
     const json = JSON.parse((await run(['audit', '--since', '2026-01-06T00:00:00Z'], { cwd: dir })).stdout);
     expect(json.events.every((e: { requester: string }) => e.requester === 'bob')).toBe(true);
     expect(json.events.map((e: { type: string }) => e.type)).toEqual(['requested', 'granted', 'expired']);
-    const csv = (await run(['audit', '--format', 'csv', '--until', '2026-01-06T10:00:00Z'], { cwd: dir })).stdout;
+    const csv = (await run(['audit', '--format', 'csv', '--until', '2026-01-06T10:00:00Z'], { cwd: dir }))
+      .stdout;
     const lines = csv.trimEnd().split('\r\n');
     expect(lines[0]).toBe('time,type,file,actor,requester,resource,role,reason,activity,commit,grant');
     expect(lines).toHaveLength(1 + 5);

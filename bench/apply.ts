@@ -1,0 +1,778 @@
+// `npm run bench:apply`: how much slower is `timebox apply` than the same SQL sent through `psql`?
+// On a fresh database of the machine's PostgreSQL (test/helpers/postgres.ts: 127.0.0.1:5432, trust auth,
+// or TIMEBOX_TEST_PG_URL) and a temporary access repo with one commit adding `--grants` request files
+// `requests/u<n>/<database>.yaml` (one per requester, committed a minute ago, so all active), every
+// requester mapped to the same ssh-ed25519 key in a keys file, each round times:
+//   (R1) raw, one transaction   - grantStatements() of every grant in one BEGIN … COMMIT, `psql -f`;
+//   (R2) raw, one per grant     - the same, each grant in its own BEGIN … COMMIT with apply's existence
+//                                 SELECT, as apply sends it (dropped again after each raw run);
+//   (A)  apply                  - runApply() in-process (`timebox apply --keys keys.yaml --json`): grants
+//                                 and seals every credential;
+//   (N)  no-op                  - runApply() again: nothing to grant or revoke (--noops times);
+//   (E)  expire                 - runApply({ only: 'revoke', at: +30 days }) (`timebox expire`): revokes all.
+// and the parts of a no-op alone (repo, ledger, connect, list, plan). After the measured rounds, one more
+// apply and expire run with every pg query and every seal timed, to show where the time goes.
+// Goals: (A) <= 2x (R1); (N) <= 300 ms. A missed goal is reported, never an exit code.
+// Every role made here is tagged with the database name and dropped in a finally, with the database.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import pg from 'pg';
+import { runApply, type Sealer } from '../src/cli/apply.js';
+import { loadRepoOrFail } from '../src/cli/check.js';
+import type { Io } from '../src/cli/context.js';
+import { keysSealer } from '../src/cli/keys.js';
+import { loadLedger } from '../src/cli/ledger.js';
+import type { Grant } from '../src/core/ledger.js';
+import { planReconcile } from '../src/core/reconcile.js';
+import { grantStatements, postgres, principalFor } from '../src/providers/postgres/index.js';
+import type { GrantSpec } from '../src/providers/types.js';
+import { workingTree } from '../src/repo/source.js';
+import type { TestDatabase } from '../test/helpers/postgres.js';
+
+const APPLY_GOAL = 2;
+const NOOP_GOAL_MS = 300;
+const RESOURCE = 'orders-db';
+const ROLE = 'read-only';
+
+interface BenchOptions {
+  grants: number;
+  rounds: number;
+  noops: number;
+  keep: boolean;
+  breakdown: boolean;
+  shared: boolean;
+}
+
+function readOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      grants: { type: 'string', default: '1000' },
+      rounds: { type: 'string', default: '3' },
+      noops: { type: 'string', default: '3' },
+      keep: { type: 'boolean', default: false },
+      'no-breakdown': { type: 'boolean', default: false },
+      shared: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(
+      'usage: npm run bench:apply -- [--grants N] [--rounds N] [--noops N] [--keep] [--no-breakdown]\n' +
+        '  --grants  request files, one requester and one PostgreSQL role each (default 1000)\n' +
+        '  --rounds  measured rounds of R1, R2, A, N and E (default 3; medians are reported)\n' +
+        '  --noops   no-op applies per round (default 3)\n' +
+        '  --keep    keep the generated access repo and print its path (the database is always dropped)\n' +
+        '  --no-breakdown  skip the instrumented apply/expire (pg queries and seals timed) after the rounds\n' +
+        '  --shared  use the shared server of the tests (TIMEBOX_TEST_PG_URL or 127.0.0.1:5432) instead of a\n' +
+        '            private throwaway cluster; see bench/README.md for why that is not the default\n',
+    );
+    process.exit(0);
+  }
+  const int = (name: string, text: string, min: number) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}`);
+    return n;
+  };
+  return {
+    grants: int('grants', values.grants, 1),
+    rounds: int('rounds', values.rounds, 1),
+    noops: int('noops', values.noops, 1),
+    keep: values.keep,
+    breakdown: !values['no-breakdown'],
+    shared: values.shared,
+  };
+}
+
+// --- a private PostgreSQL cluster -----------------------------------------------------------------------
+
+interface Cluster {
+  url: string;
+  stop: () => void;
+}
+
+/** The newest installed PostgreSQL's binaries (Debian layout), or those beside `pg_config`, or null. */
+function postgresBin(): string | null {
+  const debian = '/usr/lib/postgresql';
+  if (existsSync(debian)) {
+    const versions = readdirSync(debian)
+      .filter((v) => existsSync(join(debian, v, 'bin', 'initdb')))
+      .sort((a, b) => Number(b) - Number(a));
+    if (versions[0]) return join(debian, versions[0], 'bin');
+  }
+  try {
+    const bin = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
+    return existsSync(join(bin, 'initdb')) ? bin : null;
+  } catch {
+    return null;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A throwaway cluster (initdb, trust auth, server defaults: fsync and synchronous_commit on) on a free
+ * port of 127.0.0.1, run as the `postgres` user when this runs as root. Roles are cluster-wide and
+ * `timebox apply` revokes every tagged role its git history does not know, so a private cluster keeps
+ * this benchmark and concurrent test runs from revoking each other's roles.
+ */
+async function startCluster(): Promise<Cluster | null> {
+  const bin = postgresBin();
+  if (!bin) return null;
+  const asRoot = process.getuid?.() === 0;
+  let uid = -1;
+  let gid = -1;
+  if (asRoot) {
+    try {
+      uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+      gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    } catch {
+      return null;
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'timebox-bench-pg-'));
+  if (asRoot) chownSync(dir, uid, gid);
+  const run = (tool: string, args: string[]) =>
+    execFileSync(
+      asRoot ? 'runuser' : join(bin, tool),
+      asRoot ? ['-u', 'postgres', '--', join(bin, tool), ...args] : args,
+      {
+        cwd: dir,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+  const data = join(dir, 'data');
+  const port = await freePort();
+  try {
+    run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-instructions']);
+    run('pg_ctl', [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'server.log'),
+      '-o',
+      `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir}`,
+      '-w',
+      'start',
+    ]);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    process.stderr.write(`cannot start a private PostgreSQL cluster: ${(err as Error).message}\n`);
+    return null;
+  }
+  return {
+    url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+    stop: () => {
+      try {
+        run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+// --- the access repo ------------------------------------------------------------------------------------
+
+interface AccessRepo {
+  root: string;
+  files: string[];
+}
+
+function gitAt(dir: string, when: Date, ...args: string[]): string {
+  const iso = when.toISOString();
+  return execFileSync('git', args, {
+    cwd: dir,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'Bench',
+      GIT_AUTHOR_EMAIL: 'bench@example.com',
+      GIT_COMMITTER_NAME: 'Bench',
+      GIT_COMMITTER_EMAIL: 'bench@example.com',
+      GIT_AUTHOR_DATE: iso,
+      GIT_COMMITTER_DATE: iso,
+    },
+  });
+}
+
+function write(root: string, path: string, text: string): void {
+  mkdirSync(dirname(join(root, path)), { recursive: true });
+  writeFileSync(join(root, path), text);
+}
+
+/** One commit, dated a minute ago, adding a request file per requester; one key for every requester. */
+function makeAccessRepo(root: string, db: TestDatabase, grants: number): AccessRepo {
+  const merged = new Date(Date.now() - 60_000);
+  gitAt(root, merged, 'init', '-q', '-b', 'main');
+  write(
+    root,
+    'policies/db.yaml',
+    `resources:
+  ${RESOURCE}:
+    provider: postgres
+    connection: orders
+    roles:
+      ${ROLE}: { grant: [${db.readRole}], read_only: true, statement_timeout: 5s }
+rules:
+  - { name: all, resources: ["*"] }
+`,
+  );
+  const files: string[] = [];
+  for (let n = 1; n <= grants; n++) {
+    // The database name in the path makes every role name and tag unique to this run (roles are
+    // cluster-wide), and lets TestDatabase.drop() find any role left behind.
+    const file = `requests/u${n}/${db.name}.yaml`;
+    write(
+      root,
+      file,
+      `requester: u${n}\nresource: ${RESOURCE}\nrole: ${ROLE}\nduration: 2h\nreason: Investigate slow checkout queries (bench ${n})\n`,
+    );
+    files.push(file);
+  }
+  gitAt(root, merged, 'add', '-A');
+  gitAt(root, merged, 'commit', '-q', '-m', `grant ${grants} requests`);
+
+  const key = join(root, 'id_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'bench', '-f', key]);
+  const line = readFileSync(`${key}.pub`, 'utf8').trim();
+  const keys: string[] = [];
+  for (let n = 1; n <= grants; n++) keys.push(`u${n}:\n  - ${line}\n`);
+  // Outside the repo's requests/ and policies/, and not committed: the keys file of `--keys`.
+  writeFileSync(join(root, 'keys.yaml'), keys.join(''));
+  return { root, files };
+}
+
+// --- measuring ------------------------------------------------------------------------------------------
+
+let peakRss = 0;
+function sampleRss(): void {
+  const rss = process.memoryUsage.rss();
+  if (rss > peakRss) peakRss = rss;
+}
+
+/** A full GC before each measurement when one can be had, so one phase's garbage is not billed to the next. */
+function collector(): () => void {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    return () => gc();
+  } catch {
+    return () => {};
+  }
+}
+
+function collectingIo(root: string): Io & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    color: false,
+    isTTY: false,
+    cwd: root,
+    env: {},
+  };
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  sampleRss();
+  const start = performance.now();
+  const value = await fn();
+  const ms = performance.now() - start;
+  sampleRss();
+  return { ms, value };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+const ms = (n: number) => `${n.toFixed(n < 10 ? 1 : 0)} ms`;
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+
+// --- (R) raw SQL through psql ---------------------------------------------------------------------------
+
+function specFor(g: Grant, db: TestDatabase): GrantSpec {
+  return {
+    file: g.file,
+    grantId: g.id,
+    requester: g.requester,
+    resourceId: g.resource,
+    resource: { connection: 'orders' },
+    role: g.role,
+    roleSettings: { grant: [db.readRole], read_only: true, statement_timeout: '5s' },
+    startsAt: new Date(g.starts_at),
+    expiresAt: new Date(g.ends_at),
+  };
+}
+
+const sqlLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/** The SQL apply sends for these grants, with fresh passwords: in one transaction, or one per grant. */
+function rawSql(specs: GrantSpec[], perGrant: boolean): string {
+  const out: string[] = [];
+  if (!perGrant) out.push('BEGIN;');
+  for (const spec of specs) {
+    const password = randomBytes(24).toString('base64url');
+    if (perGrant) {
+      out.push('BEGIN;');
+      out.push(`SELECT 1 FROM pg_roles WHERE rolname = ${sqlLiteral(principalFor(spec))};`);
+    }
+    for (const s of grantStatements(spec, password, false)) out.push(`${s};`);
+    if (perGrant) out.push('COMMIT;');
+  }
+  if (!perGrant) out.push('COMMIT;');
+  return `${out.join('\n')}\n`;
+}
+
+function psql(url: string, file: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, '-f', file], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const err: Buffer[] = [];
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => reject(new Error(`cannot run psql: ${e.message}`)));
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`psql -f ${file} exited ${code}: ${Buffer.concat(err).toString('utf8').trim()}`));
+    });
+  });
+}
+
+// --- the pg query and seal breakdown -------------------------------------------------------------------
+
+interface Tally {
+  count: number;
+  ms: number;
+}
+
+/** Times every query of every pg.Client (the provider's included) by statement kind, while installed. */
+function instrumentPg(): { tallies: Map<string, Tally>; restore: () => void } {
+  const tallies = new Map<string, Tally>();
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const original = proto.query;
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    const first = args[0];
+    const text = typeof first === 'string' ? first : ((first as { text?: string } | null)?.text ?? '');
+    const kind = statementKind(text);
+    const start = performance.now();
+    const result = original.apply(this, args);
+    const done = () => {
+      const t = tallies.get(kind) ?? { count: 0, ms: 0 };
+      t.count++;
+      t.ms += performance.now() - start;
+      tallies.set(kind, t);
+    };
+    if (result && typeof (result as Promise<unknown>).then === 'function')
+      (result as Promise<unknown>).then(done, done);
+    return result;
+  };
+  return {
+    tallies,
+    restore: () => {
+      proto.query = original;
+    },
+  };
+}
+
+function statementKind(sql: string): string {
+  const s = sql.trim().replace(/\s+/g, ' ');
+  if (/^SELECT 1 FROM pg_roles WHERE rolname/.test(s)) return 'SELECT 1 FROM pg_roles (exists?)';
+  if (/^SELECT r\.rolname, r\.rolvaliduntil/.test(s)) return 'SELECT … pg_roles (list)';
+  if (/^SELECT count\(\*\)::int AS n FROM \(SELECT pg_terminate_backend/.test(s))
+    return 'SELECT pg_terminate_backend';
+  if (/^SELECT count\(\*\)::int AS n FROM pg_stat_activity/.test(s)) return 'SELECT count pg_stat_activity';
+  if (/^SELECT 1 FROM pg_extension/.test(s)) return 'SELECT pg_extension';
+  if (/^ALTER ROLE \S+ WITH LOGIN/.test(s)) return 'ALTER ROLE … LOGIN';
+  if (/^ALTER ROLE \S+ SET (\w+)/.test(s)) return `ALTER ROLE … SET ${/ SET (\w+)/.exec(s)?.[1]}`;
+  if (/^ALTER ROLE \S+ NOLOGIN/.test(s)) return 'ALTER ROLE … NOLOGIN';
+  const m =
+    /^(BEGIN|COMMIT|ROLLBACK|CREATE ROLE|COMMENT ON ROLE|GRANT|REVOKE|REASSIGN OWNED|DROP OWNED|DROP ROLE)/.exec(
+      s,
+    );
+  return m ? (m[1] as string) : s.slice(0, 40);
+}
+
+function instrumentSealer(sealer: Sealer): { sealer: Sealer; seal: Tally } {
+  const seal: Tally = { count: 0, ms: 0 };
+  return {
+    seal,
+    sealer: {
+      canSeal: (login) => sealer.canSeal(login),
+      async seal(login, secret) {
+        const start = performance.now();
+        try {
+          return await sealer.seal(login, secret);
+        } finally {
+          seal.count++;
+          seal.ms += performance.now() - start;
+        }
+      },
+    },
+  };
+}
+
+// --- the run --------------------------------------------------------------------------------------------
+
+interface ApplyOutput {
+  granted: { principal: string }[];
+  revoked: { principal: string }[];
+  errors: { message: string }[];
+}
+
+interface Round {
+  raw1: number;
+  raw2: number;
+  rawDrop: number;
+  apply: number;
+  applyPeak: number;
+  noop: number[];
+  expire: number;
+  parts: Record<string, number>;
+}
+
+async function main(): Promise<void> {
+  const opts = readOptions(process.argv.slice(2));
+  const out = (line = '') => process.stdout.write(`${line}\n`);
+  const gc = collector();
+  const sampler = setInterval(sampleRss, 5);
+
+  // Before the test helper is loaded: it reads TIMEBOX_TEST_PG_URL once.
+  const cluster = opts.shared ? null : await startCluster();
+  if (cluster) process.env.TIMEBOX_TEST_PG_URL = cluster.url;
+  else if (!opts.shared)
+    process.stderr.write(
+      'warning: no private cluster (initdb not found or not startable): using the shared server; a concurrent\n' +
+        "`timebox apply` or test run on it revokes this run's roles and this run revokes its roles\n",
+    );
+  const { ADMIN_URL, createTestDatabase, query } = await import('../test/helpers/postgres.js');
+  let db: TestDatabase;
+  try {
+    db = await createTestDatabase();
+  } catch (err) {
+    cluster?.stop();
+    throw err;
+  }
+  const env = { TIMEBOX_POSTGRES_ORDERS_URL: db.url };
+  const root = mkdtempSync(join(tmpdir(), 'timebox-bench-apply-'));
+  const made = new Set<string>();
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    clearInterval(sampler);
+    // Sessions first, so that nothing creates a role after the roles are dropped.
+    await query(ADMIN_URL, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
+      db.name,
+    ]).catch(() => {});
+    const tagged = await query(
+      ADMIN_URL,
+      `SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE $1`,
+      [`timebox:%${db.name}%`],
+    ).catch(() => ({ rows: [] as { rolname: string }[] }));
+    for (const r of tagged.rows as { rolname: string }[]) made.add(r.rolname);
+    for (const name of made) await query(ADMIN_URL, `DROP ROLE IF EXISTS "${name}"`).catch(() => {});
+    await db.drop();
+    const left = await query(
+      ADMIN_URL,
+      `SELECT rolname FROM pg_roles
+        WHERE shobj_description(oid, 'pg_authid') LIKE $1 OR rolname = ANY($2) OR rolname LIKE $3`,
+      [`timebox:%${db.name}%`, [...made], `tbt_${db.name.replace(/^timebox_test_/, '')}_%`],
+    );
+    out(
+      `cleanup: database ${db.name} dropped, ${made.size} role name(s) dropped, ${left.rowCount} role(s) left`,
+    );
+    if (cluster) {
+      cluster.stop();
+      out('cleanup: private cluster stopped and removed');
+    }
+    if (!opts.keep) rmSync(root, { recursive: true, force: true });
+    else out(`kept the access repo: ${root}`);
+  };
+  const onSignal = () => {
+    cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    const setup = performance.now();
+    const repo = makeAccessRepo(root, db, opts.grants);
+    const keysFile = 'keys.yaml';
+    const ledger = await loadLedger(collectingIo(root), { repo: root }, new Date());
+    const specs = ledger.grants.map((g) => specFor(g, db));
+    for (const s of specs) made.add(principalFor(s));
+    if (specs.length !== opts.grants || ledger.grants.some((g) => g.state !== 'active'))
+      throw new Error(`expected ${opts.grants} active grants in the ledger, got ${specs.length}`);
+    const rawOne = join(root, 'raw-one-transaction.sql');
+    const rawPer = join(root, 'raw-per-grant.sql');
+    const drop = join(root, 'drop.sql');
+    writeFileSync(drop, `BEGIN;\n${[...made].map((n) => `DROP ROLE "${n}";`).join('\n')}\nCOMMIT;\n`);
+    const cacheDir = join(root, '.git', 'timebox');
+    const managed = async () =>
+      Number(
+        (
+          await query(
+            db.url,
+            `SELECT count(*)::int AS n FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE $1`,
+            [`timebox:%${db.name}%`],
+          )
+        ).rows[0]?.n,
+      );
+
+    out(
+      `bench:apply  ${opts.grants} grants, ${opts.rounds} round(s), ${opts.noops} no-op(s) per round; ` +
+        `PostgreSQL ${db.name}; node ${process.version}; ${cpus()[0]?.model ?? '?'} ×${cpus().length}`,
+    );
+    out(`setup (repo of ${repo.files.length} request files, keys, ledger): ${ms(performance.now() - setup)}`);
+
+    const apply = async (
+      io: Io & { out: string[] },
+      extra: { at?: string; only?: 'revoke' },
+      sealer?: Sealer,
+    ) => {
+      const s = sealer ?? (await keysSealer(io, extra.only ? undefined : keysFile));
+      const code = await runApply(io, { json: true, repo: root, ...extra }, s, env);
+      return { code, output: JSON.parse(io.out.join('')) as ApplyOutput };
+    };
+    const check = (what: string, r: { code: number; output: ApplyOutput }, g: number, v: number) => {
+      const o = r.output;
+      if (r.code !== 0 || o.granted.length !== g || o.revoked.length !== v || o.errors.length > 0) {
+        throw new Error(
+          `${what}: exit ${r.code}, ${o.granted.length} granted (want ${g}), ${o.revoked.length} revoked ` +
+            `(want ${v}), errors: ${o.errors.map((e) => e.message).join('; ')}`,
+        );
+      }
+    };
+
+    const rounds: Round[] = [];
+    for (let i = 0; i < opts.rounds; i++) {
+      const parts: Record<string, number> = {};
+
+      // (R1), (R2): the same statements through psql, each followed by a DROP ROLE of every role.
+      writeFileSync(rawOne, rawSql(specs, false));
+      writeFileSync(rawPer, rawSql(specs, true));
+      gc();
+      const raw1 = (await timed(() => psql(db.url, rawOne))).ms;
+      if ((await managed()) !== opts.grants) throw new Error('raw run (one transaction) made too few roles');
+      const rawDrop = (await timed(() => psql(db.url, drop))).ms;
+      gc();
+      const raw2 = (await timed(() => psql(db.url, rawPer))).ms;
+      if ((await managed()) !== opts.grants) throw new Error('raw run (per grant) made too few roles');
+      await psql(db.url, drop);
+      if ((await managed()) !== 0) throw new Error('roles left after dropping the raw run');
+
+      // (A): a cold apply (no ledger cache), as on a fresh checkout.
+      rmSync(cacheDir, { recursive: true, force: true });
+      gc();
+      peakRss = 0;
+      const a = await timed(() => apply(collectingIo(root), {}));
+      const applyPeak = peakRss;
+      check('apply', a.value, opts.grants, 0);
+      for (const g of a.value.output.granted) made.add(g.principal);
+
+      // (N): nothing to do, the ledger cache warm as on every scheduled run after the first.
+      const noop: number[] = [];
+      for (let j = 0; j < opts.noops; j++) {
+        gc();
+        const n = await timed(() => apply(collectingIo(root), {}));
+        check('no-op apply', n.value, 0, 0);
+        noop.push(n.ms);
+      }
+
+      // The parts of a no-op, each alone, as runApply does them.
+      {
+        const io = collectingIo(root);
+        const now = new Date();
+        gc();
+        parts.sealer = (await timed(() => keysSealer(io, keysFile))).ms;
+        const r = await timed(() => loadRepoOrFail(io, workingTree(root)));
+        parts.repo = r.ms;
+        parts.ledgerWarm = (await timed(() => loadLedger(io, { repo: root }, now))).ms;
+        rmSync(cacheDir, { recursive: true, force: true });
+        const l = await timed(() => loadLedger(io, { repo: root }, now));
+        parts.ledgerCold = l.ms;
+        const resource = r.value.policies.resources.get(RESOURCE);
+        const c = await timed(() => postgres.connect(resource?.settings ?? {}, env));
+        parts.connect = c.ms;
+        try {
+          const listed = await timed(() => c.value.list());
+          parts.list = listed.ms;
+          const p = await timed(async () =>
+            planReconcile(l.value.grants, listed.value, r.value.policies, now),
+          );
+          parts.plan = p.ms;
+          if (p.value.unchanged !== opts.grants) throw new Error(`plan: ${p.value.unchanged} unchanged`);
+          parts.json = (await timed(async () => JSON.stringify(p.value, null, 2).length)).ms;
+        } finally {
+          parts.close = (await timed(() => c.value.close())).ms;
+        }
+      }
+
+      // (E): `timebox expire` a month later revokes every role.
+      gc();
+      const at = new Date(Date.now() + 30 * 86_400_000).toISOString();
+      const e = await timed(() => apply(collectingIo(root), { at, only: 'revoke' }));
+      check('expire', e.value, 0, opts.grants);
+      if ((await managed()) !== 0) throw new Error('roles left after expire');
+
+      rounds.push({ raw1, raw2, rawDrop, apply: a.ms, applyPeak, noop, expire: e.ms, parts });
+      out(
+        `round ${i + 1}: R1 ${ms(raw1)}, R2 ${ms(raw2)}, A ${ms(a.ms)}, N ${noop.map(ms).join(' / ')}, E ${ms(e.ms)}`,
+      );
+    }
+
+    // One more apply and expire with every query and seal timed (not part of the medians).
+    let breakdown: {
+      apply: number;
+      expire: number;
+      pg: Map<string, Tally>;
+      seal: Tally;
+      expirePg: Map<string, Tally>;
+    } | null = null;
+    if (opts.breakdown) {
+      rmSync(cacheDir, { recursive: true, force: true });
+      const io = collectingIo(root);
+      const sealed = instrumentSealer(await keysSealer(io, keysFile));
+      let p = instrumentPg();
+      gc();
+      const a = await timed(() => apply(io, {}, sealed.sealer)).finally(() => p.restore());
+      check('instrumented apply', a.value, opts.grants, 0);
+      const applyPg = p.tallies;
+      p = instrumentPg();
+      const at = new Date(Date.now() + 30 * 86_400_000).toISOString();
+      gc();
+      const e = await timed(() => apply(collectingIo(root), { at, only: 'revoke' })).finally(() =>
+        p.restore(),
+      );
+      check('instrumented expire', e.value, 0, opts.grants);
+      breakdown = { apply: a.ms, expire: e.ms, pg: applyPg, seal: sealed.seal, expirePg: p.tallies };
+    }
+
+    // --- the report ---
+    const m = (f: (r: Round) => number) => median(rounds.map(f));
+    const raw1 = m((r) => r.raw1);
+    const raw2 = m((r) => r.raw2);
+    const applyMs = m((r) => r.apply);
+    const noopAll = rounds.flatMap((r) => r.noop);
+    const noopMs = median(noopAll);
+    const expireMs = m((r) => r.expire);
+    const part = (k: string) => m((r) => r.parts[k] ?? 0);
+    const verdict = (ok: boolean) => (ok ? 'goal met' : 'goal NOT met');
+    const per = (n: number) => `${((n / opts.grants) * 1000).toFixed(0)} µs/grant`;
+    out();
+    const rows: [string, string, string][] = [
+      ['(R1) raw SQL, psql, one transaction', ms(raw1), per(raw1)],
+      ['(R2) raw SQL, psql, one transaction per grant', ms(raw2), per(raw2)],
+      ['(A)  apply, 1 grant each (cold ledger cache)', ms(applyMs), per(applyMs)],
+      [
+        '     ratio A / R1 (goal <= 2x)',
+        `${(applyMs / raw1).toFixed(2)}x`,
+        verdict(applyMs / raw1 <= APPLY_GOAL),
+      ],
+      ['     ratio A / R2', `${(applyMs / raw2).toFixed(2)}x`, ''],
+      ['(N)  no-op apply (warm ledger cache)', ms(noopMs), verdict(noopMs <= NOOP_GOAL_MS)],
+      ['     goal', `${NOOP_GOAL_MS} ms`, ''],
+      ['(E)  expire, revoke all', ms(expireMs), per(expireMs)],
+      ['     for scale: DROP ROLE of all, psql, one txn', ms(m((r) => r.rawDrop)), ''],
+      ['', '', ''],
+      ['parts of a no-op, each alone:', '', ''],
+      ['  keysSealer (read + parse keys.yaml)', ms(part('sealer')), ''],
+      ['  loadRepoOrFail (config, policies)', ms(part('repo')), ''],
+      ['  loadLedger, warm cache', ms(part('ledgerWarm')), ''],
+      ['  loadLedger, cold (git log + cat-file)', ms(part('ledgerCold')), ''],
+      ['  postgres.connect', ms(part('connect')), ''],
+      ['  target.list (one query)', ms(part('list')), ''],
+      ['  planReconcile', ms(part('plan')), ''],
+      ['  JSON of the plan', ms(part('json')), ''],
+      ['  close', ms(part('close')), ''],
+      ['', '', ''],
+      ['peak RSS during (A) (sampled)', mib(m((r) => r.applyPeak)), ''],
+      ['peak RSS of the run (resourceUsage maxRSS)', mib(process.resourceUsage().maxRSS * 1024), ''],
+    ];
+    const w0 = Math.max(...rows.map((r) => r[0].length));
+    const w1 = Math.max(...rows.map((r) => r[1].length));
+    for (const [a, b, c] of rows) out(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`.trimEnd());
+    out();
+    const list = (xs: number[]) => xs.map((n) => n.toFixed(0)).join(' ');
+    out(
+      `all rounds (ms): R1 ${list(rounds.map((r) => r.raw1))} | R2 ${list(rounds.map((r) => r.raw2))} | ` +
+        `A ${list(rounds.map((r) => r.apply))} | N ${list(noopAll)} | E ${list(rounds.map((r) => r.expire))}`,
+    );
+
+    if (breakdown) {
+      out();
+      const b = breakdown;
+      const table = (title: string, total: number, tallies: Map<string, Tally>, extra: [string, Tally][]) => {
+        out(`${title}: ${ms(total)}`);
+        const entries = [...tallies.entries(), ...extra].sort((x, y) => y[1].ms - x[1].ms);
+        let accounted = 0;
+        let trips = 0;
+        for (const [, t] of tallies) trips += t.count;
+        const w = Math.max(...entries.map(([k]) => k.length));
+        for (const [k, t] of entries) {
+          accounted += t.ms;
+          out(
+            `  ${k.padEnd(w)}  ${String(t.count).padStart(6)} ×  ${ms(t.ms).padStart(9)}  ` +
+              `${((t.ms / t.count) * 1000).toFixed(0).padStart(6)} µs each  ${((t.ms / total) * 100).toFixed(0).padStart(3)}%`,
+          );
+        }
+        out(
+          `  ${'(everything else)'.padEnd(w)}  ${''.padStart(8)}  ${ms(total - accounted).padStart(9)}  ${''.padStart(14)}  ${(((total - accounted) / total) * 100).toFixed(0).padStart(3)}%`,
+        );
+        out(`  ${trips} pg round trips, ${(trips / opts.grants).toFixed(1)} per grant`);
+      };
+      table('instrumented apply (A)', b.apply, b.pg, [['seal (age, x25519)', b.seal]]);
+      out();
+      table('instrumented expire (E)', b.expire, b.expirePg, []);
+    }
+
+    out();
+    out(
+      `${verdict(applyMs / raw1 <= APPLY_GOAL)}: apply of ${opts.grants} grants is ${(applyMs / raw1).toFixed(2)}x ` +
+        `the raw SQL in one psql transaction (goal <= ${APPLY_GOAL}x)`,
+    );
+    out(
+      `${verdict(noopMs <= NOOP_GOAL_MS)}: a no-op reconcile of ${opts.grants} active grants takes ${ms(noopMs)} ` +
+        `(goal <= ${NOOP_GOAL_MS} ms)`,
+    );
+  } finally {
+    await cleanup();
+  }
+}
+
+await main();

@@ -1,0 +1,903 @@
+// `npm run bench:ledger`: how much slower are `timebox status` and `timebox audit` than one raw
+// `git log --name-status` over the same history?
+// Builds a synthetic access repo with `git fast-import` (never through porcelain) in a temporary directory:
+// by default 100,000 commits reachable from `main`, 20,000 of which grant access by adding
+// `requests/<login>/<n>.yaml` (a quarter through merged pull requests), some extending, revoking or
+// reverting expired requests, and most touching docs/, policies/, src/ and test/ only. Then times, in one
+// process and alternating, after one warm-up round:
+//   (R)  raw       - `git log --name-status main`, output drained and discarded;
+//   (S)  status    - `runStatus --json`, cold (cache in .git/timebox/ deleted first) and warm (cache in place);
+//   (A)  audit     - `runAudit --format json`, cold and warm;
+// and the phases inside them (git log, parse, cat-file, cache, buildLedger, parseRequest, JSON output).
+// Goals: cold <= 1.5x (R), warm <= 0.2x (R). A missed goal is reported, never an exit code.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { Io } from '../src/cli/context.js';
+import { runAudit, runStatus } from '../src/cli/ledger.js';
+import { parseRequest } from '../src/core/decide.js';
+import { activeAt, buildLedger, type HistoryCommit, type Ledger } from '../src/core/ledger.js';
+import { DEFAULT_CONFIG } from '../src/core/model.js';
+import { cachedHistory, parseLog, readHistory } from '../src/repo/history.js';
+
+const COLD_GOAL = 1.5;
+const WARM_GOAL = 0.2;
+const REQUESTS = 'requests';
+/** The `git log` format of src/repo/history.ts, to time that one git process alone. */
+const LOG_FORMAT = '%x1e%H%x1f%P%x1f%cI%x1f%aI%x1f%an <%ae>%x1f%cn%x1f%s%x1f%(trailers:only,unfold)%x1f';
+
+export interface BenchOptions {
+  commits: number;
+  grants: number;
+  rounds: number;
+  keep: boolean;
+  /** Write a commit-graph with changed-path Bloom filters after the import, as `git maintenance` would. */
+  commitGraph: boolean;
+}
+
+export function readOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      commits: { type: 'string', default: '100000' },
+      grants: { type: 'string', default: '20000' },
+      rounds: { type: 'string', default: '3' },
+      keep: { type: 'boolean', default: false },
+      'commit-graph': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(
+      'usage: npm run bench:ledger -- [--commits N] [--grants N] [--rounds N] [--keep] [--commit-graph]\n' +
+        '  --commits  commits reachable from main, side-branch commits included (default 100000)\n' +
+        '  --grants   request files added, each one grant (default 20000)\n' +
+        '  --rounds   measured rounds after one warm-up round (default 3; the median is reported)\n' +
+        '  --keep     keep the generated repo and print its path\n' +
+        '  --commit-graph  write a commit-graph with changed-path Bloom filters first (as `git maintenance`\n' +
+        '                  does); the default is a freshly imported pack without one\n',
+    );
+    process.exit(0);
+  }
+  const int = (name: string, text: string, min: number) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}`);
+    return n;
+  };
+  const commits = int('commits', values.commits, 10);
+  const grants = int('grants', values.grants, 1);
+  if (plan(commits, grants).others < 0) {
+    process.stderr.write(
+      `--commits ${commits} is too few for --grants ${grants} (about 1.5 commits per grant needed)\n`,
+    );
+    process.exit(2);
+  }
+  return {
+    commits,
+    grants,
+    rounds: int('rounds', values.rounds, 1),
+    keep: values.keep,
+    commitGraph: values['commit-graph'],
+  };
+}
+
+// --- generating the history ----------------------------------------------------------------------------
+
+/** mulberry32: a small seeded generator, so every run generates the same history (up to its dates). */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NAMES = [
+  'alice',
+  'bob',
+  'dave',
+  'erin',
+  'frank',
+  'grace',
+  'heidi',
+  'ivan',
+  'judy',
+  'mallory',
+  'niaj',
+  'olivia',
+  'peggy',
+  'rupert',
+  'sybil',
+  'trent',
+  'victor',
+  'walter',
+  'yusuf',
+  'zoe',
+];
+const APPROVERS = ['carol', 'dba-ann', 'dba-bo', 'sre-cy', 'sec-eve'];
+const SERVICES = ['orders', 'billing', 'customers', 'payments', 'search', 'inventory', 'shipping', 'reports'];
+const KINDS = ['db', 'cache', 'queue'];
+const ROLES = ['read-only', 'read-only', 'read-only', 'read-write', 'admin'];
+const DURATIONS = ['1h', '2h', '2h', '4h', '8h', '1h30m', '1d'];
+const LONGER = ['4h', '8h', '1d', '1d12h'];
+const VERBS = ['Investigate', 'Reproduce', 'Backfill', 'Audit', 'Debug'];
+const WHAT = ['totals off by VAT', 'slow checkout queries', 'missing rows after import', 'duplicate events'];
+const MODULES = Array.from(
+  { length: 40 },
+  (_, i) => `${SERVICES[i % SERVICES.length]}${i >= 8 ? `-${i}` : ''}`,
+);
+const DURATION_SECONDS: Record<string, number> = {
+  '1h': 3600,
+  '1h30m': 5400,
+  '2h': 7200,
+  '4h': 14400,
+  '8h': 28800,
+  '1d': 86400,
+  '1d12h': 129600,
+};
+
+export interface GeneratedRepo {
+  root: string;
+  /** Commits reachable from main (first-parent chain plus side-branch commits). */
+  commits: number;
+  mainCommits: number;
+  merges: number;
+  grants: number;
+  mergedGrants: number;
+  extensions: number;
+  revocations: number;
+  expiryReverts: number;
+  expiredFilesRemoved: number;
+  otherCommits: number;
+  streamBytes: number;
+  first: string;
+  last: string;
+}
+
+type Slot = 'grant' | 'merge-grant' | 'other' | 'merge-other' | 'expire';
+
+interface Present {
+  path: string;
+  text: string;
+  expires: number;
+  busy: boolean;
+  gone: boolean;
+}
+
+interface Person {
+  name: string;
+  email: string;
+}
+
+const person = (login: string): Person => ({ name: login, email: `${login}@example.com` });
+const GITHUB: Person = { name: 'GitHub', email: 'noreply@github.com' };
+
+/** Plausible source text for `path` at revision `rev`: a few hundred bytes, unique per revision. */
+function fileText(path: string, rev: number): string {
+  const lines = [`// ${path}`, `// revision ${rev}`];
+  const n = 8 + (path.length % 12);
+  for (let i = 0; i < n; i++)
+    lines.push(`export const value${i} = ${(rev * 31 + i * 7) % 1000}; // ${path.length}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function requestText(fields: Record<string, string>): string {
+  return `# yaml-language-server: $schema=../../schemas/request.schema.json\n${Object.entries(fields)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\n')}\n`;
+}
+
+/** Writes a fast-import stream to `git fast-import --quiet` in a fresh repo; returns what it made. */
+export async function generateRepo(commits: number, grants: number): Promise<GeneratedRepo> {
+  if (plan(commits, grants).others < 0)
+    throw new Error(`--commits ${commits} is too few for --grants ${grants}`);
+  const root = mkdtempSync(join(tmpdir(), 'timebox-bench-ledger-'));
+  try {
+    return await generateInto(root, random(20261201), commits, grants);
+  } catch (err) {
+    rmSync(root, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** How many commits of each kind: merged grants and merged other work cost two commits (branch + merge). */
+function plan(commits: number, grants: number) {
+  const mergedGrants = Math.round(grants * 0.25);
+  const otherMerges = Math.round(commits * 0.03);
+  const expireSlots = Math.round(grants * 0.05);
+  const others = commits - 2 * mergedGrants - 2 * otherMerges - (grants - mergedGrants) - expireSlots - 1;
+  return { mergedGrants, otherMerges, expireSlots, others };
+}
+
+async function generateInto(
+  root: string,
+  rand: () => number,
+  commits: number,
+  grants: number,
+): Promise<GeneratedRepo> {
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
+  const { mergedGrants, otherMerges, expireSlots, others } = plan(commits, grants);
+  await git(root, ['init', '-q', '-b', 'main']);
+  const slots: Slot[] = [
+    ...Array<Slot>(grants - mergedGrants).fill('grant'),
+    ...Array<Slot>(mergedGrants).fill('merge-grant'),
+    ...Array<Slot>(otherMerges).fill('merge-other'),
+    ...Array<Slot>(expireSlots).fill('expire'),
+    ...Array<Slot>(others).fill('other'),
+  ];
+  for (let i = slots.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [slots[i], slots[j]] = [slots[j] as Slot, slots[i] as Slot];
+  }
+  const mainCommits = slots.length + 1;
+
+  // Committer times: irregular gaps, scaled so that the last commit lands a minute ago.
+  const gaps = Array.from({ length: mainCommits }, () => 0.1 + rand() * 1.9);
+  const total = gaps.reduce((a, b) => a + b, 0);
+  const end = Math.floor(Date.now() / 1000) - 60;
+  const span = mainCommits * 600; // ten minutes per main-line commit on average
+  const times: number[] = [];
+  let t = end - span;
+  for (const g of gaps) {
+    t += (g / total) * span;
+    times.push(Math.floor(t));
+  }
+  for (let i = 1; i < times.length; i++)
+    if ((times[i] as number) <= (times[i - 1] as number)) times[i] = (times[i - 1] as number) + 1;
+
+  const child = spawn('git', ['fast-import', '--quiet'], { cwd: root, stdio: ['pipe', 'ignore', 'pipe'] });
+  const err: Buffer[] = [];
+  child.stderr.on('data', (b: Buffer) => err.push(b));
+  const closed = new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+  let chunk: string[] = [];
+  let chunkBytes = 0;
+  let streamBytes = 0;
+  const flush = async () => {
+    const text = chunk.join('');
+    chunk = [];
+    chunkBytes = 0;
+    streamBytes += Buffer.byteLength(text);
+    if (!child.stdin.write(text)) await once(child.stdin, 'drain');
+  };
+  const emit = async (s: string) => {
+    chunk.push(s);
+    chunkBytes += s.length;
+    if (chunkBytes > 1 << 22) await flush();
+  };
+  const data = (text: string) => `data ${Buffer.byteLength(text)}\n${text}\n`;
+  const ident = (kind: 'author' | 'committer', p: Person, at: number) =>
+    `${kind} ${p.name} <${p.email}> ${at} +0000\n`;
+  let mark = 0;
+  const commit = async (c: {
+    ref: string;
+    author: Person;
+    authorAt: number;
+    committer: Person;
+    at: number;
+    message: string;
+    from?: number;
+    merge?: number;
+    ops: string[];
+  }): Promise<number> => {
+    mark++;
+    await emit(
+      `commit ${c.ref}\nmark :${mark}\n${ident('author', c.author, c.authorAt)}${ident('committer', c.committer, c.at)}` +
+        `${data(c.message)}${c.from ? `from :${c.from}\n` : ''}${c.merge ? `merge :${c.merge}\n` : ''}${c.ops.join('')}\n`,
+    );
+    return mark;
+  };
+  const modify = (path: string, text: string) => `M 100644 inline ${path}\n${data(text)}`;
+  const remove = (path: string) => `D ${path}\n`;
+
+  // The ordinary files of the repo: docs, policies, sources, tests, CI.
+  const files: string[] = ['README.md', 'package.json', '.github/CODEOWNERS', '.github/workflows/ci.yml'];
+  for (let i = 0; i < 30; i++) files.push(`docs/${pick(SERVICES)}-${i}.md`);
+  for (let i = 0; i < 12; i++) files.push(`policies/team-${i}.yaml`);
+  for (const m of MODULES) for (let i = 0; i < 8; i++) files.push(`src/${m}/file-${i}.ts`);
+  for (const m of MODULES.slice(0, 20)) for (let i = 0; i < 5; i++) files.push(`test/${m}/file-${i}.test.ts`);
+  const revs = new Map<string, number>();
+  const touch = (path: string) => {
+    const rev = (revs.get(path) ?? 0) + 1;
+    revs.set(path, rev);
+    return modify(path, fileText(path, rev));
+  };
+  /** One ordinary change: 1-3 files edited, now and then a file added or removed. */
+  const ordinaryOps = (): { ops: string[]; what: string } => {
+    const ops: string[] = [];
+    const roll = rand();
+    if (roll < 0.04) {
+      const path = `src/${pick(MODULES)}/added-${files.length}.ts`;
+      files.push(path);
+      ops.push(touch(path));
+      return { ops, what: `Add ${path}` };
+    }
+    if (roll < 0.06 && files.length > 200) {
+      const i = 4 + Math.floor(rand() * (files.length - 4));
+      const [path] = files.splice(i, 1);
+      ops.push(remove(path as string));
+      return { ops, what: `Remove ${path}` };
+    }
+    const n = 1 + Math.floor(rand() * 3);
+    const touched = new Set<string>();
+    for (let i = 0; i < n; i++) touched.add(pick(files));
+    for (const p of touched) ops.push(touch(p));
+    return { ops, what: `Update ${[...touched][0]}` };
+  };
+
+  const counters = new Map<string, number>();
+  const present = new Map<string, Present>();
+  const order: Present[] = [];
+  let orderHead = 0;
+  const pending: { due: number; kind: 'extend' | 'revoke'; file: Present }[] = [];
+  const stats = {
+    extensions: 0,
+    revocations: 0,
+    expiryReverts: 0,
+    expiredFilesRemoved: 0,
+    merges: 0,
+    others: 0,
+  };
+  let pr = 100;
+
+  /** A new request file; its text, path and expiry (as of `at`). */
+  const newRequest = (at: number): Present => {
+    const login = rand() < 0.9 ? `${pick(NAMES)}${Math.floor(rand() * 10) || ''}` : pick(APPROVERS);
+    const n = (counters.get(login) ?? 0) + 1;
+    counters.set(login, n);
+    const svc = pick(SERVICES);
+    const duration = pick(DURATIONS);
+    const fields: Record<string, string> = {
+      requester: login,
+      resource: `${svc}-${pick(KINDS)}`,
+      role: pick(ROLES),
+      duration,
+      reason: `${pick(VERBS)} ${pick(['INC', 'BUG', 'OPS'])}-${1000 + pr}, ${svc} ${pick(WHAT)}`,
+    };
+    if (rand() < 0.6) fields.ticket = `OPS-${1000 + pr}`;
+    return {
+      path: `${REQUESTS}/${login}/${n}.yaml`,
+      text: requestText(fields),
+      expires: at + (DURATION_SECONDS[duration] as number),
+      busy: false,
+      gone: false,
+    };
+  };
+  const opened = (file: Present, slot: number) => {
+    present.set(file.path, file);
+    order.push(file);
+    const roll = rand();
+    if (roll < 0.08) {
+      file.busy = true;
+      pending.push({ due: slot + 1 + Math.floor(rand() * 4), kind: 'extend', file });
+    } else if (roll < 0.18) {
+      file.busy = true;
+      pending.push({ due: slot + 1 + Math.floor(rand() * 4), kind: 'revoke', file });
+    }
+  };
+
+  let tip = await commit({
+    ref: 'refs/heads/main',
+    author: person('admin-fay'),
+    authorAt: times[0] as number,
+    committer: person('admin-fay'),
+    at: times[0] as number,
+    message: 'Initial access repo\n',
+    ops: files.map((p) => touch(p)),
+  });
+
+  for (let s = 0; s < slots.length; s++) {
+    const at = times[s + 1] as number;
+    const prev = times[s] as number;
+    const slot = slots[s] as Slot;
+    pr++;
+    if (slot === 'grant') {
+      const file = newRequest(at);
+      const login = file.path.split('/')[1] as string;
+      tip = await commit({
+        ref: 'refs/heads/main',
+        author: person(login),
+        authorAt: at - 300,
+        committer: GITHUB,
+        at,
+        message:
+          `Request access for ${login} (#${pr})\n\n` +
+          `Timebox-Request: ${file.path}\nTimebox-Requested-By: ${login}\nTimebox-Approved-By: ${pick(APPROVERS)}\n` +
+          `Timebox-Pull-Request: ${pr}\n`,
+        from: tip,
+        ops: [modify(file.path, file.text)],
+      });
+      opened(file, s);
+    } else if (slot === 'merge-grant') {
+      const file = newRequest(at);
+      const login = file.path.split('/')[1] as string;
+      const branchAt = Math.floor((prev + at) / 2);
+      const side = await commit({
+        ref: 'refs/heads/pr',
+        author: person(login),
+        authorAt: branchAt,
+        committer: person(login),
+        at: branchAt,
+        message: `Request access to ${file.path}\n`,
+        from: tip,
+        ops: [modify(file.path, file.text)],
+      });
+      tip = await commit({
+        ref: 'refs/heads/main',
+        author: person('carol'),
+        authorAt: at,
+        committer: GITHUB,
+        at,
+        message: `Merge pull request #${pr} from ${login}/request-${pr}\n\nRequest access to ${file.path}\n\nTimebox-Approved-By: carol\n`,
+        from: tip,
+        merge: side,
+        ops: [modify(file.path, file.text)],
+      });
+      stats.merges++;
+      opened(file, s);
+    } else if (slot === 'merge-other') {
+      const { ops, what } = ordinaryOps();
+      const login = pick(NAMES);
+      const branchAt = Math.floor((prev + at) / 2);
+      const side = await commit({
+        ref: 'refs/heads/pr',
+        author: person(login),
+        authorAt: branchAt,
+        committer: person(login),
+        at: branchAt,
+        message: `${what}\n`,
+        from: tip,
+        ops,
+      });
+      tip = await commit({
+        ref: 'refs/heads/main',
+        author: person(pick(APPROVERS)),
+        authorAt: at,
+        committer: GITHUB,
+        at,
+        message: `Merge pull request #${pr} from ${login}/topic-${pr}\n\n${what}\n`,
+        from: tip,
+        merge: side,
+        ops,
+      });
+      stats.merges++;
+    } else {
+      // An expiry revert, a due extension or revocation, or else ordinary work.
+      const ops: string[] = [];
+      let message = '';
+      let author = person(pick(NAMES));
+      if (slot === 'expire') {
+        const removed: string[] = [];
+        const want = 1 + Math.floor(rand() * 4);
+        while (orderHead < order.length && removed.length < want) {
+          const f = order[orderHead] as Present;
+          if (f.gone) {
+            orderHead++;
+            continue;
+          }
+          if (f.busy || f.expires > at) break;
+          orderHead++;
+          f.gone = true;
+          present.delete(f.path);
+          removed.push(f.path);
+          ops.push(remove(f.path));
+        }
+        if (removed.length > 0) {
+          stats.expiryReverts++;
+          stats.expiredFilesRemoved += removed.length;
+          author = person('timebox-bot');
+          message =
+            `Revert expired requests\n\n${removed.join('\n')}\n\n` +
+            `Timebox-Revocation-Reason: expired\nTimebox-Activity: ${Math.floor(rand() * 50)} statements\n`;
+        }
+      } else if ((pending[0]?.due ?? Number.POSITIVE_INFINITY) <= s) {
+        const p = pending.shift() as (typeof pending)[number];
+        p.file.busy = false;
+        if (p.kind === 'extend') {
+          const longer = pick(LONGER);
+          p.file.text = p.file.text.replace(/^duration: .*$/m, `duration: ${longer}`);
+          p.file.expires = at + (DURATION_SECONDS[longer] as number);
+          ops.push(modify(p.file.path, p.file.text));
+          stats.extensions++;
+          message = `Extend ${p.file.path} to ${longer} (#${pr})\n\nTimebox-Approved-By: ${pick(APPROVERS)}\n`;
+        } else {
+          p.file.gone = true;
+          present.delete(p.file.path);
+          ops.push(remove(p.file.path));
+          stats.revocations++;
+          author = person(p.file.path.split('/')[1] as string);
+          message =
+            `Revoke ${p.file.path}: done early (#${pr})\n\n` +
+            `Timebox-Revocation-Reason: done early\nTimebox-Activity: ${Math.floor(rand() * 200)} statements\n`;
+        }
+      }
+      if (ops.length === 0) {
+        const o = ordinaryOps();
+        ops.push(...o.ops);
+        message = `${o.what}\n`;
+        stats.others++;
+      }
+      tip = await commit({
+        ref: 'refs/heads/main',
+        author,
+        authorAt: at - 60,
+        committer: author,
+        at,
+        message,
+        from: tip,
+        ops,
+      });
+    }
+  }
+  await flush();
+  child.stdin.end();
+  const code = await closed;
+  if (code !== 0) throw new Error(`git fast-import failed: ${Buffer.concat(err).toString('utf8').trim()}`);
+  await git(root, ['update-ref', '-d', 'refs/heads/pr']);
+  const iso = (sec: number) => new Date(sec * 1000).toISOString();
+  return {
+    root,
+    commits: mark,
+    mainCommits,
+    merges: stats.merges,
+    grants,
+    mergedGrants,
+    extensions: stats.extensions,
+    revocations: stats.revocations,
+    expiryReverts: stats.expiryReverts,
+    expiredFilesRemoved: stats.expiredFilesRemoved,
+    otherCommits: stats.others + otherMerges * 2 + 1,
+    streamBytes,
+    first: iso(times[0] as number),
+    last: iso(times[times.length - 1] as number),
+  };
+}
+
+// --- git, drained ----------------------------------------------------------------------------------------
+
+/** Run git (stdin from `input`, if any); resolves to its output, or to its byte count with `drain`. */
+function run(
+  root: string,
+  args: string[],
+  input: string | undefined,
+  drain: boolean,
+): Promise<Buffer | number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, {
+      cwd: root,
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    let bytes = 0;
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (b: Buffer) => {
+      bytes += b.length;
+      if (!drain) out.push(b);
+    });
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0)
+        reject(new Error(`git ${args[0]} failed: ${Buffer.concat(err).toString('utf8').trim()}`));
+      else resolve(drain ? bytes : Buffer.concat(out));
+    });
+    if (input !== undefined) {
+      child.stdin?.on('error', reject);
+      child.stdin?.end(input);
+    }
+  });
+}
+
+const git = (root: string, args: string[], input?: string) =>
+  run(root, args, input, false) as Promise<Buffer>;
+
+/** (R) One raw `git log --name-status` over the full history of main; returns the bytes it printed. */
+const rawLog = (root: string) =>
+  run(root, ['log', '--name-status', 'main'], undefined, true) as Promise<number>;
+
+/** The git log of src/repo/history.ts `readHistory`, alone. */
+function timeboxLog(root: string): Promise<Buffer> {
+  return git(root, [
+    'log',
+    '--first-parent',
+    '--reverse',
+    '--diff-merges=first-parent',
+    '-M',
+    '--raw',
+    '-z',
+    '--no-abbrev',
+    `--format=${LOG_FORMAT}`,
+    '--end-of-options',
+    'main',
+    '--',
+    `${REQUESTS}/`,
+  ]);
+}
+
+// --- measuring -----------------------------------------------------------------------------------------
+
+let peakRss = 0;
+function sampleRss(): void {
+  const rss = process.memoryUsage.rss();
+  if (rss > peakRss) peakRss = rss;
+}
+
+/** A full GC before each measurement when one can be had, so one phase's garbage is not billed to the next. */
+function collector(): () => void {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    return () => gc();
+  } catch {
+    return () => {};
+  }
+}
+
+function collectingIo(root: string): Io & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    color: false,
+    isTTY: false,
+    cwd: root,
+    env: {},
+  };
+}
+
+interface CliRun {
+  exit: number;
+  output: string;
+  notes: number;
+}
+
+async function status(root: string): Promise<CliRun> {
+  const io = collectingIo(root);
+  const exit = await runStatus(io, { repo: root, json: true });
+  return { exit, output: io.out.join(''), notes: io.err.length };
+}
+
+async function audit(root: string): Promise<CliRun> {
+  const io = collectingIo(root);
+  const exit = await runAudit(io, { repo: root, format: 'json' });
+  return { exit, output: io.out.join(''), notes: io.err.length };
+}
+
+function dropCache(root: string): void {
+  rmSync(join(root, '.git', 'timebox'), { recursive: true, force: true });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+const ms = (n: number) => `${n.toFixed(0)} ms`;
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+export async function main(argv: string[]): Promise<void> {
+  const opts = readOptions(argv);
+  const sampler = setInterval(sampleRss, 5);
+  sampler.unref();
+  const gc = collector();
+  const out = (s = '') => process.stdout.write(`${s}\n`);
+
+  const g0 = performance.now();
+  const repo = await generateRepo(opts.commits, opts.grants);
+  if (opts.commitGraph) await git(repo.root, ['commit-graph', 'write', '--reachable', '--changed-paths']);
+  const genMs = performance.now() - g0;
+  try {
+    out(`timebox ledger benchmark: node ${process.version}, ${process.platform}/${process.arch}`);
+    out(`cpu: ${cpus()[0]?.model.trim() ?? 'unknown'}, ${availableParallelism()} available`);
+    out(`git: ${(await git(repo.root, ['--version'])).toString('utf8').trim()}`);
+    out(
+      `history: ${repo.commits} commits (${repo.mainCommits} on the first-parent line, ${repo.merges} merges), ` +
+        `${repo.grants} grants (${repo.mergedGrants} through merges), ${repo.extensions} extensions, ` +
+        `${repo.revocations} early revocations, ${repo.expiryReverts} expiry reverts (${repo.expiredFilesRemoved} files), ` +
+        `${repo.otherCommits} commits touching no request; ${repo.first} .. ${repo.last}`,
+    );
+    out(
+      `generated with git fast-import in ${ms(genMs)} (${mib(repo.streamBytes)} stream); ` +
+        `${opts.commitGraph ? 'commit-graph with changed-path Bloom filters' : 'no commit-graph'}` +
+        `${opts.keep ? ` at ${repo.root}` : ''}`,
+    );
+    out(`rounds: 1 warm-up + ${opts.rounds} measured, alternating; medians reported`);
+    out();
+
+    const times = {
+      raw: [] as number[],
+      statusCold: [] as number[],
+      statusWarm: [] as number[],
+      auditCold: [] as number[],
+      auditWarm: [] as number[],
+      gitLog: [] as number[],
+      parseLog: [] as number[],
+      catFile: [] as number[],
+      readHistory: [] as number[],
+      cacheWrite: [] as number[],
+      cacheRead: [] as number[],
+      buildLedger: [] as number[],
+      parseRequests: [] as number[],
+      statusOut: [] as number[],
+      auditOut: [] as number[],
+    };
+    let rawBytes = 0;
+    const last: { status: CliRun | null; audit: CliRun | null } = { status: null, audit: null };
+    let history: HistoryCommit[] = [];
+    let ledger: Ledger | null = null;
+    let logBytes = 0;
+    let blobCount = 0;
+    for (let round = 0; round <= opts.rounds; round++) {
+      const measure = async <T>(list: number[], fn: () => T | Promise<T>): Promise<T> => {
+        gc();
+        sampleRss();
+        const start = performance.now();
+        const result = await fn();
+        const took = performance.now() - start;
+        sampleRss();
+        if (round > 0) list.push(took);
+        return result;
+      };
+      rawBytes = await measure(times.raw, () => rawLog(repo.root));
+      // status and audit take turns at running first after (R), so that neither always pays for that slot.
+      const runStatusPair = async () => {
+        dropCache(repo.root);
+        last.status = await measure(times.statusCold, () => status(repo.root));
+        last.status = await measure(times.statusWarm, () => status(repo.root));
+      };
+      const runAuditPair = async () => {
+        dropCache(repo.root);
+        last.audit = await measure(times.auditCold, () => audit(repo.root));
+        last.audit = await measure(times.auditWarm, () => audit(repo.root));
+      };
+      for (const pair of round % 2 === 0 ? [runStatusPair, runAuditPair] : [runAuditPair, runStatusPair]) {
+        await pair();
+      }
+
+      // The phases, one by one.
+      const log = await measure(times.gitLog, () => timeboxLog(repo.root));
+      logBytes = log.length;
+      const parsed = await measure(times.parseLog, () => parseLog(log));
+      const blobs = new Set<string>();
+      for (const c of parsed.commits) for (const r of c.raw) if (r.status !== 'D') blobs.add(r.blob);
+      blobCount = blobs.size;
+      await measure(times.catFile, () =>
+        git(repo.root, ['cat-file', '--batch'], `${[...blobs].join('\n')}\n`),
+      );
+      history = await measure(times.readHistory, () => readHistory(repo.root, 'main', REQUESTS));
+      dropCache(repo.root);
+      await measure(times.cacheWrite, () => cachedHistory(repo.root, 'main', REQUESTS));
+      const cached = await measure(times.cacheRead, () => cachedHistory(repo.root, 'main', REQUESTS));
+      if (cached.fromCache !== cached.commits.length)
+        throw new Error('the warm read did not come from the cache');
+      const now = new Date();
+      ledger = await measure(times.buildLedger, () => buildLedger(history, DEFAULT_CONFIG, now));
+      await measure(times.parseRequests, () => {
+        let ok = 0;
+        for (const c of history) {
+          for (const ch of c.changes) {
+            if (ch.content !== undefined && parseRequest(ch.path, ch.content, DEFAULT_CONFIG).request) ok++;
+          }
+        }
+        return ok;
+      });
+      const l = ledger;
+      await measure(times.statusOut, () => {
+        const grants = activeAt(l, now).map((g) => ({
+          file: g.file,
+          requester: g.requester,
+          resource: g.resource,
+          role: g.role,
+          starts_at: g.starts_at,
+          expires_at: g.ends_at,
+        }));
+        return JSON.stringify({ at: now.toISOString(), grants }, null, 2).length;
+      });
+      await measure(
+        times.auditOut,
+        () => JSON.stringify({ events: l.events, notes: l.notes }, null, 2).length,
+      );
+      process.stderr.write(`round ${round === 0 ? 'warm-up' : round} done\n`);
+    }
+
+    const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])) as Record<
+      keyof typeof times,
+      number
+    >;
+    const x = (n: number) => `${(n / m.raw).toFixed(2)}x`;
+    const verdict = (n: number, goal: number) =>
+      n / m.raw <= goal ? `goal <= ${goal}x: met` : `goal <= ${goal}x: NOT met`;
+    const rows: [string, string, string][] = [
+      ['(R) git log --name-status main', ms(m.raw), `1.00x  ${mib(rawBytes)} output`],
+      [
+        '(S) status --json, cold',
+        ms(m.statusCold),
+        `${x(m.statusCold)}  ${verdict(m.statusCold, COLD_GOAL)}`,
+      ],
+      [
+        '(S) status --json, warm',
+        ms(m.statusWarm),
+        `${x(m.statusWarm)}  ${verdict(m.statusWarm, WARM_GOAL)}`,
+      ],
+      [
+        '(A) audit --format json, cold',
+        ms(m.auditCold),
+        `${x(m.auditCold)}  ${verdict(m.auditCold, COLD_GOAL)}`,
+      ],
+      [
+        '(A) audit --format json, warm',
+        ms(m.auditWarm),
+        `${x(m.auditWarm)}  ${verdict(m.auditWarm, WARM_GOAL)}`,
+      ],
+      ['', '', ''],
+      ['phases:', '', ''],
+      ['git log --first-parent --raw -- requests/', ms(m.gitLog), `${x(m.gitLog)}  ${mib(logBytes)} output`],
+      ['parseLog', ms(m.parseLog), x(m.parseLog)],
+      ['git cat-file --batch', ms(m.catFile), `${x(m.catFile)}  ${blobCount} blobs`],
+      [
+        'readHistory (all of the above and more)',
+        ms(m.readHistory),
+        `${x(m.readHistory)}  ${history.length} commits`,
+      ],
+      ['cachedHistory cold (read + write cache)', ms(m.cacheWrite), x(m.cacheWrite)],
+      ['cachedHistory warm (read cache)', ms(m.cacheRead), x(m.cacheRead)],
+      ['buildLedger', ms(m.buildLedger), `${x(m.buildLedger)}  ${ledger?.grants.length} grants`],
+      ['  of which parseRequest (YAML + schema)', ms(m.parseRequests), x(m.parseRequests)],
+      ['status output (activeAt + JSON)', ms(m.statusOut), x(m.statusOut)],
+      ['audit output (JSON)', ms(m.auditOut), `${x(m.auditOut)}  ${ledger?.events.length} events`],
+      ['', '', ''],
+      ['peak RSS (sampled)', mib(peakRss), ''],
+      ['peak RSS (resourceUsage maxRSS)', mib(process.resourceUsage().maxRSS * 1024), ''],
+    ];
+    const w0 = Math.max(...rows.map((r) => r[0].length));
+    const w1 = Math.max(...rows.map((r) => r[1].length));
+    for (const [a, b, c] of rows) out(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`.trimEnd());
+    out();
+    const list = (xs: number[]) => xs.map((n) => n.toFixed(0)).join(' ');
+    out(
+      `all rounds (ms): R ${list(times.raw)} | S cold ${list(times.statusCold)} | S warm ${list(times.statusWarm)} | ` +
+        `A cold ${list(times.auditCold)} | A warm ${list(times.auditWarm)}`,
+    );
+    const active = (JSON.parse(last.status?.output ?? '{"grants":[]}') as { grants: unknown[] }).grants
+      .length;
+    const events = (JSON.parse(last.audit?.output ?? '{"events":[]}') as { events: unknown[] }).events.length;
+    out(
+      `status: exit ${last.status?.exit}, ${active} active grants, ${mib(last.status?.output.length ?? 0)}; ` +
+        `audit: exit ${last.audit?.exit}, ${events} events, ${mib(last.audit?.output.length ?? 0)}; ` +
+        `notes on stderr: ${last.audit?.notes ?? 0}`,
+    );
+    out();
+    const goals: [string, number, number][] = [
+      ['status cold', m.statusCold, COLD_GOAL],
+      ['status warm', m.statusWarm, WARM_GOAL],
+      ['audit cold', m.auditCold, COLD_GOAL],
+      ['audit warm', m.auditWarm, WARM_GOAL],
+    ];
+    for (const [name, n, goal] of goals) {
+      out(
+        `${n / m.raw <= goal ? 'goal met' : 'goal NOT met'}: ${name} is ${x(n)} the raw git log (goal <= ${goal}x)`,
+      );
+    }
+  } finally {
+    clearInterval(sampler);
+    if (!opts.keep) rmSync(repo.root, { recursive: true, force: true });
+  }
+}
+
+await main(process.argv.slice(2));
