@@ -495,33 +495,47 @@ async function main(): Promise<void> {
     if (cleaned) return;
     cleaned = true;
     clearInterval(sampler);
-    // Sessions first, so that nothing creates a role after the roles are dropped.
-    await query(ADMIN_URL, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
-      db.name,
-    ]).catch(() => {});
-    const tagged = await query(
-      ADMIN_URL,
-      `SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE $1`,
-      [`timebox:%${db.name}%`],
-    ).catch(() => ({ rows: [] as { rolname: string }[] }));
-    for (const r of tagged.rows as { rolname: string }[]) made.add(r.rolname);
-    for (const name of made) await query(ADMIN_URL, `DROP ROLE IF EXISTS "${name}"`).catch(() => {});
-    await db.drop();
-    const left = await query(
-      ADMIN_URL,
-      `SELECT rolname FROM pg_roles
-        WHERE shobj_description(oid, 'pg_authid') LIKE $1 OR rolname = ANY($2) OR rolname LIKE $3`,
-      [`timebox:%${db.name}%`, [...made], `tbt_${db.name.replace(/^timebox_test_/, '')}_%`],
-    );
-    out(
-      `cleanup: database ${db.name} dropped, ${made.size} role name(s) dropped, ${left.rowCount} role(s) left`,
-    );
-    if (cluster) {
-      cluster.stop();
-      out('cleanup: private cluster stopped and removed');
+    try {
+      // Sessions first, so that nothing creates a role after the roles are dropped.
+      const admin = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5000 });
+      await admin.connect();
+      try {
+        await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
+          db.name,
+        ]);
+        const tagged = await admin.query<{ rolname: string }>(
+          `SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE $1`,
+          [`timebox:%${db.name}%`],
+        );
+        for (const r of tagged.rows) made.add(r.rolname);
+        const existing = await admin.query<{ rolname: string }>(
+          'SELECT rolname FROM pg_roles WHERE rolname = ANY($1)',
+          [[...made]],
+        );
+        // Not one transaction: a role that cannot be dropped must not keep the others.
+        for (const r of existing.rows)
+          await admin.query(`DROP ROLE IF EXISTS "${r.rolname}"`).catch((err: Error) => {
+            process.stderr.write(`cleanup: DROP ROLE ${r.rolname}: ${err.message}\n`);
+          });
+      } finally {
+        await admin.end().catch(() => {});
+      }
+      await db.drop();
+      const left = await query(
+        ADMIN_URL,
+        `SELECT rolname FROM pg_roles
+          WHERE shobj_description(oid, 'pg_authid') LIKE $1 OR rolname = ANY($2) OR rolname = ANY($3)`,
+        [`timebox:%${db.name}%`, [...made], [db.readRole, db.writeRole]],
+      );
+      out(`cleanup: database ${db.name} dropped, its roles dropped, ${left.rowCount} role(s) left`);
+    } finally {
+      if (cluster) {
+        cluster.stop();
+        out('cleanup: private cluster stopped and removed');
+      }
+      if (!opts.keep) rmSync(root, { recursive: true, force: true });
+      else out(`kept the access repo: ${root}`);
     }
-    if (!opts.keep) rmSync(root, { recursive: true, force: true });
-    else out(`kept the access repo: ${root}`);
   };
   const onSignal = () => {
     cleanup().finally(() => process.exit(130));
@@ -608,6 +622,13 @@ async function main(): Promise<void> {
       // (N): nothing to do, the ledger cache warm as on every scheduled run after the first.
       const noop: number[] = [];
       for (let j = 0; j < opts.noops; j++) {
+        const present = await managed();
+        if (present !== opts.grants) {
+          throw new Error(
+            `${opts.grants - present} of this run's roles disappeared after apply: another \`timebox apply\` ` +
+              'or test run on the same cluster revoked them as "not in git" (run without --shared)',
+          );
+        }
         gc();
         const n = await timed(() => apply(collectingIo(root), {}));
         check('no-op apply', n.value, 0, 0);

@@ -65,7 +65,7 @@ export async function runApply(
   const now = new Date();
   const at = parseAt(opts.at, () => now);
   const repo = await loadRepoOrFail(io, workingTree(repoRoot(io, opts.repo)));
-  const ledger = await loadLedger(io, opts, at.getTime() > now.getTime() ? at : now);
+  const ledger = await loadLedger(io, opts, at.getTime() > now.getTime() ? at : now, { events: false });
   io.stderr(
     `offline: trusting the history of ${opts.ref ?? 'HEAD'} as checked out (no pull request provenance check)\n`,
   );

@@ -3,9 +3,16 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { renderCsv } from '../audit/csv.js';
 import { renderHtml } from '../audit/html.js';
-import { activeAt, buildLedger, type Ledger, type LedgerEvent } from '../core/ledger.js';
+import {
+  activeAt,
+  type FoldedLedger,
+  finalizeLedger,
+  foldLedger,
+  type Ledger,
+  type LedgerEvent,
+} from '../core/ledger.js';
 import { loadConfig } from '../repo/access-repo.js';
-import { cachedHistory } from '../repo/history.js';
+import { cachedHistory, readCache, resolveRef, writeCache } from '../repo/history.js';
 import { workingTree } from '../repo/source.js';
 import { colors, type Io, parseAt, repoRoot } from './context.js';
 import { ConfigError, EXIT, UsageError } from './errors.js';
@@ -16,14 +23,54 @@ interface LedgerOptions {
   cache?: boolean;
 }
 
-export async function loadLedger(io: Io, opts: LedgerOptions, now: Date): Promise<Ledger> {
+/** Bump when the fold's meaning changes, so that cached folds from older versions are not used. */
+const FOLD_CACHE_VERSION = 1;
+
+interface FoldCache {
+  version: number;
+  tip: string;
+  requestsDir: string;
+  folded: FoldedLedger;
+}
+
+export async function loadLedger(
+  io: Io,
+  opts: LedgerOptions,
+  now: Date,
+  want: { events?: boolean } = {},
+): Promise<Ledger> {
   const root = repoRoot(io, opts.repo);
   const { config, errors } = await loadConfig(workingTree(root));
   if (errors.length > 0) throw new ConfigError('timebox.yaml is invalid', errors);
-  const { commits } = await cachedHistory(root, opts.ref ?? 'HEAD', config.paths.requests, {
-    cache: opts.cache !== false,
-  });
-  const ledger = buildLedger(commits, config, now);
+  const ref = opts.ref ?? 'HEAD';
+  const dir = config.paths.requests;
+  const useCache = opts.cache !== false;
+  const resolved = await resolveRef(root, ref);
+  // Two caches: the folded ledger for this exact tip (a warm run reads nothing else), and the parsed
+  // history per commit (a run after new commits reads only those from git).
+  const name = `fold-${Buffer.from(dir).toString('hex')}`;
+  const cached = useCache ? await readCache<FoldCache>(resolved.gitDir, name) : null;
+  let folded: FoldedLedger;
+  if (
+    cached &&
+    cached.version === FOLD_CACHE_VERSION &&
+    cached.tip === resolved.tip &&
+    cached.requestsDir === dir
+  ) {
+    folded = cached.folded;
+  } else {
+    const { commits } = await cachedHistory(root, ref, dir, { cache: useCache, resolved });
+    folded = foldLedger(commits, config);
+    if (useCache) {
+      await writeCache(resolved.gitDir, name, {
+        version: FOLD_CACHE_VERSION,
+        tip: resolved.tip,
+        requestsDir: dir,
+        folded,
+      } satisfies FoldCache);
+    }
+  }
+  const ledger = finalizeLedger(folded, now, want);
   for (const n of ledger.notes)
     io.stderr(`note: ${n.commit.slice(0, 12)}${n.file ? ` ${n.file}` : ''}: ${n.message}\n`);
   return ledger;
@@ -35,7 +82,7 @@ export async function runStatus(
 ): Promise<number> {
   const now = new Date();
   const at = parseAt(opts.at, () => now);
-  const ledger = await loadLedger(io, opts, now.getTime() > at.getTime() ? now : at);
+  const ledger = await loadLedger(io, opts, now.getTime() > at.getTime() ? now : at, { events: false });
   const grants = activeAt(ledger, at).map((g) => ({
     file: g.file,
     requester: g.requester,

@@ -64,7 +64,13 @@ export interface Grant {
   /** The grant this one extends (same file, edited while active). */
   extends?: string;
   ended_by?: string;
+  /** Who removed the file early (author of the removing commit). */
+  ended_by_author?: string;
   revocation_reason?: string;
+  /** When and by whom it was requested, and who committed it onto the branch (for the audit events). */
+  requested_at?: string;
+  requested_by?: string;
+  granted_by?: string;
   activity?: string;
 }
 
@@ -105,12 +111,28 @@ interface Open {
   expiresMs: number;
 }
 
+/**
+ * The part of the ledger that does not depend on the clock: grants (state `active` until finalised, or
+ * `revoked`/`replaced`), notes, and the commit times (for "dated in the future"). Serialisable, so the
+ * history adapter can cache it per branch tip.
+ */
+export interface FoldedLedger {
+  version: 1;
+  grants: Grant[];
+  notes: LedgerNote[];
+  commitTimes: [sha: string, ms: number][];
+}
+
 /** Fold the history (oldest first) into grants, events and notes, as seen at `now`. */
 export function buildLedger(commits: readonly HistoryCommit[], config: Config, now: Date): Ledger {
+  return finalizeLedger(foldLedger(commits, config), now);
+}
+
+export function foldLedger(commits: readonly HistoryCommit[], config: Config): FoldedLedger {
   const grants: Grant[] = [];
   const notes: LedgerNote[] = [];
+  const commitTimes: [string, number][] = [];
   const open = new Map<string, Open>();
-  const nowMs = now.getTime();
   let lastMs = Number.NEGATIVE_INFINITY;
 
   const close = (file: string, atMs: number, how: 'revoked' | 'replaced', commit: HistoryCommit) => {
@@ -128,6 +150,7 @@ export function buildLedger(commits: readonly HistoryCommit[], config: Config, n
     o.grant.state = how;
     o.grant.ended_by = commit.sha;
     if (how === 'revoked') {
+      o.grant.ended_by_author = commit.author;
       const reason = trailer(commit, TRAILERS.reason)[0];
       o.grant.revocation_reason = reason ?? 'request file removed before expiry';
       const activity = trailer(commit, TRAILERS.activity)[0];
@@ -151,7 +174,7 @@ export function buildLedger(commits: readonly HistoryCommit[], config: Config, n
       });
       ms = lastMs;
     }
-    if (ms > nowMs) notes.push({ commit: commit.sha, message: `commit is dated in the future (${iso(ms)})` });
+    commitTimes.push([commit.sha, ms]);
     lastMs = ms;
     if (commit.parents.length > 2)
       notes.push({ commit: commit.sha, message: 'octopus merge: changes are read against the first parent' });
@@ -211,19 +234,33 @@ export function buildLedger(commits: readonly HistoryCommit[], config: Config, n
         merged_at: iso(ms),
         approvers: splitList(trailer(commit, TRAILERS.approvedBy)),
         ...(extendsId ? { extends: extendsId } : {}),
+        requested_at: minIso(commit.authoredAt, iso(ms)),
+        requested_by: trailer(commit, TRAILERS.requestedBy)[0] ?? r.requester,
+        granted_by: commit.committer,
       };
       grants.push(grant);
       open.set(change.path, { grant, ...window });
     }
   }
 
-  for (const g of grants) {
-    if (g.state === 'revoked' || g.state === 'replaced') continue;
+  return { version: 1, grants, notes, commitTimes };
+}
+
+/** States, "future" notes and (unless `events: false`) the audit events, as seen at `now`. */
+export function finalizeLedger(folded: FoldedLedger, now: Date, opts: { events?: boolean } = {}): Ledger {
+  const nowMs = now.getTime();
+  const grants = folded.grants.map((g) => {
+    if (g.state === 'revoked' || g.state === 'replaced') return g;
     const starts = Date.parse(g.starts_at);
     const ends = Date.parse(g.ends_at);
-    g.state = nowMs >= ends ? 'expired' : nowMs < starts ? 'scheduled' : 'active';
+    const state: GrantEnd = nowMs >= ends ? 'expired' : nowMs < starts ? 'scheduled' : 'active';
+    return state === g.state ? g : { ...g, state };
+  });
+  const notes = [...folded.notes];
+  for (const [sha, ms] of folded.commitTimes) {
+    if (ms > nowMs) notes.push({ commit: sha, message: `commit is dated in the future (${iso(ms)})` });
   }
-  return { grants, events: eventsOf(grants, commits, nowMs), notes };
+  return { grants, events: opts.events === false ? [] : eventsOf(grants, nowMs), notes };
 }
 
 function windowAt(r: AccessRequest, mergedMs: number): { startsMs: number; expiresMs: number } | null {
@@ -240,18 +277,15 @@ function splitList(values: string[]): string[] {
     .filter(Boolean);
 }
 
-function eventsOf(grants: Grant[], commits: readonly HistoryCommit[], nowMs: number): LedgerEvent[] {
-  const bySha = new Map(commits.map((c) => [c.sha, c]));
+function eventsOf(grants: Grant[], nowMs: number): LedgerEvent[] {
   const events: LedgerEvent[] = [];
   for (const g of grants) {
-    const c = bySha.get(g.commit);
     const base = { file: g.file, requester: g.requester, resource: g.resource, role: g.role, grant: g.id };
-    const requestedBy = c ? trailer(c, TRAILERS.requestedBy)[0] : undefined;
     events.push({
       ...base,
-      time: c ? minIso(c.authoredAt, g.merged_at) : g.merged_at,
+      time: g.requested_at ?? g.merged_at,
       type: 'requested',
-      actor: requestedBy ?? g.requester,
+      actor: g.requested_by ?? g.requester,
       commit: g.commit,
       reason: g.reason,
     });
@@ -262,17 +296,16 @@ function eventsOf(grants: Grant[], commits: readonly HistoryCommit[], nowMs: num
       ...base,
       time: g.starts_at,
       type: g.extends ? 'extended' : 'granted',
-      actor: c?.committer ?? null,
+      actor: g.granted_by ?? null,
       commit: g.commit,
       ...(g.extends ? { reason: `extends ${g.extends}` } : {}),
     });
     if (g.state === 'revoked') {
-      const ender = g.ended_by ? bySha.get(g.ended_by) : undefined;
       events.push({
         ...base,
         time: g.ends_at,
         type: 'revoked',
-        actor: ender?.author ?? null,
+        actor: g.ended_by_author ?? null,
         commit: g.ended_by ?? g.commit,
         ...(g.revocation_reason ? { reason: g.revocation_reason } : {}),
         ...(g.activity ? { activity: g.activity } : {}),

@@ -199,14 +199,8 @@ const CACHE_VERSION = 1;
  * The history of `ref`, cached per commit under `.git/timebox/` so that a repeated run reads only new
  * commits. The cache is an optimisation only: deleting it changes no answer.
  */
-export async function cachedHistory(
-  root: string,
-  ref: string,
-  requestsDir: string,
-  opts: { cache?: boolean } = {},
-): Promise<{ tip: string; commits: HistoryCommit[]; fromCache: number }> {
-  let gitDir: string;
-  let tip: string;
+/** The repository's git directory and the commit `ref` names. */
+export async function resolveRef(root: string, ref: string): Promise<{ gitDir: string; tip: string }> {
   try {
     const out = (
       await runGit(root, [
@@ -220,11 +214,39 @@ export async function cachedHistory(
       .toString('utf8')
       .trim()
       .split('\n');
-    gitDir = out[0] as string;
-    tip = out[1] as string;
+    return { gitDir: out[0] as string, tip: out[1] as string };
   } catch {
     throw new GitError(`unknown git revision \`${ref}\` in ${root}`);
   }
+}
+
+/** A JSON file under `.git/timebox/`, or null when absent or unreadable (caches are only optimisations). */
+export async function readCache<T>(gitDir: string, name: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(join(gitDir, 'timebox', `${name}.json`), 'utf8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+export async function writeCache(gitDir: string, name: string, data: unknown): Promise<void> {
+  const file = join(gitDir, 'timebox', `${name}.json`);
+  try {
+    await mkdir(join(gitDir, 'timebox'), { recursive: true });
+    await writeFile(`${file}.tmp`, JSON.stringify(data));
+    await rename(`${file}.tmp`, file);
+  } catch {
+    // A read-only .git only costs speed.
+  }
+}
+
+export async function cachedHistory(
+  root: string,
+  ref: string,
+  requestsDir: string,
+  opts: { cache?: boolean; resolved?: { gitDir: string; tip: string } } = {},
+): Promise<{ tip: string; commits: HistoryCommit[]; fromCache: number }> {
+  const { gitDir, tip } = opts.resolved ?? (await resolveRef(root, ref));
   if (opts.cache === false) return { tip, commits: await readHistory(root, tip, requestsDir), fromCache: 0 };
 
   const file = join(gitDir, 'timebox', `ledger-${Buffer.from(requestsDir).toString('hex')}.json`);

@@ -284,6 +284,12 @@ describe('the cache under .git/timebox/', () => {
     expect(withoutCache.stdout).toBe(withCache.stdout);
     expect(JSON.parse(withCache.stdout).grants).toHaveLength(2);
     expect(existsSync(join(dir, '.git/timebox'))).toBe(true);
+    // The folded ledger is cached per tip too: warm, cold and uncached audits agree.
+    const audit = ['audit', '--until', '2026-01-06T00:00:00Z'];
+    const warmAudit = (await run(audit, { cwd: dir })).stdout;
+    expect((await run(audit, { cwd: dir })).stdout).toBe(warmAudit);
+    expect((await run([...audit, '--no-cache'], { cwd: dir })).stdout).toBe(warmAudit);
+    expect(JSON.parse(warmAudit).events.length).toBeGreaterThan(0);
   });
 
   it('rewritten history is read again from scratch', async () => {
