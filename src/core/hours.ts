@@ -33,7 +33,20 @@ function formatter(tz: string): Intl.DateTimeFormat {
 }
 
 /** The wall-clock time in `tz` at `instant`, as a "naive" UTC millisecond count (for comparisons only). */
+const wallClockCache = new Map<string, number>();
+
 export function wallClock(instant: Date, tz: string): number {
+  // Many requests share instants (the decision time, its common expiries): Intl formatting is costly.
+  const key = `${tz}\u0000${instant.getTime()}`;
+  const hit = wallClockCache.get(key);
+  if (hit !== undefined) return hit;
+  const value = computeWallClock(instant, tz);
+  if (wallClockCache.size > 10_000) wallClockCache.clear();
+  wallClockCache.set(key, value);
+  return value;
+}
+
+function computeWallClock(instant: Date, tz: string): number {
   const parts: Record<string, number> = {};
   for (const p of formatter(tz).formatToParts(instant))
     if (p.type !== 'literal') parts[p.type] = Number(p.value);
