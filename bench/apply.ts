@@ -26,9 +26,10 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
@@ -58,6 +59,7 @@ interface BenchOptions {
   keep: boolean;
   breakdown: boolean;
   shared: boolean;
+  profile: string | null;
 }
 
 function readOptions(argv: string[]): BenchOptions {
@@ -70,6 +72,7 @@ function readOptions(argv: string[]): BenchOptions {
       keep: { type: 'boolean', default: false },
       'no-breakdown': { type: 'boolean', default: false },
       shared: { type: 'boolean', default: false },
+      profile: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -77,13 +80,16 @@ function readOptions(argv: string[]): BenchOptions {
   if (values.help) {
     process.stdout.write(
       'usage: npm run bench:apply -- [--grants N] [--rounds N] [--noops N] [--keep] [--no-breakdown]\n' +
+        '                             [--shared] [--profile DIR]\n' +
         '  --grants  request files, one requester and one PostgreSQL role each (default 1000)\n' +
         '  --rounds  measured rounds of R1, R2, A, N and E (default 3; medians are reported)\n' +
         '  --noops   no-op applies per round (default 3)\n' +
         '  --keep    keep the generated access repo and print its path (the database is always dropped)\n' +
         '  --no-breakdown  skip the instrumented apply/expire (pg queries and seals timed) after the rounds\n' +
         '  --shared  use the shared server of the tests (TIMEBOX_TEST_PG_URL or 127.0.0.1:5432) instead of a\n' +
-        '            private throwaway cluster; see bench/README.md for why that is not the default\n',
+        '            private throwaway cluster; see bench/README.md for why that is not the default\n' +
+        '  --profile DIR  after the rounds, CPU-profile one more apply, no-op and expire (node:inspector),\n' +
+        '                 write DIR/{apply,noop,expire}.cpuprofile and print where the time goes\n',
     );
     process.exit(0);
   }
@@ -99,6 +105,7 @@ function readOptions(argv: string[]): BenchOptions {
     keep: values.keep,
     breakdown: !values['no-breakdown'],
     shared: values.shared,
+    profile: values.profile ?? null,
   };
 }
 
@@ -446,6 +453,73 @@ function instrumentSealer(sealer: Sealer): { sealer: Sealer; seal: Tally } {
   };
 }
 
+// --- CPU profiles ---------------------------------------------------------------------------------------
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+/** Runs fn under the V8 sampling profiler of this process and writes the profile to `file`. */
+async function profiled<T>(file: string, fn: () => Promise<T>): Promise<{ value: T; profile: CpuProfile }> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  const outcome = await fn().then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  const { profile } = await session.post('Profiler.stop');
+  session.disconnect();
+  writeFileSync(file, JSON.stringify(profile));
+  if (!outcome.ok) throw outcome.error;
+  return { value: outcome.value, profile: profile as unknown as CpuProfile };
+}
+
+/** Where a function lives: a package of node_modules, a file of this project, node itself, or V8. */
+function moduleOf(url: string, name: string): string {
+  if (url === '') return name.startsWith('(') ? name : '(native)';
+  const nm = url.lastIndexOf('/node_modules/');
+  if (nm !== -1) {
+    const rest = url.slice(nm + '/node_modules/'.length).split('/');
+    return rest[0]?.startsWith('@') ? `${rest[0]}/${rest[1]}` : (rest[0] ?? url);
+  }
+  if (url.startsWith('node:')) return 'node (internals)';
+  const src = url.indexOf('/src/');
+  if (src !== -1) return url.slice(src + 1);
+  const bench = url.indexOf('/bench/');
+  return bench !== -1 ? url.slice(bench + 1) : url;
+}
+
+/** Self time by module and by function, from the samples (ms). */
+function summarize(profile: CpuProfile): {
+  total: number;
+  byModule: [string, number][];
+  byFunction: [string, number][];
+} {
+  const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  const byModule = new Map<string, number>();
+  const byFunction = new Map<string, number>();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  let total = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const f = frames.get(samples[i] as number);
+    const dt = (deltas[i + 1] ?? 0) / 1000;
+    if (!f) continue;
+    total += dt;
+    const module = moduleOf(f.url, f.functionName);
+    byModule.set(module, (byModule.get(module) ?? 0) + dt);
+    const fn = `${f.functionName || '(anonymous)'}  ${module}${f.url ? `:${f.lineNumber + 1}` : ''}`;
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + dt);
+  }
+  const top = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]);
+  return { total, byModule: top(byModule), byFunction: top(byFunction) };
+}
+
 // --- the run --------------------------------------------------------------------------------------------
 
 interface ApplyOutput {
@@ -704,6 +778,32 @@ async function main(): Promise<void> {
       breakdown = { apply: a.ms, expire: e.ms, pg: applyPg, seal: sealed.seal, expirePg: p.tallies };
     }
 
+    // And, when asked, one more apply, no-op and expire under the CPU profiler (not part of the medians).
+    const profiles: [string, number, CpuProfile][] = [];
+    if (opts.profile) {
+      const dir = resolve(opts.profile);
+      mkdirSync(dir, { recursive: true });
+      rmSync(cacheDir, { recursive: true, force: true });
+      gc();
+      let start = performance.now();
+      const a = await profiled(join(dir, 'apply.cpuprofile'), () => apply(collectingIo(root), {}));
+      profiles.push(['apply', performance.now() - start, a.profile]);
+      check('profiled apply', a.value, opts.grants, 0);
+      gc();
+      start = performance.now();
+      const n = await profiled(join(dir, 'noop.cpuprofile'), () => apply(collectingIo(root), {}));
+      profiles.push(['no-op', performance.now() - start, n.profile]);
+      check('profiled no-op', n.value, 0, 0);
+      const at = new Date(Date.now() + 30 * 86_400_000).toISOString();
+      gc();
+      start = performance.now();
+      const e = await profiled(join(dir, 'expire.cpuprofile'), () =>
+        apply(collectingIo(root), { at, only: 'revoke' }),
+      );
+      profiles.push(['expire', performance.now() - start, e.profile]);
+      check('profiled expire', e.value, 0, opts.grants);
+    }
+
     // --- the report ---
     const m = (f: (r: Round) => number) => median(rounds.map(f));
     const raw1 = m((r) => r.raw1);
@@ -780,6 +880,20 @@ async function main(): Promise<void> {
       table('instrumented apply (A)', b.apply, b.pg, [['seal (age, x25519)', b.seal]]);
       out();
       table('instrumented expire (E)', b.expire, b.expirePg, []);
+    }
+
+    for (const [name, wall, profile] of profiles) {
+      const sum = summarize(profile);
+      const pct = (n: number) => `${((n / wall) * 100).toFixed(0).padStart(3)}%`;
+      out();
+      out(
+        `CPU profile of ${name} (${ms(wall)} wall, written to ${resolve(opts.profile ?? '.')}/): self time`,
+      );
+      out('  by module:');
+      for (const [k, v] of sum.byModule.slice(0, 10)) out(`    ${ms(v).padStart(9)} ${pct(v)}  ${k}`);
+      out('  by function:');
+      for (const [k, v] of sum.byFunction.filter(([k]) => !k.startsWith('(idle)')).slice(0, 12))
+        out(`    ${ms(v).padStart(9)} ${pct(v)}  ${k}`);
     }
 
     out();
