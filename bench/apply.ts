@@ -717,9 +717,9 @@ async function main(): Promise<void> {
         parts.sealer = (await timed(() => keysSealer(io, keysFile))).ms;
         const r = await timed(() => loadRepoOrFail(io, workingTree(root)));
         parts.repo = r.ms;
-        parts.ledgerWarm = (await timed(() => loadLedger(io, { repo: root }, now))).ms;
+        parts.ledgerWarm = (await timed(() => loadLedger(io, { repo: root }, now, { events: false }))).ms;
         rmSync(cacheDir, { recursive: true, force: true });
-        const l = await timed(() => loadLedger(io, { repo: root }, now));
+        const l = await timed(() => loadLedger(io, { repo: root }, now, { events: false }));
         parts.ledgerCold = l.ms;
         const resource = r.value.policies.resources.get(RESOURCE);
         const c = await timed(() => postgres.connect(resource?.settings ?? {}, env));

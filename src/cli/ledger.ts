@@ -10,6 +10,7 @@ import {
   foldLedger,
   type Ledger,
   type LedgerEvent,
+  prepareChange,
 } from '../core/ledger.js';
 import { loadConfig } from '../repo/access-repo.js';
 import { cachedHistory, readCache, resolveRef, writeCache } from '../repo/history.js';
@@ -59,7 +60,11 @@ export async function loadLedger(
   ) {
     folded = cached.folded;
   } else {
-    const { commits } = await cachedHistory(root, ref, dir, { cache: useCache, resolved });
+    const { commits } = await cachedHistory(root, ref, dir, {
+      cache: useCache,
+      resolved,
+      prepare: prepareChange(config),
+    });
     folded = foldLedger(commits, config);
     if (useCache) {
       await writeCache(resolved.gitDir, name, {

@@ -24,6 +24,27 @@ export interface HistoryChange {
   content?: string;
   /** Set when git saw a rename: the path it came from. */
   renamedFrom?: string;
+  /** The content read as a request, when the reader already did it (see `prepareChange`). */
+  parsed?: ParsedChange;
+}
+
+export interface ParsedChange {
+  request: AccessRequest | null;
+  error: { line: number; message: string } | null;
+}
+
+function readChange(change: HistoryChange, config: Config): ParsedChange {
+  const p = parseRequest(change.path, change.content ?? '', config);
+  const first = p.errors[0];
+  return { request: p.request, error: first ? { line: first.line, message: first.message } : null };
+}
+
+/** For history readers: parse each request file version as soon as its content arrives. */
+export function prepareChange(config: Config): (change: HistoryChange) => void {
+  return (change) => {
+    if (change.status !== 'removed' && isRequestPath(change.path, config))
+      change.parsed = readChange(change, config);
+  };
 }
 
 export interface HistoryCommit {
@@ -193,10 +214,10 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
         close(change.path, ms, 'revoked', commit);
         continue;
       }
-      const parsed = parseRequest(change.path, change.content ?? '', config);
+      const parsed = change.parsed ?? readChange(change, config);
       const previous = open.get(change.path);
       if (!parsed.request) {
-        const first = parsed.errors[0];
+        const first = parsed.error;
         notes.push({
           commit: commit.sha,
           file: change.path,

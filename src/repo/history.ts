@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { HistoryChange, HistoryCommit } from '../core/ledger.js';
 import { GitError } from './source.js';
 
@@ -40,10 +41,10 @@ interface RawChange {
 }
 
 /** Parse `git log --raw -z` output in FORMAT into commits with blob ids still to be read. */
-export function parseLog(buf: Buffer): {
+export function parseLog(buf: Buffer | string): {
   commits: (Omit<HistoryCommit, 'changes'> & { raw: RawChange[] })[];
 } {
-  const text = buf.toString('utf8');
+  const text = typeof buf === 'string' ? buf : buf.toString('utf8');
   const commits: (Omit<HistoryCommit, 'changes'> & { raw: RawChange[] })[] = [];
   for (const record of text.split('\x1e')) {
     if (record === '') continue;
@@ -102,87 +103,166 @@ export function parseLog(buf: Buffer): {
   return { commits };
 }
 
-/** `git cat-file --batch` for many blobs in one process. */
-async function readBlobs(root: string, blobs: string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  if (blobs.length === 0) return out;
-  const buf = await runGit(root, ['cat-file', '--batch'], `${blobs.join('\n')}\n`);
-  let pos = 0;
-  while (pos < buf.length) {
-    const nl = buf.indexOf(10, pos);
-    if (nl === -1) break;
-    const header = buf.subarray(pos, nl).toString('utf8');
-    const [sha = '', type = '', size = '0'] = header.split(' ');
-    pos = nl + 1;
-    if (type === 'missing') continue;
-    const n = Number(size);
-    out.set(sha, buf.subarray(pos, pos + n).toString('utf8'));
-    pos += n + 1;
-  }
-  return out;
+/**
+ * One long-running `git cat-file --batch`: blob ids go in as the log names them, contents come back in
+ * the same order and are handed to `onBlob` while git log is still walking (parsing overlaps git's work).
+ */
+function blobReader(root: string, onBlob: (sha: string, text: string) => void) {
+  const child = spawn('git', ['cat-file', '--batch'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  let buf: Buffer = Buffer.alloc(0);
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => {
+    stderr += b.toString('utf8');
+  });
+  child.stdout.on('data', (chunk: Buffer) => {
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    let pos = 0;
+    for (;;) {
+      const nl = buf.indexOf(10, pos);
+      if (nl === -1) break;
+      const [sha = '', type = '', size = '0'] = buf.subarray(pos, nl).toString('utf8').split(' ');
+      if (type === 'missing') {
+        pos = nl + 1;
+        continue;
+      }
+      const n = Number(size);
+      if (buf.length < nl + 1 + n + 1) break;
+      onBlob(sha, buf.subarray(nl + 1, nl + 1 + n).toString('utf8'));
+      pos = nl + 1 + n + 1;
+    }
+    buf = buf.subarray(pos);
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', (e) => reject(new GitError(`cannot run git: ${e.message}`)));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new GitError(`git cat-file failed: ${stderr.trim()}`)),
+    );
+  });
+  child.stdin.on('error', () => {});
+  return {
+    request: (sha: string) => child.stdin.write(`${sha}\n`),
+    finish: async () => {
+      child.stdin.end();
+      await done;
+    },
+  };
 }
+
+/** Called for each request file version as its content arrives (the ledger parses it there). */
+export type PrepareChange = (change: HistoryChange) => void;
 
 /** Request-folder commits of `range` (oldest first), with file contents and merged-branch author times. */
 export async function readHistory(
   root: string,
   range: string,
   requestsDir: string,
+  prepare?: PrepareChange,
 ): Promise<HistoryCommit[]> {
-  const log = await runGit(root, [
-    'log',
-    '--first-parent',
-    '--reverse',
-    '--diff-merges=first-parent',
-    '-M',
-    '--raw',
-    '-z',
-    '--no-abbrev',
-    `--format=${FORMAT}`,
-    '--end-of-options',
-    range,
-    '--',
-    `${requestsDir}/`,
-  ]);
-  const { commits } = parseLog(log);
-  const wanted = new Set<string>();
-  for (const c of commits) for (const r of c.raw) if (r.status !== 'D') wanted.add(r.blob);
-  const blobs = await readBlobs(root, [...wanted]);
+  const waiting = new Map<string, HistoryChange[]>();
+  const blobs = blobReader(root, (sha, text) => {
+    for (const change of waiting.get(sha) ?? []) {
+      change.content = text;
+      prepare?.(change);
+    }
+    waiting.delete(sha);
+  });
+  const wantBlob = (change: HistoryChange, blob: string) => {
+    const list = waiting.get(blob);
+    if (list) list.push(change);
+    else {
+      waiting.set(blob, [change]);
+      blobs.request(blob);
+    }
+  };
+
+  const commits: HistoryCommit[] = [];
+  const toCommit = ({ raw, ...c }: Omit<HistoryCommit, 'changes'> & { raw: RawChange[] }): HistoryCommit => {
+    const changes: HistoryChange[] = [];
+    for (const r of raw) {
+      if (r.status === 'R' && r.from) {
+        changes.push({ status: 'removed', path: r.from });
+        const added: HistoryChange = { status: 'added', path: r.path, renamedFrom: r.from };
+        changes.push(added);
+        wantBlob(added, r.blob);
+      } else if (r.status === 'D') changes.push({ status: 'removed', path: r.path });
+      else {
+        const change: HistoryChange = {
+          status: r.status === 'A' || r.status === 'C' ? 'added' : 'modified',
+          path: r.path,
+        };
+        changes.push(change);
+        wantBlob(change, r.blob);
+      }
+    }
+    return { ...c, changes };
+  };
+
+  // Newest first, streamed: each complete record is handled as it arrives.
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(
+      'git',
+      [
+        'log',
+        '--first-parent',
+        '--diff-merges=first-parent',
+        '-M',
+        '--raw',
+        '-z',
+        '--no-abbrev',
+        `--format=${FORMAT}`,
+        '--end-of-options',
+        range,
+        '--',
+        `${requestsDir}/`,
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const decoder = new StringDecoder('utf8');
+    let pending = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      pending += decoder.write(chunk);
+      const cut = pending.lastIndexOf('\x1e');
+      if (cut <= 0) return;
+      for (const c of parseLog(pending.slice(0, cut)).commits) commits.push(toCommit(c));
+      pending = pending.slice(cut);
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString('utf8');
+    });
+    child.on('error', (e) => reject(new GitError(`cannot run git: ${e.message}`)));
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new GitError(`git log failed: ${stderr.trim()}`));
+      pending += decoder.end();
+      for (const c of parseLog(pending).commits) commits.push(toCommit(c));
+      resolve();
+    });
+  }).catch(async (err) => {
+    await blobs.finish().catch(() => {});
+    throw err;
+  });
+  await blobs.finish();
+  commits.reverse();
 
   const mergeTips = commits.filter((c) => c.parents.length > 1).map((c) => c.parents[1] as string);
-  const tipTimes = new Map<string, string>();
   if (mergeTips.length > 0) {
     const out = await runGit(
       root,
       ['log', '--no-walk=unsorted', '--stdin', '--format=%H %aI'],
       `${mergeTips.join('\n')}\n`,
     );
+    const tipTimes = new Map<string, string>();
     for (const line of out.toString('utf8').split('\n')) {
       const [sha, at] = line.split(' ');
       if (sha && at) tipTimes.set(sha, at);
     }
-  }
-  return commits.map(({ raw, ...c }) => {
-    const changes: HistoryChange[] = [];
-    for (const r of raw) {
-      if (r.status === 'R' && r.from) {
-        changes.push({ status: 'removed', path: r.from });
-        changes.push({ status: 'added', path: r.path, renamedFrom: r.from, ...content(blobs, r.blob) });
-      } else if (r.status === 'D') changes.push({ status: 'removed', path: r.path });
-      else
-        changes.push({
-          status: r.status === 'A' || r.status === 'C' ? 'added' : 'modified',
-          path: r.path,
-          ...content(blobs, r.blob),
-        });
+    for (const c of commits) {
+      const tip = c.parents[1];
+      const at = tip ? tipTimes.get(tip) : undefined;
+      if (at) c.authoredAt = at;
     }
-    const tip = c.parents[1];
-    return { ...c, authoredAt: (tip && tipTimes.get(tip)) || c.authoredAt, changes };
-  });
-}
-
-function content(blobs: Map<string, string>, blob: string): { content?: string } {
-  const text = blobs.get(blob);
-  return text === undefined ? {} : { content: text };
+  }
+  return commits;
 }
 
 interface CacheFile {
@@ -244,10 +324,11 @@ export async function cachedHistory(
   root: string,
   ref: string,
   requestsDir: string,
-  opts: { cache?: boolean; resolved?: { gitDir: string; tip: string } } = {},
+  opts: { cache?: boolean; resolved?: { gitDir: string; tip: string }; prepare?: PrepareChange } = {},
 ): Promise<{ tip: string; commits: HistoryCommit[]; fromCache: number }> {
   const { gitDir, tip } = opts.resolved ?? (await resolveRef(root, ref));
-  if (opts.cache === false) return { tip, commits: await readHistory(root, tip, requestsDir), fromCache: 0 };
+  if (opts.cache === false)
+    return { tip, commits: await readHistory(root, tip, requestsDir, opts.prepare), fromCache: 0 };
 
   const file = join(gitDir, 'timebox', `ledger-${Buffer.from(requestsDir).toString('hex')}.json`);
   let cached: CacheFile | null = null;
@@ -263,11 +344,11 @@ export async function cachedHistory(
     return { tip, commits: cached.commits, fromCache: cached.commits.length };
   }
   if (cached && (await isFirstParentAncestor(root, cached.tip, tip))) {
-    const fresh = await readHistory(root, `${cached.tip}..${tip}`, requestsDir);
+    const fresh = await readHistory(root, `${cached.tip}..${tip}`, requestsDir, opts.prepare);
     commits = [...cached.commits, ...fresh];
     fromCache = cached.commits.length;
   } else {
-    commits = await readHistory(root, tip, requestsDir);
+    commits = await readHistory(root, tip, requestsDir, opts.prepare);
   }
   const data: CacheFile = { version: CACHE_VERSION, ref, requestsDir, tip, commits };
   try {
