@@ -16,7 +16,7 @@ import type {
   Rule,
   Window,
 } from './model.js';
-import { compileGlob } from './policy.js';
+import { compileGlob, type Glob } from './policy.js';
 import { validateSchema } from './schemas.js';
 import { type FileError, loadYaml } from './yaml-loader.js';
 
@@ -168,7 +168,8 @@ export function decideRequest(
   const decided = { ...base, window };
   const requester = request.requester;
   const author = input.pull.author ?? requester;
-  const matches = (rule: Rule) => matchesWith(rule, request, members);
+  // rulesFor already selected rules by resource.
+  const matches = (rule: Rule) => matchesWith(rule, request, members, true);
   const candidates = rulesFor(input.policies, request.resource).filter(matches);
 
   const denies = candidates.filter((r) => r.effect === 'deny');
@@ -320,10 +321,22 @@ export function memberships(teams: PullFacts['teams']): Memberships {
   };
 }
 
-function matchesWith(rule: Rule, request: AccessRequest, members: Memberships): boolean {
+/** A rule's role and resource globs, compiled once per rule object. */
+const compiledRules = new WeakMap<Rule, { roles: Glob[] | null; resources: Glob[] }>();
+function compiled(rule: Rule) {
+  let c = compiledRules.get(rule);
+  if (!c) {
+    c = { roles: rule.roles ? rule.roles.map(compileGlob) : null, resources: rule.resources.map(compileGlob) };
+    compiledRules.set(rule, c);
+  }
+  return c;
+}
+
+function matchesWith(rule: Rule, request: AccessRequest, members: Memberships, resourceChecked = false): boolean {
   if (!members(rule.requesters).has(request.requester)) return false;
-  if (rule.roles && !rule.roles.some((p) => compileGlob(p).test(request.role))) return false;
-  return rule.resources.some((p) => compileGlob(p).test(request.resource));
+  const c = compiled(rule);
+  if (c.roles && !c.roles.some((g) => g.test(request.role))) return false;
+  return resourceChecked || c.resources.some((g) => g.test(request.resource));
 }
 
 /** Rules whose resource patterns match a resource id, in policy order; memoised per policy set. */
@@ -336,7 +349,7 @@ function rulesFor(policies: Policies, resource: string): Rule[] {
   }
   let rules = byResource.get(resource);
   if (!rules) {
-    rules = policies.rules.filter((r) => r.resources.some((p) => compileGlob(p).test(resource)));
+    rules = policies.rules.filter((r) => compiled(r).resources.some((g) => g.test(resource)));
     byResource.set(resource, rules);
   }
   return rules;

@@ -6,8 +6,9 @@ const WEEKDAYS: Weekday[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 export function isValidTimeZone(tz: string): boolean {
+  if (formatters.has(tz)) return true;
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    formatter(tz);
     return true;
   } catch {
     return false;
