@@ -145,10 +145,17 @@ export async function runAudit(
       { grants: ledger.grants.filter((g) => ids.has(g.id)), events, notes: ledger.notes },
       { generatedAt: now },
     );
-  } else text = `${JSON.stringify({ events, notes: ledger.notes }, null, 2)}\n`;
+  } else text = auditJson(events, ledger.notes);
   if (opts.out) {
     await writeFile(resolve(io.cwd, opts.out), text);
     io.stderr(`wrote ${events.length} events to ${opts.out}\n`);
   } else io.stdout(text);
   return EXIT.ok;
+}
+
+/** `{"events":[…],"notes":[…]}` with one event per line: compact for large histories, still greppable. */
+export function auditJson(events: LedgerEvent[], notes: Ledger['notes']): string {
+  const lines = (items: unknown[]) =>
+    items.length === 0 ? '[]' : `[\n${items.map((x) => JSON.stringify(x)).join(',\n')}\n]`;
+  return `{"events":${lines(events)},\n"notes":${lines(notes)}}\n`;
 }

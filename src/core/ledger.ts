@@ -300,46 +300,48 @@ function splitList(values: string[]): string[] {
 
 function eventsOf(grants: Grant[], nowMs: number): LedgerEvent[] {
   const events: LedgerEvent[] = [];
+  // Keys in the order auditors read them: time, type, file, actor, then the rest.
+  const ev = (
+    g: Grant,
+    time: string,
+    type: EventType,
+    actor: string | null,
+    commit: string,
+    extra: { reason?: string | undefined; activity?: string | undefined } = {},
+  ): LedgerEvent => ({
+    time,
+    type,
+    file: g.file,
+    actor,
+    requester: g.requester,
+    resource: g.resource,
+    role: g.role,
+    commit,
+    grant: g.id,
+    ...(extra.reason ? { reason: extra.reason } : {}),
+    ...(extra.activity ? { activity: extra.activity } : {}),
+  });
   for (const g of grants) {
-    const base = { file: g.file, requester: g.requester, resource: g.resource, role: g.role, grant: g.id };
-    events.push({
-      ...base,
-      time: g.requested_at ?? g.merged_at,
-      type: 'requested',
-      actor: g.requested_by ?? g.requester,
-      commit: g.commit,
-      reason: g.reason,
-    });
-    for (const approver of g.approvers) {
-      events.push({ ...base, time: g.merged_at, type: 'approved', actor: approver, commit: g.commit });
-    }
-    events.push({
-      ...base,
-      time: g.starts_at,
-      type: g.extends ? 'extended' : 'granted',
-      actor: g.granted_by ?? null,
-      commit: g.commit,
-      ...(g.extends ? { reason: `extends ${g.extends}` } : {}),
-    });
+    events.push(
+      ev(g, g.requested_at ?? g.merged_at, 'requested', g.requested_by ?? g.requester, g.commit, {
+        reason: g.reason,
+      }),
+    );
+    for (const approver of g.approvers) events.push(ev(g, g.merged_at, 'approved', approver, g.commit));
+    events.push(
+      ev(g, g.starts_at, g.extends ? 'extended' : 'granted', g.granted_by ?? null, g.commit, {
+        reason: g.extends ? `extends ${g.extends}` : undefined,
+      }),
+    );
     if (g.state === 'revoked') {
-      events.push({
-        ...base,
-        time: g.ends_at,
-        type: 'revoked',
-        actor: g.ended_by_author ?? null,
-        commit: g.ended_by ?? g.commit,
-        ...(g.revocation_reason ? { reason: g.revocation_reason } : {}),
-        ...(g.activity ? { activity: g.activity } : {}),
-      });
+      events.push(
+        ev(g, g.ends_at, 'revoked', g.ended_by_author ?? null, g.ended_by ?? g.commit, {
+          reason: g.revocation_reason,
+          activity: g.activity,
+        }),
+      );
     } else if (g.state === 'expired' && Date.parse(g.ends_at) <= nowMs) {
-      events.push({
-        ...base,
-        time: g.ends_at,
-        type: 'expired',
-        actor: null,
-        commit: g.commit,
-        ...(g.activity ? { activity: g.activity } : {}),
-      });
+      events.push(ev(g, g.ends_at, 'expired', null, g.commit, { activity: g.activity }));
     }
   }
   // The same order as comparing `Date.parse(time)`, then `order(type)`, with each key computed once per
