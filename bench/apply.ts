@@ -334,6 +334,7 @@ const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
 function specFor(g: Grant, db: TestDatabase): GrantSpec {
   return {
+    owner: 'bench',
     file: g.file,
     grantId: g.id,
     requester: g.requester,
@@ -728,7 +729,7 @@ async function main(): Promise<void> {
           const listed = await timed(() => c.value.list());
           parts.list = listed.ms;
           const p = await timed(async () =>
-            planReconcile(l.value.grants, listed.value, r.value.policies, now),
+            planReconcile(l.value.grants, listed.value, r.value.policies, now, 'bench'),
           );
           parts.plan = p.ms;
           if (p.value.unchanged !== opts.grants) throw new Error(`plan: ${p.value.unchanged} unchanged`);

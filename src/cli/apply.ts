@@ -4,6 +4,7 @@ import type { Policies } from '../core/model.js';
 import { type ActualAccess, type Plan, planReconcile } from '../core/reconcile.js';
 import { providers } from '../providers/index.js';
 import type { Activity, Provider, ProviderTarget } from '../providers/types.js';
+import { rootCommit } from '../repo/history.js';
 import { workingTree } from '../repo/source.js';
 import { loadRepoOrFail } from './check.js';
 import { colors, type Io, parseAt, repoRoot } from './context.js';
@@ -65,6 +66,7 @@ export async function runApply(
   const now = new Date();
   const at = parseAt(opts.at, () => now);
   const repo = await loadRepoOrFail(io, workingTree(repoRoot(io, opts.repo)));
+  const owner = await rootCommit(repoRoot(io, opts.repo), opts.ref ?? 'HEAD');
   const ledger = await loadLedger(io, opts, at.getTime() > now.getTime() ? at : now, { events: false });
   io.stderr(
     `offline: trusting the history of ${opts.ref ?? 'HEAD'} as checked out (no pull request provenance check)\n`,
@@ -93,7 +95,7 @@ export async function runApply(
         });
       }
     }
-    const plan = planReconcile(ledger.grants, actual, repo.policies, at);
+    const plan = planReconcile(ledger.grants, actual, repo.policies, at, owner);
     if (opts.only === 'revoke') plan.grant = [];
     for (const p of plan.problems) io.stderr(`warning: ${p.file}: ${p.message}\n`);
 
@@ -115,7 +117,9 @@ export async function runApply(
         continue;
       }
       try {
-        const out = await withRetries(opts.retries ?? 3, () => t.target.revoke({ ...r, expiresAt: null }));
+        const out = await withRetries(opts.retries ?? 3, () =>
+          t.target.revoke({ ...r, owner, expiresAt: null }),
+        );
         revoked.push({
           file: r.file,
           provider: r.provider,
@@ -159,6 +163,7 @@ export async function runApply(
       }
       try {
         const out = await t.target.grant({
+          owner,
           file: g.file,
           grantId: g.grantId,
           requester: g.requester,

@@ -326,13 +326,21 @@ const compiledRules = new WeakMap<Rule, { roles: Glob[] | null; resources: Glob[
 function compiled(rule: Rule) {
   let c = compiledRules.get(rule);
   if (!c) {
-    c = { roles: rule.roles ? rule.roles.map(compileGlob) : null, resources: rule.resources.map(compileGlob) };
+    c = {
+      roles: rule.roles ? rule.roles.map(compileGlob) : null,
+      resources: rule.resources.map(compileGlob),
+    };
     compiledRules.set(rule, c);
   }
   return c;
 }
 
-function matchesWith(rule: Rule, request: AccessRequest, members: Memberships, resourceChecked = false): boolean {
+function matchesWith(
+  rule: Rule,
+  request: AccessRequest,
+  members: Memberships,
+  resourceChecked = false,
+): boolean {
   if (!members(rule.requesters).has(request.requester)) return false;
   const c = compiled(rule);
   if (c.roles && !c.roles.some((g) => g.test(request.role))) return false;

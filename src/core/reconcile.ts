@@ -5,6 +5,7 @@ import type { Policies } from './model.js';
 
 /** What a provider lists; the same shape as providers' ManagedAccess, kept here so the core imports no provider. */
 export interface ActualAccess {
+  owner: string | null;
   provider: string;
   resourceId: string;
   file: string;
@@ -49,14 +50,22 @@ export interface Plan {
   /** Grants git wants that cannot be provisioned (unknown resource, role gone from the policy). */
   problems: PlanProblem[];
   unchanged: number;
+  /** Access on the same targets made by other access repos (or older untagged versions): left alone. */
+  foreign: number;
 }
 
+/**
+ * `owner` identifies this access repo (its root commit): access tagged by another owner shares the target
+ * but is none of this repo's business, so it is neither revoked nor counted.
+ */
 export function planReconcile(
   grants: readonly Grant[],
-  actual: readonly ActualAccess[],
+  actualOnTargets: readonly ActualAccess[],
   policies: Policies,
   at: Date,
+  owner: string,
 ): Plan {
+  const actual = actualOnTargets.filter((a) => a.owner === owner);
   const t = at.getTime();
   const desired = new Map<string, Grant>();
   const problems: PlanProblem[] = [];
@@ -82,7 +91,14 @@ export function planReconcile(
   const latestByFile = new Map<string, Grant>();
   for (const g of grants) latestByFile.set(g.file, g);
 
-  const plan: Plan = { at: at.toISOString(), grant: [], revoke: [], problems, unchanged: 0 };
+  const plan: Plan = {
+    at: at.toISOString(),
+    grant: [],
+    revoke: [],
+    problems,
+    unchanged: 0,
+    foreign: actualOnTargets.length - actual.length,
+  };
   const present = new Set<string>();
   const updates = new Map<string, string>();
   for (const a of actual) {

@@ -14,6 +14,11 @@ export interface ProviderDefinition {
 
 /** One grant as the ledger says it should exist: what a provider is asked to create. */
 export interface GrantSpec {
+  /**
+   * The access repo this grant comes from (its root commit). Tags carry it, so that several access repos
+   * can share one target without revoking each other's grants.
+   */
+  owner: string;
   /** The request path: every object a provider creates is tagged with it. */
   file: string;
   /** `file@commit` of the grant (the ledger's id). */
@@ -30,6 +35,8 @@ export interface GrantSpec {
 
 /** Something a provider manages, found by listing the target (tags make it findable after a restart). */
 export interface ManagedAccess {
+  /** The access repo that made it (see GrantSpec.owner); null for objects tagged by an older version. */
+  owner: string | null;
   provider: string;
   resourceId: string;
   file: string;

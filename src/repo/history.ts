@@ -370,3 +370,11 @@ async function isFirstParentAncestor(root: string, ancestor: string, tip: string
     return false;
   }
 }
+
+/** The access repo's identity: the oldest root commit of `ref` (stable for the life of the repo). */
+export async function rootCommit(root: string, ref: string): Promise<string> {
+  const out = await runGit(root, ['rev-list', '--max-parents=0', '--end-of-options', ref]);
+  const roots = out.toString('utf8').split('\n').filter(Boolean).sort();
+  if (roots.length === 0) throw new GitError(`${ref} has no root commit in ${root}`);
+  return roots[0] as string;
+}

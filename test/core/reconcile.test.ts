@@ -33,6 +33,7 @@ function grant(file: string, over: Partial<Grant> = {}): Grant {
 
 function actual(g: Grant, over: Partial<ActualAccess> = {}): ActualAccess {
   return {
+    owner: 'repo',
     provider: 'postgres',
     resourceId: g.resource,
     file: g.file,
@@ -47,7 +48,7 @@ const AT = new Date('2026-01-05T11:00:00Z');
 
 describe('planReconcile', () => {
   it('grants what is active and missing', () => {
-    const p = planReconcile([grant('requests/a.yaml')], [], POLICY, AT);
+    const p = planReconcile([grant('requests/a.yaml')], [], POLICY, AT, 'repo');
     expect(p.grant).toEqual([
       expect.objectContaining({
         action: 'grant',
@@ -61,7 +62,7 @@ describe('planReconcile', () => {
 
   it('changes nothing when actual equals desired', () => {
     const g = grant('requests/a.yaml');
-    expect(planReconcile([g], [actual(g)], POLICY, AT)).toMatchObject({
+    expect(planReconcile([g], [actual(g)], POLICY, AT, 'repo')).toMatchObject({
       grant: [],
       revoke: [],
       unchanged: 1,
@@ -76,6 +77,7 @@ describe('planReconcile', () => {
       [actual(expired), actual(removed), actual(grant('requests/x.yaml'))],
       POLICY,
       AT,
+      'repo',
     );
     expect(p.revoke.map((r) => [r.file, r.reason])).toEqual([
       ['requests/e.yaml', 'expired'],
@@ -91,7 +93,7 @@ describe('planReconcile', () => {
       expires_at: '2026-01-05T14:00:00Z',
       ends_at: '2026-01-05T14:00:00Z',
     });
-    const p = planReconcile([{ ...old, state: 'replaced' }, extended], [actual(old)], POLICY, AT);
+    const p = planReconcile([{ ...old, state: 'replaced' }, extended], [actual(old)], POLICY, AT, 'repo');
     expect(p.revoke).toEqual([]);
     expect(p.grant).toEqual([
       expect.objectContaining({ grantId: 'requests/a.yaml@c2', replaces: 'requests/a.yaml@c1' }),
@@ -105,8 +107,16 @@ describe('planReconcile', () => {
       state: 'scheduled',
     });
     const gone = grant('requests/g.yaml', { resource: 'legacy-db' });
-    const p = planReconcile([later, gone], [], POLICY, AT);
+    const p = planReconcile([later, gone], [], POLICY, AT, 'repo');
     expect(p.grant).toEqual([]);
     expect(p.problems).toEqual([{ file: 'requests/g.yaml', message: expect.stringContaining('legacy-db') }]);
   });
+});
+
+it('access made by another access repo on the same target is left alone', () => {
+  const g = grant('requests/a.yaml');
+  const theirs = actual(grant('requests/x.yaml'), { owner: 'other-repo' });
+  const untagged = actual(grant('requests/y.yaml'), { owner: null });
+  const p = planReconcile([g], [actual(g), theirs, untagged], POLICY, AT, 'repo');
+  expect(p).toMatchObject({ revoke: [], grant: [], unchanged: 1, foreign: 2 });
 });

@@ -30,6 +30,7 @@ afterAll(async () => {
 });
 
 const spec = (file: string, expiresAt: Date): GrantSpec => ({
+  owner: 'scram-test',
   file,
   grantId: `${file}@c1`,
   requester: 'alice',

@@ -20,6 +20,7 @@ afterAll(async () => {
 
 function spec(over: Partial<GrantSpec> = {}): GrantSpec {
   return {
+    owner: 'test-repo',
     file: `requests/alice/${db.name}.yaml`,
     grantId: `requests/alice/${db.name}.yaml@abc`,
     requester: 'alice',
@@ -69,6 +70,7 @@ describe('postgres provider', () => {
 
     const listed = await target.list();
     expect(listed).toContainEqual({
+      owner: 'test-repo',
       provider: 'postgres',
       resourceId: s.resourceId,
       file: s.file,
@@ -127,6 +129,12 @@ describe('postgres provider', () => {
     expect(
       (await query(db.url, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [principalFor(s)])).rowCount,
     ).toBe(0);
+  });
+
+  it('two access repos with the same request path get different roles', () => {
+    const a = principalFor({ owner: 'repo-a', file: 'requests/x.yaml', requester: 'alice' });
+    const b = principalFor({ owner: 'repo-b', file: 'requests/x.yaml', requester: 'alice' });
+    expect(a).not.toBe(b);
   });
 
   it('identifiers are allow-listed: injection attempts never reach SQL', () => {

@@ -29,6 +29,7 @@ interface RoleSettings {
 }
 
 interface Tag {
+  owner?: string;
   file: string;
   grant: string;
   requester: string;
@@ -37,12 +38,15 @@ interface Tag {
 }
 
 /** `tb_<login>_<hash of the request path>`: ≤ 63 bytes, lower-case, and only [a-z0-9_]. */
-export function principalFor(spec: Pick<GrantSpec, 'file' | 'requester'>): string {
+export function principalFor(spec: Pick<GrantSpec, 'file' | 'requester'> & { owner?: string }): string {
   const login = spec.requester
     .toLowerCase()
     .replace(/[^a-z0-9]/g, '_')
     .slice(0, 30);
-  const hash = createHash('sha256').update(spec.file).digest('hex').slice(0, 10);
+  const hash = createHash('sha256')
+    .update(spec.owner ? `${spec.owner}\u0000${spec.file}` : spec.file)
+    .digest('hex')
+    .slice(0, 10);
   const name = `tb_${login}_${hash}`;
   if (!IDENT.test(name)) throw new PostgresError(`cannot derive a safe role name for ${spec.requester}`);
   return name;
@@ -70,6 +74,7 @@ export function grantStatements(spec: GrantSpec, password: string, exists: boole
   const until = literal(spec.expiresAt.toISOString());
   const limit = role.connection_limit ?? 1;
   const tag: Tag = {
+    owner: spec.owner,
     file: spec.file,
     grant: spec.grantId,
     requester: spec.requester,
@@ -158,6 +163,7 @@ function target(client: pg.Client, resource: Record<string, unknown>, adminUrl: 
           continue;
         }
         out.push({
+          owner: tag.owner ?? null,
           provider: 'postgres',
           resourceId: tag.resource,
           file: tag.file,
