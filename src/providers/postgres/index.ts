@@ -178,13 +178,16 @@ function target(client: pg.Client, resource: Record<string, unknown>, adminUrl: 
     async grant(spec): Promise<GrantOutcome> {
       const name = principalFor(spec);
       const password = randomBytes(24).toString('base64url');
-      await client.query('BEGIN');
       try {
-        // One transaction: the role, its tag and its settings appear together or not at all.
         const exists =
           (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
-        for (const sql of grantStatements(spec, password, exists)) await client.query(sql);
-        if (exists) {
+        if (!exists) {
+          // One transaction in one round trip: the role, its tag and its settings appear together or not at
+          // all. Every identifier is allow-listed and every literal escaped by grantStatements.
+          await client.query(['BEGIN', ...grantStatements(spec, password, false), 'COMMIT'].join(';\n'));
+        } else {
+          await client.query('BEGIN');
+          for (const sql of grantStatements(spec, password, true)) await client.query(sql);
           // An edited request may name other roles: drop memberships it no longer grants.
           const wanted = new Set((spec.roleSettings as unknown as RoleSettings).grant);
           const { rows } = await client.query<{ rolname: string }>(
@@ -194,8 +197,8 @@ function target(client: pg.Client, resource: Record<string, unknown>, adminUrl: 
           );
           for (const r of rows)
             if (!wanted.has(r.rolname)) await client.query(`REVOKE ${ident(r.rolname)} FROM ${ident(name)}`);
+          await client.query('COMMIT');
         }
-        await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
         throw new PostgresError(`granting ${name} failed: ${(err as Error).message}`);
