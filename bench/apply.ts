@@ -44,6 +44,7 @@ import type { Grant } from '../src/core/ledger.js';
 import { planReconcile } from '../src/core/reconcile.js';
 import { grantStatements, postgres, principalFor } from '../src/providers/postgres/index.js';
 import type { GrantSpec } from '../src/providers/types.js';
+import { rootCommit } from '../src/repo/history.js';
 import { workingTree } from '../src/repo/source.js';
 import type { TestDatabase } from '../test/helpers/postgres.js';
 
@@ -728,8 +729,9 @@ async function main(): Promise<void> {
         try {
           const listed = await timed(() => c.value.list());
           parts.list = listed.ms;
+          const owner = await rootCommit(root, 'HEAD');
           const p = await timed(async () =>
-            planReconcile(l.value.grants, listed.value, r.value.policies, now, 'bench'),
+            planReconcile(l.value.grants, listed.value, r.value.policies, now, owner),
           );
           parts.plan = p.ms;
           if (p.value.unchanged !== opts.grants) throw new Error(`plan: ${p.value.unchanged} unchanged`);
