@@ -3,13 +3,16 @@
 import type { Grant } from './ledger.js';
 import type { Policies } from './model.js';
 
-/** What a provider lists; the same shape as providers' ManagedAccess, kept here so the core imports no provider. */
+/** What a provider lists (providers call it ManagedAccess); defined here so the core imports no provider. */
 export interface ActualAccess {
+  /** The access repo that made it (its root commit); null for objects tagged by an older version. */
   owner: string | null;
   provider: string;
   resourceId: string;
+  /** The request path the object is tagged with. */
   file: string;
   grantId: string;
+  /** The target's own name for it (postgres role name, redis user, certificate serial, …). */
   principal: string;
   expiresAt: string | null;
 }

@@ -1,5 +1,6 @@
 // What every provider plugin declares. Granting and revoking are added by the providers themselves;
 // the pure core only needs the schemas that check a provider's settings in policy files.
+import type { ActualAccess } from '../core/reconcile.js';
 
 export interface ProviderDefinition {
   /** The `provider:` value in policies. */
@@ -33,18 +34,11 @@ export interface GrantSpec {
   expiresAt: Date;
 }
 
-/** Something a provider manages, found by listing the target (tags make it findable after a restart). */
-export interface ManagedAccess {
-  /** The access repo that made it (see GrantSpec.owner); null for objects tagged by an older version. */
-  owner: string | null;
-  provider: string;
-  resourceId: string;
-  file: string;
-  grantId: string;
-  /** The target's own name for it (postgres role name, redis user, certificate serial, …). */
-  principal: string;
-  expiresAt: string | null;
-}
+/**
+ * Something a provider manages, found by listing the target (tags make it findable after a restart):
+ * the core's `ActualAccess`, which reconciliation compares with what git says.
+ */
+export type ManagedAccess = ActualAccess;
 
 export interface GrantOutcome {
   principal: string;
