@@ -1,7 +1,10 @@
 // A real PostgreSQL for tests: TIMEBOX_TEST_PG_URL if set, else the machine's local server
-// (127.0.0.1:5432, trust auth). Never skipped: without a server these tests fail and say why.
+// (127.0.0.1:5432, trust auth) if it answers, else a private cluster started from the machine's
+// PostgreSQL binaries (test/helpers/pg-cluster.ts). Never skipped: with none of these the tests fail
+// and say why.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { type ScramCluster, startScramCluster } from './pg-cluster.js';
 
 export const ADMIN_URL = process.env.TIMEBOX_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 
@@ -24,18 +27,40 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+let resolved: Promise<string> | undefined;
+let privateCluster: ScramCluster | undefined;
+
+/** The admin URL to use: the configured or local server, or a private cluster when neither answers. */
+export function adminUrl(): Promise<string> {
+  resolved ??= (async () => {
+    try {
+      await query(ADMIN_URL, 'SELECT 1');
+      return ADMIN_URL;
+    } catch (err) {
+      if (process.env.TIMEBOX_TEST_PG_URL) {
+        throw new Error(`TIMEBOX_TEST_PG_URL does not answer (${(err as Error).message})`);
+      }
+      try {
+        privateCluster = await startScramCluster();
+      } catch (startErr) {
+        throw new Error(
+          `PostgreSQL is needed for these tests: nothing answered at ${ADMIN_URL} (${(err as Error).message}) and no private ` +
+            `cluster could be started (${(startErr as Error).message}). Set TIMEBOX_TEST_PG_URL, or install the Debian package postgresql.`,
+        );
+      }
+      process.once('exit', () => privateCluster?.stop());
+      return privateCluster.adminUrl;
+    }
+  })();
+  return resolved;
+}
+
 export async function createTestDatabase(): Promise<TestDatabase> {
   const suffix = randomBytes(4).toString('hex');
   const name = `timebox_test_${suffix}`;
-  try {
-    await query(ADMIN_URL, `CREATE DATABASE ${name}`);
-  } catch (err) {
-    throw new Error(
-      `PostgreSQL is needed for these tests and did not answer at ${ADMIN_URL} (${(err as Error).message}). ` +
-        'Set TIMEBOX_TEST_PG_URL, or start the local server: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
-    );
-  }
-  const url = new URL(ADMIN_URL);
+  const admin = await adminUrl();
+  await query(admin, `CREATE DATABASE ${name}`);
+  const url = new URL(admin);
   url.pathname = `/${name}`;
   const readRole = `tbt_${suffix}_read`;
   const writeRole = `tbt_${suffix}_write`;
@@ -58,14 +83,12 @@ export async function createTestDatabase(): Promise<TestDatabase> {
         `SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE $1`,
         [`timebox:%${name}%`],
       );
-      await query(ADMIN_URL, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [
-        name,
-      ]);
-      await query(ADMIN_URL, `DROP DATABASE IF EXISTS ${name}`);
+      await query(admin, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [name]);
+      await query(admin, `DROP DATABASE IF EXISTS ${name}`);
       for (const r of leftovers.rows as { rolname: string }[])
-        await query(ADMIN_URL, `DROP ROLE IF EXISTS "${r.rolname}"`);
-      await query(ADMIN_URL, `DROP ROLE IF EXISTS ${readRole}`);
-      await query(ADMIN_URL, `DROP ROLE IF EXISTS ${writeRole}`);
+        await query(admin, `DROP ROLE IF EXISTS "${r.rolname}"`);
+      await query(admin, `DROP ROLE IF EXISTS ${readRole}`);
+      await query(admin, `DROP ROLE IF EXISTS ${writeRole}`);
     },
   };
 }

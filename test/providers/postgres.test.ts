@@ -47,7 +47,7 @@ describe('postgres provider', () => {
     const out = await target.grant(s);
     expect(out.principal).toBe(principalFor(s));
     expect(out.secret).toMatch(
-      new RegExp(`^postgresql://${out.principal}:[A-Za-z0-9_-]{32}@127\\.0\\.0\\.1:5432/${db.name}\\n$`),
+      new RegExp(`^postgresql://${out.principal}:[A-Za-z0-9_-]{32}@127\\.0\\.0\\.1:\\d+/${db.name}\\n$`),
     );
 
     const role = (
