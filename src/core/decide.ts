@@ -168,9 +168,9 @@ export function decideRequest(
   const decided = { ...base, window };
   const requester = request.requester;
   const author = input.pull.author ?? requester;
-  // rulesFor already selected rules by resource.
-  const matches = (rule: Rule) => matchesWith(rule, request, members, true);
-  const candidates = rulesFor(input.policies, request.resource).filter(matches);
+  // rulesForRole already selected rules by resource and role: only the requester is left to check.
+  const matches = (rule: Rule) => members(rule.requesters).has(request.requester);
+  const candidates = rulesForRole(input.policies, request.resource, request.role).filter(matches);
 
   const denies = candidates.filter((r) => r.effect === 'deny');
   if (denies.length > 0) {
@@ -359,6 +359,26 @@ function rulesFor(policies: Policies, resource: string): Rule[] {
   if (!rules) {
     rules = policies.rules.filter((r) => compiled(r).resources.some((g) => g.test(resource)));
     byResource.set(resource, rules);
+  }
+  return rules;
+}
+
+/** Rules matching a resource and a role (requesters still to check), memoised per policy set. */
+const roleIndex = new WeakMap<Policies, Map<string, Rule[]>>();
+function rulesForRole(policies: Policies, resource: string, role: string): Rule[] {
+  let byKey = roleIndex.get(policies);
+  if (!byKey) {
+    byKey = new Map();
+    roleIndex.set(policies, byKey);
+  }
+  const key = `${resource}\u0000${role}`;
+  let rules = byKey.get(key);
+  if (!rules) {
+    rules = rulesFor(policies, resource).filter((r) => {
+      const roles = compiled(r).roles;
+      return !roles || roles.some((g) => g.test(role));
+    });
+    byKey.set(key, rules);
   }
   return rules;
 }
