@@ -1,0 +1,154 @@
+// What a pull request shows: the check run (conclusion, summary, annotations) and the one summary
+// comment, rendered from decisions. Pure: no octokit here; src/github posts what this returns.
+import type { Decision, Status } from '../core/model.js';
+import type { PermissionPreview } from '../providers/types.js';
+
+/** The hidden marker that identifies Timebox's summary comment, so it is updated in place. */
+export const COMMENT_MARKER = '<!-- timebox:summary -->';
+
+export type CheckConclusion = 'success' | 'action_required' | 'failure' | 'neutral';
+
+export interface Annotation {
+  path: string;
+  start_line: number;
+  end_line: number;
+  start_column?: number;
+  end_column?: number;
+  annotation_level: 'failure' | 'warning' | 'notice';
+  title: string;
+  message: string;
+}
+
+/** GitHub accepts at most 50 annotations per check-run request. */
+export const ANNOTATION_BATCH = 50;
+
+const ICON: Record<Status, string> = { approved: '✅', pending: '⏳', denied: '⛔', invalid: '❌' };
+
+/** success = every request approved; action_required = some pending; failure = any denied or invalid. */
+export function conclusionOf(decisions: readonly Decision[]): CheckConclusion {
+  if (decisions.length === 0) return 'success';
+  if (decisions.some((d) => d.status === 'denied' || d.status === 'invalid')) return 'failure';
+  if (decisions.some((d) => d.status === 'pending')) return 'action_required';
+  return 'success';
+}
+
+export function annotationsOf(decisions: readonly Decision[]): Annotation[][] {
+  const all: Annotation[] = [];
+  for (const d of decisions) {
+    for (const e of d.errors) {
+      all.push({
+        path: d.file,
+        start_line: e.line,
+        end_line: e.line,
+        start_column: e.column,
+        end_column: e.column,
+        annotation_level: 'failure',
+        title: `invalid: ${e.path}`,
+        message: e.message,
+      });
+    }
+    if (d.status === 'denied') {
+      for (const r of d.reasons) {
+        all.push({
+          path: d.file,
+          start_line: 1,
+          end_line: 1,
+          annotation_level: 'failure',
+          title: `denied by ${r.rule}`,
+          message: r.message,
+        });
+      }
+    }
+  }
+  const batches: Annotation[][] = [];
+  for (let i = 0; i < all.length; i += ANNOTATION_BATCH) batches.push(all.slice(i, i + ANNOTATION_BATCH));
+  return batches;
+}
+
+/** Markdown-safe text for values that come from request files and logins (hostile input). */
+export function md(text: string): string {
+  return (
+    text
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this removes
+      .replace(/[\u0000-\u001f\u007f]/g, ' ')
+      .slice(0, 500)
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      .replace(/@/g, '&#64;')
+      .replace(/[\\`*_{}[\]()#+\-.!|~]/g, (c) => `\\${c}`)
+  );
+}
+
+const login = (l: string) => (/^[A-Za-z0-9-]{1,39}$/.test(l) ? `@${l}` : md(l));
+const who = (p: string) => (p === '*' ? 'anyone with write access' : p.startsWith('@') ? p : login(p));
+
+export interface CommentInput {
+  decisions: readonly Decision[];
+  /** What each request would be granted, by file (from the provider's `preview`). */
+  previews: ReadonlyMap<string, PermissionPreview>;
+  /** The head commit the decisions are for. */
+  headSha: string;
+}
+
+/** The one summary comment, updated in place on every event. */
+export function renderComment(input: CommentInput): string {
+  const { decisions } = input;
+  const lines: string[] = [COMMENT_MARKER, '### Timebox', ''];
+  if (decisions.length === 0) {
+    lines.push('This pull request changes no access request.');
+    return `${lines.join('\n')}\n`;
+  }
+  lines.push(`Decided for \`${input.headSha.slice(0, 7)}\`. ${summaryLine(decisions)}`, '');
+  for (const d of decisions) {
+    const r = d.request;
+    const head = r
+      ? d.change === 'removed'
+        ? `removes ${login(r.requester)}'s **${md(r.role)}** on **${md(r.resource)}**`
+        : `${login(r.requester)} → **${md(r.role)}** on **${md(r.resource)}** for ${md(r.duration ?? `until ${r.until}`)}`
+      : '';
+    lines.push(
+      `#### ${ICON[d.status]} ${d.status}: \`${d.file.replace(/`/g, "'")}\`${head ? ` — ${head}` : ''}`,
+      '',
+    );
+    if (r && d.change !== 'removed')
+      lines.push(`> ${md(r.reason)}${r.ticket ? ` (${md(r.ticket)})` : ''}`, '');
+    for (const e of d.errors)
+      lines.push(`- line ${e.line}, column ${e.column} (\`${e.path.replace(/`/g, "'")}\`): ${md(e.message)}`);
+    for (const reason of d.reasons) lines.push(`- **${md(reason.rule)}**: ${md(reason.message)}`);
+    if (d.errors.length + d.reasons.length > 0) lines.push('');
+    const a = d.approvals;
+    if (a && d.status !== 'denied' && d.status !== 'invalid') {
+      lines.push('| step | needs | approved by | can approve |', '|---|---|---|---|');
+      a.steps.forEach((s, i) => {
+        const done = s.approvers.length >= s.count;
+        lines.push(
+          `| ${i + 1} ${done ? '✅' : '⏳'} | ${s.count} of ${s.from.map(who).join(', ')} | ${s.approvers.map(login).join(', ') || '—'} | ${done ? '' : s.candidates.map(login).join(', ')} |`,
+        );
+      });
+      if (a.codeowners.owners.length > 0) {
+        lines.push(
+          `| CODEOWNERS ${a.codeowners.satisfied ? '✅' : '⏳'} | one code owner | ${a.codeowners.satisfied ? 'yes' : '—'} | ${a.codeowners.satisfied ? '' : a.codeowners.owners.map(who).join(', ')} |`,
+        );
+      }
+      lines.push('');
+      for (const i of a.ignored) lines.push(`- not counted: ${login(i.login)} ${md(i.reason)}`);
+      if (a.ignored.length > 0) lines.push('');
+    }
+    const preview = input.previews.get(d.file);
+    if (preview && (d.status === 'approved' || d.status === 'pending')) {
+      lines.push('<details><summary>What would be granted</summary>', '', md(preview.summary), '', '```sql');
+      for (const st of preview.statements) lines.push(st.replace(/```/g, "'''"));
+      lines.push('```', '</details>', '');
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function summaryLine(decisions: readonly Decision[]): string {
+  return (['approved', 'pending', 'denied', 'invalid'] as const)
+    .map((s) => [s, decisions.filter((d) => d.status === s).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${n} ${s}`)
+    .join(', ');
+}
