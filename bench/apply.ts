@@ -16,24 +16,13 @@
 // Every role made here is tagged with the database name and dropped in a finally, with the database.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chownSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import pg from 'pg';
 import { runApply, type Sealer } from '../src/cli/apply.js';
 import { loadRepoOrFail } from '../src/cli/check.js';
@@ -47,6 +36,7 @@ import type { GrantSpec } from '../src/providers/types.js';
 import { rootCommit } from '../src/repo/history.js';
 import { workingTree } from '../src/repo/source.js';
 import type { TestDatabase } from '../test/helpers/postgres.js';
+import * as lib from './lib.js';
 
 const APPLY_GOAL = 2;
 const NOOP_GOAL_MS = 300;
@@ -79,7 +69,7 @@ function readOptions(argv: string[]): BenchOptions {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write(
+    lib.exitWithUsage(
       'usage: npm run bench:apply -- [--grants N] [--rounds N] [--noops N] [--keep] [--no-breakdown]\n' +
         '                             [--shared] [--profile DIR]\n' +
         '  --grants  request files, one requester and one PostgreSQL role each (default 1000)\n' +
@@ -92,17 +82,11 @@ function readOptions(argv: string[]): BenchOptions {
         '  --profile DIR  after the rounds, CPU-profile one more apply, no-op and expire (node:inspector),\n' +
         '                 write DIR/{apply,noop,expire}.cpuprofile and print where the time goes\n',
     );
-    process.exit(0);
   }
-  const int = (name: string, text: string, min: number) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}`);
-    return n;
-  };
   return {
-    grants: int('grants', values.grants, 1),
-    rounds: int('rounds', values.rounds, 1),
-    noops: int('noops', values.noops, 1),
+    grants: lib.wholeNumber('grants', values.grants, 1),
+    rounds: lib.wholeNumber('rounds', values.rounds, 1),
+    noops: lib.wholeNumber('noops', values.noops, 1),
     keep: values.keep,
     breakdown: !values['no-breakdown'],
     shared: values.shared,
@@ -166,7 +150,7 @@ async function startCluster(): Promise<Cluster | null> {
       return null;
     }
   }
-  const dir = mkdtempSync(join(tmpdir(), 'timebox-bench-pg-'));
+  const dir = lib.tempDir('timebox-bench-pg-');
   if (asRoot) chownSync(dir, uid, gid);
   const run = (tool: string, args: string[]) =>
     execFileSync(
@@ -192,7 +176,7 @@ async function startCluster(): Promise<Cluster | null> {
       'start',
     ]);
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    lib.removeDir(dir);
     process.stderr.write(`cannot start a private PostgreSQL cluster: ${(err as Error).message}\n`);
     return null;
   }
@@ -202,7 +186,7 @@ async function startCluster(): Promise<Cluster | null> {
       try {
         run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
       } finally {
-        rmSync(dir, { recursive: true, force: true });
+        lib.removeDir(dir);
       }
     },
   };
@@ -232,16 +216,11 @@ function gitAt(dir: string, when: Date, ...args: string[]): string {
   });
 }
 
-function write(root: string, path: string, text: string): void {
-  mkdirSync(dirname(join(root, path)), { recursive: true });
-  writeFileSync(join(root, path), text);
-}
-
 /** One commit, dated a minute ago, adding a request file per requester; one key for every requester. */
 function makeAccessRepo(root: string, db: TestDatabase, grants: number): AccessRepo {
   const merged = new Date(Date.now() - 60_000);
   gitAt(root, merged, 'init', '-q', '-b', 'main');
-  write(
+  lib.writeInto(
     root,
     'policies/db.yaml',
     `resources:
@@ -259,7 +238,7 @@ rules:
     // The database name in the path makes every role name and tag unique to this run (roles are
     // cluster-wide), and lets TestDatabase.drop() find any role left behind.
     const file = `requests/u${n}/${db.name}.yaml`;
-    write(
+    lib.writeInto(
       root,
       file,
       `requester: u${n}\nresource: ${RESOURCE}\nrole: ${ROLE}\nduration: 2h\nreason: Investigate slow checkout queries (bench ${n})\n`,
@@ -281,55 +260,7 @@ rules:
 
 // --- measuring ------------------------------------------------------------------------------------------
 
-let peakRss = 0;
-function sampleRss(): void {
-  const rss = process.memoryUsage.rss();
-  if (rss > peakRss) peakRss = rss;
-}
-
-/** A full GC before each measurement when one can be had, so one phase's garbage is not billed to the next. */
-function collector(): () => void {
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    return () => gc();
-  } catch {
-    return () => {};
-  }
-}
-
-function collectingIo(root: string): Io & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    color: false,
-    isTTY: false,
-    cwd: root,
-    env: {},
-  };
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  sampleRss();
-  const start = performance.now();
-  const value = await fn();
-  const ms = performance.now() - start;
-  sampleRss();
-  return { ms, value };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
 const ms = (n: number) => `${n.toFixed(n < 10 ? 1 : 0)} ms`;
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
 // --- (R) raw SQL through psql ---------------------------------------------------------------------------
 
@@ -543,9 +474,8 @@ interface Round {
 
 async function main(): Promise<void> {
   const opts = readOptions(process.argv.slice(2));
-  const out = (line = '') => process.stdout.write(`${line}\n`);
-  const gc = collector();
-  const sampler = setInterval(sampleRss, 5);
+  const gc = lib.collector();
+  const stopSampler = lib.startRssSampler(false);
 
   // Before the test helper is loaded: it reads TIMEBOX_TEST_PG_URL once.
   const cluster = opts.shared ? null : await startCluster();
@@ -564,13 +494,13 @@ async function main(): Promise<void> {
     throw err;
   }
   const env = { TIMEBOX_POSTGRES_ORDERS_URL: db.url };
-  const root = mkdtempSync(join(tmpdir(), 'timebox-bench-apply-'));
+  const root = lib.tempDir('timebox-bench-apply-');
   const made = new Set<string>();
   let cleaned = false;
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
-    clearInterval(sampler);
+    stopSampler();
     try {
       // Sessions first, so that nothing creates a role after the roles are dropped.
       const admin = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5000 });
@@ -603,14 +533,14 @@ async function main(): Promise<void> {
           WHERE shobj_description(oid, 'pg_authid') LIKE $1 OR rolname = ANY($2) OR rolname = ANY($3)`,
         [`timebox:%${db.name}%`, [...made], [db.readRole, db.writeRole]],
       );
-      out(`cleanup: database ${db.name} dropped, its roles dropped, ${left.rowCount} role(s) left`);
+      lib.out(`cleanup: database ${db.name} dropped, its roles dropped, ${left.rowCount} role(s) left`);
     } finally {
       if (cluster) {
         cluster.stop();
-        out('cleanup: private cluster stopped and removed');
+        lib.out('cleanup: private cluster stopped and removed');
       }
-      if (!opts.keep) rmSync(root, { recursive: true, force: true });
-      else out(`kept the access repo: ${root}`);
+      if (!opts.keep) lib.removeDir(root);
+      else lib.out(`kept the access repo: ${root}`);
     }
   };
   const onSignal = () => {
@@ -623,7 +553,7 @@ async function main(): Promise<void> {
     const setup = performance.now();
     const repo = makeAccessRepo(root, db, opts.grants);
     const keysFile = 'keys.yaml';
-    const ledger = await loadLedger(collectingIo(root), { repo: root }, new Date());
+    const ledger = await loadLedger(lib.collectingIo(root), { repo: root }, new Date());
     const specs = ledger.grants.map((g) => specFor(g, db));
     for (const s of specs) made.add(principalFor(s));
     if (specs.length !== opts.grants || ledger.grants.some((g) => g.state !== 'active'))
@@ -644,11 +574,13 @@ async function main(): Promise<void> {
         ).rows[0]?.n,
       );
 
-    out(
+    lib.out(
       `bench:apply  ${opts.grants} grants, ${opts.rounds} round(s), ${opts.noops} no-op(s) per round; ` +
         `PostgreSQL ${db.name}; node ${process.version}; ${cpus()[0]?.model ?? '?'} ×${cpus().length}`,
     );
-    out(`setup (repo of ${repo.files.length} request files, keys, ledger): ${ms(performance.now() - setup)}`);
+    lib.out(
+      `setup (repo of ${repo.files.length} request files, keys, ledger): ${ms(performance.now() - setup)}`,
+    );
 
     const apply = async (
       io: Io & { out: string[] },
@@ -677,21 +609,21 @@ async function main(): Promise<void> {
       writeFileSync(rawOne, rawSql(specs, false));
       writeFileSync(rawPer, rawSql(specs, true));
       gc();
-      const raw1 = (await timed(() => psql(db.url, rawOne))).ms;
+      const raw1 = (await lib.timed(() => psql(db.url, rawOne))).ms;
       if ((await managed()) !== opts.grants) throw new Error('raw run (one transaction) made too few roles');
-      const rawDrop = (await timed(() => psql(db.url, drop))).ms;
+      const rawDrop = (await lib.timed(() => psql(db.url, drop))).ms;
       gc();
-      const raw2 = (await timed(() => psql(db.url, rawPer))).ms;
+      const raw2 = (await lib.timed(() => psql(db.url, rawPer))).ms;
       if ((await managed()) !== opts.grants) throw new Error('raw run (per grant) made too few roles');
       await psql(db.url, drop);
       if ((await managed()) !== 0) throw new Error('roles left after dropping the raw run');
 
       // (A): a cold apply (no ledger cache), as on a fresh checkout.
-      rmSync(cacheDir, { recursive: true, force: true });
+      lib.removeDir(cacheDir);
       gc();
-      peakRss = 0;
-      const a = await timed(() => apply(collectingIo(root), {}));
-      const applyPeak = peakRss;
+      lib.resetPeakRss();
+      const a = await lib.timed(() => apply(lib.collectingIo(root), {}));
+      const applyPeak = lib.peakRss();
       check('apply', a.value, opts.grants, 0);
       for (const g of a.value.output.granted) made.add(g.principal);
 
@@ -706,50 +638,50 @@ async function main(): Promise<void> {
           );
         }
         gc();
-        const n = await timed(() => apply(collectingIo(root), {}));
+        const n = await lib.timed(() => apply(lib.collectingIo(root), {}));
         check('no-op apply', n.value, 0, 0);
         noop.push(n.ms);
       }
 
       // The parts of a no-op, each alone, as runApply does them.
       {
-        const io = collectingIo(root);
+        const io = lib.collectingIo(root);
         const now = new Date();
         gc();
-        parts.sealer = (await timed(() => keysSealer(io, keysFile))).ms;
-        const r = await timed(() => loadRepoOrFail(io, workingTree(root)));
+        parts.sealer = (await lib.timed(() => keysSealer(io, keysFile))).ms;
+        const r = await lib.timed(() => loadRepoOrFail(io, workingTree(root)));
         parts.repo = r.ms;
-        parts.ledgerWarm = (await timed(() => loadLedger(io, { repo: root }, now, { events: false }))).ms;
-        rmSync(cacheDir, { recursive: true, force: true });
-        const l = await timed(() => loadLedger(io, { repo: root }, now, { events: false }));
+        parts.ledgerWarm = (await lib.timed(() => loadLedger(io, { repo: root }, now, { events: false }))).ms;
+        lib.removeDir(cacheDir);
+        const l = await lib.timed(() => loadLedger(io, { repo: root }, now, { events: false }));
         parts.ledgerCold = l.ms;
         const resource = r.value.policies.resources.get(RESOURCE);
-        const c = await timed(() => postgres.connect(resource?.settings ?? {}, env));
+        const c = await lib.timed(() => postgres.connect(resource?.settings ?? {}, env));
         parts.connect = c.ms;
         try {
-          const listed = await timed(() => c.value.list());
+          const listed = await lib.timed(() => c.value.list());
           parts.list = listed.ms;
           const owner = await rootCommit(root, 'HEAD');
-          const p = await timed(async () =>
+          const p = await lib.timed(async () =>
             planReconcile(l.value.grants, listed.value, r.value.policies, now, owner),
           );
           parts.plan = p.ms;
           if (p.value.unchanged !== opts.grants) throw new Error(`plan: ${p.value.unchanged} unchanged`);
-          parts.json = (await timed(async () => JSON.stringify(p.value, null, 2).length)).ms;
+          parts.json = (await lib.timed(async () => JSON.stringify(p.value, null, 2).length)).ms;
         } finally {
-          parts.close = (await timed(() => c.value.close())).ms;
+          parts.close = (await lib.timed(() => c.value.close())).ms;
         }
       }
 
       // (E): `timebox expire` a month later revokes every role.
       gc();
       const at = new Date(Date.now() + 30 * 86_400_000).toISOString();
-      const e = await timed(() => apply(collectingIo(root), { at, only: 'revoke' }));
+      const e = await lib.timed(() => apply(lib.collectingIo(root), { at, only: 'revoke' }));
       check('expire', e.value, 0, opts.grants);
       if ((await managed()) !== 0) throw new Error('roles left after expire');
 
       rounds.push({ raw1, raw2, rawDrop, apply: a.ms, applyPeak, noop, expire: e.ms, parts });
-      out(
+      lib.out(
         `round ${i + 1}: R1 ${ms(raw1)}, R2 ${ms(raw2)}, A ${ms(a.ms)}, N ${noop.map(ms).join(' / ')}, E ${ms(e.ms)}`,
       );
     }
@@ -763,20 +695,20 @@ async function main(): Promise<void> {
       expirePg: Map<string, Tally>;
     } | null = null;
     if (opts.breakdown) {
-      rmSync(cacheDir, { recursive: true, force: true });
-      const io = collectingIo(root);
+      lib.removeDir(cacheDir);
+      const io = lib.collectingIo(root);
       const sealed = instrumentSealer(await keysSealer(io, keysFile));
       let p = instrumentPg();
       gc();
-      const a = await timed(() => apply(io, {}, sealed.sealer)).finally(() => p.restore());
+      const a = await lib.timed(() => apply(io, {}, sealed.sealer)).finally(() => p.restore());
       check('instrumented apply', a.value, opts.grants, 0);
       const applyPg = p.tallies;
       p = instrumentPg();
       const at = new Date(Date.now() + 30 * 86_400_000).toISOString();
       gc();
-      const e = await timed(() => apply(collectingIo(root), { at, only: 'revoke' })).finally(() =>
-        p.restore(),
-      );
+      const e = await lib
+        .timed(() => apply(lib.collectingIo(root), { at, only: 'revoke' }))
+        .finally(() => p.restore());
       check('instrumented expire', e.value, 0, opts.grants);
       breakdown = { apply: a.ms, expire: e.ms, pg: applyPg, seal: sealed.seal, expirePg: p.tallies };
     }
@@ -786,40 +718,40 @@ async function main(): Promise<void> {
     if (opts.profile) {
       const dir = resolve(opts.profile);
       mkdirSync(dir, { recursive: true });
-      rmSync(cacheDir, { recursive: true, force: true });
+      lib.removeDir(cacheDir);
       gc();
       let start = performance.now();
-      const a = await profiled(join(dir, 'apply.cpuprofile'), () => apply(collectingIo(root), {}));
+      const a = await profiled(join(dir, 'apply.cpuprofile'), () => apply(lib.collectingIo(root), {}));
       profiles.push(['apply', performance.now() - start, a.profile]);
       check('profiled apply', a.value, opts.grants, 0);
       gc();
       start = performance.now();
-      const n = await profiled(join(dir, 'noop.cpuprofile'), () => apply(collectingIo(root), {}));
+      const n = await profiled(join(dir, 'noop.cpuprofile'), () => apply(lib.collectingIo(root), {}));
       profiles.push(['no-op', performance.now() - start, n.profile]);
       check('profiled no-op', n.value, 0, 0);
       const at = new Date(Date.now() + 30 * 86_400_000).toISOString();
       gc();
       start = performance.now();
       const e = await profiled(join(dir, 'expire.cpuprofile'), () =>
-        apply(collectingIo(root), { at, only: 'revoke' }),
+        apply(lib.collectingIo(root), { at, only: 'revoke' }),
       );
       profiles.push(['expire', performance.now() - start, e.profile]);
       check('profiled expire', e.value, 0, opts.grants);
     }
 
     // --- the report ---
-    const m = (f: (r: Round) => number) => median(rounds.map(f));
+    const m = (f: (r: Round) => number) => lib.median(rounds.map(f));
     const raw1 = m((r) => r.raw1);
     const raw2 = m((r) => r.raw2);
     const applyMs = m((r) => r.apply);
     const noopAll = rounds.flatMap((r) => r.noop);
-    const noopMs = median(noopAll);
+    const noopMs = lib.median(noopAll);
     const expireMs = m((r) => r.expire);
     const part = (k: string) => m((r) => r.parts[k] ?? 0);
     const verdict = (ok: boolean) => (ok ? 'goal met' : 'goal NOT met');
     const per = (n: number) => `${((n / opts.grants) * 1000).toFixed(0)} µs/grant`;
-    out();
-    const rows: [string, string, string][] = [
+    lib.out();
+    const rows: lib.Row[] = [
       ['(R1) raw SQL, psql, one transaction', ms(raw1), per(raw1)],
       ['(R2) raw SQL, psql, one transaction per grant', ms(raw2), per(raw2)],
       ['(A)  apply, 1 grant each (cold ledger cache)', ms(applyMs), per(applyMs)],
@@ -845,24 +777,28 @@ async function main(): Promise<void> {
       ['  JSON of the plan', ms(part('json')), ''],
       ['  close', ms(part('close')), ''],
       ['', '', ''],
-      ['peak RSS during (A) (sampled)', mib(m((r) => r.applyPeak)), ''],
-      ['peak RSS of the run (resourceUsage maxRSS)', mib(process.resourceUsage().maxRSS * 1024), ''],
+      [
+        'peak RSS during (A) (sampled)',
+        lib.mib(
+          m((r) => r.applyPeak),
+          0,
+        ),
+        '',
+      ],
+      ['peak RSS of the run (resourceUsage maxRSS)', lib.mib(lib.maxRss(), 0), ''],
     ];
-    const w0 = Math.max(...rows.map((r) => r[0].length));
-    const w1 = Math.max(...rows.map((r) => r[1].length));
-    for (const [a, b, c] of rows) out(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`.trimEnd());
-    out();
-    const list = (xs: number[]) => xs.map((n) => n.toFixed(0)).join(' ');
-    out(
-      `all rounds (ms): R1 ${list(rounds.map((r) => r.raw1))} | R2 ${list(rounds.map((r) => r.raw2))} | ` +
-        `A ${list(rounds.map((r) => r.apply))} | N ${list(noopAll)} | E ${list(rounds.map((r) => r.expire))}`,
+    lib.printTable(rows);
+    lib.out();
+    lib.out(
+      `all rounds (ms): R1 ${lib.roundsList(rounds.map((r) => r.raw1))} | R2 ${lib.roundsList(rounds.map((r) => r.raw2))} | ` +
+        `A ${lib.roundsList(rounds.map((r) => r.apply))} | N ${lib.roundsList(noopAll)} | E ${lib.roundsList(rounds.map((r) => r.expire))}`,
     );
 
     if (breakdown) {
-      out();
+      lib.out();
       const b = breakdown;
       const table = (title: string, total: number, tallies: Map<string, Tally>, extra: [string, Tally][]) => {
-        out(`${title}: ${ms(total)}`);
+        lib.out(`${title}: ${ms(total)}`);
         const entries = [...tallies.entries(), ...extra].sort((x, y) => y[1].ms - x[1].ms);
         let accounted = 0;
         let trips = 0;
@@ -870,41 +806,41 @@ async function main(): Promise<void> {
         const w = Math.max(...entries.map(([k]) => k.length));
         for (const [k, t] of entries) {
           accounted += t.ms;
-          out(
+          lib.out(
             `  ${k.padEnd(w)}  ${String(t.count).padStart(6)} ×  ${ms(t.ms).padStart(9)}  ` +
               `${((t.ms / t.count) * 1000).toFixed(0).padStart(6)} µs each  ${((t.ms / total) * 100).toFixed(0).padStart(3)}%`,
           );
         }
-        out(
+        lib.out(
           `  ${'(everything else)'.padEnd(w)}  ${''.padStart(8)}  ${ms(total - accounted).padStart(9)}  ${''.padStart(14)}  ${(((total - accounted) / total) * 100).toFixed(0).padStart(3)}%`,
         );
-        out(`  ${trips} pg round trips, ${(trips / opts.grants).toFixed(1)} per grant`);
+        lib.out(`  ${trips} pg round trips, ${(trips / opts.grants).toFixed(1)} per grant`);
       };
       table('instrumented apply (A)', b.apply, b.pg, [['seal (age, x25519)', b.seal]]);
-      out();
+      lib.out();
       table('instrumented expire (E)', b.expire, b.expirePg, []);
     }
 
     for (const [name, wall, profile] of profiles) {
       const sum = summarize(profile);
       const pct = (n: number) => `${((n / wall) * 100).toFixed(0).padStart(3)}%`;
-      out();
-      out(
+      lib.out();
+      lib.out(
         `CPU profile of ${name} (${ms(wall)} wall, written to ${resolve(opts.profile ?? '.')}/): self time`,
       );
-      out('  by module:');
-      for (const [k, v] of sum.byModule.slice(0, 10)) out(`    ${ms(v).padStart(9)} ${pct(v)}  ${k}`);
-      out('  by function:');
+      lib.out('  by module:');
+      for (const [k, v] of sum.byModule.slice(0, 10)) lib.out(`    ${ms(v).padStart(9)} ${pct(v)}  ${k}`);
+      lib.out('  by function:');
       for (const [k, v] of sum.byFunction.filter(([k]) => !k.startsWith('(idle)')).slice(0, 12))
-        out(`    ${ms(v).padStart(9)} ${pct(v)}  ${k}`);
+        lib.out(`    ${ms(v).padStart(9)} ${pct(v)}  ${k}`);
     }
 
-    out();
-    out(
+    lib.out();
+    lib.out(
       `${verdict(applyMs / raw1 <= APPLY_GOAL)}: apply of ${opts.grants} grants is ${(applyMs / raw1).toFixed(2)}x ` +
         `the raw SQL in one psql transaction (goal <= ${APPLY_GOAL}x)`,
     );
-    out(
+    lib.out(
       `${verdict(noopMs <= NOOP_GOAL_MS)}: a no-op reconcile of ${opts.grants} active grants takes ${ms(noopMs)} ` +
         `(goal <= ${NOOP_GOAL_MS} ms)`,
     );

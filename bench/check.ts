@@ -5,15 +5,12 @@
 //   (C) policy - loading timebox.yaml, the policies and CODEOWNERS alone (`check` does it once per run);
 // and the same work on files already in memory, to separate file I/O from computation.
 // Goal: (B) / (A) <= 1.5. A missed goal is reported, never an exit code: benchmarks run on demand.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { parse } from 'yaml';
 import type * as checkModule from '../src/cli/check.js';
 import type * as contextModule from '../src/cli/context.js';
@@ -21,6 +18,7 @@ import type * as decideModule from '../src/core/decide.js';
 import type { ChangedRequestFile } from '../src/core/model.js';
 import type * as accessRepoModule from '../src/repo/access-repo.js';
 import type * as sourceModule from '../src/repo/source.js';
+import * as lib from './lib.js';
 
 const GOAL = 1.5;
 /** A Tuesday morning in Europe, so that office-hours rules both pass and fail depending on their zone. */
@@ -84,7 +82,7 @@ export function readOptions(argv: string[]): BenchOptions {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write(
+    lib.exitWithUsage(
       'usage: npm run bench -- [--files N] [--rules N] [--rounds N] [--keep] [--dist]\n' +
         '  --files   request files to generate (default 10000)\n' +
         '  --rules   policy rules to generate (default 1000; resources = rules / 5)\n' +
@@ -92,35 +90,17 @@ export function readOptions(argv: string[]): BenchOptions {
         '  --keep    keep the generated repo and print its path\n' +
         '  --dist    measure the compiled dist/ (run `npm run build` first) instead of src/ through tsx\n',
     );
-    process.exit(0);
   }
-  const int = (name: string, text: string, min: number) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}`);
-    return n;
-  };
   return {
-    files: int('files', values.files, 1),
-    rules: int('rules', values.rules, 20),
-    rounds: int('rounds', values.rounds, 1),
+    files: lib.wholeNumber('files', values.files, 1),
+    rules: lib.wholeNumber('rules', values.rules, 20),
+    rounds: lib.wholeNumber('rounds', values.rounds, 1),
     keep: values.keep,
     dist: values.dist,
   };
 }
 
 // --- generating the access repo ------------------------------------------------------------------------
-
-/** mulberry32: a small seeded generator, so every run generates the same repo. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface GeneratedRepo {
   root: string;
@@ -305,39 +285,31 @@ rules:
 `;
 const GUARDRAIL_RULES = 2;
 
-function requestYaml(fields: Record<string, string>, extra = ''): string {
-  const body = Object.entries(fields)
-    .map(([k, v]) => `${k}: ${v}`)
-    .join('\n');
-  return `# yaml-language-server: $schema=../../schemas/request.schema.json\n${body}\n${extra}`;
-}
-
 /** Broken request files, one per kind, so every error path of the loader, schema and checks runs. */
 const INVALID: ((r: Record<string, string>) => string)[] = [
-  (r) => requestYaml({ ...r, reason: 'debug' }),
-  (r) => requestYaml({ ...r, duration: '2 hours' }),
-  (r) => requestYaml({ ...r, resource: (r.resource as string).replace('-db', '-dbs') }),
-  (r) => requestYaml({ ...r, role: 'admin' }),
-  (r) => requestYaml({ ...r, until: '2026-11-30T09:00:00Z' }).replace(/^duration:.*\n/m, ''),
-  (r) => requestYaml({ ...r, until: '2026-12-01T18:00:00Z' }),
-  (r) => requestYaml(r, `requester: ${r.requester}\n`),
-  (r) => requestYaml({ ...r, requester: `&who ${r.requester}` }),
-  (r) => requestYaml({ ...r, resource: `[${r.resource}` }),
-  (r) => requestYaml({ ...r, priority: 'urgent' }),
-  (r) => requestYaml({ ...r, ticket: '!!str BUG 1' }),
+  (r) => lib.requestYaml({ ...r, reason: 'debug' }),
+  (r) => lib.requestYaml({ ...r, duration: '2 hours' }),
+  (r) => lib.requestYaml({ ...r, resource: (r.resource as string).replace('-db', '-dbs') }),
+  (r) => lib.requestYaml({ ...r, role: 'admin' }),
+  (r) => lib.requestYaml({ ...r, until: '2026-11-30T09:00:00Z' }).replace(/^duration:.*\n/m, ''),
+  (r) => lib.requestYaml({ ...r, until: '2026-12-01T18:00:00Z' }),
+  (r) => lib.requestYaml(r, `requester: ${r.requester}\n`),
+  (r) => lib.requestYaml({ ...r, requester: `&who ${r.requester}` }),
+  (r) => lib.requestYaml({ ...r, resource: `[${r.resource}` }),
+  (r) => lib.requestYaml({ ...r, priority: 'urgent' }),
+  (r) => lib.requestYaml({ ...r, ticket: '!!str BUG 1' }),
 ];
 
 export function generateRepo(files: number, rules: number): GeneratedRepo {
-  const root = mkdtempSync(join(tmpdir(), 'timebox-bench-'));
-  const rand = random(20261201);
-  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
+  const root = lib.tempDir('timebox-bench-');
+  // The same seed on every run, so that every run generates the same repo.
+  const rand = lib.random(20261201);
+  const pick = lib.picker(rand);
   const teams = Math.max(2, Math.round(rules / 50));
   const policyRules = rules - GUARDRAIL_RULES;
   let bytes = 0;
   const write = (path: string, text: string) => {
-    const abs = join(root, path);
-    mkdirSync(dirname(abs), { recursive: true });
-    writeFileSync(abs, text);
+    lib.writeInto(root, path, text);
     bytes += Buffer.byteLength(text);
   };
 
@@ -453,9 +425,9 @@ export function generateRepo(files: number, rules: number): GeneratedRepo {
           fields.requester = dev(t, DEVS_PER_TEAM - 1);
           fields.role = 'read-write';
       }
-      text = requestYaml(fields);
+      text = lib.requestYaml(fields);
     } else {
-      text = requestYaml(fields);
+      text = lib.requestYaml(fields);
     }
     const n = (counter.get(requester) ?? 0) + 1;
     counter.set(requester, n);
@@ -527,38 +499,6 @@ async function loadTimebox(dist: boolean): Promise<Timebox> {
 
 // --- measuring -----------------------------------------------------------------------------------------
 
-let peakRss = 0;
-function sampleRss(): void {
-  const rss = process.memoryUsage.rss();
-  if (rss > peakRss) peakRss = rss;
-}
-
-/** A full GC before each measurement when one can be had, so one phase's garbage is not billed to the next. */
-function collector(): () => void {
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    return () => gc();
-  } catch {
-    return () => {};
-  }
-}
-
-function collectingIo(root: string): contextModule.Io & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    color: false,
-    isTTY: false,
-    cwd: root,
-    env: {},
-  };
-}
-
 /** `YAML.parse`, surviving broken files as a checker must. */
 function parseAll(texts: string[]): number {
   let parsed = 0;
@@ -594,7 +534,7 @@ interface CheckRun {
 
 /** (B) `timebox check --at AT --teams teams.yaml --approved-by … [--json]` in the generated repo. */
 async function check(tb: Timebox, repo: GeneratedRepo, json: boolean): Promise<CheckRun> {
-  const io = collectingIo(repo.root);
+  const io = lib.collectingIo(repo.root);
   const exit = await tb.check.runCheck(io, [], {
     repo: repo.root,
     teams: repo.teamsFile,
@@ -660,38 +600,28 @@ function parseRequests(tb: Timebox, mem: InMemory): number {
   return ok;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
 const ms = (n: number) => `${n.toFixed(1)} ms`;
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 const perFile = (n: number, files: number) => `${((n * 1000) / files).toFixed(1)} µs/file`;
 
 export async function main(argv: string[]): Promise<void> {
   const opts = readOptions(argv);
   const tb = await loadTimebox(opts.dist);
-  const sampler = setInterval(sampleRss, 5);
-  sampler.unref();
-  const gc = collector();
-  const out = (s = '') => process.stdout.write(`${s}\n`);
+  const stopSampler = lib.startRssSampler(true);
+  const gc = lib.collector();
 
   const g0 = performance.now();
   const repo = generateRepo(opts.files, opts.rules);
   const genMs = performance.now() - g0;
   try {
-    out(`timebox check benchmark: node ${process.version}, ${process.platform}/${process.arch}`);
-    out(`cpu: ${cpus()[0]?.model.trim() ?? 'unknown'}, ${availableParallelism()} available`);
-    out(`code: ${opts.dist ? 'dist/ (compiled, as bin/timebox.js runs it)' : 'src/ through tsx'}`);
-    out(
+    lib.printMachine('check');
+    lib.out(`code: ${opts.dist ? 'dist/ (compiled, as bin/timebox.js runs it)' : 'src/ through tsx'}`);
+    lib.out(
       `repo: ${repo.requestFiles} request files (${repo.intended.invalid} broken, ${repo.intended.denied} written to be denied), ` +
         `${repo.rules} rules, ${repo.resources} resources, ${repo.teams} teams, ${repo.codeownersPatterns} CODEOWNERS patterns; ` +
-        `${mib(repo.bytes)} generated in ${ms(genMs)}${opts.keep ? ` at ${repo.root}` : ''}`,
+        `${lib.mib(repo.bytes)} generated in ${ms(genMs)}${opts.keep ? ` at ${repo.root}` : ''}`,
     );
-    out(`rounds: 1 warm-up + ${opts.rounds} measured, alternating; medians reported`);
-    out();
+    lib.printRoundsPlan(opts.rounds);
+    lib.out();
 
     const mem = await inMemory(tb, repo);
     const times = {
@@ -709,16 +639,7 @@ export async function main(argv: string[]): Promise<void> {
     let floorParsed = 0;
     let ruleCount = 0;
     for (let round = 0; round <= opts.rounds; round++) {
-      const measure = async <T>(list: number[], fn: () => T | Promise<T>): Promise<T> => {
-        gc();
-        sampleRss();
-        const start = performance.now();
-        const result = await fn();
-        const took = performance.now() - start;
-        sampleRss();
-        if (round > 0) list.push(took);
-        return result;
-      };
+      const measure = lib.measurer(gc, round);
       floorParsed = await measure(times.floor, () => floor(repo.root, 'sync'));
       await measure(times.floorAsync, () => floor(repo.root, 'async'));
       json = await measure(times.json, () => check(tb, repo, true));
@@ -727,13 +648,10 @@ export async function main(argv: string[]): Promise<void> {
       await measure(times.parseMem, () => parseAll(mem.texts));
       await measure(times.checkMem, () => checkInMemory(tb, mem));
       await measure(times.requestsMem, () => parseRequests(tb, mem));
-      process.stderr.write(`round ${round === 0 ? 'warm-up' : round} done\n`);
+      lib.roundDone(round);
     }
 
-    const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])) as Record<
-      keyof typeof times,
-      number
-    >;
+    const m = lib.medians(times);
     const ratio = m.json / m.floor;
     const statuses: Record<string, number> = {};
     const results = (JSON.parse(json?.output ?? '{"results":[]}') as { results: { status: string }[] })
@@ -741,7 +659,7 @@ export async function main(argv: string[]): Promise<void> {
     for (const r of results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
 
     const n = opts.files;
-    const rows: [string, string, string][] = [
+    const rows: lib.Row[] = [
       ['(A) floor: list + readFileSync + YAML.parse', ms(m.floor), perFile(m.floor, n)],
       ['(B) check --json (runCheck)', ms(m.json), perFile(m.json, n)],
       ['(B) check, human output', ms(m.human), perFile(m.human, n)],
@@ -770,34 +688,30 @@ export async function main(argv: string[]): Promise<void> {
       ],
       ["ratio (B') / (A')", `${(m.checkMem / m.parseMem).toFixed(2)}x`, 'computation only'],
       ['', '', ''],
-      ['peak RSS (sampled)', mib(peakRss), ''],
-      ['peak RSS (resourceUsage maxRSS)', mib(process.resourceUsage().maxRSS * 1024), ''],
+      ...lib.peakRssRows(),
     ];
-    const w0 = Math.max(...rows.map((r) => r[0].length));
-    const w1 = Math.max(...rows.map((r) => r[1].length));
-    for (const [a, b, c] of rows) out(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`.trimEnd());
-    out();
-    const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' ');
-    out(
-      `all rounds (ms): A ${list(times.floor)} | A~ ${list(times.floorAsync)} | B --json ${list(times.json)} | B human ${list(times.human)} | ` +
-        `C ${list(times.policies)} | A' ${list(times.parseMem)} | B' ${list(times.checkMem)}`,
+    lib.printTable(rows);
+    lib.out();
+    lib.out(
+      `all rounds (ms): A ${lib.roundsList(times.floor)} | A~ ${lib.roundsList(times.floorAsync)} | B --json ${lib.roundsList(times.json)} | B human ${lib.roundsList(times.human)} | ` +
+        `C ${lib.roundsList(times.policies)} | A' ${lib.roundsList(times.parseMem)} | B' ${lib.roundsList(times.checkMem)}`,
     );
-    out(
+    lib.out(
       `decisions: ${Object.entries(statuses)
         .map(([s, c]) => `${c} ${s}`)
         .join(', ')}; exit code ${json?.exit}; floor parsed ${floorParsed} files; ` +
-        `output ${mib(json?.output.length ?? 0)} JSON, ${mib(human?.output.length ?? 0)} human` +
+        `output ${lib.mib(json?.output.length ?? 0)} JSON, ${lib.mib(human?.output.length ?? 0)} human` +
         (json?.warnings ? `; stderr: ${json.warnings.trim().split('\n').length} line(s)` : ''),
     );
-    out();
-    out(
+    lib.out();
+    lib.out(
       ratio <= GOAL
         ? `goal met: check is ${ratio.toFixed(2)}x the parse floor (goal <= ${GOAL}x)`
         : `goal NOT met: check is ${ratio.toFixed(2)}x the parse floor (goal <= ${GOAL}x)`,
     );
   } finally {
-    clearInterval(sampler);
-    if (!opts.keep) rmSync(repo.root, { recursive: true, force: true });
+    stopSampler();
+    if (!opts.keep) lib.removeDir(repo.root);
   }
 }
 

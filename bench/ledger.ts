@@ -12,19 +12,15 @@
 // Goals: cold <= 1.5x (R), warm <= 0.2x (R). A missed goal is reported, never an exit code.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import type { Io } from '../src/cli/context.js';
 import { runAudit, runStatus } from '../src/cli/ledger.js';
 import { parseRequest } from '../src/core/decide.js';
 import { activeAt, buildLedger, type HistoryCommit, type Ledger } from '../src/core/ledger.js';
 import { DEFAULT_CONFIG } from '../src/core/model.js';
 import { cachedHistory, parseLog, readHistory } from '../src/repo/history.js';
+import * as lib from './lib.js';
 
 const COLD_GOAL = 1.5;
 const WARM_GOAL = 0.2;
@@ -55,7 +51,7 @@ export function readOptions(argv: string[]): BenchOptions {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write(
+    lib.exitWithUsage(
       'usage: npm run bench:ledger -- [--commits N] [--grants N] [--rounds N] [--keep] [--commit-graph]\n' +
         '  --commits  commits reachable from main, side-branch commits included (default 100000)\n' +
         '  --grants   request files added, each one grant (default 20000)\n' +
@@ -64,15 +60,9 @@ export function readOptions(argv: string[]): BenchOptions {
         '  --commit-graph  write a commit-graph with changed-path Bloom filters first (as `git maintenance`\n' +
         '                  does); the default is a freshly imported pack without one\n',
     );
-    process.exit(0);
   }
-  const int = (name: string, text: string, min: number) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}`);
-    return n;
-  };
-  const commits = int('commits', values.commits, 10);
-  const grants = int('grants', values.grants, 1);
+  const commits = lib.wholeNumber('commits', values.commits, 10);
+  const grants = lib.wholeNumber('grants', values.grants, 1);
   if (plan(commits, grants).others < 0) {
     process.stderr.write(
       `--commits ${commits} is too few for --grants ${grants} (about 1.5 commits per grant needed)\n`,
@@ -82,25 +72,13 @@ export function readOptions(argv: string[]): BenchOptions {
   return {
     commits,
     grants,
-    rounds: int('rounds', values.rounds, 1),
+    rounds: lib.wholeNumber('rounds', values.rounds, 1),
     keep: values.keep,
     commitGraph: values['commit-graph'],
   };
 }
 
 // --- generating the history ----------------------------------------------------------------------------
-
-/** mulberry32: a small seeded generator, so every run generates the same history (up to its dates). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = [
   'alice',
@@ -191,21 +169,16 @@ function fileText(path: string, rev: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-function requestText(fields: Record<string, string>): string {
-  return `# yaml-language-server: $schema=../../schemas/request.schema.json\n${Object.entries(fields)
-    .map(([k, v]) => `${k}: ${v}`)
-    .join('\n')}\n`;
-}
-
 /** Writes a fast-import stream to `git fast-import --quiet` in a fresh repo; returns what it made. */
 export async function generateRepo(commits: number, grants: number): Promise<GeneratedRepo> {
   if (plan(commits, grants).others < 0)
     throw new Error(`--commits ${commits} is too few for --grants ${grants}`);
-  const root = mkdtempSync(join(tmpdir(), 'timebox-bench-ledger-'));
+  const root = lib.tempDir('timebox-bench-ledger-');
   try {
-    return await generateInto(root, random(20261201), commits, grants);
+    // A fixed seed, so every run generates the same history (up to its dates).
+    return await generateInto(root, lib.random(20261201), commits, grants);
   } catch (err) {
-    rmSync(root, { recursive: true, force: true });
+    lib.removeDir(root);
     throw err;
   }
 }
@@ -225,7 +198,7 @@ async function generateInto(
   commits: number,
   grants: number,
 ): Promise<GeneratedRepo> {
-  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
+  const pick = lib.picker(rand);
   const { mergedGrants, otherMerges, expireSlots, others } = plan(commits, grants);
   await git(root, ['init', '-q', '-b', 'main']);
   const slots: Slot[] = [
@@ -369,7 +342,7 @@ async function generateInto(
     if (rand() < 0.6) fields.ticket = `OPS-${1000 + pr}`;
     return {
       path: `${REQUESTS}/${login}/${n}.yaml`,
-      text: requestText(fields),
+      text: lib.requestYaml(fields),
       expires: at + (DURATION_SECONDS[duration] as number),
       busy: false,
       gone: false,
@@ -397,6 +370,18 @@ async function generateInto(
     message: 'Initial access repo\n',
     ops: files.map((p) => touch(p)),
   });
+  /** A commit by `login` on the pull request branch, off the current tip of main. */
+  const branchCommit = (login: string, at: number, message: string, ops: string[]) =>
+    commit({
+      ref: 'refs/heads/pr',
+      author: person(login),
+      authorAt: at,
+      committer: person(login),
+      at,
+      message,
+      from: tip,
+      ops,
+    });
 
   for (let s = 0; s < slots.length; s++) {
     const at = times[s + 1] as number;
@@ -424,16 +409,9 @@ async function generateInto(
       const file = newRequest(at);
       const login = file.path.split('/')[1] as string;
       const branchAt = Math.floor((prev + at) / 2);
-      const side = await commit({
-        ref: 'refs/heads/pr',
-        author: person(login),
-        authorAt: branchAt,
-        committer: person(login),
-        at: branchAt,
-        message: `Request access to ${file.path}\n`,
-        from: tip,
-        ops: [modify(file.path, file.text)],
-      });
+      const side = await branchCommit(login, branchAt, `Request access to ${file.path}\n`, [
+        modify(file.path, file.text),
+      ]);
       tip = await commit({
         ref: 'refs/heads/main',
         author: person('carol'),
@@ -451,16 +429,7 @@ async function generateInto(
       const { ops, what } = ordinaryOps();
       const login = pick(NAMES);
       const branchAt = Math.floor((prev + at) / 2);
-      const side = await commit({
-        ref: 'refs/heads/pr',
-        author: person(login),
-        authorAt: branchAt,
-        committer: person(login),
-        at: branchAt,
-        message: `${what}\n`,
-        from: tip,
-        ops,
-      });
+      const side = await branchCommit(login, branchAt, `${what}\n`, ops);
       tip = await commit({
         ref: 'refs/heads/main',
         author: person(pick(APPROVERS)),
@@ -628,38 +597,6 @@ function timeboxLog(root: string): Promise<Buffer> {
 
 // --- measuring -----------------------------------------------------------------------------------------
 
-let peakRss = 0;
-function sampleRss(): void {
-  const rss = process.memoryUsage.rss();
-  if (rss > peakRss) peakRss = rss;
-}
-
-/** A full GC before each measurement when one can be had, so one phase's garbage is not billed to the next. */
-function collector(): () => void {
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    return () => gc();
-  } catch {
-    return () => {};
-  }
-}
-
-function collectingIo(root: string): Io & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    color: false,
-    isTTY: false,
-    cwd: root,
-    env: {},
-  };
-}
-
 interface CliRun {
   exit: number;
   output: string;
@@ -667,58 +604,48 @@ interface CliRun {
 }
 
 async function status(root: string): Promise<CliRun> {
-  const io = collectingIo(root);
+  const io = lib.collectingIo(root);
   const exit = await runStatus(io, { repo: root, json: true });
   return { exit, output: io.out.join(''), notes: io.err.length };
 }
 
 async function audit(root: string): Promise<CliRun> {
-  const io = collectingIo(root);
+  const io = lib.collectingIo(root);
   const exit = await runAudit(io, { repo: root, format: 'json' });
   return { exit, output: io.out.join(''), notes: io.err.length };
 }
 
 function dropCache(root: string): void {
-  rmSync(join(root, '.git', 'timebox'), { recursive: true, force: true });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+  lib.removeDir(join(root, '.git', 'timebox'));
 }
 
 const ms = (n: number) => `${n.toFixed(0)} ms`;
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 export async function main(argv: string[]): Promise<void> {
   const opts = readOptions(argv);
-  const sampler = setInterval(sampleRss, 5);
-  sampler.unref();
-  const gc = collector();
-  const out = (s = '') => process.stdout.write(`${s}\n`);
+  const stopSampler = lib.startRssSampler(true);
+  const gc = lib.collector();
 
   const g0 = performance.now();
   const repo = await generateRepo(opts.commits, opts.grants);
   if (opts.commitGraph) await git(repo.root, ['commit-graph', 'write', '--reachable', '--changed-paths']);
   const genMs = performance.now() - g0;
   try {
-    out(`timebox ledger benchmark: node ${process.version}, ${process.platform}/${process.arch}`);
-    out(`cpu: ${cpus()[0]?.model.trim() ?? 'unknown'}, ${availableParallelism()} available`);
-    out(`git: ${(await git(repo.root, ['--version'])).toString('utf8').trim()}`);
-    out(
+    lib.printMachine('ledger');
+    lib.out(`git: ${(await git(repo.root, ['--version'])).toString('utf8').trim()}`);
+    lib.out(
       `history: ${repo.commits} commits (${repo.mainCommits} on the first-parent line, ${repo.merges} merges), ` +
         `${repo.grants} grants (${repo.mergedGrants} through merges), ${repo.extensions} extensions, ` +
         `${repo.revocations} early revocations, ${repo.expiryReverts} expiry reverts (${repo.expiredFilesRemoved} files), ` +
         `${repo.otherCommits} commits touching no request; ${repo.first} .. ${repo.last}`,
     );
-    out(
-      `generated with git fast-import in ${ms(genMs)} (${mib(repo.streamBytes)} stream); ` +
+    lib.out(
+      `generated with git fast-import in ${ms(genMs)} (${lib.mib(repo.streamBytes)} stream); ` +
         `${opts.commitGraph ? 'commit-graph with changed-path Bloom filters' : 'no commit-graph'}` +
         `${opts.keep ? ` at ${repo.root}` : ''}`,
     );
-    out(`rounds: 1 warm-up + ${opts.rounds} measured, alternating; medians reported`);
-    out();
+    lib.printRoundsPlan(opts.rounds);
+    lib.out();
 
     const times = {
       raw: [] as number[],
@@ -744,16 +671,7 @@ export async function main(argv: string[]): Promise<void> {
     let logBytes = 0;
     let blobCount = 0;
     for (let round = 0; round <= opts.rounds; round++) {
-      const measure = async <T>(list: number[], fn: () => T | Promise<T>): Promise<T> => {
-        gc();
-        sampleRss();
-        const start = performance.now();
-        const result = await fn();
-        const took = performance.now() - start;
-        sampleRss();
-        if (round > 0) list.push(took);
-        return result;
-      };
+      const measure = lib.measurer(gc, round);
       rawBytes = await measure(times.raw, () => rawLog(repo.root));
       // status and audit take turns at running first after (R), so that neither always pays for that slot.
       const runStatusPair = async () => {
@@ -813,41 +731,31 @@ export async function main(argv: string[]): Promise<void> {
         times.auditOut,
         () => JSON.stringify({ events: l.events, notes: l.notes }, null, 2).length,
       );
-      process.stderr.write(`round ${round === 0 ? 'warm-up' : round} done\n`);
+      lib.roundDone(round);
     }
 
-    const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])) as Record<
-      keyof typeof times,
-      number
-    >;
+    const m = lib.medians(times);
     const x = (n: number) => `${(n / m.raw).toFixed(2)}x`;
     const verdict = (n: number, goal: number) =>
       n / m.raw <= goal ? `goal <= ${goal}x: met` : `goal <= ${goal}x: NOT met`;
-    const rows: [string, string, string][] = [
-      ['(R) git log --name-status main', ms(m.raw), `1.00x  ${mib(rawBytes)} output`],
-      [
-        '(S) status --json, cold',
-        ms(m.statusCold),
-        `${x(m.statusCold)}  ${verdict(m.statusCold, COLD_GOAL)}`,
-      ],
-      [
-        '(S) status --json, warm',
-        ms(m.statusWarm),
-        `${x(m.statusWarm)}  ${verdict(m.statusWarm, WARM_GOAL)}`,
-      ],
-      [
-        '(A) audit --format json, cold',
-        ms(m.auditCold),
-        `${x(m.auditCold)}  ${verdict(m.auditCold, COLD_GOAL)}`,
-      ],
-      [
-        '(A) audit --format json, warm',
-        ms(m.auditWarm),
-        `${x(m.auditWarm)}  ${verdict(m.auditWarm, WARM_GOAL)}`,
-      ],
+    const goalRow = (what: string, n: number, goal: number): lib.Row => [
+      what,
+      ms(n),
+      `${x(n)}  ${verdict(n, goal)}`,
+    ];
+    const rows: lib.Row[] = [
+      ['(R) git log --name-status main', ms(m.raw), `1.00x  ${lib.mib(rawBytes)} output`],
+      goalRow('(S) status --json, cold', m.statusCold, COLD_GOAL),
+      goalRow('(S) status --json, warm', m.statusWarm, WARM_GOAL),
+      goalRow('(A) audit --format json, cold', m.auditCold, COLD_GOAL),
+      goalRow('(A) audit --format json, warm', m.auditWarm, WARM_GOAL),
       ['', '', ''],
       ['phases:', '', ''],
-      ['git log --first-parent --raw -- requests/', ms(m.gitLog), `${x(m.gitLog)}  ${mib(logBytes)} output`],
+      [
+        'git log --first-parent --raw -- requests/',
+        ms(m.gitLog),
+        `${x(m.gitLog)}  ${lib.mib(logBytes)} output`,
+      ],
       ['parseLog', ms(m.parseLog), x(m.parseLog)],
       ['git cat-file --batch', ms(m.catFile), `${x(m.catFile)}  ${blobCount} blobs`],
       [
@@ -862,27 +770,23 @@ export async function main(argv: string[]): Promise<void> {
       ['status output (activeAt + JSON)', ms(m.statusOut), x(m.statusOut)],
       ['audit output (JSON)', ms(m.auditOut), `${x(m.auditOut)}  ${ledger?.events.length} events`],
       ['', '', ''],
-      ['peak RSS (sampled)', mib(peakRss), ''],
-      ['peak RSS (resourceUsage maxRSS)', mib(process.resourceUsage().maxRSS * 1024), ''],
+      ...lib.peakRssRows(),
     ];
-    const w0 = Math.max(...rows.map((r) => r[0].length));
-    const w1 = Math.max(...rows.map((r) => r[1].length));
-    for (const [a, b, c] of rows) out(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`.trimEnd());
-    out();
-    const list = (xs: number[]) => xs.map((n) => n.toFixed(0)).join(' ');
-    out(
-      `all rounds (ms): R ${list(times.raw)} | S cold ${list(times.statusCold)} | S warm ${list(times.statusWarm)} | ` +
-        `A cold ${list(times.auditCold)} | A warm ${list(times.auditWarm)}`,
+    lib.printTable(rows);
+    lib.out();
+    lib.out(
+      `all rounds (ms): R ${lib.roundsList(times.raw)} | S cold ${lib.roundsList(times.statusCold)} | S warm ${lib.roundsList(times.statusWarm)} | ` +
+        `A cold ${lib.roundsList(times.auditCold)} | A warm ${lib.roundsList(times.auditWarm)}`,
     );
     const active = (JSON.parse(last.status?.output ?? '{"grants":[]}') as { grants: unknown[] }).grants
       .length;
     const events = (JSON.parse(last.audit?.output ?? '{"events":[]}') as { events: unknown[] }).events.length;
-    out(
-      `status: exit ${last.status?.exit}, ${active} active grants, ${mib(last.status?.output.length ?? 0)}; ` +
-        `audit: exit ${last.audit?.exit}, ${events} events, ${mib(last.audit?.output.length ?? 0)}; ` +
+    lib.out(
+      `status: exit ${last.status?.exit}, ${active} active grants, ${lib.mib(last.status?.output.length ?? 0)}; ` +
+        `audit: exit ${last.audit?.exit}, ${events} events, ${lib.mib(last.audit?.output.length ?? 0)}; ` +
         `notes on stderr: ${last.audit?.notes ?? 0}`,
     );
-    out();
+    lib.out();
     const goals: [string, number, number][] = [
       ['status cold', m.statusCold, COLD_GOAL],
       ['status warm', m.statusWarm, WARM_GOAL],
@@ -890,13 +794,13 @@ export async function main(argv: string[]): Promise<void> {
       ['audit warm', m.auditWarm, WARM_GOAL],
     ];
     for (const [name, n, goal] of goals) {
-      out(
+      lib.out(
         `${n / m.raw <= goal ? 'goal met' : 'goal NOT met'}: ${name} is ${x(n)} the raw git log (goal <= ${goal}x)`,
       );
     }
   } finally {
-    clearInterval(sampler);
-    if (!opts.keep) rmSync(repo.root, { recursive: true, force: true });
+    stopSampler();
+    if (!opts.keep) lib.removeDir(repo.root);
   }
 }
 

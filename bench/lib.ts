@@ -1,0 +1,202 @@
+// Helpers shared by the benchmarks (bench/check.ts, bench/ledger.ts, bench/apply.ts): option parsing, seeded
+// generation, temporary directories, measuring (peak RSS, GC, timing, medians) and printing the figures.
+// Only node: modules and types here, so that `bench/check.ts --dist` loads no module of src/ through it.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { Io } from '../src/cli/context.js';
+
+// --- options -------------------------------------------------------------------------------------------
+
+/** Prints the usage text of `--help` and exits 0. */
+export function exitWithUsage(usage: string): never {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+
+/** The value of `--name` as a whole number of at least `min`. */
+export function wholeNumber(name: string, text: string, min: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}`);
+  return n;
+}
+
+// --- generating ----------------------------------------------------------------------------------------
+
+/** mulberry32: a small seeded generator, so every run generates the same data. */
+export function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Picks one element of a list with `rand`. */
+export const picker =
+  (rand: () => number) =>
+  <T>(list: readonly T[]): T =>
+    list[Math.floor(rand() * list.length)] as T;
+
+/** A request file with `fields` in order, then `extra` (raw YAML lines, if any). */
+export function requestYaml(fields: Record<string, string>, extra = ''): string {
+  const body = Object.entries(fields)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\n');
+  return `# yaml-language-server: $schema=../../schemas/request.schema.json\n${body}\n${extra}`;
+}
+
+// --- files ---------------------------------------------------------------------------------------------
+
+/** A fresh directory `<tmpdir>/<prefix>XXXXXX`. */
+export const tempDir = (prefix: string): string => mkdtempSync(join(tmpdir(), prefix));
+
+/** Removes a directory and everything below it; nothing if it is not there. */
+export const removeDir = (path: string): void => rmSync(path, { recursive: true, force: true });
+
+/** Writes `text` to `root/path`, making the directories it needs. */
+export function writeInto(root: string, path: string, text: string): void {
+  const abs = join(root, path);
+  mkdirSync(dirname(abs), { recursive: true });
+  writeFileSync(abs, text);
+}
+
+// --- measuring -----------------------------------------------------------------------------------------
+
+let peak = 0;
+
+/** Notes the current RSS if it is the largest so far. */
+function sampleRss(): void {
+  const rss = process.memoryUsage.rss();
+  if (rss > peak) peak = rss;
+}
+
+/** The largest RSS sampled since the start or the last `resetPeakRss()`. */
+export const peakRss = (): number => peak;
+
+export function resetPeakRss(): void {
+  peak = 0;
+}
+
+/** The kernel's peak RSS of the whole process, in bytes. */
+export const maxRss = (): number => process.resourceUsage().maxRSS * 1024;
+
+/** Samples the RSS every 5 ms until the returned function is called; `unref` lets the process exit anyway. */
+export function startRssSampler(unref: boolean): () => void {
+  const sampler = setInterval(sampleRss, 5);
+  if (unref) sampler.unref();
+  return () => clearInterval(sampler);
+}
+
+/** A full GC before each measurement when one can be had, so one phase's garbage is not billed to the next. */
+export function collector(): () => void {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    return () => gc();
+  } catch {
+    return () => {};
+  }
+}
+
+/** An `Io` that collects what the command writes, for running CLI commands in-process. */
+export function collectingIo(root: string): Io & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    color: false,
+    isTTY: false,
+    cwd: root,
+    env: {},
+  };
+}
+
+/** Runs `fn` once, sampling the RSS around it; its wall time in ms and its value. */
+export async function timed<T>(fn: () => T | Promise<T>): Promise<{ ms: number; value: T }> {
+  sampleRss();
+  const start = performance.now();
+  const value = await fn();
+  const ms = performance.now() - start;
+  sampleRss();
+  return { ms, value };
+}
+
+/**
+ * The `measure` of round `round` (0 is the warm-up): a GC, then `fn` timed; the time goes into `list` in
+ * measured rounds only.
+ */
+export function measurer(gc: () => void, round: number) {
+  return async <T>(list: number[], fn: () => T | Promise<T>): Promise<T> => {
+    gc();
+    const { ms, value } = await timed(fn);
+    if (round > 0) list.push(ms);
+    return value;
+  };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/** The median of every list of times. */
+export function medians<K extends string>(times: Record<K, number[]>): Record<K, number> {
+  return Object.fromEntries(Object.entries<number[]>(times).map(([k, v]) => [k, median(v)])) as Record<
+    K,
+    number
+  >;
+}
+
+// --- printing ------------------------------------------------------------------------------------------
+
+/** One line to stdout. */
+export const out = (line = ''): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+export const mib = (bytes: number, digits = 1): string => `${(bytes / 1024 / 1024).toFixed(digits)} MiB`;
+
+/** Every value of the measured rounds, in whole ms, for the `all rounds` line. */
+export const roundsList = (xs: number[]): string => xs.map((n) => n.toFixed(0)).join(' ');
+
+/** The first lines of a report: the benchmark, node, the platform and the CPU. */
+export function printMachine(name: string): void {
+  out(`timebox ${name} benchmark: node ${process.version}, ${process.platform}/${process.arch}`);
+  out(`cpu: ${cpus()[0]?.model.trim() ?? 'unknown'}, ${availableParallelism()} available`);
+}
+
+export function printRoundsPlan(rounds: number): void {
+  out(`rounds: 1 warm-up + ${rounds} measured, alternating; medians reported`);
+}
+
+/** Progress on stderr after round `round` (0 is the warm-up). */
+export function roundDone(round: number): void {
+  process.stderr.write(`round ${round === 0 ? 'warm-up' : round} done\n`);
+}
+
+/** A row of the figures table: what, the figure, notes. */
+export type Row = [string, string, string];
+
+/** The rows of the two peak-RSS figures that end a table. */
+export const peakRssRows = (): Row[] => [
+  ['peak RSS (sampled)', mib(peakRss()), ''],
+  ['peak RSS (resourceUsage maxRSS)', mib(maxRss()), ''],
+];
+
+/** The figures table: the first column padded to the right, the second right-aligned. */
+export function printTable(rows: Row[]): void {
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  for (const [a, b, c] of rows) out(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`.trimEnd());
+}
