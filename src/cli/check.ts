@@ -8,6 +8,7 @@ import { changedSince, gitRevision, type RepoSource, workingTree } from '../repo
 import { type Io, loadTeams, parseAt, parseList, repoRoot } from './context.js';
 import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
 import { formatDecisions } from './format.js';
+import { pullFromApi, reportToActions } from './github-actions.js';
 
 export interface CheckOptions {
   repo?: string;
@@ -18,6 +19,10 @@ export interface CheckOptions {
   at?: string;
   json?: boolean;
   requireApproved?: boolean;
+  /** Actions mode: read the PR's reviews, pushers, permissions and teams from the GitHub API. */
+  pullRequest?: string;
+  /** The head commit the checked-out files are from; approvals must be of it. */
+  headSha?: string;
 }
 
 export async function loadRepoOrFail(io: Io, source: RepoSource): Promise<AccessRepo> {
@@ -108,16 +113,23 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
     }
   }
 
+  let pull = offlinePull(opts.author, parseList(opts.approvedBy), teams, at);
+  if (opts.pullRequest) {
+    if (!opts.base) throw new UsageError('--pull-request needs --base (the PR’s base branch)');
+    if (opts.approvedBy) throw new UsageError('give either --approved-by or --pull-request, not both');
+    pull = await pullFromApi(io, opts.pullRequest, opts.headSha, repo, changed, teams);
+  }
   const input: CheckInput = {
     files: changed,
     changedPaths,
-    pull: offlinePull(opts.author, parseList(opts.approvedBy), teams, at),
+    pull,
     policies: repo.policies,
     codeowners: repo.codeowners,
     config: repo.config,
     at,
   };
   const decisions = decideAll(input);
+  if (io.env.GITHUB_ACTIONS === 'true') await reportToActions(io, decisions, repo, pull.headSha);
   if (opts.json) io.stdout(`${JSON.stringify({ results: decisions.map(toJson) }, null, 2)}\n`);
   else io.stdout(formatDecisions(decisions, io));
   return exitCode(decisions, opts.requireApproved ?? false);

@@ -9,6 +9,7 @@ import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
 import { keysSealer } from './keys.js';
 import { runAudit, runStatus } from './ledger.js';
 import { inquirerPrompter, runNew } from './new.js';
+import { runServe, SERVE_ENV_HELP } from './serve.js';
 import { runVerify } from './verify.js';
 
 const repoOption = () => new Option('--repo <dir>', 'the access repo').default('.', 'the current directory');
@@ -36,10 +37,18 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('--teams <file>', 'YAML map of "@org/team" to member logins')
     .option('--at <time>', 'decide at this RFC 3339 time (default: now)')
     .option('--require-approved', 'exit 1 while any request is still pending (for CI gates)')
+    .option(
+      '--pull-request <number>',
+      'with --base: read reviews, pushers, permissions and teams of this PR from the GitHub API ($GITHUB_TOKEN, $GITHUB_REPOSITORY, $GITHUB_API_URL)',
+    )
+    .option(
+      '--head-sha <sha>',
+      'with --pull-request: the commit the checked-out files are from (approvals must be of it)',
+    )
     .addOption(jsonOption())
     .addHelpText(
       'after',
-      '\nExit codes: 0 all approved or pending, 1 a request is denied or invalid, 2 usage or configuration error.',
+      '\nExit codes: 0 all approved or pending, 1 a request is denied or invalid, 2 usage or configuration error.\nIn GitHub Actions (GITHUB_ACTIONS=true) results are also written as annotations and to the step summary.',
     )
     .action(async (files: string[], opts) => done(await runCheck(io, files, opts)));
 
@@ -134,6 +143,12 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .argument('<file>', 'the sealed credentials')
     .option('--identity <key...>', 'SSH private key file(s) (default: ~/.ssh/id_ed25519, ~/.ssh/id_rsa)')
     .action(async (file: string, opts) => done(await runCreds(io, file, opts)));
+
+  program
+    .command('serve')
+    .description('run the GitHub App: check pull requests and keep one summary comment per pull request')
+    .addHelpText('after', SERVE_ENV_HELP)
+    .action(async () => done(await runServe(io)));
 
   return program;
 }

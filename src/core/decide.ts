@@ -49,7 +49,9 @@ export function isGovernancePath(path: string, config: Config): boolean {
     path.startsWith(`${config.paths.policies}/`) ||
     path.startsWith('schemas/') ||
     path === 'timebox.yaml' ||
-    path === '.github/CODEOWNERS' ||
+    // CODEOWNERS and the workflows that run Timebox in Actions mode
+    path.startsWith('.github/') ||
+    path === 'action.yml' ||
     path === 'CODEOWNERS' ||
     path === 'docs/CODEOWNERS'
   );

@@ -424,6 +424,9 @@ describe('pull request scope', () => {
       '.github/CODEOWNERS',
       'CODEOWNERS',
       'docs/CODEOWNERS',
+      // Actions mode runs from these: a PR must not change its own gate and a request together
+      '.github/workflows/timebox-check.yml',
+      'action.yml',
     ]) {
       const i = input(POLICY, [{ path: FILE, text }], { pull: pull([approve('carol')]) });
       const [d] = decideAll({ ...i, changedPaths: [FILE, governance] });

@@ -1,0 +1,103 @@
+// Actions mode for `timebox check`: pull request facts from the API with the workflow's read-only
+// GITHUB_TOKEN, and results as workflow annotations and a step summary (the token cannot post checks).
+import { appendFile } from 'node:fs/promises';
+import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
+import { parseRepoName, statusOf, tokenClient } from '../github/client.js';
+import { gatherFacts, getPull, referencedTeams } from '../github/gather.js';
+import type { AccessRepo } from '../repo/access-repo.js';
+import { previewsOf } from '../report/previews.js';
+import { annotationsOf, renderComment } from '../report/pull-request.js';
+import type { Io } from './context.js';
+import { UsageError } from './errors.js';
+
+export async function pullFromApi(
+  io: Io,
+  number: string,
+  headSha: string | undefined,
+  repo: AccessRepo,
+  changed: ChangedRequestFile[],
+  offlineTeams: PullFacts['teams'],
+): Promise<PullFacts> {
+  const n = Number(number);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new UsageError(`--pull-request must be a PR number, not ${number}`);
+  const token = io.env.GITHUB_TOKEN;
+  if (!token) throw new UsageError('--pull-request needs GITHUB_TOKEN in the environment');
+  const fullName = io.env.GITHUB_REPOSITORY;
+  if (!fullName)
+    throw new UsageError('--pull-request needs GITHUB_REPOSITORY (owner/name) in the environment');
+  let ref: ReturnType<typeof parseRepoName>;
+  try {
+    ref = parseRepoName(fullName);
+  } catch (err) {
+    throw new UsageError(`GITHUB_REPOSITORY: ${(err as Error).message}`);
+  }
+  const gh = tokenClient(token, io.env.GITHUB_API_URL);
+  const pullRef = { ...ref, number: n };
+  let pull: Awaited<ReturnType<typeof getPull>>;
+  try {
+    pull = await getPull(gh, pullRef);
+  } catch (err) {
+    throw new UsageError(
+      `cannot read pull request ${fullName}#${n}: ${statusOf(err) ?? ''} ${(err as Error).message}`.trim(),
+    );
+  }
+  // A workflow token cannot read organization teams: teams come from --teams when given, else the API
+  // (fail closed: an unreadable team approves nothing and is said).
+  const wanted = referencedTeams(
+    repo.policies,
+    repo.codeowners,
+    changed.map((c) => c.path),
+  ).filter((t) => !(t in offlineTeams));
+  const { facts, problems } = await gatherFacts(gh, pullRef, pull, wanted);
+  for (const p of problems) io.stderr(`warning: ${p.message}\n`);
+  if (headSha && headSha !== pull.head.sha) {
+    io.stderr(
+      `warning: the pull request's head moved to ${pull.head.sha.slice(0, 7)}; approvals of ${headSha.slice(0, 7)} (the checked-out commit) only count\n`,
+    );
+  }
+  return { ...facts, headSha: headSha ?? pull.head.sha, teams: { ...facts.teams, ...offlineTeams } };
+}
+
+/** `::error file=…,line=…::message`, escaped as the runner expects. */
+export function workflowCommand(
+  level: 'error' | 'warning' | 'notice',
+  props: Record<string, string | number>,
+  message: string,
+): string {
+  const data = (s: string) => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  const prop = (s: string) => data(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
+  const list = Object.entries(props)
+    .map(([k, v]) => `${k}=${prop(String(v))}`)
+    .join(',');
+  return `::${level}${list ? ` ${list}` : ''}::${data(message)}\n`;
+}
+
+export async function reportToActions(
+  io: Io,
+  decisions: Decision[],
+  repo: AccessRepo,
+  headSha: string,
+): Promise<void> {
+  for (const batch of annotationsOf(decisions)) {
+    for (const a of batch) {
+      io.stdout(
+        workflowCommand(
+          a.annotation_level === 'failure' ? 'error' : a.annotation_level,
+          {
+            file: a.path,
+            line: a.start_line,
+            ...(a.start_column ? { col: a.start_column } : {}),
+            title: a.title,
+          },
+          a.message,
+        ),
+      );
+    }
+  }
+  const summaryFile = io.env.GITHUB_STEP_SUMMARY;
+  if (summaryFile) {
+    const previews = previewsOf(decisions, repo.policies, io.env.GITHUB_REPOSITORY ?? 'repo', headSha);
+    await appendFile(summaryFile, renderComment({ decisions, previews, headSha }));
+  }
+}

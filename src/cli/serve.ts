@@ -1,0 +1,81 @@
+// `timebox serve`: the GitHub App. Configuration comes from the environment, as Probot apps do.
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { type ServerOptions, startServer } from '../github/server.js';
+import type { Io } from './context.js';
+import { EXIT, UsageError } from './errors.js';
+
+export const SERVE_ENV_HELP = `
+Environment:
+  APP_ID            the GitHub App's id (required)
+  PRIVATE_KEY       its private key, PEM (or PRIVATE_KEY_PATH: a file holding it) (required)
+  WEBHOOK_SECRET    the webhook secret set on the App (required; unsigned deliveries are refused)
+  PORT              port to listen on (default 3000)
+  HOST              address to listen on (default 0.0.0.0)
+  GITHUB_API_URL    REST API base URL, for GitHub Enterprise (default https://api.github.com)
+  LOG_LEVEL         trace, debug, info (default), warn, error
+
+Webhooks are received at POST /api/github/webhooks; GET /healthz answers 200.`;
+
+export function serveOptionsFromEnv(env: NodeJS.ProcessEnv, cwd: string): ServerOptions {
+  const missing: string[] = [];
+  const appId = env.APP_ID?.trim();
+  if (!appId) missing.push('APP_ID');
+  let privateKey = env.PRIVATE_KEY;
+  if (!privateKey && env.PRIVATE_KEY_PATH) {
+    try {
+      privateKey = readFileSync(resolve(cwd, env.PRIVATE_KEY_PATH), 'utf8');
+    } catch (err) {
+      throw new UsageError(
+        `cannot read PRIVATE_KEY_PATH ${env.PRIVATE_KEY_PATH}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      );
+    }
+  }
+  if (!privateKey) missing.push('PRIVATE_KEY (or PRIVATE_KEY_PATH)');
+  const webhookSecret = env.WEBHOOK_SECRET;
+  if (!webhookSecret) missing.push('WEBHOOK_SECRET');
+  if (missing.length > 0 || !appId || !privateKey || !webhookSecret) {
+    throw new UsageError(`timebox serve needs ${missing.join(', ')} in the environment (see --help)`);
+  }
+  if (!/^\d+$/.test(appId))
+    throw new UsageError(`APP_ID must be the App's numeric id, not ${JSON.stringify(appId)}`);
+  // Keys pasted into one-line variables often carry literal "\n".
+  const pem = privateKey.includes('\\n') ? privateKey.replace(/\\n/g, '\n') : privateKey;
+  try {
+    createPrivateKey(pem);
+  } catch (err) {
+    throw new UsageError(`PRIVATE_KEY is not a PEM private key: ${(err as Error).message}`);
+  }
+  const port = env.PORT ? Number(env.PORT) : 3000;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`PORT must be a port number, not ${JSON.stringify(env.PORT)}`);
+  }
+  const baseUrl = env.GITHUB_API_URL?.replace(/\/+$/, '');
+  if (baseUrl && !/^https?:\/\/[^\s]+$/.test(baseUrl)) {
+    throw new UsageError(`GITHUB_API_URL must be an http(s) URL, not ${JSON.stringify(env.GITHUB_API_URL)}`);
+  }
+  return {
+    appId,
+    privateKey: pem,
+    webhookSecret,
+    port,
+    ...(env.HOST ? { host: env.HOST } : {}),
+    ...(baseUrl && baseUrl !== 'https://api.github.com' ? { baseUrl } : {}),
+  };
+}
+
+/** Serve until SIGINT/SIGTERM (or `stop` resolves, for tests). */
+export async function runServe(io: Io, stop?: Promise<void>): Promise<number> {
+  const options = serveOptionsFromEnv(io.env, io.cwd);
+  const server = await startServer(options);
+  io.stderr(`timebox serve: listening on ${server.url}/api/github/webhooks\n`);
+  await new Promise<void>((done) => {
+    const finish = () => done();
+    process.once('SIGINT', finish);
+    process.once('SIGTERM', finish);
+    stop?.then(finish);
+  });
+  await server.close();
+  return EXIT.ok;
+}

@@ -1,0 +1,114 @@
+// The Probot app: which events Timebox listens to and what it does with them. Handlers read the pull
+// request's current state, so redelivered and out-of-order deliveries change nothing.
+import type { ApplicationFunction, Probot } from 'probot';
+import type { GitHub } from './client.js';
+import type { PullRef } from './gather.js';
+import { checkPullRequest } from './pull-check.js';
+
+export interface AppOptions {
+  /** The clock decisions use (office hours, windows); tests inject one. */
+  now?: () => Date;
+}
+
+export const PULL_EVENTS = [
+  'pull_request.opened',
+  'pull_request.synchronize',
+  'pull_request.reopened',
+  'pull_request.ready_for_review',
+  'pull_request.edited',
+] as const;
+export const REVIEW_EVENTS = [
+  'pull_request_review.submitted',
+  'pull_request_review.edited',
+  'pull_request_review.dismissed',
+] as const;
+
+/**
+ * Runs work per key one at a time. While a run is in progress, later requests for the same key share
+ * one follow-up run: it starts after the current one and reads the state as it is then, so a burst of
+ * deliveries for one pull request costs at most two checks, and the last one posted is never stale.
+ */
+export class KeyedRunner {
+  readonly #running = new Map<string, Promise<unknown>>();
+  readonly #queued = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const queued = this.#queued.get(key);
+    if (queued) return queued as Promise<T>;
+    const running = this.#running.get(key);
+    if (!running) return this.#start(key, work);
+    const next = running
+      .catch(() => undefined)
+      .then(() => {
+        this.#queued.delete(key);
+        return this.#start(key, work);
+      });
+    this.#queued.set(key, next);
+    return next;
+  }
+
+  #start<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const p = work();
+    this.#running.set(key, p);
+    const clear = () => {
+      if (this.#running.get(key) === p) this.#running.delete(key);
+    };
+    p.then(clear, clear);
+    return p;
+  }
+}
+
+export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
+  return (app: Probot) => {
+    const runner = new KeyedRunner();
+    const roots = new Map<string, string>();
+    let botLogin: Promise<string> | undefined;
+    /** `<slug>[bot]`, asked once (with the App's JWT) and remembered; a failure is retried next time. */
+    const ownLogin = (): Promise<string> => {
+      botLogin ??= app
+        .auth()
+        .then((gh) => gh.request('GET /app'))
+        .then(({ data }) => `${data?.slug ?? ''}[bot]`);
+      botLogin.catch(() => {
+        botLogin = undefined;
+      });
+      return botLogin;
+    };
+
+    const check = async (context: {
+      id: string;
+      octokit: unknown;
+      log: Probot['log'];
+      payload: { pull_request: { number: number }; repository: { name: string; owner: { login: string } } };
+    }): Promise<void> => {
+      const { repository, pull_request } = context.payload;
+      const ref: PullRef = {
+        owner: repository.owner.login,
+        repo: repository.name,
+        number: pull_request.number,
+      };
+      const key = `${ref.owner}/${ref.repo}#${ref.number}`;
+      const login = await ownLogin();
+      const result = await runner.run(key, () =>
+        checkPullRequest(context.octokit as GitHub, ref, {
+          botLogin: login,
+          roots,
+          ...(options.now ? { now: options.now } : {}),
+          warn: (message) => context.log.warn({ pull: key }, message),
+        }),
+      );
+      context.log.info(
+        {
+          pull: key,
+          head: result.headSha,
+          conclusion: result.conclusion,
+          statuses: result.decisions?.map((d) => `${d.file}: ${d.status}`),
+          skipped: result.skipped,
+        },
+        result.skipped ? `skipped ${key}: ${result.skipped}` : `checked ${key}: ${result.conclusion}`,
+      );
+    };
+    app.on([...PULL_EVENTS], check);
+    app.on([...REVIEW_EVENTS], check);
+  };
+}

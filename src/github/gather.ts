@@ -1,0 +1,206 @@
+// Reading a pull request's facts from the GitHub API: changed request files, reviews, pushers, live
+// permissions and team memberships. Everything is re-read on every event, so a redelivered or
+// out-of-order webhook decides on the current state, never on the payload's.
+
+import { type CodeOwners, ownersOf } from '../core/codeowners.js';
+import { isRequestPath } from '../core/decide.js';
+import type { ChangedRequestFile, Config, Permission, Policies, PullFacts } from '../core/model.js';
+import type { RepoSource } from '../repo/source.js';
+import { type GitHub, type RepoRef, statusOf } from './client.js';
+import { type ApiCommit, type ApiReview, permissionFrom, pullFacts } from './facts.js';
+import { readBlob } from './source.js';
+
+export interface PullRef extends RepoRef {
+  number: number;
+}
+
+export interface ApiPull {
+  number: number;
+  state: string;
+  title: string;
+  draft?: boolean;
+  merged?: boolean | null;
+  user: { login: string; type?: string } | null;
+  head: { sha: string; ref: string };
+  base: { sha: string; ref: string };
+}
+
+export interface ChangedFiles {
+  /** Every path the PR touches (both sides of a rename). */
+  paths: string[];
+  requests: ChangedRequestFile[];
+  /** Request files that could not be read (too large, vanished): decided invalid with this message. */
+  unreadable: { path: string; message: string }[];
+}
+
+export async function getPull(gh: GitHub, ref: PullRef): Promise<ApiPull> {
+  const { data } = await gh.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', {
+    owner: ref.owner,
+    repo: ref.repo,
+    pull_number: ref.number,
+  });
+  return data;
+}
+
+/**
+ * The PR's changed files (GitHub lists at most 3,000). A rename is a removal of the old path and an
+ * addition of the new one, as `timebox check --base` sees it.
+ */
+export async function changedFiles(
+  gh: GitHub,
+  ref: PullRef,
+  base: RepoSource,
+  config: Config,
+): Promise<ChangedFiles> {
+  const repo = { owner: ref.owner, repo: ref.repo };
+  const files = await gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/files', {
+    ...repo,
+    pull_number: ref.number,
+    per_page: 100,
+  });
+  const paths = new Set<string>();
+  const requests: ChangedRequestFile[] = [];
+  const unreadable: ChangedFiles['unreadable'] = [];
+  const removed = async (path: string): Promise<void> => {
+    const content = await base.read(path).catch(() => null);
+    requests.push({ path, status: 'removed', ...(content === null ? {} : { previous: { content } }) });
+  };
+  await Promise.all(
+    files.map(async (f) => {
+      paths.add(f.filename);
+      if (f.previous_filename) paths.add(f.previous_filename);
+      if (f.status === 'unchanged') return;
+      if (f.status === 'renamed' && f.previous_filename && isRequestPath(f.previous_filename, config)) {
+        await removed(f.previous_filename);
+      }
+      if (!isRequestPath(f.filename, config)) return;
+      if (f.status === 'removed') return removed(f.filename);
+      try {
+        if (!f.sha) throw new Error(`${f.filename}: GitHub gave no blob for this file`);
+        const content = await readBlob(gh, repo, f.sha, f.filename);
+        requests.push({ path: f.filename, status: f.status === 'added' ? 'added' : 'modified', content });
+      } catch (err) {
+        unreadable.push({ path: f.filename, message: (err as Error).message });
+      }
+    }),
+  );
+  const byPath = (a: { path: string }, b: { path: string }) =>
+    a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+  return { paths: [...paths].sort(), requests: requests.sort(byPath), unreadable: unreadable.sort(byPath) };
+}
+
+/** `@org/team` names that policies or the changed files' CODEOWNERS refer to (lower-case). */
+export function referencedTeams(
+  policies: Policies,
+  codeowners: CodeOwners | null,
+  paths: string[],
+): string[] {
+  const out = new Set<string>();
+  const visit = (v: unknown): void => {
+    if (typeof v === 'string') {
+      if (/^@[^/\s]+\/[^/\s]+$/.test(v)) out.add(v.toLowerCase());
+    } else if (Array.isArray(v)) v.forEach(visit);
+    else if (v && typeof v === 'object') Object.values(v).forEach(visit);
+  };
+  visit(policies.rules);
+  for (const p of paths) for (const o of ownersOf(codeowners, p).owners) visit(o);
+  return [...out].sort();
+}
+
+export interface FactsProblem {
+  message: string;
+}
+
+/** Reviews, pushers, live permissions of the approvers and members of the referenced teams. */
+export async function gatherFacts(
+  gh: GitHub,
+  ref: PullRef,
+  pull: ApiPull,
+  teamNames: string[],
+): Promise<{ facts: PullFacts; problems: FactsProblem[] }> {
+  const repo = { owner: ref.owner, repo: ref.repo };
+  const pullParams = { ...repo, pull_number: ref.number, per_page: 100 };
+  const problems: FactsProblem[] = [];
+  const [reviews, commits] = await Promise.all([
+    gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews', pullParams),
+    gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/commits', pullParams),
+  ]);
+  // Only people who approved can need write access; everyone else's permission does not matter.
+  const approvers = new Set<string>();
+  for (const r of reviews) {
+    if (r.state === 'APPROVED' && r.user && r.user.type !== 'Bot') approvers.add(r.user.login);
+  }
+  const permissions: Record<string, Permission> = {};
+  await Promise.all(
+    [...approvers].map(async (login) => {
+      try {
+        const { data } = await gh.request('GET /repos/{owner}/{repo}/collaborators/{username}/permission', {
+          ...repo,
+          username: login,
+        });
+        permissions[login] = permissionFrom(data);
+      } catch (err) {
+        // Not a collaborator (404) means no write access; anything else is said, and fails closed too.
+        permissions[login] = 'none';
+        if (statusOf(err) !== 404) {
+          problems.push({ message: `could not read ${login}'s permission: ${(err as Error).message}` });
+        }
+      }
+    }),
+  );
+  const teams: Record<string, string[]> = {};
+  await Promise.all(
+    teamNames.map(async (name) => {
+      const [org = '', slug = ''] = name.slice(1).split('/');
+      try {
+        const members = await gh.paginate('GET /orgs/{org}/teams/{team_slug}/members', {
+          org,
+          team_slug: slug,
+          per_page: 100,
+        });
+        teams[name] = members.map((m) => m.login);
+      } catch (err) {
+        // A team that does not exist (or cannot be read) approves nobody: fail closed, and say so.
+        problems.push({
+          message:
+            statusOf(err) === 404
+              ? `team ${name} does not exist or is not visible to Timebox; it approves nothing`
+              : `could not read the members of ${name} (${(err as Error).message}); it approves nothing`,
+        });
+      }
+    }),
+  );
+  return {
+    facts: pullFacts({
+      author: pull.user?.login ?? '',
+      headSha: pull.head.sha,
+      reviews: reviews as ApiReview[],
+      commits: commits as ApiCommit[],
+      permissions,
+      teams,
+    }),
+    problems,
+  };
+}
+
+/**
+ * The access repo's root commit (tags and role names carry it), from the last page of the commit list.
+ * With several roots, GitHub's oldest is taken; `timebox apply` takes the smallest sha (docs/github-app.md).
+ */
+export async function rootCommitOf(gh: GitHub, repo: RepoRef, ref: string): Promise<string> {
+  const first = await gh.request('GET /repos/{owner}/{repo}/commits', { ...repo, sha: ref, per_page: 1 });
+  const last = /[?&]page=(\d+)[^>]*>;\s*rel="last"/.exec(first.headers.link ?? '')?.[1];
+  const data = last
+    ? (
+        await gh.request('GET /repos/{owner}/{repo}/commits', {
+          ...repo,
+          sha: ref,
+          per_page: 1,
+          page: Number(last),
+        })
+      ).data
+    : first.data;
+  const sha = data[data.length - 1]?.sha;
+  if (!sha) throw new Error(`${repo.owner}/${repo.repo}: ${ref} has no commits`);
+  return sha;
+}

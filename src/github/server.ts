@@ -1,0 +1,133 @@
+// `timebox serve`'s HTTP side: Probot's webhook middleware behind a size limit, plus a health check.
+// Signatures are checked by @octokit/webhooks (X-Hub-Signature-256, HMAC-SHA256, constant time).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type Logger, pino } from 'pino';
+import { Probot } from 'probot';
+import { type AppOptions, timeboxApp } from './app.js';
+
+export const WEBHOOK_PATH = '/api/github/webhooks';
+/** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */
+export const DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024;
+
+export interface ServerOptions extends AppOptions {
+  appId: string;
+  privateKey: string;
+  webhookSecret: string;
+  port?: number;
+  host?: string;
+  /** GitHub Enterprise or a test double: the REST API's base URL. */
+  baseUrl?: string;
+  maxBodyBytes?: number;
+  log?: Logger;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  probot: Probot;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const log = opts.log ?? pino({ name: 'timebox', level: process.env.LOG_LEVEL ?? 'info' });
+  const probot = new Probot({
+    appId: opts.appId,
+    privateKey: opts.privateKey,
+    secret: opts.webhookSecret,
+    log,
+    ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
+  });
+  await probot.load(timeboxApp(opts));
+  const middleware = await probot.getNodeMiddleware({ path: WEBHOOK_PATH, log });
+  const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      log.error({ err }, 'request failed');
+      if (!res.headersSent) reply(res, 500, { error: 'internal error' });
+    });
+  });
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '');
+    if (req.method === 'GET' && (path === '/healthz' || path === '')) {
+      reply(res, 200, { ok: true, app: 'timebox' });
+      return;
+    }
+    if (path !== WEBHOOK_PATH) {
+      reply(res, 404, { error: `no route ${req.method} ${path}` });
+      return;
+    }
+    if (req.method === 'POST') {
+      const body = await readCapped(req, max);
+      if (body === null) {
+        log.warn(
+          { delivery: req.headers['x-github-delivery'], length: req.headers['content-length'] },
+          `refused a webhook body over ${max} bytes`,
+        );
+        res.setHeader('connection', 'close');
+        reply(res, 413, { error: `payload larger than ${max} bytes` });
+        req.resume();
+        return;
+      }
+      // @octokit/webhooks reads a string `body` as the raw payload (the signature is over these bytes).
+      (req as IncomingMessage & { body?: string }).body = body;
+    }
+    await middleware(req, res);
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 3000, opts.host ?? '0.0.0.0', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1';
+  log.info(
+    { port, path: WEBHOOK_PATH, api: opts.baseUrl ?? 'https://api.github.com' },
+    'timebox serve listening',
+  );
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    probot,
+    server,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((e) => (e ? reject(e) : resolve()));
+      }),
+  };
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** The body as UTF-8, or null as soon as it is known to exceed `max` bytes (nothing more is buffered). */
+function readCapped(req: IncomingMessage, max: number): Promise<string | null> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > max) {
+        over = true;
+        chunks.length = 0;
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', reject);
+  });
+}
