@@ -1,0 +1,50 @@
+// `timebox serve` configuration: every required variable is named when missing, and bad values are
+// refused with the cause before anything listens.
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { serveOptionsFromEnv } from '../../src/cli/serve.js';
+import { run, tempDir, write } from '../helpers/repo.js';
+
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const PEM = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+const GOOD = { APP_ID: '123', PRIVATE_KEY: PEM, WEBHOOK_SECRET: 's3cret' };
+
+describe('timebox serve configuration', () => {
+  it('names every missing variable, and exits 2 without listening', async () => {
+    const r = await run(['serve'], { cwd: tempDir(), env: {} });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('APP_ID, PRIVATE_KEY (or PRIVATE_KEY_PATH), WEBHOOK_SECRET');
+  });
+
+  it('never runs without a webhook secret (Probot would default to "development")', () => {
+    expect(() => serveOptionsFromEnv({ APP_ID: '1', PRIVATE_KEY: PEM }, '/')).toThrow(/WEBHOOK_SECRET/);
+  });
+
+  it('accepts a key with literal \\n escapes, or from PRIVATE_KEY_PATH', () => {
+    const escaped = serveOptionsFromEnv({ ...GOOD, PRIVATE_KEY: PEM.replace(/\n/g, '\\n') }, '/');
+    expect(escaped.privateKey).toBe(PEM);
+    const dir = tempDir();
+    write(dir, 'key.pem', PEM);
+    const { PRIVATE_KEY: _, ...rest } = GOOD;
+    expect(serveOptionsFromEnv({ ...rest, PRIVATE_KEY_PATH: 'key.pem' }, dir).privateKey).toBe(PEM);
+    expect(() => serveOptionsFromEnv({ ...rest, PRIVATE_KEY_PATH: 'nope.pem' }, dir)).toThrow(
+      /cannot read PRIVATE_KEY_PATH nope\.pem: ENOENT/,
+    );
+  });
+
+  it('refuses a key that is not a private key, a non-numeric app id, a bad port or API URL', () => {
+    expect(() => serveOptionsFromEnv({ ...GOOD, PRIVATE_KEY: 'hello' }, '/')).toThrow(/not a PEM private key/);
+    expect(() => serveOptionsFromEnv({ ...GOOD, APP_ID: 'timebox' }, '/')).toThrow(/numeric id/);
+    expect(() => serveOptionsFromEnv({ ...GOOD, PORT: '99999' }, '/')).toThrow(/PORT/);
+    expect(() => serveOptionsFromEnv({ ...GOOD, GITHUB_API_URL: 'file:///etc' }, '/')).toThrow(/GITHUB_API_URL/);
+  });
+
+  it('takes PORT, HOST and GITHUB_API_URL (trailing slash dropped; github.com is the default)', () => {
+    const o = serveOptionsFromEnv(
+      { ...GOOD, PORT: '8080', HOST: '127.0.0.1', GITHUB_API_URL: 'https://ghe.example.com/api/v3/' },
+      '/',
+    );
+    expect(o).toMatchObject({ port: 8080, host: '127.0.0.1', baseUrl: 'https://ghe.example.com/api/v3' });
+    expect(serveOptionsFromEnv({ ...GOOD, GITHUB_API_URL: 'https://api.github.com' }, '/').baseUrl).toBeUndefined();
+  });
+});
