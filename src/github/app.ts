@@ -3,7 +3,7 @@
 import type { ApplicationFunction, Probot } from 'probot';
 import type { GitHub } from './client.js';
 import type { PullRef } from './gather.js';
-import { checkPullRequest } from './pull-check.js';
+import { CheckCache, checkPullRequest } from './pull-check.js';
 
 export interface AppOptions {
   /** The clock decisions use (office hours, windows); tests inject one. */
@@ -61,7 +61,7 @@ export class KeyedRunner {
 export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
   return (app: Probot) => {
     const runner = new KeyedRunner();
-    const roots = new Map<string, string>();
+    const cache = new CheckCache();
     let botLogin: Promise<string> | undefined;
     /** `<slug>[bot]`, asked once (with the App's JWT) and remembered; a failure is retried next time. */
     const ownLogin = (): Promise<string> => {
@@ -92,7 +92,7 @@ export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
       const result = await runner.run(key, () =>
         checkPullRequest(context.octokit as GitHub, ref, {
           botLogin: login,
-          roots,
+          cache,
           ...(options.now ? { now: options.now } : {}),
           warn: (message) => context.log.warn({ pull: key }, message),
         }),

@@ -42,22 +42,30 @@ export async function getPull(gh: GitHub, ref: PullRef): Promise<ApiPull> {
   return data;
 }
 
+export type ApiFile = Awaited<ReturnType<typeof listFiles>>[number];
+
+/** The PR's changed files as GitHub lists them (at most 3,000). */
+export function listFiles(gh: GitHub, ref: PullRef) {
+  return gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/files', {
+    owner: ref.owner,
+    repo: ref.repo,
+    pull_number: ref.number,
+    per_page: 100,
+  });
+}
+
 /**
- * The PR's changed files (GitHub lists at most 3,000). A rename is a removal of the old path and an
- * addition of the new one, as `timebox check --base` sees it.
+ * The request files among a PR's changed files, with their text. A rename is a removal of the old path and
+ * an addition of the new one, as `timebox check --base` sees it.
  */
 export async function changedFiles(
   gh: GitHub,
   ref: PullRef,
   base: RepoSource,
   config: Config,
+  files: readonly ApiFile[],
 ): Promise<ChangedFiles> {
   const repo = { owner: ref.owner, repo: ref.repo };
-  const files = await gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/files', {
-    ...repo,
-    pull_number: ref.number,
-    per_page: 100,
-  });
   const paths = new Set<string>();
   const requests: ChangedRequestFile[] = [];
   const unreadable: ChangedFiles['unreadable'] = [];
@@ -116,7 +124,8 @@ export async function gatherFacts(
   gh: GitHub,
   ref: PullRef,
   pull: ApiPull,
-  teamNames: string[],
+  /** May still be coming (it needs the policies): reviews and commits are read meanwhile. */
+  teamNames: string[] | Promise<string[]>,
 ): Promise<{ facts: PullFacts; problems: FactsProblem[] }> {
   const repo = { owner: ref.owner, repo: ref.repo };
   const pullParams = { ...repo, pull_number: ref.number, per_page: 100 };
@@ -150,7 +159,7 @@ export async function gatherFacts(
   );
   const teams: Record<string, string[]> = {};
   await Promise.all(
-    teamNames.map(async (name) => {
+    (await teamNames).map(async (name) => {
       const [org = '', slug = ''] = name.slice(1).split('/');
       try {
         const members = await gh.paginate('GET /orgs/{org}/teams/{team_slug}/members', {

@@ -2,7 +2,7 @@
 // the `timebox` check run (annotations at file:line) and one summary comment updated in place.
 import { decideAll } from '../core/decide.js';
 import type { Decision, FileProblem } from '../core/model.js';
-import { loadAccessRepo } from '../repo/access-repo.js';
+import { type AccessRepo, loadAccessRepo } from '../repo/access-repo.js';
 import { previewsOf } from '../report/previews.js';
 import {
   type Annotation,
@@ -16,9 +16,11 @@ import {
 import type { GitHub } from './client.js';
 import {
   type ApiPull,
+  type ChangedFiles,
   changedFiles,
   gatherFacts,
   getPull,
+  listFiles,
   type PullRef,
   referencedTeams,
   rootCommitOf,
@@ -33,11 +35,36 @@ export interface PullCheckOptions {
   now?: () => Date;
   /** The App's own login (`<slug>[bot]`): only its comment carrying the marker is updated. */
   botLogin: string;
-  /** Cache of access-repo root commits by `owner/repo` (they label role names in previews). */
-  roots?: Map<string, string>;
+  /** What can be kept between events (root commits, configuration by base commit). */
+  cache?: CheckCache;
   /** Told about problems that fail closed (unreadable teams, permissions). */
   warn?: (message: string) => void;
   detailsUrl?: string;
+}
+
+/**
+ * What never changes once read: a repository's root commit (it labels role names in previews) and the
+ * configuration (policies, CODEOWNERS, timebox.yaml) at a given base commit. Bounded; oldest out first.
+ */
+export class CheckCache {
+  readonly roots = new Map<string, string>();
+  readonly #repos = new Map<string, Promise<AccessRepo>>();
+  constructor(readonly maxRepos = 64) {}
+
+  repoAt(key: string, load: () => Promise<AccessRepo>): Promise<AccessRepo> {
+    let p = this.#repos.get(key);
+    if (!p) {
+      p = load();
+      this.#repos.set(key, p);
+      // A failed read is not remembered.
+      p.catch(() => this.#repos.delete(key));
+      if (this.#repos.size > this.maxRepos) {
+        const oldest = this.#repos.keys().next().value;
+        if (oldest !== undefined) this.#repos.delete(oldest);
+      }
+    }
+    return p;
+  }
 }
 
 export interface PullCheckResult {
@@ -74,7 +101,27 @@ export async function decidePull(
   const pull = known ?? (await getPull(gh, ref));
   const now = opts.now?.() ?? new Date();
   const base = githubSource(gh, repoRef, pull.base.sha, `${pull.base.ref} (${pull.base.sha.slice(0, 7)})`);
-  const repo = await loadAccessRepo(base);
+  // Independent reads go out together: the base's configuration, the changed files, reviews and commits.
+  const repoP = opts.cache
+    ? opts.cache.repoAt(`${ref.owner}/${ref.repo}@${pull.base.sha}`, () => loadAccessRepo(base))
+    : loadAccessRepo(base);
+  const filesP = listFiles(gh, ref);
+  const changedP = Promise.all([repoP, filesP]).then(([repo, files]) =>
+    repo.errors.length > 0 ? null : changedFiles(gh, ref, base, repo.config, files),
+  );
+  const teamsP = Promise.all([repoP, changedP]).then(([repo, changed]) =>
+    changed
+      ? referencedTeams(
+          repo.policies,
+          repo.codeowners,
+          changed.requests.map((r) => r.path),
+        )
+      : [],
+  );
+  const factsP = gatherFacts(gh, ref, pull, teamsP);
+  // Settled here so that an early return below leaves no unhandled rejection behind.
+  for (const p of [factsP, filesP, changedP, teamsP]) p.catch(() => undefined);
+  const repo = await repoP;
   if (repo.errors.length > 0) {
     const lines = [
       COMMENT_MARKER,
@@ -94,13 +141,8 @@ export async function decidePull(
       annotations: [],
     };
   }
-  const changed = await changedFiles(gh, ref, base, repo.config);
-  const teams = referencedTeams(
-    repo.policies,
-    repo.codeowners,
-    changed.requests.map((r) => r.path),
-  );
-  const { facts, problems } = await gatherFacts(gh, ref, pull, teams);
+  const changed = (await changedP) as ChangedFiles;
+  const { facts, problems } = await factsP;
   for (const p of problems) opts.warn?.(p.message);
   const decisions = [
     ...decideAll({
@@ -127,11 +169,11 @@ export async function decidePull(
     ),
   ];
   const key = `${ref.owner}/${ref.repo}`;
-  let root = opts.roots?.get(key);
+  let root = opts.cache?.roots.get(key);
   if (!root && decisions.some((d) => d.status === 'approved' || d.status === 'pending')) {
     try {
       root = await rootCommitOf(gh, repoRef, pull.base.sha);
-      opts.roots?.set(key, root);
+      opts.cache?.roots.set(key, root);
     } catch (err) {
       opts.warn?.(`no permission preview: cannot find the root commit (${(err as Error).message})`);
     }

@@ -2,8 +2,9 @@
 // Signatures are checked by @octokit/webhooks (X-Hub-Signature-256, HMAC-SHA256, constant time).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import Bottleneck from 'bottleneck';
 import { type Logger, pino } from 'pino';
-import { Probot } from 'probot';
+import { Probot, ProbotOctokit } from 'probot';
 import { type AppOptions, timeboxApp } from './app.js';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
@@ -20,6 +21,29 @@ export interface ServerOptions extends AppOptions {
   baseUrl?: string;
   maxBodyBytes?: number;
   log?: Logger;
+  /** Least time between two writes (POST/PATCH/…) to GitHub; default 50 ms (see docs/decisions.md). */
+  writeIntervalMs?: number;
+}
+
+/**
+ * Probot's client with writes spaced `minTime` apart instead of octokit's default 1 s: a check run and a
+ * comment per event would otherwise cost a reviewer a second, for every pull request of the App at once.
+ * Writes stay serial (one at a time, as GitHub asks), and a secondary rate limit is retried twice.
+ */
+export function timeboxOctokit(minTime: number): typeof ProbotOctokit {
+  const write = new Bottleneck.Group({ id: 'timebox-write', maxConcurrent: 1, minTime });
+  // Comments trigger notifications, which octokit spaces 3 s apart by default.
+  const notifications = new Bottleneck.Group({ id: 'timebox-notifications', maxConcurrent: 1, minTime });
+  return ProbotOctokit.defaults((options: Record<string, unknown> = {}) => ({
+    ...options,
+    throttle: {
+      ...(options.throttle as object | undefined),
+      write,
+      notifications,
+      onSecondaryRateLimit: (_after: number, req: { request: { retryCount: number } }) =>
+        req.request.retryCount < 2,
+    },
+  })) as typeof ProbotOctokit;
 }
 
 export interface RunningServer {
@@ -37,6 +61,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     privateKey: opts.privateKey,
     secret: opts.webhookSecret,
     log,
+    Octokit: timeboxOctokit(opts.writeIntervalMs ?? 50),
     ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
   });
   await probot.load(timeboxApp(opts));

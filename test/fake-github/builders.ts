@@ -7,11 +7,34 @@ export interface JsonObject {
   [key: string]: unknown;
 }
 
-export function nodeId(prefix: string, id: number): string {
+export function nodeId(prefix: string, id: number | string): string {
   return `${prefix}_${Buffer.from(String(id)).toString('base64url')}`;
 }
 
-export function buildUser(login: string, id: number, type: 'User' | 'Bot' = 'User'): JsonObject {
+/** An installation's global node id, as GitHub encodes it (`023:IntegrationInstallation<id>`). */
+export function installationNodeId(id: number): string {
+  return Buffer.from(`023:IntegrationInstallation${id}`).toString('base64');
+}
+
+export type AccountType = 'User' | 'Bot' | 'Organization';
+
+/** Now, as GitHub writes timestamps (`2024-01-01T00:00:00Z`, no milliseconds). */
+export function timestamp(date: Date = new Date()): string {
+  return date.toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** Base64 as GitHub's blob and contents APIs return it (Ruby's encode64): a newline after every 60 chars. */
+export function base64Lines(content: Uint8Array): string {
+  const flat = Buffer.from(content).toString('base64');
+  return flat.replace(/.{1,60}/g, '$&\n');
+}
+
+/** `a/b c.yaml` → `a/b%20c.yaml`: each path segment percent-encoded, slashes kept. */
+export function encodePath(path: string): string {
+  return path.split('/').map(encodeURIComponent).join('/');
+}
+
+export function buildUser(login: string, id: number, type: AccountType = 'User'): JsonObject {
   // Bot logins such as `timebox[bot]` are percent-encoded in URLs (`[` is not a valid URI character).
   const api = `${API_URL}/users/${encodeURIComponent(login)}`;
   const html = type === 'Bot' ? `${WEB_URL}/apps/${login.replace(/\[bot\]$/, '')}` : `${WEB_URL}/${login}`;
@@ -130,16 +153,30 @@ export interface PullParts {
   title: string;
   body: string | null;
   state: 'open' | 'closed';
+  draft: boolean;
   user: JsonObject;
   repo: JsonObject;
   headRef: string;
   headSha: string;
   baseRef: string;
   baseSha: string;
-  commits: number;
-  changedFiles: number;
-  additions: number;
-  deletions: number;
+  authorAssociation: string;
+  createdAt: string;
+  updatedAt: string;
+  closedAt: string | null;
+  mergedAt: string | null;
+  mergeCommitSha: string | null;
+  mergedBy: JsonObject | null;
+  /** The counts and merge state of `GET /pulls/{n}`; absent in list items (`pull-request-simple`). */
+  detail?: {
+    commits: number;
+    changedFiles: number;
+    additions: number;
+    deletions: number;
+    mergeable: boolean | null;
+    mergeableState: string;
+    comments: number;
+  };
 }
 
 export function buildPull(p: PullParts): JsonObject {
@@ -155,7 +192,7 @@ export function buildPull(p: PullParts): JsonObject {
     user: owner,
     repo: p.repo,
   });
-  return {
+  const pull: JsonObject = {
     url,
     id: p.id,
     node_id: nodeId('PR', p.id),
@@ -177,11 +214,11 @@ export function buildPull(p: PullParts): JsonObject {
     labels: [],
     milestone: null,
     active_lock_reason: null,
-    created_at: FIXED_TIME,
-    updated_at: FIXED_TIME,
-    closed_at: null,
-    merged_at: null,
-    merge_commit_sha: null,
+    created_at: p.createdAt,
+    updated_at: p.updatedAt,
+    closed_at: p.closedAt,
+    merged_at: p.mergedAt,
+    merge_commit_sha: p.mergeCommitSha,
     assignee: null,
     assignees: [],
     requested_reviewers: [],
@@ -198,38 +235,243 @@ export function buildPull(p: PullParts): JsonObject {
       commits: { href: `${url}/commits` },
       statuses: { href: `${api}/statuses/${p.headSha}` },
     },
-    author_association: 'CONTRIBUTOR',
+    author_association: p.authorAssociation,
     auto_merge: null,
-    draft: false,
-    merged: false,
-    mergeable: true,
-    rebaseable: true,
-    mergeable_state: 'clean',
-    merged_by: null,
-    comments: 0,
+    draft: p.draft,
+  };
+  if (!p.detail) return pull;
+  return {
+    ...pull,
+    merged: p.mergedAt !== null,
+    mergeable: p.detail.mergeable,
+    rebaseable: p.detail.mergeable,
+    mergeable_state: p.detail.mergeableState,
+    merged_by: p.mergedBy,
+    comments: p.detail.comments,
     review_comments: 0,
     maintainer_can_modify: false,
-    commits: p.commits,
-    additions: p.additions,
-    deletions: p.deletions,
-    changed_files: p.changedFiles,
+    commits: p.detail.commits,
+    additions: p.detail.additions,
+    deletions: p.detail.deletions,
+    changed_files: p.detail.changedFiles,
   };
 }
 
-export function buildApp(id: number, owner: JsonObject): JsonObject {
+export interface AppParts {
+  id: number;
+  slug: string;
+  name: string;
+  owner: JsonObject;
+  permissions: Record<string, string>;
+  events: string[];
+}
+
+/** The `integration` object: `GET /app`, and the `app` of check runs. */
+export function buildIntegration(app: AppParts): JsonObject {
   return {
-    id,
-    slug: 'timebox',
-    node_id: nodeId('A', id),
-    client_id: `Iv1.${id.toString(16).padStart(16, '0')}`,
-    owner,
-    name: 'Timebox',
-    description: 'Temporary production access via pull requests',
-    external_url: 'https://example.com/timebox',
-    html_url: `${WEB_URL}/apps/timebox`,
+    id: app.id,
+    slug: app.slug,
+    node_id: nodeId('A', app.id),
+    client_id: `Iv1.${app.id.toString(16).padStart(16, '0')}`,
+    owner: app.owner,
+    name: app.name,
+    description: null,
+    external_url: `https://example.com/${app.slug}`,
+    html_url: `${WEB_URL}/apps/${app.slug}`,
     created_at: FIXED_TIME,
     updated_at: FIXED_TIME,
-    permissions: { checks: 'write', issues: 'write', pull_requests: 'read', members: 'read' },
-    events: ['pull_request', 'pull_request_review'],
+    permissions: app.permissions,
+    events: app.events,
   };
+}
+
+export interface InstallationParts {
+  id: number;
+  appId: number;
+  appSlug: string;
+  account: JsonObject;
+  permissions: Record<string, string>;
+  events: string[];
+}
+
+export function buildInstallation(i: InstallationParts): JsonObject {
+  const login = String(i.account.login);
+  const html =
+    i.account.type === 'Organization'
+      ? `${WEB_URL}/organizations/${login}/settings/installations/${i.id}`
+      : `${WEB_URL}/settings/installations/${i.id}`;
+  return {
+    id: i.id,
+    account: i.account,
+    repository_selection: 'selected',
+    access_tokens_url: `${API_URL}/app/installations/${i.id}/access_tokens`,
+    repositories_url: `${API_URL}/installation/repositories`,
+    html_url: html,
+    app_id: i.appId,
+    app_slug: i.appSlug,
+    client_id: `Iv1.${i.appId.toString(16).padStart(16, '0')}`,
+    target_id: i.account.id,
+    target_type: i.account.type === 'Organization' ? 'Organization' : 'User',
+    permissions: i.permissions,
+    events: i.events,
+    created_at: FIXED_TIME,
+    updated_at: FIXED_TIME,
+    single_file_name: null,
+    has_multiple_single_files: false,
+    single_file_paths: [],
+    suspended_by: null,
+    suspended_at: null,
+  };
+}
+
+/** `organization` of webhook payloads (organization-simple). */
+export function buildOrganization(account: JsonObject): JsonObject {
+  const login = String(account.login);
+  const api = `${API_URL}/orgs/${login}`;
+  return {
+    login,
+    id: account.id,
+    node_id: account.node_id,
+    url: api,
+    repos_url: `${api}/repos`,
+    events_url: `${api}/events`,
+    hooks_url: `${api}/hooks`,
+    issues_url: `${api}/issues`,
+    members_url: `${api}/members{/member}`,
+    public_members_url: `${api}/public_members{/member}`,
+    avatar_url: account.avatar_url,
+    description: null,
+  };
+}
+
+export interface GitPerson {
+  name: string;
+  email: string;
+  date: string;
+}
+
+export interface CommitParts {
+  sha: string;
+  tree: string;
+  parents: string[];
+  author: GitPerson;
+  committer: GitPerson;
+  message: string;
+}
+
+const UNSIGNED = { verified: false, reason: 'unsigned', signature: null, payload: null, verified_at: null };
+
+/** A `commit` (pulls/list-commits items): git data plus the GitHub users linked to its e-mails. */
+export function buildCommit(
+  fullName: string,
+  c: CommitParts,
+  author: JsonObject | null,
+  committer: JsonObject | null,
+): JsonObject {
+  const api = `${API_URL}/repos/${fullName}`;
+  return {
+    url: `${api}/commits/${c.sha}`,
+    sha: c.sha,
+    node_id: nodeId('C', c.sha),
+    html_url: `${WEB_URL}/${fullName}/commit/${c.sha}`,
+    comments_url: `${api}/commits/${c.sha}/comments`,
+    commit: {
+      url: `${api}/git/commits/${c.sha}`,
+      author: c.author,
+      committer: c.committer,
+      message: c.message,
+      comment_count: 0,
+      tree: { sha: c.tree, url: `${api}/git/trees/${c.tree}` },
+      verification: UNSIGNED,
+    },
+    author,
+    committer,
+    parents: c.parents.map((sha) => ({
+      sha,
+      url: `${api}/commits/${sha}`,
+      html_url: `${WEB_URL}/${fullName}/commit/${sha}`,
+    })),
+  };
+}
+
+/** A `git-commit` (`GET /git/commits/{sha}`). */
+export function buildGitCommit(fullName: string, c: CommitParts): JsonObject {
+  const api = `${API_URL}/repos/${fullName}`;
+  return {
+    sha: c.sha,
+    node_id: nodeId('C', c.sha),
+    url: `${api}/git/commits/${c.sha}`,
+    html_url: `${WEB_URL}/${fullName}/commit/${c.sha}`,
+    author: c.author,
+    committer: c.committer,
+    tree: { sha: c.tree, url: `${api}/git/trees/${c.tree}` },
+    message: c.message,
+    parents: c.parents.map((sha) => ({
+      sha,
+      url: `${api}/git/commits/${sha}`,
+      html_url: `${WEB_URL}/${fullName}/commit/${sha}`,
+    })),
+    verification: UNSIGNED,
+  };
+}
+
+export interface DiffParts {
+  status: 'added' | 'removed' | 'modified' | 'renamed' | 'copied' | 'changed';
+  filename: string;
+  previousFilename?: string;
+  sha: string;
+  additions: number;
+  deletions: number;
+  patch?: string;
+}
+
+/** A `diff-entry` (pulls/list-files items). URLs name the head commit, as GitHub's do. */
+export function buildDiffEntry(fullName: string, headSha: string, d: DiffParts): JsonObject {
+  const path = encodePath(d.filename);
+  const file: JsonObject = {
+    sha: d.sha,
+    filename: d.filename,
+    status: d.status,
+    additions: d.additions,
+    deletions: d.deletions,
+    changes: d.additions + d.deletions,
+    blob_url: `${WEB_URL}/${fullName}/blob/${headSha}/${path}`,
+    raw_url: `${WEB_URL}/${fullName}/raw/${headSha}/${path}`,
+    contents_url: `${API_URL}/repos/${fullName}/contents/${path}?ref=${headSha}`,
+  };
+  if (d.patch !== undefined) file.patch = d.patch;
+  if (d.previousFilename !== undefined) file.previous_filename = d.previousFilename;
+  return file;
+}
+
+export interface ContentParts {
+  type: 'file' | 'dir' | 'symlink' | 'submodule';
+  path: string;
+  sha: string;
+  size: number;
+  ref: string;
+}
+
+/** An item of the contents API; files fetched directly also carry `content` and `encoding`. */
+export function buildContent(fullName: string, c: ContentParts, content?: Uint8Array): JsonObject {
+  const api = `${API_URL}/repos/${fullName}`;
+  const path = encodePath(c.path);
+  const self = `${api}/contents/${path}?ref=${encodeURIComponent(c.ref)}`;
+  const git = `${api}/git/${c.type === 'dir' ? 'trees' : 'blobs'}/${c.sha}`;
+  const html = `${WEB_URL}/${fullName}/${c.type === 'dir' ? 'tree' : 'blob'}/${c.ref}/${path}`;
+  const item: JsonObject = {
+    type: c.type,
+    ...(content ? { encoding: 'base64' } : {}),
+    size: c.size,
+    name: c.path.split('/').pop() ?? c.path,
+    path: c.path,
+    ...(content ? { content: base64Lines(content) } : {}),
+    sha: c.sha,
+    url: self,
+    git_url: git,
+    html_url: html,
+    download_url: c.type === 'file' ? `https://raw.githubusercontent.com/${fullName}/${c.ref}/${path}` : null,
+    _links: { self, git, html },
+  };
+  return item;
 }

@@ -1,25 +1,58 @@
-// A stateful fake of the GitHub REST API. Every request and response is checked against GitHub's OpenAPI
-// description; a mismatch is answered 500 and recorded in `violations`. Unimplemented routes answer 404 and
-// are recorded in `unmocked`.
+// A stateful fake of the GitHub REST API, backed by real bare git repositories. Every request and response
+// is checked against GitHub's OpenAPI description: a malformed request is answered like GitHub (400/422) and
+// a response that breaks the description 500; both are recorded in `violations`. Unimplemented routes answer
+// 404 and are recorded in `unmocked`. Requests authenticate like a GitHub App's: an RS256 JWT for `/app`
+// endpoints, installation (or Actions) tokens with fine-grained permissions everywhere else.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  API_URL,
-  buildApp,
-  buildPull,
-  buildRepository,
-  buildUser,
-  FIXED_TIME,
-  type JsonObject,
-  nodeId,
-  WEB_URL,
-} from './builders.js';
+  type AppConfig,
+  AppRegistry,
+  acceptedPermissionsHeader,
+  type Grant,
+  hasGrant,
+  type Level,
+  MESSAGES,
+  type Need,
+  type Permissions,
+  parseAuthorization,
+  ROUTE_PERMISSIONS,
+} from './auth.js';
+import type { JsonObject } from './builders.js';
 import { githubApi, type SpecOperation } from './openapi.js';
+import {
+  type PayloadOptions,
+  type PullRequestAction,
+  type PullRequestReviewAction,
+  pullRequestPayload,
+  pullRequestReviewPayload,
+} from './payloads.js';
+import { type Context, error, NOT_FOUND, type Reply, type Route, routes } from './routes.js';
+import {
+  type CommitInput,
+  type CreateRepoInput,
+  GitHubState,
+  type OpenPullInput,
+  type RepoPermission,
+  type ReviewInput,
+} from './state.js';
+import { assertWebhookPayload, type Delivery, type DeliveryOptions, deliver } from './webhooks.js';
 
+export type { AppConfig, Level, Permissions } from './auth.js';
 export type { JsonObject } from './builders.js';
+export type { FileChanges } from './git-store.js';
+export type { PayloadOptions } from './payloads.js';
+export type {
+  Author,
+  CommitInput,
+  CreateRepoInput,
+  OpenPullInput,
+  ReviewInput,
+  ReviewState,
+} from './state.js';
 
-export type Permission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
+export type Permission = RepoPermission;
 
 export interface Violation {
   method: string;
@@ -40,109 +73,41 @@ export interface RecordedRequest {
   operationId: string | undefined;
   body: unknown;
   status: number;
+  /** The grant that authorized the request (`pull_requests:read`), `jwt`, or undefined when refused. */
+  grant?: string;
 }
 
-export interface FileInput {
-  filename: string;
-  status?: 'added' | 'removed' | 'modified' | 'renamed' | 'copied' | 'changed' | 'unchanged';
-  additions?: number;
-  deletions?: number;
-  patch?: string;
-  previousFilename?: string;
-}
-
-export interface CommitInput {
-  sha: string;
-  /** Login of the GitHub user linked to the commit author, or null for an unlinked e-mail. */
-  author?: string | null;
-  message?: string;
-}
-
-export interface PullInput {
-  /** `owner/name` */
-  repo: string;
-  number: number;
-  user: string;
-  title?: string;
-  body?: string | null;
-  state?: 'open' | 'closed';
-  headRef?: string;
-  headSha?: string;
-  baseRef?: string;
-  baseSha?: string;
-  files?: FileInput[];
-  commits?: CommitInput[];
-}
-
-export interface ReviewInput {
-  /** `owner/name` */
-  repo: string;
-  pull: number;
-  user: string;
-  state: 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED' | 'PENDING';
-  body?: string;
-  commitId?: string;
-  submittedAt?: string;
-}
-
-interface PullState {
-  pull: JsonObject;
-  files: JsonObject[];
-  commits: JsonObject[];
-  reviews: JsonObject[];
-}
-
-interface Reply {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-}
-
-interface Context {
-  params: Record<string, string>;
-  query: URLSearchParams;
-  body: unknown;
-  url: URL;
-}
-
-type Handler = (ctx: Context) => Reply;
-
-const NOT_FOUND = { message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' };
-
-function legacyPermission(p: Permission): string {
-  if (p === 'maintain') return 'write';
-  if (p === 'triage') return 'read';
-  return p;
+interface Authorized {
+  principal?: Context['principal'];
+  app?: Context['app'];
+  repo?: Context['repo'];
+  grant?: Grant;
 }
 
 export class FakeGitHub {
   readonly violations: Violation[] = [];
   readonly unmocked: UnmockedRequest[] = [];
   readonly requests: RecordedRequest[] = [];
-  readonly checkRuns: JsonObject[] = [];
-  readonly comments: JsonObject[] = [];
-  /** Check-run id → every annotation posted to it (GitHub keeps them out of the check-run object). */
-  readonly annotations = new Map<number, unknown[]>();
   /** Base URL for Octokit's `baseUrl`, e.g. `http://127.0.0.1:54321`. */
   url = '';
 
   readonly #api = githubApi();
+  readonly #state = new GitHubState();
+  readonly #apps: AppRegistry;
   readonly #server: Server;
-  readonly #handlers = new Map<string, Handler>();
-  readonly #users = new Map<string, JsonObject>();
-  readonly #repos = new Map<string, JsonObject>();
-  readonly #pulls = new Map<string, PullState>();
-  readonly #permissions = new Map<string, Permission>();
-  readonly #teams = new Map<string, string[]>();
-  #nextId = 1000;
+  readonly #handlers = new Map<string, Route['handler']>();
+  /** Highest level of each permission that authorized a request: the app's tokens, and GITHUB_TOKENs. */
+  readonly #used = { app: new Map<string, Level>(), actions: new Map<string, Level>() };
 
   private constructor() {
+    const appPermissions = this.#api.componentSchema('app-permissions')?.properties as JsonObject | undefined;
+    this.#apps = new AppRegistry(this.#state, new Set(Object.keys(appPermissions ?? {})));
     this.#server = createServer((req, res) => {
-      this.#handle(req, res).catch((error: unknown) => {
-        this.#send(res, 500, { message: `fake-github crashed: ${String(error)}` });
+      this.#handle(req, res).catch((e: unknown) => {
+        this.#send(res, 500, { message: `fake-github crashed: ${e instanceof Error ? e.stack : String(e)}` });
       });
     });
-    this.#routes();
+    for (const route of routes(this.#state, this.#apps)) this.#on(route);
   }
 
   static async start(): Promise<FakeGitHub> {
@@ -153,9 +118,11 @@ export class FakeGitHub {
     return fake;
   }
 
+  /** Stops the server and deletes the git repositories. */
   async close(): Promise<void> {
     this.#server.closeAllConnections();
     await new Promise<void>((resolve, reject) => this.#server.close((e) => (e ? reject(e) : resolve())));
+    await this.#state.dispose();
   }
 
   /** Throws with details when any request or response broke the spec, or hit an unmocked route. */
@@ -166,285 +133,401 @@ export class FakeGitHub {
     );
   }
 
-  // ---- seeding -------------------------------------------------------------------------------------------
+  // ---- recorded state -------------------------------------------------------------------------------------
 
+  get checkRuns(): JsonObject[] {
+    return this.#state.checkRuns;
+  }
+
+  get comments(): JsonObject[] {
+    return this.#state.comments;
+  }
+
+  /** Check-run id → every annotation posted to it (GitHub keeps them out of the check-run object). */
+  get annotations(): Map<number, unknown[]> {
+    return this.#state.annotations;
+  }
+
+  /**
+   * The highest level of each permission that authorized a request made with the app's tokens (installation
+   * tokens and `token()`), e.g. `{ pull_requests: 'read', metadata: 'read' }`: comparable with the app
+   * manifest's `default_permissions`.
+   */
+  get permissionsUsed(): Permissions {
+    return Object.fromEntries(this.#used.app);
+  }
+
+  /** The same for GITHUB_TOKENs (`actionsToken`): comparable with a workflow's `permissions:` block. */
+  get actionsPermissionsUsed(): Permissions {
+    return Object.fromEntries(this.#used.actions);
+  }
+  // ---- accounts -------------------------------------------------------------------------------------------
+
+  /** The account `login` (created on first use; `[bot]` logins are Bots). */
   user(login: string): JsonObject {
-    let user = this.#users.get(login);
-    if (!user) {
-      user = buildUser(login, this.#id(), login.endsWith('[bot]') ? 'Bot' : 'User');
-      this.#users.set(login, user);
-    }
-    return user;
+    return this.#state.user(login);
   }
 
-  repo(fullName: string): JsonObject {
-    let repo = this.#repos.get(fullName);
-    if (!repo) {
-      const [owner = '', name = ''] = fullName.split('/');
-      repo = buildRepository(this.user(owner), name, this.#id());
-      this.#repos.set(fullName, repo);
-    }
-    return repo;
-  }
-
-  addPull(input: PullInput): JsonObject {
-    const repo = this.repo(input.repo);
-    const headSha = input.headSha ?? 'a'.repeat(40);
-    const files = (input.files ?? []).map((f) => this.#file(input.repo, headSha, f));
-    const commits = (input.commits ?? [{ sha: headSha, author: input.user }]).map((c) =>
-      this.#commit(input.repo, c),
-    );
-    const pull = buildPull({
-      id: this.#id(),
-      number: input.number,
-      title: input.title ?? `Pull request #${input.number}`,
-      body: input.body ?? null,
-      state: input.state ?? 'open',
-      user: this.user(input.user),
-      repo,
-      headRef: input.headRef ?? `access/${input.number}`,
-      headSha,
-      baseRef: input.baseRef ?? 'main',
-      baseSha: input.baseSha ?? 'b'.repeat(40),
-      commits: commits.length,
-      changedFiles: files.length,
-      additions: files.reduce((n, f) => n + Number(f.additions), 0),
-      deletions: files.reduce((n, f) => n + Number(f.deletions), 0),
-    });
-    this.#pulls.set(`${input.repo}#${input.number}`, { pull, files, commits, reviews: [] });
-    return pull;
-  }
-
-  addReview(input: ReviewInput): JsonObject {
-    const state = this.#pulls.get(`${input.repo}#${input.pull}`);
-    if (!state) throw new Error(`addReview: no pull ${input.repo}#${input.pull}; call addPull first`);
-    const id = this.#id();
-    const pullUrl = String(state.pull.url);
-    const html = `${String(state.pull.html_url)}#pullrequestreview-${id}`;
-    const review: JsonObject = {
-      id,
-      node_id: nodeId('PRR', id),
-      user: this.user(input.user),
-      body: input.body ?? '',
-      state: input.state,
-      html_url: html,
-      pull_request_url: pullUrl,
-      _links: { html: { href: html }, pull_request: { href: pullUrl } },
-      commit_id: input.commitId ?? (state.pull.head as JsonObject).sha,
-      author_association: 'MEMBER',
-    };
-    if (input.state !== 'PENDING') review.submitted_at = input.submittedAt ?? FIXED_TIME;
-    state.reviews.push(review);
-    return review;
+  /** Commits with `email` link to `login` (besides `login@users.noreply.github.com`). */
+  linkEmail(login: string, email: string): void {
+    this.#state.user(login);
+    this.#state.linkEmail(login, email);
   }
 
   /** Permission of `login` on every repository, or only on `repo` (`owner/name`) when given. */
   setPermission(login: string, permission: Permission, repo?: string): void {
-    this.#permissions.set(repo ? `${repo}:${login}` : login, permission);
+    this.#state.setPermission(login, permission, repo);
   }
 
   /** `'@org/team'` or `'org/team'` → member logins. */
   setTeam(team: string, logins: string[]): void {
-    this.#teams.set(team.replace(/^@/, ''), [...logins]);
+    this.#state.setTeam(team, logins);
   }
 
-  // ---- routes --------------------------------------------------------------------------------------------
+  // ---- repositories ---------------------------------------------------------------------------------------
 
-  #routes(): void {
-    const pullPath = '/repos/{owner}/{repo}/pulls/{pull_number}';
-    const withPull = (pick: (s: PullState) => JsonObject | JsonObject[]): Handler => {
-      return (ctx) => {
-        const state = this.#pulls.get(`${ctx.params.owner}/${ctx.params.repo}#${ctx.params.pull_number}`);
-        if (!state) return { status: 404, body: NOT_FOUND };
-        const value = pick(state);
-        return Array.isArray(value) ? this.#page(ctx, value) : { status: 200, body: value };
-      };
-    };
-    this.#on(
-      'GET',
-      pullPath,
-      withPull((s) => s.pull),
-    );
-    this.#on(
-      'GET',
-      `${pullPath}/files`,
-      withPull((s) => s.files),
-    );
-    this.#on(
-      'GET',
-      `${pullPath}/reviews`,
-      withPull((s) => s.reviews),
-    );
-    this.#on(
-      'GET',
-      `${pullPath}/commits`,
-      withPull((s) => s.commits),
-    );
+  /** A bare repository with `files` committed on the default branch (main); returns the commit sha. */
+  createRepo(fullName: string, input: CreateRepoInput = {}): Promise<string> {
+    return this.#state.createRepo(fullName, input);
+  }
 
-    this.#on('GET', '/repos/{owner}/{repo}/collaborators/{username}/permission', (ctx) => {
-      const { owner, repo, username = '' } = ctx.params;
-      const permission =
-        this.#permissions.get(`${owner}/${repo}:${username}`) ?? this.#permissions.get(username) ?? 'none';
-      const user = this.user(username);
-      return {
-        status: 200,
-        body: {
-          permission: legacyPermission(permission),
-          role_name: permission,
-          user: {
-            ...user,
-            permissions: {
-              admin: permission === 'admin',
-              maintain: ['admin', 'maintain'].includes(permission),
-              push: ['admin', 'maintain', 'write'].includes(permission),
-              triage: ['admin', 'maintain', 'write', 'triage'].includes(permission),
-              pull: permission !== 'none',
-            },
-            role_name: permission,
-          },
-        },
-      };
-    });
+  /** Commits `files` (null deletes) on `branch`, creating it from `from` (default branch) if needed. */
+  commit(fullName: string, input: CommitInput): Promise<string> {
+    return this.#state.commit(fullName, input);
+  }
 
-    this.#on('GET', '/orgs/{org}/teams/{team_slug}/members', (ctx) => {
-      const members = this.#teams.get(`${ctx.params.org}/${ctx.params.team_slug}`);
-      if (!members) return { status: 404, body: NOT_FOUND };
-      return this.#page(
-        ctx,
-        members.map((login) => this.user(login)),
+  /** The repository object (`GET /repos/{owner}/{repo}` shape, as pulls embed it). */
+  repo(fullName: string): JsonObject {
+    return this.#state.mustRepo(fullName).json;
+  }
+
+  /** Path of the bare repository, for `git clone`. */
+  gitDir(fullName: string): string {
+    return this.#state.mustRepo(fullName).git.dir;
+  }
+
+  /** Tip of `branch`, or undefined. */
+  branchSha(fullName: string, branch: string): Promise<string | undefined> {
+    return this.#state.mustRepo(fullName).git.branchTip(branch);
+  }
+
+  // ---- pull requests --------------------------------------------------------------------------------------
+
+  /** Opens a pull request from `head` into `base` (default branch); numbers start at 1 per repository. */
+  openPull(input: OpenPullInput): Promise<number> {
+    return this.#state.openPull(input);
+  }
+
+  /** The pull request as `GET /pulls/{n}` returns it now. */
+  pull(fullName: string, number: number): Promise<JsonObject> {
+    return this.#state.pullJson(this.#state.mustPull(fullName, number));
+  }
+
+  /** Edits title/body/base; returns the `changes` an `edited` payload will carry. */
+  editPull(fullName: string, number: number, edit: { title?: string; body?: string | null; base?: string }) {
+    return this.#state.editPull(this.#state.mustPull(fullName, number), edit);
+  }
+
+  setDraft(fullName: string, number: number, draft: boolean): void {
+    this.#state.mustPull(fullName, number).draft = draft;
+  }
+
+  closePull(fullName: string, number: number): Promise<void> {
+    return this.#state.closePull(this.#state.mustPull(fullName, number));
+  }
+
+  reopenPull(fullName: string, number: number): Promise<void> {
+    return this.#state.reopenPull(this.#state.mustPull(fullName, number));
+  }
+
+  /** Merge commit on the base branch (author `user`, committer GitHub/web-flow); returns its sha. */
+  mergePull(fullName: string, number: number, user: string): Promise<string> {
+    return this.#state.mergePull(this.#state.mustPull(fullName, number), user);
+  }
+
+  /** A review; `commit_id` defaults to the pull request's current head sha. */
+  review(input: ReviewInput): Promise<JsonObject> {
+    return this.#state.review(input);
+  }
+
+  editReview(fullName: string, number: number, reviewId: number, body: string): JsonObject {
+    return this.#state.editReview(this.#state.mustPull(fullName, number), reviewId, body);
+  }
+
+  dismissReview(fullName: string, number: number, reviewId: number): JsonObject {
+    return this.#state.dismissReview(this.#state.mustPull(fullName, number), reviewId);
+  }
+
+  /** An issue comment on pull request `number`, posted by a human `user`. */
+  comment(fullName: string, number: number, user: string, body: string): JsonObject {
+    const repo = this.#state.mustRepo(fullName);
+    this.#state.mustPull(fullName, number);
+    return this.#state.comment(repo, number, user, body);
+  }
+
+  // ---- apps and tokens ------------------------------------------------------------------------------------
+
+  /** Registers a GitHub App whose JWTs (RS256, `iss` = id) are checked against `publicKeyPem`. */
+  registerApp(config: AppConfig): JsonObject {
+    return this.#apps.registerApp(config);
+  }
+
+  /** Installs the app (default: the last registered) on a repository; returns the installation id. */
+  install(fullName: string, appId?: number): number {
+    this.#state.mustRepo(fullName);
+    return this.#apps.install(fullName, appId);
+  }
+
+  /** A token reaching every repository, acting as the last registered app; default: every permission served. */
+  token(permissions?: Permissions): string {
+    return this.#apps.testToken(permissions);
+  }
+
+  /** A workflow's GITHUB_TOKEN for one repository, e.g. `{ contents: 'read', 'pull-requests': 'read' }`. */
+  actionsToken(fullName: string, permissions: Record<string, Level | 'none'>): string {
+    this.#state.mustRepo(fullName);
+    return this.#apps.actionsToken(fullName, permissions);
+  }
+
+  /** Expires every token issued so far (requests with them get 401 Bad credentials). */
+  expireTokens(): void {
+    this.#apps.expireTokens();
+  }
+
+  // ---- webhooks -------------------------------------------------------------------------------------------
+
+  /**
+   * A webhook payload built from the current state, validated against GitHub's webhook description (throws
+   * with the validator's errors if it does not match).
+   */
+  async webhookPayload(
+    event: 'pull_request',
+    action: PullRequestAction,
+    options: PayloadOptions,
+  ): Promise<JsonObject>;
+  async webhookPayload(
+    event: 'pull_request_review',
+    action: PullRequestReviewAction,
+    options: PayloadOptions,
+  ): Promise<JsonObject>;
+  async webhookPayload(event: string, action: string, options: PayloadOptions): Promise<JsonObject> {
+    let payload: JsonObject;
+    if (event === 'pull_request') {
+      payload = await pullRequestPayload(this.#state, this.#apps, action as PullRequestAction, options);
+    } else if (event === 'pull_request_review') {
+      payload = await pullRequestReviewPayload(
+        this.#state,
+        this.#apps,
+        action as PullRequestReviewAction,
+        options,
       );
-    });
+    } else {
+      throw new Error(`webhookPayload: ${event} is not implemented`);
+    }
+    // Round-trip through JSON so the validator sees exactly what will be sent.
+    const sent = JSON.parse(JSON.stringify(payload)) as JsonObject;
+    assertWebhookPayload(event, action, sent);
+    return sent;
+  }
 
-    this.#on('POST', '/repos/{owner}/{repo}/check-runs', (ctx) => {
-      const input = ctx.body as JsonObject;
-      const id = this.#id();
-      const fullName = `${ctx.params.owner}/${ctx.params.repo}`;
-      const run: JsonObject = {
-        id,
-        node_id: nodeId('CR', id),
-        head_sha: input.head_sha,
-        name: input.name,
-        external_id: input.external_id ?? '',
-        url: `${API_URL}/repos/${fullName}/check-runs/${id}`,
-        html_url: `${WEB_URL}/${fullName}/runs/${id}`,
-        details_url: input.details_url ?? 'https://example.com/timebox',
-        status: 'queued',
-        conclusion: null,
-        started_at: input.started_at ?? FIXED_TIME,
-        completed_at: null,
-        output: { title: null, summary: null, text: null, annotations_count: 0, annotations_url: '' },
-        check_suite: { id: this.#id() },
-        app: buildApp(1, this.user(String(ctx.params.owner))),
-        pull_requests: [],
-      };
-      (run.output as JsonObject).annotations_url = `${String(run.url)}/annotations`;
-      this.#applyCheckRun(run, input);
-      this.checkRuns.push(run);
-      return { status: 201, body: run };
-    });
-
-    this.#on('PATCH', '/repos/{owner}/{repo}/check-runs/{check_run_id}', (ctx) => {
-      const run = this.checkRuns.find((r) => String(r.id) === ctx.params.check_run_id);
-      if (!run) return { status: 404, body: NOT_FOUND };
-      this.#applyCheckRun(run, ctx.body as JsonObject);
-      return { status: 200, body: run };
-    });
-
-    const commentsPath = '/repos/{owner}/{repo}/issues/{issue_number}/comments';
-    this.#on('GET', commentsPath, (ctx) => {
-      const issueUrl = this.#issueUrl(ctx);
-      return this.#page(
-        ctx,
-        this.comments.filter((c) => c.issue_url === issueUrl),
-      );
-    });
-    this.#on('POST', commentsPath, (ctx) => {
-      const id = this.#id();
-      const fullName = `${ctx.params.owner}/${ctx.params.repo}`;
-      const comment: JsonObject = {
-        id,
-        node_id: nodeId('IC', id),
-        url: `${API_URL}/repos/${fullName}/issues/comments/${id}`,
-        html_url: `${WEB_URL}/${fullName}/pull/${ctx.params.issue_number}#issuecomment-${id}`,
-        issue_url: this.#issueUrl(ctx),
-        body: (ctx.body as JsonObject).body,
-        user: this.user('timebox[bot]'),
-        created_at: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-        updated_at: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-        author_association: 'NONE',
-      };
-      this.comments.push(comment);
-      return { status: 201, body: comment };
-    });
-    this.#on('PATCH', '/repos/{owner}/{repo}/issues/comments/{comment_id}', (ctx) => {
-      const comment = this.comments.find((c) => String(c.id) === ctx.params.comment_id);
-      if (!comment) return { status: 404, body: NOT_FOUND };
-      comment.body = (ctx.body as JsonObject).body;
-      comment.updated_at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-      return { status: 200, body: comment };
+  /**
+   * Delivers `payload` like GitHub delivers to an App's webhook URL (signed with `secret`); the payload is
+   * validated first. The installation target is the app installed on the payload's repository.
+   */
+  async deliver(
+    url: string,
+    event: string,
+    payload: JsonObject,
+    secret: string,
+    options: DeliveryOptions = {},
+  ): Promise<Delivery> {
+    assertWebhookPayload(event, typeof payload.action === 'string' ? payload.action : undefined, payload);
+    const installation = payload.installation as JsonObject | undefined;
+    const appId = installation
+      ? this.#apps.installation(Number(installation.id))?.app.identity.id
+      : undefined;
+    return deliver(url, event, payload, secret, {
+      targetType: 'integration',
+      ...(appId !== undefined ? { targetId: appId } : {}),
+      ...options,
     });
   }
 
-  #on(method: string, path: string, handler: Handler): void {
-    // Fails fast if the route is not in the OpenAPI description.
-    this.#api.operation(method, path);
-    this.#handlers.set(`${method} ${path}`, handler);
-  }
+  // ---- request pipeline -----------------------------------------------------------------------------------
 
-  // ---- request pipeline ----------------------------------------------------------------------------------
+  #on(route: Route): void {
+    // Fails fast if the route is not in the OpenAPI description or has no permission entry.
+    this.#api.operation(route.method, route.path);
+    if (!ROUTE_PERMISSIONS[`${route.method} ${route.path}`]) {
+      throw new Error(`${route.method} ${route.path} has no entry in ROUTE_PERMISSIONS`);
+    }
+    this.#handlers.set(`${route.method} ${route.path}`, route.handler);
+  }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', this.url);
     const raw = await readBody(req);
     const matched = this.#api.match(method, url.pathname);
-    const handler = matched && this.#handlers.get(`${method} ${matched.operation.path}`);
-    if (!matched || !handler) {
+    const key = matched && `${method} ${matched.operation.path}`;
+    const handler = key && this.#handlers.get(key);
+    if (!matched || !key || !handler) {
       this.unmocked.push({ method, url: url.pathname + url.search });
       this.requests.push({ method, url: req.url ?? '', operationId: undefined, body: raw, status: 404 });
-      this.#send(res, 404, NOT_FOUND);
+      this.#send(res, 404, NOT_FOUND.body);
       return;
     }
     const op = matched.operation;
+    const record = (status: number, body: unknown, grant?: string): void => {
+      this.requests.push({
+        method,
+        url: req.url ?? '',
+        operationId: op.operationId,
+        body,
+        status,
+        ...(grant ? { grant } : {}),
+      });
+    };
+
+    // 1. The request must match the description; GitHub answers 400 for bad JSON and 422 for the rest.
     let body: unknown;
-    const errors: string[] = [];
     if (raw.length > 0) {
       try {
         body = JSON.parse(raw);
       } catch {
-        errors.push('body is not valid JSON');
+        this.#violation(method, url, op, 'request', ['body is not valid JSON']);
+        record(400, raw);
+        this.#send(res, 400, error(400, 'Problems parsing JSON').body);
+        return;
       }
     }
-    if (errors.length === 0) {
-      errors.push(
-        ...this.#api.validateRequest(op, { pathParams: matched.pathParams, query: url.searchParams, body }),
+    const requestErrors = this.#api.validateRequest(op, {
+      pathParams: matched.pathParams,
+      query: url.searchParams,
+      body,
+    });
+    if (requestErrors.length > 0) {
+      this.#violation(method, url, op, 'request', requestErrors);
+      record(422, body);
+      this.#send(res, 422, {
+        message: `Invalid request.\n\n${requestErrors.join('\n')}`,
+        documentation_url: 'https://docs.github.com/rest',
+        errors: requestErrors,
+        status: '422',
+      });
+      return;
+    }
+
+    // 2. Authentication, repository scope, permission.
+    const need = ROUTE_PERMISSIONS[key] as Need;
+    const auth = this.#authorize(need, req.headers.authorization, matched.pathParams);
+    if ('reply' in auth) {
+      record(auth.reply.status, body);
+      this.#send(res, auth.reply.status, auth.reply.body, auth.reply.headers);
+      return;
+    }
+    const grant = auth.grant ? `${auth.grant[0]}:${auth.grant[1]}` : 'jwt';
+    if (auth.grant && auth.principal) {
+      this.#recordGrant(this.#used[auth.principal.kind === 'actions' ? 'actions' : 'app'], auth.grant);
+    }
+
+    // 3. The handler, whose response must match the description too.
+    let reply: Reply;
+    try {
+      reply = await handler({
+        params: matched.pathParams,
+        query: url.searchParams,
+        body,
+        url,
+        principal: auth.principal,
+        app: auth.app,
+        repo: auth.repo,
+      });
+    } catch (e) {
+      const crash = `the fake's handler threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
+      this.#violation(method, url, op, 'response', [crash]);
+      record(500, body, grant);
+      this.#send(res, 500, { message: crash });
+      return;
+    }
+    // Round-trip through JSON so the validator sees exactly what the client will.
+    const sent = reply.body === undefined ? undefined : JSON.parse(JSON.stringify(reply.body));
+    const responseErrors = this.#api.validateResponse(op, reply.status, sent);
+    if (responseErrors.length > 0) {
+      this.#violation(method, url, op, 'response', responseErrors);
+      reply = {
+        status: 500,
+        body: { message: 'Response does not match the OpenAPI description', errors: responseErrors },
+      };
+    }
+    record(reply.status, body, grant);
+    const accepted = acceptedPermissionsHeader(need);
+    this.#send(res, reply.status, reply.body, {
+      ...(accepted && auth.principal ? { 'x-accepted-github-permissions': accepted } : {}),
+      ...reply.headers,
+    });
+  }
+
+  #authorize(
+    need: Need,
+    header: string | undefined,
+    params: Record<string, string>,
+  ): Authorized | { reply: Reply } {
+    const refuse = (status: number, message: string, headers?: Record<string, string>) => ({
+      reply: { ...error(status, message), ...(headers ? { headers } : {}) },
+    });
+    const auth = parseAuthorization(header);
+    const repoName =
+      params.owner !== undefined && params.repo !== undefined ? `${params.owner}/${params.repo}` : '';
+    const repo = repoName ? this.#state.repo(repoName) : undefined;
+
+    if ('jwt' in need) {
+      if (auth.kind === 'none') return refuse(401, MESSAGES.requiresAuth);
+      if (auth.kind !== 'jwt') return refuse(401, MESSAGES.jwtUndecodable);
+      const verified = this.#apps.verifyJwt(auth.jwt);
+      if ('error' in verified) return refuse(401, verified.error);
+      if (repoName && !repo) return { reply: NOT_FOUND };
+      return { app: verified.app, ...(repo ? { repo } : {}) };
+    }
+
+    if (auth.kind === 'none') return refuse(401, MESSAGES.requiresAuth);
+    if (auth.kind === 'malformed') return refuse(401, MESSAGES.badCredentials);
+    if (auth.kind === 'jwt') {
+      // A JWT authenticates the app itself, which reaches no repository or organization resource.
+      const verified = this.#apps.verifyJwt(auth.jwt);
+      if ('error' in verified) return refuse(401, verified.error);
+      return refuse(403, MESSAGES.notAccessible);
+    }
+    const principal = this.#apps.principal(auth.token);
+    if (!principal) return refuse(401, MESSAGES.badCredentials);
+
+    // Outside the token's reach, GitHub pretends the resource does not exist.
+    if (repoName) {
+      if (!repo) return { reply: NOT_FOUND };
+      if (principal.repositories && !principal.repositories.has(repo.fullName.toLowerCase())) {
+        return { reply: NOT_FOUND };
+      }
+    }
+    if (params.org !== undefined && principal.accounts && !principal.accounts.has(params.org.toLowerCase())) {
+      return { reply: NOT_FOUND };
+    }
+
+    const grant = need.anyOf.find((g) => hasGrant(principal.permissions, g));
+    if (!grant) {
+      const accepted = acceptedPermissionsHeader(need);
+      return refuse(
+        403,
+        MESSAGES.notAccessible,
+        accepted ? { 'x-accepted-github-permissions': accepted } : {},
       );
     }
-    let reply: Reply;
-    if (errors.length > 0) {
-      this.#violation(method, url, op, 'request', errors);
-      reply = { status: 500, body: { message: 'Request does not match the OpenAPI description', errors } };
-    } else {
-      reply = handler({ params: matched.pathParams, query: url.searchParams, body, url });
-      // Round-trip through JSON so the validator sees exactly what the client will.
-      const sent = reply.body === undefined ? undefined : JSON.parse(JSON.stringify(reply.body));
-      const responseErrors = this.#api.validateResponse(op, reply.status, sent);
-      if (responseErrors.length > 0) {
-        this.#violation(method, url, op, 'response', responseErrors);
-        reply = {
-          status: 500,
-          body: { message: 'Response does not match the OpenAPI description', errors: responseErrors },
-        };
-      }
-    }
-    this.requests.push({
-      method,
-      url: req.url ?? '',
-      operationId: op.operationId,
-      body,
-      status: reply.status,
-    });
-    this.#send(res, reply.status, reply.body, reply.headers);
+    return { principal, grant, ...(repo ? { repo } : {}) };
+  }
+
+  #recordGrant(used: Map<string, Level>, [permission, level]: Grant): void {
+    const rank = { read: 1, write: 2, admin: 3 };
+    const current = used.get(permission);
+    if (!current || rank[level] > rank[current]) used.set(permission, level);
   }
 
   #violation(method: string, url: URL, op: SpecOperation, kind: Violation['kind'], errors: string[]): void {
@@ -463,116 +546,14 @@ export class FakeGitHub {
       ...(text ? { 'content-type': 'application/json; charset=utf-8' } : {}),
       'x-github-request-id': randomUUID(),
       'x-github-api-version-selected': '2022-11-28',
+      'x-ratelimit-limit': '5000',
+      'x-ratelimit-remaining': '4999',
+      'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600),
+      'x-ratelimit-used': '1',
+      'x-ratelimit-resource': 'core',
       ...headers,
     });
     res.end(text);
-  }
-
-  /** `per_page`/`page` slicing with a GitHub-style `Link` header, so Octokit's paginate works. */
-  #page(ctx: Context, items: JsonObject[]): Reply {
-    const perPage = Math.min(Number(ctx.query.get('per_page') ?? 30) || 30, 100);
-    const page = Math.max(Number(ctx.query.get('page') ?? 1) || 1, 1);
-    const last = Math.max(Math.ceil(items.length / perPage), 1);
-    const headers: Record<string, string> = {};
-    const link = (n: number, rel: string): string => {
-      const u = new URL(ctx.url);
-      u.searchParams.set('per_page', String(perPage));
-      u.searchParams.set('page', String(n));
-      return `<${u.toString()}>; rel="${rel}"`;
-    };
-    if (page < last) headers.link = [link(page + 1, 'next'), link(last, 'last')].join(', ');
-    return { status: 200, body: items.slice((page - 1) * perPage, page * perPage), headers };
-  }
-
-  #applyCheckRun(run: JsonObject, input: JsonObject): void {
-    for (const key of [
-      'name',
-      'details_url',
-      'external_id',
-      'started_at',
-      'status',
-      'conclusion',
-      'completed_at',
-    ]) {
-      if (input[key] !== undefined) run[key] = input[key];
-    }
-    if (input.conclusion !== undefined) {
-      run.status = 'completed';
-      run.completed_at ??= FIXED_TIME;
-    }
-    const output = input.output as JsonObject | undefined;
-    if (output) {
-      const current = run.output as JsonObject;
-      for (const key of ['title', 'summary', 'text']) {
-        if (output[key] !== undefined) current[key] = output[key];
-      }
-      // GitHub appends annotations across updates (at most 50 per request).
-      const annotations = Array.isArray(output.annotations) ? output.annotations : [];
-      current.annotations_count = Number(current.annotations_count) + annotations.length;
-      const id = Number(run.id);
-      this.annotations.set(id, [...(this.annotations.get(id) ?? []), ...annotations]);
-    }
-  }
-
-  #issueUrl(ctx: Context): string {
-    return `${API_URL}/repos/${ctx.params.owner}/${ctx.params.repo}/issues/${ctx.params.issue_number}`;
-  }
-
-  #file(repo: string, sha: string, f: FileInput): JsonObject {
-    const additions = f.additions ?? 1;
-    const deletions = f.deletions ?? 0;
-    const path = f.filename.split('/').map(encodeURIComponent).join('/');
-    const file: JsonObject = {
-      sha: 'c'.repeat(40),
-      filename: f.filename,
-      status: f.status ?? 'added',
-      additions,
-      deletions,
-      changes: additions + deletions,
-      blob_url: `${WEB_URL}/${repo}/blob/${sha}/${path}`,
-      raw_url: `${WEB_URL}/${repo}/raw/${sha}/${path}`,
-      contents_url: `${API_URL}/repos/${repo}/contents/${path}?ref=${sha}`,
-    };
-    if (f.patch !== undefined) file.patch = f.patch;
-    if (f.previousFilename !== undefined) file.previous_filename = f.previousFilename;
-    return file;
-  }
-
-  #commit(repo: string, c: CommitInput): JsonObject {
-    const api = `${API_URL}/repos/${repo}`;
-    const login = c.author === undefined ? undefined : c.author;
-    const user = login ? this.user(login) : null;
-    const person = { name: login ?? 'Unknown', email: `${login ?? 'unknown'}@example.com`, date: FIXED_TIME };
-    return {
-      url: `${api}/commits/${c.sha}`,
-      sha: c.sha,
-      node_id: nodeId('C', this.#id()),
-      html_url: `${WEB_URL}/${repo}/commit/${c.sha}`,
-      comments_url: `${api}/commits/${c.sha}/comments`,
-      commit: {
-        url: `${api}/git/commits/${c.sha}`,
-        author: person,
-        committer: person,
-        message: c.message ?? 'Request access',
-        comment_count: 0,
-        tree: { sha: 'd'.repeat(40), url: `${api}/git/trees/${'d'.repeat(40)}` },
-        verification: {
-          verified: false,
-          reason: 'unsigned',
-          signature: null,
-          payload: null,
-          verified_at: null,
-        },
-      },
-      author: user,
-      committer: user,
-      parents: [],
-    };
-  }
-
-  #id(): number {
-    this.#nextId += 1;
-    return this.#nextId;
   }
 }
 

@@ -16,6 +16,7 @@ interface ParameterObject {
   in: 'path' | 'query' | 'header' | 'cookie';
   required?: boolean;
   schema?: JsonObject;
+  'x-multi-segment'?: boolean;
 }
 
 interface MediaObject {
@@ -99,15 +100,22 @@ function formatErrors(where: string, errors: ErrorObject[] | null | undefined): 
   });
 }
 
-/** OpenAPI path template → RegExp plus the parameter names of its capture groups, in order. */
-function compileTemplate(template: string): { regexp: RegExp; names: string[] } {
+/**
+ * OpenAPI path template → RegExp plus the parameter names of its capture groups, in order. Parameters GitHub
+ * marks `x-multi-segment` (a contents path, a `heads/main` ref) may span several segments.
+ */
+function compileTemplate(
+  template: string,
+  multiSegment: ReadonlySet<string>,
+): { regexp: RegExp; names: string[] } {
   const names: string[] = [];
   const source = template
     .split(/(\{[^}]+\})/)
     .map((part) => {
       if (!part.startsWith('{')) return part.replace(/[.*+?^$()|[\]\\]/g, '\\$&');
-      names.push(part.slice(1, -1));
-      return '([^/]+)';
+      const name = part.slice(1, -1);
+      names.push(name);
+      return multiSegment.has(name) ? '(.+)' : '([^/]+)';
     })
     .join('');
   return { regexp: new RegExp(`^${source}$`), names };
@@ -117,11 +125,18 @@ export class OpenApiValidator {
   readonly #doc: OpenApiDocument;
   readonly #ajv: Ajv;
   readonly #validators = new Map<string, ValidateFunction>();
-  readonly #routes: { method: string; path: string; regexp: RegExp; names: string[] }[] = [];
+  readonly #routes: { method: string; path: string; regexp: RegExp; names: string[]; multi: number }[] = [];
 
   constructor(doc: OpenApiDocument) {
     this.#doc = doc;
-    this.#ajv = new Ajv({ strict: false, allErrors: true, logger: false, allowUnionTypes: true });
+    this.#ajv = new Ajv({
+      strict: false,
+      allErrors: true,
+      logger: false,
+      allowUnionTypes: true,
+      inlineRefs: false,
+      code: { optimize: false },
+    });
     addFormats.default(this.#ajv);
     // OpenAPI numeric/binary formats carry no constraint ajv should enforce.
     for (const format of [
@@ -146,12 +161,27 @@ export class OpenApiValidator {
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const method of Object.keys(item)) {
         if (method === 'parameters') continue;
-        this.#routes.push({ method: method.toUpperCase(), path, ...compileTemplate(path) });
+        const multi = new Set(
+          this.operation(method.toUpperCase(), path)
+            .parameters.filter((p) => p.in === 'path' && p['x-multi-segment'] === true)
+            .map((p) => p.name),
+        );
+        this.#routes.push({
+          method: method.toUpperCase(),
+          path,
+          multi: multi.size,
+          ...compileTemplate(path, multi),
+        });
       }
     }
-    // Literal segments win over templated ones (`/issues/comments/{id}` before `/issues/{number}/...`).
+    // Literal segments win over templated ones (`/issues/comments/{id}` before `/issues/{number}/...`), and
+    // greedy multi-segment templates come last, longest literal first (`/commits/{ref}/check-runs` before
+    // `/commits/{ref}`).
     const params = (path: string): number => path.split('{').length - 1;
-    this.#routes.sort((a, b) => params(a.path) - params(b.path));
+    const literal = (path: string): number => path.replace(/\{[^}]+\}/g, '').length;
+    this.#routes.sort(
+      (a, b) => a.multi - b.multi || params(a.path) - params(b.path) || literal(b.path) - literal(a.path),
+    );
   }
 
   /** Find the documented operation matching a concrete request path. */
@@ -169,6 +199,11 @@ export class OpenApiValidator {
       return { operation: this.operation(method, route.path), pathParams };
     }
     return undefined;
+  }
+
+  /** A schema of `components.schemas`, as the description has it (OpenAPI 3.0 dialect). */
+  componentSchema(name: string): JsonObject | undefined {
+    return this.#doc.components.schemas[name];
   }
 
   operation(method: string, path: string): SpecOperation {

@@ -1,0 +1,494 @@
+// Bare git repositories for the fake GitHub, driven with plumbing only (no work tree): objects are written
+// with hash-object, trees are built in a temporary index (GIT_INDEX_FILE) and commits made with commit-tree.
+// Everything is async (promisified execFile) so HTTP handlers never block the event loop.
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export const ZERO_SHA = '0'.repeat(40);
+const SHA = /^[0-9a-f]{40}$/;
+
+export interface Identity {
+  name: string;
+  email: string;
+  /** Defaults to now. */
+  date?: Date;
+}
+
+/** Path → new content, or null to delete the file. */
+export type FileChanges = Record<string, string | Uint8Array | null>;
+
+export interface CommitSpec {
+  /** Parent commit; none for a root commit. */
+  parent?: string | undefined;
+  files: FileChanges;
+  author: Identity;
+  committer: Identity;
+  message: string;
+}
+
+export interface CommitInfo {
+  sha: string;
+  tree: string;
+  parents: string[];
+  author: { name: string; email: string; date: string };
+  committer: { name: string; email: string; date: string };
+  message: string;
+}
+
+export interface TreeEntry {
+  mode: string;
+  type: 'blob' | 'tree' | 'commit';
+  sha: string;
+  /** Blob size in bytes; undefined for trees and submodules. */
+  size: number | undefined;
+  path: string;
+}
+
+export interface DiffEntry {
+  /** Git's status letter: A, D, M, R, C or T. */
+  status: string;
+  path: string;
+  /** Source path of a rename or copy. */
+  previousPath?: string;
+  oldSha: string;
+  newSha: string;
+  additions: number;
+  deletions: number;
+  binary: boolean;
+  /** Unified diff hunks without the `diff --git`/`---`/`+++` headers, as GitHub's `patch` field. */
+  patch?: string;
+}
+
+interface RunOptions {
+  input?: string | Uint8Array;
+  env?: Record<string, string>;
+}
+
+/** A clean environment: no inherited GIT_* variables (tests may run inside git hooks), no user config. */
+function gitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('GIT_')) env[key] = value;
+  }
+  return {
+    ...env,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_TERMINAL_PROMPT: '0',
+    // Paths are paths, never globs (GitHub's `path` parameters are literal too).
+    GIT_LITERAL_PATHSPECS: '1',
+    LC_ALL: 'C',
+    ...extra,
+  };
+}
+
+/** `@<seconds> +0000`, git's internal date format. */
+function gitDate(date: Date): string {
+  return `@${Math.floor(date.getTime() / 1000)} +0000`;
+}
+
+function identityEnv(author: Identity, committer: Identity): Record<string, string> {
+  const now = new Date();
+  return {
+    GIT_AUTHOR_NAME: author.name,
+    GIT_AUTHOR_EMAIL: author.email,
+    GIT_AUTHOR_DATE: gitDate(author.date ?? now),
+    GIT_COMMITTER_NAME: committer.name,
+    GIT_COMMITTER_EMAIL: committer.email,
+    GIT_COMMITTER_DATE: gitDate(committer.date ?? now),
+  };
+}
+
+/** Git's strict ISO date (`2024-01-01T10:00:00+00:00`) → GitHub's `2024-01-01T10:00:00Z`. */
+function isoDate(raw: string): string {
+  return new Date(raw).toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+export class GitRepo {
+  readonly dir: string;
+  #lock: Promise<unknown> = Promise.resolve();
+  /** Results computed from immutable objects (keyed by shas), so repeated API reads spawn no git. */
+  readonly #memo = new Map<string, Promise<unknown>>();
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** `git init --bare -b main` at `dir`. */
+  static async init(dir: string, defaultBranch = 'main'): Promise<GitRepo> {
+    await run('git', ['init', '--quiet', '--bare', '-b', defaultBranch, dir], { env: gitEnv() });
+    return new GitRepo(dir);
+  }
+
+  async git(args: string[], options: RunOptions = {}): Promise<string> {
+    return (await this.#exec(args, options, 'utf8')) as string;
+  }
+
+  async #exec(args: string[], options: RunOptions, encoding: 'utf8' | 'buffer'): Promise<string | Buffer> {
+    const promise = run('git', ['--git-dir', this.dir, ...args], {
+      env: gitEnv(options.env),
+      encoding,
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    // A command that does not read its stdin may exit first: ignore EPIPE, the exit status tells.
+    promise.child.stdin?.on('error', () => {});
+    if (options.input === undefined) promise.child.stdin?.end();
+    else promise.child.stdin?.end(options.input);
+    const { stdout } = await promise;
+    return stdout;
+  }
+
+  /** Caches `compute()` under `key` when every `shas` is a full object id (objects never change). */
+  #cached<T>(key: string, shas: string[], compute: () => Promise<T>): Promise<T> {
+    if (!shas.every((sha) => SHA.test(sha))) return compute();
+    const full = `${key}:${shas.join(':')}`;
+    let result = this.#memo.get(full) as Promise<T> | undefined;
+    if (!result) {
+      result = compute();
+      this.#memo.set(full, result);
+      // Failures and "not found" are not facts about immutable objects: compute them again next time.
+      result.then(
+        (value) => value === undefined && this.#memo.delete(full),
+        () => this.#memo.delete(full),
+      );
+    }
+    return result;
+  }
+
+  /** Runs `fn` after every earlier write to this repository finished (ref updates are compare-and-swap). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#lock.then(fn, fn);
+    this.#lock = next.catch(() => undefined);
+    return next;
+  }
+
+  // ---- writing --------------------------------------------------------------------------------------------
+
+  /** Writes the blobs, tree and commit of `spec`; moves no ref. Returns the commit sha. */
+  async writeCommit(spec: CommitSpec): Promise<string> {
+    const index = join(this.dir, `fake-index-${randomUUID()}`);
+    const env = { GIT_INDEX_FILE: index };
+    try {
+      if (spec.parent) await this.git(['read-tree', spec.parent], { env });
+      const entries = Object.entries(spec.files);
+      const bad = entries.find(([path]) => !isValidPath(path));
+      if (bad) throw new Error(`invalid path in commit: ${JSON.stringify(bad[0])}`);
+      const deletions = entries.filter(([, content]) => content === null).map(([path]) => path);
+      // `--index-info` lines: `100644 <blob>\t<path>` stages a file, mode 0 removes one (the equivalent of
+      // update-index --cacheinfo / --force-remove, which need a work tree for the latter).
+      const lines = await Promise.all(
+        entries.map(async ([path, content]) => {
+          if (content === null) return `0 ${ZERO_SHA}\t${path}`;
+          const blob = (await this.git(['hash-object', '-w', '--stdin'], { input: content })).trim();
+          return `100644 ${blob}\t${path}`;
+        }),
+      );
+      if (deletions.length > 0) {
+        const present = new Set(
+          (await this.git(['ls-files', '-z'], { env })).split('\0').filter((p) => p.length > 0),
+        );
+        const missing = deletions.filter((p) => !present.has(p));
+        if (missing.length > 0)
+          throw new Error(`cannot delete files that do not exist: ${missing.join(', ')}`);
+      }
+      if (lines.length > 0) {
+        await this.git(['update-index', '--add', '--index-info'], { env, input: `${lines.join('\n')}\n` });
+      }
+      const tree = (await this.git(['write-tree'], { env })).trim();
+      const args = ['commit-tree', tree, ...(spec.parent ? ['-p', spec.parent] : []), '-F', '-'];
+      const sha = await this.git(args, {
+        input: spec.message,
+        env: identityEnv(spec.author, spec.committer),
+      });
+      return sha.trim();
+    } finally {
+      await rm(index, { force: true });
+    }
+  }
+
+  /** A commit with two parents whose tree is the merge of both; undefined when the merge conflicts. */
+  async writeMerge(ours: string, theirs: string, author: Identity, committer: Identity, message: string) {
+    const tree = await this.mergeTree(ours, theirs);
+    if (!tree) return undefined;
+    const sha = await this.git(['commit-tree', tree, '-p', ours, '-p', theirs, '-F', '-'], {
+      input: message,
+      env: identityEnv(author, committer),
+    });
+    return sha.trim();
+  }
+
+  /** Moves `refs/heads/<branch>` to `sha` if it still points at `old` (undefined: must not exist yet). */
+  async updateBranch(branch: string, sha: string, old: string | undefined): Promise<void> {
+    await this.git(['update-ref', `refs/heads/${branch}`, sha, old ?? '']);
+  }
+
+  async checkBranchName(branch: string): Promise<void> {
+    try {
+      await this.git(['check-ref-format', `refs/heads/${branch}`]);
+    } catch {
+      throw new Error(`invalid branch name ${JSON.stringify(branch)}`);
+    }
+  }
+
+  // ---- reading --------------------------------------------------------------------------------------------
+
+  async branchTip(branch: string): Promise<string | undefined> {
+    return this.#revParse(`refs/heads/${branch}^{commit}`);
+  }
+
+  /** Every branch → its tip, in one git call. */
+  async branchTips(): Promise<Map<string, string>> {
+    const out = await this.git(['for-each-ref', '--format=%(objectname) %(refname:lstrip=2)', 'refs/heads/']);
+    const tips = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const space = line.indexOf(' ');
+      if (space > 0) tips.set(line.slice(space + 1), line.slice(0, space));
+    }
+    return tips;
+  }
+
+  /**
+   * The commit a GitHub `ref` parameter names: a full sha, a branch or tag name, `heads/<b>`, `tags/<t>` or
+   * `refs/...`. Never general revision syntax (`main~1`, `@{u}`), which GitHub does not accept either.
+   */
+  async resolveCommit(ref: string): Promise<string | undefined> {
+    return this.#resolve(ref, 'commit');
+  }
+
+  /** Like resolveCommit, but also accepts a tree sha, and answers the tree. */
+  async resolveTree(ref: string): Promise<string | undefined> {
+    return this.#resolve(ref, 'tree');
+  }
+
+  async #resolve(ref: string, peel: 'commit' | 'tree'): Promise<string | undefined> {
+    if (SHA.test(ref)) {
+      const type = await this.objectType(ref);
+      if (type === 'commit' || (peel === 'tree' && type === 'tree')) {
+        return peel === 'tree' ? this.#revParse(`${ref}^{tree}`) : ref;
+      }
+      return undefined;
+    }
+    // Characters git forbids in ref names anyway are revision syntax (`main~1`, `main^{tree}`, `@{u}`).
+    if (/[\s~^:?*[\\]|\.\.|@\{/.test(ref) || ref.startsWith('-')) return undefined;
+    const candidates = ref.startsWith('refs/')
+      ? [ref]
+      : ref.startsWith('heads/') || ref.startsWith('tags/')
+        ? [`refs/${ref}`]
+        : [`refs/heads/${ref}`, `refs/tags/${ref}`];
+    for (const candidate of candidates) {
+      const sha = await this.#revParse(`${candidate}^{${peel}}`);
+      if (sha) return sha;
+    }
+    return undefined;
+  }
+
+  async #revParse(rev: string): Promise<string | undefined> {
+    try {
+      const out = (await this.git(['rev-parse', '--verify', '--quiet', '--end-of-options', rev])).trim();
+      return out || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async objectType(sha: string): Promise<string | undefined> {
+    if (!SHA.test(sha)) return undefined;
+    return this.#cached('type', [sha], async () => {
+      try {
+        return (await this.git(['cat-file', '-t', sha])).trim();
+      } catch {
+        return undefined;
+      }
+    });
+  }
+
+  async mergeBase(a: string, b: string): Promise<string | undefined> {
+    return this.#cached('merge-base', [a, b], async () => {
+      try {
+        return (await this.git(['merge-base', a, b])).trim() || undefined;
+      } catch {
+        return undefined;
+      }
+    });
+  }
+
+  /**
+   * The tree of merging `theirs` into `ours`; null when the merge conflicts; undefined when git cannot tell
+   * (`merge-tree --write-tree` needs git 2.38 or later).
+   */
+  async mergeTree(ours: string, theirs: string): Promise<string | null | undefined> {
+    return this.#cached('merge-tree', [ours, theirs], async () => {
+      try {
+        const out = await this.git(['merge-tree', '--write-tree', '--no-messages', ours, theirs]);
+        return out.split('\n')[0]?.trim() || undefined;
+      } catch (e) {
+        return (e as { code?: unknown }).code === 1 ? null : undefined;
+      }
+    });
+  }
+
+  /** Commits reachable from `head` but not from `base` (`git rev-list --count base..head`). */
+  async countCommits(base: string, head: string): Promise<number> {
+    return this.#cached('count', [base, head], async () =>
+      Number((await this.git(['rev-list', '--count', `${base}..${head}`])).trim()),
+    );
+  }
+
+  /** Commits reachable from `head` but not from `base`, oldest first, as a pull request lists them. */
+  async log(base: string, head: string): Promise<CommitInfo[]> {
+    return this.#cached('log', [base, head], () =>
+      this.#log(['--reverse', '--topo-order', `${base}..${head}`, '--']),
+    );
+  }
+
+  /**
+   * History of `commit`, newest first (GitHub's list-commits); optionally of one path. `--date-order` never
+   * lists a parent before its children, even when commits share a timestamp.
+   */
+  async history(commit: string, filter: { path?: string; since?: string; until?: string } = {}) {
+    return this.#log([
+      '--date-order',
+      ...(filter.since ? [`--since=${filter.since}`] : []),
+      ...(filter.until ? [`--until=${filter.until}`] : []),
+      commit,
+      '--',
+      ...(filter.path ? [filter.path] : []),
+    ]);
+  }
+
+  async commitInfo(sha: string): Promise<CommitInfo | undefined> {
+    if ((await this.objectType(sha)) !== 'commit') return undefined;
+    return this.#cached('commit', [sha], async () => (await this.#log(['-1', sha, '--']))[0]);
+  }
+
+  async #log(args: string[]): Promise<CommitInfo[]> {
+    const format = ['%H', '%T', '%P', '%an', '%ae', '%aI', '%cn', '%ce', '%cI', '%B'].join('%x1f');
+    const out = await this.git(['log', '-z', `--format=${format}`, ...args]);
+    return out
+      .split('\0')
+      .filter((record) => record.length > 0)
+      .map(parseCommit);
+  }
+
+  async lsTree(tree: string, recursive: boolean): Promise<TreeEntry[]> {
+    const args = ['ls-tree', '-l', '-z', ...(recursive ? ['-r', '-t'] : []), tree];
+    return this.#cached(`ls-tree:${recursive}`, [tree], async () => parseEntries(await this.git(args)));
+  }
+
+  /** The entry at `path` in a commit or tree (`''` is the root tree itself). */
+  async entryAt(treeish: string, path: string): Promise<TreeEntry | undefined> {
+    if (path === '') {
+      const sha = await this.#revParse(`${treeish}^{tree}`);
+      return sha ? { mode: '040000', type: 'tree', sha, size: undefined, path: '' } : undefined;
+    }
+    try {
+      const out = await this.git(['ls-tree', '-l', '-z', treeish, '--', path]);
+      return parseEntries(out).find((e) => e.path === path);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async readBlob(sha: string): Promise<Buffer | undefined> {
+    if ((await this.objectType(sha)) !== 'blob') return undefined;
+    return this.#cached(
+      'blob',
+      [sha],
+      async () => (await this.#exec(['cat-file', 'blob', sha], {}, 'buffer')) as Buffer,
+    );
+  }
+
+  /** `git diff -M from to`: status, paths, blob shas, line counts and patch of every changed file. */
+  async diff(from: string, to: string): Promise<DiffEntry[]> {
+    return this.#cached('diff', [from, to], () => this.#diff(from, to));
+  }
+
+  async #diff(from: string, to: string): Promise<DiffEntry[]> {
+    const common = ['-M', '--no-ext-diff', '--no-textconv', '--no-color', from, to, '--'];
+    const [summary, patches] = await Promise.all([
+      this.git(['diff', '--raw', '--numstat', '-z', '--no-abbrev', ...common]),
+      this.git(['diff', '--patch', '--full-index', ...common]),
+    ]);
+    const tokens = summary.split('\0');
+    const entries: DiffEntry[] = [];
+    let i = 0;
+    // Raw records first (`:old new oldsha newsha STATUS`, then one or two paths)...
+    while (i < tokens.length && tokens[i]?.startsWith(':')) {
+      const [, , oldSha = '', newSha = '', status = ''] = (tokens[i] ?? '').slice(1).split(' ');
+      const letter = status.charAt(0);
+      const twoPaths = letter === 'R' || letter === 'C';
+      const first = tokens[i + 1] ?? '';
+      const second = twoPaths ? (tokens[i + 2] ?? '') : undefined;
+      entries.push({
+        status: letter,
+        path: second ?? first,
+        ...(second !== undefined ? { previousPath: first } : {}),
+        oldSha,
+        newSha,
+        additions: 0,
+        deletions: 0,
+        binary: false,
+      });
+      i += twoPaths ? 3 : 2;
+    }
+    // ...then numstat records in the same order (`add\tdel\tpath`, or `add\tdel\t` + two paths for renames).
+    for (const entry of entries) {
+      const [add = '0', del = '0', path = ''] = (tokens[i] ?? '').split('\t');
+      entry.binary = add === '-';
+      entry.additions = entry.binary ? 0 : Number(add);
+      entry.deletions = entry.binary ? 0 : Number(del);
+      i += path === '' ? 3 : 1;
+    }
+    // The patch lists files in the same order too; GitHub's `patch` is the hunks without the headers.
+    const sections = patches.split(/^diff --git /m).slice(1);
+    entries.forEach((entry, n) => {
+      const section = sections[n] ?? '';
+      const hunk = section.indexOf('\n@@');
+      if (!entry.binary && hunk >= 0) entry.patch = section.slice(hunk + 1).replace(/\n$/, '');
+    });
+    return entries;
+  }
+}
+
+/** `ls-tree -l -z` output: `<mode> <type> <sha> <size>\t<path>` records separated by NUL. */
+function parseEntries(out: string): TreeEntry[] {
+  return out
+    .split('\0')
+    .map((record) => /^(\d+) (blob|tree|commit) ([0-9a-f]{40}) +(-|\d+)\t(.*)$/s.exec(record))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({
+      mode: m[1] ?? '',
+      type: m[2] as TreeEntry['type'],
+      sha: m[3] ?? '',
+      size: m[4] === '-' ? undefined : Number(m[4]),
+      path: m[5] ?? '',
+    }));
+}
+
+function parseCommit(record: string): CommitInfo {
+  const [sha = '', tree = '', parents = '', an = '', ae = '', ad = '', cn = '', ce = '', cd = '', ...rest] =
+    record.replace(/^\n/, '').split('\x1f');
+  return {
+    sha,
+    tree,
+    parents: parents.split(' ').filter((p) => p.length > 0),
+    author: { name: an, email: ae, date: isoDate(ad) },
+    committer: { name: cn, email: ce, date: isoDate(cd) },
+    message: rest.join('\x1f').replace(/\n+$/, ''),
+  };
+}
+
+/** Repository-relative paths as GitHub stores them: no leading/trailing slash, no `.`/`..`/empty segments. */
+function isValidPath(path: string): boolean {
+  return (
+    path.length > 0 &&
+    !path.includes('\0') &&
+    !path.includes('\n') &&
+    path.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && s !== '.git')
+  );
+}

@@ -1,0 +1,649 @@
+// The fake's GitHub data: accounts, git-backed repositories, pull requests, reviews, comments, check runs,
+// permissions and teams. Pull request fields that GitHub derives from git (head/base sha, files, commits,
+// counts, mergeability) are recomputed from the bare repositories on every read.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type AccountType,
+  API_URL,
+  buildCommit,
+  buildDiffEntry,
+  buildPull,
+  buildRepository,
+  buildUser,
+  type DiffParts,
+  type JsonObject,
+  nodeId,
+  timestamp,
+  WEB_URL,
+} from './builders.js';
+import { type CommitInfo, type FileChanges, GitRepo, type Identity } from './git-store.js';
+
+export type RepoPermission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
+
+/** A GitHub login, or a raw git identity (an e-mail GitHub may not link to any account). */
+export type Author = string | { name: string; email: string };
+
+export interface CreateRepoInput {
+  files?: FileChanges;
+  /** Author and committer of the initial commit (default: the owner). */
+  author?: Author;
+  message?: string;
+  /** Type of the owning account when it does not exist yet (default Organization). */
+  ownerType?: 'Organization' | 'User';
+  defaultBranch?: string;
+}
+
+export interface CommitInput {
+  branch: string;
+  /** Branch (or sha) to start `branch` from when it does not exist yet; default: the default branch. */
+  from?: string;
+  files: FileChanges;
+  author: Author;
+  /** Default: the author. */
+  committer?: Author;
+  message?: string;
+  date?: Date;
+}
+
+export interface OpenPullInput {
+  /** `owner/name` */
+  repo: string;
+  head: string;
+  base?: string;
+  user: string;
+  title?: string;
+  body?: string | null;
+  draft?: boolean;
+}
+
+export type ReviewState = 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'PENDING';
+
+export interface ReviewInput {
+  repo: string;
+  pull: number;
+  user: string;
+  state: ReviewState;
+  body?: string;
+  /** Default: the pull request's current head sha. */
+  commitId?: string;
+}
+
+export interface Push {
+  branch: string;
+  before: string | undefined;
+  after: string;
+}
+
+export interface RepoState {
+  fullName: string;
+  json: JsonObject;
+  owner: JsonObject;
+  git: GitRepo;
+  pulls: Map<number, PullState>;
+  nextNumber: number;
+  pushes: Push[];
+}
+
+export interface PullState {
+  repo: RepoState;
+  number: number;
+  id: number;
+  user: string;
+  head: string;
+  base: string;
+  title: string;
+  body: string | null;
+  draft: boolean;
+  state: 'open' | 'closed';
+  createdAt: string;
+  updatedAt: string;
+  closedAt: string | null;
+  mergedAt: string | null;
+  mergeCommitSha: string | null;
+  mergedBy: string | null;
+  /** Last known tips: live while open, frozen once closed. */
+  headSha: string;
+  baseSha: string;
+  reviews: JsonObject[];
+  /** `changes` of the last edit, for `pull_request.edited` payloads. */
+  changes: JsonObject | undefined;
+}
+
+/** Git's status letters → GitHub's diff-entry status. */
+const FILE_STATUS: Record<string, DiffParts['status']> = {
+  A: 'added',
+  D: 'removed',
+  M: 'modified',
+  R: 'renamed',
+  C: 'copied',
+  T: 'changed',
+};
+
+const NOREPLY = '@users.noreply.github.com';
+
+function legacyPermission(p: RepoPermission): string {
+  if (p === 'maintain') return 'write';
+  if (p === 'triage') return 'read';
+  return p;
+}
+
+export class GitHubState {
+  readonly checkRuns: JsonObject[] = [];
+  readonly comments: JsonObject[] = [];
+  readonly annotations = new Map<number, unknown[]>();
+
+  readonly #accounts = new Map<string, JsonObject>();
+  readonly #emails = new Map<string, string>();
+  readonly #repos = new Map<string, RepoState>();
+  readonly #permissions = new Map<string, RepoPermission>();
+  readonly #teams = new Map<string, string[]>();
+  readonly #checkRunRepo = new Map<number, string>();
+  readonly #commentRepo = new Map<number, string>();
+  #root: Promise<string> | undefined;
+  #nextId = 1000;
+
+  nextId(): number {
+    this.#nextId += 1;
+    return this.#nextId;
+  }
+
+  /** Deletes every repository. */
+  async dispose(): Promise<void> {
+    const root = this.#root;
+    this.#root = undefined;
+    if (root) await rm(await root, { recursive: true, force: true });
+  }
+
+  // ---- accounts -------------------------------------------------------------------------------------------
+
+  /** The account `login` (created on first use; `[bot]` logins are Bots). Logins are case-insensitive. */
+  user(login: string, type?: AccountType): JsonObject {
+    let account = this.#accounts.get(login.toLowerCase());
+    if (!account) {
+      account = buildUser(login, this.nextId(), type ?? (login.endsWith('[bot]') ? 'Bot' : 'User'));
+      this.#accounts.set(login.toLowerCase(), account);
+      if (account.type !== 'Organization') {
+        this.linkEmail(login, `${login}${NOREPLY}`);
+        this.linkEmail(login, `${String(account.id)}+${login}${NOREPLY}`);
+      }
+    }
+    return account;
+  }
+
+  /** Makes commits with `email` link to `login`, as a verified e-mail on a GitHub account does. */
+  linkEmail(login: string, email: string): void {
+    this.#emails.set(email.toLowerCase(), login);
+  }
+
+  /** The account a commit e-mail links to, or null (GitHub shows unlinked e-mails without an account). */
+  userForEmail(email: string): JsonObject | null {
+    const login = this.#emails.get(email.toLowerCase());
+    return login ? this.user(login) : null;
+  }
+
+  /** A login's commit identity: `login <login@users.noreply.github.com>`. */
+  identity(author: Author, date?: Date): Identity {
+    if (typeof author !== 'string') return { ...author, ...(date ? { date } : {}) };
+    const account = this.user(author);
+    const login = String(account.login);
+    return { name: login, email: `${login}${NOREPLY}`, ...(date ? { date } : {}) };
+  }
+
+  /** Permission of `login` on every repository, or only on `repo` (`owner/name`) when given. */
+  setPermission(login: string, permission: RepoPermission, repo?: string): void {
+    this.#permissions.set((repo ? `${repo}:${login}` : login).toLowerCase(), permission);
+  }
+
+  permissionOf(repo: string, login: string): RepoPermission {
+    const owner = repo.split('/')[0]?.toLowerCase();
+    if (owner === login.toLowerCase()) return 'admin';
+    return (
+      this.#permissions.get(`${repo}:${login}`.toLowerCase()) ??
+      this.#permissions.get(login.toLowerCase()) ??
+      'none'
+    );
+  }
+
+  /** `'@org/team'` or `'org/team'` → member logins. */
+  setTeam(team: string, logins: string[]): void {
+    this.#teams.set(team.replace(/^@/, '').toLowerCase(), [...logins]);
+  }
+
+  teamMembers(org: string, slug: string): string[] | undefined {
+    return this.#teams.get(`${org}/${slug}`.toLowerCase());
+  }
+
+  /** OWNER, MEMBER (in a team of the owning organization), COLLABORATOR (has a permission) or NONE. */
+  authorAssociation(repo: RepoState, login: string): string {
+    if (String(repo.owner.login).toLowerCase() === login.toLowerCase()) return 'OWNER';
+    const org = String(repo.owner.login).toLowerCase();
+    for (const [team, members] of this.#teams) {
+      if (team.startsWith(`${org}/`) && members.some((m) => m.toLowerCase() === login.toLowerCase())) {
+        return 'MEMBER';
+      }
+    }
+    return this.permissionOf(repo.fullName, login) === 'none' ? 'NONE' : 'COLLABORATOR';
+  }
+
+  collaboratorPermission(repo: RepoState, username: string): JsonObject {
+    const permission = this.permissionOf(repo.fullName, username);
+    const user = this.user(username);
+    return {
+      permission: legacyPermission(permission),
+      role_name: permission,
+      user: {
+        ...user,
+        permissions: {
+          admin: permission === 'admin',
+          maintain: ['admin', 'maintain'].includes(permission),
+          push: ['admin', 'maintain', 'write'].includes(permission),
+          triage: ['admin', 'maintain', 'write', 'triage'].includes(permission),
+          pull: permission !== 'none',
+        },
+        role_name: permission,
+      },
+    };
+  }
+
+  // ---- repositories and git -------------------------------------------------------------------------------
+
+  repo(fullName: string): RepoState | undefined {
+    return this.#repos.get(fullName.toLowerCase());
+  }
+
+  mustRepo(fullName: string): RepoState {
+    const repo = this.repo(fullName);
+    if (!repo) throw new Error(`fake GitHub: no repository ${fullName}; call createRepo first`);
+    return repo;
+  }
+
+  async createRepo(fullName: string, input: CreateRepoInput = {}): Promise<string> {
+    const [ownerLogin, name, extra] = fullName.split('/');
+    if (!ownerLogin || !name || extra !== undefined) {
+      throw new Error(`createRepo: "${fullName}" is not owner/name`);
+    }
+    if (this.repo(fullName)) throw new Error(`createRepo: ${fullName} already exists`);
+    this.#root ??= mkdtemp(join(tmpdir(), 'fake-github-'));
+    const root = await this.#root;
+    const owner = this.user(ownerLogin, input.ownerType ?? 'Organization');
+    const branch = input.defaultBranch ?? 'main';
+    const git = await GitRepo.init(join(root, `${ownerLogin}__${name}.git`), branch);
+    const json = buildRepository(owner, name, this.nextId());
+    json.default_branch = branch;
+    const state: RepoState = {
+      fullName: String(json.full_name),
+      json,
+      owner,
+      git,
+      pulls: new Map(),
+      nextNumber: 1,
+      pushes: [],
+    };
+    this.#repos.set(fullName.toLowerCase(), state);
+    const author = input.author ?? ownerLogin;
+    return this.commit(fullName, {
+      branch,
+      files: input.files ?? {},
+      author,
+      message: input.message ?? 'Initial commit',
+    });
+  }
+
+  /** A commit on `input.branch` (created from `input.from` when missing), moved there with a CAS ref update. */
+  async commit(fullName: string, input: CommitInput): Promise<string> {
+    const repo = this.mustRepo(fullName);
+    await repo.git.checkBranchName(input.branch);
+    return repo.git.exclusive(async () => {
+      const tip = await repo.git.branchTip(input.branch);
+      let parent = tip;
+      if (!parent && input.from !== undefined) {
+        parent = await repo.git.resolveCommit(input.from);
+        if (!parent) throw new Error(`commit: ${fullName} has no branch or commit "${input.from}"`);
+      } else if (!parent) {
+        // A new branch starts at the default branch (which createRepo's root commit is about to create).
+        parent = await repo.git.branchTip(String(repo.json.default_branch));
+      }
+      const sha = await repo.git.writeCommit({
+        parent,
+        files: input.files,
+        author: this.identity(input.author, input.date),
+        committer: this.identity(input.committer ?? input.author, input.date),
+        message: input.message ?? `Update ${Object.keys(input.files).join(', ') || input.branch}`,
+      });
+      await repo.git.updateBranch(input.branch, sha, tip);
+      repo.pushes.push({ branch: input.branch, before: tip, after: sha });
+      repo.json.pushed_at = timestamp();
+      return sha;
+    });
+  }
+
+  /** The commit JSON of a sha, with author/committer linked to accounts by e-mail. */
+  commitJson(repo: RepoState, info: CommitInfo): JsonObject {
+    return buildCommit(
+      repo.fullName,
+      info,
+      this.userForEmail(info.author.email),
+      this.userForEmail(info.committer.email),
+    );
+  }
+
+  // ---- pull requests --------------------------------------------------------------------------------------
+
+  async openPull(input: OpenPullInput): Promise<number> {
+    const repo = this.mustRepo(input.repo);
+    const base = input.base ?? String(repo.json.default_branch);
+    const [headSha, baseSha] = await Promise.all([repo.git.branchTip(input.head), repo.git.branchTip(base)]);
+    if (!headSha) throw new Error(`openPull: ${repo.fullName} has no branch ${input.head}`);
+    if (!baseSha) throw new Error(`openPull: ${repo.fullName} has no branch ${base}`);
+    if ((await repo.git.countCommits(baseSha, headSha)) === 0) {
+      // GitHub: "No commits between main and access/alice" (422).
+      throw new Error(`openPull: no commits between ${base} and ${input.head}`);
+    }
+    for (const pull of repo.pulls.values()) {
+      if (pull.state === 'open' && pull.head === input.head && pull.base === base) {
+        throw new Error(`openPull: a pull request already exists for ${input.head} (#${pull.number})`);
+      }
+    }
+    this.user(input.user);
+    const now = timestamp();
+    const number = repo.nextNumber++;
+    repo.pulls.set(number, {
+      repo,
+      number,
+      id: this.nextId(),
+      user: input.user,
+      head: input.head,
+      base,
+      title: input.title ?? `Update ${input.head}`,
+      body: input.body ?? null,
+      draft: input.draft ?? false,
+      state: 'open',
+      createdAt: now,
+      updatedAt: now,
+      closedAt: null,
+      mergedAt: null,
+      mergeCommitSha: null,
+      mergedBy: null,
+      headSha,
+      baseSha,
+      reviews: [],
+      changes: undefined,
+    });
+    return number;
+  }
+
+  pull(fullName: string, number: number): PullState | undefined {
+    return this.repo(fullName)?.pulls.get(number);
+  }
+
+  mustPull(fullName: string, number: number): PullState {
+    const pull = this.pull(fullName, number);
+    if (!pull) throw new Error(`fake GitHub: no pull request ${fullName}#${number}`);
+    return pull;
+  }
+
+  /** Refreshes head/base sha from the branches while the pull request is open (GitHub freezes them on close). */
+  async refresh(pull: PullState): Promise<PullState> {
+    if (pull.state !== 'open') return pull;
+    const tips = await pull.repo.git.branchTips();
+    const head = tips.get(pull.head);
+    const base = tips.get(pull.base);
+    if (head && head !== pull.headSha) {
+      pull.headSha = head;
+      pull.updatedAt = timestamp();
+    }
+    if (base) pull.baseSha = base;
+    return pull;
+  }
+
+  editPull(pull: PullState, edit: { title?: string; body?: string | null; base?: string }): JsonObject {
+    const changes: JsonObject = {};
+    if (edit.title !== undefined && edit.title !== pull.title) {
+      changes.title = { from: pull.title };
+      pull.title = edit.title;
+    }
+    if (edit.body !== undefined && edit.body !== pull.body) {
+      changes.body = { from: pull.body ?? '' };
+      pull.body = edit.body;
+    }
+    if (edit.base !== undefined && edit.base !== pull.base) {
+      changes.base = { ref: { from: pull.base }, sha: { from: pull.baseSha } };
+      pull.base = edit.base;
+    }
+    pull.changes = changes;
+    pull.updatedAt = timestamp();
+    return changes;
+  }
+
+  async closePull(pull: PullState): Promise<void> {
+    await this.refresh(pull);
+    pull.state = 'closed';
+    pull.closedAt = timestamp();
+    pull.updatedAt = pull.closedAt;
+  }
+
+  async reopenPull(pull: PullState): Promise<void> {
+    if (pull.mergedAt) throw new Error(`reopenPull: #${pull.number} is merged`);
+    pull.state = 'open';
+    pull.closedAt = null;
+    pull.updatedAt = timestamp();
+    await this.refresh(pull);
+  }
+
+  /** A merge commit on the base branch, authored by `user` and committed by GitHub (`web-flow`). */
+  async mergePull(pull: PullState, user: string): Promise<string> {
+    await this.refresh(pull);
+    if (pull.state !== 'open') throw new Error(`mergePull: #${pull.number} is not open`);
+    const { git } = pull.repo;
+    this.user('web-flow');
+    this.linkEmail('web-flow', 'noreply@github.com');
+    const sha = await git.exclusive(async () => {
+      const merge = await git.writeMerge(
+        pull.baseSha,
+        pull.headSha,
+        this.identity(user),
+        { name: 'GitHub', email: 'noreply@github.com' },
+        `Merge pull request #${pull.number} from ${String(pull.repo.owner.login)}/${pull.head}\n\n${pull.title}`,
+      );
+      if (!merge) throw new Error(`mergePull: #${pull.number} has conflicts`);
+      await git.updateBranch(pull.base, merge, pull.baseSha);
+      pull.repo.pushes.push({ branch: pull.base, before: pull.baseSha, after: merge });
+      return merge;
+    });
+    pull.state = 'closed';
+    pull.mergedAt = timestamp();
+    pull.closedAt = pull.mergedAt;
+    pull.updatedAt = pull.mergedAt;
+    pull.mergeCommitSha = sha;
+    pull.mergedBy = user;
+    return sha;
+  }
+
+  /** The push that last moved `branch`, for `synchronize` payloads' `before`. */
+  lastPush(repo: RepoState, branch: string): Push | undefined {
+    return repo.pushes.filter((p) => p.branch === branch).pop();
+  }
+
+  /** `GET /pulls/{n}` (detail) or a `GET /pulls` item, computed from git. */
+  async pullJson(pull: PullState, detail = true): Promise<JsonObject> {
+    await this.refresh(pull);
+    const { repo } = pull;
+    const parts = {
+      id: pull.id,
+      number: pull.number,
+      title: pull.title,
+      body: pull.body,
+      state: pull.state,
+      draft: pull.draft,
+      user: this.user(pull.user),
+      repo: repo.json,
+      headRef: pull.head,
+      headSha: pull.headSha,
+      baseRef: pull.base,
+      baseSha: pull.baseSha,
+      authorAssociation: this.authorAssociation(repo, pull.user),
+      createdAt: pull.createdAt,
+      updatedAt: pull.updatedAt,
+      closedAt: pull.closedAt,
+      mergedAt: pull.mergedAt,
+      mergeCommitSha: pull.mergeCommitSha,
+      mergedBy: pull.mergedBy ? this.user(pull.mergedBy) : null,
+    };
+    if (!detail) return buildPull(parts);
+    const [files, commits, mergeable] = await Promise.all([
+      this.#diff(pull),
+      repo.git.countCommits(pull.baseSha, pull.headSha),
+      pull.mergedAt
+        ? Promise.resolve(null)
+        : repo.git
+            .mergeTree(pull.baseSha, pull.headSha)
+            .then((tree) => (tree === undefined ? null : tree !== null)),
+    ]);
+    let mergeableState = 'unknown';
+    if (mergeable === false) mergeableState = 'dirty';
+    else if (mergeable && pull.draft) mergeableState = 'draft';
+    else if (mergeable) mergeableState = 'clean';
+    const issueUrl = `${API_URL}/repos/${repo.fullName}/issues/${pull.number}`;
+    return buildPull({
+      ...parts,
+      detail: {
+        commits,
+        changedFiles: files.length,
+        additions: files.reduce((n, f) => n + f.additions, 0),
+        deletions: files.reduce((n, f) => n + f.deletions, 0),
+        mergeable,
+        mergeableState,
+        comments: this.comments.filter((c) => c.issue_url === issueUrl).length,
+      },
+    });
+  }
+
+  /** Three-dot diff: from the merge base of base and head, to head. */
+  async #diff(pull: PullState): Promise<DiffParts[]> {
+    const { git } = pull.repo;
+    const mergeBase = (await git.mergeBase(pull.baseSha, pull.headSha)) ?? pull.baseSha;
+    const entries = await git.diff(mergeBase, pull.headSha);
+    return entries.map((e) => ({
+      status: FILE_STATUS[e.status] ?? 'changed',
+      filename: e.path,
+      ...(e.previousPath !== undefined ? { previousFilename: e.previousPath } : {}),
+      sha: e.status === 'D' ? e.oldSha : e.newSha,
+      additions: e.additions,
+      deletions: e.deletions,
+      ...(e.patch !== undefined ? { patch: e.patch } : {}),
+    }));
+  }
+
+  async filesJson(pull: PullState): Promise<JsonObject[]> {
+    await this.refresh(pull);
+    const files = await this.#diff(pull);
+    return files.map((f) => buildDiffEntry(pull.repo.fullName, pull.headSha, f));
+  }
+
+  async commitsJson(pull: PullState): Promise<JsonObject[]> {
+    await this.refresh(pull);
+    const commits = await pull.repo.git.log(pull.baseSha, pull.headSha);
+    return commits.map((c) => this.commitJson(pull.repo, c));
+  }
+
+  // ---- reviews and comments -------------------------------------------------------------------------------
+
+  async review(input: ReviewInput): Promise<JsonObject> {
+    const pull = await this.refresh(this.mustPull(input.repo, input.pull));
+    const id = this.nextId();
+    const pullUrl = `${API_URL}/repos/${pull.repo.fullName}/pulls/${pull.number}`;
+    const html = `${WEB_URL}/${pull.repo.fullName}/pull/${pull.number}#pullrequestreview-${id}`;
+    const review: JsonObject = {
+      id,
+      node_id: nodeId('PRR', id),
+      user: this.user(input.user),
+      body: input.body ?? '',
+      state: input.state,
+      html_url: html,
+      pull_request_url: pullUrl,
+      _links: { html: { href: html }, pull_request: { href: pullUrl } },
+      commit_id: input.commitId ?? pull.headSha,
+      author_association: this.authorAssociation(pull.repo, input.user),
+    };
+    if (input.state !== 'PENDING') review.submitted_at = timestamp();
+    pull.reviews.push(review);
+    return review;
+  }
+
+  findReview(pull: PullState, reviewId: number): JsonObject {
+    const review = pull.reviews.find((r) => r.id === reviewId);
+    if (!review) throw new Error(`no review ${reviewId} on ${pull.repo.fullName}#${pull.number}`);
+    return review;
+  }
+
+  /** `changes` of each review's last edit, for `pull_request_review.edited` payloads. */
+  readonly reviewChanges = new Map<number, JsonObject>();
+
+  editReview(pull: PullState, reviewId: number, body: string): JsonObject {
+    const review = this.findReview(pull, reviewId);
+    const changes = { body: { from: String(review.body) } };
+    review.body = body;
+    this.reviewChanges.set(reviewId, changes);
+    return review;
+  }
+
+  /** A dismissed review keeps its commit and author; only its state changes (REST `DISMISSED`). */
+  dismissReview(pull: PullState, reviewId: number): JsonObject {
+    const review = this.findReview(pull, reviewId);
+    if (review.state !== 'APPROVED' && review.state !== 'CHANGES_REQUESTED') {
+      throw new Error(
+        `dismissReview: only approvals and change requests can be dismissed (${String(review.state)})`,
+      );
+    }
+    review.state = 'DISMISSED';
+    return review;
+  }
+
+  issueUrl(repo: RepoState, number: number): string {
+    return `${API_URL}/repos/${repo.fullName}/issues/${number}`;
+  }
+
+  comment(repo: RepoState, number: number, login: string, body: string, app?: JsonObject): JsonObject {
+    const id = this.nextId();
+    const now = timestamp();
+    const comment: JsonObject = {
+      id,
+      node_id: nodeId('IC', id),
+      url: `${API_URL}/repos/${repo.fullName}/issues/comments/${id}`,
+      html_url: `${WEB_URL}/${repo.fullName}/pull/${number}#issuecomment-${id}`,
+      issue_url: this.issueUrl(repo, number),
+      body,
+      user: this.user(login),
+      created_at: now,
+      updated_at: now,
+      author_association: this.authorAssociation(repo, login),
+      ...(app ? { performed_via_github_app: app } : {}),
+    };
+    this.comments.push(comment);
+    this.#commentRepo.set(id, repo.fullName.toLowerCase());
+    return comment;
+  }
+
+  findComment(repo: RepoState, id: number): JsonObject | undefined {
+    if (this.#commentRepo.get(id) !== repo.fullName.toLowerCase()) return undefined;
+    return this.comments.find((c) => c.id === id);
+  }
+
+  // ---- check runs -----------------------------------------------------------------------------------------
+
+  addCheckRun(repo: RepoState, run: JsonObject): void {
+    this.checkRuns.push(run);
+    this.#checkRunRepo.set(Number(run.id), repo.fullName.toLowerCase());
+  }
+
+  findCheckRun(repo: RepoState, id: number): JsonObject | undefined {
+    if (this.#checkRunRepo.get(id) !== repo.fullName.toLowerCase()) return undefined;
+    return this.checkRuns.find((r) => r.id === id);
+  }
+
+  checkRunsOf(repo: RepoState): JsonObject[] {
+    return this.checkRuns.filter((r) => this.#checkRunRepo.get(Number(r.id)) === repo.fullName.toLowerCase());
+  }
+}

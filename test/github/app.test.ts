@@ -1,0 +1,459 @@
+// `timebox serve` end to end: the real Probot server, signed webhooks, and the fake GitHub (real git
+// repositories, every request and response validated against GitHub's OpenAPI description). Happy
+// path, the adversarial approval cases of SPEC "Decisions", webhook security and redelivery.
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { type RunningServer, startServer } from '../../src/github/server.js';
+import { COMMENT_MARKER } from '../../src/report/pull-request.js';
+import { FakeGitHub, type JsonObject } from '../fake-github/fake-github.js';
+import { signWebhook } from '../fake-github/webhooks.js';
+import { ROOT, tempDir } from '../helpers/repo.js';
+
+const REPO = 'acme/access';
+const SECRET = 'webhook-secret-for-tests';
+const AT = '2026-01-07T10:00:00Z';
+const APP_ID = 4242;
+const MANIFEST = parse(readFileSync(join(ROOT, 'app.yml'), 'utf8')) as {
+  default_permissions: Record<string, 'read' | 'write'>;
+  default_events: string[];
+};
+
+const request = (requester: string, extra = '') =>
+  `requester: ${requester}\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Reproduce BUG-1234, EU order totals off by VAT\n${extra}`;
+
+let fake: FakeGitHub;
+let server: RunningServer;
+let webhookUrl: string;
+const logLines: JsonObject[] = [];
+let branchCounter = 0;
+
+beforeAll(async () => {
+  fake = await FakeGitHub.start();
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  fake.registerApp({
+    id: APP_ID,
+    slug: 'timebox',
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    permissions: MANIFEST.default_permissions,
+    events: MANIFEST.default_events,
+  });
+  await fake.createRepo(REPO, {
+    author: 'admin',
+    files: {
+      'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
+      '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
+    },
+  });
+  fake.install(REPO, APP_ID);
+  fake.setTeam('@acme/qa', ['alice', 'bob']);
+  // alice leads QA too, so that her own approval would count if self-approval were not refused;
+  // mallory is a lead with read access only; ci-helper[bot] is a bot in the team.
+  fake.setTeam('@acme/qa-leads', ['carol', 'alice', 'mallory', 'ci-helper[bot]']);
+  fake.setTeam('@acme/dba', ['dave']);
+  fake.setTeam('@acme/security', ['sam']);
+  for (const login of ['alice', 'bob', 'carol', 'dave', 'sam', 'ci-helper[bot]'])
+    fake.setPermission(login, 'write');
+  fake.setPermission('mallory', 'read');
+
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) logLines.push(JSON.parse(line));
+      done();
+    },
+  });
+  server = await startServer({
+    appId: String(APP_ID),
+    privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
+    webhookSecret: SECRET,
+    port: 0,
+    host: '127.0.0.1',
+    baseUrl: fake.url,
+    maxBodyBytes: 256 * 1024,
+    log: pino({ level: 'info' }, sink),
+    now: () => new Date(AT),
+  });
+  webhookUrl = `${server.url}/api/github/webhooks`;
+}, 60_000);
+
+afterAll(async () => {
+  await server?.close();
+  await fake?.close();
+});
+
+// ---- helpers -----------------------------------------------------------------------------------------------
+
+async function openRequest(
+  user: string,
+  files: Record<string, string | null>,
+  opts: { branch?: string; title?: string } = {},
+): Promise<number> {
+  branchCounter += 1;
+  const branch = opts.branch ?? `access/${user}-${branchCounter}`;
+  await fake.commit(REPO, { branch, files, author: user });
+  const pull = await fake.openPull({
+    repo: REPO,
+    head: branch,
+    user,
+    title: opts.title ?? `Access for ${user}`,
+  });
+  await send('pull_request', 'opened', pull, user);
+  return pull;
+}
+
+async function send(
+  event: 'pull_request' | 'pull_request_review',
+  action: string,
+  pull: number,
+  sender: string,
+  review?: JsonObject,
+) {
+  const payload = await fake.webhookPayload(event as 'pull_request', action as 'opened', {
+    repo: REPO,
+    pull,
+    sender,
+    ...(review ? { review } : {}),
+  });
+  const d = await fake.deliver(webhookUrl, event, payload, SECRET);
+  expect(d.status, d.body).toBe(200);
+  return d;
+}
+
+async function approve(
+  pull: number,
+  user: string,
+  state: 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' = 'APPROVED',
+) {
+  const review = await fake.review({ repo: REPO, pull, user, state });
+  await send('pull_request_review', 'submitted', pull, user, review);
+  return review;
+}
+
+async function headOf(pull: number): Promise<string> {
+  return String(((await fake.pull(REPO, pull)).head as JsonObject).sha);
+}
+
+/** The newest `timebox` check run on the pull request's current head. */
+async function latestRun(pull: number): Promise<JsonObject> {
+  const head = await headOf(pull);
+  const runs = fake.checkRuns.filter((r) => r.head_sha === head && r.name === 'timebox');
+  const run = runs[runs.length - 1];
+  if (!run) throw new Error(`no timebox check run on ${head}`);
+  return run;
+}
+
+function timeboxComments(pull: number): JsonObject[] {
+  return fake.comments.filter(
+    (c) =>
+      String(c.issue_url).endsWith(`/issues/${pull}`) &&
+      (c.user as JsonObject).login === 'timebox[bot]' &&
+      String(c.body).startsWith(COMMENT_MARKER),
+  );
+}
+
+function commentOf(pull: number): string {
+  const mine = timeboxComments(pull);
+  expect(mine).toHaveLength(1);
+  return String(mine[0]?.body);
+}
+
+// ---- the review side ----------------------------------------------------------------------------------------
+
+describe('timebox serve: pull request checks', () => {
+  it('a new request is pending with the exact preview; the right approval makes it green, in place', async () => {
+    const pull = await openRequest('alice', { 'requests/alice/orders.yaml': request('alice') });
+    let run = await latestRun(pull);
+    expect(run.conclusion).toBe('action_required');
+    const first = commentOf(pull);
+    const firstId = timeboxComments(pull)[0]?.id;
+    expect(first).toContain('⏳ pending: `requests/alice/orders.yaml`');
+    expect(first).toMatch(/\| 1 ⏳ \| 1 of @acme\/qa-leads \| — \| .*@carol/);
+    expect(first).toContain('CREATE ROLE');
+    expect(first).toContain("PASSWORD '********'");
+    expect(first).toContain("VALID UNTIL '2026-01-07T12:00:00.000Z'");
+
+    await approve(pull, 'carol');
+    run = await latestRun(pull);
+    expect(run.conclusion).toBe('success');
+    const second = commentOf(pull);
+    expect(second).toContain('✅ approved');
+    expect(second).toContain('| 1 ✅ | 1 of @acme/qa-leads | @carol |');
+    expect(timeboxComments(pull)[0]?.id).toBe(firstId);
+    fake.assertClean();
+  });
+
+  it("the requester's own approval does not count, even as a member of the approving team", async () => {
+    const pull = await openRequest('alice', { 'requests/alice/self.yaml': request('alice') });
+    await approve(pull, 'alice');
+    expect((await latestRun(pull)).conclusion).toBe('action_required');
+    expect(commentOf(pull)).toMatch(/not counted: @alice cannot approve their own request/);
+  });
+
+  it('an approval by a team member without write access does not count (checked live)', async () => {
+    const pull = await openRequest('alice', { 'requests/alice/mallory.yaml': request('alice') });
+    await approve(pull, 'mallory');
+    expect((await latestRun(pull)).conclusion).toBe('action_required');
+    expect(commentOf(pull)).toMatch(/not counted: @mallory .*write/);
+    // Given write access, the same review counts on the next event: permissions are read live.
+    fake.setPermission('mallory', 'write');
+    try {
+      await send('pull_request', 'edited', pull, 'alice');
+      expect((await latestRun(pull)).conclusion).toBe('success');
+    } finally {
+      fake.setPermission('mallory', 'read');
+    }
+  });
+
+  it("a bot's approval does not count", async () => {
+    const pull = await openRequest('alice', { 'requests/alice/bot.yaml': request('alice') });
+    await approve(pull, 'ci-helper[bot]');
+    expect((await latestRun(pull)).conclusion).toBe('action_required');
+    expect(commentOf(pull)).toMatch(/not counted: ci\\-helper\\\[bot\\\] is a bot/);
+  });
+
+  it('an approval of an older commit goes stale when a commit is pushed', async () => {
+    const branch = `access/stale-${++branchCounter}`;
+    const pull = await openRequest('alice', { 'requests/alice/stale.yaml': request('alice') }, { branch });
+    await approve(pull, 'carol');
+    expect((await latestRun(pull)).conclusion).toBe('success');
+    await fake.commit(REPO, {
+      branch,
+      files: { 'requests/alice/stale.yaml': request('alice').replace('2h', '4h') },
+      author: 'alice',
+    });
+    await send('pull_request', 'synchronize', pull, 'alice');
+    expect((await latestRun(pull)).conclusion).toBe('action_required');
+    expect(commentOf(pull)).toMatch(/not counted: @carol .*(older|stale|commit)/);
+  });
+
+  it('approving and then requesting changes withdraws the approval', async () => {
+    const pull = await openRequest('alice', { 'requests/alice/changes.yaml': request('alice') });
+    await approve(pull, 'carol');
+    expect((await latestRun(pull)).conclusion).toBe('success');
+    await approve(pull, 'carol', 'CHANGES_REQUESTED');
+    expect((await latestRun(pull)).conclusion).toBe('action_required');
+  });
+
+  it('someone who pushed a commit to the pull request cannot approve it', async () => {
+    const branch = `access/pusher-${++branchCounter}`;
+    const pull = await openRequest('alice', { 'requests/alice/pusher.yaml': request('alice') }, { branch });
+    await fake.commit(REPO, {
+      branch,
+      files: { 'requests/alice/pusher.yaml': request('alice', 'ticket: BUG-1234\n') },
+      author: 'carol',
+    });
+    await send('pull_request', 'synchronize', pull, 'carol');
+    await approve(pull, 'carol');
+    expect((await latestRun(pull)).conclusion).toBe('action_required');
+    expect(commentOf(pull)).toMatch(/not counted: @carol .*push/);
+  });
+
+  it('a pull request that changes policies and requests together is denied', async () => {
+    const policy = readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8').replace(
+      'max_duration: 4h',
+      'max_duration: 99h',
+    );
+    const pull = await openRequest('alice', {
+      'requests/alice/sneaky.yaml': request('alice'),
+      'policies/qa.yaml': policy,
+    });
+    await approve(pull, 'carol');
+    const run = await latestRun(pull);
+    expect(run.conclusion).toBe('failure');
+    expect(commentOf(pull)).toContain('timebox/separate\\-review');
+    const annotations = fake.annotations.get(Number(run.id)) as JsonObject[];
+    expect(annotations.map((a) => a.title)).toContain('denied by timebox/separate-review');
+  });
+
+  it('a pull request that edits CODEOWNERS to own its own request is denied, and the base CODEOWNERS rules', async () => {
+    const owners = `${readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8')}/requests/ @alice\n`;
+    const pull = await openRequest('alice', {
+      'requests/alice/owner.yaml': request('alice'),
+      '.github/CODEOWNERS': owners,
+    });
+    await approve(pull, 'carol');
+    expect((await latestRun(pull)).conclusion).toBe('failure');
+    expect(commentOf(pull)).toContain('\\.github/CODEOWNERS');
+  });
+
+  it('a team membership change between reviews is seen on the next event', async () => {
+    const pull = await openRequest('alice', { 'requests/alice/team.yaml': request('alice') });
+    await approve(pull, 'carol');
+    expect((await latestRun(pull)).conclusion).toBe('success');
+    fake.setTeam('@acme/qa-leads', ['alice', 'mallory', 'ci-helper[bot]']);
+    try {
+      await approve(pull, 'bob', 'COMMENTED');
+      expect((await latestRun(pull)).conclusion).toBe('action_required');
+      expect(commentOf(pull)).toContain('| 1 ⏳ |');
+    } finally {
+      fake.setTeam('@acme/qa-leads', ['carol', 'alice', 'mallory', 'ci-helper[bot]']);
+    }
+  });
+
+  it('shell metacharacters in the branch name and title are only data', async () => {
+    const marker = join(tempDir(), 'pwned');
+    const branch = `access/$(touch\${IFS}${marker.replace(/\//g, '_')});\`id\`&&x|y`;
+    const pull = await openRequest(
+      'alice',
+      { 'requests/alice/meta.yaml': request('alice') },
+      { branch, title: `"; touch ${marker}; echo $(id) \`id\` <script>alert(1)</script>` },
+    );
+    expect((await latestRun(pull)).conclusion).toBe('action_required');
+    expect(existsSync(marker)).toBe(false);
+    expect(commentOf(pull)).not.toContain('<script>');
+    fake.assertClean();
+  });
+
+  it('an invalid request fails with an annotation at its line; over 50 annotations go out in batches', async () => {
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 30; i++)
+      many[`requests/alice/bad-${String(i).padStart(2, '0')}.yaml`] =
+        'requester: alice\nresource: orders-db\nrole: read-only\nduration: forever\nreason: no\n';
+    const pull = await openRequest('alice', many);
+    const run = await latestRun(pull);
+    expect(run.conclusion).toBe('failure');
+    const annotations = fake.annotations.get(Number(run.id)) as JsonObject[];
+    expect(annotations.length).toBeGreaterThan(50);
+    const durationError = annotations.find(
+      (a) => a.path === 'requests/alice/bad-00.yaml' && String(a.message).includes('duration'),
+    );
+    expect(durationError).toMatchObject({ start_line: 4, annotation_level: 'failure' });
+    const patches = fake.requests.filter(
+      (r) => r.method === 'PATCH' && r.url.includes(`/check-runs/${run.id}`),
+    );
+    expect(patches.length).toBe(Math.ceil(annotations.length / 50) - 1);
+    fake.assertClean();
+  });
+
+  it('a redelivered or out-of-order delivery changes nothing', async () => {
+    const pull = await openRequest('alice', { 'requests/alice/redeliver.yaml': request('alice') });
+    const stale = await fake.webhookPayload('pull_request', 'opened', { repo: REPO, pull, sender: 'alice' });
+    await approve(pull, 'carol');
+    expect((await latestRun(pull)).conclusion).toBe('success');
+    const before = fake.requests.filter(
+      (r) => r.method === 'PATCH' && r.url.includes('/issues/comments/'),
+    ).length;
+    // The old "opened" event arrives late, twice: the state is re-read, so the answer stays the same.
+    for (let i = 0; i < 2; i++)
+      expect((await fake.deliver(webhookUrl, 'pull_request', stale, SECRET)).status).toBe(200);
+    expect((await latestRun(pull)).conclusion).toBe('success');
+    expect(timeboxComments(pull)).toHaveLength(1);
+    const after = fake.requests.filter(
+      (r) => r.method === 'PATCH' && r.url.includes('/issues/comments/'),
+    ).length;
+    expect(after).toBe(before);
+  });
+
+  it('a human comment carrying the marker is never edited by Timebox', async () => {
+    branchCounter += 1;
+    const branch = `access/hijack-${branchCounter}`;
+    await fake.commit(REPO, {
+      branch,
+      files: { 'requests/alice/hijack.yaml': request('alice') },
+      author: 'alice',
+    });
+    const pull = await fake.openPull({ repo: REPO, head: branch, user: 'alice' });
+    const planted = fake.comment(REPO, pull, 'mallory', `${COMMENT_MARKER}\n✅ approved, merge away`);
+    await send('pull_request', 'opened', pull, 'alice');
+    expect(planted.body).toBe(`${COMMENT_MARKER}\n✅ approved, merge away`);
+    expect(commentOf(pull)).toContain('⏳ pending');
+  });
+
+  it('a closed pull request is left alone', async () => {
+    const pull = await openRequest('alice', { 'requests/alice/closed.yaml': request('alice') });
+    const runs = fake.checkRuns.length;
+    await fake.closePull(REPO, pull);
+    await send('pull_request', 'edited', pull, 'alice');
+    expect(fake.checkRuns.length).toBe(runs);
+  });
+
+  it('a pull request without request files passes', async () => {
+    const pull = await openRequest('bob', { 'README.md': '# hello\n' });
+    const run = await latestRun(pull);
+    expect(run.conclusion).toBe('success');
+    expect(commentOf(pull)).toContain('changes no access request');
+  });
+
+  it('logs one JSON line per check with the delivery id', async () => {
+    const pull = await openRequest('alice', { 'requests/alice/logged.yaml': request('alice') });
+    const review = await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
+    const d = await send('pull_request_review', 'submitted', pull, 'carol', review);
+    const line = logLines.find((l) => l.id === d.id && String(l.msg).startsWith('checked'));
+    expect(line).toMatchObject({ pull: `${REPO}#${pull}`, conclusion: 'success' });
+  });
+});
+
+// ---- webhook security -----------------------------------------------------------------------------------------
+
+describe('timebox serve: webhook security', () => {
+  async function post(body: string, headers: Record<string, string>) {
+    const r = await fetch(webhookUrl, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'pull_request',
+        'x-github-delivery': 'd-1',
+        ...headers,
+      },
+      body,
+    });
+    return { status: r.status, text: await r.text() };
+  }
+
+  it('refuses unsigned and badly signed deliveries, and runs nothing for them', async () => {
+    const pull = await openRequest('alice', { 'requests/alice/forged.yaml': request('alice') });
+    const payload = JSON.stringify(
+      await fake.webhookPayload('pull_request', 'opened', { repo: REPO, pull, sender: 'alice' }),
+    );
+    const before = fake.requests.length;
+    expect((await post(payload, {})).status).toBe(400);
+    expect(
+      (await post(payload, { 'x-hub-signature-256': signWebhook('wrong-secret', payload) })).status,
+    ).toBe(400);
+    expect((await post(payload, { 'x-hub-signature-256': 'sha256=' })).status).toBe(400);
+    // Signed over different bytes than those sent (a tampered body):
+    const tampered = payload.replace('"opened"', '"reopened"');
+    expect((await post(tampered, { 'x-hub-signature-256': signWebhook(SECRET, payload) })).status).toBe(400);
+    expect(fake.requests.length).toBe(before);
+  });
+
+  it('refuses a body over the limit without harming the process', async () => {
+    const huge = JSON.stringify({ action: 'opened', padding: 'x'.repeat(300 * 1024) });
+    const r = await post(huge, { 'x-hub-signature-256': signWebhook(SECRET, huge) });
+    expect(r.status).toBe(413);
+    const health = await fetch(`${server.url}/healthz`);
+    expect(health.status).toBe(200);
+    // and real deliveries still work
+    const pull = await openRequest('alice', { 'requests/alice/after-huge.yaml': request('alice') });
+    expect((await latestRun(pull)).conclusion).toBe('action_required');
+  });
+
+  it('refuses non-JSON content types', async () => {
+    const body = 'payload=%7B%7D';
+    const r = await post(body, {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-hub-signature-256': signWebhook(SECRET, body),
+    });
+    expect(r.status).toBe(415);
+  });
+});
+
+describe('app.yml', () => {
+  it('asks for exactly the permissions Timebox used against the fake', () => {
+    const used = fake.permissionsUsed as Record<string, string>;
+    expect(Object.keys(used).sort()).toEqual(Object.keys(MANIFEST.default_permissions).sort());
+    for (const [scope, level] of Object.entries(MANIFEST.default_permissions)) {
+      expect(used[scope], scope).toBe(level);
+    }
+  });
+
+  it('subscribes to exactly the events the App handles', async () => {
+    const { PULL_EVENTS, REVIEW_EVENTS } = await import('../../src/github/app.js');
+    const handled = new Set([...PULL_EVENTS, ...REVIEW_EVENTS].map((e) => e.split('.')[0]));
+    expect([...handled].sort()).toEqual([...MANIFEST.default_events].sort());
+  });
+});
