@@ -33,10 +33,14 @@ describe('timebox serve configuration', () => {
   });
 
   it('refuses a key that is not a private key, a non-numeric app id, a bad port or API URL', () => {
-    expect(() => serveOptionsFromEnv({ ...GOOD, PRIVATE_KEY: 'hello' }, '/')).toThrow(/not a PEM private key/);
+    expect(() => serveOptionsFromEnv({ ...GOOD, PRIVATE_KEY: 'hello' }, '/')).toThrow(
+      /not a PEM private key/,
+    );
     expect(() => serveOptionsFromEnv({ ...GOOD, APP_ID: 'timebox' }, '/')).toThrow(/numeric id/);
     expect(() => serveOptionsFromEnv({ ...GOOD, PORT: '99999' }, '/')).toThrow(/PORT/);
-    expect(() => serveOptionsFromEnv({ ...GOOD, GITHUB_API_URL: 'file:///etc' }, '/')).toThrow(/GITHUB_API_URL/);
+    expect(() => serveOptionsFromEnv({ ...GOOD, GITHUB_API_URL: 'file:///etc' }, '/')).toThrow(
+      /GITHUB_API_URL/,
+    );
   });
 
   it('takes PORT, HOST and GITHUB_API_URL (trailing slash dropped; github.com is the default)', () => {
@@ -45,6 +49,8 @@ describe('timebox serve configuration', () => {
       '/',
     );
     expect(o).toMatchObject({ port: 8080, host: '127.0.0.1', baseUrl: 'https://ghe.example.com/api/v3' });
-    expect(serveOptionsFromEnv({ ...GOOD, GITHUB_API_URL: 'https://api.github.com' }, '/').baseUrl).toBeUndefined();
+    expect(
+      serveOptionsFromEnv({ ...GOOD, GITHUB_API_URL: 'https://api.github.com' }, '/').baseUrl,
+    ).toBeUndefined();
   });
 });
