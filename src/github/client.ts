@@ -23,7 +23,8 @@ export function tokenClient(token: string, baseUrl?: string): GitHub {
     auth: token,
     ...(baseUrl ? { baseUrl } : {}),
     userAgent: 'timebox',
-    log: { debug: quiet, info: quiet, warn: console.warn, error: console.error },
+    // Failures are reported by Timebox with their cause; octokit's own request lines would only repeat them.
+    log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
   });
 }
 

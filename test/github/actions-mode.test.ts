@@ -1,0 +1,171 @@
+// Actions mode for real: the "Decide" script of action.yml runs in bash, in a clone of the fake's git
+// repository checked out at the PR head, with a read-only GITHUB_TOKEN-like token, as the runner would.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { FakeGitHub, type JsonObject } from '../fake-github/fake-github.js';
+import { ROOT, tempDir } from '../helpers/repo.js';
+
+const REPO = 'acme/access';
+const ACTION = parse(readFileSync(join(ROOT, 'action.yml'), 'utf8')) as {
+  runs: { steps: { name?: string; run?: string }[] };
+};
+const SCRIPT = ACTION.runs.steps.find((s) => s.name === 'Decide')?.run ?? '';
+const WORKFLOW = parse(readFileSync(join(ROOT, '.github/workflows/timebox-check.yml'), 'utf8')) as {
+  permissions: Record<string, 'read' | 'write'>;
+};
+
+const request = (requester: string) =>
+  `requester: ${requester}\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Reproduce BUG-1234, EU order totals off by VAT\n`;
+
+let fake: FakeGitHub;
+let token: string;
+let n = 0;
+
+beforeAll(async () => {
+  if (!existsSync(join(ROOT, 'dist/cli/main.js')))
+    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  fake = await FakeGitHub.start();
+  await fake.createRepo(REPO, {
+    author: 'admin',
+    files: {
+      'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
+      '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
+      'teams.yaml': readFileSync(join(ROOT, 'teams.example.yaml'), 'utf8'),
+    },
+  });
+  fake.setTeam('@acme/qa', ['alice', 'bob']);
+  fake.setTeam('@acme/qa-leads', ['carol']);
+  for (const login of ['alice', 'bob', 'carol', 'mallory']) fake.setPermission(login, 'write');
+  // What the workflow's `permissions:` block gives GITHUB_TOKEN.
+  token = fake.actionsToken(REPO, WORKFLOW.permissions);
+}, 30_000);
+
+afterAll(async () => {
+  await fake?.close();
+});
+
+async function openPull(
+  user: string,
+  files: Record<string, string>,
+): Promise<{ pull: number; head: string }> {
+  n += 1;
+  const branch = `access/${user}-${n}`;
+  await fake.commit(REPO, { branch, files, author: user });
+  const pull = await fake.openPull({ repo: REPO, head: branch, user });
+  return { pull, head: String(((await fake.pull(REPO, pull)).head as JsonObject).sha) };
+}
+
+/**
+ * actions/checkout with fetch-depth: 0 and persist-credentials: false, then the action's script. Async: the
+ * fake GitHub answers from this process, so a synchronous spawn would deadlock.
+ */
+async function runAction(pull: number, head: string, extra: Record<string, string> = {}) {
+  const work = tempDir('timebox-actions-');
+  const checkout = join(work, 'repo');
+  execFileSync('git', ['clone', '-q', fake.gitDir(REPO), checkout]);
+  execFileSync('git', ['-C', checkout, 'checkout', '-q', '--detach', head]);
+  const summary = join(work, 'summary.md');
+  const child = spawn('bash', ['-c', SCRIPT], {
+    cwd: checkout,
+    env: {
+      PATH: process.env.PATH,
+      HOME: work,
+      GITHUB_ACTIONS: 'true',
+      GITHUB_ACTION_PATH: ROOT,
+      GITHUB_REPOSITORY: REPO,
+      GITHUB_API_URL: fake.url,
+      GITHUB_STEP_SUMMARY: summary,
+      RUNNER_TEMP: work,
+      BASE_REF: 'main',
+      PR_NUMBER: String(pull),
+      HEAD_SHA: head,
+      REQUIRE_APPROVED: 'true',
+      TEAMS_FILE: '',
+      GITHUB_TOKEN: token,
+      ...extra,
+    },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += String(d);
+  });
+  child.stderr.on('data', (d) => {
+    stderr += String(d);
+  });
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { status, stdout, stderr, summary: existsSync(summary) ? readFileSync(summary, 'utf8') : '' };
+}
+
+describe('action.yml in a runner-like checkout', () => {
+  it('fails while pending and passes once a lead approved the checked-out commit', async () => {
+    const { pull, head } = await openPull('alice', { 'requests/alice/a.yaml': request('alice') });
+    const pending = await runAction(pull, head, { TEAMS_FILE: 'teams.yaml' });
+    expect(pending.status, pending.stderr).toBe(1);
+    expect(pending.stdout).toContain('pending   requests/alice/a.yaml');
+    expect(pending.summary).toContain('⏳ pending');
+
+    await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
+    const approved = await runAction(pull, head, { TEAMS_FILE: 'teams.yaml' });
+    expect(approved.status, approved.stderr).toBe(0);
+    expect(approved.summary).toContain('✅ approved');
+    fake.assertClean();
+  });
+
+  it('the workflow token cannot read teams: without a teams file they approve nobody, and it says so', async () => {
+    const { pull, head } = await openPull('alice', { 'requests/alice/b.yaml': request('alice') });
+    await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
+    const r = await runAction(pull, head);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/team @acme\/qa-leads .*approves nothing/);
+  });
+
+  it('reads the teams file from the base branch: a PR cannot add its friend to a team', async () => {
+    const teams = `${readFileSync(join(ROOT, 'teams.example.yaml'), 'utf8')}`.replace(
+      '"@acme/qa-leads": [carol]',
+      '"@acme/qa-leads": [carol, mallory]',
+    );
+    expect(teams).toContain('mallory');
+    const { pull, head } = await openPull('alice', {
+      'requests/alice/c.yaml': request('alice'),
+      'teams.yaml': teams,
+    });
+    await fake.review({ repo: REPO, pull, user: 'mallory', state: 'APPROVED' });
+    const r = await runAction(pull, head, { TEAMS_FILE: 'teams.yaml' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('pending   requests/alice/c.yaml');
+  });
+
+  it('an approval of another commit than the checked-out one does not count', async () => {
+    const { pull, head } = await openPull('alice', { 'requests/alice/d.yaml': request('alice') });
+    await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED', commitId: 'f'.repeat(40) });
+    expect((await runAction(pull, head, { TEAMS_FILE: 'teams.yaml' })).status).toBe(1);
+  });
+
+  it('denied and invalid requests become workflow annotations at file:line', async () => {
+    const { pull, head } = await openPull('alice', {
+      'requests/alice/e.yaml': request('alice').replace('orders-db', 'billing-db'),
+      'requests/alice/f.yaml': request('alice').replace('duration: 2h', 'duration: forever'),
+    });
+    const r = await runAction(pull, head, { TEAMS_FILE: 'teams.yaml' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^::error file=requests\/alice\/e\.yaml,line=1,title=denied by no-billing::/m);
+    expect(r.stdout).toMatch(
+      /^::error file=requests\/alice\/f\.yaml,line=4,col=\d+,title=invalid%3A \$\.duration::/m,
+    );
+  });
+
+  it('needs no more than the read-only permissions the workflow declares', () => {
+    const used = fake.actionsPermissionsUsed as Record<string, string>;
+    expect(Object.keys(used).length).toBeGreaterThan(0);
+    for (const [scope, level] of Object.entries(used)) {
+      if (scope === 'metadata') continue; // every GITHUB_TOKEN has metadata:read
+      const key = scope.replace('_', '-');
+      expect(WORKFLOW.permissions[key] ?? WORKFLOW.permissions[scope], `${scope}:${level}`).toBe('read');
+      expect(level).toBe('read');
+    }
+  });
+});
