@@ -2,10 +2,10 @@
 // Signatures are checked by @octokit/webhooks (X-Hub-Signature-256, HMAC-SHA256, constant time).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Bottleneck from 'bottleneck';
 import { type Logger, pino } from 'pino';
 import { Probot, ProbotOctokit } from 'probot';
 import { type AppOptions, timeboxApp } from './app.js';
+import { steadyRequests } from './requests.js';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 /** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */
@@ -26,24 +26,17 @@ export interface ServerOptions extends AppOptions {
 }
 
 /**
- * Probot's client with writes spaced `minTime` apart instead of octokit's default 1 s: a check run and a
- * comment per event would otherwise cost a reviewer a second, for every pull request of the App at once.
- * Writes stay serial (one at a time, as GitHub asks), and a secondary rate limit is retried twice.
+ * Probot's client without octokit's throttling and retry plugins (Bottleneck queues: ~9 ms per request),
+ * with Timebox's own: writes one at a time `writeIntervalMs` apart, 5xx retried with backoff, rate limits
+ * waited out (src/github/requests.ts).
  */
-export function timeboxOctokit(minTime: number): typeof ProbotOctokit {
-  const write = new Bottleneck.Group({ id: 'timebox-write', maxConcurrent: 1, minTime });
-  // Comments trigger notifications, which octokit spaces 3 s apart by default.
-  const notifications = new Bottleneck.Group({ id: 'timebox-notifications', maxConcurrent: 1, minTime });
-  return ProbotOctokit.defaults((options: Record<string, unknown> = {}) => ({
+export function timeboxOctokit(writeIntervalMs: number): typeof ProbotOctokit {
+  const Steady = ProbotOctokit.plugin(steadyRequests({ writeIntervalMs }));
+  return Steady.defaults((options: Record<string, unknown> = {}) => ({
     ...options,
-    throttle: {
-      ...(options.throttle as object | undefined),
-      write,
-      notifications,
-      onSecondaryRateLimit: (_after: number, req: { request: { retryCount: number } }) =>
-        req.request.retryCount < 2,
-    },
-  })) as typeof ProbotOctokit;
+    throttle: { ...(options.throttle as object | undefined), enabled: false },
+    retry: { enabled: false },
+  })) as unknown as typeof ProbotOctokit;
 }
 
 export interface RunningServer {

@@ -3,9 +3,11 @@
 // a response that breaks the description 500; both are recorded in `violations`. Unimplemented routes answer
 // 404 and are recorded in `unmocked`. Requests authenticate like a GitHub App's: an RS256 JWT for `/app`
 // endpoints, installation (or Actions) tokens with fine-grained permissions everywhere else.
+
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import {
   type AppConfig,
   AppRegistry,
@@ -75,6 +77,8 @@ export interface RecordedRequest {
   status: number;
   /** The grant that authorized the request (`pull_requests:read`), `jwt`, or undefined when refused. */
   grant?: string;
+  /** Time the fake spent on it, from the request's arrival to its response (ms). */
+  ms?: number;
 }
 
 interface Authorized {
@@ -365,6 +369,7 @@ export class FakeGitHub {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', this.url);
     const raw = await readBody(req);
@@ -386,6 +391,7 @@ export class FakeGitHub {
         body,
         status,
         ...(grant ? { grant } : {}),
+        ms: performance.now() - started,
       });
     };
 

@@ -3,7 +3,7 @@
 // Everything is async (promisified execFile) so HTTP handlers never block the event loop.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -238,6 +238,16 @@ export class GitRepo {
   // ---- reading --------------------------------------------------------------------------------------------
 
   async branchTip(branch: string): Promise<string | undefined> {
+    // A loose ref is a file holding the sha: reading it costs no process. (update-ref and pushes into the
+    // bare repository write loose refs; packed ones fall back to git.)
+    if (/^[A-Za-z0-9._/$(){}`;&|!#%+=,-]+$/.test(branch) && !branch.split('/').includes('..')) {
+      try {
+        const sha = (await readFile(join(this.dir, 'refs', 'heads', ...branch.split('/')), 'utf8')).trim();
+        if (SHA.test(sha)) return sha;
+      } catch {
+        // not a loose ref
+      }
+    }
     return this.#revParse(`refs/heads/${branch}^{commit}`);
   }
 
@@ -269,7 +279,8 @@ export class GitRepo {
     if (SHA.test(ref)) {
       const type = await this.objectType(ref);
       if (type === 'commit' || (peel === 'tree' && type === 'tree')) {
-        return peel === 'tree' ? this.#revParse(`${ref}^{tree}`) : ref;
+        // Objects never change: the tree of a commit is remembered.
+        return peel === 'tree' ? this.#cached('tree-of', [ref], () => this.#revParse(`${ref}^{tree}`)) : ref;
       }
       return undefined;
     }
