@@ -53,6 +53,7 @@ async function main(): Promise<void> {
   const perRound = lib.wholeNumber('deliveries', values.deliveries, 1);
   const rounds = lib.wholeNumber('rounds', values.rounds, 1);
 
+  const stopSampler = lib.startRssSampler(true);
   lib.printMachine('webhook');
   lib.printRoundsPlan(rounds);
   out(`deliveries: ${perRound} per case per round, one at a time`);
@@ -182,6 +183,7 @@ async function main(): Promise<void> {
   out('');
   out(`goal (T1) p99 <= 150 ms: ${stats.T1.p99 <= 150 ? 'met' : 'NOT met'} (${stats.T1.p99.toFixed(1)} ms)`);
 
+  stopSampler();
   await timebox.close();
   bareServer.closeAllConnections();
   await new Promise<void>((r) => bareServer.close(() => r()));
