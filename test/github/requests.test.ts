@@ -30,8 +30,9 @@ async function serve(script: Reply[]) {
       res.end(JSON.stringify(reply.status < 400 ? { ok: true } : { message: `status ${reply.status}` }));
     }, reply.delayMs ?? 0);
   });
-  await new Promise<void>((r) => server?.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server?.address() as AddressInfo).port}`, log };
+  const listening = server;
+  await new Promise<void>((r) => listening.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(listening.address() as AddressInfo).port}`, log };
 }
 
 function client(url: string, sleeps: number[] = [], writeIntervalMs = 0) {

@@ -38,6 +38,7 @@ describe('workflows', () => {
       '  a:',
       '    runs-on: ubuntu-latest',
       '    steps:',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a template
       '      - run: echo "${{ github.event.pull_request.title }}"',
       '',
     ].join('\n');
@@ -59,6 +60,7 @@ describe('workflows', () => {
     }
     for (const job of Object.values(wf.jobs)) {
       for (const step of job.steps) {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a template
         if (step.run) expect(step.run, 'use env: for ${{ }} values').not.toContain('${{');
         if (step.uses?.startsWith('actions/checkout')) {
           expect(step.with?.['persist-credentials']).toBe(false);
