@@ -44,6 +44,19 @@ interface OpenApiDocument {
   };
 }
 
+/**
+ * Ajv settings for GitHub's large descriptions: lenient about OpenAPI keywords, every error reported, and
+ * unoptimised code with shared (not inlined) references, which compiles them in a third of the time.
+ */
+export const SPEC_AJV_OPTIONS = {
+  strict: false,
+  allErrors: true,
+  logger: false,
+  allowUnionTypes: true,
+  inlineRefs: false,
+  code: { optimize: false },
+} as const;
+
 export interface SpecOperation {
   method: string;
   path: string;
@@ -129,14 +142,7 @@ export class OpenApiValidator {
 
   constructor(doc: OpenApiDocument) {
     this.#doc = doc;
-    this.#ajv = new Ajv({
-      strict: false,
-      allErrors: true,
-      logger: false,
-      allowUnionTypes: true,
-      inlineRefs: false,
-      code: { optimize: false },
-    });
+    this.#ajv = new Ajv(SPEC_AJV_OPTIONS);
     addFormats.default(this.#ajv);
     // OpenAPI numeric/binary formats carry no constraint ajv should enforce.
     for (const format of [

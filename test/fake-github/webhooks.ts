@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import { SPEC_AJV_OPTIONS } from './openapi.js';
 
 /** The `X-Hub-Signature-256` value GitHub sends: `sha256=` + hex HMAC-SHA256 of the raw body. */
 export function signWebhook(secret: string, body: string | Uint8Array): string {
@@ -72,16 +73,7 @@ function webhookAjv(): { ajv: Ajv2020; names: Set<string> } {
     const require = createRequire(import.meta.url);
     const file = require.resolve('@octokit/openapi-webhooks/generated/api.github.com.json');
     const doc = JSON.parse(readFileSync(file, 'utf8')) as WebhooksDocument;
-    // Unoptimised code, and shared (not inlined) references, compile these large schemas in a third of the
-    // time; validation stays cheap.
-    ajv = new Ajv2020({
-      strict: false,
-      allErrors: true,
-      logger: false,
-      allowUnionTypes: true,
-      inlineRefs: false,
-      code: { optimize: false },
-    });
+    ajv = new Ajv2020(SPEC_AJV_OPTIONS);
     addFormats.default(ajv);
     // `#/components/schemas/...` references resolve against this document.
     ajv.addSchema({ $id: WEBHOOKS_ID, components: doc.components }, undefined, undefined, false);
