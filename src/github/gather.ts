@@ -23,6 +23,9 @@ export interface ApiPull {
   user: { login: string; type?: string } | null;
   head: { sha: string; ref: string };
   base: { sha: string; ref: string };
+  /** Counts GitHub reports; the lists it serves stop at 250 commits and 3,000 files. */
+  commits?: number;
+  changed_files?: number;
 }
 
 export interface ChangedFiles {
@@ -31,6 +34,8 @@ export interface ChangedFiles {
   requests: ChangedRequestFile[];
   /** Request files that could not be read (too large, vanished): decided invalid with this message. */
   unreadable: { path: string; message: string }[];
+  /** GitHub listed fewer files than the PR changes: what else it changes is unknown. */
+  truncated: boolean;
 }
 
 export async function getPull(gh: GitHub, ref: PullRef): Promise<ApiPull> {
@@ -64,6 +69,7 @@ export async function changedFiles(
   base: RepoSource,
   config: Config,
   files: readonly ApiFile[],
+  expected?: number,
 ): Promise<ChangedFiles> {
   const repo = { owner: ref.owner, repo: ref.repo };
   const paths = new Set<string>();
@@ -94,7 +100,12 @@ export async function changedFiles(
   );
   const byPath = (a: { path: string }, b: { path: string }) =>
     a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
-  return { paths: [...paths].sort(), requests: requests.sort(byPath), unreadable: unreadable.sort(byPath) };
+  return {
+    paths: [...paths].sort(),
+    requests: requests.sort(byPath),
+    unreadable: unreadable.sort(byPath),
+    truncated: expected !== undefined && expected > files.length,
+  };
 }
 
 /** `@org/team` names that policies or the changed files' CODEOWNERS refer to (lower-case). */
@@ -134,6 +145,13 @@ export async function gatherFacts(
     gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews', pullParams),
     gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/commits', pullParams),
   ]);
+  // GitHub lists at most 250 commits: beyond that, who pushed is unknown, so nobody's approval can count.
+  const unlisted = (pull.commits ?? 0) > commits.length;
+  if (unlisted) {
+    problems.push({
+      message: `the pull request has ${pull.commits} commits and GitHub lists ${commits.length}; who pushed is unknown, so no approval counts (squash it)`,
+    });
+  }
   // Only people who approved can need write access; everyone else's permission does not matter.
   const approvers = new Set<string>();
   for (const r of reviews) {
@@ -179,17 +197,19 @@ export async function gatherFacts(
       }
     }),
   );
-  return {
-    facts: pullFacts({
-      author: pull.user?.login ?? '',
-      headSha: pull.head.sha,
-      reviews: reviews as ApiReview[],
-      commits: commits as ApiCommit[],
-      permissions,
-      teams,
-    }),
-    problems,
-  };
+  const facts = pullFacts({
+    author: pull.user?.login ?? '',
+    headSha: pull.head.sha,
+    reviews: reviews as ApiReview[],
+    commits: commits as ApiCommit[],
+    permissions,
+    teams,
+  });
+  if (unlisted)
+    facts.pushers = [
+      ...new Set([...facts.pushers, ...reviews.flatMap((r) => (r.user ? [r.user.login] : []))]),
+    ];
+  return { facts, problems };
 }
 
 /**

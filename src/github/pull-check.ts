@@ -107,7 +107,7 @@ export async function decidePull(
     : loadAccessRepo(base);
   const filesP = listFiles(gh, ref);
   const changedP = Promise.all([repoP, filesP]).then(([repo, files]) =>
-    repo.errors.length > 0 ? null : changedFiles(gh, ref, base, repo.config, files),
+    repo.errors.length > 0 ? null : changedFiles(gh, ref, base, repo.config, files, pull.changed_files),
   );
   const teamsP = Promise.all([repoP, changedP]).then(([repo, changed]) =>
     changed
@@ -123,25 +123,24 @@ export async function decidePull(
   for (const p of [factsP, filesP, changedP, teamsP]) p.catch(() => undefined);
   const repo = await repoP;
   if (repo.errors.length > 0) {
-    const lines = [
-      COMMENT_MARKER,
-      '### Timebox',
-      '',
-      `The access repo's configuration on \`${md(pull.base.ref)}\` is invalid, so no request can be decided:`,
-      '',
-      ...repo.errors.map((e) => `- \`${e.file.replace(/`/g, "'")}\` line ${e.line}: ${md(e.message)}`),
-    ];
     return {
-      pull,
-      decisions: [],
+      ...refusal(
+        pull,
+        `The access repo's configuration on \`${md(pull.base.ref)}\` is invalid, so no request can be decided:\n\n${repo.errors
+          .map((e) => `- \`${e.file.replace(/`/g, "'")}\` line ${e.line}: ${md(e.message)}`)
+          .join('\n')}`,
+      ),
       configErrors: repo.errors,
-      notes: [],
-      comment: `${lines.join('\n')}\n`,
-      conclusion: 'failure',
-      annotations: [],
     };
   }
   const changed = (await changedP) as ChangedFiles;
+  if (changed.truncated) {
+    // Files GitHub does not list could be requests, policies or workflows: nothing can be decided.
+    return refusal(
+      pull,
+      `This pull request changes ${pull.changed_files} files; GitHub lists only ${changed.paths.length}, so Timebox cannot see all of them. Split it: one request per pull request.`,
+    );
+  }
   const { facts, problems } = await factsP;
   for (const p of problems) opts.warn?.(p.message);
   const decisions = [
@@ -190,6 +189,19 @@ export async function decidePull(
     comment: truncate(comment),
     conclusion: conclusionOf(decisions),
     annotations: annotationsOf(decisions),
+  };
+}
+
+/** A pull request nothing can be decided for: failure, and the comment says why. */
+function refusal(pull: ApiPull, text: string): PullDecision {
+  return {
+    pull,
+    decisions: [],
+    configErrors: [],
+    notes: [text],
+    comment: `${COMMENT_MARKER}\n### Timebox\n\n${text}\n`,
+    conclusion: 'failure',
+    annotations: [],
   };
 }
 

@@ -190,12 +190,14 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
   on(
     'GET',
     `${pullPath}/files`,
-    withPull(async (pull, ctx) => paged(ctx, await state.filesJson(pull))),
+    // GitHub lists at most 3,000 files of a pull request (`changed_files` still counts them all).
+    withPull(async (pull, ctx) => paged(ctx, (await state.filesJson(pull)).slice(0, 3000))),
   );
   on(
     'GET',
     `${pullPath}/commits`,
-    withPull(async (pull, ctx) => paged(ctx, await state.commitsJson(pull))),
+    // GitHub lists at most 250 commits of a pull request (`commits` still counts them all).
+    withPull(async (pull, ctx) => paged(ctx, (await state.commitsJson(pull)).slice(0, 250))),
   );
   // Pending reviews are visible to their author only, never to an app.
   on(

@@ -1,6 +1,7 @@
 // `timebox serve` end to end: the real Probot server, signed webhooks, and the fake GitHub (real git
 // repositories, every request and response validated against GitHub's OpenAPI description). Happy
 // path, the adversarial approval cases of SPEC "Decisions", webhook security and redelivery.
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -376,6 +377,62 @@ describe('timebox serve: pull request checks', () => {
     const run = await latestRun(pull);
     expect(run.conclusion).toBe('success');
     expect(commentOf(pull)).toContain('changes no access request');
+  });
+
+  it('a pull request with more commits than GitHub lists counts no approval (pushers unknown)', async () => {
+    // 251 commits by fast-import straight into the fake's bare repository, as a push would bring them.
+    const branch = `access/long-${++branchCounter}`;
+    const main = await fake.branchSha(REPO, 'main');
+    const lines: string[] = [];
+    for (let i = 1; i <= 251; i++) {
+      const text = request('alice', `# revision ${i}\n`);
+      lines.push(
+        `commit refs/heads/${branch}`,
+        `author alice <alice@users.noreply.github.com> ${1_767_780_000 + i} +0000`,
+        `committer alice <alice@users.noreply.github.com> ${1_767_780_000 + i} +0000`,
+        'data 4',
+        `r${String(i % 1000).padStart(3, '0')}`.slice(0, 4),
+        ...(i === 1 ? [`from ${main}`] : []),
+        `M 100644 inline requests/alice/long.yaml`,
+        `data ${Buffer.byteLength(text)}`,
+        text,
+      );
+    }
+    execFileSync('git', ['-C', fake.gitDir(REPO), 'fast-import', '--quiet'], {
+      input: `${lines.join('\n')}\n`,
+    });
+    const pull = await fake.openPull({ repo: REPO, head: branch, user: 'alice' });
+    await send('pull_request', 'opened', pull, 'alice');
+    await approve(pull, 'carol');
+    expect((await latestRun(pull)).conclusion).toBe('action_required');
+    expect(commentOf(pull)).toContain('251 commits and GitHub lists 250');
+  });
+
+  it('a pull request with more files than GitHub lists cannot be decided', async () => {
+    const branch = `access/wide-${++branchCounter}`;
+    const main = await fake.branchSha(REPO, 'main');
+    const lines = [
+      `commit refs/heads/${branch}`,
+      'author alice <alice@users.noreply.github.com> 1767780000 +0000',
+      'committer alice <alice@users.noreply.github.com> 1767780000 +0000',
+      'data 4',
+      'wide',
+      `from ${main}`,
+      'M 100644 inline requests/alice/wide.yaml',
+      `data ${Buffer.byteLength(request('alice'))}`,
+      request('alice'),
+    ];
+    // 3,000 other files push the request (or a policy, or a workflow) out of what GitHub lists.
+    for (let i = 0; i < 3000; i++) lines.push(`M 100644 inline aaa/${i}.txt`, 'data 2', 'x');
+    execFileSync('git', ['-C', fake.gitDir(REPO), 'fast-import', '--quiet'], {
+      input: `${lines.join('\n')}\n`,
+    });
+    const pull = await fake.openPull({ repo: REPO, head: branch, user: 'alice' });
+    await send('pull_request', 'opened', pull, 'alice');
+    await approve(pull, 'carol');
+    const run = await latestRun(pull);
+    expect(run.conclusion).toBe('failure');
+    expect(commentOf(pull)).toContain('changes 3001 files; GitHub lists only 3000');
   });
 
   it('logs one JSON line per check with the delivery id', async () => {
