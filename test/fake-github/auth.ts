@@ -9,10 +9,14 @@ export type Permissions = Record<string, Level>;
 /** One permission alternative: the endpoint is allowed when the token has `permission` at `level` or above. */
 export type Grant = readonly [permission: string, level: Level];
 
-/** What an endpoint requires: an app JWT, or an installation-style token with one of the grants. */
-export type Need = { readonly jwt: true } | { readonly anyOf: readonly Grant[] };
+/**
+ * What an endpoint requires: an app JWT, an installation-style token with one of the grants, or nothing at all
+ * (public data such as a user's SSH keys: any token or none).
+ */
+export type Need = { readonly jwt: true } | { readonly anyOf: readonly Grant[] } | { readonly public: true };
 
 const JWT: Need = { jwt: true };
+const PUBLIC: Need = { public: true };
 const any = (...anyOf: Grant[]): Need => ({ anyOf });
 
 /**
@@ -56,6 +60,31 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Need>> = {
 
   'GET /repos/{owner}/{repo}/collaborators/{username}/permission': any(['metadata', 'read']),
   'GET /orgs/{org}/teams/{team_slug}/members': any(['members', 'read']),
+
+  // Merging, provisioning and reverting (issue 6).
+  'PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge': any(['contents', 'write']),
+  'POST /repos/{owner}/{repo}/pulls': any(['pull_requests', 'write']),
+  'PATCH /repos/{owner}/{repo}/pulls/{pull_number}': any(['pull_requests', 'write']),
+  'GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls': any(['pull_requests', 'read']),
+  'GET /repos/{owner}/{repo}/compare/{basehead}': any(['contents', 'read']),
+  'GET /repos/{owner}/{repo}/compare/{base}...{head}': any(['contents', 'read']),
+
+  'POST /repos/{owner}/{repo}/git/blobs': any(['contents', 'write']),
+  'POST /repos/{owner}/{repo}/git/trees': any(['contents', 'write']),
+  'POST /repos/{owner}/{repo}/git/commits': any(['contents', 'write']),
+  'GET /repos/{owner}/{repo}/git/ref/{ref}': any(['contents', 'read']),
+  // GitHub also wants `workflows: write` when the ref update brings in changes to .github/workflows (not modelled).
+  'POST /repos/{owner}/{repo}/git/refs': any(['contents', 'write']),
+  'PATCH /repos/{owner}/{repo}/git/refs/{ref}': any(['contents', 'write']),
+  'DELETE /repos/{owner}/{repo}/git/refs/{ref}': any(['contents', 'write']),
+  'DELETE /repos/{owner}/{repo}/contents/{path}': any(['contents', 'write']),
+
+  'GET /repos/{owner}/{repo}/issues': any(['issues', 'read']),
+  'POST /repos/{owner}/{repo}/issues': any(['issues', 'write']),
+  'PATCH /repos/{owner}/{repo}/issues/{issue_number}': any(['issues', 'write'], ['pull_requests', 'write']),
+  'POST /repos/{owner}/{repo}/labels': any(['issues', 'write'], ['pull_requests', 'write']),
+
+  'GET /users/{username}/keys': PUBLIC,
 };
 
 const RANK: Record<Level, number> = { read: 1, write: 2, admin: 3 };
@@ -72,7 +101,7 @@ export function covers(a: Permissions, b: Permissions): boolean {
 
 /** The `X-Accepted-GitHub-Permissions` header GitHub sends: alternatives separated by `; `. */
 export function acceptedPermissionsHeader(need: Need): string | undefined {
-  if ('jwt' in need) return undefined;
+  if (!('anyOf' in need)) return undefined;
   return need.anyOf.map(([p, l]) => `${p}=${l}`).join('; ');
 }
 

@@ -475,3 +475,100 @@ export function buildContent(fullName: string, c: ContentParts, content?: Uint8A
   };
   return item;
 }
+
+export function buildLabel(
+  fullName: string,
+  id: number,
+  name: string,
+  color: string,
+  description: string | null,
+) {
+  return {
+    id,
+    node_id: nodeId('LA', id),
+    url: `${API_URL}/repos/${fullName}/labels/${encodeURIComponent(name)}`,
+    name,
+    description,
+    color,
+    default: false,
+  };
+}
+
+export interface IssueParts {
+  id: number;
+  number: number;
+  title: string;
+  body: string | null;
+  user: JsonObject;
+  labels: JsonObject[];
+  state: 'open' | 'closed';
+  stateReason: string | null;
+  comments: number;
+  createdAt: string;
+  updatedAt: string;
+  closedAt: string | null;
+  closedBy: JsonObject | null;
+  authorAssociation: string;
+  app: JsonObject | null;
+  /** For a pull request seen through the issues API. */
+  pull?: { mergedAt: string | null; draft: boolean };
+}
+
+/** An `issue` (issues API), also the issue side of a pull request (with `pull_request`). */
+export function buildIssue(fullName: string, p: IssueParts): JsonObject {
+  const api = `${API_URL}/repos/${fullName}`;
+  const url = `${api}/issues/${p.number}`;
+  const html = `${WEB_URL}/${fullName}/${p.pull ? 'pull' : 'issues'}/${p.number}`;
+  const issue: JsonObject = {
+    url,
+    repository_url: api,
+    labels_url: `${url}/labels{/name}`,
+    comments_url: `${url}/comments`,
+    events_url: `${url}/events`,
+    html_url: html,
+    id: p.id,
+    node_id: nodeId(p.pull ? 'PR' : 'I', p.id),
+    number: p.number,
+    title: p.title,
+    user: p.user,
+    labels: p.labels,
+    state: p.state,
+    locked: false,
+    assignee: null,
+    assignees: [],
+    milestone: null,
+    comments: p.comments,
+    created_at: p.createdAt,
+    updated_at: p.updatedAt,
+    closed_at: p.closedAt,
+    author_association: p.authorAssociation,
+    active_lock_reason: null,
+    body: p.body,
+    closed_by: p.closedBy,
+    timeline_url: `${url}/timeline`,
+    performed_via_github_app: p.app,
+    state_reason: p.stateReason,
+  };
+  if (p.pull) {
+    issue.draft = p.pull.draft;
+    issue.pull_request = {
+      url: `${api}/pulls/${p.number}`,
+      html_url: html,
+      diff_url: `${html}.diff`,
+      patch_url: `${html}.patch`,
+      merged_at: p.pull.mergedAt,
+    };
+  }
+  return issue;
+}
+
+/** A `git-ref` (`GET /git/ref/{ref}`): `ref` is the full name, `refs/heads/main`. */
+export function buildGitRef(fullName: string, ref: string, sha: string, type: string): JsonObject {
+  const api = `${API_URL}/repos/${fullName}`;
+  return {
+    ref,
+    node_id: nodeId('REF', `${fullName}:${ref}`),
+    url: `${api}/git/${ref}`,
+    object: { type, sha, url: `${api}/git/${type === 'tag' ? 'tags' : 'commits'}/${sha}` },
+  };
+}

@@ -27,15 +27,20 @@ import {
   type PayloadOptions,
   type PullRequestAction,
   type PullRequestReviewAction,
+  type PushPayloadOptions,
   pullRequestPayload,
   pullRequestReviewPayload,
+  pushPayload,
 } from './payloads.js';
 import { type Context, error, NOT_FOUND, type Reply, type Route, routes } from './routes.js';
 import {
   type CommitInput,
   type CreateRepoInput,
   GitHubState,
+  type MergeOptions,
+  type OpenIssueInput,
   type OpenPullInput,
+  type Push,
   type RepoPermission,
   type ReviewInput,
 } from './state.js';
@@ -44,12 +49,16 @@ import { assertWebhookPayload, type Delivery, type DeliveryOptions, deliver } fr
 export type { AppConfig, Level, Permissions } from './auth.js';
 export type { JsonObject } from './builders.js';
 export type { FileChanges } from './git-store.js';
-export type { PayloadOptions } from './payloads.js';
+export type { PayloadOptions, PushPayloadOptions } from './payloads.js';
 export type {
   Author,
   CommitInput,
   CreateRepoInput,
+  MergeMethod,
+  MergeOptions,
+  OpenIssueInput,
   OpenPullInput,
+  Push,
   ReviewInput,
   ReviewState,
 } from './state.js';
@@ -75,7 +84,7 @@ export interface RecordedRequest {
   operationId: string | undefined;
   body: unknown;
   status: number;
-  /** The grant that authorized the request (`pull_requests:read`), `jwt`, or undefined when refused. */
+  /** The grant that authorized the request (`pull_requests:read`), `jwt`, `public`, or undefined when refused. */
   grant?: string;
   /** Time the fake spent on it, from the request's arrival to its response (ms). */
   ms?: number;
@@ -188,6 +197,14 @@ export class FakeGitHub {
     this.#state.setTeam(team, logins);
   }
 
+  /**
+   * Public SSH keys of `login` (`GET /users/{username}/keys`), as OpenSSH lines (`ssh-ed25519 AAAA… comment`);
+   * GitHub serves them without the comment. Replaces any keys set before.
+   */
+  setUserKeys(login: string, keys: string[]): void {
+    this.#state.setUserKeys(login, keys);
+  }
+
   // ---- repositories ---------------------------------------------------------------------------------------
 
   /** A bare repository with `files` committed on the default branch (main); returns the commit sha. */
@@ -195,7 +212,10 @@ export class FakeGitHub {
     return this.#state.createRepo(fullName, input);
   }
 
-  /** Commits `files` (null deletes) on `branch`, creating it from `from` (default branch) if needed. */
+  /**
+   * Commits `files` (null deletes) on `branch`, creating it from `from` (default branch) if needed, recorded as a
+   * push by `input.pusher` (default: the author): on the default branch, that is a direct push (an admin bypass).
+   */
   commit(fullName: string, input: CommitInput): Promise<string> {
     return this.#state.commit(fullName, input);
   }
@@ -213,6 +233,14 @@ export class FakeGitHub {
   /** Tip of `branch`, or undefined. */
   branchSha(fullName: string, branch: string): Promise<string | undefined> {
     return this.#state.mustRepo(fullName).git.branchTip(branch);
+  }
+
+  /**
+   * Every branch update so far, oldest first: `fake.commit`, merges (`fake.mergePull` and the REST merge), and
+   * refs created, moved or deleted through the git data or contents APIs. Index it for `push` payloads.
+   */
+  pushes(fullName: string): readonly Push[] {
+    return this.#state.mustRepo(fullName).pushes;
   }
 
   // ---- pull requests --------------------------------------------------------------------------------------
@@ -244,9 +272,14 @@ export class FakeGitHub {
     return this.#state.reopenPull(this.#state.mustPull(fullName, number));
   }
 
-  /** Merge commit on the base branch (author `user`, committer GitHub/web-flow); returns its sha. */
-  mergePull(fullName: string, number: number, user: string): Promise<string> {
-    return this.#state.mergePull(this.#state.mustPull(fullName, number), user);
+  /**
+   * Merges as `user` would with the merge button or `PUT /pulls/{n}/merge`: a merge commit (default; author
+   * `user`), a squash (author: the pull request's author) or a rebase, committed by GitHub (web-flow), recorded as
+   * a push by `user`. Returns the new tip of the base branch; rejects like GitHub (not open, draft, conflicts,
+   * `options.sha` not the head).
+   */
+  mergePull(fullName: string, number: number, user: string, options: MergeOptions = {}): Promise<string> {
+    return this.#state.mergePull(this.#state.mustPull(fullName, number), user, options);
   }
 
   /** A review; `commit_id` defaults to the pull request's current head sha. */
@@ -262,11 +295,29 @@ export class FakeGitHub {
     return this.#state.dismissReview(this.#state.mustPull(fullName, number), reviewId);
   }
 
-  /** An issue comment on pull request `number`, posted by a human `user`. */
+  /** An issue comment on pull request (or issue) `number`, posted by a human `user`. */
   comment(fullName: string, number: number, user: string, body: string): JsonObject {
     const repo = this.#state.mustRepo(fullName);
-    this.#state.mustPull(fullName, number);
+    if (!repo.issues.has(number)) this.#state.mustPull(fullName, number);
     return this.#state.comment(repo, number, user, body);
+  }
+
+  // ---- issues ---------------------------------------------------------------------------------------------
+
+  /** Opens an issue as `user` (numbers are shared with pull requests); returns it as `GET /issues/{n}` would. */
+  openIssue(input: OpenIssueInput): JsonObject {
+    const issue = this.#state.openIssue(input);
+    return this.#state.issueJson(this.#state.mustRepo(input.repo), issue);
+  }
+
+  /** Issue `number` as the issues API shows it now (a pull request's issue side works too). */
+  issue(fullName: string, number: number): Promise<JsonObject> {
+    const repo = this.#state.mustRepo(fullName);
+    const issue = repo.issues.get(number);
+    if (issue) return Promise.resolve(this.#state.issueJson(repo, issue));
+    return this.#state
+      .refresh(this.#state.mustPull(fullName, number))
+      .then((p) => this.#state.pullIssueJson(p));
   }
 
   // ---- apps and tokens ------------------------------------------------------------------------------------
@@ -314,7 +365,30 @@ export class FakeGitHub {
     action: PullRequestReviewAction,
     options: PayloadOptions,
   ): Promise<JsonObject>;
-  async webhookPayload(event: string, action: string, options: PayloadOptions): Promise<JsonObject> {
+  /**
+   * `push` (no action): `fake.webhookPayload('push', { repo, push: -1, sender })`, where `push` indexes
+   * `fake.pushes(repo)` (default: the last push, or the last to `branch`). `('push', undefined, options)` works too.
+   */
+  async webhookPayload(event: 'push', options: PushPayloadOptions): Promise<JsonObject>;
+  async webhookPayload(event: 'push', action: undefined, options: PushPayloadOptions): Promise<JsonObject>;
+  async webhookPayload(
+    event: string,
+    actionOrOptions: string | PushPayloadOptions | undefined,
+    maybeOptions?: PayloadOptions | PushPayloadOptions,
+  ): Promise<JsonObject> {
+    if (event === 'push') {
+      const options = (typeof actionOrOptions === 'object' ? actionOrOptions : maybeOptions) as
+        | PushPayloadOptions
+        | undefined;
+      if (!options) throw new Error('webhookPayload: push needs { repo, push?, branch?, sender? }');
+      const sent = JSON.parse(
+        JSON.stringify(await pushPayload(this.#state, this.#apps, options)),
+      ) as JsonObject;
+      assertWebhookPayload('push', undefined, sent);
+      return sent;
+    }
+    const action = String(actionOrOptions);
+    const options = maybeOptions as PayloadOptions;
     let payload: JsonObject;
     if (event === 'pull_request') {
       payload = await pullRequestPayload(this.#state, this.#apps, action as PullRequestAction, options);
@@ -432,7 +506,7 @@ export class FakeGitHub {
       this.#send(res, auth.reply.status, auth.reply.body, auth.reply.headers);
       return;
     }
-    const grant = auth.grant ? `${auth.grant[0]}:${auth.grant[1]}` : 'jwt';
+    const grant = auth.grant ? `${auth.grant[0]}:${auth.grant[1]}` : 'jwt' in need ? 'jwt' : 'public';
     if (auth.grant && auth.principal) {
       this.#recordGrant(this.#used[auth.principal.kind === 'actions' ? 'actions' : 'app'], auth.grant);
     }
@@ -496,6 +570,8 @@ export class FakeGitHub {
       return { app: verified.app, ...(repo ? { repo } : {}) };
     }
 
+    // Public data: anyone may read it, but a token that is sent must be valid.
+    if ('public' in need && auth.kind === 'none') return {};
     if (auth.kind === 'none') return refuse(401, MESSAGES.requiresAuth);
     if (auth.kind === 'malformed') return refuse(401, MESSAGES.badCredentials);
     if (auth.kind === 'jwt') {
@@ -518,6 +594,7 @@ export class FakeGitHub {
       return { reply: NOT_FOUND };
     }
 
+    if ('public' in need) return { principal, ...(repo ? { repo } : {}) };
     const grant = need.anyOf.find((g) => hasGrant(principal.permissions, g));
     if (!grant) {
       const accepted = acceptedPermissionsHeader(need);

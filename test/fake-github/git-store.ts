@@ -64,6 +64,17 @@ export interface DiffEntry {
   patch?: string;
 }
 
+/** An entry of git data's create-a-tree: `sha: null` deletes the path. */
+export interface TreeInput {
+  path: string;
+  mode: string;
+  type: 'blob' | 'tree' | 'commit';
+  sha: string | null;
+}
+
+/** Input git (or GitHub) refuses: the route answers it 422 with this message. */
+export class GitInputError extends Error {}
+
 interface RunOptions {
   input?: string | Uint8Array;
   env?: Record<string, string>;
@@ -211,20 +222,170 @@ export class GitRepo {
     }
   }
 
-  /** A commit with two parents whose tree is the merge of both; undefined when the merge conflicts. */
-  async writeMerge(ours: string, theirs: string, author: Identity, committer: Identity, message: string) {
-    const tree = await this.mergeTree(ours, theirs);
-    if (!tree) return undefined;
-    const sha = await this.git(['commit-tree', tree, '-p', ours, '-p', theirs, '-F', '-'], {
-      input: message,
-      env: identityEnv(author, committer),
-    });
-    return sha.trim();
-  }
-
   /** Moves `refs/heads/<branch>` to `sha` if it still points at `old` (undefined: must not exist yet). */
   async updateBranch(branch: string, sha: string, old: string | undefined): Promise<void> {
     await this.git(['update-ref', `refs/heads/${branch}`, sha, old ?? '']);
+  }
+
+  /** `git hash-object -w`: the blob's sha. */
+  async writeBlob(content: string | Uint8Array): Promise<string> {
+    return (await this.git(['hash-object', '-w', '--stdin'], { input: content })).trim();
+  }
+
+  /**
+   * The tree of `base` (a tree sha; none: an empty tree) with `entries` applied in order, as GitHub's create-a-tree
+   * does: a blob or submodule entry replaces whatever is at its path, a tree entry grafts that whole tree there,
+   * and `sha: null` removes the path (a file, or a directory and everything under it). Built in a temporary
+   * index from a flat listing, so nested paths (`a/b/c.yaml`) work. Throws GitInputError on bad input.
+   */
+  async writeTree(base: string | undefined, entries: TreeInput[]): Promise<string> {
+    const files = new Map<string, { mode: string; sha: string }>();
+    const put = (path: string, mode: string, sha: string): void => {
+      remove(path);
+      // A file where a directory of the path was: the directory goes (and a file in the way of a directory).
+      const parts = path.split('/');
+      for (let i = 1; i < parts.length; i++) files.delete(parts.slice(0, i).join('/'));
+      files.set(path, { mode, sha });
+    };
+    const remove = (path: string): void => {
+      files.delete(path);
+      for (const key of [...files.keys()]) if (key.startsWith(`${path}/`)) files.delete(key);
+    };
+    if (base !== undefined) {
+      for (const e of await this.lsTree(base, true)) {
+        if (e.type !== 'tree') files.set(e.path, { mode: e.mode, sha: e.sha });
+      }
+    }
+    for (const entry of entries) {
+      if (!isValidPath(entry.path)) throw new GitInputError('tree.path contains a malformed path component');
+      if (entry.sha === null) {
+        remove(entry.path);
+        continue;
+      }
+      if (entry.type !== 'commit' && (await this.objectType(entry.sha)) !== entry.type) {
+        throw new GitInputError(`tree.sha ${entry.sha} is not a valid ${entry.type}`);
+      }
+      if (entry.type === 'tree') {
+        remove(entry.path);
+        for (const e of await this.lsTree(entry.sha, true)) {
+          if (e.type !== 'tree') put(`${entry.path}/${e.path}`, e.mode, e.sha);
+        }
+      } else {
+        put(entry.path, entry.mode, entry.sha);
+      }
+    }
+    const index = join(this.dir, `fake-index-${randomUUID()}`);
+    const env = { GIT_INDEX_FILE: index };
+    try {
+      const lines = [...files].map(([path, { mode, sha }]) => `${mode} ${sha}\t${path}`);
+      if (lines.length > 0) {
+        await this.git(['update-index', '--add', '--index-info'], { env, input: `${lines.join('\n')}\n` });
+      }
+      return (await this.git(['write-tree'], { env })).trim();
+    } finally {
+      await rm(index, { force: true });
+    }
+  }
+
+  /** `git commit-tree`: a commit of `tree` with `parents`, the message byte for byte. Moves no ref. */
+  async writeCommitObject(spec: {
+    tree: string;
+    parents: string[];
+    author: Identity;
+    committer: Identity;
+    message: string;
+  }): Promise<string> {
+    const args = ['commit-tree', spec.tree, ...spec.parents.flatMap((p) => ['-p', p]), '-F', '-'];
+    return (
+      await this.git(args, { input: spec.message, env: identityEnv(spec.author, spec.committer) })
+    ).trim();
+  }
+
+  /**
+   * The tree of applying `commit` (whose parent is `parent`) onto `onto`: what a rebase writes. Null when it
+   * conflicts or git cannot say (`--merge-base` needs git 2.40).
+   */
+  async replayTree(parent: string, commit: string, onto: string): Promise<string | null> {
+    try {
+      const out = await this.git([
+        'merge-tree',
+        '--write-tree',
+        '--no-messages',
+        `--merge-base=${parent}`,
+        onto,
+        commit,
+      ]);
+      return out.split('\n')[0]?.trim() || null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The object a full ref name (`refs/heads/main`, `refs/tags/v1`) points at, unpeeled. */
+  async readRef(ref: string): Promise<string | undefined> {
+    if (ref.startsWith('refs/heads/')) return this.branchTip(ref.slice('refs/heads/'.length));
+    return this.#revParse(ref);
+  }
+
+  /**
+   * Compare-and-swap of a full ref name: `old` undefined means it must not exist yet; `sha` undefined deletes it.
+   * Throws when the ref moved meanwhile.
+   */
+  async setRef(ref: string, sha: string | undefined, old: string | undefined): Promise<void> {
+    if (sha === undefined) await this.git(['update-ref', '-d', ref, old ?? '']);
+    else await this.git(['update-ref', ref, sha, old ?? '']);
+  }
+
+  async checkRefName(ref: string): Promise<boolean> {
+    try {
+      await this.git(['check-ref-format', ref]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** `a` is `b` or one of its ancestors. */
+  async isAncestor(a: string, b: string): Promise<boolean> {
+    return this.#cached('ancestor', [a, b], async () => {
+      try {
+        await this.git(['merge-base', '--is-ancestor', a, b]);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** `git rev-list --reverse --topo-order <include> --not <exclude>`: oldest first. */
+  async revList(include: string, exclude: string[]): Promise<string[]> {
+    const out = await this.git(['rev-list', '--reverse', '--topo-order', include, '--not', ...exclude, '--']);
+    return out.split('\n').filter((line) => line.length > 0);
+  }
+
+  /**
+   * Paths a commit added, removed and modified against its first parent (or all added for a root commit), as a
+   * push payload lists them: no rename detection, a rename is a removal and an addition.
+   */
+  async changedPaths(commit: string): Promise<{ added: string[]; removed: string[]; modified: string[] }> {
+    return this.#cached('changed', [commit], async () => {
+      const parent = (await this.commitInfo(commit))?.parents[0];
+      const args = ['diff-tree', '-r', '--no-renames', '--name-status', '-z'];
+      const out = await this.git(parent ? [...args, parent, commit] : [...args, '--root', commit]);
+      const tokens = out.split('\0');
+      const changed = { added: [] as string[], removed: [] as string[], modified: [] as string[] };
+      // `diff-tree --root <commit>` starts with the commit's own sha.
+      let i = SHA.test(tokens[0] ?? '') ? 1 : 0;
+      while (i + 1 < tokens.length) {
+        const status = tokens[i] ?? '';
+        const path = tokens[i + 1] ?? '';
+        if (status === 'A') changed.added.push(path);
+        else if (status === 'D') changed.removed.push(path);
+        else if (status) changed.modified.push(path);
+        i += 2;
+      }
+      return changed;
+    });
   }
 
   async checkBranchName(branch: string): Promise<void> {
@@ -375,6 +536,15 @@ export class GitRepo {
   async commitInfo(sha: string): Promise<CommitInfo | undefined> {
     if ((await this.objectType(sha)) !== 'commit') return undefined;
     return this.#cached('commit', [sha], async () => (await this.#log(['-1', sha, '--']))[0]);
+  }
+
+  /** A commit's message byte for byte (CommitInfo.message drops trailing newlines, as GitHub's API shows it). */
+  async rawMessage(sha: string): Promise<string> {
+    return this.#cached('raw-message', [sha], async () => {
+      const raw = await this.git(['cat-file', 'commit', sha]);
+      const blank = raw.indexOf('\n\n');
+      return blank < 0 ? '' : raw.slice(blank + 2);
+    });
   }
 
   async #log(args: string[]): Promise<CommitInfo[]> {

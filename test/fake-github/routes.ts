@@ -5,14 +5,23 @@ import {
   API_URL,
   base64Lines,
   buildContent,
+  buildDiffEntry,
   buildGitCommit,
+  buildGitRef,
   type JsonObject,
   nodeId,
   timestamp,
   WEB_URL,
 } from './builders.js';
-import type { TreeEntry } from './git-store.js';
-import type { GitHubState, PullState, RepoState } from './state.js';
+import { GitInputError, type Identity, type TreeEntry, type TreeInput } from './git-store.js';
+import {
+  type GitHubState,
+  type IssueState,
+  type MergeMethod,
+  MergeRefused,
+  type PullState,
+  type RepoState,
+} from './state.js';
 
 export interface Reply {
   status: number;
@@ -49,6 +58,14 @@ export function error(status: number, message: string): Reply {
 
 export const NOT_FOUND: Reply = error(404, 'Not Found');
 
+/** GitHub's 422: a message, and for "Validation Failed" the offending fields. */
+export function invalid(message: string, errors?: JsonObject[]): Reply {
+  return {
+    status: 422,
+    body: { message, documentation_url: DOCS, ...(errors ? { errors } : {}), status: '422' },
+  };
+}
+
 /** `per_page`/`page` slicing with a GitHub-style `Link` header, so Octokit's paginate works. */
 export function page<T>(ctx: Context, items: T[]): { items: T[]; headers: Record<string, string> } {
   const perPage = Math.min(Number(ctx.query.get('per_page') ?? 30) || 30, 100);
@@ -82,6 +99,18 @@ function repoOf(ctx: Context): RepoState {
 function principalOf(ctx: Context): Principal {
   if (!ctx.principal) throw new Error('route without token context');
   return ctx.principal;
+}
+
+/** Login a token acts as: the app's bot (`timebox[bot]`, `github-actions[bot]`). */
+function actorOf(ctx: Context): string {
+  return principalOf(ctx).app.botLogin;
+}
+
+/** An `{ name, email, date? }` of the git data and contents APIs, or the default. */
+function gitIdentity(input: unknown, fallback: Identity): Identity {
+  const person = input as { name?: string; email?: string; date?: string } | undefined;
+  if (!person?.name || !person.email) return fallback;
+  return { name: person.name, email: person.email, ...(person.date ? { date: new Date(person.date) } : {}) };
 }
 
 function appOf(ctx: Context): AppIdentity {
@@ -410,7 +439,7 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
   on('GET', commentsPath, (ctx) => {
     const repo = repoOf(ctx);
     const number = Number(ctx.params.issue_number);
-    if (!repo.pulls.has(number)) return NOT_FOUND;
+    if (!repo.pulls.has(number) && !repo.issues.has(number)) return NOT_FOUND;
     const issueUrl = state.issueUrl(repo, number);
     return paged(
       ctx,
@@ -421,7 +450,7 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
   on('POST', commentsPath, (ctx) => {
     const repo = repoOf(ctx);
     const number = Number(ctx.params.issue_number);
-    if (!repo.pulls.has(number)) return NOT_FOUND;
+    if (!repo.pulls.has(number) && !repo.issues.has(number)) return NOT_FOUND;
     const { app } = principalOf(ctx);
     const body = String((ctx.body as JsonObject).body);
     return { status: 201, body: state.comment(repo, number, app.botLogin, body, app.json) };
@@ -451,7 +480,536 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
     );
   });
 
+  // ---- merging and opening pull requests ---------------------------------------------------------------------
+
+  on(
+    'PUT',
+    `${pullPath}/merge`,
+    withPull(async (pull, ctx) => {
+      const input = (ctx.body ?? {}) as {
+        commit_title?: string;
+        commit_message?: string;
+        sha?: string;
+        merge_method?: MergeMethod;
+      };
+      try {
+        const sha = await state.mergePull(pull, actorOf(ctx), {
+          ...(input.merge_method !== undefined ? { method: input.merge_method } : {}),
+          ...(input.commit_title !== undefined ? { title: input.commit_title } : {}),
+          ...(input.commit_message !== undefined ? { message: input.commit_message } : {}),
+          ...(input.sha !== undefined ? { sha: input.sha } : {}),
+        });
+        return { status: 200, body: { sha, merged: true, message: 'Pull Request successfully merged' } };
+      } catch (e) {
+        if (e instanceof MergeRefused) return error(e.status, e.githubMessage);
+        throw e;
+      }
+    }),
+  );
+
+  on('POST', '/repos/{owner}/{repo}/pulls', async (ctx) => {
+    const repo = repoOf(ctx);
+    const input = ctx.body as {
+      title?: string;
+      head?: string;
+      base?: string;
+      body?: string;
+      draft?: boolean;
+    };
+    const missing = (['title', 'head', 'base'] as const).filter((field) => !input[field]);
+    if (missing.length > 0) {
+      return invalid(
+        'Validation Failed',
+        missing.map((field) => ({ resource: 'PullRequest', field, code: 'missing_field' })),
+      );
+    }
+    // `owner:branch` names a branch of this repository when the owner is this repository's (no forks here).
+    let head = String(input.head);
+    const colon = head.indexOf(':');
+    if (colon >= 0) {
+      if (head.slice(0, colon).toLowerCase() !== String(repo.owner.login).toLowerCase()) {
+        return invalid('Validation Failed', [{ resource: 'PullRequest', field: 'head', code: 'invalid' }]);
+      }
+      head = head.slice(colon + 1);
+    }
+    const created = await state.createPull({
+      repo: repo.fullName,
+      head,
+      base: String(input.base),
+      user: actorOf(ctx),
+      title: String(input.title),
+      body: input.body ?? null,
+      draft: input.draft ?? false,
+    });
+    if ('refusal' in created) return invalid('Validation Failed', [{ ...created.refusal }]);
+    return { status: 201, body: await state.pullJson(state.mustPull(repo.fullName, created.number)) };
+  });
+
+  on(
+    'PATCH',
+    pullPath,
+    withPull(async (pull, ctx) => {
+      const input = ctx.body as { title?: string; body?: string; state?: 'open' | 'closed'; base?: string };
+      const refused = await changePullState(state, pull, input.state);
+      if (refused) return refused;
+      if (input.base !== undefined && !(await pull.repo.git.branchTip(input.base))) {
+        return invalid('Validation Failed', [{ resource: 'PullRequest', field: 'base', code: 'invalid' }]);
+      }
+      state.editPull(pull, {
+        ...(input.title !== undefined ? { title: input.title } : {}),
+        ...(input.body !== undefined ? { body: input.body } : {}),
+        ...(input.base !== undefined ? { base: input.base } : {}),
+      });
+      return { status: 200, body: await state.pullJson(pull) };
+    }),
+  );
+
+  // GitHub: for a commit on the default branch, the merged pull requests that brought it there; otherwise the
+  // open pull requests that contain it.
+  on('GET', '/repos/{owner}/{repo}/commits/{commit_sha}/pulls', async (ctx) => {
+    const repo = repoOf(ctx);
+    const ref = ctx.params.commit_sha ?? '';
+    const sha = await repo.git.resolveCommit(ref);
+    if (!sha) return invalid(`No commit found for SHA: ${ref}`);
+    const { git } = repo;
+    const defaultTip = await git.branchTip(String(repo.json.default_branch));
+    const onDefault = defaultTip !== undefined && (await git.isAncestor(sha, defaultTip));
+    const contains = async (pull: PullState): Promise<boolean> =>
+      (await git.isAncestor(sha, pull.headSha)) && !(await git.isAncestor(sha, pull.baseSha));
+    const found: PullState[] = [];
+    for (const pull of [...repo.pulls.values()].sort((a, b) => b.number - a.number)) {
+      await state.refresh(pull);
+      if (onDefault) {
+        if (!pull.mergedAt || pull.base !== repo.json.default_branch) continue;
+        if (pull.mergeCommitSha === sha || (await contains(pull))) found.push(pull);
+      } else if (pull.state === 'open' && (await contains(pull))) {
+        found.push(pull);
+      }
+    }
+    return paged(ctx, await Promise.all(found.map((p) => state.pullJson(p, false))));
+  });
+
+  // Served under both of GitHub's spellings: `compare/{basehead}` and the older `compare/{base}...{head}` (which
+  // the description matches first for any `a...b`).
+  const compare: Handler = async (ctx) => {
+    const repo = repoOf(ctx);
+    const basehead = ctx.params.basehead ?? `${ctx.params.base ?? ''}...${ctx.params.head ?? ''}`;
+    const parts = basehead.split('...');
+    if (parts.length !== 2) return NOT_FOUND;
+    const owner = String(repo.owner.login).toLowerCase();
+    const local = (side: string): string | undefined => {
+      const colon = side.indexOf(':');
+      if (colon < 0) return side;
+      return side.slice(0, colon).toLowerCase() === owner ? side.slice(colon + 1) : undefined;
+    };
+    const [baseRef, headRef] = parts.map(local);
+    const { git } = repo;
+    const base = baseRef ? await git.resolveCommit(baseRef) : undefined;
+    const head = headRef ? await git.resolveCommit(headRef) : undefined;
+    if (!base || !head) return NOT_FOUND;
+    const mergeBase = await git.mergeBase(base, head);
+    if (!mergeBase) return NOT_FOUND;
+    const [aheadBy, behindBy, commits, files, baseInfo, mergeBaseInfo] = await Promise.all([
+      git.countCommits(base, head),
+      git.countCommits(head, base),
+      git.log(mergeBase, head),
+      state.diffFiles(repo, mergeBase, head),
+      git.commitInfo(base),
+      git.commitInfo(mergeBase),
+    ]);
+    if (!baseInfo || !mergeBaseInfo) return NOT_FOUND;
+    let status = 'diverged';
+    if (aheadBy === 0 && behindBy === 0) status = 'identical';
+    else if (behindBy === 0) status = 'ahead';
+    else if (aheadBy === 0) status = 'behind';
+    const web = `${WEB_URL}/${repo.fullName}`;
+    return {
+      status: 200,
+      body: {
+        url: `${API_URL}/repos/${repo.fullName}/compare/${basehead}`,
+        html_url: `${web}/compare/${basehead}`,
+        permalink_url: `${web}/compare/${repo.owner.login}:${base}...${repo.owner.login}:${head}`,
+        diff_url: `${web}/compare/${basehead}.diff`,
+        patch_url: `${web}/compare/${basehead}.patch`,
+        base_commit: state.commitJson(repo, baseInfo),
+        merge_base_commit: state.commitJson(repo, mergeBaseInfo),
+        status,
+        ahead_by: aheadBy,
+        behind_by: behindBy,
+        total_commits: aheadBy,
+        // GitHub lists at most 250 commits and 300 files of a comparison.
+        commits: commits.slice(0, 250).map((c) => state.commitJson(repo, c)),
+        files: files.slice(0, 300).map((f) => buildDiffEntry(repo.fullName, head, f)),
+      },
+    };
+  };
+  on('GET', '/repos/{owner}/{repo}/compare/{basehead}', compare);
+  on('GET', '/repos/{owner}/{repo}/compare/{base}...{head}', compare);
+
+  // ---- git data writes ---------------------------------------------------------------------------------------
+
+  on('POST', '/repos/{owner}/{repo}/git/blobs', async (ctx) => {
+    const repo = repoOf(ctx);
+    const input = ctx.body as { content: string; encoding?: string };
+    const encoding = (input.encoding ?? 'utf-8').toLowerCase();
+    if (!['utf-8', 'utf8', 'base64'].includes(encoding)) {
+      return invalid(`encoding must be "utf-8" or "base64"`);
+    }
+    const content = encoding === 'base64' ? Buffer.from(input.content, 'base64') : input.content;
+    const sha = await repo.git.writeBlob(content);
+    return { status: 201, body: { url: `${API_URL}/repos/${repo.fullName}/git/blobs/${sha}`, sha } };
+  });
+
+  on('POST', '/repos/{owner}/{repo}/git/trees', async (ctx) => {
+    const repo = repoOf(ctx);
+    const input = ctx.body as {
+      base_tree?: string;
+      tree: {
+        path?: string;
+        mode?: string;
+        type?: TreeInput['type'];
+        sha?: string | null;
+        content?: string;
+      }[];
+    };
+    const { git } = repo;
+    if (input.base_tree !== undefined && (await git.objectType(input.base_tree)) !== 'tree') {
+      return invalid('base_tree is not a valid tree oid');
+    }
+    const entries: TreeInput[] = [];
+    for (const e of input.tree) {
+      if (!e.path) return invalid('Must supply a valid tree.path');
+      if (!e.mode) return invalid('Must supply a valid tree.mode');
+      if (!e.type) return invalid('Must supply a valid tree.type');
+      if (e.sha !== undefined && e.content !== undefined) {
+        return invalid(
+          'Must supply either tree.sha or tree.content. Request will be rejected if both are present.',
+        );
+      }
+      let sha: string | null;
+      if (e.content !== undefined) sha = await git.writeBlob(e.content);
+      else if (e.sha !== undefined) sha = e.sha;
+      else return invalid('Must supply either tree.sha or tree.content.');
+      entries.push({ path: e.path, mode: e.mode, type: e.type, sha });
+    }
+    try {
+      const sha = await git.writeTree(input.base_tree, entries);
+      const api = `${API_URL}/repos/${repo.fullName}`;
+      const listed = await git.lsTree(sha, false);
+      return {
+        status: 201,
+        body: {
+          sha,
+          url: `${api}/git/trees/${sha}`,
+          tree: listed.map((e) => treeEntry(api, e)),
+          truncated: false,
+        },
+      };
+    } catch (e) {
+      if (e instanceof GitInputError) return invalid(e.message);
+      throw e;
+    }
+  });
+
+  on('POST', '/repos/{owner}/{repo}/git/commits', async (ctx) => {
+    const repo = repoOf(ctx);
+    const input = ctx.body as {
+      message: string;
+      tree: string;
+      parents?: string[];
+      author?: unknown;
+      committer?: unknown;
+    };
+    const { git } = repo;
+    if ((await git.objectType(input.tree)) !== 'tree') return invalid('Tree SHA does not exist');
+    for (const parent of input.parents ?? []) {
+      if ((await git.objectType(parent)) !== 'commit') {
+        return invalid('Parent SHA does not exist or is not a commit object');
+      }
+    }
+    // Defaults: the authenticated user (the app's bot) and now; the committer defaults to the author.
+    const author = gitIdentity(input.author, state.identity(actorOf(ctx)));
+    const committer = gitIdentity(input.committer, author);
+    const sha = await git.writeCommitObject({
+      tree: input.tree,
+      parents: input.parents ?? [],
+      author,
+      committer,
+      message: input.message,
+    });
+    const info = await git.commitInfo(sha);
+    if (!info) throw new Error(`commit ${sha} vanished`);
+    return { status: 201, body: buildGitCommit(repo.fullName, info) };
+  });
+
+  on('GET', '/repos/{owner}/{repo}/git/ref/{ref}', async (ctx) => {
+    const repo = repoOf(ctx);
+    const ref = `refs/${ctx.params.ref ?? ''}`;
+    const sha = await repo.git.readRef(ref);
+    if (!sha) return NOT_FOUND;
+    const type = (await repo.git.objectType(sha)) ?? 'commit';
+    return { status: 200, body: buildGitRef(repo.fullName, ref, sha, type) };
+  });
+
+  on('POST', '/repos/{owner}/{repo}/git/refs', async (ctx) => {
+    const repo = repoOf(ctx);
+    const { ref, sha } = ctx.body as { ref: string; sha: string };
+    if (!ref.startsWith('refs/') || ref.split('/').length < 3) {
+      return invalid("Reference name must start with 'refs/' and contain at least two slashes.");
+    }
+    const { git } = repo;
+    if (!(await git.checkRefName(ref))) return invalid(`${ref} is not a valid ref name.`);
+    const type = await git.objectType(sha);
+    if (!type) return invalid('Object does not exist');
+    // Git (and GitHub) keep branches on commits.
+    if (ref.startsWith('refs/heads/') && type !== 'commit') return invalid('Object is not a commit');
+    return git.exclusive(async () => {
+      if (await git.readRef(ref)) return invalid('Reference already exists');
+      await git.setRef(ref, sha, undefined);
+      if (ref.startsWith('refs/heads/')) {
+        const branch = ref.slice('refs/heads/'.length);
+        await state.recordPush(repo, {
+          branch,
+          before: undefined,
+          after: sha,
+          pusher: actorOf(ctx),
+          forced: false,
+        });
+      }
+      return { status: 201, body: buildGitRef(repo.fullName, ref, sha, type) };
+    });
+  });
+
+  on('PATCH', '/repos/{owner}/{repo}/git/refs/{ref}', async (ctx) => {
+    const repo = repoOf(ctx);
+    const ref = `refs/${ctx.params.ref ?? ''}`;
+    const { sha, force } = ctx.body as { sha: string; force?: boolean };
+    const { git } = repo;
+    return git.exclusive(async () => {
+      const current = await git.readRef(ref);
+      if (!current) return invalid('Reference does not exist');
+      const type = await git.objectType(sha);
+      if (!type) return invalid('Object does not exist');
+      if (ref.startsWith('refs/heads/') && type !== 'commit') return invalid('Object is not a commit');
+      const fastForward = await git.isAncestor(current, sha);
+      if (!fastForward && !force) return invalid('Update is not a fast forward');
+      await git.setRef(ref, sha, current);
+      if (ref.startsWith('refs/heads/') && current !== sha) {
+        const branch = ref.slice('refs/heads/'.length);
+        await state.recordPush(repo, {
+          branch,
+          before: current,
+          after: sha,
+          pusher: actorOf(ctx),
+          forced: !fastForward,
+        });
+      }
+      return { status: 200, body: buildGitRef(repo.fullName, ref, sha, type) };
+    });
+  });
+
+  on('DELETE', '/repos/{owner}/{repo}/git/refs/{ref}', async (ctx) => {
+    const repo = repoOf(ctx);
+    const ref = `refs/${ctx.params.ref ?? ''}`;
+    const { git } = repo;
+    return git.exclusive(async () => {
+      const current = await git.readRef(ref);
+      if (!current) return invalid('Reference does not exist');
+      await git.setRef(ref, undefined, current);
+      if (ref.startsWith('refs/heads/')) {
+        const branch = ref.slice('refs/heads/'.length);
+        await state.recordPush(repo, {
+          branch,
+          before: current,
+          after: undefined,
+          pusher: actorOf(ctx),
+          forced: false,
+        });
+      }
+      return { status: 204 };
+    });
+  });
+
+  on('DELETE', '/repos/{owner}/{repo}/contents/{path}', async (ctx) => {
+    const repo = repoOf(ctx);
+    const input = ctx.body as {
+      message: string;
+      sha: string;
+      branch?: string;
+      author?: unknown;
+      committer?: unknown;
+    };
+    const path = (ctx.params.path ?? '').replace(/^\/+|\/+$/g, '');
+    const branch = input.branch ?? String(repo.json.default_branch);
+    const { git } = repo;
+    // Defaults as documented: the committer is the authenticated user, the author the committer.
+    const committer = gitIdentity(input.committer, state.identity(actorOf(ctx)));
+    const author = gitIdentity(input.author, committer);
+    return git.exclusive(async () => {
+      const tip = await git.branchTip(branch);
+      if (!tip) return error(404, `Branch ${branch} not found`);
+      const entry = await git.entryAt(tip, path);
+      if (entry?.type !== 'blob') return NOT_FOUND;
+      if (entry.sha !== input.sha) return error(409, `${path} does not match ${input.sha}`);
+      const sha = await git.writeCommit({
+        parent: tip,
+        files: { [path]: null },
+        author,
+        committer,
+        message: input.message,
+      });
+      await git.updateBranch(branch, sha, tip);
+      await state.recordPush(repo, { branch, before: tip, after: sha, pusher: actorOf(ctx), forced: false });
+      const info = await git.commitInfo(sha);
+      if (!info) throw new Error(`commit ${sha} vanished`);
+      const commit = buildGitCommit(repo.fullName, info);
+      return { status: 200, body: { content: null, commit } };
+    });
+  });
+
+  // ---- issues and labels -------------------------------------------------------------------------------------
+
+  // Like GitHub, the issues list holds pull requests too (they carry `pull_request`).
+  on('GET', '/repos/{owner}/{repo}/issues', (ctx) => {
+    const repo = repoOf(ctx);
+    const wanted = ctx.query.get('state') ?? 'open';
+    const labels = (ctx.query.get('labels') ?? '')
+      .split(',')
+      .map((l) => l.trim().toLowerCase())
+      .filter((l) => l.length > 0);
+    const creator = ctx.query.get('creator')?.toLowerCase();
+    const since = ctx.query.get('since');
+    const sort = ctx.query.get('sort') ?? 'created';
+    const direction = ctx.query.get('direction') ?? 'desc';
+    const items = [
+      ...[...repo.issues.values()].map((i) => state.issueJson(repo, i)),
+      ...[...repo.pulls.values()].map((p) => state.pullIssueJson(p)),
+    ].filter((i) => {
+      const names = (i.labels as JsonObject[]).map((l) => String(l.name).toLowerCase());
+      return (
+        (wanted === 'all' || i.state === wanted) &&
+        labels.every((l) => names.includes(l)) &&
+        (!creator || String((i.user as JsonObject).login).toLowerCase() === creator) &&
+        (!since || String(i.updated_at) >= since)
+      );
+    });
+    const key = (i: JsonObject): string | number =>
+      sort === 'comments'
+        ? Number(i.comments)
+        : `${String(i[`${sort}_at`])}#${String(i.number).padStart(9, '0')}`;
+    items.sort((a, b) => {
+      const [x, y] = direction === 'asc' ? [a, b] : [b, a];
+      const kx = key(x);
+      const ky = key(y);
+      return kx < ky ? -1 : kx > ky ? 1 : 0;
+    });
+    return paged(ctx, items);
+  });
+
+  on('POST', '/repos/{owner}/{repo}/issues', (ctx) => {
+    const repo = repoOf(ctx);
+    const input = ctx.body as {
+      title?: string | number;
+      body?: string;
+      labels?: (string | { name?: string })[];
+    };
+    if (input.title === undefined || input.title === '') {
+      return invalid('Validation Failed', [{ resource: 'Issue', field: 'title', code: 'missing_field' }]);
+    }
+    const { app } = principalOf(ctx);
+    const issue = state.openIssue({
+      repo: repo.fullName,
+      user: app.botLogin,
+      title: String(input.title),
+      body: input.body ?? null,
+      labels: (input.labels ?? [])
+        .map((l) => (typeof l === 'string' ? l : (l.name ?? '')))
+        .filter((l) => l.length > 0),
+      app: app.json,
+    });
+    return { status: 201, body: state.issueJson(repo, issue) };
+  });
+
+  on('PATCH', '/repos/{owner}/{repo}/issues/{issue_number}', async (ctx) => {
+    const repo = repoOf(ctx);
+    const number = Number(ctx.params.issue_number);
+    const input = ctx.body as {
+      title?: string | number | null;
+      body?: string | null;
+      state?: 'open' | 'closed';
+      state_reason?: IssueState['stateReason'] | 'duplicate';
+      labels?: (string | { name?: string })[];
+    };
+    const issue = repo.issues.get(number);
+    const pull = repo.pulls.get(number);
+    if (issue) {
+      const reason = input.state_reason === 'duplicate' ? 'completed' : input.state_reason;
+      state.editIssue(
+        issue,
+        actorOf(ctx),
+        {
+          ...(input.title !== undefined && input.title !== null ? { title: String(input.title) } : {}),
+          ...(input.body !== undefined ? { body: input.body } : {}),
+          ...(input.state !== undefined ? { state: input.state } : {}),
+          ...(reason !== undefined ? { stateReason: reason } : {}),
+          ...(input.labels !== undefined
+            ? { labels: input.labels.map((l) => (typeof l === 'string' ? l : (l.name ?? ''))) }
+            : {}),
+        },
+        repo,
+      );
+      return { status: 200, body: state.issueJson(repo, issue) };
+    }
+    if (!pull) return NOT_FOUND;
+    const refused = await changePullState(state, pull, input.state);
+    if (refused) return refused;
+    if ((input.title !== undefined && input.title !== null) || input.body !== undefined) {
+      state.editPull(pull, {
+        ...(input.title !== undefined && input.title !== null ? { title: String(input.title) } : {}),
+        ...(input.body !== undefined ? { body: input.body } : {}),
+      });
+    }
+    return { status: 200, body: state.pullIssueJson(await state.refresh(pull)) };
+  });
+
+  on('POST', '/repos/{owner}/{repo}/labels', (ctx) => {
+    const repo = repoOf(ctx);
+    const input = ctx.body as { name: string; color?: string; description?: string };
+    const label = state.createLabel(repo, input.name, input.color, input.description ?? null);
+    if (!label) {
+      return invalid('Validation Failed', [{ resource: 'Label', code: 'already_exists', field: 'name' }]);
+    }
+    return { status: 201, body: label };
+  });
+
+  // ---- users -------------------------------------------------------------------------------------------------
+
+  on('GET', '/users/{username}/keys', (ctx) => {
+    const login = ctx.params.username ?? '';
+    if (!state.hasUser(login)) return NOT_FOUND;
+    return paged(ctx, state.userKeys(login));
+  });
+
   return list;
+}
+
+/** `state` of an update of a pull request: close it, or reopen it unless it was merged or lost its head. */
+async function changePullState(
+  state: GitHubState,
+  pull: PullState,
+  wanted: 'open' | 'closed' | undefined,
+): Promise<Reply | undefined> {
+  if (wanted === 'closed' && pull.state === 'open') await state.closePull(pull);
+  if (wanted === 'open' && pull.state === 'closed') {
+    const refuse = (message: string): Reply =>
+      invalid('Validation Failed', [{ resource: 'PullRequest', field: 'state', code: 'custom', message }]);
+    if (pull.mergedAt) return refuse('state cannot be changed. The pull request has already been merged.');
+    if (!(await pull.repo.git.branchTip(pull.head))) {
+      return refuse(`state cannot be changed. The ${pull.head} branch has been deleted.`);
+    }
+    await state.reopenPull(pull);
+  }
+  return undefined;
 }
 
 function treeEntry(api: string, e: TreeEntry): JsonObject {

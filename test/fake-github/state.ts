@@ -9,6 +9,8 @@ import {
   API_URL,
   buildCommit,
   buildDiffEntry,
+  buildIssue,
+  buildLabel,
   buildPull,
   buildRepository,
   buildUser,
@@ -19,6 +21,9 @@ import {
   WEB_URL,
 } from './builders.js';
 import { type CommitInfo, type FileChanges, GitRepo, type Identity } from './git-store.js';
+
+/** GitHub's committer of merges and web edits (the `web-flow` account). */
+export const GITHUB_COMMITTER = { name: 'GitHub', email: 'noreply@github.com' } as const;
 
 export type RepoPermission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
 
@@ -45,6 +50,8 @@ export interface CommitInput {
   committer?: Author;
   message?: string;
   date?: Date;
+  /** Login recorded as the push's pusher (default: the author's login, else the committer's, else the owner). */
+  pusher?: string;
 }
 
 export interface OpenPullInput {
@@ -70,10 +77,78 @@ export interface ReviewInput {
   commitId?: string;
 }
 
+/** A ref update of a branch, as a `push` webhook reports it. */
 export interface Push {
   branch: string;
+  /** Undefined: the push created the branch. */
   before: string | undefined;
-  after: string;
+  /** Undefined: the push deleted the branch. */
+  after: string | undefined;
+  /** Login of whoever pushed (a `[bot]` login for an app). */
+  pusher: string;
+  /** Not a fast-forward. */
+  forced: boolean;
+  /** Tips of the other branches right after the push: their commits had been pushed before (not `distinct`). */
+  otherTips: string[];
+}
+
+export type MergeMethod = 'merge' | 'squash' | 'rebase';
+
+export interface MergeOptions {
+  method?: MergeMethod;
+  /** Default: `Merge pull request #n from owner/branch`; squash: the title (one commit: its subject) + ` (#n)`. */
+  title?: string;
+  /** Default: the pull request's title; squash: the commits' messages. Appended after a blank line, verbatim. */
+  message?: string;
+  /** Refuse (409) unless the head is still this commit. */
+  sha?: string;
+}
+
+/** A merge GitHub refuses: `status` and `githubMessage` are what the REST API answers. */
+export class MergeRefused extends Error {
+  constructor(
+    readonly status: 405 | 409,
+    readonly githubMessage: string,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/** Why GitHub refuses to open a pull request (422 Validation Failed, one item of `errors`). */
+export interface PullRefusal {
+  resource: 'PullRequest';
+  code: 'invalid' | 'custom';
+  field?: string;
+  message?: string;
+}
+
+export interface IssueState {
+  number: number;
+  id: number;
+  user: string;
+  title: string;
+  body: string | null;
+  /** Label names, as given (the repository's labels hold their details). */
+  labels: string[];
+  state: 'open' | 'closed';
+  stateReason: 'completed' | 'not_planned' | 'reopened' | null;
+  createdAt: string;
+  updatedAt: string;
+  closedAt: string | null;
+  closedBy: string | null;
+  /** The app that opened it (`performed_via_github_app`). */
+  app: JsonObject | null;
+}
+
+export interface OpenIssueInput {
+  /** `owner/name` */
+  repo: string;
+  user: string;
+  title: string;
+  body?: string | null;
+  labels?: string[];
+  app?: JsonObject | null;
 }
 
 export interface RepoState {
@@ -82,6 +157,10 @@ export interface RepoState {
   owner: JsonObject;
   git: GitRepo;
   pulls: Map<number, PullState>;
+  /** Issues proper; pull requests share their number sequence (`nextNumber`). */
+  issues: Map<number, IssueState>;
+  /** Lower-case name → label object. */
+  labels: Map<string, JsonObject>;
   nextNumber: number;
   pushes: Push[];
 }
@@ -141,6 +220,7 @@ export class GitHubState {
   readonly #teams = new Map<string, string[]>();
   readonly #checkRunRepo = new Map<number, string>();
   readonly #commentRepo = new Map<number, string>();
+  readonly #keys = new Map<string, JsonObject[]>();
   #root: Promise<string> | undefined;
   #nextId = 1000;
 
@@ -172,6 +252,29 @@ export class GitHubState {
     return account;
   }
 
+  /** Whether `login` is an account the fake knows (has been used). */
+  hasUser(login: string): boolean {
+    return this.#accounts.has(login.toLowerCase());
+  }
+
+  /** Public SSH keys of `login` as `GET /users/{username}/keys` lists them: `{ id, key }`, comment dropped. */
+  setUserKeys(login: string, keys: string[]): void {
+    this.user(login);
+    this.#keys.set(
+      login.toLowerCase(),
+      keys.map((line) => {
+        const [type, blob] = line.trim().split(/\s+/);
+        if (!type || !blob)
+          throw new Error(`setUserKeys: not an OpenSSH public key line: ${JSON.stringify(line)}`);
+        return { id: this.nextId(), key: `${type} ${blob}` };
+      }),
+    );
+  }
+
+  userKeys(login: string): JsonObject[] {
+    return this.#keys.get(login.toLowerCase()) ?? [];
+  }
+
   /** Makes commits with `email` link to `login`, as a verified e-mail on a GitHub account does. */
   linkEmail(login: string, email: string): void {
     this.#emails.set(email.toLowerCase(), login);
@@ -188,7 +291,9 @@ export class GitHubState {
     if (typeof author !== 'string') return { ...author, ...(date ? { date } : {}) };
     const account = this.user(author);
     const login = String(account.login);
-    return { name: login, email: `${login}${NOREPLY}`, ...(date ? { date } : {}) };
+    // Bots commit as `<id>+<login>@users.noreply.github.com`, as GitHub Apps do.
+    const email = account.type === 'Bot' ? `${String(account.id)}+${login}${NOREPLY}` : `${login}${NOREPLY}`;
+    return { name: login, email, ...(date ? { date } : {}) };
   }
 
   /** Permission of `login` on every repository, or only on `repo` (`owner/name`) when given. */
@@ -278,6 +383,8 @@ export class GitHubState {
       owner,
       git,
       pulls: new Map(),
+      issues: new Map(),
+      labels: new Map(),
       nextNumber: 1,
       pushes: [],
     };
@@ -313,10 +420,24 @@ export class GitHubState {
         message: input.message ?? `Update ${Object.keys(input.files).join(', ') || input.branch}`,
       });
       await repo.git.updateBranch(input.branch, sha, tip);
-      repo.pushes.push({ branch: input.branch, before: tip, after: sha });
-      repo.json.pushed_at = timestamp();
+      const pusher =
+        input.pusher ??
+        [input.author, input.committer].find((a): a is string => typeof a === 'string') ??
+        String(repo.owner.login);
+      await this.recordPush(repo, { branch: input.branch, before: tip, after: sha, pusher, forced: false });
       return sha;
     });
+  }
+
+  /** Records a ref update of a branch (call it inside `git.exclusive`, right after the update). */
+  async recordPush(repo: RepoState, push: Omit<Push, 'otherTips'>): Promise<Push> {
+    this.user(push.pusher);
+    const tips = await repo.git.branchTips();
+    tips.delete(push.branch);
+    const recorded = { ...push, otherTips: [...new Set(tips.values())] };
+    repo.pushes.push(recorded);
+    repo.json.pushed_at = timestamp();
+    return recorded;
   }
 
   /** The commit JSON of a sha, with author/committer linked to accounts by e-mail. */
@@ -331,19 +452,21 @@ export class GitHubState {
 
   // ---- pull requests --------------------------------------------------------------------------------------
 
-  async openPull(input: OpenPullInput): Promise<number> {
+  /** Opens a pull request, or says why GitHub would refuse to (422). */
+  async createPull(input: OpenPullInput): Promise<{ number: number } | { refusal: PullRefusal }> {
     const repo = this.mustRepo(input.repo);
     const base = input.base ?? String(repo.json.default_branch);
     const [headSha, baseSha] = await Promise.all([repo.git.branchTip(input.head), repo.git.branchTip(base)]);
-    if (!headSha) throw new Error(`openPull: ${repo.fullName} has no branch ${input.head}`);
-    if (!baseSha) throw new Error(`openPull: ${repo.fullName} has no branch ${base}`);
+    if (!headSha) return { refusal: { resource: 'PullRequest', field: 'head', code: 'invalid' } };
+    if (!baseSha) return { refusal: { resource: 'PullRequest', field: 'base', code: 'invalid' } };
     if ((await repo.git.countCommits(baseSha, headSha)) === 0) {
-      // GitHub: "No commits between main and access/alice" (422).
-      throw new Error(`openPull: no commits between ${base} and ${input.head}`);
+      const message = `No commits between ${base} and ${input.head}`;
+      return { refusal: { resource: 'PullRequest', code: 'custom', message } };
     }
     for (const pull of repo.pulls.values()) {
       if (pull.state === 'open' && pull.head === input.head && pull.base === base) {
-        throw new Error(`openPull: a pull request already exists for ${input.head} (#${pull.number})`);
+        const message = `A pull request already exists for ${String(repo.owner.login)}:${input.head}.`;
+        return { refusal: { resource: 'PullRequest', code: 'custom', message } };
       }
     }
     this.user(input.user);
@@ -371,7 +494,16 @@ export class GitHubState {
       reviews: [],
       changes: undefined,
     });
-    return number;
+    return { number };
+  }
+
+  async openPull(input: OpenPullInput): Promise<number> {
+    const created = await this.createPull(input);
+    if ('number' in created) return created.number;
+    const { field, message } = created.refusal;
+    throw new Error(
+      `openPull: ${message ?? `no branch ${field === 'head' ? input.head : (input.base ?? 'main')}`}`,
+    );
   }
 
   pull(fullName: string, number: number): PullState | undefined {
@@ -432,33 +564,103 @@ export class GitHubState {
     await this.refresh(pull);
   }
 
-  /** A merge commit on the base branch, authored by `user` and committed by GitHub (`web-flow`). */
-  async mergePull(pull: PullState, user: string): Promise<string> {
+  /**
+   * Merges like `PUT /pulls/{n}/merge`: a merge commit authored by `actor` (squash: by the pull request's
+   * author; rebase: each commit keeps its author), committed by GitHub (`web-flow`), moved onto the base branch
+   * with a compare-and-swap and recorded as a push by `actor`. Throws MergeRefused when GitHub would refuse.
+   */
+  async mergePull(pull: PullState, actor: string, options: MergeOptions = {}): Promise<string> {
     await this.refresh(pull);
-    if (pull.state !== 'open') throw new Error(`mergePull: #${pull.number} is not open`);
+    const refuse = (status: 405 | 409, message: string, detail: string): never => {
+      throw new MergeRefused(status, message, `mergePull: #${pull.number} ${detail} (${status} ${message})`);
+    };
+    if (pull.state !== 'open') refuse(405, 'Pull Request is not mergeable', 'is not open');
+    if (pull.draft) refuse(405, 'Pull Request is still a draft', 'is a draft');
+    if (options.sha !== undefined && options.sha !== pull.headSha) {
+      refuse(409, 'Head branch was modified. Review and try the merge again.', `head is not ${options.sha}`);
+    }
     const { git } = pull.repo;
     this.user('web-flow');
-    this.linkEmail('web-flow', 'noreply@github.com');
+    this.linkEmail('web-flow', GITHUB_COMMITTER.email);
+    this.user(actor);
+    const method = options.method ?? 'merge';
     const sha = await git.exclusive(async () => {
-      const merge = await git.writeMerge(
-        pull.baseSha,
-        pull.headSha,
-        this.identity(user),
-        { name: 'GitHub', email: 'noreply@github.com' },
-        `Merge pull request #${pull.number} from ${String(pull.repo.owner.login)}/${pull.head}\n\n${pull.title}`,
-      );
-      if (!merge) throw new Error(`mergePull: #${pull.number} has conflicts`);
-      await git.updateBranch(pull.base, merge, pull.baseSha);
-      pull.repo.pushes.push({ branch: pull.base, before: pull.baseSha, after: merge });
-      return merge;
+      // Onto the base as it is now (earlier writes may have moved it while this merge waited its turn).
+      const base = (await git.branchTip(pull.base)) ?? pull.baseSha;
+      pull.baseSha = base;
+      let merged: string | undefined;
+      if (method === 'rebase') {
+        const commits = await git.log(base, pull.headSha);
+        // A head already on top of the base replays tree for tree; otherwise each commit is merged onto the last.
+        const upToDate = await git.isAncestor(base, pull.headSha);
+        let onto = base;
+        for (const c of commits) {
+          let tree: string | null = null;
+          if (c.parents.length === 1)
+            tree = upToDate ? c.tree : await git.replayTree(c.parents[0] ?? '', c.sha, onto);
+          if (!tree) return refuse(405, "This branch can't be rebased", 'cannot be rebased');
+          onto = await git.writeCommitObject({
+            tree,
+            parents: [onto],
+            author: { name: c.author.name, email: c.author.email, date: new Date(c.author.date) },
+            committer: GITHUB_COMMITTER,
+            message: await git.rawMessage(c.sha),
+          });
+        }
+        merged = onto;
+      } else {
+        const tree = await git.mergeTree(base, pull.headSha);
+        if (!tree) return refuse(405, 'Pull Request is not mergeable', 'has conflicts');
+        const message = await this.#mergeMessage(pull, method, options);
+        merged = await git.writeCommitObject({
+          tree,
+          parents: method === 'squash' ? [base] : [base, pull.headSha],
+          author: this.identity(method === 'squash' ? pull.user : actor),
+          committer: GITHUB_COMMITTER,
+          message,
+        });
+      }
+      try {
+        await git.updateBranch(pull.base, merged, base);
+      } catch {
+        return refuse(405, 'Base branch was modified. Review and try the merge again.', 'base moved');
+      }
+      await this.recordPush(pull.repo, {
+        branch: pull.base,
+        before: base,
+        after: merged,
+        pusher: actor,
+        forced: false,
+      });
+      return merged;
     });
     pull.state = 'closed';
     pull.mergedAt = timestamp();
     pull.closedAt = pull.mergedAt;
     pull.updatedAt = pull.mergedAt;
     pull.mergeCommitSha = sha;
-    pull.mergedBy = user;
+    pull.mergedBy = actor;
     return sha;
+  }
+
+  /** `title` + blank line + `message`, GitHub's defaults filling what is not given; the message verbatim. */
+  async #mergeMessage(pull: PullState, method: MergeMethod, options: MergeOptions): Promise<string> {
+    let { title, message } = options;
+    if (method === 'squash') {
+      if (title === undefined || message === undefined) {
+        const commits = await pull.repo.git.log(pull.baseSha, pull.headSha);
+        const only = commits.length === 1 ? commits[0] : undefined;
+        const [subject = '', ...rest] = (only?.message ?? '').split('\n');
+        title ??= `${only ? subject : pull.title} (#${pull.number})`;
+        message ??= only
+          ? rest.join('\n').replace(/^\n+/, '')
+          : commits.map((c) => `* ${c.message}`).join('\n\n');
+      }
+    } else {
+      title ??= `Merge pull request #${pull.number} from ${String(pull.repo.owner.login)}/${pull.head}`;
+      message ??= pull.title;
+    }
+    return message === '' ? title : `${title}\n\n${message}`;
   }
 
   /** The push that last moved `branch`, for `synchronize` payloads' `before`. */
@@ -522,9 +724,13 @@ export class GitHubState {
 
   /** Three-dot diff: from the merge base of base and head, to head. */
   async #diff(pull: PullState): Promise<DiffParts[]> {
-    const { git } = pull.repo;
-    const mergeBase = (await git.mergeBase(pull.baseSha, pull.headSha)) ?? pull.baseSha;
-    const entries = await git.diff(mergeBase, pull.headSha);
+    const mergeBase = (await pull.repo.git.mergeBase(pull.baseSha, pull.headSha)) ?? pull.baseSha;
+    return this.diffFiles(pull.repo, mergeBase, pull.headSha);
+  }
+
+  /** The files changed from `from` to `to`, as diff entries (renames detected). */
+  async diffFiles(repo: RepoState, from: string, to: string): Promise<DiffParts[]> {
+    const entries = await repo.git.diff(from, to);
     return entries.map((e) => ({
       status: FILE_STATUS[e.status] ?? 'changed',
       filename: e.path,
@@ -546,6 +752,129 @@ export class GitHubState {
     await this.refresh(pull);
     const commits = await pull.repo.git.log(pull.baseSha, pull.headSha);
     return commits.map((c) => this.commitJson(pull.repo, c));
+  }
+
+  // ---- issues and labels ----------------------------------------------------------------------------------
+
+  /** An issue (not a pull request) opened by `user`; labels that do not exist yet are created, as GitHub does. */
+  openIssue(input: OpenIssueInput): IssueState {
+    const repo = this.mustRepo(input.repo);
+    this.user(input.user);
+    const now = timestamp();
+    const issue: IssueState = {
+      number: repo.nextNumber++,
+      id: this.nextId(),
+      user: input.user,
+      title: input.title,
+      body: input.body ?? null,
+      labels: this.#labelNames(repo, input.labels ?? []),
+      state: 'open',
+      stateReason: null,
+      createdAt: now,
+      updatedAt: now,
+      closedAt: null,
+      closedBy: null,
+      app: input.app ?? null,
+    };
+    repo.issues.set(issue.number, issue);
+    return issue;
+  }
+
+  /** Edits an issue like `PATCH /issues/{n}`: closing records who closed it and why. */
+  editIssue(
+    issue: IssueState,
+    actor: string,
+    edit: {
+      title?: string;
+      body?: string | null;
+      state?: 'open' | 'closed';
+      stateReason?: IssueState['stateReason'];
+      labels?: string[];
+    },
+    repo: RepoState,
+  ): void {
+    if (edit.title !== undefined) issue.title = edit.title;
+    if (edit.body !== undefined) issue.body = edit.body;
+    if (edit.labels !== undefined) issue.labels = this.#labelNames(repo, edit.labels);
+    issue.updatedAt = timestamp();
+    if (edit.state === 'closed' && issue.state === 'open') {
+      issue.state = 'closed';
+      issue.stateReason = edit.stateReason ?? 'completed';
+      issue.closedAt = issue.updatedAt;
+      issue.closedBy = actor;
+    } else if (edit.state === 'open' && issue.state === 'closed') {
+      issue.state = 'open';
+      issue.stateReason = 'reopened';
+      issue.closedAt = null;
+      issue.closedBy = null;
+    }
+  }
+
+  /** Creates the label; undefined when one with that name (any case) exists. */
+  createLabel(repo: RepoState, name: string, color = 'ededed', description: string | null = null) {
+    if (repo.labels.has(name.toLowerCase())) return undefined;
+    const label = buildLabel(repo.fullName, this.nextId(), name, color.replace(/^#/, ''), description);
+    repo.labels.set(name.toLowerCase(), label);
+    return label;
+  }
+
+  /** Existing labels keep their spelling; unknown ones are created. */
+  #labelNames(repo: RepoState, names: string[]): string[] {
+    const out: string[] = [];
+    for (const name of names) {
+      const label = repo.labels.get(name.toLowerCase()) ?? this.createLabel(repo, name);
+      const spelled = String(label?.name ?? name);
+      if (!out.includes(spelled)) out.push(spelled);
+    }
+    return out;
+  }
+
+  #commentCount(repo: RepoState, number: number): number {
+    const url = this.issueUrl(repo, number);
+    return this.comments.filter((c) => c.issue_url === url).length;
+  }
+
+  issueJson(repo: RepoState, issue: IssueState): JsonObject {
+    return buildIssue(repo.fullName, {
+      id: issue.id,
+      number: issue.number,
+      title: issue.title,
+      body: issue.body,
+      user: this.user(issue.user),
+      labels: issue.labels.map((name) => repo.labels.get(name.toLowerCase()) ?? {}),
+      state: issue.state,
+      stateReason: issue.stateReason,
+      comments: this.#commentCount(repo, issue.number),
+      createdAt: issue.createdAt,
+      updatedAt: issue.updatedAt,
+      closedAt: issue.closedAt,
+      closedBy: issue.closedBy ? this.user(issue.closedBy) : null,
+      authorAssociation: this.authorAssociation(repo, issue.user),
+      app: issue.app,
+    });
+  }
+
+  /** A pull request as the issues API shows it (with `pull_request`). */
+  pullIssueJson(pull: PullState): JsonObject {
+    const { repo } = pull;
+    return buildIssue(repo.fullName, {
+      id: pull.id,
+      number: pull.number,
+      title: pull.title,
+      body: pull.body,
+      user: this.user(pull.user),
+      labels: [],
+      state: pull.state,
+      stateReason: pull.state === 'closed' ? 'completed' : null,
+      comments: this.#commentCount(repo, pull.number),
+      createdAt: pull.createdAt,
+      updatedAt: pull.updatedAt,
+      closedAt: pull.closedAt,
+      closedBy: pull.mergedBy ? this.user(pull.mergedBy) : null,
+      authorAssociation: this.authorAssociation(repo, pull.user),
+      app: null,
+      pull: { mergedAt: pull.mergedAt, draft: pull.draft },
+    });
   }
 
   // ---- reviews and comments -------------------------------------------------------------------------------
@@ -612,7 +941,7 @@ export class GitHubState {
       id,
       node_id: nodeId('IC', id),
       url: `${API_URL}/repos/${repo.fullName}/issues/comments/${id}`,
-      html_url: `${WEB_URL}/${repo.fullName}/pull/${number}#issuecomment-${id}`,
+      html_url: `${WEB_URL}/${repo.fullName}/${repo.issues.has(number) ? 'issues' : 'pull'}/${number}#issuecomment-${id}`,
       issue_url: this.issueUrl(repo, number),
       body,
       user: this.user(login),
