@@ -45,7 +45,9 @@ async function main(): Promise<void> {
 
   const stopSampler = lib.startRssSampler(true);
   lib.printMachine('expiry');
-  lib.out(`grants: ${grants}, expiring over ${windowS} s from ${leadS} s on; ${concurrency} revocations in parallel`);
+  lib.out(
+    `grants: ${grants}, expiring over ${windowS} s from ${leadS} s on; ${concurrency} revocations in parallel`,
+  );
 
   const { createTestDatabase } = await import('../test/helpers/postgres.js');
   const db = await createTestDatabase();
@@ -105,7 +107,9 @@ async function main(): Promise<void> {
     }
     const granting = performance.now() - t0;
     if (Date.now() > start) {
-      lib.out(`warning: granting took ${(granting / 1000).toFixed(1)} s, past the first expiry; raise --lead`);
+      lib.out(
+        `warning: granting took ${(granting / 1000).toFixed(1)} s, past the first expiry; raise --lead`,
+      );
     }
     const accesses = new Map((await target.list()).filter((a) => a.owner === owner).map((a) => [a.file, a]));
 
@@ -149,7 +153,9 @@ async function main(): Promise<void> {
       ...lib.peakRssRows(),
     ]);
     lib.out('');
-    lib.out(`goal lateness p99 <= 2 s: ${p99 <= 2000 && remaining === 0 ? 'met' : 'NOT met'} (${p99.toFixed(0)} ms)`);
+    lib.out(
+      `goal lateness p99 <= 2 s: ${p99 <= 2000 && remaining === 0 ? 'met' : 'NOT met'} (${p99.toFixed(0)} ms)`,
+    );
   } finally {
     stopSampler();
     for (const c of sessions) await c.end().catch(() => {});
@@ -159,6 +165,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bench/expiry.ts: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `bench/expiry.ts: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

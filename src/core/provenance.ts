@@ -45,7 +45,7 @@ export function checkProvenance(
       };
     }
     const d = pull.decisions.find((x) => x.file === c.path);
-    if (!d || d.status !== 'approved') {
+    if (d?.status !== 'approved') {
       return {
         path: c.path,
         ok: false,

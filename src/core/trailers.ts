@@ -9,13 +9,12 @@ export interface CommitMessage {
   body: string;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this removes
+const LINE_BREAKING = /[\u0000-\u001f\u007f\u2028\u2029]+/g;
+
 /** A trailer value on one line: control characters and line breaks become spaces, trimmed and capped. */
 export function trailerValue(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this removes
-  return value
-    .replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
-    .trim()
-    .slice(0, 500);
+  return value.replace(LINE_BREAKING, ' ').trim().slice(0, 500);
 }
 
 function block(lines: [string, string][]): string {
