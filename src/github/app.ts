@@ -104,6 +104,8 @@ export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
           conclusion: result.conclusion,
           statuses: result.decisions?.map((d) => `${d.file}: ${d.status}`),
           skipped: result.skipped,
+          merged: result.merged,
+          merge_refused: result.mergeRefused,
         },
         result.skipped ? `skipped ${key}: ${result.skipped}` : `checked ${key}: ${result.conclusion}`,
       );

@@ -2,6 +2,7 @@
 // the `timebox` check run (annotations at file:line) and one summary comment updated in place.
 import { decideAll } from '../core/decide.js';
 import type { Decision, FileProblem } from '../core/model.js';
+import { mergeMessage } from '../core/trailers.js';
 import { type AccessRepo, loadAccessRepo } from '../repo/access-repo.js';
 import { previewsOf } from '../report/previews.js';
 import {
@@ -13,7 +14,7 @@ import {
   md,
   renderComment,
 } from '../report/pull-request.js';
-import type { GitHub } from './client.js';
+import { type GitHub, statusOf } from './client.js';
 import {
   type ApiPull,
   type ChangedFiles,
@@ -77,6 +78,10 @@ export interface PullCheckResult {
   commentId?: number;
   /** Whether the comment was created or its text changed. */
   commentChanged?: boolean;
+  /** The merge commit, when Timebox merged the pull request (`auto_merge: true`). */
+  merged?: string;
+  /** Why an approved pull request with `auto_merge` was not merged. */
+  mergeRefused?: string;
 }
 
 export interface PullDecision {
@@ -88,6 +93,8 @@ export interface PullDecision {
   comment: string;
   conclusion: CheckConclusion;
   annotations: Annotation[][];
+  /** `auto_merge` in the base's timebox.yaml. */
+  autoMerge: boolean;
 }
 
 /** Read everything and decide; posts nothing. */
@@ -189,6 +196,7 @@ export async function decidePull(
     comment: truncate(comment),
     conclusion: conclusionOf(decisions),
     annotations: annotationsOf(decisions),
+    autoMerge: repo.config.auto_merge,
   };
 }
 
@@ -202,6 +210,7 @@ function refusal(pull: ApiPull, text: string): PullDecision {
     comment: `${COMMENT_MARKER}\n### Timebox\n\n${text}\n`,
     conclusion: 'failure',
     annotations: [],
+    autoMerge: false,
   };
 }
 
@@ -216,7 +225,9 @@ export async function checkPullRequest(
   const d = await decidePull(gh, ref, opts, pull);
   const checkRunId = await postCheckRun(gh, ref, d, opts);
   const { id: commentId, changed } = await upsertComment(gh, ref, d.comment, opts.botLogin);
+  const merge = await autoMerge(gh, ref, d);
   return {
+    ...merge,
     headSha: d.pull.head.sha,
     conclusion: d.conclusion,
     decisions: d.decisions,
@@ -224,6 +235,43 @@ export async function checkPullRequest(
     commentId,
     commentChanged: changed,
   };
+}
+
+/**
+ * With `auto_merge: true`, an approved pull request is merged by Timebox with trailers naming the request
+ * files, the requester, the approvers and the expiry (docs/audit.md). The merge names the head commit that
+ * was decided: if anything was pushed since, GitHub refuses (409) and the next event decides again.
+ */
+async function autoMerge(
+  gh: GitHub,
+  ref: PullRef,
+  d: PullDecision,
+): Promise<{ merged?: string; mergeRefused?: string }> {
+  if (!d.autoMerge || d.conclusion !== 'success' || d.decisions.length === 0) return {};
+  if (d.pull.draft) return { mergeRefused: 'the pull request is a draft' };
+  const message = mergeMessage({
+    pull: ref.number,
+    author: d.pull.user?.login ?? '',
+    decisions: d.decisions,
+  });
+  try {
+    const { data } = await gh.request('PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge', {
+      owner: ref.owner,
+      repo: ref.repo,
+      pull_number: ref.number,
+      merge_method: 'merge',
+      sha: d.pull.head.sha,
+      commit_title: message.title,
+      commit_message: message.body,
+    });
+    return { merged: data.sha };
+  } catch (err) {
+    const status = statusOf(err);
+    if (status === 405 || status === 409 || status === 422) {
+      return { mergeRefused: `GitHub refused the merge (${status}): ${(err as Error).message}` };
+    }
+    throw err;
+  }
 }
 
 const TITLES: Record<CheckConclusion, string> = {

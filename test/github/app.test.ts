@@ -13,9 +13,10 @@ import { type RunningServer, startServer } from '../../src/github/server.js';
 import { COMMENT_MARKER } from '../../src/report/pull-request.js';
 import { FakeGitHub, type JsonObject } from '../fake-github/fake-github.js';
 import { signWebhook } from '../fake-github/webhooks.js';
-import { ROOT, tempDir } from '../helpers/repo.js';
+import { ROOT, run, tempDir } from '../helpers/repo.js';
 
 const REPO = 'acme/access';
+const AUTO = 'acme/auto';
 const SECRET = 'webhook-secret-for-tests';
 const AT = '2026-01-07T10:00:00Z';
 const APP_ID = 4242;
@@ -51,6 +52,16 @@ beforeAll(async () => {
     },
   });
   fake.install(REPO, APP_ID);
+  // A second access repo with auto_merge, in the same installation (its tokens cover both).
+  await fake.createRepo(AUTO, {
+    author: 'admin',
+    files: {
+      'timebox.yaml': 'auto_merge: true\n',
+      'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
+      '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
+    },
+  });
+  fake.install(AUTO, APP_ID);
   fake.setTeam('@acme/qa', ['alice', 'bob']);
   // alice leads QA too, so that her own approval would count if self-approval were not refused;
   // mallory is a lead with read access only; ci-helper[bot] is a bot in the team.
@@ -443,6 +454,99 @@ describe('timebox serve: pull request checks', () => {
     expect(line).toMatchObject({ pull: `${REPO}#${pull}`, conclusion: 'success' });
   });
 });
+
+// ---- auto_merge ------------------------------------------------------------------------------------------------
+
+describe('timebox serve: auto_merge', () => {
+  async function open(branch: string, file: string): Promise<number> {
+    await fake.commit(AUTO, { branch, files: { [file]: request('alice') }, author: 'alice' });
+    const pull = await fake.openPull({ repo: AUTO, head: branch, user: 'alice' });
+    const payload = await fake.webhookPayload('pull_request', 'opened', {
+      repo: AUTO,
+      pull,
+      sender: 'alice',
+    });
+    expect((await fake.deliver(webhookUrl, 'pull_request', payload, SECRET)).status).toBe(200);
+    return pull;
+  }
+  async function review(pull: number, user: string) {
+    const r = await fake.review({ repo: AUTO, pull, user, state: 'APPROVED' });
+    const payload = await fake.webhookPayload('pull_request_review', 'submitted', {
+      repo: AUTO,
+      pull,
+      sender: user,
+      review: r,
+    });
+    expect((await fake.deliver(webhookUrl, 'pull_request_review', payload, SECRET)).status).toBe(200);
+  }
+
+  it('merges an approved request with trailers that the ledger reads back', async () => {
+    const pull = await open('access/auto-1', 'requests/alice/auto.yaml');
+    expect((await fake.pull(AUTO, pull)).merged).toBe(false);
+    await review(pull, 'carol');
+    const merged = await fake.pull(AUTO, pull);
+    expect(merged.merged).toBe(true);
+    const sha = String(merged.merge_commit_sha);
+    expect(await fake.branchSha(AUTO, 'main')).toBe(sha);
+    const trailers = execFileSync(
+      'git',
+      ['-C', fake.gitDir(AUTO), 'log', '-1', '--format=%(trailers:only,unfold)', sha],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(trailers).toContain('Timebox-Request: requests/alice/auto.yaml');
+    expect(trailers).toContain('Timebox-Requested-By: alice');
+    expect(trailers).toContain('Timebox-Approved-By: carol');
+    expect(trailers).toContain('Timebox-Expires: 2026-01-07T12:00:00Z');
+    expect(trailers).toContain(`Timebox-Pull-Request: ${pull}`);
+    // The audit timeline names the approver, read from the trailer.
+    const clone = join(tempDir(), 'clone');
+    execFileSync('git', ['clone', '-q', fake.gitDir(AUTO), clone]);
+    const audit = await run(['audit', '--no-cache'], { cwd: clone });
+    const events = (JSON.parse(audit.stdout) as { events: { type: string; actor: string; file: string }[] })
+      .events;
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'approved', actor: 'carol', file: 'requests/alice/auto.yaml' }),
+    );
+  });
+
+  it('does not merge a pending request, nor one whose approval went stale', async () => {
+    const pending = await open('access/auto-2', 'requests/alice/auto2.yaml');
+    await review(pending, 'mallory');
+    expect((await fake.pull(AUTO, pending)).merged).toBe(false);
+    expect((await latestRunIn(AUTO, pending)).conclusion).toBe('action_required');
+
+    const stale = await open('access/auto-3', 'requests/alice/auto3.yaml');
+    const first = String(((await fake.pull(AUTO, stale)).head as JsonObject).sha);
+    await fake.commit(AUTO, {
+      branch: 'access/auto-3',
+      files: { 'requests/alice/auto3.yaml': request('alice').replace('2h', '4h') },
+      author: 'alice',
+    });
+    const r = await fake.review({
+      repo: AUTO,
+      pull: stale,
+      user: 'carol',
+      state: 'APPROVED',
+      commitId: first,
+    });
+    const payload = await fake.webhookPayload('pull_request_review', 'submitted', {
+      repo: AUTO,
+      pull: stale,
+      sender: 'carol',
+      review: r,
+    });
+    expect((await fake.deliver(webhookUrl, 'pull_request_review', payload, SECRET)).status).toBe(200);
+    expect((await fake.pull(AUTO, stale)).merged).toBe(false);
+  });
+});
+
+async function latestRunIn(repo: string, pull: number): Promise<JsonObject> {
+  const head = String(((await fake.pull(repo, pull)).head as JsonObject).sha);
+  const runs = fake.checkRuns.filter((r) => r.head_sha === head && r.name === 'timebox');
+  return runs[runs.length - 1] as JsonObject;
+}
 
 // ---- webhook security -----------------------------------------------------------------------------------------
 
