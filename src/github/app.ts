@@ -4,6 +4,7 @@ import type { ApplicationFunction, Probot } from 'probot';
 import type { GitHub } from './client.js';
 import type { PullRef } from './gather.js';
 import { CheckCache, checkPullRequest } from './pull-check.js';
+import { checkPush } from './push.js';
 
 export interface AppOptions {
   /** The clock decisions use (office hours, windows); tests inject one. */
@@ -17,6 +18,7 @@ export const PULL_EVENTS = [
   'pull_request.ready_for_review',
   'pull_request.edited',
 ] as const;
+export const PUSH_EVENTS = ['push'] as const;
 export const REVIEW_EVENTS = [
   'pull_request_review.submitted',
   'pull_request_review.edited',
@@ -112,5 +114,32 @@ export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
     };
     app.on([...PULL_EVENTS], check);
     app.on([...REVIEW_EVENTS], check);
+    app.on(PUSH_EVENTS[0], async (context) => {
+      const p = context.payload;
+      const repo = { owner: p.repository.owner?.login ?? '', repo: p.repository.name };
+      const key = `${repo.owner}/${repo.repo}@${p.after}`;
+      const result = await runner.run(key, async () =>
+        checkPush(
+          context.octokit as unknown as GitHub,
+          repo,
+          {
+            ref: p.ref,
+            before: p.before,
+            after: p.after,
+            defaultBranch: p.repository.default_branch ?? 'main',
+          },
+          { botLogin: await ownLogin(), cache, ...(options.now ? { now: options.now } : {}) },
+        ),
+      );
+      const refused = result.provenance.filter((x) => !x.ok);
+      const log =
+        refused.length > 0 ? context.log.error.bind(context.log) : context.log.info.bind(context.log);
+      log(
+        { push: key, skipped: result.skipped, provenance: result.provenance, alarms: result.alarms },
+        result.skipped
+          ? `push ${key}: ${result.skipped}`
+          : `push ${key}: ${result.provenance.length - refused.length} request change(s) approved, ${refused.length} refused`,
+      );
+    });
   };
 }

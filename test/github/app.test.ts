@@ -6,6 +6,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { Octokit } from '@octokit/rest';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -548,6 +549,88 @@ async function latestRunIn(repo: string, pull: number): Promise<JsonObject> {
   return runs[runs.length - 1] as JsonObject;
 }
 
+// ---- provenance on push ---------------------------------------------------------------------------------------
+
+describe('timebox serve: provenance on push to the default branch', () => {
+  async function alarms(repo: string): Promise<{ number: number; title: string; body: string }[]> {
+    const gh = new Octokit({ baseUrl: fake.url, auth: fake.token() });
+    const { data } = await gh.request('GET /repos/{owner}/{repo}/issues', {
+      owner: repo.split('/')[0] as string,
+      repo: repo.split('/')[1] as string,
+      labels: 'timebox-alarm',
+      state: 'open',
+    });
+    return data.map((i) => ({ number: i.number, title: i.title, body: i.body ?? '' }));
+  }
+  async function pushed(repo: string) {
+    const payload = await fake.webhookPayload('push', { repo, branch: 'main' });
+    const d = await fake.deliver(webhookUrl, 'push', payload, SECRET);
+    expect(d.status, d.body).toBe(200);
+  }
+
+  it('an approved, merged request passes: no alarm', async () => {
+    await fake.commit(AUTO, {
+      branch: 'access/push-ok',
+      files: { 'requests/alice/ok.yaml': request('alice') },
+      author: 'alice',
+    });
+    const pull = await fake.openPull({ repo: AUTO, head: 'access/push-ok', user: 'alice' });
+    const r = await fake.review({ repo: AUTO, pull, user: 'carol', state: 'APPROVED' });
+    const payload = await fake.webhookPayload('pull_request_review', 'submitted', {
+      repo: AUTO,
+      pull,
+      sender: 'carol',
+      review: r,
+    });
+    expect((await fake.deliver(webhookUrl, 'pull_request_review', payload, SECRET)).status).toBe(200);
+    expect((await fake.pull(AUTO, pull)).merged).toBe(true);
+    const before = (await alarms(AUTO)).length;
+    await pushed(AUTO);
+    expect((await alarms(AUTO)).length).toBe(before);
+  });
+
+  it('a direct push of a request raises one timebox-alarm issue naming the commit and file, once', async () => {
+    const sha = await fake.commit(REPO, {
+      branch: 'main',
+      files: { 'requests/mallory/backdoor.yaml': request('mallory') },
+      author: 'mallory',
+    });
+    await pushed(REPO);
+    const found = (await alarms(REPO)).filter((i) => i.title.includes('requests/mallory/backdoor.yaml'));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.title).toContain(sha.slice(0, 7));
+    expect(found[0]?.body).toMatch(/direct push/);
+    // Redelivered: still one.
+    await pushed(REPO);
+    expect((await alarms(REPO)).filter((i) => i.title.includes('backdoor'))).toHaveLength(1);
+  });
+
+  it('a pending request merged by hand (a bypass) raises an alarm', async () => {
+    await fake.commit(REPO, {
+      branch: 'access/bypass',
+      files: { 'requests/alice/bypass.yaml': request('alice') },
+      author: 'alice',
+    });
+    const pull = await fake.openPull({ repo: REPO, head: 'access/bypass', user: 'alice' });
+    await fake.mergePull(REPO, pull, 'admin');
+    await pushed(REPO);
+    const found = (await alarms(REPO)).filter((i) => i.title.includes('requests/alice/bypass.yaml'));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.body).toMatch(new RegExp(`merged in \\\\#${pull} while pending`));
+  });
+
+  it('removing a request by a direct push is always allowed', async () => {
+    await fake.commit(REPO, {
+      branch: 'main',
+      files: { 'requests/mallory/backdoor.yaml': null },
+      author: 'sam',
+    });
+    const before = (await alarms(REPO)).length;
+    await pushed(REPO);
+    expect((await alarms(REPO)).length).toBe(before);
+  });
+});
+
 // ---- webhook security -----------------------------------------------------------------------------------------
 
 describe('timebox serve: webhook security', () => {
@@ -613,8 +696,8 @@ describe('app.yml', () => {
   });
 
   it('subscribes to exactly the events the App handles', async () => {
-    const { PULL_EVENTS, REVIEW_EVENTS } = await import('../../src/github/app.js');
-    const handled = new Set([...PULL_EVENTS, ...REVIEW_EVENTS].map((e) => e.split('.')[0]));
+    const { PULL_EVENTS, PUSH_EVENTS, REVIEW_EVENTS } = await import('../../src/github/app.js');
+    const handled = new Set([...PULL_EVENTS, ...REVIEW_EVENTS, ...PUSH_EVENTS].map((e) => e.split('.')[0]));
     expect([...handled].sort()).toEqual([...MANIFEST.default_events].sort());
   });
 });
