@@ -22,11 +22,6 @@ const USAGE = `usage: npm run bench:expiry -- [--grants N] [--window SECONDS] [-
   --concurrency N   revocations in parallel (default 16, as timebox serve)
 `;
 
-function percentile(sorted: number[], p: number): number {
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i] as number;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -138,8 +133,8 @@ async function main(): Promise<void> {
 
     const remaining = (await target.list()).filter((a) => a.owner === owner).length;
     const sorted = [...lateness].sort((a, b) => a - b);
-    const p50 = percentile(sorted, 50);
-    const p99 = percentile(sorted, 99);
+    const p50 = lib.percentile(sorted, 50);
+    const p99 = lib.percentile(sorted, 99);
     const base = lib.median(alone);
     lib.out('');
     lib.printTable([

@@ -167,6 +167,13 @@ export const out = (line = ''): void => {
 
 export const mib = (bytes: number, digits = 1): string => `${(bytes / 1024 / 1024).toFixed(digits)} MiB`;
 
+/** The p-th percentile (nearest rank) of an ascending list. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
 /** Every value of the measured rounds, in whole ms, for the `all rounds` line. */
 export const roundsList = (xs: number[]): string => xs.map((n) => n.toFixed(0)).join(' ');
 

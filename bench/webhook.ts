@@ -35,12 +35,6 @@ const SECRET = 'bench-secret';
 const REQUEST = (n: number) =>
   `requester: alice\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Reproduce BUG-${1000 + n}, totals off by VAT\nticket: BUG-${1000 + n}\n`;
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, i)] as number;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -161,7 +155,7 @@ async function main(): Promise<void> {
   };
   for (const key of Object.keys(cases) as Case[]) {
     const sorted = [...samples[key]].sort((a, b) => a - b);
-    stats[key] = { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+    stats[key] = { p50: lib.percentile(sorted, 50), p99: lib.percentile(sorted, 99) };
     rows.push([
       `(${key}) ${cases[key].label}`,
       `p50 ${stats[key].p50.toFixed(1)} ms, p99 ${stats[key].p99.toFixed(1)} ms`,

@@ -751,6 +751,25 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
     return { status: 200, body: buildGitRef(repo.fullName, ref, sha, type) };
   });
 
+  /** A moved, created or deleted branch is a push (for `push` payloads); other refs are not. */
+  const recordBranchUpdate = async (
+    repo: ReturnType<typeof repoOf>,
+    ref: string,
+    before: string | undefined,
+    after: string | undefined,
+    ctx: Context,
+    forced: boolean,
+  ): Promise<void> => {
+    if (!ref.startsWith('refs/heads/')) return;
+    await state.recordPush(repo, {
+      branch: ref.slice('refs/heads/'.length),
+      before,
+      after,
+      pusher: actorOf(ctx),
+      forced,
+    });
+  };
+
   on('POST', '/repos/{owner}/{repo}/git/refs', async (ctx) => {
     const repo = repoOf(ctx);
     const { ref, sha } = ctx.body as { ref: string; sha: string };
@@ -766,16 +785,7 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
     return git.exclusive(async () => {
       if (await git.readRef(ref)) return invalid('Reference already exists');
       await git.setRef(ref, sha, undefined);
-      if (ref.startsWith('refs/heads/')) {
-        const branch = ref.slice('refs/heads/'.length);
-        await state.recordPush(repo, {
-          branch,
-          before: undefined,
-          after: sha,
-          pusher: actorOf(ctx),
-          forced: false,
-        });
-      }
+      await recordBranchUpdate(repo, ref, undefined, sha, ctx, false);
       return { status: 201, body: buildGitRef(repo.fullName, ref, sha, type) };
     });
   });
@@ -794,16 +804,7 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
       const fastForward = await git.isAncestor(current, sha);
       if (!fastForward && !force) return invalid('Update is not a fast forward');
       await git.setRef(ref, sha, current);
-      if (ref.startsWith('refs/heads/') && current !== sha) {
-        const branch = ref.slice('refs/heads/'.length);
-        await state.recordPush(repo, {
-          branch,
-          before: current,
-          after: sha,
-          pusher: actorOf(ctx),
-          forced: !fastForward,
-        });
-      }
+      if (current !== sha) await recordBranchUpdate(repo, ref, current, sha, ctx, !fastForward);
       return { status: 200, body: buildGitRef(repo.fullName, ref, sha, type) };
     });
   });
@@ -816,16 +817,7 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
       const current = await git.readRef(ref);
       if (!current) return invalid('Reference does not exist');
       await git.setRef(ref, undefined, current);
-      if (ref.startsWith('refs/heads/')) {
-        const branch = ref.slice('refs/heads/'.length);
-        await state.recordPush(repo, {
-          branch,
-          before: current,
-          after: undefined,
-          pusher: actorOf(ctx),
-          forced: false,
-        });
-      }
+      await recordBranchUpdate(repo, ref, current, undefined, ctx, false);
       return { status: 204 };
     });
   });
