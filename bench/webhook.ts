@@ -84,6 +84,7 @@ async function main(): Promise<void> {
     host: '127.0.0.1',
     baseUrl: fake.url,
     log: silent,
+    sweepIntervalMs: 0,
   });
 
   // The baseline: Probot with a handler that does nothing, on a plain node:http server.

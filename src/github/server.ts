@@ -6,6 +6,7 @@ import { type Logger, pino } from 'pino';
 import { Probot, ProbotOctokit } from 'probot';
 import { type AppOptions, timeboxApp } from './app.js';
 import { steadyRequests } from './requests.js';
+import { type SweepResult, sweepInstallations } from './sweep.js';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 /** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */
@@ -21,6 +22,8 @@ export interface ServerOptions extends AppOptions {
   baseUrl?: string;
   maxBodyBytes?: number;
   log?: Logger;
+  /** Period of the sweep (stale PRs); default 5 minutes, 0 = never (not even at start). */
+  sweepIntervalMs?: number;
   /** Least time between two writes (POST/PATCH/…) to GitHub; default 50 ms (see docs/decisions.md). */
   writeIntervalMs?: number;
 }
@@ -44,6 +47,8 @@ export interface RunningServer {
   port: number;
   probot: Probot;
   server: Server;
+  /** Run the periodic work now (`now` overrides the clock, for tests). */
+  sweep(now?: () => Date): Promise<SweepResult>;
   close(): Promise<void>;
 }
 
@@ -105,13 +110,32 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     { port, path: WEBHOOK_PATH, api: opts.baseUrl ?? 'https://api.github.com' },
     'timebox serve listening',
   );
+  const sweep = async (now?: () => Date): Promise<SweepResult> => {
+    const result = await sweepInstallations(probot, now ?? opts.now);
+    for (const c of result.closed)
+      log.info({ repo: c.repo, closed: c.pulls }, `closed stale request PRs in ${c.repo}`);
+    for (const e of result.errors) log.warn({ repo: e.repo }, `sweep of ${e.repo} failed: ${e.message}`);
+    return result;
+  };
+  const every = opts.sweepIntervalMs ?? 5 * 60_000;
+  let timer: NodeJS.Timeout | undefined;
+  if (every > 0) {
+    const run = () => {
+      sweep().catch((err: unknown) => log.error({ err }, 'sweep failed'));
+    };
+    setImmediate(run);
+    timer = setInterval(run, every);
+    timer.unref();
+  }
   return {
     url: `http://${host}:${port}`,
     port,
     probot,
     server,
+    sweep,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        if (timer) clearInterval(timer);
         server.closeAllConnections();
         server.close((e) => (e ? reject(e) : resolve()));
       }),

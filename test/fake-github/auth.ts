@@ -85,6 +85,8 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Need>> = {
   'POST /repos/{owner}/{repo}/labels': any(['issues', 'write'], ['pull_requests', 'write']),
 
   'GET /users/{username}/keys': PUBLIC,
+  // Any installation token may list the repositories it reaches.
+  'GET /installation/repositories': any(['metadata', 'read']),
 };
 
 const RANK: Record<Level, number> = { read: 1, write: 2, admin: 3 };

@@ -302,7 +302,9 @@ export function buildInstallation(i: InstallationParts): JsonObject {
       : `${WEB_URL}/settings/installations/${i.id}`;
   return {
     id: i.id,
-    account: i.account,
+    // The list endpoint's description (GET /app/installations) inlines `account` as allOf simple-user AND
+    // enterprise, so the enterprise fields must be present too for the response to validate.
+    account: { name: login, slug: login, created_at: FIXED_TIME, updated_at: FIXED_TIME, ...i.account },
     repository_selection: 'selected',
     access_tokens_url: `${API_URL}/app/installations/${i.id}/access_tokens`,
     repositories_url: `${API_URL}/installation/repositories`,

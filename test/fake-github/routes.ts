@@ -144,6 +144,25 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
     ),
   );
 
+  on('GET', '/installation/repositories', (ctx) => {
+    const p = ctx.principal;
+    if (!p || p.kind !== 'installation' || p.installationId === undefined) {
+      return error(403, 'This endpoint requires an installation access token.');
+    }
+    const names = [...(p.repositories ?? apps.installation(p.installationId)?.repositories ?? [])];
+    const repos = names.map((n) => state.repo(n)).filter((r): r is RepoState => r !== undefined);
+    const perPage = Math.min(Number(ctx.query.get('per_page') ?? 30) || 30, 100);
+    const page = Math.max(Number(ctx.query.get('page') ?? 1) || 1, 1);
+    return {
+      status: 200,
+      body: {
+        total_count: repos.length,
+        repository_selection: 'selected',
+        repositories: repos.slice((page - 1) * perPage, page * perPage).map((r) => r.json),
+      },
+    };
+  });
+
   on('GET', '/repos/{owner}/{repo}/installation', (ctx) => {
     const installation = apps.installationFor(repoOf(ctx).fullName, appOf(ctx).id);
     return installation ? { status: 200, body: apps.installationJson(installation) } : NOT_FOUND;

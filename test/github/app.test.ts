@@ -88,6 +88,7 @@ beforeAll(async () => {
     baseUrl: fake.url,
     maxBodyBytes: 256 * 1024,
     log: pino({ level: 'info' }, sink),
+    sweepIntervalMs: 0,
     now: () => new Date(AT),
   });
   webhookUrl = `${server.url}/api/github/webhooks`;
@@ -683,6 +684,21 @@ describe('timebox serve: webhook security', () => {
       'x-hub-signature-256': signWebhook(SECRET, body),
     });
     expect(r.status).toBe(415);
+  });
+});
+
+describe('timebox serve: the sweep (pending_ttl)', () => {
+  it('closes unapproved request PRs past pending_ttl in every installed repository, keeps approved ones', async () => {
+    const pending = await openRequest('alice', { 'requests/alice/sweep-pending.yaml': request('alice') });
+    const approved = await openRequest('alice', { 'requests/alice/sweep-ok.yaml': request('alice') });
+    await approve(approved, 'carol');
+    const r = await server.sweep(() => new Date(Date.now() + 8 * 24 * 3_600_000));
+    expect(r.errors).toEqual([]);
+    expect(r.repositories).toBe(2);
+    expect(r.closed.find((c) => c.repo === REPO)?.pulls).toContain(pending);
+    expect((await fake.pull(REPO, pending)).state).toBe('closed');
+    expect((await fake.pull(REPO, approved)).state).toBe('open');
+    fake.assertClean();
   });
 });
 

@@ -1,0 +1,40 @@
+// What `timebox serve` does on a timer rather than on an event: for every repository the App is installed
+// on, close request PRs left unapproved past `pending_ttl`. Runs once at start (catching up on anything
+// missed while it was down) and then every `intervalMs`.
+import type { Probot } from 'probot';
+import type { GitHub } from './client.js';
+import { closeStalePulls, type StaleResult } from './stale.js';
+
+export interface SweepResult {
+  repositories: number;
+  closed: { repo: string; pulls: number[] }[];
+  errors: { repo: string; message: string }[];
+}
+
+export async function sweepInstallations(probot: Probot, now?: () => Date): Promise<SweepResult> {
+  const jwt = (await probot.auth()) as unknown as GitHub;
+  const { data: me } = await jwt.request('GET /app');
+  const botLogin = `${me?.slug ?? ''}[bot]`;
+  const installations = await jwt.paginate('GET /app/installations', { per_page: 100 });
+  const out: SweepResult = { repositories: 0, closed: [], errors: [] };
+  for (const installation of installations) {
+    const gh = (await probot.auth(installation.id)) as unknown as GitHub;
+    const repos = await gh.paginate('GET /installation/repositories', { per_page: 100 });
+    for (const r of repos) {
+      out.repositories += 1;
+      const name = r.full_name;
+      try {
+        const result: StaleResult = await closeStalePulls(
+          gh,
+          { owner: r.owner.login, repo: r.name },
+          { botLogin, defaultBranch: r.default_branch ?? 'main', ...(now ? { now } : {}) },
+        );
+        if (result.closed.length > 0) out.closed.push({ repo: name, pulls: result.closed });
+      } catch (err) {
+        // One broken repository (invalid timebox.yaml, no access) does not stop the others.
+        out.errors.push({ repo: name, message: (err as Error).message });
+      }
+    }
+  }
+  return out;
+}
