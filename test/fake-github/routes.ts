@@ -146,7 +146,7 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
 
   on('GET', '/installation/repositories', (ctx) => {
     const p = ctx.principal;
-    if (!p || p.kind !== 'installation' || p.installationId === undefined) {
+    if (p?.kind !== 'installation' || p.installationId === undefined) {
       return error(403, 'This endpoint requires an installation access token.');
     }
     const names = [...(p.repositories ?? apps.installation(p.installationId)?.repositories ?? [])];
