@@ -4,6 +4,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { type CheckInput, decideAll, isRequestPath } from '../core/decide.js';
 import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
 import { type AccessRepo, loadAccessRepo } from '../repo/access-repo.js';
+import { rootCommit } from '../repo/history.js';
 import { changedSince, gitRevision, type RepoSource, workingTree } from '../repo/source.js';
 import { type Io, loadTeams, parseAt, parseList, repoRoot } from './context.js';
 import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
@@ -129,7 +130,11 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
     at,
   };
   const decisions = decideAll(input);
-  if (io.env.GITHUB_ACTIONS === 'true') await reportToActions(io, decisions, repo, pull.headSha);
+  if (io.env.GITHUB_ACTIONS === 'true') {
+    // Role names in previews hash the access repo's root commit, as `timebox apply` does.
+    const owner = await rootCommit(root, opts.base ?? 'HEAD').catch(() => null);
+    await reportToActions(io, decisions, repo, pull.headSha, owner);
+  }
   if (opts.json) io.stdout(`${JSON.stringify({ results: decisions.map(toJson) }, null, 2)}\n`);
   else io.stdout(formatDecisions(decisions, io));
   return exitCode(decisions, opts.requireApproved ?? false);

@@ -78,6 +78,8 @@ export async function reportToActions(
   decisions: Decision[],
   repo: AccessRepo,
   headSha: string,
+  /** The access repo's root commit; without it the summary has no permission preview. */
+  owner: string | null,
 ): Promise<void> {
   for (const batch of annotationsOf(decisions)) {
     for (const a of batch) {
@@ -97,7 +99,7 @@ export async function reportToActions(
   }
   const summaryFile = io.env.GITHUB_STEP_SUMMARY;
   if (summaryFile) {
-    const previews = previewsOf(decisions, repo.policies, io.env.GITHUB_REPOSITORY ?? 'repo', headSha);
+    const previews = owner ? previewsOf(decisions, repo.policies, owner, headSha) : new Map();
     await appendFile(summaryFile, renderComment({ decisions, previews, headSha }));
   }
 }

@@ -60,6 +60,12 @@ export class KeyedRunner {
   }
 }
 
+/** The App's own login, `<slug>[bot]`, asked with its JWT. */
+export async function appBotLogin(probot: Probot): Promise<string> {
+  const { data } = await (await probot.auth()).request('GET /app');
+  return `${data?.slug ?? ''}[bot]`;
+}
+
 export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
   return (app: Probot) => {
     const runner = new KeyedRunner();
@@ -67,10 +73,7 @@ export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
     let botLogin: Promise<string> | undefined;
     /** `<slug>[bot]`, asked once (with the App's JWT) and remembered; a failure is retried next time. */
     const ownLogin = (): Promise<string> => {
-      botLogin ??= app
-        .auth()
-        .then((gh) => gh.request('GET /app'))
-        .then(({ data }) => `${data?.slug ?? ''}[bot]`);
+      botLogin ??= appBotLogin(app);
       botLogin.catch(() => {
         botLogin = undefined;
       });

@@ -1,7 +1,7 @@
 // The App's review side: decide a pull request's requests from live API state and show the result as
 // the `timebox` check run (annotations at file:line) and one summary comment updated in place.
 import { decideAll } from '../core/decide.js';
-import type { Decision, FileProblem } from '../core/model.js';
+import type { Decision } from '../core/model.js';
 import { mergeMessage } from '../core/trailers.js';
 import { type AccessRepo, loadAccessRepo } from '../repo/access-repo.js';
 import { previewsOf } from '../report/previews.js';
@@ -40,7 +40,6 @@ export interface PullCheckOptions {
   cache?: CheckCache;
   /** Told about problems that fail closed (unreadable teams, permissions). */
   warn?: (message: string) => void;
-  detailsUrl?: string;
 }
 
 /**
@@ -87,9 +86,8 @@ export interface PullCheckResult {
 export interface PullDecision {
   pull: ApiPull;
   decisions: Decision[];
-  /** The access repo's configuration at the base is broken: nothing can be decided. */
-  configErrors: FileProblem[];
-  notes: string[];
+  /** Set when nothing can be decided (broken configuration at the base, files GitHub does not list). */
+  refused: boolean;
   comment: string;
   conclusion: CheckConclusion;
   annotations: Annotation[][];
@@ -130,15 +128,12 @@ export async function decidePull(
   for (const p of [factsP, filesP, changedP, teamsP]) p.catch(() => undefined);
   const repo = await repoP;
   if (repo.errors.length > 0) {
-    return {
-      ...refusal(
-        pull,
-        `The access repo's configuration on \`${md(pull.base.ref)}\` is invalid, so no request can be decided:\n\n${repo.errors
-          .map((e) => `- \`${e.file.replace(/`/g, "'")}\` line ${e.line}: ${md(e.message)}`)
-          .join('\n')}`,
-      ),
-      configErrors: repo.errors,
-    };
+    return refusal(
+      pull,
+      `The access repo's configuration on \`${md(pull.base.ref)}\` is invalid, so no request can be decided:\n\n${repo.errors
+        .map((e) => `- \`${e.file.replace(/`/g, "'")}\` line ${e.line}: ${md(e.message)}`)
+        .join('\n')}`,
+    );
   }
   const changed = (await changedP) as ChangedFiles;
   if (changed.truncated) {
@@ -191,8 +186,7 @@ export async function decidePull(
   return {
     pull,
     decisions,
-    configErrors: [],
-    notes,
+    refused: false,
     comment: truncate(comment),
     conclusion: conclusionOf(decisions),
     annotations: annotationsOf(decisions),
@@ -205,8 +199,7 @@ function refusal(pull: ApiPull, text: string): PullDecision {
   return {
     pull,
     decisions: [],
-    configErrors: [],
-    notes: [text],
+    refused: true,
     comment: `${COMMENT_MARKER}\n### Timebox\n\n${text}\n`,
     conclusion: 'failure',
     annotations: [],
@@ -288,8 +281,9 @@ async function postCheckRun(
   opts: PullCheckOptions,
 ): Promise<number> {
   const repo = { owner: ref.owner, repo: ref.repo };
-  const title =
-    d.decisions.length === 0 && d.configErrors.length === 0
+  const title = d.refused
+    ? 'Cannot decide'
+    : d.decisions.length === 0
       ? 'No access request changed'
       : TITLES[d.conclusion];
   const summary = truncate(d.comment.replace(COMMENT_MARKER, '').trim());
@@ -301,7 +295,6 @@ async function postCheckRun(
     status: 'completed',
     conclusion: d.conclusion,
     completed_at: (opts.now?.() ?? new Date()).toISOString(),
-    ...(opts.detailsUrl ? { details_url: opts.detailsUrl } : {}),
     output: { title, summary, ...(first.length > 0 ? { annotations: first } : {}) },
   });
   // GitHub takes at most 50 annotations per request and appends those of later updates.

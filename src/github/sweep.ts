@@ -2,6 +2,7 @@
 // on, close request PRs left unapproved past `pending_ttl`. Runs once at start (catching up on anything
 // missed while it was down) and then every `intervalMs`.
 import type { Probot } from 'probot';
+import { appBotLogin } from './app.js';
 import type { GitHub } from './client.js';
 import { closeStalePulls, type StaleResult } from './stale.js';
 
@@ -13,8 +14,7 @@ export interface SweepResult {
 
 export async function sweepInstallations(probot: Probot, now?: () => Date): Promise<SweepResult> {
   const jwt = (await probot.auth()) as unknown as GitHub;
-  const { data: me } = await jwt.request('GET /app');
-  const botLogin = `${me?.slug ?? ''}[bot]`;
+  const botLogin = await appBotLogin(probot);
   const installations = await jwt.paginate('GET /app/installations', { per_page: 100 });
   const out: SweepResult = { repositories: 0, closed: [], errors: [] };
   for (const installation of installations) {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { FakeGitHub, type JsonObject } from '../fake-github/fake-github.js';
+import { requestYaml } from '../helpers/github.js';
 import { ROOT, tempDir } from '../helpers/repo.js';
 
 const REPO = 'acme/access';
@@ -16,9 +17,6 @@ const SCRIPT = ACTION.runs.steps.find((s) => s.name === 'Decide')?.run ?? '';
 const WORKFLOW = parse(readFileSync(join(ROOT, '.github/workflows/timebox-check.yml'), 'utf8')) as {
   permissions: Record<string, 'read' | 'write'>;
 };
-
-const request = (requester: string) =>
-  `requester: ${requester}\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Reproduce BUG-1234, EU order totals off by VAT\n`;
 
 let fake: FakeGitHub;
 let token: string;
@@ -102,11 +100,16 @@ async function runAction(pull: number, head: string, extra: Record<string, strin
 
 describe('action.yml in a runner-like checkout', () => {
   it('fails while pending and passes once a lead approved the checked-out commit', async () => {
-    const { pull, head } = await openPull('alice', { 'requests/alice/a.yaml': request('alice') });
+    const { pull, head } = await openPull('alice', { 'requests/alice/a.yaml': requestYaml('alice') });
     const pending = await runAction(pull, head, { TEAMS_FILE: 'teams.yaml' });
     expect(pending.status, pending.stderr).toBe(1);
     expect(pending.stdout).toContain('pending   requests/alice/a.yaml');
     expect(pending.summary).toContain('⏳ pending');
+    // The preview names the role apply would create: tagged with the access repo's root commit.
+    const root = execFileSync('git', ['-C', fake.gitDir(REPO), 'rev-list', '--max-parents=0', 'main'], {
+      encoding: 'utf8',
+    }).trim();
+    expect(pending.summary).toContain(`"owner":"${root}"`);
 
     await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
     const approved = await runAction(pull, head, { TEAMS_FILE: 'teams.yaml' });
@@ -116,7 +119,7 @@ describe('action.yml in a runner-like checkout', () => {
   });
 
   it('the workflow token cannot read teams: without a teams file they approve nobody, and it says so', async () => {
-    const { pull, head } = await openPull('alice', { 'requests/alice/b.yaml': request('alice') });
+    const { pull, head } = await openPull('alice', { 'requests/alice/b.yaml': requestYaml('alice') });
     await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
     const r = await runAction(pull, head);
     expect(r.status).toBe(1);
@@ -130,7 +133,7 @@ describe('action.yml in a runner-like checkout', () => {
     );
     expect(teams).toContain('mallory');
     const { pull, head } = await openPull('alice', {
-      'requests/alice/c.yaml': request('alice'),
+      'requests/alice/c.yaml': requestYaml('alice'),
       'teams.yaml': teams,
     });
     await fake.review({ repo: REPO, pull, user: 'mallory', state: 'APPROVED' });
@@ -140,15 +143,15 @@ describe('action.yml in a runner-like checkout', () => {
   });
 
   it('an approval of another commit than the checked-out one does not count', async () => {
-    const { pull, head } = await openPull('alice', { 'requests/alice/d.yaml': request('alice') });
+    const { pull, head } = await openPull('alice', { 'requests/alice/d.yaml': requestYaml('alice') });
     await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED', commitId: 'f'.repeat(40) });
     expect((await runAction(pull, head, { TEAMS_FILE: 'teams.yaml' })).status).toBe(1);
   });
 
   it('denied and invalid requests become workflow annotations at file:line', async () => {
     const { pull, head } = await openPull('alice', {
-      'requests/alice/e.yaml': request('alice').replace('orders-db', 'billing-db'),
-      'requests/alice/f.yaml': request('alice').replace('duration: 2h', 'duration: forever'),
+      'requests/alice/e.yaml': requestYaml('alice').replace('orders-db', 'billing-db'),
+      'requests/alice/f.yaml': requestYaml('alice').replace('duration: 2h', 'duration: forever'),
     });
     const r = await runAction(pull, head, { TEAMS_FILE: 'teams.yaml' });
     expect(r.status).toBe(1);

@@ -9,11 +9,11 @@ import { Writable } from 'node:stream';
 import { Octokit } from '@octokit/rest';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { type RunningServer, startServer } from '../../src/github/server.js';
 import { COMMENT_MARKER } from '../../src/report/pull-request.js';
 import { FakeGitHub, type JsonObject } from '../fake-github/fake-github.js';
 import { signWebhook } from '../fake-github/webhooks.js';
+import { MANIFEST, requestYaml } from '../helpers/github.js';
 import { ROOT, run, tempDir } from '../helpers/repo.js';
 
 const REPO = 'acme/access';
@@ -21,13 +21,6 @@ const AUTO = 'acme/auto';
 const SECRET = 'webhook-secret-for-tests';
 const AT = '2026-01-07T10:00:00Z';
 const APP_ID = 4242;
-const MANIFEST = parse(readFileSync(join(ROOT, 'app.yml'), 'utf8')) as {
-  default_permissions: Record<string, 'read' | 'write'>;
-  default_events: string[];
-};
-
-const request = (requester: string, extra = '') =>
-  `requester: ${requester}\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Reproduce BUG-1234, EU order totals off by VAT\n${extra}`;
 
 let fake: FakeGitHub;
 let server: RunningServer;
@@ -179,7 +172,7 @@ function commentOf(pull: number): string {
 
 describe('timebox serve: pull request checks', () => {
   it('a new request is pending with the exact preview; the right approval makes it green, in place', async () => {
-    const pull = await openRequest('alice', { 'requests/alice/orders.yaml': request('alice') });
+    const pull = await openRequest('alice', { 'requests/alice/orders.yaml': requestYaml('alice') });
     let run = await latestRun(pull);
     expect(run.conclusion).toBe('action_required');
     const first = commentOf(pull);
@@ -201,14 +194,14 @@ describe('timebox serve: pull request checks', () => {
   });
 
   it("the requester's own approval does not count, even as a member of the approving team", async () => {
-    const pull = await openRequest('alice', { 'requests/alice/self.yaml': request('alice') });
+    const pull = await openRequest('alice', { 'requests/alice/self.yaml': requestYaml('alice') });
     await approve(pull, 'alice');
     expect((await latestRun(pull)).conclusion).toBe('action_required');
     expect(commentOf(pull)).toMatch(/not counted: @alice cannot approve their own request/);
   });
 
   it('an approval by a team member without write access does not count (checked live)', async () => {
-    const pull = await openRequest('alice', { 'requests/alice/mallory.yaml': request('alice') });
+    const pull = await openRequest('alice', { 'requests/alice/mallory.yaml': requestYaml('alice') });
     await approve(pull, 'mallory');
     expect((await latestRun(pull)).conclusion).toBe('action_required');
     expect(commentOf(pull)).toMatch(/not counted: @mallory .*write/);
@@ -223,7 +216,7 @@ describe('timebox serve: pull request checks', () => {
   });
 
   it("a bot's approval does not count", async () => {
-    const pull = await openRequest('alice', { 'requests/alice/bot.yaml': request('alice') });
+    const pull = await openRequest('alice', { 'requests/alice/bot.yaml': requestYaml('alice') });
     await approve(pull, 'ci-helper[bot]');
     expect((await latestRun(pull)).conclusion).toBe('action_required');
     expect(commentOf(pull)).toMatch(/not counted: ci\\-helper\\\[bot\\\] is a bot/);
@@ -231,12 +224,16 @@ describe('timebox serve: pull request checks', () => {
 
   it('an approval of an older commit goes stale when a commit is pushed', async () => {
     const branch = `access/stale-${++branchCounter}`;
-    const pull = await openRequest('alice', { 'requests/alice/stale.yaml': request('alice') }, { branch });
+    const pull = await openRequest(
+      'alice',
+      { 'requests/alice/stale.yaml': requestYaml('alice') },
+      { branch },
+    );
     await approve(pull, 'carol');
     expect((await latestRun(pull)).conclusion).toBe('success');
     await fake.commit(REPO, {
       branch,
-      files: { 'requests/alice/stale.yaml': request('alice').replace('2h', '4h') },
+      files: { 'requests/alice/stale.yaml': requestYaml('alice').replace('2h', '4h') },
       author: 'alice',
     });
     await send('pull_request', 'synchronize', pull, 'alice');
@@ -245,7 +242,7 @@ describe('timebox serve: pull request checks', () => {
   });
 
   it('approving and then requesting changes withdraws the approval', async () => {
-    const pull = await openRequest('alice', { 'requests/alice/changes.yaml': request('alice') });
+    const pull = await openRequest('alice', { 'requests/alice/changes.yaml': requestYaml('alice') });
     await approve(pull, 'carol');
     expect((await latestRun(pull)).conclusion).toBe('success');
     await approve(pull, 'carol', 'CHANGES_REQUESTED');
@@ -254,10 +251,14 @@ describe('timebox serve: pull request checks', () => {
 
   it('someone who pushed a commit to the pull request cannot approve it', async () => {
     const branch = `access/pusher-${++branchCounter}`;
-    const pull = await openRequest('alice', { 'requests/alice/pusher.yaml': request('alice') }, { branch });
+    const pull = await openRequest(
+      'alice',
+      { 'requests/alice/pusher.yaml': requestYaml('alice') },
+      { branch },
+    );
     await fake.commit(REPO, {
       branch,
-      files: { 'requests/alice/pusher.yaml': request('alice', 'ticket: BUG-1234\n') },
+      files: { 'requests/alice/pusher.yaml': requestYaml('alice', 'ticket: BUG-1234\n') },
       author: 'carol',
     });
     await send('pull_request', 'synchronize', pull, 'carol');
@@ -272,7 +273,7 @@ describe('timebox serve: pull request checks', () => {
       'max_duration: 99h',
     );
     const pull = await openRequest('alice', {
-      'requests/alice/sneaky.yaml': request('alice'),
+      'requests/alice/sneaky.yaml': requestYaml('alice'),
       'policies/qa.yaml': policy,
     });
     await approve(pull, 'carol');
@@ -286,7 +287,7 @@ describe('timebox serve: pull request checks', () => {
   it('a pull request that edits CODEOWNERS to own its own request is denied, and the base CODEOWNERS rules', async () => {
     const owners = `${readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8')}/requests/ @alice\n`;
     const pull = await openRequest('alice', {
-      'requests/alice/owner.yaml': request('alice'),
+      'requests/alice/owner.yaml': requestYaml('alice'),
       '.github/CODEOWNERS': owners,
     });
     await approve(pull, 'carol');
@@ -295,7 +296,7 @@ describe('timebox serve: pull request checks', () => {
   });
 
   it('a team membership change between reviews is seen on the next event', async () => {
-    const pull = await openRequest('alice', { 'requests/alice/team.yaml': request('alice') });
+    const pull = await openRequest('alice', { 'requests/alice/team.yaml': requestYaml('alice') });
     await approve(pull, 'carol');
     expect((await latestRun(pull)).conclusion).toBe('success');
     fake.setTeam('@acme/qa-leads', ['alice', 'mallory', 'ci-helper[bot]']);
@@ -313,7 +314,7 @@ describe('timebox serve: pull request checks', () => {
     const branch = `access/$(touch\${IFS}${marker.replace(/\//g, '_')});\`id\`&&x|y`;
     const pull = await openRequest(
       'alice',
-      { 'requests/alice/meta.yaml': request('alice') },
+      { 'requests/alice/meta.yaml': requestYaml('alice') },
       { branch, title: `"; touch ${marker}; echo $(id) \`id\` <script>alert(1)</script>` },
     );
     expect((await latestRun(pull)).conclusion).toBe('action_required');
@@ -344,7 +345,7 @@ describe('timebox serve: pull request checks', () => {
   });
 
   it('a redelivered or out-of-order delivery changes nothing', async () => {
-    const pull = await openRequest('alice', { 'requests/alice/redeliver.yaml': request('alice') });
+    const pull = await openRequest('alice', { 'requests/alice/redeliver.yaml': requestYaml('alice') });
     const stale = await fake.webhookPayload('pull_request', 'opened', { repo: REPO, pull, sender: 'alice' });
     await approve(pull, 'carol');
     expect((await latestRun(pull)).conclusion).toBe('success');
@@ -367,7 +368,7 @@ describe('timebox serve: pull request checks', () => {
     const branch = `access/hijack-${branchCounter}`;
     await fake.commit(REPO, {
       branch,
-      files: { 'requests/alice/hijack.yaml': request('alice') },
+      files: { 'requests/alice/hijack.yaml': requestYaml('alice') },
       author: 'alice',
     });
     const pull = await fake.openPull({ repo: REPO, head: branch, user: 'alice' });
@@ -378,7 +379,7 @@ describe('timebox serve: pull request checks', () => {
   });
 
   it('a closed pull request is left alone', async () => {
-    const pull = await openRequest('alice', { 'requests/alice/closed.yaml': request('alice') });
+    const pull = await openRequest('alice', { 'requests/alice/closed.yaml': requestYaml('alice') });
     const runs = fake.checkRuns.length;
     await fake.closePull(REPO, pull);
     await send('pull_request', 'edited', pull, 'alice');
@@ -389,6 +390,7 @@ describe('timebox serve: pull request checks', () => {
     const pull = await openRequest('bob', { 'README.md': '# hello\n' });
     const run = await latestRun(pull);
     expect(run.conclusion).toBe('success');
+    expect((run.output as JsonObject).title).toBe('No access request changed');
     expect(commentOf(pull)).toContain('changes no access request');
   });
 
@@ -398,7 +400,7 @@ describe('timebox serve: pull request checks', () => {
     const main = await fake.branchSha(REPO, 'main');
     const lines: string[] = [];
     for (let i = 1; i <= 251; i++) {
-      const text = request('alice', `# revision ${i}\n`);
+      const text = requestYaml('alice', `# revision ${i}\n`);
       lines.push(
         `commit refs/heads/${branch}`,
         `author alice <alice@users.noreply.github.com> ${1_767_780_000 + i} +0000`,
@@ -432,8 +434,8 @@ describe('timebox serve: pull request checks', () => {
       'wide',
       `from ${main}`,
       'M 100644 inline requests/alice/wide.yaml',
-      `data ${Buffer.byteLength(request('alice'))}`,
-      request('alice'),
+      `data ${Buffer.byteLength(requestYaml('alice'))}`,
+      requestYaml('alice'),
     ];
     // 3,000 other files push the request (or a policy, or a workflow) out of what GitHub lists.
     for (let i = 0; i < 3000; i++) lines.push(`M 100644 inline aaa/${i}.txt`, 'data 2', 'x');
@@ -445,11 +447,12 @@ describe('timebox serve: pull request checks', () => {
     await approve(pull, 'carol');
     const run = await latestRun(pull);
     expect(run.conclusion).toBe('failure');
+    expect((run.output as JsonObject).title).toBe('Cannot decide');
     expect(commentOf(pull)).toContain('changes 3001 files; GitHub lists only 3000');
   });
 
   it('logs one JSON line per check with the delivery id', async () => {
-    const pull = await openRequest('alice', { 'requests/alice/logged.yaml': request('alice') });
+    const pull = await openRequest('alice', { 'requests/alice/logged.yaml': requestYaml('alice') });
     const review = await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
     const d = await send('pull_request_review', 'submitted', pull, 'carol', review);
     const line = logLines.find((l) => l.id === d.id && String(l.msg).startsWith('checked'));
@@ -461,7 +464,7 @@ describe('timebox serve: pull request checks', () => {
 
 describe('timebox serve: auto_merge', () => {
   async function open(branch: string, file: string): Promise<number> {
-    await fake.commit(AUTO, { branch, files: { [file]: request('alice') }, author: 'alice' });
+    await fake.commit(AUTO, { branch, files: { [file]: requestYaml('alice') }, author: 'alice' });
     const pull = await fake.openPull({ repo: AUTO, head: branch, user: 'alice' });
     const payload = await fake.webhookPayload('pull_request', 'opened', {
       repo: AUTO,
@@ -523,7 +526,7 @@ describe('timebox serve: auto_merge', () => {
     const first = String(((await fake.pull(AUTO, stale)).head as JsonObject).sha);
     await fake.commit(AUTO, {
       branch: 'access/auto-3',
-      files: { 'requests/alice/auto3.yaml': request('alice').replace('2h', '4h') },
+      files: { 'requests/alice/auto3.yaml': requestYaml('alice').replace('2h', '4h') },
       author: 'alice',
     });
     const r = await fake.review({
@@ -572,7 +575,7 @@ describe('timebox serve: provenance on push to the default branch', () => {
   it('an approved, merged request passes: no alarm', async () => {
     await fake.commit(AUTO, {
       branch: 'access/push-ok',
-      files: { 'requests/alice/ok.yaml': request('alice') },
+      files: { 'requests/alice/ok.yaml': requestYaml('alice') },
       author: 'alice',
     });
     const pull = await fake.openPull({ repo: AUTO, head: 'access/push-ok', user: 'alice' });
@@ -593,7 +596,7 @@ describe('timebox serve: provenance on push to the default branch', () => {
   it('a direct push of a request raises one timebox-alarm issue naming the commit and file, once', async () => {
     const sha = await fake.commit(REPO, {
       branch: 'main',
-      files: { 'requests/mallory/backdoor.yaml': request('mallory') },
+      files: { 'requests/mallory/backdoor.yaml': requestYaml('mallory') },
       author: 'mallory',
     });
     await pushed(REPO);
@@ -609,7 +612,7 @@ describe('timebox serve: provenance on push to the default branch', () => {
   it('a pending request merged by hand (a bypass) raises an alarm', async () => {
     await fake.commit(REPO, {
       branch: 'access/bypass',
-      files: { 'requests/alice/bypass.yaml': request('alice') },
+      files: { 'requests/alice/bypass.yaml': requestYaml('alice') },
       author: 'alice',
     });
     const pull = await fake.openPull({ repo: REPO, head: 'access/bypass', user: 'alice' });
@@ -650,7 +653,7 @@ describe('timebox serve: webhook security', () => {
   }
 
   it('refuses unsigned and badly signed deliveries, and runs nothing for them', async () => {
-    const pull = await openRequest('alice', { 'requests/alice/forged.yaml': request('alice') });
+    const pull = await openRequest('alice', { 'requests/alice/forged.yaml': requestYaml('alice') });
     const payload = JSON.stringify(
       await fake.webhookPayload('pull_request', 'opened', { repo: REPO, pull, sender: 'alice' }),
     );
@@ -673,7 +676,7 @@ describe('timebox serve: webhook security', () => {
     const health = await fetch(`${server.url}/healthz`);
     expect(health.status).toBe(200);
     // and real deliveries still work
-    const pull = await openRequest('alice', { 'requests/alice/after-huge.yaml': request('alice') });
+    const pull = await openRequest('alice', { 'requests/alice/after-huge.yaml': requestYaml('alice') });
     expect((await latestRun(pull)).conclusion).toBe('action_required');
   });
 
@@ -689,8 +692,8 @@ describe('timebox serve: webhook security', () => {
 
 describe('timebox serve: the sweep (pending_ttl)', () => {
   it('closes unapproved request PRs past pending_ttl in every installed repository, keeps approved ones', async () => {
-    const pending = await openRequest('alice', { 'requests/alice/sweep-pending.yaml': request('alice') });
-    const approved = await openRequest('alice', { 'requests/alice/sweep-ok.yaml': request('alice') });
+    const pending = await openRequest('alice', { 'requests/alice/sweep-pending.yaml': requestYaml('alice') });
+    const approved = await openRequest('alice', { 'requests/alice/sweep-ok.yaml': requestYaml('alice') });
     await approve(approved, 'carol');
     const r = await server.sweep(() => new Date(Date.now() + 8 * 24 * 3_600_000));
     expect(r.errors).toEqual([]);

@@ -5,18 +5,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { revertBranch, revertRequest } from '../../src/github/revert.js';
 import { FakeGitHub } from '../fake-github/fake-github.js';
+import { MANIFEST, requestYaml } from '../helpers/github.js';
 import { ROOT, run, tempDir } from '../helpers/repo.js';
 
 const REPO = 'acme/access';
 const ref = { owner: 'acme', repo: 'access' };
-const MANIFEST = parse(readFileSync(join(ROOT, 'app.yml'), 'utf8')) as {
-  default_permissions: Record<string, 'read' | 'write'>;
-};
-const request = (who: string) =>
-  `requester: ${who}\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Reproduce BUG-1234, totals off by VAT\n`;
 
 let fake: FakeGitHub;
 let gh: Octokit;
@@ -27,8 +22,8 @@ beforeAll(async () => {
     author: 'admin',
     files: {
       'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
-      'requests/alice/a.yaml': request('alice'),
-      'requests/bob/b.yaml': request('bob'),
+      'requests/alice/a.yaml': requestYaml('alice'),
+      'requests/bob/b.yaml': requestYaml('bob'),
     },
   });
   gh = new Octokit({ baseUrl: fake.url, auth: fake.token(MANIFEST.default_permissions) });

@@ -4,19 +4,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { closeStalePulls } from '../../src/github/stale.js';
 import { FakeGitHub, type JsonObject } from '../fake-github/fake-github.js';
+import { MANIFEST, requestYaml } from '../helpers/github.js';
 import { ROOT } from '../helpers/repo.js';
 
 const REPO = 'acme/access';
 const ref = { owner: 'acme', repo: 'access' };
 const DAY = 24 * 3_600_000;
-const MANIFEST = parse(readFileSync(join(ROOT, 'app.yml'), 'utf8')) as {
-  default_permissions: Record<string, 'read' | 'write'>;
-};
-const request = (who: string) =>
-  `requester: ${who}\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Reproduce BUG-1234, totals off by VAT\n`;
 
 let fake: FakeGitHub;
 let gh: Octokit;
@@ -36,8 +31,8 @@ beforeAll(async () => {
   fake.setPermission('carol', 'write');
   gh = new Octokit({ baseUrl: fake.url, auth: fake.token(MANIFEST.default_permissions) });
   for (const [name, files] of [
-    ['pending', { 'requests/alice/p.yaml': request('alice') }],
-    ['approved', { 'requests/alice/a.yaml': request('alice') }],
+    ['pending', { 'requests/alice/p.yaml': requestYaml('alice') }],
+    ['approved', { 'requests/alice/a.yaml': requestYaml('alice') }],
     ['docs', { 'README.md': 'hello\n' }],
   ] as const) {
     await fake.commit(REPO, { branch: `b-${name}`, files, author: 'alice' });
