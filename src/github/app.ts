@@ -3,12 +3,15 @@
 import type { ApplicationFunction, Probot } from 'probot';
 import type { GitHub } from './client.js';
 import type { PullRef } from './gather.js';
+import type { Keeper } from './keeper.js';
 import { CheckCache, checkPullRequest } from './pull-check.js';
 import { checkPush } from './push.js';
 
 export interface AppOptions {
   /** The clock decisions use (office hours, windows); tests inject one. */
   now?: () => Date;
+  /** Provisioning after a push to the default branch (src/github/keeper.ts); none = check only. */
+  keeper?: Keeper;
 }
 
 export const PULL_EVENTS = [
@@ -142,6 +145,24 @@ export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
         result.skipped
           ? `push ${key}: ${result.skipped}`
           : `push ${key}: ${result.provenance.length - refused.length} request change(s) approved, ${refused.length} refused`,
+      );
+      const keeper = options.keeper;
+      if (!keeper || result.skipped === 'not the default branch' || !p.installation) return;
+      keeper.seed(repo, p.after, result.provenance);
+      const report = await keeper.reconcile({
+        installationId: p.installation.id,
+        repo,
+        defaultBranch: p.repository.default_branch ?? 'main',
+      });
+      context.log.info(
+        {
+          push: key,
+          granted: report.granted.map((g) => g.file),
+          revoked: report.revoked.map((r) => `${r.file} (${r.reason})`),
+          refused: report.refused.map((r) => r.file),
+          failures: report.failures.map((f) => `${f.action} ${f.file}: ${f.message}`),
+        },
+        `reconciled ${report.repo} at ${report.tip.slice(0, 7)}: ${report.granted.length} granted, ${report.revoked.length} revoked`,
       );
     });
   };

@@ -7,12 +7,13 @@ import type { Config } from '../core/model.js';
 import { checkProvenance, type MergedPull, type Provenance, type PushedChange } from '../core/provenance.js';
 import { loadConfig } from '../repo/access-repo.js';
 import { md } from '../report/pull-request.js';
+import { raiseAlarmIssue } from './alarms.js';
 import type { GitHub, RepoRef } from './client.js';
 import { getPull, listFiles } from './gather.js';
 import { type CheckCache, decidePull } from './pull-check.js';
 import { githubSource } from './source.js';
 
-export const ALARM_LABEL = 'timebox-alarm';
+export { ALARM_LABEL } from './alarms.js';
 
 export interface PushInput {
   ref: string;
@@ -43,13 +44,34 @@ export async function checkPush(
   const changes = await pushedRequestChanges(gh, repo, push, config);
   if (changes.length === 0) return { provenance: [], alarms: [] };
 
+  const pulls = await mergedPullsAt(gh, repo, push.after, opts);
+  const provenance = checkProvenance(push.after, changes, pulls);
+  const alarms: number[] = [];
+  for (const p of provenance) {
+    if (p.ok) continue;
+    const n = await raiseAlarm(gh, repo, push.after, p.path, p.reason);
+    if (n !== null) alarms.push(n);
+  }
+  return { provenance, alarms };
+}
+
+/**
+ * The merged pull requests that made `commit` (GitHub's merge, squash or last rebased commit), each decided
+ * at its head with policies from its base: what provenance compares a pushed change with.
+ */
+export async function mergedPullsAt(
+  gh: GitHub,
+  repo: RepoRef,
+  commit: string,
+  opts: { now?: () => Date; botLogin: string; cache?: CheckCache },
+): Promise<MergedPull[]> {
   const { data: associated } = await gh.request('GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls', {
     ...repo,
-    commit_sha: push.after,
+    commit_sha: commit,
   });
   const pulls: MergedPull[] = [];
   for (const p of associated) {
-    if (!p.merged_at || p.merge_commit_sha !== push.after) continue;
+    if (!p.merged_at || p.merge_commit_sha !== commit) continue;
     const ref = { ...repo, number: p.number };
     const pull = await getPull(gh, ref);
     const decided = await decidePull(
@@ -72,14 +94,7 @@ export async function checkPush(
       headBlobs: new Map(files.flatMap((f) => (f.sha ? [[f.filename, f.sha] as [string, string]] : []))),
     });
   }
-  const provenance = checkProvenance(push.after, changes, pulls);
-  const alarms: number[] = [];
-  for (const p of provenance) {
-    if (p.ok) continue;
-    const n = await raiseAlarm(gh, repo, push.after, p.path, p.reason);
-    if (n !== null) alarms.push(n);
-  }
-  return { provenance, alarms };
+  return pulls;
 }
 
 /** Request files the push changed, with their blob at `after` (a new branch compares with nothing). */
@@ -123,7 +138,7 @@ async function pushedRequestChanges(
 }
 
 /** Opens one `timebox-alarm` issue per commit and file (an open one with the same title is not repeated). */
-async function raiseAlarm(
+export async function raiseAlarm(
   gh: GitHub,
   repo: RepoRef,
   commit: string,
@@ -131,13 +146,6 @@ async function raiseAlarm(
   reason: string,
 ): Promise<number | null> {
   const title = `Timebox alarm: ${path} at ${commit.slice(0, 7)} was not approved through a pull request`;
-  const open = await gh.paginate('GET /repos/{owner}/{repo}/issues', {
-    ...repo,
-    state: 'open',
-    labels: ALARM_LABEL,
-    per_page: 100,
-  });
-  if (open.some((i) => i.title === title)) return null;
   const body = [
     `Timebox refused to provision \`${path.replace(/`/g, "'")}\` from commit ${commit}:`,
     '',
@@ -145,11 +153,5 @@ async function raiseAlarm(
     '',
     'Nothing was granted for it. Revert the commit (or remove the file) and request the access through a pull request.',
   ].join('\n');
-  const { data } = await gh.request('POST /repos/{owner}/{repo}/issues', {
-    ...repo,
-    title,
-    body,
-    labels: [ALARM_LABEL],
-  });
-  return data.number;
+  return raiseAlarmIssue(gh, repo, title, body);
 }

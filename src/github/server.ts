@@ -2,9 +2,15 @@
 // Signatures are checked by @octokit/webhooks (X-Hub-Signature-256, HMAC-SHA256, constant time).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { Probot, ProbotOctokit } from 'probot';
-import { type AppOptions, timeboxApp } from './app.js';
+import { type AppOptions, appBotLogin, timeboxApp } from './app.js';
+import type { GitHub } from './client.js';
+import { Keeper } from './keeper.js';
+import { Mirrors, serverUrlFor } from './mirror.js';
+import { CheckCache } from './pull-check.js';
 import { steadyRequests } from './requests.js';
 import { type SweepResult, sweepInstallations } from './sweep.js';
 
@@ -26,6 +32,16 @@ export interface ServerOptions extends AppOptions {
   sweepIntervalMs?: number;
   /** Least time between two writes (POST/PATCH/…) to GitHub; default 50 ms (see docs/decisions.md). */
   writeIntervalMs?: number;
+  /** Where the access repos' git mirrors live (a cache); default `$XDG_CACHE_HOME/timebox` or `~/.cache/timebox`. */
+  stateDir?: string;
+  /** Provider secrets (`TIMEBOX_POSTGRES_<CONNECTION>_URL`, …); default process.env. */
+  providerEnv?: NodeJS.ProcessEnv;
+  /** The git host to fetch access repos from; default derived from `baseUrl` (`https://github.com`). */
+  gitUrl?: string;
+  /** Reminder before expiry; default 15 minutes, 0 = none. */
+  reminderMs?: number;
+  /** Waits between retries of a failing revocation. */
+  retryMs?: readonly number[];
 }
 
 /**
@@ -47,6 +63,7 @@ export interface RunningServer {
   port: number;
   probot: Probot;
   server: Server;
+  keeper: Keeper;
   /** Run the periodic work now (`now` overrides the clock, for tests). */
   sweep(now?: () => Date): Promise<SweepResult>;
   close(): Promise<void>;
@@ -62,7 +79,32 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     Octokit: timeboxOctokit(opts.writeIntervalMs ?? 50),
     ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
   });
-  await probot.load(timeboxApp(opts));
+  let botLogin: Promise<string> | undefined;
+  const ownLogin = (): Promise<string> => {
+    botLogin ??= appBotLogin(probot);
+    botLogin.catch(() => {
+      botLogin = undefined;
+    });
+    return botLogin;
+  };
+  const keeper = new Keeper({
+    mirrors: new Mirrors(opts.stateDir ?? defaultStateDir(), opts.gitUrl ?? serverUrlFor(opts.baseUrl)),
+    env: opts.providerEnv ?? process.env,
+    installation: async (id) => {
+      const octokit = await probot.auth(id);
+      return {
+        gh: octokit as unknown as GitHub,
+        token: async () => ((await octokit.auth({ type: 'installation' })) as { token: string }).token,
+      };
+    },
+    botLogin: ownLogin,
+    log,
+    cache: new CheckCache(),
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.reminderMs !== undefined ? { reminderMs: opts.reminderMs } : {}),
+    ...(opts.retryMs ? { retryMs: opts.retryMs } : {}),
+  });
+  await probot.load(timeboxApp({ ...opts, keeper }));
   const middleware = await probot.getNodeMiddleware({ path: WEBHOOK_PATH, log });
   const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
@@ -111,10 +153,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     'timebox serve listening',
   );
   const sweep = async (now?: () => Date): Promise<SweepResult> => {
-    const result = await sweepInstallations(probot, now ?? opts.now);
+    const result = await sweepInstallations(probot, now ?? opts.now, keeper);
     for (const c of result.closed)
       log.info({ repo: c.repo, closed: c.pulls }, `closed stale request PRs in ${c.repo}`);
     for (const e of result.errors) log.warn({ repo: e.repo }, `sweep of ${e.repo} failed: ${e.message}`);
+    for (const r of result.reconciled) {
+      if (r.granted.length + r.revoked.length + r.failures.length + r.refused.length > 0)
+        log.info(
+          { repo: r.repo, granted: r.granted.length, revoked: r.revoked.length, failures: r.failures.length },
+          `reconciled ${r.repo} at ${r.tip.slice(0, 7)}`,
+        );
+    }
     return result;
   };
   const every = opts.sweepIntervalMs ?? 5 * 60_000;
@@ -132,14 +181,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     port,
     probot,
     server,
+    keeper,
     sweep,
     close: () =>
       new Promise<void>((resolve, reject) => {
         if (timer) clearInterval(timer);
+        void keeper.stop();
         server.closeAllConnections();
         server.close((e) => (e ? reject(e) : resolve()));
       }),
   };
+}
+
+function defaultStateDir(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'timebox');
 }
 
 function reply(res: ServerResponse, status: number, body: unknown): void {

@@ -1,22 +1,29 @@
 // What `timebox serve` does on a timer rather than on an event: for every repository the App is installed
-// on, close request PRs left unapproved past `pending_ttl`. Runs once at start (catching up on anything
-// missed while it was down) and then every `intervalMs`.
+// on, close request PRs left unapproved past `pending_ttl`, and reconcile the targets with the history
+// (grant what is missing, revoke what expired, heal drift, open missing revert PRs). Runs once at start
+// (catching up on anything missed while it was down) and then every `intervalMs`.
 import type { Probot } from 'probot';
 import { appBotLogin } from './app.js';
 import type { GitHub } from './client.js';
+import type { Keeper, ReconcileReport } from './keeper.js';
 import { closeStalePulls, type StaleResult } from './stale.js';
 
 export interface SweepResult {
   repositories: number;
   closed: { repo: string; pulls: number[] }[];
+  reconciled: ReconcileReport[];
   errors: { repo: string; message: string }[];
 }
 
-export async function sweepInstallations(probot: Probot, now?: () => Date): Promise<SweepResult> {
+export async function sweepInstallations(
+  probot: Probot,
+  now?: () => Date,
+  keeper?: Keeper,
+): Promise<SweepResult> {
   const jwt = (await probot.auth()) as unknown as GitHub;
   const botLogin = await appBotLogin(probot);
   const installations = await jwt.paginate('GET /app/installations', { per_page: 100 });
-  const out: SweepResult = { repositories: 0, closed: [], errors: [] };
+  const out: SweepResult = { repositories: 0, closed: [], reconciled: [], errors: [] };
   for (const installation of installations) {
     const gh = (await probot.auth(installation.id)) as unknown as GitHub;
     const repos = await gh.paginate('GET /installation/repositories', { per_page: 100 });
@@ -30,6 +37,19 @@ export async function sweepInstallations(probot: Probot, now?: () => Date): Prom
           { botLogin, defaultBranch: r.default_branch ?? 'main', ...(now ? { now } : {}) },
         );
         if (result.closed.length > 0) out.closed.push({ repo: name, pulls: result.closed });
+      } catch (err) {
+        // One broken repository (invalid timebox.yaml, no access) does not stop the others.
+        out.errors.push({ repo: name, message: (err as Error).message });
+      }
+      if (!keeper) continue;
+      try {
+        out.reconciled.push(
+          await keeper.reconcile({
+            installationId: installation.id,
+            repo: { owner: r.owner.login, repo: r.name },
+            defaultBranch: r.default_branch ?? 'main',
+          }),
+        );
       } catch (err) {
         // One broken repository (invalid timebox.yaml, no access) does not stop the others.
         out.errors.push({ repo: name, message: (err as Error).message });

@@ -108,6 +108,14 @@ export class ExpiryScheduler {
     return new Promise((resolve) => this.#idle.add(resolve));
   }
 
+  /** Look at the clock again (after an injected clock jumped): anything now due runs, the timer is re-armed. */
+  rearm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedFor = Number.POSITIVE_INFINITY;
+    this.#fire();
+  }
+
   stop(): void {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);

@@ -2,7 +2,8 @@
 // is checked against GitHub's OpenAPI description: a malformed request is answered like GitHub (400/422) and
 // a response that breaks the description 500; both are recorded in `violations`. Unimplemented routes answer
 // 404 and are recorded in `unmocked`. Requests authenticate like a GitHub App's: an RS256 JWT for `/app`
-// endpoints, installation (or Actions) tokens with fine-grained permissions everywhere else.
+// endpoints, installation (or Actions) tokens with fine-grained permissions everywhere else. Repositories can
+// also be fetched and cloned over git's smart HTTP protocol (read-only), with a token as the Basic password.
 
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -18,10 +19,12 @@ import {
   MESSAGES,
   type Need,
   type Permissions,
+  type Principal,
   parseAuthorization,
   ROUTE_PERMISSIONS,
 } from './auth.js';
 import type { JsonObject } from './builders.js';
+import { basicToken, type GitPath, matchGitPath, runHttpBackend, sendText } from './git-http.js';
 import { githubApi, type SpecOperation } from './openapi.js';
 import {
   type PayloadOptions,
@@ -42,6 +45,7 @@ import {
   type OpenPullInput,
   type Push,
   type RepoPermission,
+  type RepoState,
   type ReviewInput,
 } from './state.js';
 import { assertWebhookPayload, type Delivery, type DeliveryOptions, deliver } from './webhooks.js';
@@ -89,6 +93,9 @@ export interface RecordedRequest {
   /** Time the fake spent on it, from the request's arrival to its response (ms). */
   ms?: number;
 }
+
+/** The grant git fetches need, as GitHub's "contents" permission. */
+const GIT_FETCH: Grant = ['contents', 'read'];
 
 interface Authorized {
   principal?: Context['principal'];
@@ -228,6 +235,14 @@ export class FakeGitHub {
   /** Path of the bare repository, for `git clone`. */
   gitDir(fullName: string): string {
     return this.#state.mustRepo(fullName).git.dir;
+  }
+
+  /**
+   * URL to `git clone`/`git fetch` the repository from (smart HTTP, read-only), like
+   * `https://github.com/owner/repo.git`: authenticate with Basic `x-access-token:<token>`.
+   */
+  gitUrl(fullName: string): string {
+    return `${this.url}/${fullName}.git`;
   }
 
   /** Tip of `branch`, or undefined. */
@@ -446,6 +461,12 @@ export class FakeGitHub {
     const started = performance.now();
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', this.url);
+    // Git over HTTP streams its body to git, so it is routed before the body is read.
+    const gitPath = matchGitPath(method, url.pathname, url.searchParams);
+    if (gitPath) {
+      await this.#handleGit(req, res, url, gitPath, started);
+      return;
+    }
     const raw = await readBody(req);
     const matched = this.#api.match(method, url.pathname);
     const key = matched && `${method} ${matched.operation.path}`;
@@ -605,6 +626,94 @@ export class FakeGitHub {
       );
     }
     return { principal, grant, ...(repo ? { repo } : {}) };
+  }
+
+  /**
+   * Git's smart HTTP as github.com serves it: fetches (`git-upload-pack`) need a token with `contents: read`
+   * on the repository, sent as the Basic password; pushes are refused (the fake takes them through the REST
+   * API), and so is the dumb protocol.
+   */
+  async #handleGit(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    path: GitPath,
+    started: number,
+  ): Promise<void> {
+    const method = req.method ?? 'GET';
+    const operationId = path.service === 'other' ? undefined : `git/${path.service}`;
+    const record = (status: number, grant?: string): void => {
+      this.requests.push({
+        method,
+        url: req.url ?? '',
+        operationId,
+        body: undefined,
+        status,
+        ...(grant ? { grant } : {}),
+        ms: performance.now() - started,
+      });
+    };
+    const headers = { 'x-github-request-id': randomUUID() };
+    const refuse = (status: number, message: string, extra: Record<string, string> = {}): void => {
+      req.resume(); // the body is not wanted
+      record(status);
+      sendText(res, status, message, { ...headers, ...extra });
+    };
+
+    if (path.service === 'other') {
+      this.unmocked.push({ method, url: url.pathname + url.search });
+      refuse(404, 'fake-github: only smart HTTP fetches (git-upload-pack) are served');
+      return;
+    }
+    if (path.service === 'receive-pack') {
+      refuse(403, `fake-github: pushing to ${path.fullName}.git is not supported; use the REST API`);
+      return;
+    }
+    const auth = this.#authorizeGit(req.headers.authorization, path.fullName);
+    if ('status' in auth) {
+      refuse(auth.status, auth.message, auth.headers);
+      return;
+    }
+    this.#recordGrant(this.#used[auth.principal.kind === 'actions' ? 'actions' : 'app'], GIT_FETCH);
+    const status = await runHttpBackend(req, res, url, {
+      gitDir: auth.repo.git.dir,
+      rest: path.rest,
+      user: auth.principal.app.botLogin,
+      headers,
+    });
+    record(status, GIT_FETCH.join(':'));
+  }
+
+  #authorizeGit(
+    header: string | undefined,
+    fullName: string,
+  ):
+    | { principal: Principal; repo: RepoState }
+    | { status: number; message: string; headers?: Record<string, string> } {
+    // Git sends credentials only once challenged; github.com challenges for Basic.
+    const challenge = { 'www-authenticate': 'Basic realm="GitHub"' };
+    const token = basicToken(header);
+    if (!token) return { status: 401, message: 'Authentication required.', headers: challenge };
+    const principal = this.#apps.principal(token);
+    if (!principal) {
+      return {
+        status: 401,
+        message: 'Invalid username or token. Password authentication is not supported for Git operations.',
+        headers: challenge,
+      };
+    }
+    // Outside the token's reach, the repository does not exist.
+    const repo = this.#state.repo(fullName);
+    if (!repo || (principal.repositories && !principal.repositories.has(repo.fullName.toLowerCase()))) {
+      return { status: 404, message: 'Repository not found.' };
+    }
+    if (!hasGrant(principal.permissions, GIT_FETCH)) {
+      return {
+        status: 403,
+        message: `Permission to ${repo.fullName}.git denied to ${principal.app.botLogin}.`,
+      };
+    }
+    return { principal, repo };
   }
 
   #recordGrant(used: Map<string, Level>, [permission, level]: Grant): void {

@@ -83,6 +83,8 @@ beforeAll(async () => {
     log: pino({ level: 'info' }, sink),
     sweepIntervalMs: 0,
     now: () => new Date(AT),
+    stateDir: tempDir('timebox-app-state-'),
+    providerEnv: {},
   });
   webhookUrl = `${server.url}/api/github/webhooks`;
 }, 60_000);

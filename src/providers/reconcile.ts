@@ -1,0 +1,312 @@
+// Applying a reconciliation plan (src/core/reconcile.ts) to the providers: connect each target once, list
+// what Timebox made there, revoke what git no longer wants and grant what is missing, sealing each new
+// secret to its requester. `timebox apply` (offline, keys file) and `timebox serve` (GitHub keys) share it.
+import type { Grant } from '../core/ledger.js';
+import type { Policies } from '../core/model.js';
+import { type ActualAccess, type Plan, planReconcile } from '../core/reconcile.js';
+import { providers } from './index.js';
+import type { Activity, ManagedAccess, Provider, ProviderTarget } from './types.js';
+
+/** Seals a secret to a requester (age, to their SSH keys). */
+export interface Sealer {
+  /** Checked before granting, so that nothing is granted that cannot be delivered: null, or why not. */
+  canSeal(login: string): string | null | Promise<string | null>;
+  seal(login: string, secret: string): Promise<string>;
+}
+
+export interface Granted {
+  file: string;
+  grantId: string;
+  requester: string;
+  provider: string;
+  principal: string;
+  expires_at: string;
+  /** The secret sealed to the requester (ASCII-armored age). */
+  credentials: string;
+}
+
+export interface Revoked {
+  file: string;
+  grantId: string;
+  provider: string;
+  principal: string;
+  reason: string;
+  sessions_ended: number;
+  activity: Activity | null;
+}
+
+export interface Failure {
+  file: string;
+  /** Set for grant and revoke failures: the ledger's grant id. */
+  grantId?: string;
+  provider: string;
+  action: 'grant' | 'revoke' | 'list';
+  message: string;
+  /** A grant refused because the requester has no key to seal to (not a target failure). */
+  noKeys?: boolean;
+}
+
+export interface ApplyResult {
+  plan: Plan;
+  /** What the targets held before the plan was applied (this repo's and others'). */
+  actual: ActualAccess[];
+  granted: Granted[];
+  revoked: Revoked[];
+  failures: Failure[];
+}
+
+interface Connected {
+  provider: Provider;
+  target: ProviderTarget;
+}
+
+/** Open connections to every target the policies name (one per target key), and what is on them. */
+export class Targets {
+  readonly #targets = new Map<string, Connected>();
+  readonly #policies: Policies;
+  /** Connection failures, as `list` failures naming the target. */
+  readonly failures: Failure[] = [];
+
+  private constructor(policies: Policies) {
+    this.#policies = policies;
+  }
+
+  static async connect(policies: Policies, env: NodeJS.ProcessEnv): Promise<Targets> {
+    const t = new Targets(policies);
+    const failed = new Set<string>();
+    for (const resource of policies.resources.values()) {
+      const provider = providers.get(resource.provider);
+      if (!provider) continue;
+      const key = provider.targetKey(resource.settings);
+      if (t.#targets.has(key) || failed.has(key)) continue;
+      try {
+        t.#targets.set(key, { provider, target: await provider.connect(resource.settings, env) });
+      } catch (err) {
+        failed.add(key);
+        t.failures.push({
+          file: '',
+          provider: provider.id,
+          action: 'list',
+          message: `${key}: ${(err as Error).message}`,
+        });
+      }
+    }
+    return t;
+  }
+
+  /** The connection serving a resource, or undefined when its target could not be reached. */
+  for(resourceId: string): Connected | undefined {
+    const resource = this.#policies.resources.get(resourceId);
+    const provider = resource && providers.get(resource.provider);
+    return resource && provider ? this.#targets.get(provider.targetKey(resource.settings)) : undefined;
+  }
+
+  /** Everything Timebox manages on the reachable targets; unreachable ones are added to `failures`. */
+  async list(failures: Failure[] = this.failures): Promise<ManagedAccess[]> {
+    const actual: ManagedAccess[] = [];
+    const seen = new Set<string>();
+    for (const [key, t] of this.#targets) {
+      try {
+        for (const a of await t.target.list()) {
+          const id = `${key}\u0000${a.principal}`;
+          if (!seen.has(id)) {
+            seen.add(id);
+            actual.push(a);
+          }
+        }
+      } catch (err) {
+        failures.push({
+          file: '',
+          provider: t.provider.id,
+          action: 'list',
+          message: `${key}: ${(err as Error).message}`,
+        });
+      }
+    }
+    return actual;
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.#targets.values()) await t.target.close().catch(() => {});
+    this.#targets.clear();
+  }
+}
+
+export interface ReconcileInput {
+  grants: readonly Grant[];
+  policies: Policies;
+  owner: string;
+  at: Date;
+  sealer: Sealer;
+  /** `revoke`: only revoke (scheduled expiry, `timebox expire`). */
+  only?: 'revoke';
+  dryRun?: boolean;
+  /** Attempts per revocation before it is reported as failed (default 3). */
+  retries?: number;
+  /** Grants to make again although they exist (their credentials were never delivered). */
+  regrant?: ReadonlySet<string>;
+}
+
+/** Plan against what the targets hold, then apply the plan (unless `dryRun`). */
+export async function reconcileTargets(targets: Targets, input: ReconcileInput): Promise<ApplyResult> {
+  const failures: Failure[] = [...targets.failures];
+  const actual: ActualAccess[] = await targets.list(failures);
+  const plan = planReconcile(input.grants, actual, input.policies, input.at, input.owner);
+  if (input.regrant && input.regrant.size > 0 && input.only !== 'revoke') {
+    const planned = new Set(plan.grant.map((g) => g.grantId));
+    for (const g of input.grants) {
+      if (!input.regrant.has(g.id) || planned.has(g.id)) continue;
+      const t = input.at.getTime();
+      if (!(Date.parse(g.starts_at) <= t && t < Date.parse(g.ends_at))) continue;
+      const resource = input.policies.resources.get(g.resource);
+      if (!resource || !Object.hasOwn(resource.roles, g.role)) continue;
+      plan.grant.push({
+        action: 'grant',
+        file: g.file,
+        grantId: g.id,
+        provider: resource.provider,
+        resourceId: g.resource,
+        requester: g.requester,
+        role: g.role,
+        starts_at: g.starts_at,
+        expires_at: g.ends_at,
+        replaces: g.id,
+      });
+      plan.unchanged = Math.max(0, plan.unchanged - 1);
+    }
+  }
+  if (input.only === 'revoke') plan.grant = [];
+  if (input.dryRun) return { plan, actual, granted: [], revoked: [], failures };
+
+  const revoked: Revoked[] = [];
+  for (const r of plan.revoke) {
+    const t = targets.for(r.resourceId);
+    if (!t) {
+      failures.push({
+        file: r.file,
+        grantId: r.grantId,
+        provider: r.provider,
+        action: 'revoke',
+        message: `no connection to the target of ${r.resourceId}`,
+      });
+      continue;
+    }
+    try {
+      const out = await withRetries(input.retries ?? 3, () =>
+        t.target.revoke({ ...r, owner: input.owner, expiresAt: null }),
+      );
+      revoked.push({
+        file: r.file,
+        grantId: r.grantId,
+        provider: r.provider,
+        principal: out.principal,
+        reason: r.reason,
+        sessions_ended: out.sessionsEnded,
+        activity: out.activity,
+      });
+    } catch (err) {
+      failures.push({
+        file: r.file,
+        grantId: r.grantId,
+        provider: r.provider,
+        action: 'revoke',
+        message: (err as Error).message,
+      });
+    }
+  }
+
+  const granted: Granted[] = [];
+  for (const g of plan.grant) {
+    const resource = input.policies.resources.get(g.resourceId);
+    const t = targets.for(g.resourceId);
+    const fail = (message: string, noKeys = false) =>
+      failures.push({
+        file: g.file,
+        grantId: g.grantId,
+        provider: g.provider,
+        action: 'grant',
+        message,
+        ...(noKeys ? { noKeys } : {}),
+      });
+    if (!resource || !t) {
+      fail(`no connection to the target of ${g.resourceId}`);
+      continue;
+    }
+    let refusal: string | null;
+    try {
+      refusal = await input.sealer.canSeal(g.requester);
+    } catch (err) {
+      fail(`cannot read the SSH keys of ${g.requester}: ${(err as Error).message}; nothing granted`);
+      continue;
+    }
+    if (refusal) {
+      fail(`${refusal}; nothing granted`, true);
+      continue;
+    }
+    try {
+      const out = await t.target.grant({
+        owner: input.owner,
+        file: g.file,
+        grantId: g.grantId,
+        requester: g.requester,
+        resourceId: g.resourceId,
+        resource: resource.settings,
+        role: g.role,
+        roleSettings: resource.roles[g.role] ?? {},
+        startsAt: new Date(g.starts_at),
+        expiresAt: new Date(g.expires_at),
+      });
+      granted.push({
+        file: g.file,
+        grantId: g.grantId,
+        requester: g.requester,
+        provider: g.provider,
+        principal: out.principal,
+        expires_at: out.expiresAt,
+        credentials: await input.sealer.seal(g.requester, out.secret),
+      });
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
+  return { plan, actual, granted, revoked, failures };
+}
+
+/** Revoke one grant's access wherever the targets hold it (the precise expiry path). */
+export async function revokeGrant(
+  targets: Targets,
+  grant: { id: string; file: string; resource: string },
+  owner: string,
+  reason: Revoked['reason'],
+): Promise<Revoked[]> {
+  const t = targets.for(grant.resource);
+  if (!t) throw new Error(`no connection to the target of ${grant.resource}`);
+  const held = (await t.target.list()).filter((a) => a.owner === owner && a.grantId === grant.id);
+  const out: Revoked[] = [];
+  for (const a of held) {
+    const r = await t.target.revoke(a);
+    out.push({
+      file: a.file,
+      grantId: a.grantId,
+      provider: a.provider,
+      principal: r.principal,
+      reason,
+      sessions_ended: r.sessionsEnded,
+      activity: r.activity,
+    });
+  }
+  return out;
+}
+
+async function withRetries<T>(attempts: number, fn: () => Promise<T>): Promise<T> {
+  let last: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      last = err;
+      if (i + 1 < attempts) await new Promise((r) => setTimeout(r, 200 * 2 ** i));
+    }
+  }
+  throw last;
+}
