@@ -7,9 +7,12 @@
 // deliveries; a direct push.
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { Octokit } from '@octokit/rest';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +36,8 @@ let aliceKey: string;
 let offset = 0;
 const clock = () => new Date(Date.now() + offset);
 const logs: JsonObject[] = [];
+/** Folders that live for the whole file (tempDir's are removed after each test). */
+const kept: string[] = [];
 
 const POLICY = (readRole: string) => `resources:
   orders-db:
@@ -102,18 +107,33 @@ beforeAll(async () => {
   fake.setTeam('@acme/qa-leads', ['carol']);
   fake.setTeam('@acme/security', ['sam']);
   for (const login of ['alice', 'bob', 'carol', 'erin', 'sam']) fake.setPermission(login, 'write');
-  const keys = tempDir('timebox-life-keys-');
+  const keys = mkdtempSync(join(tmpdir(), 'timebox-life-keys-'));
+  kept.push(keys);
   aliceKey = join(keys, 'id_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice', '-f', aliceKey]);
   fake.setUserKeys('alice', [readFileSync(`${aliceKey}.pub`, 'utf8').trim()]);
-  stateDir = tempDir('timebox-life-state-');
+  stateDir = mkdtempSync(join(tmpdir(), 'timebox-life-state-'));
+  kept.push(stateDir);
   server = await start();
 }, 120_000);
 
 afterAll(async () => {
   await server?.close();
+  // Roles are cluster-wide: drop what this run left (a grant still active when the tests end).
+  if (fake && db) {
+    const { rows } = await query(
+      db.url,
+      `SELECT rolname FROM pg_roles WHERE starts_with(shobj_description(oid, 'pg_authid'), $1)`,
+      [ownerTag()],
+    );
+    for (const r of rows)
+      await query(db.url, `DROP OWNED BY "${String(r.rolname)}"; DROP ROLE "${String(r.rolname)}"`).catch(
+        () => {},
+      );
+  }
   await fake?.close();
   await db?.drop();
+  for (const dir of kept) rmSync(dir, { recursive: true, force: true });
 });
 
 // ---- helpers -------------------------------------------------------------------------------------------------
@@ -146,11 +166,16 @@ async function pushedMain() {
 const commentsOn = (pull: number) =>
   fake.comments.filter((c) => String(c.html_url ?? '').includes(`/pull/${pull}#`)).map((c) => String(c.body));
 
+/** The access repo's identity (its root commit): roles are cluster-wide, so only this run's are counted. */
+const ownerTag = () =>
+  `timebox:{"owner":"${git(fake.gitDir(REPO), 'rev-list', '--max-parents=0', 'main').trim()}"`;
+
 async function rolesFor(file: string): Promise<string[]> {
   const { rows } = await query(
     db.url,
-    `SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE $1 ORDER BY rolname`,
-    [`timebox:%${file}%`],
+    `SELECT rolname FROM pg_roles WHERE starts_with(shobj_description(oid, 'pg_authid'), $1)
+        AND shobj_description(oid, 'pg_authid') LIKE $2 ORDER BY rolname`,
+    [ownerTag(), `%"file":"${file}"%`],
   );
   return rows.map((r) => String(r.rolname));
 }
@@ -251,7 +276,9 @@ describe('timebox serve: the whole life of a request', () => {
     expect(await rolesFor(file)).toEqual(roles);
 
     // Expiry: the role is dropped, the live session is cut, the revert PR is opened and merged.
-    offset = expiresAt + 500 - Date.now();
+    const due = server?.keeper.scheduler.scheduled().find((s) => s.file === file)?.at ?? Number.NaN;
+    expect(Math.abs(due - expiresAt)).toBeLessThan(5_000);
+    offset = due + 100 - Date.now();
     server?.keeper.tick();
     await server?.keeper.idle();
     expect(await rolesFor(file)).toEqual([]);
@@ -284,4 +311,196 @@ describe('timebox serve: the whole life of a request', () => {
     expect(events.find((e) => e.type === 'approved')?.actor).toBe('carol');
     expect(events.find((e) => e.type === 'revoked')).toMatchObject({ reason: 'expired' });
   }, 120_000);
+});
+
+// ---- faults --------------------------------------------------------------------------------------------------
+
+/** A TCP proxy in front of PostgreSQL that the test can take down (connections cut) and bring back. */
+class Outage {
+  readonly #server = createNetServer((client) => {
+    const upstream = connect(this.#upstream.port, this.#upstream.host);
+    this.#sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  readonly #sockets = new Set<Socket>();
+  readonly #upstream: { host: string; port: number };
+  port = 0;
+
+  constructor(url: string) {
+    const u = new URL(url);
+    this.#upstream = { host: u.hostname || '127.0.0.1', port: Number(u.port || 5432) };
+  }
+
+  async up(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as AddressInfo).port;
+  }
+
+  async down(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  url(dbUrl: string): string {
+    const u = new URL(dbUrl);
+    u.hostname = '127.0.0.1';
+    u.port = String(this.port);
+    return u.toString();
+  }
+}
+
+async function restart(extra: Partial<ServerOptions> = {}): Promise<RunningServer> {
+  await server?.close();
+  server = await start(extra);
+  return server;
+}
+
+/** Open, approve (Timebox merges) and return the PR, its merge message's expiry and the merge commit. */
+async function approvedRequest(user: string, file: string): Promise<{ pull: number; expiresAt: number }> {
+  const pull = await openRequest(user, file, `access/${file.replace(/[^a-z0-9]+/gi, '-')}`);
+  await reviewBy(pull, 'carol');
+  const merged = await fake.pull(REPO, pull);
+  expect(merged.merged).toBe(true);
+  const message = git(fake.gitDir(REPO), 'log', '-1', '--format=%B', String(merged.merge_commit_sha));
+  return { pull, expiresAt: Date.parse(String(/Timebox-Expires: (\S+)/.exec(message)?.[1])) };
+}
+
+async function openAlarms(): Promise<{ number: number; title: string }[]> {
+  const gh = new Octokit({ baseUrl: fake.url, auth: fake.token() });
+  const { data } = await gh.request('GET /repos/{owner}/{repo}/issues', {
+    owner: 'acme',
+    repo: 'access',
+    labels: 'timebox-alarm',
+    state: 'open',
+  });
+  return data.map((i) => ({ number: i.number, title: i.title }));
+}
+
+describe('timebox serve: faults converge', () => {
+  it('killed between merge and grant: the restarted server grants at start, once', async () => {
+    offset = 0;
+    const file = 'requests/alice/after-crash.yaml';
+    const { pull } = await approvedRequest('alice', file);
+    // The server dies before the push is delivered; GitHub gives up on the delivery.
+    await restart({ stateDir: tempDir('timebox-life-fresh-state-') });
+    expect(await rolesFor(file)).toEqual([]);
+    const swept = await server?.sweep();
+    await server?.keeper.idle();
+    expect(swept?.reconciled.flatMap((r) => r.granted.map((g) => g.file))).toEqual([file]);
+    expect(await rolesFor(file)).toHaveLength(1);
+    expect(commentsOn(pull).filter((b) => b.includes('timebox:credentials'))).toHaveLength(1);
+    // Killed again after the grant: the next one finds the role and the delivered credentials, and does nothing.
+    await restart();
+    const again = await server?.sweep();
+    expect(again?.reconciled.flatMap((r) => [...r.granted, ...r.revoked])).toEqual([]);
+    expect(commentsOn(pull).filter((b) => b.includes('timebox:credentials'))).toHaveLength(1);
+  }, 60_000);
+
+  it('killed between expiry and revocation: the restarted server revokes at start and reverts', async () => {
+    const file = 'requests/alice/after-crash.yaml';
+    const roles = await rolesFor(file);
+    expect(roles).toHaveLength(1);
+    await server?.close();
+    server = undefined;
+    const expiresAt = Date.parse(
+      String(
+        /Timebox-Expires: (\S+)/.exec(
+          git(fake.gitDir(REPO), 'log', '--format=%B', '-1', `main^{/${file}}`),
+        )?.[1],
+      ),
+    );
+    offset = expiresAt + 60_000 - Date.now();
+    server = await start();
+    const swept = await server.sweep();
+    await server.keeper.idle();
+    expect(swept.reconciled.flatMap((r) => r.revoked.map((x) => `${x.file} ${x.reason}`))).toEqual([
+      `${file} expired`,
+    ]);
+    expect(await rolesFor(file)).toEqual([]);
+    expect(git(fake.gitDir(REPO), 'ls-tree', '-r', '--name-only', 'main')).not.toContain(file);
+  }, 60_000);
+
+  it('PostgreSQL down at expiry: an alarm while it fails, revoked and the alarm closed once it is back', async () => {
+    offset = 0;
+    const outage = new Outage(db.url);
+    await outage.up();
+    try {
+      await restart({ providerEnv: { TIMEBOX_POSTGRES_ORDERS_URL: outage.url(db.url) } });
+      const file = 'requests/erin/during-outage.yaml';
+      const { expiresAt } = await approvedRequest('erin', file);
+      fake.setUserKeys('erin', [readFileSync(`${aliceKey}.pub`, 'utf8').trim()]);
+      await pushedMain();
+      expect(await rolesFor(file)).toHaveLength(1);
+
+      await outage.down();
+      // The ledger's expiry (merge commit time + duration) can be a second after the trailer's (decision time).
+      const due = server?.keeper.scheduler.scheduled().find((s) => s.file === file)?.at ?? Number.NaN;
+      expect(Math.abs(due - expiresAt)).toBeLessThan(5_000);
+      offset = due + 100 - Date.now();
+      server?.keeper.tick();
+      await server?.keeper.idle();
+      expect(await rolesFor(file)).toHaveLength(1);
+      const alarm = (await openAlarms()).find((a) => a.title.includes(`revoking ${file}`));
+      expect(alarm, 'a timebox-alarm issue is open').toBeDefined();
+      expect(server?.keeper.scheduler.scheduled().find((s) => s.file === file)?.attempts).toBeGreaterThan(0);
+
+      await outage.up();
+      await new Promise((r) => setTimeout(r, 900));
+      server?.keeper.tick();
+      await server?.keeper.idle();
+      expect(await rolesFor(file)).toEqual([]);
+      expect((await openAlarms()).find((a) => a.title.includes(`revoking ${file}`))).toBeUndefined();
+      expect(git(fake.gitDir(REPO), 'ls-tree', '-r', '--name-only', 'main')).not.toContain(file);
+    } finally {
+      await outage.down().catch(() => {});
+    }
+  }, 60_000);
+
+  it('duplicate and reordered deliveries change nothing; a direct push provisions nothing and raises an alarm', async () => {
+    offset = 0;
+    await restart();
+    const file = 'requests/bob/dupes.yaml';
+    fake.setUserKeys('bob', [readFileSync(`${aliceKey}.pub`, 'utf8').trim()]);
+    const pull = await openRequest('bob', file, 'access/bob-dupes');
+    const review = await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
+    const payload = await fake.webhookPayload('pull_request_review', 'submitted', {
+      repo: REPO,
+      pull,
+      sender: 'carol',
+      review,
+    });
+    await deliver('pull_request_review', payload);
+    await deliver('pull_request_review', payload);
+    const merges = fake.requests.filter((r) => r.method === 'PUT' && r.url.includes(`/pulls/${pull}/merge`));
+    expect(merges.filter((r) => r.status === 200)).toHaveLength(1);
+    const pushPayload = await fake.webhookPayload('push', { repo: REPO, branch: 'main' });
+    const stale = await fake.webhookPayload('push', { repo: REPO, push: 0 });
+    await deliver('push', pushPayload);
+    await deliver('push', stale);
+    await deliver('push', pushPayload);
+    await server?.keeper.idle();
+    expect(await rolesFor(file)).toHaveLength(1);
+    expect(commentsOn(pull).filter((b) => b.includes('timebox:credentials'))).toHaveLength(1);
+
+    const direct = 'requests/erin/direct.yaml';
+    const sha = await fake.commit(REPO, {
+      branch: 'main',
+      files: { [direct]: request('erin') },
+      author: 'erin',
+    });
+    await pushedMain();
+    await pushedMain();
+    expect(await rolesFor(direct)).toEqual([]);
+    const alarms = (await openAlarms()).filter((a) => a.title.includes(direct));
+    expect(alarms).toHaveLength(1);
+    expect(alarms[0]?.title).toContain(sha.slice(0, 7));
+    fake.assertClean();
+  }, 60_000);
 });
