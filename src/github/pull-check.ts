@@ -40,6 +40,8 @@ export interface PullCheckOptions {
   cache?: CheckCache;
   /** Told about problems that fail closed (unreadable teams, permissions). */
   warn?: (message: string) => void;
+  /** Team members known without the API (Actions mode: a workflow token cannot read teams). */
+  teams?: Readonly<Record<string, string[]>>;
 }
 
 /**
@@ -114,13 +116,14 @@ export async function decidePull(
   const changedP = Promise.all([repoP, filesP]).then(([repo, files]) =>
     repo.errors.length > 0 ? null : changedFiles(gh, ref, base, repo.config, files, pull.changed_files),
   );
+  const knownTeams = opts.teams ?? {};
   const teamsP = Promise.all([repoP, changedP]).then(([repo, changed]) =>
     changed
       ? referencedTeams(
           repo.policies,
           repo.codeowners,
           changed.requests.map((r) => r.path),
-        )
+        ).filter((t) => !Object.hasOwn(knownTeams, t))
       : [],
   );
   const factsP = gatherFacts(gh, ref, pull, teamsP);
@@ -143,7 +146,8 @@ export async function decidePull(
       `This pull request changes ${pull.changed_files} files; GitHub lists only ${changed.paths.length}, so Timebox cannot see all of them. Split it: one request per pull request.`,
     );
   }
-  const { facts, problems } = await factsP;
+  const { facts: read, problems } = await factsP;
+  const facts = { ...read, teams: { ...read.teams, ...knownTeams } };
   for (const p of problems) opts.warn?.(p.message);
   const decisions = [
     ...decideAll({

@@ -63,7 +63,7 @@ export async function mergedPullsAt(
   gh: GitHub,
   repo: RepoRef,
   commit: string,
-  opts: { now?: () => Date; botLogin: string; cache?: CheckCache },
+  opts: { now?: () => Date; botLogin: string; cache?: CheckCache; teams?: Record<string, string[]> },
 ): Promise<MergedPull[]> {
   const { data: associated } = await gh.request('GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls', {
     ...repo,
@@ -81,6 +81,7 @@ export async function mergedPullsAt(
         botLogin: opts.botLogin,
         ...(opts.now ? { now: opts.now } : {}),
         ...(opts.cache ? { cache: opts.cache } : {}),
+        ...(opts.teams ? { teams: opts.teams } : {}),
       },
       pull,
     );
