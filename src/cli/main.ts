@@ -111,9 +111,25 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       .addOption(repoOption())
       .option('--ref <ref>', 'the branch whose history says what is active', 'HEAD')
       .option('--at <time>', 'reconcile as of this RFC 3339 time (default: now)')
-      .option('--keys <file>', 'YAML map of login to SSH public key lines (credentials are sealed to them)')
+      .option(
+        '--keys <file>',
+        'YAML map of login to SSH public key lines (credentials are sealed to them; default with GITHUB_TOKEN: their keys on GitHub)',
+      )
+      .option(
+        '--teams <file>',
+        'with GITHUB_TOKEN: YAML map of "@org/team" to member logins (a workflow token cannot read teams)',
+      )
+      .option('--offline', 'ignore GITHUB_TOKEN: trust the checked-out history, no provenance check')
       .option('--no-cache', 'ignore and do not write the ledger cache in .git/timebox/')
-      .addOption(jsonOption());
+      .addOption(jsonOption())
+      .addHelpText(
+        'after',
+        `
+With GITHUB_TOKEN and GITHUB_REPOSITORY in the environment (Actions), only grants that an approved, merged
+pull request brought in are provisioned (anything else opens a timebox-alarm issue), credentials are sealed
+to the requester's SSH keys on GitHub and posted on their pull request. Without them, the checked-out
+history is trusted as it is (and the output says so).`,
+      );
 
   reconcileOptions(program.command('plan').description('show what apply would grant and revoke')).action(
     async (opts) => done(await runApply(io, { ...opts, dryRun: true }, await keysSealer(io, opts.keys))),
@@ -124,6 +140,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       .description('grant what git says is active and missing; revoke what expired or was removed'),
   )
     .option('--dry-run', 'print the plan, change nothing')
+    .option('--open-pr', 'with GITHUB_TOKEN: open and merge a revert PR removing each expired request file')
     .addHelpText(
       'after',
       '\nExit codes: 0 done, 1 something failed (an ALARM line says what; revocations are retried next run), 2 usage.',
@@ -131,6 +148,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .action(async (opts) => done(await runApply(io, opts, await keysSealer(io, opts.keys))));
   reconcileOptions(program.command('expire').description('revoke expired and removed access only'))
     .option('--dry-run', 'print the plan, change nothing')
+    .option('--open-pr', 'with GITHUB_TOKEN: open and merge a revert PR removing each expired request file')
     .action(async (opts) =>
       done(await runApply(io, { ...opts, only: 'revoke' }, await keysSealer(io, opts.keys))),
     );

