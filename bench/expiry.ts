@@ -1,7 +1,8 @@
 // `npm run bench:expiry`: how late is a revocation? On a fresh database of the machine's PostgreSQL
 // (test/helpers/postgres.ts), `--grants` logins are granted through the postgres provider with expiries
 // spread over `--window` seconds (default: 200 grants in one minute), a tenth of them with a live session
-// open, and the ExpiryScheduler (src/scheduler/expiry.ts) revokes each through the provider (NOLOGIN,
+// open, and the ExpiryScheduler (src/scheduler/expiry.ts) revokes each as `timebox serve` does at expiry
+// (src/github/keeper.ts: `revokeGrant` over one shared connection — find the grant's role by its tag, NOLOGIN,
 // sessions ended, activity captured, role dropped, verified). Lateness = when the verified revocation
 // returned − expires_at. The baseline, measured in the same run, is one revocation alone (a grant made
 // and revoked at once), so the ratio says how much queueing adds.
@@ -9,7 +10,10 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { loadPolicies } from '../src/core/policy.js';
 import { postgres } from '../src/providers/postgres/index.js';
+import { revokeGrant, Targets } from '../src/providers/reconcile.js';
+import { providerDefinitions } from '../src/providers/registry.js';
 import type { GrantSpec, ManagedAccess } from '../src/providers/types.js';
 import { ExpiryScheduler } from '../src/scheduler/expiry.js';
 import * as lib from './lib.js';
@@ -49,6 +53,7 @@ async function main(): Promise<void> {
   const env = { TIMEBOX_POSTGRES_ORDERS_URL: db.url };
   const target = await postgres.connect({ connection: 'orders' }, env);
   const sessions: pg.Client[] = [];
+  const closers: (() => Promise<void>)[] = [];
   try {
     const owner = `bench-${db.name}`;
     const spec = (n: number, expiresAt: Date): GrantSpec => ({
@@ -69,14 +74,31 @@ async function main(): Promise<void> {
       return found;
     };
 
+    // The revoking side opens its own connection, as serve does (reconciles and expiries do not share one).
+    const { policies } = loadPolicies(
+      [
+        {
+          path: 'policies/bench.yaml',
+          text: `resources:\n  orders-db:\n    provider: postgres\n    connection: orders\n    roles:\n      read-only: { grant: [${db.readRole}] }\nrules: []\n`,
+        },
+      ],
+      providerDefinitions,
+    );
+    const revoker = await Targets.connect(policies, env);
+    closers.push(() => revoker.close());
+    const revokeAtExpiry = async (grantId: string, file: string) => {
+      const out = await revokeGrant(revoker, { id: grantId, file, resource: 'orders-db' }, owner, 'expired');
+      if (out.length !== 1) throw new Error(`${file}: ${out.length} roles revoked, expected 1`);
+    };
+
     // Baseline: one revocation alone, five times (the median).
     const alone: number[] = [];
     for (let i = 0; i < 5; i++) {
       const s = spec(100_000 + i, new Date(Date.now() + 3_600_000));
       await target.grant(s);
-      const access = await accessOf(s.file);
+      await accessOf(s.file);
       const t0 = performance.now();
-      await target.revoke(access);
+      await revokeAtExpiry(s.grantId, s.file);
       alone.push(performance.now() - t0);
     }
 
@@ -106,7 +128,6 @@ async function main(): Promise<void> {
         `warning: granting took ${(granting / 1000).toFixed(1)} s, past the first expiry; raise --lead`,
       );
     }
-    const accesses = new Map((await target.list()).filter((a) => a.owner === owner).map((a) => [a.file, a]));
 
     const lateness: number[] = [];
     let failures = 0;
@@ -115,9 +136,7 @@ async function main(): Promise<void> {
       const scheduler = new ExpiryScheduler(
         {
           revoke: async (g) => {
-            const access = accesses.get(g.file);
-            if (!access) throw new Error(`${g.file}: not listed`);
-            await target.revoke(access);
+            await revokeAtExpiry(g.id, g.file);
             lateness.push(Date.now() - g.expiresAt);
             left -= 1;
             if (left === 0) resolve();
@@ -154,6 +173,7 @@ async function main(): Promise<void> {
   } finally {
     stopSampler();
     for (const c of sessions) await c.end().catch(() => {});
+    for (const close of closers) await close();
     await target.close();
     await db.drop();
   }

@@ -90,7 +90,10 @@ async function runProvision(command: 'apply' | 'expire', token: string, argv: st
   const checkout = join(work, 'repo');
   execFileSync('git', ['clone', '-q', '--branch', 'main', fake.gitDir(REPO), checkout]);
   // The script's last line runs the CLI; extra arguments (a clock for the test) go after it.
-  const script = SCRIPT.replace('"${args[@]}"', '"${args[@]}" "$@"');
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: bash, not a template
+  const cli = '"${args[@]}"';
+  expect(SCRIPT).toContain(cli);
+  const script = SCRIPT.replace(cli, `${cli} "$@"`);
   const child = spawn('bash', ['-c', script, 'provision', ...argv], {
     cwd: checkout,
     env: {

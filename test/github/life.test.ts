@@ -190,7 +190,7 @@ async function openRequest(
   user: string,
   file: string,
   branch: string,
-  text = request(user),
+  text: string | null = request(user),
 ): Promise<number> {
   await fake.commit(REPO, { branch, files: { [file]: text }, author: user });
   const pull = await fake.openPull({ repo: REPO, head: branch, user, title: `Access for ${user}` });
@@ -461,6 +461,29 @@ describe('timebox serve: faults converge', () => {
     } finally {
       await outage.down().catch(() => {});
     }
+  }, 60_000);
+
+  it('early revocation: the requester removes the file, Timebox merges without approval and revokes at the push', async () => {
+    offset = 0;
+    await restart();
+    const file = 'requests/alice/early.yaml';
+    const { pull } = await approvedRequest('alice', file);
+    await pushedMain();
+    const roles = await rolesFor(file);
+    expect(roles).toHaveLength(1);
+    expect(commentsOn(pull).filter((b) => b.includes('timebox:credentials'))).toHaveLength(1);
+
+    const removal = await openRequest('alice', file, 'access/alice-early-done', null);
+    expect((await fake.pull(REPO, removal)).merged).toBe(true);
+    await pushedMain();
+    expect(await rolesFor(file)).toEqual([]);
+    expect(server?.keeper.scheduler.scheduled().find((s) => s.file === file)).toBeUndefined();
+    // No revert PR: the removal is the revocation in git.
+    expect(
+      fake.requests.filter(
+        (r) => r.method === 'POST' && r.url.endsWith('/pulls') && JSON.stringify(r.body).includes(file),
+      ),
+    ).toHaveLength(0);
   }, 60_000);
 
   it('duplicate and reordered deliveries change nothing; a direct push provisions nothing and raises an alarm', async () => {

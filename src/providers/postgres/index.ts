@@ -120,31 +120,51 @@ export const postgres: Provider = {
     const url = env[variable];
     if (!url)
       throw new PostgresError(`${variable} is not set: the admin URL for connection \`${connection}\``);
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+    // A small pool: revocations at expiry run in parallel, and a grant's transaction owns its connection.
+    const pool = new pg.Pool({
+      connectionString: url,
+      connectionTimeoutMillis: 5000,
+      max: POOL_SIZE,
+      // Reconnecting costs more than an idle connection: keep them (serve holds one pool per target).
+      idleTimeoutMillis: 0,
+    });
+    pool.on('error', () => {});
     try {
-      await client.connect();
+      (await pool.connect()).release();
     } catch (err) {
+      await pool.end().catch(() => {});
       throw new PostgresError(
         `cannot connect to connection \`${connection}\` (${variable}): ${(err as Error).message}`,
       );
     }
-    client.on('error', () => {});
-    return target(client, resource, url);
+    return target(pool, resource, url);
   },
 };
 
-function target(client: pg.Client, resource: Record<string, unknown>, adminUrl: string): ProviderTarget {
+/** Connections per target: enough for parallel revocations at expiry, few enough for a shared server. */
+const POOL_SIZE = 4;
+
+function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: string): ProviderTarget {
+  /** Runs `fn` on one connection of the pool (statements that must share a session or a transaction). */
+  const session = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    try {
+      return await fn(client);
+    } finally {
+      client.release();
+    }
+  };
   const publicUrl = new URL(typeof resource.public_url === 'string' ? resource.public_url : adminUrl);
 
   const sessionsOf = async (name: string) =>
     Number(
-      (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [name]))
-        .rows[0]?.n ?? 0,
+      (await pool.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [name])).rows[0]
+        ?.n ?? 0,
     );
 
   return {
     async list() {
-      const { rows } = await client.query<{
+      const { rows } = await pool.query<{
         rolname: string;
         rolvaliduntil: Date | null;
         comment: string | null;
@@ -178,31 +198,34 @@ function target(client: pg.Client, resource: Record<string, unknown>, adminUrl: 
     async grant(spec): Promise<GrantOutcome> {
       const name = principalFor(spec);
       const password = randomBytes(24).toString('base64url');
-      try {
-        const exists =
-          (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
-        if (!exists) {
-          // One transaction in one round trip: the role, its tag and its settings appear together or not at
-          // all. Every identifier is allow-listed and every literal escaped by grantStatements.
-          await client.query(['BEGIN', ...grantStatements(spec, password, false), 'COMMIT'].join(';\n'));
-        } else {
-          await client.query('BEGIN');
-          for (const sql of grantStatements(spec, password, true)) await client.query(sql);
-          // An edited request may name other roles: drop memberships it no longer grants.
-          const wanted = new Set((spec.roleSettings as unknown as RoleSettings).grant);
-          const { rows } = await client.query<{ rolname: string }>(
-            `SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+      await session(async (client) => {
+        try {
+          const exists =
+            (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
+          if (!exists) {
+            // One transaction in one round trip: the role, its tag and its settings appear together or not at
+            // all. Every identifier is allow-listed and every literal escaped by grantStatements.
+            await client.query(['BEGIN', ...grantStatements(spec, password, false), 'COMMIT'].join(';\n'));
+          } else {
+            await client.query('BEGIN');
+            for (const sql of grantStatements(spec, password, true)) await client.query(sql);
+            // An edited request may name other roles: drop memberships it no longer grants.
+            const wanted = new Set((spec.roleSettings as unknown as RoleSettings).grant);
+            const { rows } = await client.query<{ rolname: string }>(
+              `SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
                JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1`,
-            [name],
-          );
-          for (const r of rows)
-            if (!wanted.has(r.rolname)) await client.query(`REVOKE ${ident(r.rolname)} FROM ${ident(name)}`);
-          await client.query('COMMIT');
+              [name],
+            );
+            for (const r of rows)
+              if (!wanted.has(r.rolname))
+                await client.query(`REVOKE ${ident(r.rolname)} FROM ${ident(name)}`);
+            await client.query('COMMIT');
+          }
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw new PostgresError(`granting ${name} failed: ${(err as Error).message}`);
         }
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw new PostgresError(`granting ${name} failed: ${(err as Error).message}`);
-      }
+      });
       const url = new URL(publicUrl.href);
       url.username = name;
       url.password = password;
@@ -213,40 +236,44 @@ function target(client: pg.Client, resource: Record<string, unknown>, adminUrl: 
     async revoke(access): Promise<RevokeOutcome> {
       const name = access.principal;
       ident(name);
-      const exists = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
-      if (!exists) return { principal: name, sessionsEnded: 0, activity: null };
-      await client.query(`ALTER ROLE ${ident(name)} NOLOGIN`);
-      let ended = 0;
-      for (let attempt = 0; attempt < 50; attempt++) {
-        const r = await client.query(
-          'SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1) t',
-          [name],
-        );
-        ended += Number(r.rows[0]?.n ?? 0);
-        if ((await sessionsOf(name)) === 0) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const activity = await captureActivity(client, name);
-      await client.query(`REASSIGN OWNED BY ${ident(name)} TO CURRENT_USER`);
-      await client.query(`DROP OWNED BY ${ident(name)}`);
-      await client.query(`DROP ROLE ${ident(name)}`);
-      const left = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0;
-      const sessions = await sessionsOf(name);
-      if (left > 0 || sessions > 0) {
-        throw new PostgresError(
-          `revoking ${name} is not verified: ${left} role(s) and ${sessions} session(s) left`,
-        );
-      }
-      return { principal: name, sessionsEnded: ended, activity };
+      return session(async (client) => {
+        const exists =
+          (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
+        if (!exists) return { principal: name, sessionsEnded: 0, activity: null };
+        await client.query(`ALTER ROLE ${ident(name)} NOLOGIN`);
+        let ended = 0;
+        for (let attempt = 0; attempt < 50; attempt++) {
+          const r = await client.query(
+            'SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1) t',
+            [name],
+          );
+          ended += Number(r.rows[0]?.n ?? 0);
+          if ((await sessionsOf(name)) === 0) break;
+          // A terminated backend is gone within milliseconds: look again soon, then less often.
+          await new Promise((r) => setTimeout(r, Math.min(100, 5 * 2 ** attempt)));
+        }
+        const activity = await captureActivity(client, name);
+        await client.query(`REASSIGN OWNED BY ${ident(name)} TO CURRENT_USER`);
+        await client.query(`DROP OWNED BY ${ident(name)}`);
+        await client.query(`DROP ROLE ${ident(name)}`);
+        const left = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0;
+        const sessions = await sessionsOf(name);
+        if (left > 0 || sessions > 0) {
+          throw new PostgresError(
+            `revoking ${name} is not verified: ${left} role(s) and ${sessions} session(s) left`,
+          );
+        }
+        return { principal: name, sessionsEnded: ended, activity };
+      });
     },
 
     async close() {
-      await client.end().catch(() => {});
+      await pool.end().catch(() => {});
     },
   };
 }
 
-async function captureActivity(client: pg.Client, name: string) {
+async function captureActivity(client: pg.ClientBase, name: string) {
   try {
     const ext = await client.query("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'");
     if (ext.rowCount === 0) return null;
