@@ -17,11 +17,12 @@ Environment:
   GITHUB_SERVER_URL git host the access repos are fetched from (default: from GITHUB_API_URL,
                     https://github.com)
   TIMEBOX_STATE_DIR where the access repos' git mirrors are kept, a cache (default ~/.cache/timebox)
-  TIMEBOX_RECONCILE_MINUTES  minutes between full reconciles (default 5)
   TIMEBOX_<PROVIDER>_<CONNECTION>_URL, …  the targets' admin credentials (docs/providers/)
   LOG_LEVEL         trace, debug, info (default), warn, error
 
-Webhooks are received at POST /api/github/webhooks; GET /healthz answers 200.`;
+Webhooks are received at POST /api/github/webhooks; GET /healthz answers 200. Each access repo's
+timebox.yaml sets reconcile_interval (full reconcile, default 5m), remind_before (default 15m) and
+pending_ttl (closing unapproved request PRs, default 7d).`;
 
 export function serveOptionsFromEnv(env: NodeJS.ProcessEnv, cwd: string): ServerOptions {
   const missing: string[] = [];
@@ -66,18 +67,11 @@ export function serveOptionsFromEnv(env: NodeJS.ProcessEnv, cwd: string): Server
       `GITHUB_SERVER_URL must be an http(s) URL, not ${JSON.stringify(env.GITHUB_SERVER_URL)}`,
     );
   }
-  const minutes = env.TIMEBOX_RECONCILE_MINUTES ? Number(env.TIMEBOX_RECONCILE_MINUTES) : 5;
-  if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 24 * 60) {
-    throw new UsageError(
-      `TIMEBOX_RECONCILE_MINUTES must be a number of minutes between 0 and 1440, not ${JSON.stringify(env.TIMEBOX_RECONCILE_MINUTES)}`,
-    );
-  }
   return {
     appId,
     privateKey: pem,
     webhookSecret,
     port,
-    sweepIntervalMs: Math.round(minutes * 60_000),
     ...(server ? { gitUrl: server } : {}),
     ...(env.TIMEBOX_STATE_DIR ? { stateDir: resolve(cwd, env.TIMEBOX_STATE_DIR) } : {}),
     ...(env.HOST ? { host: env.HOST } : {}),

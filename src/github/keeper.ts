@@ -6,6 +6,7 @@
 //
 // Nothing here is the only copy of anything: git, the targets' tags and the PR comments hold the state, so a
 // restarted process converges by reconciling again.
+import { parseDuration } from '../core/duration.js';
 import type { Grant } from '../core/ledger.js';
 import type { Policies } from '../core/model.js';
 import { type Failure, type Granted, type Revoked, revokeGrant, Targets } from '../providers/reconcile.js';
@@ -23,6 +24,8 @@ import {
 } from './provision.js';
 import type { CheckCache } from './pull-check.js';
 import { revertRequest } from './revert.js';
+
+const DEFAULT_INTERVAL_MS = 5 * 60_000;
 
 export interface InstallationClient {
   gh: GitHub;
@@ -74,6 +77,9 @@ interface RepoState {
   grants: Grant[];
   /** Connections for scheduled revocations only (a reconcile opens its own: grants run transactions). */
   revokeTargets: Promise<Targets> | null;
+  /** When it was last reconciled, and how often it wants to be (`reconcile_interval`). */
+  reconciledAt: number;
+  intervalMs: number;
 }
 
 interface RevertJob {
@@ -149,6 +155,12 @@ export class Keeper {
     }
   }
 
+  /** Whether the repository's `reconcile_interval` has passed since its last reconcile (or it never was). */
+  due(repo: RepoRef): boolean {
+    const state = this.#repos.get(keyOf(repo));
+    return !state || this.#now().getTime() - state.reconciledAt >= state.intervalMs;
+  }
+
   /** Reconcile one repository (one at a time per repository; a burst shares one follow-up run). */
   reconcile(installed: InstalledRepo): Promise<ReconcileReport> {
     return this.#runner.run(keyOf(installed.repo), () => this.#reconcile(installed));
@@ -202,6 +214,8 @@ export class Keeper {
       policies: done.policies,
       grants: done.grants,
       revokeTargets: previous && previous.tip === tip ? previous.revokeTargets : null,
+      reconciledAt: now.getTime(),
+      intervalMs: parseDuration(done.config.reconcile_interval) ?? DEFAULT_INTERVAL_MS,
     };
     if (previous && previous.revokeTargets !== state.revokeTargets) await this.#dropTargets(previous);
     this.#repos.set(key, state);
@@ -211,9 +225,15 @@ export class Keeper {
 
     // Precise expiry for what is granted now; a timer for grants that start later.
     const t = now.getTime();
+    const remindMs = done.config.remind_before ? parseDuration(done.config.remind_before) : null;
     const scheduled = done.trusted
       .filter((g) => Date.parse(g.starts_at) <= t)
-      .map((g) => ({ id: `${key}#${g.id}`, file: g.file, expiresAt: Date.parse(g.ends_at) }));
+      .map((g) => ({
+        id: `${key}#${g.id}`,
+        file: g.file,
+        expiresAt: Date.parse(g.ends_at),
+        ...(remindMs !== null ? { remindMs } : {}),
+      }));
     this.#scheduled.set(key, scheduled);
     this.scheduler.sync([...this.#scheduled.values()].flat());
     this.#armStart(

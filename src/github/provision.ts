@@ -8,7 +8,7 @@
 // alarm issues and the targets' tags hold the truth, so a fresh memory converges to the same state.
 import { simpleGit } from 'simple-git';
 import { finalizeLedger, foldLedger, type Grant, prepareChange } from '../core/ledger.js';
-import type { Policies } from '../core/model.js';
+import type { Config, Policies } from '../core/model.js';
 import { checkProvenance } from '../core/provenance.js';
 import {
   type ApplyResult,
@@ -85,6 +85,7 @@ export interface Provisioned {
   key: string;
   tip: string;
   owner: string;
+  config: Config;
   policies: Policies;
   /** Every grant of the ledger. */
   grants: Grant[];
@@ -173,7 +174,18 @@ export async function provision(input: ProvisionInput): Promise<Provisioned> {
   }
   for (const p of result.plan.problems) log.warn({ repo: key, file: p.file }, p.message);
   if (input.dryRun) {
-    return { key, tip, owner, policies, grants: ledger.grants, trusted: [], result, refused, reverts: [] };
+    return {
+      key,
+      tip,
+      owner,
+      config,
+      policies,
+      grants: ledger.grants,
+      trusted: [],
+      result,
+      refused,
+      reverts: [],
+    };
   }
 
   for (const g of result.granted) await deliver(input, ledger.grants, g);
@@ -208,6 +220,7 @@ export async function provision(input: ProvisionInput): Promise<Provisioned> {
     key,
     tip,
     owner,
+    config,
     policies,
     grants: ledger.grants,
     trusted: trustedAll.filter((g) => activeNow(g) || Date.parse(g.starts_at) > t),

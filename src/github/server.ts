@@ -28,7 +28,10 @@ export interface ServerOptions extends AppOptions {
   baseUrl?: string;
   maxBodyBytes?: number;
   log?: Logger;
-  /** Period of the sweep (stale PRs); default 5 minutes, 0 = never (not even at start). */
+  /**
+   * How often to look for repositories due a full reconcile and stale-PR sweep (each repository's own
+   * period is `reconcile_interval` in its timebox.yaml); default 1 minute, 0 = never (not even at start).
+   */
   sweepIntervalMs?: number;
   /** Least time between two writes (POST/PATCH/…) to GitHub; default 50 ms (see docs/decisions.md). */
   writeIntervalMs?: number;
@@ -64,7 +67,7 @@ export interface RunningServer {
   probot: Probot;
   server: Server;
   keeper: Keeper;
-  /** Run the periodic work now (`now` overrides the clock, for tests). */
+  /** Run the periodic work now for every repository (`now` overrides the clock, for tests). */
   sweep(now?: () => Date): Promise<SweepResult>;
   close(): Promise<void>;
 }
@@ -152,8 +155,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     { port, path: WEBHOOK_PATH, api: opts.baseUrl ?? 'https://api.github.com' },
     'timebox serve listening',
   );
-  const sweep = async (now?: () => Date): Promise<SweepResult> => {
-    const result = await sweepInstallations(probot, now ?? opts.now, keeper);
+  const sweep = async (now?: () => Date, force = true): Promise<SweepResult> => {
+    const result = await sweepInstallations(probot, now ?? opts.now, keeper, force);
     for (const c of result.closed)
       log.info({ repo: c.repo, closed: c.pulls }, `closed stale request PRs in ${c.repo}`);
     for (const e of result.errors) log.warn({ repo: e.repo }, `sweep of ${e.repo} failed: ${e.message}`);
@@ -166,14 +169,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     return result;
   };
-  const every = opts.sweepIntervalMs ?? 5 * 60_000;
+  const every = opts.sweepIntervalMs ?? 60_000;
   let timer: NodeJS.Timeout | undefined;
   if (every > 0) {
-    const run = () => {
+    // At start every repository (catch-up); then those whose reconcile_interval has passed.
+    setImmediate(() => {
       sweep().catch((err: unknown) => log.error({ err }, 'sweep failed'));
-    };
-    setImmediate(run);
-    timer = setInterval(run, every);
+    });
+    timer = setInterval(() => {
+      sweep(undefined, false).catch((err: unknown) => log.error({ err }, 'sweep failed'));
+    }, every);
     timer.unref();
   }
   return {
@@ -182,7 +187,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     probot,
     server,
     keeper,
-    sweep,
+    sweep: (now?: () => Date) => sweep(now),
     close: () =>
       new Promise<void>((resolve, reject) => {
         if (timer) clearInterval(timer);

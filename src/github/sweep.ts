@@ -1,7 +1,8 @@
 // What `timebox serve` does on a timer rather than on an event: for every repository the App is installed
 // on, close request PRs left unapproved past `pending_ttl`, and reconcile the targets with the history
-// (grant what is missing, revoke what expired, heal drift, open missing revert PRs). Runs once at start
-// (catching up on anything missed while it was down) and then every `intervalMs`.
+// (grant what is missing, revoke what expired, heal drift, open missing revert PRs). Runs for every
+// repository at start (catching up on anything missed while it was down), then each repository again
+// every `reconcile_interval`.
 import type { Probot } from 'probot';
 import { appBotLogin } from './app.js';
 import type { GitHub } from './client.js';
@@ -15,10 +16,15 @@ export interface SweepResult {
   errors: { repo: string; message: string }[];
 }
 
+/**
+ * `force`: every repository now; otherwise only those whose `reconcile_interval` (timebox.yaml, default 5m)
+ * has passed since their last reconcile.
+ */
 export async function sweepInstallations(
   probot: Probot,
   now?: () => Date,
   keeper?: Keeper,
+  force = true,
 ): Promise<SweepResult> {
   const jwt = (await probot.auth()) as unknown as GitHub;
   const botLogin = await appBotLogin(probot);
@@ -28,8 +34,9 @@ export async function sweepInstallations(
     const gh = (await probot.auth(installation.id)) as unknown as GitHub;
     const repos = await gh.paginate('GET /installation/repositories', { per_page: 100 });
     for (const r of repos) {
-      out.repositories += 1;
       const name = r.full_name;
+      if (keeper && !force && !keeper.due({ owner: r.owner.login, repo: r.name })) continue;
+      out.repositories += 1;
       try {
         const result: StaleResult = await closeStalePulls(
           gh,

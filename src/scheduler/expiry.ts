@@ -8,6 +8,8 @@ export interface ScheduledGrant {
   id: string;
   file: string;
   expiresAt: number;
+  /** This grant's reminder lead time (its repo's `remind_before`); default: the scheduler's. 0 = none. */
+  remindMs?: number;
 }
 
 export interface ExpiryActions {
@@ -84,8 +86,9 @@ export class ExpiryScheduler {
       const revoke = current?.find((j) => j.kind === 'revoke');
       if (revoke && revoke.attempts > 0) continue;
       const jobs: Job[] = [{ kind: 'revoke', at: g.expiresAt, grant: g, attempts: 0 }];
-      const remindAt = g.expiresAt - this.#reminderMs;
-      if (this.#reminderMs > 0 && this.#actions.remind && !this.#reminded.has(g.id) && g.expiresAt > now) {
+      const lead = g.remindMs ?? this.#reminderMs;
+      const remindAt = g.expiresAt - lead;
+      if (lead > 0 && this.#actions.remind && !this.#reminded.has(g.id) && g.expiresAt > now) {
         jobs.push({ kind: 'remind', at: Math.max(remindAt, now), grant: g, attempts: 0 });
       }
       this.#jobs.set(g.id, jobs);

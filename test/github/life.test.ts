@@ -394,6 +394,12 @@ describe('timebox serve: faults converge', () => {
     const swept = await server?.sweep();
     await server?.keeper.idle();
     expect(swept?.reconciled.flatMap((r) => r.granted.map((g) => g.file))).toEqual([file]);
+    // The timer's sweeps come back to a repository only after its reconcile_interval (default 5m).
+    const ref = { owner: 'acme', repo: 'access' };
+    expect(server?.keeper.due(ref)).toBe(false);
+    offset += 5 * 60_000;
+    expect(server?.keeper.due(ref)).toBe(true);
+    offset -= 5 * 60_000;
     expect(await rolesFor(file)).toHaveLength(1);
     expect(commentsOn(pull).filter((b) => b.includes('timebox:credentials'))).toHaveLength(1);
     // Killed again after the grant: the next one finds the role and the delivered credentials, and does nothing.
