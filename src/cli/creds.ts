@@ -1,9 +1,12 @@
-// `timebox creds FILE`: open credentials sealed to you (an armored age file, or `apply --json` output).
+// `timebox creds FILE|PR`: open credentials sealed to you (an armored age file, `apply --json` output, or
+// the credentials comment Timebox posted on a pull request).
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CredsError } from '../creds/errors.js';
 import { openWith } from '../creds/seal.js';
+import { type GitHub, parseRepoName, type RepoRef, statusOf, tokenClient } from '../github/client.js';
 import type { Io } from './context.js';
 import { EXIT, UsageError } from './errors.js';
 
@@ -25,7 +28,13 @@ export function sealedBlocks(text: string): { file: string | null; armored: stri
 }
 
 export async function runCreds(io: Io, input: string, opts: { identity?: string[] }): Promise<number> {
-  const text = input === '-' ? readFileSync(0, 'utf8') : readInput(resolve(io.cwd, input), input);
+  const pull = pullReference(input);
+  const text =
+    input === '-'
+      ? readFileSync(0, 'utf8')
+      : pull && !existsSync(resolve(io.cwd, input))
+        ? await fromPullRequest(io, pull)
+        : readInput(resolve(io.cwd, input), input);
   const blocks = sealedBlocks(text);
   if (blocks.length === 0)
     throw new UsageError(`${input} holds no sealed credentials (-----BEGIN AGE ENCRYPTED FILE-----)`);
@@ -70,4 +79,75 @@ function readInput(path: string, given: string): string {
   } catch (err) {
     throw new UsageError(`cannot read ${given}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
+}
+
+/** `12`, `#12` or a pull request URL; null for anything else (a file name). */
+export function pullReference(input: string): { number: number; repo?: RepoRef } | null {
+  const n = /^#?(\d{1,9})$/.exec(input);
+  if (n) return { number: Number(n[1]) };
+  const url = /^https?:\/\/[^/]+\/([^/]+)\/([^/]+)\/pull\/(\d{1,9})(?:[/?#].*)?$/.exec(input);
+  if (url) return { number: Number(url[3]), repo: { owner: url[1] as string, repo: url[2] as string } };
+  return null;
+}
+
+/**
+ * The latest credentials comment Timebox posted on the pull request. Only comments by a bot account count:
+ * anyone can paste a sealed block into a comment, and credentials that open are not proof of who sent them.
+ */
+async function fromPullRequest(io: Io, pull: { number: number; repo?: RepoRef }): Promise<string> {
+  const token = io.env.GITHUB_TOKEN || io.env.GH_TOKEN;
+  if (!token)
+    throw new UsageError(
+      'reading a pull request needs GITHUB_TOKEN or GH_TOKEN in the environment (for example GH_TOKEN=$(gh auth token) timebox creds 12)',
+    );
+  const repo = pull.repo ?? repoFromEnvOrRemote(io);
+  const gh = tokenClient(token, io.env.GITHUB_API_URL);
+  let comments: Awaited<ReturnType<typeof listComments>>;
+  try {
+    comments = await listComments(gh, repo, pull.number);
+  } catch (err) {
+    throw new UsageError(
+      `cannot read the comments of ${repo.owner}/${repo.repo}#${pull.number}: ${statusOf(err) ?? ''} ${(err as Error).message}`.trim(),
+    );
+  }
+  const ours = comments.filter(
+    (c) => c.user?.type === 'Bot' && (c.body ?? '').startsWith('<!-- timebox:credentials '),
+  );
+  const latest = ours.at(-1);
+  if (!latest)
+    throw new UsageError(
+      `no credentials from Timebox on ${repo.owner}/${repo.repo}#${pull.number} (yet): it comments once the request is merged and granted`,
+    );
+  io.stderr(`credentials posted by ${latest.user?.login} on ${latest.created_at}\n`);
+  return latest.body ?? '';
+}
+
+function listComments(gh: GitHub, repo: RepoRef, number: number) {
+  return gh.paginate('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+    ...repo,
+    issue_number: number,
+    per_page: 100,
+  });
+}
+
+/** GITHUB_REPOSITORY, else the `origin` remote of the current directory's git repository. */
+function repoFromEnvOrRemote(io: Io): RepoRef {
+  const fromEnv = io.env.GITHUB_REPOSITORY;
+  if (fromEnv) {
+    try {
+      return parseRepoName(fromEnv);
+    } catch (err) {
+      throw new UsageError(`GITHUB_REPOSITORY: ${(err as Error).message}`);
+    }
+  }
+  let url = '';
+  try {
+    url = execFileSync('git', ['remote', 'get-url', 'origin'], { cwd: io.cwd, encoding: 'utf8' }).trim();
+  } catch {
+    // no repository or no origin: said below
+  }
+  const m = /[/:]([^/:]+)\/([^/]+?)(?:\.git)?\/?$/.exec(url);
+  if (!m)
+    throw new UsageError('which repository? set GITHUB_REPOSITORY=owner/name, or pass the pull request URL');
+  return { owner: m[1] as string, repo: m[2] as string };
 }

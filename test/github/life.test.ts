@@ -163,8 +163,15 @@ async function pushedMain() {
   await server?.keeper.idle();
 }
 
+/** Timebox's own comments on the pull request. */
 const commentsOn = (pull: number) =>
-  fake.comments.filter((c) => String(c.html_url ?? '').includes(`/pull/${pull}#`)).map((c) => String(c.body));
+  fake.comments
+    .filter(
+      (c) =>
+        String(c.html_url ?? '').includes(`/pull/${pull}#`) &&
+        (c.user as JsonObject | undefined)?.login === 'timebox[bot]',
+    )
+    .map((c) => String(c.body));
 
 /** The access repo's identity (its root commit): roles are cluster-wide, so only this run's are counted. */
 const ownerTag = () =>
@@ -256,6 +263,20 @@ describe('timebox serve: the whole life of a request', () => {
       encoding: 'utf8',
     }).trim();
     expect(url).toMatch(new RegExp(`^postgresql://${roles[0]}:`));
+    // `timebox creds <PR>` finds the same credentials on the PR; a human's look-alike comment is ignored.
+    fake.comment(
+      REPO,
+      pull,
+      'mallory',
+      `<!-- timebox:credentials fake -->\n${credentialsIn(granted as string)}`,
+    );
+    const creds = await run(['creds', String(pull), '--identity', aliceKey], {
+      cwd: ROOT,
+      env: { GITHUB_TOKEN: fake.token(), GITHUB_REPOSITORY: REPO, GITHUB_API_URL: fake.url },
+    });
+    expect(creds.code, creds.stderr).toBe(0);
+    expect(creds.stdout.trim()).toBe(url);
+    expect(creds.stderr).toContain('posted by timebox[bot]');
     const session = new pg.Client({ connectionString: url });
     await session.connect();
     const cut = new Promise<string>((resolve) => session.on('error', (e) => resolve(e.message)));

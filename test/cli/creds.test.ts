@@ -1,0 +1,58 @@
+// `timebox creds`: open sealed credentials from a file, `apply --json` output, or a pull request (the
+// GitHub side is in test/github/life.test.ts).
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { pullReference } from '../../src/cli/creds.js';
+import { sealTo } from '../../src/creds/seal.js';
+import { requireSshPublicKey } from '../../src/creds/ssh-keys.js';
+import { run, tempDir } from '../helpers/repo.js';
+
+function keyPair(dir: string, name: string): { key: string; pub: string } {
+  const key = join(dir, name);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', key]);
+  return { key, pub: readFileSync(`${key}.pub`, 'utf8').trim() };
+}
+
+describe('timebox creds', () => {
+  it('reads a pull request reference, or takes the argument as a file', () => {
+    expect(pullReference('12')).toEqual({ number: 12 });
+    expect(pullReference('#7')).toEqual({ number: 7 });
+    expect(pullReference('https://github.com/acme/access/pull/42')).toEqual({
+      number: 42,
+      repo: { owner: 'acme', repo: 'access' },
+    });
+    expect(pullReference('https://github.com/acme/access/pull/42/files')).toMatchObject({ number: 42 });
+    expect(pullReference('creds.age')).toBeNull();
+    expect(pullReference('12.age')).toBeNull();
+    expect(pullReference('https://github.com/acme/access/issues/42')).toBeNull();
+  });
+
+  it('opens `apply --json` output with the key it was sealed to, and says why another key cannot', async () => {
+    const dir = tempDir('timebox-creds-');
+    const alice = keyPair(dir, 'alice');
+    const bob = keyPair(dir, 'bob');
+    const sealed = await sealTo('postgresql://tb_alice:secret@db:5432/orders\n', [
+      requireSshPublicKey(alice.pub),
+    ]);
+    writeFileSync(
+      join(dir, 'out.json'),
+      JSON.stringify({ granted: [{ file: 'requests/alice/a.yaml', credentials: sealed }] }),
+    );
+    const ok = await run(['creds', 'out.json', '--identity', alice.key], { cwd: dir });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe('postgresql://tb_alice:secret@db:5432/orders\n');
+    expect(ok.stderr).toContain('requests/alice/a.yaml');
+    const wrong = await run(['creds', 'out.json', '--identity', bob.key], { cwd: dir });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/not sealed to your key/);
+  });
+
+  it('a pull request needs a token, and says how to get one', async () => {
+    const dir = tempDir('timebox-creds-');
+    const r = await run(['creds', '12'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/GITHUB_TOKEN or GH_TOKEN.*gh auth token/);
+  });
+});
