@@ -190,7 +190,7 @@ export async function provision(input: ProvisionInput): Promise<Provisioned> {
 
   for (const g of result.granted) await deliver(input, ledger.grants, g);
   for (const f of result.failures) {
-    if (f.action === 'grant' && f.noKeys && f.grantId) await tellNoKeys(input, f);
+    if (f.action === 'grant' && f.noKeys && f.grantId) await tellNoKeys(input, f, ledger.grants);
     else if (f.action === 'revoke' && f.file) await revocationFailing(input, f.file, f.message);
     else log.error({ repo: key, file: f.file, action: f.action }, f.message);
   }
@@ -272,7 +272,7 @@ async function deliver(input: ProvisionInput, grants: Grant[], g: Granted): Prom
   const expires = Date.parse(g.expires_at);
   const body = [
     MARK.credentials(g.grantId),
-    `**Granted.** @${grant.requester} has **${md(grant.role)}** on **${md(grant.resource)}** until **${utc(expires)}** (${relative(expires - input.now.getTime())}), as \`${md(g.principal)}\`.`,
+    `**Granted.** ${mention(grant.requester)} has **${md(grant.role)}** on **${md(grant.resource)}** until **${utc(expires)}** (${relative(expires - input.now.getTime())}), as \`${md(g.principal)}\`.`,
     '',
     'Credentials, sealed to your SSH keys on GitHub (only your private key opens them):',
     '',
@@ -294,8 +294,9 @@ async function deliver(input: ProvisionInput, grants: Grant[], g: Granted): Prom
   );
 }
 
-async function tellNoKeys(input: ProvisionInput, f: Failure): Promise<void> {
+async function tellNoKeys(input: ProvisionInput, f: Failure, grants: Grant[]): Promise<void> {
   const id = f.grantId as string;
+  const grant = grants.find((g) => g.id === id);
   const k = `${keyOf(input.repo)}#${id}`;
   if (input.memory.told.has(k)) return;
   const pull = input.memory.verdicts.get(k)?.pull ?? null;
@@ -303,7 +304,12 @@ async function tellNoKeys(input: ProvisionInput, f: Failure): Promise<void> {
     await input.gh.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
       ...input.repo,
       issue_number: pull,
-      body: `${MARK.noKeys(id)}\n**Nothing granted yet.** ${md(f.message)}.`,
+      body: [
+        MARK.noKeys(id),
+        `**Nothing granted yet.** ${mention(grant?.requester ?? '')} has no \`ssh-ed25519\` or \`ssh-rsa\` key on GitHub, so there is nothing to seal the credentials to.`,
+        '',
+        `Add one at https://github.com/settings/keys (\`ssh-keygen -t ed25519\` makes one). Timebox tries again at its next reconcile, within minutes, and grants **${md(grant?.role ?? '')}** on **${md(grant?.resource ?? '')}** then.`,
+      ].join('\n'),
     });
   }
   input.memory.told.add(k);
@@ -326,7 +332,7 @@ export async function remind(
     issue_number: pull,
     body: [
       MARK.reminder(grant.id),
-      `@${grant.requester}, your **${md(grant.role)}** on **${md(grant.resource)}** ends at **${utc(expires)}** (${relative(expires - now.getTime())}).`,
+      `${mention(grant.requester)}, your **${md(grant.role)}** on **${md(grant.resource)}** ends at **${utc(expires)}** (${relative(expires - now.getTime())}).`,
       `To keep it, open a pull request that edits \`${md(grant.file)}\` (an extension is approved like a request).`,
     ].join('\n'),
   });
@@ -393,6 +399,11 @@ export async function hasMarker(
     per_page: 100,
   });
   return comments.some((c) => c.user?.login === botLogin && (c.body ?? '').startsWith(marker));
+}
+
+/** `@login` for a valid GitHub login, else the text escaped (no mention, no markup). */
+function mention(login: string): string {
+  return /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/.test(login) ? `@${login}` : md(login);
 }
 
 export function utc(ms: number): string {

@@ -103,10 +103,10 @@ beforeAll(async () => {
     },
   });
   fake.install(REPO, APP_ID);
-  fake.setTeam('@acme/qa', ['alice', 'bob', 'erin']);
+  fake.setTeam('@acme/qa', ['alice', 'bob', 'erin', 'frank']);
   fake.setTeam('@acme/qa-leads', ['carol']);
   fake.setTeam('@acme/security', ['sam']);
-  for (const login of ['alice', 'bob', 'carol', 'erin', 'sam']) fake.setPermission(login, 'write');
+  for (const login of ['alice', 'bob', 'carol', 'erin', 'frank', 'sam']) fake.setPermission(login, 'write');
   const keys = mkdtempSync(join(tmpdir(), 'timebox-life-keys-'));
   kept.push(keys);
   aliceKey = join(keys, 'id_ed25519');
@@ -511,6 +511,28 @@ describe('timebox serve: faults converge', () => {
         (r) => r.method === 'POST' && r.url.endsWith('/pulls') && JSON.stringify(r.body).includes(file),
       ),
     ).toHaveLength(0);
+  }, 60_000);
+
+  it('no SSH key on GitHub: nothing granted, one comment saying what to add; granted once a key is there', async () => {
+    offset = 0;
+    await restart();
+    const file = 'requests/frank/no-keys.yaml';
+    const { pull } = await approvedRequest('frank', file);
+    await pushedMain();
+    await pushedMain();
+    expect(await rolesFor(file)).toEqual([]);
+    const told = commentsOn(pull).filter((b) => b.includes('timebox:no-keys'));
+    expect(told).toHaveLength(1);
+    expect(told[0]).toMatch(
+      /Nothing granted yet.*@frank has no `ssh-ed25519` or `ssh-rsa` key on GitHub.*https:\/\/github\.com\/settings\/keys/s,
+    );
+    expect(commentsOn(pull).filter((b) => b.includes('timebox:credentials'))).toHaveLength(0);
+
+    fake.setUserKeys('frank', [readFileSync(`${aliceKey}.pub`, 'utf8').trim()]);
+    await server?.sweep();
+    await server?.keeper.idle();
+    expect(await rolesFor(file)).toHaveLength(1);
+    expect(commentsOn(pull).filter((b) => b.includes('timebox:credentials'))).toHaveLength(1);
   }, 60_000);
 
   it('duplicate and reordered deliveries change nothing; a direct push provisions nothing and raises an alarm', async () => {
