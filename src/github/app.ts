@@ -12,6 +12,8 @@ export interface AppOptions {
   now?: () => Date;
   /** Provisioning after a push to the default branch (src/github/keeper.ts); none = check only. */
   keeper?: Keeper;
+  /** The App's own login, when the caller already asks for it (`startServer` shares one with the keeper). */
+  botLogin?: () => Promise<string>;
 }
 
 export const PULL_EVENTS = [
@@ -69,19 +71,23 @@ export async function appBotLogin(probot: Probot): Promise<string> {
   return `${data?.slug ?? ''}[bot]`;
 }
 
+/** `appBotLogin`, asked once and remembered; a failure is retried at the next call. */
+export function rememberedBotLogin(probot: Probot): () => Promise<string> {
+  let login: Promise<string> | undefined;
+  return () => {
+    login ??= appBotLogin(probot);
+    login.catch(() => {
+      login = undefined;
+    });
+    return login;
+  };
+}
+
 export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
   return (app: Probot) => {
     const runner = new KeyedRunner();
     const cache = new CheckCache();
-    let botLogin: Promise<string> | undefined;
-    /** `<slug>[bot]`, asked once (with the App's JWT) and remembered; a failure is retried next time. */
-    const ownLogin = (): Promise<string> => {
-      botLogin ??= appBotLogin(app);
-      botLogin.catch(() => {
-        botLogin = undefined;
-      });
-      return botLogin;
-    };
+    const ownLogin = options.botLogin ?? rememberedBotLogin(app);
 
     const check = async (context: {
       id: string;

@@ -173,20 +173,8 @@ export async function provision(input: ProvisionInput): Promise<Provisioned> {
     await targets.close();
   }
   for (const p of result.plan.problems) log.warn({ repo: key, file: p.file }, p.message);
-  if (input.dryRun) {
-    return {
-      key,
-      tip,
-      owner,
-      config,
-      policies,
-      grants: ledger.grants,
-      trusted: [],
-      result,
-      refused,
-      reverts: [],
-    };
-  }
+  const out = { key, tip, owner, config, policies, grants: ledger.grants, result, refused };
+  if (input.dryRun) return { ...out, trusted: [], reverts: [] };
 
   for (const g of result.granted) await deliver(input, ledger.grants, g);
   for (const f of result.failures) {
@@ -216,18 +204,7 @@ export async function provision(input: ProvisionInput): Promise<Provisioned> {
       .find((p) => typeof p === 'number');
     reverts.push({ file: g.file, ...(activity ? { activity } : {}), ...(pull ? { pull } : {}) });
   }
-  return {
-    key,
-    tip,
-    owner,
-    config,
-    policies,
-    grants: ledger.grants,
-    trusted: trustedAll.filter((g) => activeNow(g) || Date.parse(g.starts_at) > t),
-    result,
-    refused,
-    reverts,
-  };
+  return { ...out, trusted: trustedAll.filter((g) => activeNow(g) || Date.parse(g.starts_at) > t), reverts };
 }
 
 async function verdictOf(input: ProvisionInput, g: Grant): Promise<Verdict> {

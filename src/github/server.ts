@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { Probot, ProbotOctokit } from 'probot';
-import { type AppOptions, appBotLogin, timeboxApp } from './app.js';
+import { type AppOptions, rememberedBotLogin, timeboxApp } from './app.js';
 import type { GitHub } from './client.js';
 import { Keeper } from './keeper.js';
 import { Mirrors, serverUrlFor } from './mirror.js';
@@ -82,14 +82,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     Octokit: timeboxOctokit(opts.writeIntervalMs ?? 50),
     ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
   });
-  let botLogin: Promise<string> | undefined;
-  const ownLogin = (): Promise<string> => {
-    botLogin ??= appBotLogin(probot);
-    botLogin.catch(() => {
-      botLogin = undefined;
-    });
-    return botLogin;
-  };
+  const ownLogin = rememberedBotLogin(probot);
   const keeper = new Keeper({
     mirrors: new Mirrors(opts.stateDir ?? defaultStateDir(), opts.gitUrl ?? serverUrlFor(opts.baseUrl)),
     env: opts.providerEnv ?? process.env,
@@ -107,7 +100,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ...(opts.reminderMs !== undefined ? { reminderMs: opts.reminderMs } : {}),
     ...(opts.retryMs ? { retryMs: opts.retryMs } : {}),
   });
-  await probot.load(timeboxApp({ ...opts, keeper }));
+  await probot.load(timeboxApp({ ...opts, keeper, botLogin: ownLogin }));
   const middleware = await probot.getNodeMiddleware({ path: WEBHOOK_PATH, log });
   const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
