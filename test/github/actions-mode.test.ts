@@ -1,12 +1,12 @@
 // Actions mode for real: the "Decide" script of action.yml runs in bash, in a clone of the fake's git
 // repository checked out at the PR head, with a read-only GITHUB_TOKEN-like token, as the runner would.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { FakeGitHub, type JsonObject } from '../fake-github/fake-github.js';
-import { requestYaml } from '../helpers/github.js';
+import { requestYaml, runCollecting } from '../helpers/github.js';
 import { ROOT, tempDir } from '../helpers/repo.js';
 
 const REPO = 'acme/access';
@@ -56,17 +56,14 @@ async function openPull(
   return { pull, head: String(((await fake.pull(REPO, pull)).head as JsonObject).sha) };
 }
 
-/**
- * actions/checkout with fetch-depth: 0 and persist-credentials: false, then the action's script. Async: the
- * fake GitHub answers from this process, so a synchronous spawn would deadlock.
- */
+/** actions/checkout with fetch-depth: 0 and persist-credentials: false, then the action's script. */
 async function runAction(pull: number, head: string, extra: Record<string, string> = {}) {
   const work = tempDir('timebox-actions-');
   const checkout = join(work, 'repo');
   execFileSync('git', ['clone', '-q', fake.gitDir(REPO), checkout]);
   execFileSync('git', ['-C', checkout, 'checkout', '-q', '--detach', head]);
   const summary = join(work, 'summary.md');
-  const child = spawn('bash', ['-c', SCRIPT], {
+  const r = await runCollecting('bash', ['-c', SCRIPT], {
     cwd: checkout,
     env: {
       PATH: process.env.PATH,
@@ -86,16 +83,7 @@ async function runAction(pull: number, head: string, extra: Record<string, strin
       ...extra,
     },
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += String(d);
-  });
-  child.stderr.on('data', (d) => {
-    stderr += String(d);
-  });
-  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { status, stdout, stderr, summary: existsSync(summary) ? readFileSync(summary, 'utf8') : '' };
+  return { ...r, summary: existsSync(summary) ? readFileSync(summary, 'utf8') : '' };
 }
 
 describe('action.yml in a runner-like checkout', () => {

@@ -1,7 +1,7 @@
 // Actions-only provisioning for real: action.yml's "Provision" script (apply, expire) runs in bash in a
 // clone of the fake's repository at the default branch, with a GITHUB_TOKEN-like token holding exactly the
 // permissions timebox-apply.yml / timebox-expire.yml declare, against a real PostgreSQL.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
@@ -9,7 +9,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { FakeGitHub } from '../fake-github/fake-github.js';
-import { createTestDatabase, query, type TestDatabase } from '../helpers/postgres.js';
+import { ordersPolicy, runCollecting } from '../helpers/github.js';
+import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
 import { ROOT, tempDir } from '../helpers/repo.js';
 
 const REPO = 'acme/access';
@@ -28,21 +29,6 @@ let fake: FakeGitHub;
 let db: TestDatabase;
 let keyDir: string;
 
-const POLICY = (readRole: string) => `resources:
-  orders-db:
-    provider: postgres
-    connection: orders
-    roles:
-      read-only: { grant: [${readRole}], read_only: true }
-rules:
-  - name: qa-read
-    requesters: ["@acme/qa"]
-    resources: ["*-db"]
-    roles: [read-only]
-    max_duration: 4h
-    approvals:
-      - { from: ["@acme/qa-leads"], count: 1 }
-`;
 const request = (who: string) =>
   `requester: ${who}\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Reproduce BUG-1234\n`;
 
@@ -54,7 +40,7 @@ beforeAll(async () => {
   await fake.createRepo(REPO, {
     author: 'admin',
     files: {
-      'policies/qa.yaml': POLICY(db.readRole),
+      'policies/qa.yaml': ordersPolicy(db.readRole),
       '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
       'teams.yaml': '"@acme/qa": [alice, erin]\n"@acme/qa-leads": [carol]\n"@acme/security": [sam]\n',
     },
@@ -70,15 +56,7 @@ afterAll(async () => {
     const root = execFileSync('git', ['-C', fake.gitDir(REPO), 'rev-list', '--max-parents=0', 'main'], {
       encoding: 'utf8',
     }).trim();
-    const { rows } = await query(
-      db.url,
-      `SELECT rolname FROM pg_roles WHERE starts_with(shobj_description(oid, 'pg_authid'), $1)`,
-      [`timebox:{"owner":"${root}"`],
-    );
-    for (const r of rows)
-      await query(db.url, `DROP OWNED BY "${String(r.rolname)}"; DROP ROLE "${String(r.rolname)}"`).catch(
-        () => {},
-      );
+    await dropRolesOf(db.url, root);
   }
   await fake?.close();
   await db?.drop();
@@ -94,7 +72,7 @@ async function runProvision(command: 'apply' | 'expire', token: string, argv: st
   const cli = '"${args[@]}"';
   expect(SCRIPT).toContain(cli);
   const script = SCRIPT.replace(cli, `${cli} "$@"`);
-  const child = spawn('bash', ['-c', script, 'provision', ...argv], {
+  return runCollecting('bash', ['-c', script, 'provision', ...argv], {
     cwd: checkout,
     env: {
       PATH: process.env.PATH,
@@ -111,16 +89,6 @@ async function runProvision(command: 'apply' | 'expire', token: string, argv: st
       TIMEBOX_POSTGRES_ORDERS_URL: db.url,
     },
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += String(d);
-  });
-  child.stderr.on('data', (d) => {
-    stderr += String(d);
-  });
-  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { status, stdout, stderr };
 }
 
 async function roles(file: string): Promise<string[]> {

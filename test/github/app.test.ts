@@ -2,7 +2,6 @@
 // repositories, every request and response validated against GitHub's OpenAPI description). Happy
 // path, the adversarial approval cases of SPEC "Decisions", webhook security and redelivery.
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -13,7 +12,7 @@ import { type RunningServer, startServer } from '../../src/github/server.js';
 import { COMMENT_MARKER } from '../../src/report/pull-request.js';
 import { FakeGitHub, type JsonObject } from '../fake-github/fake-github.js';
 import { signWebhook } from '../fake-github/webhooks.js';
-import { MANIFEST, requestYaml } from '../helpers/github.js';
+import { MANIFEST, registerTimeboxApp, requestYaml } from '../helpers/github.js';
 import { ROOT, run, tempDir } from '../helpers/repo.js';
 
 const REPO = 'acme/access';
@@ -30,14 +29,7 @@ let branchCounter = 0;
 
 beforeAll(async () => {
   fake = await FakeGitHub.start();
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  fake.registerApp({
-    id: APP_ID,
-    slug: 'timebox',
-    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    permissions: MANIFEST.default_permissions,
-    events: MANIFEST.default_events,
-  });
+  const privateKeyPem = registerTimeboxApp(fake, APP_ID);
   await fake.createRepo(REPO, {
     author: 'admin',
     files: {
@@ -74,7 +66,7 @@ beforeAll(async () => {
   });
   server = await startServer({
     appId: String(APP_ID),
-    privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
+    privateKey: privateKeyPem,
     webhookSecret: SECRET,
     port: 0,
     host: '127.0.0.1',

@@ -6,7 +6,6 @@
 // and grant, and between expiry and revocation; PostgreSQL down at expiry; duplicate and reordered
 // deliveries; a direct push.
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,8 +17,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/github/server.js';
 import { FakeGitHub, type JsonObject } from '../fake-github/fake-github.js';
-import { MANIFEST } from '../helpers/github.js';
-import { createTestDatabase, query, type TestDatabase } from '../helpers/postgres.js';
+import { ordersPolicy, registerTimeboxApp } from '../helpers/github.js';
+import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
 import { git, ROOT, run, tempDir } from '../helpers/repo.js';
 
 const REPO = 'acme/access';
@@ -38,22 +37,6 @@ const clock = () => new Date(Date.now() + offset);
 const logs: JsonObject[] = [];
 /** Folders that live for the whole file (tempDir's are removed after each test). */
 const kept: string[] = [];
-
-const POLICY = (readRole: string) => `resources:
-  orders-db:
-    provider: postgres
-    connection: orders
-    roles:
-      read-only: { grant: [${readRole}], read_only: true, statement_timeout: 30s }
-rules:
-  - name: qa-read
-    requesters: ["@acme/qa"]
-    resources: ["*-db"]
-    roles: [read-only]
-    max_duration: 4h
-    approvals:
-      - { from: ["@acme/qa-leads"], count: 1 }
-`;
 
 const request = (requester: string, reason = 'Reproduce BUG-1234, EU order totals off by VAT') =>
   `requester: ${requester}\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: ${reason}\n`;
@@ -85,20 +68,12 @@ async function start(extra: Partial<ServerOptions> = {}): Promise<RunningServer>
 beforeAll(async () => {
   db = await createTestDatabase();
   fake = await FakeGitHub.start();
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  privateKeyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-  fake.registerApp({
-    id: APP_ID,
-    slug: 'timebox',
-    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    permissions: MANIFEST.default_permissions,
-    events: MANIFEST.default_events,
-  });
+  privateKeyPem = registerTimeboxApp(fake, APP_ID);
   await fake.createRepo(REPO, {
     author: 'admin',
     files: {
       'timebox.yaml': 'auto_merge: true\n',
-      'policies/qa.yaml': POLICY(db.readRole),
+      'policies/qa.yaml': ordersPolicy(db.readRole),
       '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
     },
   });
@@ -120,17 +95,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   // Roles are cluster-wide: drop what this run left (a grant still active when the tests end).
-  if (fake && db) {
-    const { rows } = await query(
-      db.url,
-      `SELECT rolname FROM pg_roles WHERE starts_with(shobj_description(oid, 'pg_authid'), $1)`,
-      [ownerTag()],
-    );
-    for (const r of rows)
-      await query(db.url, `DROP OWNED BY "${String(r.rolname)}"; DROP ROLE "${String(r.rolname)}"`).catch(
-        () => {},
-      );
-  }
+  if (fake && db)
+    await dropRolesOf(db.url, git(fake.gitDir(REPO), 'rev-list', '--max-parents=0', 'main').trim());
   await fake?.close();
   await db?.drop();
   for (const dir of kept) rmSync(dir, { recursive: true, force: true });

@@ -92,3 +92,16 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
   };
 }
+
+/** Drops every role Timebox made for the access repo `owner` (its root commit): roles are cluster-wide. */
+export async function dropRolesOf(url: string, owner: string): Promise<void> {
+  const { rows } = await query(
+    url,
+    `SELECT rolname FROM pg_roles WHERE starts_with(shobj_description(oid, 'pg_authid'), $1)`,
+    [`timebox:{"owner":"${owner}"`],
+  );
+  for (const r of rows) {
+    const role = String(r.rolname).replace(/"/g, '""');
+    await query(url, `DROP OWNED BY "${role}"; DROP ROLE "${role}"`).catch(() => {});
+  }
+}
