@@ -501,6 +501,33 @@ describe('timebox serve: faults converge', () => {
     expect(commentsOn(pull).filter((b) => b.includes('timebox:credentials'))).toHaveLength(1);
   }, 60_000);
 
+  it('the periodic reconcile heals drift: a role dropped by hand comes back, one nobody asked for goes', async () => {
+    offset = 0;
+    await restart();
+    const file = 'requests/alice/drift.yaml';
+    const { pull } = await approvedRequest('alice', file);
+    await pushedMain();
+    const [role] = await rolesFor(file);
+    expect(role).toBeDefined();
+    // A DBA drops it by hand; someone adds a login with a tag copied from it, for a file git never had.
+    await query(db.url, `DROP ROLE "${role}"`);
+    const tag = `${ownerTag()},"file":"requests/mallory/never.yaml","grant":"requests/mallory/never.yaml@0000000","requester":"mallory","resource":"orders-db"}`;
+    await query(db.url, `CREATE ROLE tb_mallory_forged LOGIN; COMMENT ON ROLE tb_mallory_forged IS '${tag}'`);
+    expect(await rolesFor('requests/mallory/never.yaml')).toEqual(['tb_mallory_forged']);
+
+    const swept = await server?.sweep();
+    await server?.keeper.idle();
+    const report = swept?.reconciled.find((r) => r.repo === REPO);
+    expect(report?.granted.map((g) => g.file)).toEqual([file]);
+    expect(report?.revoked.map((r) => `${r.file} ${r.reason}`)).toEqual([
+      'requests/mallory/never.yaml not in git',
+    ]);
+    expect(await rolesFor(file)).toHaveLength(1);
+    expect(await rolesFor('requests/mallory/never.yaml')).toEqual([]);
+    // The new password reaches alice: a second credentials comment, the latest one valid.
+    expect(commentsOn(pull).filter((b) => b.includes('timebox:credentials'))).toHaveLength(2);
+  }, 60_000);
+
   it('duplicate and reordered deliveries change nothing; a direct push provisions nothing and raises an alarm', async () => {
     offset = 0;
     await restart();
