@@ -109,6 +109,28 @@ describe('postgres provider', () => {
     expect((await target.revoke(access as NonNullable<typeof access>)).sessionsEnded).toBe(0);
   });
 
+  it('revokes many grants at once, each with a live session, on one target (more than its connections)', async () => {
+    const specs = Array.from({ length: 12 }, (_, i) =>
+      spec({
+        file: `requests/u${i}/${db.name}.yaml`,
+        grantId: `requests/u${i}/${db.name}.yaml@burst`,
+        requester: `u${i}`,
+      }),
+    );
+    const sessions = [];
+    for (const s of specs) sessions.push(await connectAs((await target.grant(s)).secret.trim()));
+    const held = (await target.list()).filter((a) => a.grantId.endsWith('@burst'));
+    expect(held).toHaveLength(12);
+    // Once every pooled connection is held by a revocation, none may wait for another one (a deadlock).
+    const out = await Promise.race([
+      Promise.all(held.map((a) => target.revoke(a))),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('revocations hung')), 20_000)),
+    ]);
+    expect(out.map((o) => o.sessionsEnded)).toEqual(Array(12).fill(1));
+    expect((await target.list()).filter((a) => a.grantId.endsWith('@burst'))).toEqual([]);
+    for (const c of sessions) await c.end().catch(() => {});
+  }, 30_000);
+
   it('granting twice converges on one role (idempotent) and updates expiry in place', async () => {
     const s = spec({ file: `requests/carol/${db.name}.yaml`, requester: 'carol' });
     await target.grant(s);

@@ -156,9 +156,11 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
   };
   const publicUrl = new URL(typeof resource.public_url === 'string' ? resource.public_url : adminUrl);
 
-  const sessionsOf = async (name: string) =>
+  // Always on the caller's connection: asking the pool for a second one while holding one deadlocks once
+  // every connection is held by a revocation doing the same.
+  const sessionsOf = async (client: pg.ClientBase, name: string) =>
     Number(
-      (await pool.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [name])).rows[0]
+      (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [name])).rows[0]
         ?.n ?? 0,
     );
 
@@ -248,7 +250,7 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
             [name],
           );
           ended += Number(r.rows[0]?.n ?? 0);
-          if ((await sessionsOf(name)) === 0) break;
+          if ((await sessionsOf(client, name)) === 0) break;
           // A terminated backend is gone within milliseconds: look again soon, then less often.
           await new Promise((r) => setTimeout(r, Math.min(100, 5 * 2 ** attempt)));
         }
@@ -257,7 +259,7 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
         await client.query(`DROP OWNED BY ${ident(name)}`);
         await client.query(`DROP ROLE ${ident(name)}`);
         const left = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0;
-        const sessions = await sessionsOf(name);
+        const sessions = await sessionsOf(client, name);
         if (left > 0 || sessions > 0) {
           throw new PostgresError(
             `revoking ${name} is not verified: ${left} role(s) and ${sessions} session(s) left`,
