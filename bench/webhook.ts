@@ -1,5 +1,5 @@
 // `npm run bench:webhook`: how long from a webhook delivery to the `timebox` check run on the pull request?
-// One process runs the fake GitHub (test/fake-github: real git repositories, every request and response
+// One process runs the fake GitHub (src/forge: real git repositories, every request and response
 // validated against GitHub's OpenAPI description), `timebox serve` (startServer, the real Probot server)
 // and, as the baseline, a bare Probot app whose handler does nothing, behind the same kind of server.
 // Deliveries are signed and sent one at a time, alternating between the three cases each round:
@@ -19,8 +19,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Probot } from 'probot';
+import { FakeGitHub, type JsonObject } from '../src/forge/fake-github.js';
 import { startServer } from '../src/github/server.js';
-import { FakeGitHub, type JsonObject } from '../test/fake-github/fake-github.js';
 import * as lib from './lib.js';
 
 const USAGE = `usage: npm run bench:webhook -- [--deliveries N] [--rounds N]

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { FakeGitHub, type JsonObject } from '../fake-github/fake-github.js';
+import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
 import { requestYaml, runCollecting } from '../helpers/github.js';
 import { ROOT, tempDir } from '../helpers/repo.js';
 

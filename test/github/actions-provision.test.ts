@@ -8,7 +8,7 @@ import { Octokit } from '@octokit/rest';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { FakeGitHub } from '../fake-github/fake-github.js';
+import { FakeGitHub } from '../../src/forge/fake-github.js';
 import { ordersPolicy, runCollecting } from '../helpers/github.js';
 import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
 import { ROOT, tempDir } from '../helpers/repo.js';

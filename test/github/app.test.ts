@@ -8,10 +8,10 @@ import { Writable } from 'node:stream';
 import { Octokit } from '@octokit/rest';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
+import { signWebhook } from '../../src/forge/webhooks.js';
 import { type RunningServer, startServer } from '../../src/github/server.js';
 import { COMMENT_MARKER } from '../../src/report/pull-request.js';
-import { FakeGitHub, type JsonObject } from '../fake-github/fake-github.js';
-import { signWebhook } from '../fake-github/webhooks.js';
 import { MANIFEST, registerTimeboxApp, requestYaml } from '../helpers/github.js';
 import { ROOT, run, tempDir } from '../helpers/repo.js';
 

@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeGitHub } from '../../src/forge/fake-github.js';
 import { revertBranch, revertRequest } from '../../src/github/revert.js';
-import { FakeGitHub } from '../fake-github/fake-github.js';
 import { MANIFEST, requestYaml } from '../helpers/github.js';
 import { ROOT, run, tempDir } from '../helpers/repo.js';
 

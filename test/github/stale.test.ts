@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
 import { closeStalePulls } from '../../src/github/stale.js';
-import { FakeGitHub, type JsonObject } from '../fake-github/fake-github.js';
 import { MANIFEST, requestYaml } from '../helpers/github.js';
 import { ROOT } from '../helpers/repo.js';
 

@@ -5,7 +5,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import type { FakeGitHub } from '../fake-github/fake-github.js';
+import type { FakeGitHub } from '../../src/forge/fake-github.js';
 import { ROOT } from './repo.js';
 
 /** app.yml, the permissions and events the App asks for. */

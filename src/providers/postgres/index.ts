@@ -160,8 +160,8 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
   // every connection is held by a revocation doing the same.
   const sessionsOf = async (client: pg.ClientBase, name: string) =>
     Number(
-      (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [name])).rows[0]
-        ?.n ?? 0,
+      (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [name]))
+        .rows[0]?.n ?? 0,
     );
 
   return {

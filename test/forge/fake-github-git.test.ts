@@ -10,8 +10,8 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeGitHub, type RecordedRequest } from './fake-github.js';
-import { matchGitPath, parseCgiHeaders } from './git-http.js';
+import { FakeGitHub, type RecordedRequest } from '../../src/forge/fake-github.js';
+import { matchGitPath, parseCgiHeaders } from '../../src/forge/git-http.js';
 
 const run = promisify(execFile);
 const APP_ID = 789;

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeGitHub, type JsonObject } from './fake-github.js';
-import { deliver, signWebhook, webhookErrors } from './webhooks.js';
+import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
+import { deliver, signWebhook, webhookErrors } from '../../src/forge/webhooks.js';
 
 const git = promisify(execFile);
 const APP_ID = 123;

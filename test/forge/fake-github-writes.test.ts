@@ -7,7 +7,7 @@ import { createHash, generateKeyPair, type KeyObject, sign } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeGitHub, type JsonObject } from './fake-github.js';
+import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
 
 const run = promisify(execFile);
 const APP_ID = 456;
