@@ -25,7 +25,7 @@ interface LedgerOptions {
 }
 
 /** Bump when the fold's meaning changes, so that cached folds from older versions are not used. */
-const FOLD_CACHE_VERSION = 1;
+const FOLD_CACHE_VERSION = 2;
 
 interface FoldCache {
   version: number;

@@ -5,6 +5,7 @@ import { runApply } from './apply.js';
 import { runCheck } from './check.js';
 import { type Io, processIo } from './context.js';
 import { runCreds } from './creds.js';
+import { runDemoCommand } from './demo.js';
 import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
 import { keysSealer } from './keys.js';
 import { runAudit, runStatus } from './ledger.js';
@@ -161,6 +162,21 @@ history is trusted as it is (and the output says so).`,
     .argument('<file>', 'the sealed credentials')
     .option('--identity <key...>', 'SSH private key file(s) (default: ~/.ssh/id_ed25519, ~/.ssh/id_rsa)')
     .action(async (file: string, opts) => done(await runCreds(io, file, opts)));
+
+  program
+    .command('demo')
+    .description('the whole life of a request on this machine: no account, no database to set up')
+    .option('--out <dir>', 'where to write the HTML audit report (default: a new temporary folder)')
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      `
+Starts an embedded PostgreSQL (or uses TIMEBOX_DEMO_PG_URL), a local forge standing in for GitHub, and
+timebox serve against them; a QA engineer asks for access, reviewers approve, Timebox grants, the clock
+moves two hours, Timebox revokes and reverts, and the audit is read back from git. Exit 0 only if every
+step verified what it claims.`,
+    )
+    .action(async (opts) => done(await runDemoCommand(io, opts)));
 
   program
     .command('serve')

@@ -88,6 +88,8 @@ export interface Grant {
   /** Who removed the file early (author of the removing commit). */
   ended_by_author?: string;
   revocation_reason?: string;
+  /** For a grant that expired: the commit that then removed its file (Timebox's revert PR, or a person). */
+  reverted?: { at: string; by: string; commit: string; reason: string };
   /** When and by whom it was requested, and who committed it onto the branch (for the audit events). */
   requested_at?: string;
   requested_by?: string;
@@ -161,9 +163,18 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
     if (!o) return;
     open.delete(file);
     if (atMs >= o.expiresMs) {
-      // It had already expired; the removal is the revert that records it (and may carry its activity).
-      const activity = trailer(commit, TRAILERS.activity)[0];
-      if (activity && how === 'revoked') o.grant.activity = activity;
+      // It had already expired; the removal is the revert that records the revocation (who carried it out,
+      // when, and the activity), after the expiry that ended the access.
+      if (how === 'revoked') {
+        const activity = trailer(commit, TRAILERS.activity)[0];
+        if (activity) o.grant.activity = activity;
+        o.grant.reverted = {
+          at: iso(Math.max(atMs, o.expiresMs)),
+          by: commit.author,
+          commit: commit.sha,
+          reason: trailer(commit, TRAILERS.reason)[0] ?? 'expired',
+        };
+      }
       return;
     }
     const end = Math.max(atMs, o.startsMs);
@@ -341,7 +352,15 @@ function eventsOf(grants: Grant[], nowMs: number): LedgerEvent[] {
         }),
       );
     } else if (g.state === 'expired' && Date.parse(g.ends_at) <= nowMs) {
-      events.push(ev(g, g.ends_at, 'expired', null, g.commit, { activity: g.activity }));
+      events.push(ev(g, g.ends_at, 'expired', null, g.commit, g.reverted ? {} : { activity: g.activity }));
+      if (g.reverted) {
+        events.push(
+          ev(g, g.reverted.at, 'revoked', g.reverted.by, g.reverted.commit, {
+            reason: g.reverted.reason,
+            activity: g.activity,
+          }),
+        );
+      }
     }
   }
   // The same order as comparing `Date.parse(time)`, then `order(type)`, with each key computed once per
@@ -351,7 +370,8 @@ function eventsOf(grants: Grant[], nowMs: number): LedgerEvent[] {
   return keyed.map((k) => k.e);
 }
 
-const ORDER: EventType[] = ['requested', 'approved', 'granted', 'extended', 'revoked', 'expired'];
+// At the same instant, an expiry comes before the revocation that carried it out.
+const ORDER: EventType[] = ['requested', 'approved', 'granted', 'extended', 'expired', 'revoked'];
 const order = (t: EventType) => ORDER.indexOf(t);
 
 function minIso(a: string, b: string): string {

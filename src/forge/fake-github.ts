@@ -23,7 +23,7 @@ import {
   parseAuthorization,
   ROUTE_PERMISSIONS,
 } from './auth.js';
-import type { JsonObject } from './builders.js';
+import { type JsonObject, setForgeClock } from './builders.js';
 import { basicToken, type GitPath, matchGitPath, runHttpBackend, sendText } from './git-http.js';
 import { githubApi, type SpecOperation } from './openapi.js';
 import {
@@ -130,7 +130,9 @@ export class FakeGitHub {
     for (const route of routes(this.#state, this.#apps)) this.#on(route);
   }
 
-  static async start(): Promise<FakeGitHub> {
+  /** `now`: the forge's clock for commit dates and timestamps (process-wide; see setForgeClock). */
+  static async start(opts: { now?: () => Date } = {}): Promise<FakeGitHub> {
+    if (opts.now) setForgeClock(opts.now);
     const fake = new FakeGitHub();
     await new Promise<void>((resolve) => fake.#server.listen(0, '127.0.0.1', resolve));
     const { port } = fake.#server.address() as AddressInfo;

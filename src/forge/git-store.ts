@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { forgeNow } from './builders.js';
 
 const run = promisify(execFile);
 
@@ -104,7 +105,7 @@ function gitDate(date: Date): string {
 }
 
 function identityEnv(author: Identity, committer: Identity): Record<string, string> {
-  const now = new Date();
+  const now = forgeNow();
   return {
     GIT_AUTHOR_NAME: author.name,
     GIT_AUTHOR_EMAIL: author.email,

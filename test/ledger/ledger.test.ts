@@ -165,7 +165,7 @@ describe('grant intervals', () => {
     expect(activeAt(l, new Date('2026-01-05T11:00:00Z'))).toEqual([]);
   });
 
-  it('expiry: a grant past its window is expired, and the later revert is housekeeping that may carry activity', async () => {
+  it('expiry: a grant past its window is expired; the later revert is the revocation, by whom, with activity', async () => {
     const dir = repo();
     commit(dir, '2026-01-05T10:00:00Z', 'grant', { [FILE]: request() });
     commit(
@@ -180,8 +180,19 @@ describe('grant intervals', () => {
       ends_at: '2026-01-05T12:00:00Z',
       activity: '3 statements',
     });
-    expect(l.events.map((e) => e.type)).toEqual(['requested', 'granted', 'expired']);
-    expect(l.events[2]).toMatchObject({ time: '2026-01-05T12:00:00Z', activity: '3 statements' });
+    expect(l.events.map((e) => e.type)).toEqual(['requested', 'granted', 'expired', 'revoked']);
+    expect(l.events[2]).toMatchObject({ time: '2026-01-05T12:00:00Z' });
+    expect(l.events[3]).toMatchObject({
+      time: '2026-01-05T12:00:05Z',
+      reason: 'expired',
+      activity: '3 statements',
+    });
+    expect(l.events[3]?.actor).toMatch(/\S/);
+    // Without a revert the grant only expired: no revocation is claimed.
+    const only = repo();
+    commit(only, '2026-01-05T10:00:00Z', 'grant', { [FILE]: request() });
+    const e = (await ledger(only, '2026-01-06T00:00:00Z')).events.map((x) => x.type);
+    expect(e).toEqual(['requested', 'granted', 'expired']);
   });
 
   it('an edit while active is an extension linked to the grant it extends', async () => {
