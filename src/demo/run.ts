@@ -123,7 +123,7 @@ export async function runDemo(narrator: Narrator, opts: DemoOptions): Promise<De
     const alice = demoKey('alice@demo');
     await step('alice has an SSH key on her account', async () => {
       forge?.setUserKeys('alice', [alice.publicLine]);
-      return [alice.publicLine.slice(0, 60) + '…'];
+      return [`${alice.publicLine.slice(0, 60)}…`];
     });
     await step('timebox serve, installed on the repository as a GitHub App', async () => {
       const f = forge as FakeGitHub;
