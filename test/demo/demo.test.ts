@@ -3,16 +3,24 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { run, tempDir } from '../helpers/repo.js';
+import { runCollecting } from '../helpers/github.js';
+import { ROOT, run, tempDir } from '../helpers/repo.js';
 
 describe('timebox demo', () => {
-  it('runs the whole life of a request and verifies every step (--json)', async () => {
+  it('runs the whole life of a request and verifies every step (bin/timebox.js demo --json)', async () => {
     const out = tempDir('timebox-demo-out-');
-    const r = await run(['demo', '--json', '--out', out], { cwd: out, env: { PATH: process.env.PATH } });
+    const r = await runCollecting(
+      process.execPath,
+      [join(ROOT, 'bin/timebox.js'), 'demo', '--json', '--out', out],
+      {
+        cwd: out,
+        env: { PATH: process.env.PATH },
+      },
+    );
     const result = JSON.parse(r.stdout);
     const failed = result.steps.filter((s: { ok: boolean }) => !s.ok);
     expect(failed, JSON.stringify(failed)).toEqual([]);
-    expect(r.code).toBe(0);
+    expect(r.status).toBe(0);
     expect(result.ok).toBe(true);
     expect(result.steps.length).toBeGreaterThanOrEqual(14);
     expect(result.events.map((e: { type: string }) => e.type)).toEqual([
@@ -25,6 +33,17 @@ describe('timebox demo', () => {
     expect(result.report).toBe(join(out, 'timebox-demo-audit.html'));
     expect(existsSync(result.report)).toBe(true);
     expect(readFileSync(result.report, 'utf8')).toContain('requests/alice/orders-vat.yaml');
+  }, 120_000);
+
+  it('a failed step fails the process: exit 1 from bin/timebox.js, with the embedded PostgreSQL loaded', async () => {
+    const out = tempDir('timebox-demo-out-');
+    const r = await runCollecting(
+      process.execPath,
+      [join(ROOT, 'bin/timebox.js'), 'demo', '--out', join(out, 'no', 'such', 'folder')],
+      { cwd: out, env: { PATH: process.env.PATH } },
+    );
+    expect(r.stdout).toMatch(/✘ timebox audit reads the history.*\n.*ENOENT/);
+    expect(r.status).toBe(1);
   }, 120_000);
 
   it('narrates with ticks and timings, and fails with the cause when PostgreSQL cannot be reached', async () => {
