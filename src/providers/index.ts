@@ -1,5 +1,9 @@
 // Providers that can grant and revoke, by id. (registry.ts lists every provider's schemas for policy checks.)
 import { postgres } from './postgres/index.js';
+import { redis } from './redis/index.js';
 import type { Provider } from './types.js';
 
-export const providers: ReadonlyMap<string, Provider> = new Map<string, Provider>([[postgres.id, postgres]]);
+export const providers: ReadonlyMap<string, Provider> = new Map<string, Provider>([
+  [postgres.id, postgres],
+  [redis.id, redis],
+]);

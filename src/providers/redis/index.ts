@@ -1,0 +1,217 @@
+// Redis: one ACL user per grant (`ACL SETUSER` with a random password, the role's key and channel patterns
+// and command rules after `-@all`), tagged in the hash `timebox:acl` (ACL users carry no comment); revoke is
+// `ACL DELUSER` + `CLIENT KILL USER`, verified. Every value is one argument of a command: nothing is spliced.
+// Redis has no expiry for ACL users: revocation by Timebox is what ends access.
+import { createHash, randomBytes } from 'node:crypto';
+import { createClient } from 'redis';
+import type {
+  GrantOutcome,
+  GrantSpec,
+  ManagedAccess,
+  PermissionPreview,
+  Provider,
+  ProviderTarget,
+  RevokeOutcome,
+} from '../types.js';
+import { COMMAND_RULE, PATTERN, redisDefinition } from './definition.js';
+
+/** Where the tags live: user name → JSON (owner, request path, grant, requester, resource, expiry). */
+export const TAGS_KEY = 'timebox:acl';
+const USER = /^tb_[a-z0-9_]{1,30}_[0-9a-f]{10}$/;
+const PATTERN_RE = new RegExp(PATTERN);
+const COMMAND_RE = new RegExp(COMMAND_RULE);
+
+export class RedisError extends Error {
+  override name = 'RedisError';
+}
+
+interface RoleSettings {
+  keys: string[];
+  channels?: string[];
+  commands: string[];
+}
+
+interface Tag {
+  owner: string;
+  file: string;
+  grant: string;
+  requester: string;
+  resource: string;
+  expires: string;
+}
+
+export function connectionEnv(connection: string): string {
+  return `TIMEBOX_REDIS_${connection.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`;
+}
+
+/** `tb_<login>_<hash of access repo and request path>`: stable, so a retry finds the same user. */
+export function userFor(spec: Pick<GrantSpec, 'file' | 'requester' | 'owner'>): string {
+  const login = spec.requester
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '_')
+    .slice(0, 30);
+  const hash = createHash('sha256').update(`${spec.owner}\u0000${spec.file}`).digest('hex').slice(0, 10);
+  return checkedUser(`tb_${login}_${hash}`);
+}
+
+function checkedUser(name: string): string {
+  if (!USER.test(name)) throw new RedisError(`refusing an unsafe ACL user name ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** The ACL rules of a role, each one argument of ACL SETUSER; everything is checked again here. */
+export function aclRules(role: RoleSettings): string[] {
+  const rules = ['resetkeys', 'resetchannels', '-@all'];
+  for (const k of role.keys) {
+    if (!PATTERN_RE.test(k)) throw new RedisError(`refusing the key pattern ${JSON.stringify(k)}`);
+    rules.push(`~${k}`);
+  }
+  for (const c of role.channels ?? []) {
+    if (!PATTERN_RE.test(c)) throw new RedisError(`refusing the channel pattern ${JSON.stringify(c)}`);
+    rules.push(`&${c}`);
+  }
+  for (const c of role.commands) {
+    if (!COMMAND_RE.test(c)) throw new RedisError(`refusing the command rule ${JSON.stringify(c)}`);
+    rules.push(c);
+  }
+  return rules;
+}
+
+function setUserArgs(spec: GrantSpec, password: string): string[] {
+  return [
+    'ACL',
+    'SETUSER',
+    userFor(spec),
+    'reset',
+    'on',
+    `>${password}`,
+    ...aclRules(spec.roleSettings as unknown as RoleSettings),
+  ];
+}
+
+export const redis: Provider = {
+  ...redisDefinition,
+
+  targetKey(resource) {
+    return `redis:${String(resource.connection)}`;
+  },
+
+  preview(spec): PermissionPreview {
+    const role = spec.roleSettings as unknown as RoleSettings;
+    return {
+      summary: `a Redis ACL user ${userFor(spec)} for keys ${role.keys.join(', ')} with ${role.commands.join(' ')}, revoked at ${spec.expiresAt.toISOString()}`,
+      statements: [setUserArgs(spec, '********').join(' ')],
+    };
+  },
+
+  async connect(resource, env) {
+    const connection = String(resource.connection);
+    const variable = connectionEnv(connection);
+    const url = env[variable];
+    if (!url) throw new RedisError(`${variable} is not set: the admin URL for connection \`${connection}\``);
+    const client = createClient({
+      url,
+      socket: { connectTimeout: 5000, reconnectStrategy: false },
+      disableOfflineQueue: true,
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+    } catch (err) {
+      throw new RedisError(
+        `cannot connect to connection \`${connection}\` (${variable}): ${(err as Error).message}`,
+      );
+    }
+    return target(client, resource, url);
+  },
+};
+
+type Client = ReturnType<typeof createClient>;
+
+function target(client: Client, resource: Record<string, unknown>, adminUrl: string): ProviderTarget {
+  const publicUrl = new URL(typeof resource.public_url === 'string' ? resource.public_url : adminUrl);
+  const exists = async (user: string) => (await client.sendCommand(['ACL', 'GETUSER', user])) !== null;
+  const sessionsOf = async (user: string) =>
+    String(await client.sendCommand(['CLIENT', 'LIST']))
+      .split('\n')
+      .filter((line) => new RegExp(`(^| )user=${user}( |$)`).test(line)).length;
+
+  return {
+    async list() {
+      const tags = (await client.hGetAll(TAGS_KEY)) as Record<string, string>;
+      const out: ManagedAccess[] = [];
+      for (const [user, raw] of Object.entries(tags)) {
+        let tag: Tag;
+        try {
+          tag = JSON.parse(raw) as Tag;
+        } catch {
+          continue;
+        }
+        if (!USER.test(user)) continue;
+        if (!(await exists(user))) {
+          // The user was deleted by hand (or a revoke stopped half way): the tag alone is not access.
+          await client.hDel(TAGS_KEY, user);
+          continue;
+        }
+        out.push({
+          owner: tag.owner ?? null,
+          provider: 'redis',
+          resourceId: tag.resource,
+          file: tag.file,
+          grantId: tag.grant,
+          principal: user,
+          expiresAt: tag.expires,
+        });
+      }
+      return out.sort((a, b) => (a.principal < b.principal ? -1 : 1));
+    },
+
+    async grant(spec): Promise<GrantOutcome> {
+      const user = userFor(spec);
+      const password = randomBytes(24).toString('base64url');
+      const tag: Tag = {
+        owner: spec.owner,
+        file: spec.file,
+        grant: spec.grantId,
+        requester: spec.requester,
+        resource: spec.resourceId,
+        expires: spec.expiresAt.toISOString(),
+      };
+      try {
+        // The tag first: a crash between the two leaves a tag without a user (list drops it), never a user
+        // nobody can find.
+        await client.hSet(TAGS_KEY, user, JSON.stringify(tag));
+        await client.sendCommand(setUserArgs(spec, password));
+      } catch (err) {
+        throw new RedisError(`granting ${user} failed: ${(err as Error).message}`);
+      }
+      const url = new URL(publicUrl.href);
+      url.username = user;
+      url.password = password;
+      return { principal: user, expiresAt: spec.expiresAt.toISOString(), secret: `${url.href}\n` };
+    },
+
+    async revoke(access): Promise<RevokeOutcome> {
+      const user = checkedUser(access.principal);
+      const open = await sessionsOf(user);
+      // ACL DELUSER also disconnects the user's clients; CLIENT KILL makes sure of it on any version.
+      if (await exists(user)) await client.sendCommand(['ACL', 'DELUSER', user]);
+      await client.sendCommand(['CLIENT', 'KILL', 'USER', user]).catch(() => 0);
+      const left = (await exists(user)) ? 1 : 0;
+      const sessions = await sessionsOf(user);
+      if (left > 0 || sessions > 0)
+        throw new RedisError(
+          `revoking ${user} is not verified: ${left} user(s) and ${sessions} connection(s) left`,
+        );
+      await client.hDel(TAGS_KEY, user);
+      return { principal: user, sessionsEnded: open, activity: null };
+    },
+
+    async close() {
+      if (!client.isOpen) return;
+      await client.quit().catch(() => {
+        if (client.isOpen) client.destroy();
+      });
+    },
+  };
+}
