@@ -1,3 +1,4 @@
+import { connectionProperties } from '../common.js';
 import type { ProviderDefinition } from '../types.js';
 
 const IDENT = '^[a-z_][a-z0-9_]{0,62}$';
@@ -9,19 +10,10 @@ export const postgresDefinition = {
     type: 'object',
     additionalProperties: false,
     required: ['connection'],
-    properties: {
-      connection: {
-        type: 'string',
-        pattern: '^[a-z0-9][a-z0-9_]{0,40}$',
-        description: 'Connection name; the admin URL is read from TIMEBOX_POSTGRES_<CONNECTION>_URL.',
-        errorMessage: { pattern: 'must be a connection name (lower-case letters, digits and _)' },
-      },
-      public_url: {
-        type: 'string',
-        format: 'uri',
-        description: 'The host, port and database requesters connect to, when it differs from the admin URL.',
-      },
-    },
+    properties: connectionProperties(
+      'postgres',
+      'The host, port and database requesters connect to, when it differs from the admin URL.',
+    ),
   },
   roleSchema: {
     type: 'object',

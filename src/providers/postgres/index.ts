@@ -1,7 +1,8 @@
 // PostgreSQL: one LOGIN role per grant, VALID UNTIL the expiry, member of the role's `grant` roles,
 // with per-role settings and a COMMENT that tags it with the request file. See README.md beside this file.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { adminUrl, grantName, connectionEnv as sharedConnectionEnv } from '../common.js';
 import type {
   GrantOutcome,
   GrantSpec,
@@ -39,15 +40,7 @@ interface Tag {
 
 /** `tb_<login>_<hash of the request path>`: ≤ 63 bytes, lower-case, and only [a-z0-9_]. */
 export function principalFor(spec: Pick<GrantSpec, 'file' | 'requester'> & { owner?: string }): string {
-  const login = spec.requester
-    .toLowerCase()
-    .replace(/[^a-z0-9]/g, '_')
-    .slice(0, 30);
-  const hash = createHash('sha256')
-    .update(spec.owner ? `${spec.owner}\u0000${spec.file}` : spec.file)
-    .digest('hex')
-    .slice(0, 10);
-  const name = `tb_${login}_${hash}`;
+  const name = grantName(spec);
   if (!IDENT.test(name)) throw new PostgresError(`cannot derive a safe role name for ${spec.requester}`);
   return name;
 }
@@ -64,7 +57,7 @@ function literal(value: string): string {
 }
 
 export function connectionEnv(connection: string): string {
-  return `TIMEBOX_POSTGRES_${connection.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`;
+  return sharedConnectionEnv('postgres', connection);
 }
 
 /** The statements a grant runs, in order (the password as a placeholder in previews). */
@@ -115,11 +108,7 @@ export const postgres: Provider = {
   },
 
   async connect(resource, env) {
-    const connection = String(resource.connection);
-    const variable = connectionEnv(connection);
-    const url = env[variable];
-    if (!url)
-      throw new PostgresError(`${variable} is not set: the admin URL for connection \`${connection}\``);
+    const { connection, variable, url } = adminUrl('postgres', resource, env, (m) => new PostgresError(m));
     // A small pool: revocations at expiry run in parallel, and a grant's transaction owns its connection.
     const pool = new pg.Pool({
       connectionString: url,

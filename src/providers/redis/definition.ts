@@ -1,4 +1,5 @@
 // The redis provider's settings in policy files (what `timebox check` validates); granting is in index.ts.
+import { connectionProperties } from '../common.js';
 import type { ProviderDefinition } from '../types.js';
 
 /** Key and channel patterns: glob characters, no spaces or control characters (each is one ACL argument). */
@@ -13,19 +14,10 @@ export const redisDefinition = {
     type: 'object',
     additionalProperties: false,
     required: ['connection'],
-    properties: {
-      connection: {
-        type: 'string',
-        pattern: '^[a-z0-9][a-z0-9_]{0,40}$',
-        description: 'Connection name; the admin URL is read from TIMEBOX_REDIS_<CONNECTION>_URL.',
-        errorMessage: { pattern: 'must be a connection name (lower-case letters, digits and _)' },
-      },
-      public_url: {
-        type: 'string',
-        format: 'uri',
-        description: 'The host and port requesters connect to, when it differs from the admin URL.',
-      },
-    },
+    properties: connectionProperties(
+      'redis',
+      'The host and port requesters connect to, when it differs from the admin URL.',
+    ),
   },
   roleSchema: {
     type: 'object',

@@ -2,8 +2,9 @@
 // and command rules after `-@all`), tagged in the hash `timebox:acl` (ACL users carry no comment); revoke is
 // `ACL DELUSER` + `CLIENT KILL USER`, verified. Every value is one argument of a command: nothing is spliced.
 // Redis has no expiry for ACL users: revocation by Timebox is what ends access.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
+import { adminUrl, grantName } from '../common.js';
 import type {
   GrantOutcome,
   GrantSpec,
@@ -40,18 +41,9 @@ interface Tag {
   expires: string;
 }
 
-export function connectionEnv(connection: string): string {
-  return `TIMEBOX_REDIS_${connection.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`;
-}
-
 /** `tb_<login>_<hash of access repo and request path>`: stable, so a retry finds the same user. */
 export function userFor(spec: Pick<GrantSpec, 'file' | 'requester' | 'owner'>): string {
-  const login = spec.requester
-    .toLowerCase()
-    .replace(/[^a-z0-9]/g, '_')
-    .slice(0, 30);
-  const hash = createHash('sha256').update(`${spec.owner}\u0000${spec.file}`).digest('hex').slice(0, 10);
-  return checkedUser(`tb_${login}_${hash}`);
+  return checkedUser(grantName(spec));
 }
 
 function checkedUser(name: string): string {
@@ -105,10 +97,7 @@ export const redis: Provider = {
   },
 
   async connect(resource, env) {
-    const connection = String(resource.connection);
-    const variable = connectionEnv(connection);
-    const url = env[variable];
-    if (!url) throw new RedisError(`${variable} is not set: the admin URL for connection \`${connection}\``);
+    const { connection, variable, url } = adminUrl('redis', resource, env, (m) => new RedisError(m));
     const client = createClient({
       url,
       socket: { connectTimeout: 5000, reconnectStrategy: false },

@@ -1,0 +1,52 @@
+// What the providers share: the admin connection named in a policy (its secret in the environment) and
+// the name of what a grant creates (`tb_<login>_<hash>`: the same request always gets the same name).
+import { createHash } from 'node:crypto';
+
+/** `TIMEBOX_<PROVIDER>_<CONNECTION>_URL`: where a connection's admin URL is read from. */
+export function connectionEnv(provider: string, connection: string): string {
+  const up = (s: string) => s.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+  return `TIMEBOX_${up(provider)}_${up(connection)}_URL`;
+}
+
+/** The `connection` and `public_url` settings of a resource whose admin URL is in the environment. */
+export function connectionProperties(provider: string, publicUrl: string) {
+  return {
+    connection: {
+      type: 'string',
+      pattern: '^[a-z0-9][a-z0-9_]{0,40}$',
+      description: `Connection name; the admin URL is read from TIMEBOX_${provider.toUpperCase()}_<CONNECTION>_URL.`,
+      errorMessage: { pattern: 'must be a connection name (lower-case letters, digits and _)' },
+    },
+    public_url: { type: 'string', format: 'uri', description: publicUrl },
+  } as const;
+}
+
+/** The admin URL of `resource.connection`, or a clear error naming the variable to set. */
+export function adminUrl(
+  provider: string,
+  resource: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  fail: (message: string) => Error,
+): { connection: string; variable: string; url: string } {
+  const connection = String(resource.connection);
+  const variable = connectionEnv(provider, connection);
+  const url = env[variable];
+  if (!url) throw fail(`${variable} is not set: the admin URL for connection \`${connection}\``);
+  return { connection, variable, url };
+}
+
+/**
+ * `tb_<login>_<10 hex of sha256(owner NUL file)>` (without an owner: of the file alone, as older versions
+ * named them). Only `[a-z0-9_]` from the login; the caller still checks the result against its own rules.
+ */
+export function grantName(spec: { requester: string; file: string; owner?: string }): string {
+  const login = spec.requester
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '_')
+    .slice(0, 30);
+  const hash = createHash('sha256')
+    .update(spec.owner ? `${spec.owner}\u0000${spec.file}` : spec.file)
+    .digest('hex')
+    .slice(0, 10);
+  return `tb_${login}_${hash}`;
+}
