@@ -1,4 +1,5 @@
 // The providers Timebox knows, by id. A new provider adds its folder and one line here.
+import { mysqlDefinition } from './mysql/definition.js';
 import { postgresDefinition } from './postgres/definition.js';
 import { redisDefinition } from './redis/definition.js';
 import { sshDefinition } from './ssh/definition.js';
@@ -7,4 +8,4 @@ import type { ProviderDefinition } from './types.js';
 export const providerDefinitions: ReadonlyMap<string, ProviderDefinition> = new Map<
   string,
   ProviderDefinition
->([postgresDefinition, redisDefinition, sshDefinition].map((p) => [p.id, p]));
+>([postgresDefinition, mysqlDefinition, redisDefinition, sshDefinition].map((p) => [p.id, p]));

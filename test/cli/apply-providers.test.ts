@@ -1,20 +1,21 @@
-// One access repo, several providers: `timebox apply` grants PostgreSQL and Redis access from the same
-// history, seals each credential for its requester, and `timebox expire` revokes both.
+// One access repo, several providers: `timebox apply` grants PostgreSQL, Redis and MariaDB access from the
+// same history, seals each credential for its requester, and `timebox expire` revokes all of them.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MYSQL_URL, mysqlUnavailable } from '../helpers/mysql.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { REDIS_URL, redisUnavailable } from '../helpers/redis.js';
 import { run, tempDir, write } from '../helpers/repo.js';
 
-const unavailable = await redisUnavailable();
+const unavailable = (await redisUnavailable()) ?? (await mysqlUnavailable());
 let db: TestDatabase;
 
 describe.skipIf(unavailable !== null)(
-  `timebox apply with postgres and redis${unavailable ? ` (skipped: ${unavailable})` : ''}`,
+  `timebox apply with postgres, redis and mysql${unavailable ? ` (skipped: ${unavailable})` : ''}`,
   () => {
     beforeAll(async () => {
       db = await createTestDatabase();
@@ -23,7 +24,7 @@ describe.skipIf(unavailable !== null)(
       await db?.drop();
     });
 
-    it('grants both from one repo, each credential opens, and expire revokes both', async () => {
+    it('grants all three from one repo, each credential opens, and expire revokes them', async () => {
       const dir = tempDir();
       const prefix = `t${randomBytes(4).toString('hex')}`;
       const git = (...args: string[]) =>
@@ -38,6 +39,11 @@ describe.skipIf(unavailable !== null)(
     connection: orders
     roles:
       read-only: { grant: [${db.readRole}], read_only: true }
+  shop-db:
+    provider: mysql
+    connection: shop
+    roles:
+      read-only: { privileges: [SELECT], on: ["${prefix}.*"] }
   orders-cache:
     provider: redis
     connection: cache
@@ -58,11 +64,20 @@ rules:
         'requests/alice/cache.yaml',
         `requester: alice\nresource: orders-cache\nrole: read-only\nduration: 2h\n${reason}`,
       );
+      write(
+        dir,
+        'requests/alice/shop.yaml',
+        `requester: alice\nresource: shop-db\nrole: read-only\nduration: 2h\n${reason}`,
+      );
       execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice', '-f', join(dir, 'id')]);
       write(dir, 'keys.yaml', `alice:\n  - ${readFileSync(join(dir, 'id.pub'), 'utf8').trim()}\n`);
       git('add', 'policies', 'requests');
       git('commit', '-q', '-m', 'grant');
-      const env = { TIMEBOX_POSTGRES_ORDERS_URL: db.url, TIMEBOX_REDIS_CACHE_URL: REDIS_URL };
+      const env = {
+        TIMEBOX_POSTGRES_ORDERS_URL: db.url,
+        TIMEBOX_REDIS_CACHE_URL: REDIS_URL,
+        TIMEBOX_MYSQL_SHOP_URL: MYSQL_URL,
+      };
 
       const applied = await run(['apply', '--keys', 'keys.yaml', '--json'], { cwd: dir, env });
       expect(applied.code, applied.stderr).toBe(0);
@@ -72,11 +87,15 @@ rules:
         credentials: string;
       }[];
       expect(granted.map((g) => `${g.provider} ${g.file}`).sort()).toEqual([
+        'mysql requests/alice/shop.yaml',
         'postgres requests/alice/db.yaml',
         'redis requests/alice/cache.yaml',
       ]);
       const open = (g: { credentials: string }) =>
         execFileSync('age', ['-d', '-i', join(dir, 'id')], { input: g.credentials, encoding: 'utf8' }).trim();
+      expect(open(granted.find((g) => g.provider === 'mysql') as { credentials: string })).toMatch(
+        new RegExp(`^mysql://tb_alice_[0-9a-f]{10}:[^@]+@127\\.0\\.0\\.1:3306/${prefix}$`),
+      );
       const cacheUrl = open(granted.find((g) => g.provider === 'redis') as { credentials: string });
       expect(open(granted.find((g) => g.provider === 'postgres') as { credentials: string })).toMatch(
         /^postgresql:\/\//,
@@ -92,6 +111,7 @@ rules:
       expect(expired.code, expired.stderr).toBe(0);
       const revoked = JSON.parse(expired.stdout).revoked as { provider: string; reason: string }[];
       expect(revoked.map((r) => `${r.provider} ${r.reason}`).sort()).toEqual([
+        'mysql expired',
         'postgres expired',
         'redis expired',
       ]);
