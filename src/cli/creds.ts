@@ -1,8 +1,8 @@
 // `timebox creds FILE|PR`: open credentials sealed to you (an armored age file, `apply --json` output, or
 // the credentials comment Timebox posted on a pull request).
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CredsError } from '../creds/errors.js';
 import { openWith } from '../creds/seal.js';
@@ -49,10 +49,12 @@ export async function runCreds(io: Io, input: string, opts: { identity?: string[
   let failed = 0;
   for (const block of blocks) {
     let opened: string | null = null;
+    let identity = '';
     const reasons: string[] = [];
     for (const path of identities) {
       try {
         opened = await openWith(block.armored, readFileSync(path, 'utf8'));
+        identity = path;
         break;
       } catch (err) {
         reasons.push(
@@ -69,6 +71,9 @@ export async function runCreds(io: Io, input: string, opts: { identity?: string[
     }
     if (block.file) io.stderr(`# ${block.file}\n`);
     io.stdout(opened.endsWith('\n') ? opened : `${opened}\n`);
+    const installed = installCertificate(opened, identity);
+    if (installed)
+      io.stderr(`installed the SSH certificate as ${installed} (ssh uses it with ${identity})\n`);
   }
   return failed > 0 ? EXIT.failed : EXIT.ok;
 }
@@ -150,4 +155,34 @@ function repoFromEnvOrRemote(io: Io): RepoRef {
   if (!m)
     throw new UsageError('which repository? set GITHUB_REPOSITORY=owner/name, or pass the pull request URL');
   return { owner: m[1] as string, repo: m[2] as string };
+}
+
+/**
+ * SSH certificates (the ssh provider's credentials) go beside the key they certify, where ssh looks for
+ * them (`~/.ssh/id_ed25519-cert.pub`). The matching one is found by fingerprint; returns its path, or null.
+ */
+function installCertificate(opened: string, identity: string): string | null {
+  const certs = opened.split('\n').filter((l) => /^[a-z0-9-]+-cert-v01@openssh\.com /.test(l));
+  if (certs.length === 0 || !identity) return null;
+  const fingerprint = (file: string) =>
+    execFileSync('ssh-keygen', ['-l', '-f', file], { encoding: 'utf8' }).split(' ')[1] ?? '';
+  let want: string;
+  try {
+    want = fingerprint(identity);
+  } catch {
+    return null;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'timebox-creds-'));
+  try {
+    for (const cert of certs) {
+      writeFileSync(join(dir, 'cert.pub'), `${cert}\n`);
+      if (fingerprint(join(dir, 'cert.pub')) !== want) continue;
+      const path = `${identity}-cert.pub`;
+      writeFileSync(path, `${cert}\n`, { mode: 0o644 });
+      return path;
+    }
+    return null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

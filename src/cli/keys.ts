@@ -52,5 +52,8 @@ export async function keysSealer(io: Io, file: string | undefined): Promise<Seal
     async seal(login, secret) {
       return sealTo(secret, keys.logins.get(login.toLowerCase())?.keys ?? []);
     },
+    async publicKeys(login) {
+      return (keys.logins.get(login.toLowerCase())?.keys ?? []).map((k) => k.text);
+    },
   };
 }

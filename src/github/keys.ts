@@ -37,5 +37,8 @@ export function githubSealer(gh: GitHub): Sealer & { keysOf(login: string): Prom
     async seal(login, secret) {
       return sealTo(secret, await keysOf(login));
     },
+    async publicKeys(login) {
+      return (await keysOf(login)).map((k) => k.text);
+    },
   };
 }

@@ -12,6 +12,8 @@ export interface Sealer {
   /** Checked before granting, so that nothing is granted that cannot be delivered: null, or why not. */
   canSeal(login: string): string | null | Promise<string | null>;
   seal(login: string, secret: string): Promise<string>;
+  /** The requester's SSH public keys (`TYPE BASE64`), for providers that sign them. */
+  publicKeys?(login: string): Promise<string[]>;
 }
 
 export interface Granted {
@@ -244,7 +246,11 @@ export async function reconcileTargets(targets: Targets, input: ReconcileInput):
       continue;
     }
     try {
+      const publicKeys = t.provider.needsPublicKeys
+        ? ((await input.sealer.publicKeys?.(g.requester)) ?? [])
+        : undefined;
       const out = await t.target.grant({
+        ...(publicKeys ? { publicKeys } : {}),
         owner: input.owner,
         file: g.file,
         grantId: g.grantId,

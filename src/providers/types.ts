@@ -32,6 +32,8 @@ export interface GrantSpec {
   roleSettings: Record<string, unknown>;
   startsAt: Date;
   expiresAt: Date;
+  /** The requester's SSH public keys (`TYPE BASE64`), for providers that issue per-key credentials. */
+  publicKeys?: string[];
 }
 
 /**
@@ -82,4 +84,6 @@ export interface Provider extends ProviderDefinition {
   targetKey(resource: Record<string, unknown>): string;
   connect(resource: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<ProviderTarget>;
   preview(spec: GrantSpec): PermissionPreview;
+  /** Grants need `publicKeys` (the ssh provider signs each of the requester's keys). */
+  needsPublicKeys?: boolean;
 }

@@ -1,8 +1,8 @@
-// One access repo, several providers: `timebox apply` grants PostgreSQL, Redis and MariaDB access from the
+// One access repo, every provider: `timebox apply` grants PostgreSQL, MariaDB, Redis and SSH access from the
 // same history, seals each credential for its requester, and `timebox expire` revokes all of them.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ const unavailable = (await redisUnavailable()) ?? (await mysqlUnavailable());
 let db: TestDatabase;
 
 describe.skipIf(unavailable !== null)(
-  `timebox apply with postgres, redis and mysql${unavailable ? ` (skipped: ${unavailable})` : ''}`,
+  `timebox apply with postgres, mysql, redis and ssh${unavailable ? ` (skipped: ${unavailable})` : ''}`,
   () => {
     beforeAll(async () => {
       db = await createTestDatabase();
@@ -24,7 +24,7 @@ describe.skipIf(unavailable !== null)(
       await db?.drop();
     });
 
-    it('grants all three from one repo, each credential opens, and expire revokes them', async () => {
+    it('grants all four from one repo, each credential opens, and expire revokes them', async () => {
       const dir = tempDir();
       const prefix = `t${randomBytes(4).toString('hex')}`;
       const git = (...args: string[]) =>
@@ -44,6 +44,11 @@ describe.skipIf(unavailable !== null)(
     connection: shop
     roles:
       read-only: { privileges: [SELECT], on: ["${prefix}.*"] }
+  app-servers:
+    provider: ssh
+    ca: prod
+    roles:
+      shell: { principals: [deploy] }
   orders-cache:
     provider: redis
     connection: cache
@@ -69,7 +74,13 @@ rules:
         'requests/alice/shop.yaml',
         `requester: alice\nresource: shop-db\nrole: read-only\nduration: 2h\n${reason}`,
       );
+      write(
+        dir,
+        'requests/alice/shell.yaml',
+        `requester: alice\nresource: app-servers\nrole: shell\nduration: 2h\n${reason}`,
+      );
       execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice', '-f', join(dir, 'id')]);
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ca', '-f', join(dir, 'ca')]);
       write(dir, 'keys.yaml', `alice:\n  - ${readFileSync(join(dir, 'id.pub'), 'utf8').trim()}\n`);
       git('add', 'policies', 'requests');
       git('commit', '-q', '-m', 'grant');
@@ -77,6 +88,8 @@ rules:
         TIMEBOX_POSTGRES_ORDERS_URL: db.url,
         TIMEBOX_REDIS_CACHE_URL: REDIS_URL,
         TIMEBOX_MYSQL_SHOP_URL: MYSQL_URL,
+        TIMEBOX_SSH_PROD_CA_KEY: join(dir, 'ca'),
+        TIMEBOX_SSH_PROD_KRL: join(dir, 'revoked.krl'),
       };
 
       const applied = await run(['apply', '--keys', 'keys.yaml', '--json'], { cwd: dir, env });
@@ -90,9 +103,16 @@ rules:
         'mysql requests/alice/shop.yaml',
         'postgres requests/alice/db.yaml',
         'redis requests/alice/cache.yaml',
+        'ssh requests/alice/shell.yaml',
       ]);
       const open = (g: { credentials: string }) =>
         execFileSync('age', ['-d', '-i', join(dir, 'id')], { input: g.credentials, encoding: 'utf8' }).trim();
+      const cert = open(granted.find((g) => g.provider === 'ssh') as { credentials: string });
+      expect(cert).toMatch(/^ssh-ed25519-cert-v01@openssh\.com /);
+      writeFileSync(join(dir, 'cert.pub'), `${cert}\n`);
+      const shown = execFileSync('ssh-keygen', ['-L', '-f', join(dir, 'cert.pub')], { encoding: 'utf8' });
+      expect(shown).toContain('Key ID: "requests/alice/shell.yaml"');
+      expect(shown).toMatch(/Principals:\s+deploy/);
       expect(open(granted.find((g) => g.provider === 'mysql') as { credentials: string })).toMatch(
         new RegExp(`^mysql://tb_alice_[0-9a-f]{10}:[^@]+@127\\.0\\.0\\.1:3306/${prefix}$`),
       );
@@ -114,8 +134,14 @@ rules:
         'mysql expired',
         'postgres expired',
         'redis expired',
+        'ssh expired',
       ]);
       await expect(c.ping()).rejects.toThrow();
+      // ssh-keygen -Q exits 1 for a revoked key, and says so.
+      const q = spawnSync('ssh-keygen', ['-Q', '-f', join(dir, 'revoked.krl'), join(dir, 'cert.pub')], {
+        encoding: 'utf8',
+      });
+      expect(q.stdout).toContain('REVOKED');
       if (c.isOpen) c.destroy();
     }, 60_000);
   },

@@ -1,7 +1,7 @@
 // `timebox creds`: open sealed credentials from a file, `apply --json` output, or a pull request (the
 // GitHub side is in test/github/life.test.ts).
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pullReference } from '../../src/cli/creds.js';
@@ -47,6 +47,36 @@ describe('timebox creds', () => {
     const wrong = await run(['creds', 'out.json', '--identity', bob.key], { cwd: dir });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/not sealed to your key/);
+  });
+
+  it('installs an SSH certificate beside the key it certifies', async () => {
+    const dir = tempDir('timebox-creds-');
+    const alice = keyPair(dir, 'id_ed25519');
+    const other = keyPair(dir, 'other');
+    keyPair(dir, 'ca');
+    for (const name of ['id_ed25519', 'other'])
+      execFileSync('ssh-keygen', [
+        '-q',
+        '-s',
+        join(dir, 'ca'),
+        '-I',
+        'requests/alice/x.yaml',
+        '-n',
+        'root',
+        join(dir, `${name}.pub`),
+      ]);
+    const certs = ['other', 'id_ed25519'].map((n) => readFileSync(join(dir, `${n}-cert.pub`), 'utf8').trim());
+    const mine = certs[1];
+    rmSync(join(dir, 'id_ed25519-cert.pub'));
+    const sealed = await sealTo(`${certs.join('\n')}\n`, [
+      requireSshPublicKey(alice.pub),
+      requireSshPublicKey(other.pub),
+    ]);
+    writeFileSync(join(dir, 'creds.age'), sealed);
+    const r = await run(['creds', 'creds.age', '--identity', alice.key], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`installed the SSH certificate as ${alice.key}-cert.pub`);
+    expect(readFileSync(`${alice.key}-cert.pub`, 'utf8').trim()).toBe(mine);
   });
 
   it('a pull request needs a token, and says how to get one', async () => {
