@@ -127,6 +127,22 @@ describe.skipIf(unavailable !== null)(
       });
     });
 
+    it('a crash between the tag and the account leaves nothing that counts: list drops the orphan tag', async () => {
+      const orphan = userFor({ owner: `owner-${run}`, file: `requests/zoe/${run}.yaml`, requester: 'zoe' });
+      await admin.query(`REPLACE INTO ${META_DB}.grants (user, host, tag) VALUES (?, '%', ?)`, [
+        orphan,
+        JSON.stringify({
+          owner: `owner-${run}`,
+          file: `requests/zoe/${run}.yaml`,
+          grant: 'g@1',
+          resource: 'shop-db',
+        }),
+      ]);
+      expect((await target.list()).map((a) => a.principal)).not.toContain(orphan);
+      const [rows] = await admin.query(`SELECT 1 FROM ${META_DB}.grants WHERE user = ?`, [orphan]);
+      expect(rows).toEqual([]);
+    });
+
     it('identifiers cannot smuggle SQL, and a forged tag cannot make Timebox drop another account', async () => {
       expect(() => grantStatements({ privileges: ['ALL PRIVILEGES'], on: ['x.*'] })).toThrow(
         /refusing the privilege/,

@@ -191,6 +191,22 @@ describe.skipIf(unavailable !== null)(
       }
     });
 
+    it('a crash between the tag and the user leaves nothing that counts: list drops the orphan tag', async () => {
+      const orphan = userFor({ owner: `owner-${run}`, file: `requests/zoe/${run}.yaml`, requester: 'zoe' });
+      await admin.hSet(
+        TAGS_KEY,
+        orphan,
+        JSON.stringify({
+          owner: `owner-${run}`,
+          file: `requests/zoe/${run}.yaml`,
+          grant: 'g@1',
+          resource: 'orders-cache',
+        }),
+      );
+      expect((await target.list()).map((a) => a.principal)).not.toContain(orphan);
+      expect(await admin.hGet(TAGS_KEY, orphan)).toBeNull();
+    });
+
     it('a missing admin URL or a server that is down is a clear error', async () => {
       await expect(redis.connect({ connection: 'cache' }, {})).rejects.toThrow(
         /TIMEBOX_REDIS_CACHE_URL is not set/,
