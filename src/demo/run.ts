@@ -5,6 +5,7 @@
 // production, receiving signed webhooks. People act through the forge, Timebox answers, and every step checks
 // what it claims on the real thing (the check run, the comment, the role in PostgreSQL, the session, git).
 // A clock that the demo moves stands in for two hours of waiting.
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -145,6 +146,8 @@ export async function runDemo(narrator: Narrator, opts: DemoOptions): Promise<De
           TIMEBOX_POSTGRES_ORDERS_URL: db?.urls.orders,
           TIMEBOX_POSTGRES_CUSTOMERS_URL: db?.urls.customers,
           TIMEBOX_POSTGRES_BILLING_URL: db?.urls.billing,
+          // The example's app-servers (ssh) get a throwaway CA, so that every resource has its target.
+          ...demoCa(work),
         },
       });
       return [`webhooks at ${server.url}/api/github/webhooks`];
@@ -388,11 +391,32 @@ export async function runDemo(narrator: Narrator, opts: DemoOptions): Promise<De
     await db?.stop().catch(() => {});
     if (!opts.out) {
       // Keep the report; drop the rest (state, clone).
-      for (const sub of ['state', 'clone']) rmSync(join(work, sub), { recursive: true, force: true });
+      for (const sub of [
+        'state',
+        'clone',
+        'ssh-ca',
+        'ssh-ca.pub',
+        'ssh-revoked.krl',
+        'ssh-revoked.krl.timebox.json',
+      ])
+        rmSync(join(work, sub), { recursive: true, force: true });
     } else rmSync(work, { recursive: true, force: true });
   }
   result.ms = performance.now() - started;
   return result;
+}
+
+/** A CA for the example's `ca: prod` when ssh-keygen is there (the ssh provider signs with it). */
+function demoCa(work: string): Record<string, string> {
+  const key = join(work, 'ssh-ca');
+  try {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'timebox-demo-ca', '-f', key], {
+      stdio: 'ignore',
+    });
+  } catch {
+    return {};
+  }
+  return { TIMEBOX_SSH_PROD_CA_KEY: key, TIMEBOX_SSH_PROD_KRL: join(work, 'ssh-revoked.krl') };
 }
 
 /** An ed25519 key pair as GitHub shows it (public line) and as `timebox creds` reads it (PEM). */
