@@ -18,7 +18,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -31,6 +30,7 @@ import { keysSealer } from '../src/cli/keys.js';
 import { loadLedger } from '../src/cli/ledger.js';
 import type { Grant } from '../src/core/ledger.js';
 import { planReconcile } from '../src/core/reconcile.js';
+import { freePort } from '../src/demo/postgres.js';
 import { grantStatements, postgres, principalFor } from '../src/providers/postgres/index.js';
 import type { GrantSpec } from '../src/providers/types.js';
 import { rootCommit } from '../src/repo/history.js';
@@ -116,18 +116,6 @@ function postgresBin(): string | null {
   } catch {
     return null;
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

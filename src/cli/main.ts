@@ -128,8 +128,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
         `
 With GITHUB_TOKEN and GITHUB_REPOSITORY in the environment (Actions), only grants that an approved, merged
 pull request brought in are provisioned (anything else opens a timebox-alarm issue), credentials are sealed
-to the requester's SSH keys on GitHub and posted on their pull request. Without them, the checked-out
-history is trusted as it is (and the output says so).`,
+to the requester's SSH keys on GitHub and posted on their pull request (as TIMEBOX_BOT_LOGIN, default
+github-actions[bot], whose earlier comments it recognises). Without them, the checked-out history is
+trusted as it is (and the output says so).`,
       );
 
   reconcileOptions(program.command('plan').description('show what apply would grant and revoke')).action(

@@ -128,8 +128,8 @@ export async function runDemo(narrator: Narrator, opts: DemoOptions): Promise<De
     });
     await step('timebox serve, installed on the repository as a GitHub App', async () => {
       const f = forge as FakeGitHub;
-      const manifest = readFileSync(join(ROOT, 'app.yml'), 'utf8');
-      const privateKey = registerApp(f, manifest);
+      const manifest = parse(readFileSync(join(ROOT, 'app.yml'), 'utf8'));
+      const privateKey = f.registerManifestApp(APP_ID, 'timebox', manifest);
       f.install(REPO, APP_ID);
       server = await startServer({
         appId: String(APP_ID),
@@ -428,23 +428,6 @@ function demoKey(comment: string): { publicLine: string; privatePem: string } {
     publicLine: `ssh-ed25519 ${Buffer.from(blob).toString('base64')} ${comment}`,
     privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   };
-}
-
-/** Registers the App as app.yml describes it; returns its private key. */
-function registerApp(forge: FakeGitHub, manifest: string): string {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const app = parse(manifest) as {
-    default_permissions: Record<string, 'read' | 'write'>;
-    default_events: string[];
-  };
-  forge.registerApp({
-    id: APP_ID,
-    slug: 'timebox',
-    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    permissions: app.default_permissions,
-    events: app.default_events,
-  });
-  return privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
 }
 
 function sinkInto(lines: JsonObject[]): Writable {

@@ -5,7 +5,7 @@
 // endpoints, installation (or Actions) tokens with fine-grained permissions everywhere else. Repositories can
 // also be fetched and cloned over git's smart HTTP protocol (read-only), with a token as the Basic password.
 
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -342,6 +342,26 @@ export class FakeGitHub {
   /** Registers a GitHub App whose JWTs (RS256, `iss` = id) are checked against `publicKeyPem`. */
   registerApp(config: AppConfig): JsonObject {
     return this.#apps.registerApp(config);
+  }
+
+  /**
+   * Registers an App the way its manifest (app.yml: `default_permissions`, `default_events`) describes it,
+   * with a fresh RSA key pair; returns the private key (PKCS#1 PEM) the App signs its JWTs with.
+   */
+  registerManifestApp(
+    id: number,
+    slug: string,
+    manifest: { default_permissions: Permissions; default_events: string[] },
+  ): string {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    this.registerApp({
+      id,
+      slug,
+      publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      permissions: manifest.default_permissions,
+      events: manifest.default_events,
+    });
+    return privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
   }
 
   /** Installs the app (default: the last registered) on a repository; returns the installation id. */

@@ -5,7 +5,7 @@ import type { GitHub, RepoRef } from './client.js';
 
 export const ALARM_LABEL = 'timebox-alarm';
 
-async function openAlarms(gh: GitHub, repo: RepoRef) {
+export async function openAlarms(gh: GitHub, repo: RepoRef) {
   return gh.paginate('GET /repos/{owner}/{repo}/issues', {
     ...repo,
     state: 'open',

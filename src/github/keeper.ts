@@ -42,8 +42,6 @@ export interface KeeperOptions {
   log: Log;
   now?: () => Date;
   cache?: CheckCache;
-  /** Reminder lead time (default 15 minutes; 0 = none). */
-  reminderMs?: number;
   /** Waits between retries of a failing revocation (default 1 s … 60 s). */
   retryMs?: readonly number[];
 }
@@ -134,7 +132,6 @@ export class Keeper {
       },
       {
         now: () => this.#now().getTime(),
-        ...(opts.reminderMs !== undefined ? { reminderMs: opts.reminderMs } : {}),
         ...(opts.retryMs ? { retryMs: opts.retryMs } : {}),
       },
     );
@@ -305,7 +302,6 @@ export class Keeper {
         revocationVerified(
           { gh, repo: state.installed.repo, memory: this.#memory, log: this.#o.log },
           grant.file,
-          true,
         ),
       ),
     );

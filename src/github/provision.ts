@@ -21,8 +21,8 @@ import {
 import { loadAccessRepo } from '../repo/access-repo.js';
 import { cachedHistory, rootCommit } from '../repo/history.js';
 import { gitRevision } from '../repo/source.js';
-import { md } from '../report/pull-request.js';
-import { clearAlarmIssue, raiseAlarmIssue } from './alarms.js';
+import { md, mention } from '../report/pull-request.js';
+import { clearAlarmIssue, openAlarms, raiseAlarmIssue } from './alarms.js';
 import type { GitHub, RepoRef } from './client.js';
 import { githubSealer } from './keys.js';
 import type { CheckCache } from './pull-check.js';
@@ -182,8 +182,17 @@ export async function provision(input: ProvisionInput): Promise<Provisioned> {
     else if (f.action === 'revoke' && f.file) await revocationFailing(input, f.file, f.message);
     else log.error({ repo: key, file: f.file, action: f.action }, f.message);
   }
-  // `always`: an alarm raised before a restart is closed too.
-  for (const r of result.revoked) await revocationVerified(input, r.file, true);
+  // Alarms for what was just revoked are closed, also those raised before a restart (one listing).
+  if (result.revoked.length > 0) {
+    let open = new Set<string>();
+    try {
+      open = new Set((await openAlarms(gh, repo)).map((i) => i.title));
+    } catch (err) {
+      log.warn({ repo: key }, `cannot list the alarms: ${(err as Error).message}`);
+    }
+    for (const r of result.revoked)
+      await revocationVerified(input, r.file, open.has(revocationTitle(r.file)));
+  }
 
   // Files whose access ended at expiry but are still in the tree are removed, once nothing is left on a
   // target: just revoked, or revoked before a restart, or a revert PR that failed before.
@@ -346,6 +355,7 @@ export async function revocationFailing(
 export async function revocationVerified(
   input: Pick<ProvisionInput, 'gh' | 'repo' | 'memory' | 'log'>,
   file: string,
+  /** Close it even if this process did not raise it (it is known to be open). */
   always = false,
 ): Promise<void> {
   const k = `revoke#${keyOf(input.repo)}#${file}`;
@@ -376,11 +386,6 @@ export async function hasMarker(
     per_page: 100,
   });
   return comments.some((c) => c.user?.login === botLogin && (c.body ?? '').startsWith(marker));
-}
-
-/** `@login` for a valid GitHub login, else the text escaped (no mention, no markup). */
-function mention(login: string): string {
-  return /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/.test(login) ? `@${login}` : md(login);
 }
 
 export function utc(ms: number): string {

@@ -41,8 +41,6 @@ export interface ServerOptions extends AppOptions {
   providerEnv?: NodeJS.ProcessEnv;
   /** The git host to fetch access repos from; default derived from `baseUrl` (`https://github.com`). */
   gitUrl?: string;
-  /** Reminder before expiry; default 15 minutes, 0 = none. */
-  reminderMs?: number;
   /** Waits between retries of a failing revocation. */
   retryMs?: readonly number[];
 }
@@ -97,7 +95,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     log,
     cache: new CheckCache(),
     ...(opts.now ? { now: opts.now } : {}),
-    ...(opts.reminderMs !== undefined ? { reminderMs: opts.reminderMs } : {}),
     ...(opts.retryMs ? { retryMs: opts.retryMs } : {}),
   });
   await probot.load(timeboxApp({ ...opts, keeper, botLogin: ownLogin }));

@@ -80,7 +80,9 @@ export function md(text: string): string {
   );
 }
 
-const login = (l: string) => (/^[A-Za-z0-9-]{1,39}$/.test(l) ? `@${l}` : md(l));
+/** `@login` for a valid GitHub login (a mention), else the text escaped (no mention, no markup). */
+export const mention = (l: string) => (/^[A-Za-z0-9-]{1,39}$/.test(l) ? `@${l}` : md(l));
+const login = mention;
 const who = (p: string) => (p === '*' ? 'anyone with write access' : p.startsWith('@') ? p : login(p));
 
 export interface CommentInput {

@@ -1,7 +1,6 @@
 // Shared by the GitHub tests: the App manifest as shipped, registering it with the fake, a plain request
 // file, and running a script the way a runner does.
 import { type SpawnOptions, spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -20,15 +19,7 @@ export const requestYaml = (requester: string, extra = ''): string =>
 
 /** Registers the Timebox App (app.yml's permissions and events) with the fake; returns its private key (PEM). */
 export function registerTimeboxApp(fake: FakeGitHub, id: number): string {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  fake.registerApp({
-    id,
-    slug: 'timebox',
-    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    permissions: MANIFEST.default_permissions,
-    events: MANIFEST.default_events,
-  });
-  return privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  return fake.registerManifestApp(id, 'timebox', MANIFEST);
 }
 
 /**

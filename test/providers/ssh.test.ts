@@ -3,10 +3,10 @@
 // after revocation (the KRL, checked with ssh-keygen -Q too) and after its validity ends.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/demo/postgres.js';
 import { certificateOptions, ssh } from '../../src/providers/ssh/index.js';
 import type { GrantSpec, ProviderTarget } from '../../src/providers/types.js';
 
@@ -25,16 +25,6 @@ const user = { key: '', pub: '' };
 
 function keygen(file: string, comment: string) {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 function login(cert: string): { status: number | null; stderr: string } {
