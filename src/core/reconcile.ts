@@ -12,9 +12,18 @@ export interface ActualAccess {
   /** The request path the object is tagged with. */
   file: string;
   grantId: string;
+  /** Who it was granted to, from its tag (null: an old or damaged tag). */
+  requester: string | null;
+  /** The policy role it was granted as, from its tag (null: a tag written before roles were recorded). */
+  role: string | null;
   /** The target's own name for it (postgres role name, redis user, certificate serial, …). */
   principal: string;
   expiresAt: string | null;
+  /**
+   * A principal named as Timebox names its grants whose tag is gone (a grantee erased it, or it was never
+   * written): nothing in git can explain it, so it is always revoked, whichever access repo made it.
+   */
+  untagged?: boolean;
 }
 
 export interface GrantAction {
@@ -38,7 +47,7 @@ export interface RevokeAction {
   provider: string;
   resourceId: string;
   principal: string;
-  reason: 'expired' | 'removed' | 'replaced' | 'not in git';
+  reason: 'expired' | 'removed' | 'replaced' | 'not in git' | 'untagged';
 }
 
 export interface PlanProblem {
@@ -61,6 +70,23 @@ export interface Plan {
  * `owner` identifies this access repo (its root commit): access tagged by another owner shares the target
  * but is none of this repo's business, so it is neither revoked nor counted.
  */
+/**
+ * Whether existing access is the access a grant wants: the same file, requester, resource and role (the
+ * target follows from the resource). Only then is it kept or updated in place (an extension); a request
+ * re-assigned to someone else, moved to another resource or given another role replaces it: the old
+ * principal is revoked and the new one granted. A tag without a role (written before roles were recorded)
+ * matches on the rest.
+ */
+export function sameIdentity(want: Grant, a: ActualAccess): boolean {
+  return (
+    want.file === a.file &&
+    want.resource === a.resourceId &&
+    a.requester !== null &&
+    want.requester.toLowerCase() === a.requester.toLowerCase() &&
+    (a.role === null || want.role === a.role)
+  );
+}
+
 export function planReconcile(
   grants: readonly Grant[],
   actualOnTargets: readonly ActualAccess[],
@@ -68,7 +94,8 @@ export function planReconcile(
   at: Date,
   owner: string,
 ): Plan {
-  const actual = actualOnTargets.filter((a) => a.owner === owner);
+  // Untagged Timebox-named principals are everyone's business: no tag, no owner, no grant explains them.
+  const actual = actualOnTargets.filter((a) => a.owner === owner || a.untagged);
   const t = at.getTime();
   const desired = new Map<string, Grant>();
   const problems: PlanProblem[] = [];
@@ -105,8 +132,8 @@ export function planReconcile(
   const present = new Set<string>();
   const updates = new Map<string, string>();
   for (const a of actual) {
-    const want = desired.get(a.file);
-    if (want && want.resource === a.resourceId) {
+    const want = a.untagged ? undefined : desired.get(a.file);
+    if (want && sameIdentity(want, a)) {
       if (want.id === a.grantId) plan.unchanged++;
       // An edited request (an extension) updates the access in place: no gap, sessions stay.
       else updates.set(a.file, a.grantId);
@@ -114,13 +141,15 @@ export function planReconcile(
       continue;
     }
     const last = latestByFile.get(a.file);
-    const reason: RevokeAction['reason'] = want
-      ? 'replaced'
-      : !last
-        ? 'not in git'
-        : last.state === 'revoked' && Date.parse(last.ends_at) <= t
-          ? 'removed'
-          : 'expired';
+    const reason: RevokeAction['reason'] = a.untagged
+      ? 'untagged'
+      : want
+        ? 'replaced'
+        : !last
+          ? 'not in git'
+          : last.state === 'revoked' && Date.parse(last.ends_at) <= t
+            ? 'removed'
+            : 'expired';
     plan.revoke.push({
       action: 'revoke',
       file: a.file,

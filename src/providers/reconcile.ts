@@ -195,7 +195,7 @@ export async function reconcileTargets(targets: Targets, input: ReconcileInput):
     }
     try {
       const out = await withRetries(input.retries ?? 3, () =>
-        t.target.revoke({ ...r, owner: input.owner, expiresAt: null }),
+        t.target.revoke({ ...r, owner: input.owner, expiresAt: null, requester: null, role: null }),
       );
       revoked.push({
         file: r.file,

@@ -9,7 +9,7 @@ resources:
   orders-db:
     provider: postgres
     connection: orders
-    roles: { read-only: { grant: [orders_read] } }
+    roles: { read-only: { grant: [orders_read] }, read-write: { grant: [orders_write] } }
 `);
 
 function grant(file: string, over: Partial<Grant> = {}): Grant {
@@ -38,6 +38,8 @@ function actual(g: Grant, over: Partial<ActualAccess> = {}): ActualAccess {
     resourceId: g.resource,
     file: g.file,
     grantId: g.id,
+    requester: g.requester,
+    role: g.role,
     principal: `tb_${g.requester}`,
     expiresAt: g.expires_at,
     ...over,
@@ -110,6 +112,68 @@ describe('planReconcile', () => {
     const p = planReconcile([later, gone], [], POLICY, AT, 'repo');
     expect(p.grant).toEqual([]);
     expect(p.problems).toEqual([{ file: 'requests/g.yaml', message: expect.stringContaining('legacy-db') }]);
+  });
+});
+
+describe('a grant is matched by its whole identity (file, requester, resource, role)', () => {
+  const old = grant('requests/a.yaml', { requester: 'alice' });
+  const cases: [string, Partial<Grant>][] = [
+    ['re-assigned to someone else', { requester: 'bob' }],
+    ['given another role', { role: 'read-write' }],
+  ];
+  for (const [what, change] of cases) {
+    it(`an approved edit that is ${what} revokes the old principal and grants the new one`, () => {
+      const edited = grant('requests/a.yaml', { ...change, id: 'requests/a.yaml@c2', commit: 'c2' });
+      const p = planReconcile([edited], [actual(old)], POLICY, AT, 'repo');
+      expect(p.revoke).toEqual([
+        expect.objectContaining({ principal: 'tb_alice', reason: 'replaced', grantId: old.id }),
+      ]);
+      expect(p.grant).toEqual([expect.objectContaining({ grantId: edited.id, requester: edited.requester })]);
+      expect(p.grant[0]).not.toHaveProperty('replaces');
+      // Once applied, the next run changes nothing (the new principal matches, the old one is gone).
+      const after = planReconcile(
+        [edited],
+        [actual(edited, { principal: `tb_${edited.requester}` })],
+        POLICY,
+        AT,
+        'repo',
+      );
+      expect(after).toMatchObject({ grant: [], revoke: [], unchanged: 1 });
+    });
+  }
+
+  it('a login differing only in case is the same person (GitHub logins are case-insensitive)', () => {
+    const p = planReconcile(
+      [grant('requests/a.yaml', { requester: 'Alice' })],
+      [actual(old)],
+      POLICY,
+      AT,
+      'repo',
+    );
+    expect(p).toMatchObject({ grant: [], revoke: [], unchanged: 1 });
+  });
+
+  it('a tag without a requester never counts as the grant (revoked, then granted again)', () => {
+    const p = planReconcile([old], [actual(old, { requester: null })], POLICY, AT, 'repo');
+    expect(p.revoke).toHaveLength(1);
+    expect(p.grant).toHaveLength(1);
+  });
+
+  it('an untagged Timebox-named principal is revoked whatever git says, even with no owner', () => {
+    const stray = actual(old, {
+      untagged: true,
+      owner: null,
+      file: '',
+      grantId: '',
+      requester: null,
+      role: null,
+      principal: 'tb_mallory_0123456789',
+    });
+    const p = planReconcile([old], [stray, actual(old)], POLICY, AT, 'repo');
+    expect(p.revoke).toEqual([
+      expect.objectContaining({ principal: 'tb_mallory_0123456789', reason: 'untagged' }),
+    ]);
+    expect(p).toMatchObject({ grant: [], unchanged: 1, foreign: 0 });
   });
 });
 

@@ -167,6 +167,8 @@ describe.skipIf(unavailable !== null)(
         await expect(
           target.revoke({
             owner: `owner-${run}`,
+            requester: null,
+            role: null,
             provider: 'mysql',
             resourceId: 'shop-db',
             file: 'x',

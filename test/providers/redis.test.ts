@@ -149,6 +149,8 @@ describe.skipIf(unavailable !== null)(
         await expect(
           target.revoke({
             owner: `owner-${run}`,
+            requester: null,
+            role: null,
             provider: 'redis',
             resourceId: 'orders-cache',
             file: 'x',

@@ -38,6 +38,8 @@ interface Tag {
   file: string;
   grant: string;
   requester: string;
+  /** The role of the request (absent in tags written before 0.2). */
+  role?: string;
   resource: string;
   expires: string;
 }
@@ -151,6 +153,8 @@ function target(pool: mysql.Pool, resource: Record<string, unknown>, url: string
           resourceId: tag.resource,
           file: tag.file,
           grantId: tag.grant,
+          requester: tag.requester ?? null,
+          role: tag.role ?? null,
           principal: row.user,
           expiresAt: tag.expires,
         });
@@ -172,6 +176,7 @@ function target(pool: mysql.Pool, resource: Record<string, unknown>, url: string
         file: spec.file,
         grant: spec.grantId,
         requester: spec.requester,
+        role: spec.role,
         resource: spec.resourceId,
         expires: spec.expiresAt.toISOString(),
       };

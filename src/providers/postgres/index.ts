@@ -34,6 +34,8 @@ interface Tag {
   file: string;
   grant: string;
   requester: string;
+  /** The role of the request (absent in tags written before 0.2). */
+  role?: string;
   resource: string;
   expires: string;
 }
@@ -71,6 +73,7 @@ export function grantStatements(spec: GrantSpec, password: string, exists: boole
     file: spec.file,
     grant: spec.grantId,
     requester: spec.requester,
+    role: spec.role,
     resource: spec.resourceId,
     expires: spec.expiresAt.toISOString(),
   };
@@ -179,6 +182,8 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
           resourceId: tag.resource,
           file: tag.file,
           grantId: tag.grant,
+          requester: tag.requester ?? null,
+          role: tag.role ?? null,
           principal: row.rolname,
           expiresAt: row.rolvaliduntil ? row.rolvaliduntil.toISOString() : null,
         });

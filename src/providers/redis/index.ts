@@ -37,6 +37,8 @@ interface Tag {
   file: string;
   grant: string;
   requester: string;
+  /** The role of the request (absent in tags written before 0.2). */
+  role?: string;
   resource: string;
   expires: string;
 }
@@ -148,6 +150,8 @@ function target(client: Client, resource: Record<string, unknown>, adminUrl: str
           resourceId: tag.resource,
           file: tag.file,
           grantId: tag.grant,
+          requester: tag.requester ?? null,
+          role: tag.role ?? null,
           principal: user,
           expiresAt: tag.expires,
         });
@@ -163,6 +167,7 @@ function target(client: Client, resource: Record<string, unknown>, adminUrl: str
         file: spec.file,
         grant: spec.grantId,
         requester: spec.requester,
+        role: spec.role,
         resource: spec.resourceId,
         expires: spec.expiresAt.toISOString(),
       };

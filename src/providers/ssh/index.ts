@@ -53,6 +53,8 @@ interface Issued {
   file: string;
   grant: string;
   requester: string;
+  /** The role of the request (absent in tags written before 0.2). */
+  role?: string;
   resource: string;
   expires: string;
   /** The certificate line, kept to verify its revocation with `ssh-keygen -Q`. */
@@ -195,6 +197,8 @@ function target(ca: string, caKey: string, caPublic: string, krl: string): Provi
           resourceId: c.resource,
           file: c.file,
           grantId: c.grant,
+          requester: c.requester ?? null,
+          role: c.role ?? null,
           principal: `serial:${serial}`,
           expiresAt: c.expires,
         }));
@@ -244,6 +248,7 @@ function target(ca: string, caKey: string, caPublic: string, krl: string): Provi
               file: spec.file,
               grant: spec.grantId,
               requester: spec.requester,
+              role: spec.role,
               resource: spec.resourceId,
               expires: spec.expiresAt.toISOString(),
               certificate,
