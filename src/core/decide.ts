@@ -43,18 +43,14 @@ export function isRequestPath(path: string, config: Config): boolean {
   return path.startsWith(`${config.paths.requests}/`);
 }
 
-/** Files whose change must be reviewed on its own, never together with requests. */
+/**
+ * Files whose change must be reviewed on its own, never together with requests: everything outside the
+ * requests folder. Policies, schemas, CODEOWNERS, the teams file, workflows — and, where the access repo
+ * runs its own copy of Timebox (`uses: ./`), `bin/`, `src/`, `package.json` and the lockfile — all decide
+ * how a request is judged; an allow-list of "harmless" paths would miss the next one.
+ */
 export function isGovernancePath(path: string, config: Config): boolean {
-  return (
-    path.startsWith(`${config.paths.policies}/`) ||
-    path.startsWith('schemas/') ||
-    path === 'timebox.yaml' ||
-    // CODEOWNERS and the workflows that run Timebox in Actions mode
-    path.startsWith('.github/') ||
-    path === 'action.yml' ||
-    path === 'CODEOWNERS' ||
-    path === 'docs/CODEOWNERS'
-  );
+  return !isRequestPath(path, config);
 }
 
 /** Plain relative paths only: no `.` or `..` segments, no empty segments, no backslashes or control characters. */

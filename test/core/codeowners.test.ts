@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   CODEOWNERS_LOCATIONS,
@@ -656,5 +657,37 @@ describe('parseOwner', () => {
     ]) {
       expect(parseOwner(token), token).toBeNull();
     }
+  });
+});
+
+describe("the example access repo's CODEOWNERS (.github/CODEOWNERS)", () => {
+  const text = readFileSync(new URL('../../.github/CODEOWNERS', import.meta.url), 'utf8');
+  const co = parseCodeOwners(text, '.github/CODEOWNERS');
+  const owners = (p: string) => ownersOf(co, p).owners;
+
+  it('parses without warnings', () => {
+    expect(co.warnings).toEqual([]);
+  });
+
+  it('guards every governance path, the teams file and the action code included, with the security team', () => {
+    for (const p of [
+      'policies/qa.yaml',
+      'schemas/request.schema.json',
+      'timebox.yaml',
+      '.github/CODEOWNERS',
+      '.github/workflows/timebox-check.yml',
+      'teams.yaml',
+      '.github/timebox-teams.yaml',
+      'action.yml',
+      'bin/timebox.js',
+      'src/core/approvals.ts',
+      'package.json',
+      'package-lock.json',
+    ])
+      expect(owners(p), p).toEqual(['@acme/security']);
+  });
+
+  it('leaves request files to their policy (no code owner)', () => {
+    expect(owners('requests/alice/bug-1234.yaml')).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 // SPEC "Decisions", sentence by sentence.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BUILTIN, decideAll, decideRequest, windowOf } from '../../src/core/decide.js';
+import { BUILTIN, decideAll, decideRequest, isGovernancePath, windowOf } from '../../src/core/decide.js';
 import type { Decision } from '../../src/core/model.js';
 import {
   approve,
@@ -427,6 +428,18 @@ describe('pull request scope', () => {
       // Actions mode runs from these: a PR must not change its own gate and a request together
       '.github/workflows/timebox-check.yml',
       'action.yml',
+      // the Actions teams file, and the action's own code where the access repo runs it with `uses: ./`
+      'teams.yaml',
+      '.github/timebox-teams.yaml',
+      'bin/timebox.js',
+      'src/core/approvals.ts',
+      'dist/core/approvals.js',
+      'package.json',
+      'package-lock.json',
+      'README.md',
+      // a look-alike of the requests folder is not the requests folder
+      'requests.yaml',
+      'requests-old/alice/x.yaml',
     ]) {
       const i = input(POLICY, [{ path: FILE, text }], { pull: pull([approve('carol')]) });
       const [d] = decideAll({ ...i, changedPaths: [FILE, governance] });
@@ -438,9 +451,19 @@ describe('pull request scope', () => {
     }
   });
 
-  it('other files beside a request do not matter', () => {
+  it('other request files beside a request do not make it governance', () => {
     const i = input(POLICY, [{ path: FILE, text }], { pull: pull([approve('carol')]) });
-    expect(decideAll({ ...i, changedPaths: [FILE, 'README.md'] })[0]?.status).toBe('approved');
+    expect(decideAll({ ...i, changedPaths: [FILE, 'requests/bob/other.yaml'] })[0]?.status).toBe('approved');
+  });
+
+  it('any path outside requests/ is governance (property)', () => {
+    const config = input(POLICY, []).config;
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 40 }), (path) => {
+        const inRequests = path.startsWith(`${config.paths.requests}/`);
+        expect(isGovernancePath(path, config)).toBe(!inRequests);
+      }),
+    );
   });
 
   it('a PR with no request files passes', () => {
