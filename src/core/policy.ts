@@ -6,7 +6,7 @@ import { parseDuration } from './duration.js';
 import { isValidTimeZone } from './hours.js';
 import type { FileProblem, HoursSpec, Policies, Resource, Rule, Weekday } from './model.js';
 import { compileSchema, validateAgainst, validateSchema } from './schemas.js';
-import { type LoadedYaml, loadYaml } from './yaml-loader.js';
+import { formatPath, type LoadedYaml, loadYaml } from './yaml-loader.js';
 
 export interface SourceFile {
   path: string;
@@ -153,10 +153,25 @@ function checkResource(
     report({ ...e, message: `${e.message} (${provider.id} resource settings)` });
   }
   for (const [role, roleSettings] of Object.entries(raw.roles)) {
-    for (const e of validateAgainst(v.role, roleSettings, loaded, ['resources', id, 'roles', role])) {
-      ok = false;
+    const base = ['resources', id, 'roles', role];
+    let roleOk = true;
+    for (const e of validateAgainst(v.role, roleSettings, loaded, base)) {
+      roleOk = false;
       report({ ...e, message: `${e.message} (${provider.id} role settings)` });
     }
+    // What the schema cannot express (rights that reach Timebox's bookkeeping), once the shape is right.
+    if (roleOk && provider.checkRole) {
+      for (const p of provider.checkRole(roleSettings, settings)) {
+        roleOk = false;
+        const path = [...base, ...p.path];
+        report({
+          ...loaded.locate(path),
+          path: formatPath(path),
+          message: `${p.message} (${provider.id} role)`,
+        });
+      }
+    }
+    if (!roleOk) ok = false;
   }
   if (!ok) return null;
   return {

@@ -11,6 +11,18 @@ export interface ProviderDefinition {
   resourceSchema: object;
   /** JSON Schema (draft-07) for one role's settings. */
   roleSchema: object;
+  /**
+   * What a schema cannot say about a role whose settings passed `roleSchema` (a key pattern that would
+   * reach Timebox's own bookkeeping, an object in a system schema): each problem is located at `path`
+   * inside the role's settings (`['keys', 2]`), so `timebox check` reports it at file:line. Pure: no I/O.
+   */
+  checkRole?(role: Record<string, unknown>, resource: Record<string, unknown>): RoleProblem[];
+}
+
+/** A reason to refuse a role, at a path inside its settings. */
+export interface RoleProblem {
+  path: (string | number)[];
+  message: string;
 }
 
 /** One grant as the ledger says it should exist: what a provider is asked to create. */
