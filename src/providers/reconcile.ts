@@ -60,6 +60,8 @@ export interface ApplyResult {
 interface Connected {
   provider: Provider;
   target: ProviderTarget;
+  /** A resource served by this target: where an untagged principal (no tag, no resource) is revoked. */
+  resourceId: string;
 }
 
 /** Open connections to every target the policies name (one per target key), and what is on them. */
@@ -82,7 +84,11 @@ export class Targets {
       const key = provider.targetKey(resource.settings);
       if (t.#targets.has(key) || failed.has(key)) continue;
       try {
-        t.#targets.set(key, { provider, target: await provider.connect(resource.settings, env) });
+        t.#targets.set(key, {
+          provider,
+          target: await provider.connect(resource.settings, env),
+          resourceId: resource.id,
+        });
       } catch (err) {
         failed.add(key);
         t.failures.push({
@@ -113,7 +119,8 @@ export class Targets {
           const id = `${key}\u0000${a.principal}`;
           if (!seen.has(id)) {
             seen.add(id);
-            actual.push(a);
+            // An untagged principal names no resource: any resource on its target reaches it.
+            actual.push(a.untagged && !a.resourceId ? { ...a, resourceId: t.resourceId } : a);
           }
         }
       } catch (err) {

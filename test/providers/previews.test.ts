@@ -26,7 +26,7 @@ describe('permission previews', () => {
     } as GrantSpec);
     expect(p.statements).toEqual([
       expect.stringMatching(
-        /^ACL SETUSER tb_alice_[0-9a-f]{10} reset on >\*{8} resetkeys resetchannels -@all ~orders:\* \+@read$/,
+        /^ACL SETUSER tb_alice_[0-9a-f]{10} reset on #<sha256 of the password> resetkeys resetchannels -@all ~orders:\* \+@read -@admin -flushall -flushdb -swapdb$/,
       ),
     ]);
   });

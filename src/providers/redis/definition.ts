@@ -1,6 +1,12 @@
 // The redis provider's settings in policy files (what `timebox check` validates); granting is in index.ts.
 import { connectionProperties } from '../common.js';
-import type { ProviderDefinition } from '../types.js';
+import type { ProviderDefinition, RoleProblem } from '../types.js';
+import { outOfBounds, redisGlobMatch } from './acl.js';
+
+/** Where the tags live: user name → JSON (owner, request path, grant, requester, role, resource, expiry). */
+export const TAGS_KEY = 'timebox:acl';
+/** Every key Timebox keeps on a Redis target: no role's key pattern may match one. */
+export const BOOKKEEPING_KEYS = [TAGS_KEY] as const;
 
 /** Key and channel patterns: glob characters, no spaces or control characters (each is one ACL argument). */
 export const PATTERN = '^[A-Za-z0-9:_.*?\\[\\]{}/-]{1,200}$';
@@ -60,4 +66,33 @@ export const redisDefinition = {
       },
     },
   },
+  checkRole: checkRedisRole,
 } as const satisfies ProviderDefinition;
+
+/**
+ * Refuses a role whose rights reach Timebox's bookkeeping: a key pattern matching `timebox:acl` (a grantee
+ * could delete its own tag; Redis users never expire, so nothing would ever revoke it), or command rules
+ * that, after `-@all`, leave a command acting beyond key patterns (ACL users, FLUSHALL, CONFIG, …).
+ */
+export function checkRedisRole(role: Record<string, unknown>): RoleProblem[] {
+  const problems: RoleProblem[] = [];
+  const keys = Array.isArray(role.keys) ? (role.keys as string[]) : [];
+  keys.forEach((pattern, i) => {
+    const hit = BOOKKEEPING_KEYS.find((key) => redisGlobMatch(pattern, key));
+    if (hit)
+      problems.push({
+        path: ['keys', i],
+        message: `key pattern \`${pattern}\` matches \`${hit}\`, where Timebox keeps its tags: a grantee could erase its own tag and keep access for ever; use a pattern that stops before it (\`orders:*\`)`,
+      });
+  });
+  const commands = Array.isArray(role.commands) ? (role.commands as string[]) : [];
+  for (const [i, names] of outOfBounds(commands)) {
+    const shown =
+      names.length > 6 ? `${names.slice(0, 6).join(', ')} and ${names.length - 6} more` : names.join(', ');
+    problems.push({
+      path: ['commands', i],
+      message: `\`${commands[i]}\` lets the user run ${shown}, which act beyond its key patterns (on Timebox's tags, ACL users or the whole dataset); take them away after it (\`-@admin -flushall -flushdb -swapdb\`) or allow single commands`,
+    });
+  }
+  return problems;
+}

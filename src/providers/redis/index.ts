@@ -1,8 +1,10 @@
-// Redis: one ACL user per grant (`ACL SETUSER` with a random password, the role's key and channel patterns
-// and command rules after `-@all`), tagged in the hash `timebox:acl` (ACL users carry no comment); revoke is
-// `ACL DELUSER` + `CLIENT KILL USER`, verified. Every value is one argument of a command: nothing is spliced.
-// Redis has no expiry for ACL users: revocation by Timebox is what ends access.
-import { randomBytes } from 'node:crypto';
+// Redis: one ACL user per grant (`ACL SETUSER` with the SHA-256 of a random password, the role's key and
+// channel patterns and command rules after `-@all`, then denials of what acts beyond key patterns), tagged in
+// the hash `timebox:acl` (ACL users carry no comment) in the same transaction; revoke is `ACL DELUSER` +
+// `CLIENT KILL USER`, verified. Every value is one argument of a command: nothing is spliced.
+// Redis has no expiry for ACL users: revocation by Timebox is what ends access, so `list` also finds
+// Timebox-named users whose tag is gone (they are revoked whatever git says).
+import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { adminUrl, grantName } from '../common.js';
 import type {
@@ -14,10 +16,11 @@ import type {
   ProviderTarget,
   RevokeOutcome,
 } from '../types.js';
-import { COMMAND_RULE, PATTERN, redisDefinition } from './definition.js';
+import { DENY_AFTER } from './acl.js';
+import { COMMAND_RULE, checkRedisRole, PATTERN, redisDefinition, TAGS_KEY } from './definition.js';
 
-/** Where the tags live: user name → JSON (owner, request path, grant, requester, resource, expiry). */
-export const TAGS_KEY = 'timebox:acl';
+export { TAGS_KEY };
+
 const USER = /^tb_[a-z0-9_]{1,30}_[0-9a-f]{10}$/;
 const PATTERN_RE = new RegExp(PATTERN);
 const COMMAND_RE = new RegExp(COMMAND_RULE);
@@ -53,8 +56,18 @@ function checkedUser(name: string): string {
   return name;
 }
 
-/** The ACL rules of a role, each one argument of ACL SETUSER; everything is checked again here. */
+/**
+ * The ACL rules of a role, each one argument of ACL SETUSER; everything is checked again here, and a role
+ * whose rights reach Timebox's bookkeeping is refused as `timebox check` refuses it. The role's rules are
+ * followed by `DENY_AFTER` (a no-op for an accepted role on Redis 7; on a server whose categories differ it
+ * still takes away every `@admin` command).
+ */
 export function aclRules(role: RoleSettings): string[] {
+  const reach = checkRedisRole(role as unknown as Record<string, unknown>);
+  if (reach.length > 0)
+    throw new RedisError(
+      `refusing the role: ${reach.map((p) => `${p.path.join('.')}: ${p.message}`).join('; ')}`,
+    );
   const rules = ['resetkeys', 'resetchannels', '-@all'];
   for (const k of role.keys) {
     if (!PATTERN_RE.test(k)) throw new RedisError(`refusing the key pattern ${JSON.stringify(k)}`);
@@ -68,17 +81,25 @@ export function aclRules(role: RoleSettings): string[] {
     if (!COMMAND_RE.test(c)) throw new RedisError(`refusing the command rule ${JSON.stringify(c)}`);
     rules.push(c);
   }
-  return rules;
+  return [...rules, ...DENY_AFTER];
 }
 
-function setUserArgs(spec: GrantSpec, password: string): string[] {
+/**
+ * `#<sha256 hex>`: Redis stores and compares the SHA-256 of a password, and accepts the hash itself, so the
+ * password never travels to the server and never shows in MONITOR, the slow log or an ACL file.
+ */
+export function passwordHash(password: string): string {
+  return `#${createHash('sha256').update(password, 'utf8').digest('hex')}`;
+}
+
+function setUserArgs(spec: GrantSpec, hash: string): string[] {
   return [
     'ACL',
     'SETUSER',
     userFor(spec),
     'reset',
     'on',
-    `>${password}`,
+    hash,
     ...aclRules(spec.roleSettings as unknown as RoleSettings),
   ];
 }
@@ -94,7 +115,7 @@ export const redis: Provider = {
     const role = spec.roleSettings as unknown as RoleSettings;
     return {
       summary: `a Redis ACL user ${userFor(spec)} for keys ${role.keys.join(', ')} with ${role.commands.join(' ')}, revoked at ${spec.expiresAt.toISOString()}`,
-      statements: [setUserArgs(spec, '********').join(' ')],
+      statements: [setUserArgs(spec, '#<sha256 of the password>').join(' ')],
     };
   },
 
@@ -119,6 +140,19 @@ export const redis: Provider = {
 
 type Client = ReturnType<typeof createClient>;
 
+/** A tag that names its grant (file, grant, resource), or null: a damaged tag explains nothing. */
+function parseTag(raw: string): Tag | null {
+  try {
+    const tag = JSON.parse(raw) as Partial<Tag> | null;
+    if (!tag || typeof tag !== 'object') return null;
+    const { file, grant, resource } = tag;
+    if (typeof file !== 'string' || typeof grant !== 'string' || typeof resource !== 'string') return null;
+    return tag as Tag;
+  } catch {
+    return null;
+  }
+}
+
 function target(client: Client, resource: Record<string, unknown>, adminUrl: string): ProviderTarget {
   const publicUrl = new URL(typeof resource.public_url === 'string' ? resource.public_url : adminUrl);
   const exists = async (user: string) => (await client.sendCommand(['ACL', 'GETUSER', user])) !== null;
@@ -129,21 +163,24 @@ function target(client: Client, resource: Record<string, unknown>, adminUrl: str
 
   return {
     async list() {
+      // The users first, then the tags: a grant writes a user and its tag in one transaction, so a user seen
+      // here whose tag is missing below lost it afterwards (erased, evicted) — never a grant half done.
+      const users = new Set(
+        ((await client.sendCommand(['ACL', 'USERS'])) as string[]).map(String).filter((u) => USER.test(u)),
+      );
       const tags = (await client.hGetAll(TAGS_KEY)) as Record<string, string>;
       const out: ManagedAccess[] = [];
+      const tagged = new Set<string>();
       for (const [user, raw] of Object.entries(tags)) {
-        let tag: Tag;
-        try {
-          tag = JSON.parse(raw) as Tag;
-        } catch {
-          continue;
-        }
         if (!USER.test(user)) continue;
-        if (!(await exists(user))) {
+        if (!users.has(user) && !(await exists(user))) {
           // The user was deleted by hand (or a revoke stopped half way): the tag alone is not access.
           await client.hDel(TAGS_KEY, user);
           continue;
         }
+        const tag = parseTag(raw);
+        if (!tag) continue;
+        tagged.add(user);
         out.push({
           owner: tag.owner ?? null,
           provider: 'redis',
@@ -154,6 +191,23 @@ function target(client: Client, resource: Record<string, unknown>, adminUrl: str
           role: tag.role ?? null,
           principal: user,
           expiresAt: tag.expires,
+        });
+      }
+      // A Timebox-named user with no (readable) tag: nothing in git can explain it, so reconciliation revokes
+      // it, whichever access repo made it. (Its resource is filled in by whoever knows the target's.)
+      for (const user of users) {
+        if (tagged.has(user)) continue;
+        out.push({
+          owner: null,
+          provider: 'redis',
+          resourceId: '',
+          file: '',
+          grantId: '',
+          requester: null,
+          role: null,
+          principal: user,
+          expiresAt: null,
+          untagged: true,
         });
       }
       return out.sort((a, b) => (a.principal < b.principal ? -1 : 1));
@@ -172,10 +226,13 @@ function target(client: Client, resource: Record<string, unknown>, adminUrl: str
         expires: spec.expiresAt.toISOString(),
       };
       try {
-        // The tag first: a crash between the two leaves a tag without a user (list drops it), never a user
-        // nobody can find.
-        await client.hSet(TAGS_KEY, user, JSON.stringify(tag));
-        await client.sendCommand(setUserArgs(spec, password));
+        // One transaction: no one ever sees the user without its tag (which list would take for a user
+        // whose tag was erased). Should ACL SETUSER fail, the tag stays alone, and list drops it.
+        await client
+          .multi()
+          .hSet(TAGS_KEY, user, JSON.stringify(tag))
+          .addCommand(setUserArgs(spec, passwordHash(password)))
+          .exec();
       } catch (err) {
         throw new RedisError(`granting ${user} failed: ${(err as Error).message}`);
       }
