@@ -15,3 +15,23 @@ export async function mysqlUnavailable(): Promise<string | null> {
     return `MariaDB/MySQL does not answer at ${MYSQL_URL} (${(err as Error).message}): start it as .ci/run does, or set TIMEBOX_TEST_MYSQL_URL`;
   }
 }
+
+/**
+ * Runs `body` with server variables set globally (`{ time_zone: "'-05:00'" }`, values as SQL), then puts
+ * back what they were, whatever happens: other suites share the server.
+ */
+export async function withGlobals(
+  admin: mysql.Connection,
+  values: Record<string, string>,
+  body: () => Promise<void>,
+): Promise<void> {
+  const names = Object.keys(values);
+  const [rows] = await admin.query(`SELECT ${names.map((n) => `@@GLOBAL.${n} AS ${n}`).join(', ')}`);
+  const before = (rows as Record<string, unknown>[])[0] ?? {};
+  try {
+    for (const n of names) await admin.query(`SET GLOBAL ${n} = ${values[n]}`);
+    await body();
+  } finally {
+    for (const n of names) await admin.query(`SET GLOBAL ${n} = ?`, [before[n]]);
+  }
+}

@@ -1,14 +1,25 @@
-// The mysql provider against the machine's MariaDB: accounts that work only as far as their role says,
-// revoked with their connections, found again after a restart, locked at expiry by the server's event
-// scheduler, and identifiers that cannot smuggle SQL.
+// The mysql provider against the machine's MariaDB: accounts that work only as far as their role says (no
+// wildcard in a database name, no reserved schema), revoked with their connections, found again after a
+// restart and when their tag is gone, locked at expiry by the server's event scheduler whatever the server's
+// time zone, passwords in no log, and identifiers that cannot smuggle SQL.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { grantStatements, META_DB, mysqlProvider, userFor } from '../../src/providers/mysql/index.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadPolicies } from '../../src/core/policy.js';
+import {
+  grantStatements,
+  META_DB,
+  mysqlProvider,
+  nativePasswordHash,
+  userFor,
+} from '../../src/providers/mysql/index.js';
+import { reconcileTargets, Targets } from '../../src/providers/reconcile.js';
+import { providerDefinitions } from '../../src/providers/registry.js';
 import type { GrantSpec, ProviderTarget } from '../../src/providers/types.js';
-import { MYSQL_URL, mysqlUnavailable } from '../helpers/mysql.js';
+import { policies } from '../helpers/core.js';
+import { MYSQL_URL, mysqlUnavailable, withGlobals } from '../helpers/mysql.js';
 import { ROOT } from '../helpers/repo.js';
 
 const unavailable = await mysqlUnavailable();
@@ -17,6 +28,11 @@ const db = `t${run}`;
 const env = { TIMEBOX_MYSQL_SHOP_URL: MYSQL_URL };
 let target: ProviderTarget;
 let admin: mysql.Connection;
+
+async function accounts(user: string): Promise<number> {
+  const [rows] = await admin.query('SELECT 1 FROM mysql.user WHERE User = ?', [user]);
+  return (rows as unknown[]).length;
+}
 
 function spec(over: Partial<GrantSpec> = {}): GrantSpec {
   return {
@@ -35,6 +51,49 @@ function spec(over: Partial<GrantSpec> = {}): GrantSpec {
 }
 
 const asUser = (url: string) => mysql.createConnection({ uri: url.trim() });
+
+describe('timebox check refuses MySQL roles that reach Timebox’s bookkeeping or the server’s schemas', () => {
+  it('objects in timebox_meta, mysql, sys, performance_schema or information_schema are refused at their line', () => {
+    const text = [
+      'resources:',
+      '  shop-db:',
+      '    provider: mysql',
+      '    connection: shop',
+      '    roles:',
+      '      fine: { privileges: [SELECT], on: ["shop.*", "mysql_app.*", "shop.mysql", "timebox_metadata.*"] }',
+      '      tags: { privileges: [SELECT, DELETE], on: ["shop.*", "timebox_meta.grants"] }',
+      '      accounts:',
+      '        privileges: [SELECT, UPDATE]',
+      '        on:',
+      '          - "MySQL.user"',
+      '      system: { privileges: [SELECT], on: ["sys.*", "performance_schema.*", "information_schema.tables"] }',
+      'rules:',
+      '  - { name: all, resources: ["*"] }',
+      '',
+    ].join('\n');
+    const r = loadPolicies([{ path: 'policies/shop.yaml', text }], providerDefinitions);
+    expect(r.errors.map((e) => [e.line, e.path])).toEqual([
+      [7, "$.resources['shop-db'].roles.tags.on[1]"],
+      [11, "$.resources['shop-db'].roles.accounts.on[0]"],
+      [12, "$.resources['shop-db'].roles.system.on[0]"],
+      [12, "$.resources['shop-db'].roles.system.on[1]"],
+      [12, "$.resources['shop-db'].roles.system.on[2]"],
+    ]);
+    expect(r.errors[0]).toMatchObject({
+      file: 'policies/shop.yaml',
+      message: expect.stringMatching(
+        /^`timebox_meta\.grants` is in `timebox_meta`, where Timebox keeps its tags/,
+      ),
+    });
+    expect(r.errors[1]?.message).toMatch(/`mysql`, the server’s accounts and privileges/);
+  });
+
+  it('and the provider refuses them at grant time too', () => {
+    for (const on of ['timebox_meta.*', 'mysql.user', 'PERFORMANCE_SCHEMA.threads']) {
+      expect(() => grantStatements({ privileges: ['SELECT'], on: [on] })).toThrow(/refusing the role/);
+    }
+  });
+});
 
 describe.skipIf(unavailable !== null)(
   `mysql provider${unavailable ? ` (skipped: ${unavailable})` : ''}`,
@@ -75,6 +134,8 @@ describe.skipIf(unavailable !== null)(
           resourceId: 'shop-db',
           file: s.file,
           grantId: s.grantId,
+          requester: 'alice',
+          role: 'read-only',
           principal: out.principal,
           expiresAt: s.expiresAt.toISOString(),
         },
@@ -224,25 +285,177 @@ describe.skipIf(unavailable !== null)(
       }
     });
 
-    it('with the event scheduler on, the server itself locks the account at expiry', async () => {
-      const [state] = await admin.query('SELECT @@event_scheduler AS s');
-      const before = String((state as { s: string }[])[0]?.s);
-      await admin.query('SET GLOBAL event_scheduler = ON');
+    it('with the event scheduler on, the server itself locks the account at expiry, whatever its time zone', async () => {
+      // A server at -05:00: the lock event's time must still be the window's end (not five hours later).
+      await withGlobals(admin, { event_scheduler: 'ON', time_zone: "'-05:00'" }, async () => {
+        const t = await mysqlProvider.connect({ connection: 'shop' }, env);
+        try {
+          const later = spec({
+            file: `requests/frank/${run}.yaml`,
+            requester: 'frank',
+            grantId: `requests/frank/${run}.yaml@1`,
+            expiresAt: new Date(Math.ceil(Date.now() / 1000) * 1000 + 3_600_000),
+          });
+          await t.grant(later);
+          const [events] = await admin.query(
+            "SELECT DATE_FORMAT(CONVERT_TZ(EXECUTE_AT, TIME_ZONE, '+00:00'), '%Y-%m-%dT%H:%i:%sZ') AS at FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME = ?",
+            [META_DB, `${userFor(later)}_expiry`],
+          );
+          expect((events as { at: string }[])[0]?.at).toBe(later.expiresAt.toISOString().replace('.000', ''));
+
+          const s = spec({
+            file: `requests/dave/${run}.yaml`,
+            requester: 'dave',
+            grantId: `requests/dave/${run}.yaml@1`,
+            expiresAt: new Date(Math.ceil(Date.now() / 1000) * 1000 + 2000),
+          });
+          const out = await t.grant(s);
+          const c = await asUser(out.secret);
+          await c.end();
+          await vi.waitFor(() => expect(asUser(out.secret)).rejects.toThrow(/locked|denied/i), {
+            timeout: 10_000,
+            interval: 250,
+          });
+        } finally {
+          await t.close();
+        }
+      });
+    }, 20_000);
+
+    it('database-level grants mean what they say: shop_eu.* reads shop_eu, never shopXeu', async () => {
+      const eu = `${db}_eu`;
+      const lookalike = `${db}Xeu`;
+      await admin.query(
+        `CREATE DATABASE ${eu}; CREATE TABLE ${eu}.t (a INT); INSERT INTO ${eu}.t VALUES (1); CREATE DATABASE ${lookalike}; CREATE TABLE ${lookalike}.t (a INT); INSERT INTO ${lookalike}.t VALUES (2);`,
+      );
       try {
-        const s = spec({
-          file: `requests/dave/${run}.yaml`,
-          requester: 'dave',
-          grantId: `requests/dave/${run}.yaml@1`,
-          expiresAt: new Date(Math.ceil(Date.now() / 1000) * 1000 + 2000),
-        });
+        for (const [who, on] of [
+          ['gina', `${eu}.*`],
+          ['hank', `${eu}.t`],
+        ] as const) {
+          const out = await target.grant(
+            spec({
+              file: `requests/${who}/${run}.yaml`,
+              requester: who,
+              grantId: `requests/${who}/${run}.yaml@1`,
+              roleSettings: { privileges: ['SELECT'], on: [on] },
+            }),
+          );
+          const c = await asUser(out.secret);
+          const [rows] = await c.query(`SELECT a FROM ${eu}.t`);
+          expect(rows).toEqual([{ a: 1 }]);
+          await expect(c.query(`SELECT a FROM ${lookalike}.t`)).rejects.toThrow(/denied/);
+          await c.end();
+        }
+      } finally {
+        await admin.query(`DROP DATABASE IF EXISTS ${eu}; DROP DATABASE IF EXISTS ${lookalike}`);
+      }
+    });
+
+    it('the password is in no server log: the general log holds only its hash, and the password logs in', async () => {
+      const [before] = await admin.query('SELECT NOW(6) AS t');
+      const since = (before as { t: string }[])[0]?.t;
+      const s = spec({
+        file: `requests/lena/${run}.yaml`,
+        requester: 'lena',
+        grantId: `requests/lena/${run}.yaml@1`,
+      });
+      let password = '';
+      let logged = '';
+      await withGlobals(admin, { log_output: "'TABLE'", general_log: 'ON' }, async () => {
         const out = await target.grant(s);
+        password = new URL(out.secret.trim()).password;
+        const [rows] = await admin.query(
+          'SELECT CONVERT(argument USING utf8mb4) AS a FROM mysql.general_log WHERE event_time >= ?',
+          [since],
+        );
+        logged = (rows as { a: string }[]).map((r) => r.a).join('\n');
         const c = await asUser(out.secret);
         await c.end();
-        await new Promise((r) => setTimeout(r, 3500));
-        await expect(asUser(out.secret)).rejects.toThrow(/locked|denied/i);
+      });
+      expect(logged).toContain(`CREATE USER IF NOT EXISTS '${userFor(s)}'`);
+      expect(logged).toContain(nativePasswordHash(password));
+      expect(logged).not.toContain(password);
+    });
+
+    it('a Timebox-named account without a (readable) tag is listed as untagged, and revoking it works', async () => {
+      const stray = `tb_mallory_${run}ab`;
+      const damaged = `tb_trudy_${run}cd`;
+      await admin.query(
+        `CREATE USER '${stray}'@'%' IDENTIFIED BY 'pw'; CREATE USER '${damaged}'@'%' IDENTIFIED BY 'pw'`,
+      );
+      await admin.query(`REPLACE INTO ${META_DB}.grants (user, host, tag) VALUES (?, '%', '{"owner": "x"')`, [
+        damaged,
+      ]);
+      try {
+        const listed = (await target.list()).filter((a) => a.principal === stray || a.principal === damaged);
+        const untagged = {
+          owner: null,
+          provider: 'mysql',
+          resourceId: '',
+          file: '',
+          grantId: '',
+          requester: null,
+          role: null,
+          expiresAt: null,
+          untagged: true,
+        };
+        // Untagged accounts are every access repo's business: a reconcile running elsewhere against this
+        // server may have revoked one already. Each is listed as untagged, or gone — never left unlisted.
+        for (const user of [stray, damaged]) {
+          const found = listed.find((a) => a.principal === user);
+          if (found) expect(found).toEqual({ ...untagged, principal: user });
+          else expect(await accounts(user)).toBe(0);
+        }
+        for (const a of listed) await target.revoke(a);
+        expect(await accounts(stray)).toBe(0);
+        expect(await accounts(damaged)).toBe(0);
+        const [tags] = await admin.query(`SELECT 1 FROM ${META_DB}.grants WHERE user = ?`, [damaged]);
+        expect(tags).toEqual([]);
       } finally {
-        await admin.query(`SET GLOBAL event_scheduler = ${before.toUpperCase() === 'ON' ? 'ON' : 'OFF'}`);
+        await admin.query(`DROP USER IF EXISTS '${stray}'@'%', '${damaged}'@'%'`);
+        await admin.query(`DELETE FROM ${META_DB}.grants WHERE user = ?`, [damaged]);
       }
-    }, 15_000);
+    });
+
+    it('a grantee that erases its own tag is revoked by the next reconcile, whatever access repo runs it', async () => {
+      const s = spec({
+        file: `requests/eve/${run}.yaml`,
+        requester: 'eve',
+        grantId: `requests/eve/${run}.yaml@1`,
+      });
+      const out = await target.grant(s);
+      // A role set up before roles were checked (or by hand) that reaches the tags.
+      await admin.query(`GRANT SELECT, DELETE ON ${META_DB}.grants TO ?@'%'`, [out.principal]);
+      const c = await asUser(out.secret);
+      c.on('error', () => {});
+      const [deleted] = await c.query(`DELETE FROM ${META_DB}.grants WHERE user = ?`, [out.principal]);
+      expect((deleted as { affectedRows: number }).affectedRows).toBe(1);
+
+      const policy = policies(
+        `resources:\n  shop-db:\n    provider: mysql\n    connection: shop\n    roles:\n      read-only: { privileges: [SELECT], on: ["${db}.orders"] }\nrules:\n  - { name: all, resources: ["*"] }\n`,
+      );
+      const targets = await Targets.connect(policy, env);
+      try {
+        const result = await reconcileTargets(targets, {
+          grants: [],
+          policies: policy,
+          owner: `another-repo-${run}`,
+          at: new Date(),
+          sealer: { canSeal: () => null, seal: async (_login, secret) => secret },
+        });
+        expect(result.failures).toEqual([]);
+        // (Unless a reconcile running elsewhere against this server revoked it first: then it is not listed.)
+        if (result.actual.some((a) => a.principal === out.principal))
+          expect(result.revoked).toContainEqual(
+            expect.objectContaining({ principal: out.principal, reason: 'untagged', file: '' }),
+          );
+      } finally {
+        await targets.close();
+      }
+      expect(await accounts(out.principal)).toBe(0);
+      await expect(c.query('SELECT 1')).rejects.toThrow();
+      await expect(asUser(out.secret)).rejects.toThrow(/denied/);
+    });
   },
 );

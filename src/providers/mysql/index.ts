@@ -1,9 +1,12 @@
-// MySQL and MariaDB: one account per grant (`'tb_…'@'<host>'`, a random password, MAX_USER_CONNECTIONS),
-// the role's privileges on its objects, a tag row in `timebox_meta.grants` (accounts carry no comment on
-// MariaDB), and — where the server runs its event scheduler — an event that locks the account at the
-// window's end. Revoke kills the account's connections and drops it, verified. Values go to the server as
-// escaped literals and identifiers through mysql2's placeholders; privileges and objects are allow-listed.
-import { randomBytes } from 'node:crypto';
+// MySQL and MariaDB: one account per grant (`'tb_…'@'<host>'`, a random password sent only as its
+// mysql_native_password hash, MAX_USER_CONNECTIONS), the role's privileges on its objects (database names
+// escaped in database-level grants, where `_` and `%` are wildcards), a tag row in `timebox_meta.grants`
+// (accounts carry no comment on MariaDB), and — where the server runs its event scheduler — an event that
+// locks the account at the window's end (scheduled in UTC: every admin connection sets its time zone).
+// Revoke kills the account's connections and drops it, verified. `list` also finds Timebox-named accounts
+// whose tag is gone. Values go to the server as escaped literals and identifiers through mysql2's
+// placeholders; privileges and objects are allow-listed, and no object may be in a reserved schema.
+import { createHash, randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { adminUrl, grantName } from '../common.js';
 import type {
@@ -15,9 +18,10 @@ import type {
   ProviderTarget,
   RevokeOutcome,
 } from '../types.js';
-import { mysqlDefinition, OBJECT, PRIVILEGES } from './definition.js';
+import { checkMysqlRole, META_DB, mysqlDefinition, OBJECT, PRIVILEGES } from './definition.js';
 
-export const META_DB = 'timebox_meta';
+export { META_DB };
+
 /** MySQL allows 32 characters in a user name: `tb_` + 17 of the login + `_` + 10 hex. */
 const USER = /^tb_[a-z0-9_]{1,17}_[0-9a-f]{10}$/;
 const OBJECT_RE = new RegExp(OBJECT);
@@ -59,19 +63,53 @@ function hostOf(resource: Record<string, unknown>): string {
   return host;
 }
 
-/** `GRANT <privileges> ON <db>.<table> TO ?@?` per object, with the identifiers escaped. */
+/**
+ * `GRANT <privileges> ON <db>.<table> TO ?@?` per object, with the identifiers escaped. In a database-level
+ * grant (`db.*`) MySQL and MariaDB read `_` and `%` in the name as wildcards (`shop_eu.*` would also grant
+ * `shopXeu`), so they are escaped there (`shop\_eu`); in a table-level grant the name is literal, and an
+ * escape would name another database.
+ */
 export function grantStatements(role: RoleSettings): string[] {
   for (const p of role.privileges) {
     if (!(PRIVILEGES as readonly string[]).includes(p))
       throw new MysqlError(`refusing the privilege ${JSON.stringify(p)}`);
   }
+  for (const o of role.on)
+    if (!OBJECT_RE.test(o)) throw new MysqlError(`refusing the object ${JSON.stringify(o)}`);
+  const reach = checkMysqlRole(role as unknown as Record<string, unknown>);
+  if (reach.length > 0) throw new MysqlError(`refusing the role: ${reach.map((p) => p.message).join('; ')}`);
   return role.on.map((object) => {
-    if (!OBJECT_RE.test(object)) throw new MysqlError(`refusing the object ${JSON.stringify(object)}`);
     const [db, table] = object.split('.') as [string, string];
     const where =
-      table === '*' ? `${mysql.escapeId(db)}.*` : `${mysql.escapeId(db)}.${mysql.escapeId(table)}`;
+      table === '*'
+        ? `${mysql.escapeId(db.replace(/[_%]/g, '\\$&'))}.*`
+        : `${mysql.escapeId(db)}.${mysql.escapeId(table)}`;
     return `GRANT ${role.privileges.join(', ')} ON ${where} TO ?@?`;
   });
+}
+
+/**
+ * The mysql_native_password hash of a password (`*` and the upper-case hex of SHA1(SHA1(password))): what
+ * the server stores, and all it needs to be sent, so the password is in no general, slow or binary log.
+ */
+export function nativePasswordHash(password: string): string {
+  const inner = createHash('sha1').update(password, 'utf8').digest();
+  return `*${createHash('sha1').update(inner).digest('hex').toUpperCase()}`;
+}
+
+/**
+ * How the account's password hash is given: MariaDB `IDENTIFIED BY PASSWORD '*…'`; MySQL (no longer
+ * accepting that form since 8.0) `IDENTIFIED WITH mysql_native_password AS '*…'`.
+ */
+function identifiedBy(flavour: Flavour): string {
+  return flavour === 'mariadb' ? 'IDENTIFIED BY PASSWORD ?' : 'IDENTIFIED WITH mysql_native_password AS ?';
+}
+
+type Flavour = 'mariadb' | 'mysql';
+
+interface CoreConnection {
+  query(sql: string, callback: (err: Error | null) => void): unknown;
+  destroy(): void;
 }
 
 export const mysqlProvider: Provider = {
@@ -89,7 +127,7 @@ export const mysqlProvider: Provider = {
     return {
       summary: `a MySQL account ${account} with ${role.privileges.join(', ')} on ${role.on.join(', ')}, until ${spec.expiresAt.toISOString()}`,
       statements: [
-        `CREATE USER ${account} IDENTIFIED BY '********' WITH MAX_USER_CONNECTIONS ${role.max_user_connections ?? 2}`,
+        `CREATE USER ${account} IDENTIFIED BY PASSWORD '<hash of the password>' WITH MAX_USER_CONNECTIONS ${role.max_user_connections ?? 2}`,
         ...grantStatements(role).map((g) => mysql.format(g, [user, host])),
       ],
     };
@@ -98,8 +136,22 @@ export const mysqlProvider: Provider = {
   async connect(resource, env) {
     const { connection, variable, url } = adminUrl('mysql', resource, env, (m) => new MysqlError(m));
     let pool: mysql.Pool;
+    let flavour: Flavour;
     try {
       pool = mysql.createPool({ uri: url, connectionLimit: 4, connectTimeout: 5000 });
+      // Every connection works in UTC: the lock event's `AT` is read in the session's time zone, and a
+      // server at -05:00 would otherwise lock the account five hours late. A connection that cannot is
+      // closed, so nothing runs on it.
+      // (mysql2 hands the listener the callback-style connection, whatever its typings say; the query is
+      // queued before anything the pool runs on the new connection.)
+      pool.on('connection', (conn) => {
+        const core = conn as unknown as CoreConnection;
+        core.query("SET time_zone = '+00:00'", (err) => {
+          if (err) core.destroy();
+        });
+      });
+      const [version] = await pool.query('SELECT VERSION() AS v');
+      flavour = /mariadb/i.test(String((version as { v: string }[])[0]?.v)) ? 'mariadb' : 'mysql';
       await pool.query(`CREATE DATABASE IF NOT EXISTS ${META_DB}`);
       await pool.query(
         `CREATE TABLE IF NOT EXISTS ${META_DB}.grants (user VARCHAR(80) NOT NULL, host VARCHAR(255) NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (user, host))`,
@@ -109,11 +161,32 @@ export const mysqlProvider: Provider = {
         `cannot connect to connection \`${connection}\` (${variable}): ${(err as Error).message}`,
       );
     }
-    return target(pool, resource, url);
+    return target(pool, resource, url, flavour);
   },
 };
 
-function target(pool: mysql.Pool, resource: Record<string, unknown>, url: string): ProviderTarget {
+/** A tag that names its grant (file, grant, resource), or null: a damaged tag explains nothing. */
+function parseTag(raw: string): Tag | null {
+  try {
+    const tag = JSON.parse(raw) as Partial<Tag> | null;
+    if (!tag || typeof tag !== 'object') return null;
+    const { file, grant, resource } = tag;
+    if (typeof file !== 'string' || typeof grant !== 'string' || typeof resource !== 'string') return null;
+    return tag as Tag;
+  } catch {
+    return null;
+  }
+}
+
+/** The server-wide lock a grant holds while it writes a tag and creates its account. */
+const lockName = (user: string) => `timebox:${user}`;
+
+function target(
+  pool: mysql.Pool,
+  resource: Record<string, unknown>,
+  url: string,
+  flavour: Flavour,
+): ProviderTarget {
   const publicUrl = new URL(typeof resource.public_url === 'string' ? resource.public_url : url);
   const exists = async (user: string, h: string) => {
     const [rows] = await pool.query('SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?', [user, h]);
@@ -130,21 +203,70 @@ function target(pool: mysql.Pool, resource: Record<string, unknown>, url: string
     return String((rows as { s: string }[])[0]?.s).toUpperCase() === 'ON';
   };
   const eventName = (user: string) => mysql.escapeId(`${user}_expiry`);
+  /**
+   * A tag whose account is gone (deleted by hand, a revoke stopped half way, a crash before the account):
+   * the tag alone is not access, so it is dropped — unless a grant of that name holds its lock (it is
+   * about to create the account), and only if the account is still absent once the lock is held.
+   */
+  const dropOrphanTag = async (user: string, host: string) => {
+    const conn = await pool.getConnection();
+    try {
+      const [got] = await conn.query('SELECT GET_LOCK(?, 0) AS got', [lockName(user)]);
+      if ((got as { got: number | null }[])[0]?.got !== 1) return;
+      try {
+        if (!(await exists(user, host)))
+          await conn.query(`DELETE FROM ${META_DB}.grants WHERE user = ? AND host = ?`, [user, host]);
+      } finally {
+        await conn.query('SELECT RELEASE_LOCK(?)', [lockName(user)]);
+      }
+    } finally {
+      conn.release();
+    }
+  };
 
   return {
     async list() {
+      // The accounts first, then the tags: a grant writes its tag before it creates the account, so an
+      // account seen here whose tag is missing below lost it afterwards — never a grant half done.
+      const [accountRows] = await pool.query(
+        "SELECT User AS user, Host AS host FROM mysql.user WHERE User LIKE 'tb\\_%'",
+      );
+      const accounts = (accountRows as { user: string; host: string }[]).filter((a) => USER.test(a.user));
       const [rows] = await pool.query(`SELECT user, host, tag FROM ${META_DB}.grants ORDER BY user`);
-      const out: ManagedAccess[] = [];
+      const key = (user: string, host: string) => `${user}\u0000${host}`;
+      const present = new Set(accounts.map((a) => key(a.user, a.host)));
+      const tags = new Map<string, Tag>();
+      const byUser = new Map<string, Tag>();
       for (const row of rows as { user: string; host: string; tag: string }[]) {
         if (!USER.test(row.user)) continue;
-        let tag: Tag;
-        try {
-          tag = JSON.parse(row.tag) as Tag;
-        } catch {
+        if (!present.has(key(row.user, row.host))) {
+          await dropOrphanTag(row.user, row.host);
           continue;
         }
-        if (!(await exists(row.user, row.host))) {
-          await pool.query(`DELETE FROM ${META_DB}.grants WHERE user = ? AND host = ?`, [row.user, row.host]);
+        const tag = parseTag(row.tag);
+        if (!tag) continue;
+        tags.set(key(row.user, row.host), tag);
+        byUser.set(row.user, tag);
+      }
+      // A Timebox-named account on a host no readable tag explains: nothing in git can explain it, so
+      // reconciliation revokes the name (every host), whichever access repo made it.
+      const untagged = new Set(accounts.filter((a) => !tags.has(key(a.user, a.host))).map((a) => a.user));
+      const out: ManagedAccess[] = [];
+      for (const user of [...new Set(accounts.map((a) => a.user))].sort()) {
+        const tag = byUser.get(user);
+        if (untagged.has(user) || !tag) {
+          out.push({
+            owner: null,
+            provider: 'mysql',
+            resourceId: '',
+            file: '',
+            grantId: '',
+            requester: null,
+            role: null,
+            principal: user,
+            expiresAt: null,
+            untagged: true,
+          });
           continue;
         }
         out.push({
@@ -155,7 +277,7 @@ function target(pool: mysql.Pool, resource: Record<string, unknown>, url: string
           grantId: tag.grant,
           requester: tag.requester ?? null,
           role: tag.role ?? null,
-          principal: row.user,
+          principal: user,
           expiresAt: tag.expires,
         });
       }
@@ -180,24 +302,28 @@ function target(pool: mysql.Pool, resource: Record<string, unknown>, url: string
         resource: spec.resourceId,
         expires: spec.expiresAt.toISOString(),
       };
+      const hash = nativePasswordHash(password);
       const conn = await pool.getConnection();
+      let locked = false;
       try {
+        // Under the name's lock, so that no list takes the tag for an orphan before the account exists.
+        const [got] = await conn.query('SELECT GET_LOCK(?, 10) AS got', [lockName(user)]);
+        locked = (got as { got: number | null }[])[0]?.got === 1;
+        if (!locked) throw new Error('another grant of this account is under way');
         // The tag first (a crash leaves a tag without an account, which list drops), then the account.
         await conn.query(`REPLACE INTO ${META_DB}.grants (user, host, tag) VALUES (?, ?, ?)`, [
           user,
           host,
           JSON.stringify(tag),
         ]);
-        await conn.query(`CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS ${limit}`, [
-          user,
-          host,
-          password,
-        ]);
-        await conn.query(`ALTER USER ?@? IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS ${limit} ACCOUNT UNLOCK`, [
-          user,
-          host,
-          password,
-        ]);
+        await conn.query(
+          `CREATE USER IF NOT EXISTS ?@? ${identifiedBy(flavour)} WITH MAX_USER_CONNECTIONS ${limit}`,
+          [user, host, hash],
+        );
+        await conn.query(
+          `ALTER USER ?@? ${identifiedBy(flavour)} WITH MAX_USER_CONNECTIONS ${limit} ACCOUNT UNLOCK`,
+          [user, host, hash],
+        );
         // An edited role may grant less: start from nothing.
         await conn.query('REVOKE ALL PRIVILEGES, GRANT OPTION FROM ?@?', [user, host]);
         for (const g of grants) await conn.query(g, [user, host]);
@@ -210,6 +336,7 @@ function target(pool: mysql.Pool, resource: Record<string, unknown>, url: string
       } catch (err) {
         throw new MysqlError(`granting ${user} failed: ${(err as Error).message}`);
       } finally {
+        if (locked) await conn.query('SELECT RELEASE_LOCK(?)', [lockName(user)]).catch(() => {});
         conn.release();
       }
       const out = new URL(publicUrl.href);
