@@ -4,10 +4,16 @@
 // role. Early revocation adds the serials to the OpenSSH key revocation list at TIMEBOX_SSH_<CA>_KRL
 // (sshd's RevokedKeys). The certificates issued are recorded beside the KRL (`<krl>.timebox.json`), which is
 // what `list` reads. All signing and revoking is done by Debian's ssh-keygen; nothing is hand-rolled.
+//
+// Both files are shared by every process that revokes (serve, an expire run, replicas), and sshd trusts
+// the KRL: an empty one revokes nothing, a truncated one refuses everyone. So every change of either takes
+// the lock `<krl>.lock` (./lock.ts), is made on a copy that is fsynced and renamed over the file
+// (./replace.ts; `ssh-keygen -k -u` itself rewrites in place), and the serials are checked in the KRL
+// after the rename.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { copyFile, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -22,8 +28,12 @@ import type {
   RevokeOutcome,
 } from '../types.js';
 import { sshDefinition } from './definition.js';
+import { type Held, withLock } from './lock.js';
+import { NotSynced, replaceFile } from './replace.js';
 
 const run = promisify(execFile);
+/** ssh-keygen while holding the KRL's lock: a hung one must not hold it forever. */
+const keygen = (args: string[]) => run('ssh-keygen', args, { timeout: 30_000 });
 const PRINCIPAL = /^[a-z_][a-z0-9_-]{0,31}$/;
 const EXTENSIONS = new Set([
   'permit-X11-forwarding',
@@ -99,6 +109,73 @@ export function certificateOptions(role: RoleSettings): string[] {
   return out;
 }
 
+/** What went wrong in a child process: its stderr, else the first line of the error. */
+function reason(err: unknown): string {
+  const stderr = String((err as { stderr?: string }).stderr ?? '').trim();
+  return stderr || (err as Error).message.split('\n')[0] || String(err);
+}
+
+/**
+ * Checks each serial in the KRL now in place: `ssh-keygen -Q` refuses its certificate, as sshd does (the
+ * registry holds the certificate of every serial Timebox issued); a serial the registry does not know
+ * must be listed under this CA by `ssh-keygen -Q -l`.
+ */
+async function verify(serials: string[], r: Registry, krl: string, caFile: string, dir: string) {
+  try {
+    const certs = new Map<string, string>();
+    for (const s of serials) {
+      const c = r.certificates[s];
+      if (!c) continue;
+      certs.set(s, join(dir, `cert-${s}.pub`));
+      await writeFile(join(dir, `cert-${s}.pub`), `${c.certificate}\n`);
+    }
+    // -Q exits 1 when it finds a revoked key: the answer is in its output, one line per file.
+    const out =
+      certs.size === 0
+        ? []
+        : (
+            await keygen(['-Q', '-f', krl, ...certs.values()]).catch((e: { stdout?: string }) => ({
+              stdout: e.stdout ?? '',
+            }))
+          ).stdout.split('\n');
+    const refused = (file: string) =>
+      out.some((l) => (l.startsWith(`${file} (`) || l.startsWith(`${file}:`)) && l.endsWith(': REVOKED'));
+    const unknown = serials.filter((s) => !certs.has(s));
+    const listed =
+      unknown.length === 0
+        ? () => true
+        : listedSerials((await keygen(['-Q', '-l', '-f', krl])).stdout, await fingerprint(caFile));
+    const missing = serials.filter((s) => {
+      const file = certs.get(s);
+      return file === undefined ? !listed(BigInt(s)) : !refused(file);
+    });
+    if (missing.length > 0) throw new Error(`ssh-keygen -Q does not find serial ${missing.join(', ')}`);
+  } catch (err) {
+    throw new SshError(`revoking serial ${serials.join(', ')} is not verified in ${krl}: ${reason(err)}`);
+  }
+}
+
+/** The SHA256 fingerprint of a public key file, as `ssh-keygen -Q -l` names the CA. */
+async function fingerprint(pubFile: string): Promise<string> {
+  return (await keygen(['-l', '-E', 'sha256', '-f', pubFile])).stdout.split(' ')[1] ?? '';
+}
+
+/**
+ * Which serials a KRL revokes for the CA with fingerprint `fp`, from `ssh-keygen -Q -l`: sections start
+ * with `# CA key <type> <fingerprint>`, then `serial: N` or `serial: N-M` lines.
+ */
+export function listedSerials(listing: string, fp: string): (serial: bigint) => boolean {
+  const ranges: [bigint, bigint][] = [];
+  let ours = false;
+  for (const line of listing.split('\n')) {
+    // Any other section (a wildcard CA, explicit keys, hashes) is not this CA's serials.
+    if (line.startsWith('#')) ours = line.startsWith('# CA key ') && line.trim().split(' ').at(-1) === fp;
+    const m = /^serial: ([0-9]+)(?:-([0-9]+))?$/.exec(line.trim());
+    if (ours && m) ranges.push([BigInt(m[1] as string), BigInt(m[2] ?? (m[1] as string))]);
+  }
+  return (serial) => ranges.some(([lo, hi]) => lo <= serial && serial <= hi);
+}
+
 export const ssh: Provider = {
   ...sshDefinition,
   needsPublicKeys: true,
@@ -134,53 +211,79 @@ export const ssh: Provider = {
         `cannot read the CA key ${keyVar}=${caKey}: ${(err as Error).message.split('\n')[0]}`,
       );
     }
-    if (!existsSync(krl)) await run('ssh-keygen', ['-k', '-f', krl]);
+    if (!existsSync(krl))
+      await withLock(`${krl}.lock`, async (held) => {
+        if (!existsSync(krl)) await replaceFile(krl, (tmp) => keygen(['-k', '-f', tmp]).then(() => {}), held);
+      });
     return target(ca, caKey, caPublic, krl);
   },
 };
 
 function target(ca: string, caKey: string, caPublic: string, krl: string): ProviderTarget {
   const registryFile = `${krl}.timebox.json`;
-  let writing: Promise<unknown> = Promise.resolve();
-  const read = async (): Promise<Registry> => {
-    try {
-      return JSON.parse(await readFile(registryFile, 'utf8')) as Registry;
-    } catch {
-      return { version: 1, certificates: {} };
-    }
-  };
-  /** Read, change and write the registry, one change at a time. */
-  const update = <T>(change: (r: Registry) => T | Promise<T>): Promise<T> => {
-    const next = writing.then(async () => {
-      const r = await read();
-      const out = await change(r);
-      await writeFile(`${registryFile}.tmp`, JSON.stringify(r, null, 2));
-      await rename(`${registryFile}.tmp`, registryFile);
-      return out;
-    });
-    writing = next.catch(() => undefined);
-    return next;
+  const pending = new Set<Promise<unknown>>();
+  /** Runs `fn` holding `<krl>.lock`: the one writer of the KRL and the registry, across processes. */
+  const locked = <T>(fn: (held: Held) => Promise<T>): Promise<T> => {
+    const p = withLock(`${krl}.lock`, fn);
+    const settled = p.catch(() => undefined);
+    pending.add(settled);
+    void settled.then(() => pending.delete(settled));
+    return p;
   };
 
-  const revokeSerials = async (serials: string[]): Promise<void> => {
+  /** The registry; never read as empty when it exists but cannot be read (an update would erase it). */
+  const read = async (): Promise<Registry> => {
+    let text: string;
+    try {
+      text = await readFile(registryFile, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, certificates: {} };
+      throw new SshError(`cannot read ${registryFile}: ${(err as Error).message}`);
+    }
+    try {
+      const r = JSON.parse(text) as Registry;
+      if (typeof r?.certificates !== 'object' || r.certificates === null) throw new Error('no certificates');
+      return r;
+    } catch {
+      throw new SshError(
+        `${registryFile} is not a certificate registry (${text.length} bytes): restore it from a backup; ` +
+          'Timebox does not overwrite a registry it cannot read',
+      );
+    }
+  };
+  const write = (r: Registry, held: Held) =>
+    replaceFile(registryFile, (tmp) => writeFile(tmp, JSON.stringify(r, null, 2), { flag: 'wx' }), held);
+
+  /**
+   * Adds the serials to the KRL: ssh-keygen updates a copy, which replaces the KRL whole (never an empty or
+   * half-written KRL, whatever fails or is killed). Called holding the lock.
+   */
+  const revokeSerials = async (serials: string[], r: Registry, held: Held): Promise<void> => {
     if (serials.length === 0) return;
     const dir = await mkdtemp(join(tmpdir(), 'timebox-krl-'));
     try {
-      await writeFile(join(dir, 'ca.pub'), `${caPublic}\n`);
+      const caFile = join(dir, 'ca.pub');
+      await writeFile(caFile, `${caPublic}\n`);
       await writeFile(join(dir, 'spec'), serials.map((s) => `serial: ${s}\n`).join(''));
-      await run('ssh-keygen', ['-k', '-u', '-s', join(dir, 'ca.pub'), '-f', krl, join(dir, 'spec')]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  };
-  const isRevoked = async (certificate: string): Promise<boolean> => {
-    const dir = await mkdtemp(join(tmpdir(), 'timebox-krl-'));
-    try {
-      await writeFile(join(dir, 'cert.pub'), `${certificate}\n`);
-      const r = await run('ssh-keygen', ['-Q', '-f', krl, join(dir, 'cert.pub')]).catch(
-        (e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }),
-      );
-      return /REVOKED/.test(r.stdout);
+      // A symlinked KRL: the file it points to is replaced, in its own directory.
+      let real = krl;
+      try {
+        real = await realpath(krl);
+        await replaceFile(
+          real,
+          async (tmp) => {
+            await copyFile(real, tmp, constants.COPYFILE_EXCL);
+            await keygen(['-k', '-u', '-s', caFile, '-f', tmp, join(dir, 'spec')]);
+          },
+          held,
+        );
+      } catch (err) {
+        const state = err instanceof NotSynced ? 'not known to be durable' : 'unchanged';
+        throw new SshError(
+          `revoking serial ${serials.join(', ')} failed, ${krl} is ${state}: ${reason(err)}`,
+        );
+      }
+      await verify(serials, r, real, caFile, dir);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -264,17 +367,17 @@ function target(ca: string, caKey: string, caPublic: string, krl: string): Provi
         await rm(dir, { recursive: true, force: true });
       }
       // One set of certificates per request: the ones issued before for it are revoked (a re-grant).
-      const earlier = await update((r) => {
-        const old = Object.entries(r.certificates)
+      await locked(async (held) => {
+        const r = await read();
+        const earlier = Object.entries(r.certificates)
           .filter(([, c]) => !c.revoked && c.owner === spec.owner && c.file === spec.file)
           .map(([s]) => s);
         for (const [s, c] of issued) r.certificates[s] = c;
-        return old;
-      });
-      await revokeSerials(earlier);
-      await update((r) => {
-        for (const s of earlier)
-          if (r.certificates[s]) (r.certificates[s] as Issued).revoked = new Date().toISOString();
+        await write(r, held);
+        if (earlier.length === 0) return;
+        await revokeSerials(earlier, r, held);
+        for (const s of earlier) (r.certificates[s] as Issued).revoked = new Date().toISOString();
+        await write(r, held);
       });
       return {
         principal: issued.map(([s]) => `serial:${s}`).join(','),
@@ -289,21 +392,20 @@ function target(ca: string, caKey: string, caPublic: string, krl: string): Provi
         throw new SshError(
           `refusing to revoke ${JSON.stringify(access.principal)}: not a certificate serial`,
         );
-      const c = (await read()).certificates[serial];
-      await revokeSerials([serial]);
-      if (c && !(await isRevoked(c.certificate)))
-        throw new SshError(
-          `revoking serial ${serial} is not verified: ssh-keygen -Q does not find it in ${krl}`,
-        );
-      await update((r) => {
-        if (r.certificates[serial]) (r.certificates[serial] as Issued).revoked = new Date().toISOString();
+      await locked(async (held) => {
+        const r = await read();
+        await revokeSerials([serial], r, held);
+        const c = r.certificates[serial];
+        if (!c) return;
+        c.revoked = new Date().toISOString();
+        await write(r, held);
       });
       // Open SSH sessions belong to the hosts: the certificate can no longer open new ones.
       return { principal: access.principal, sessionsEnded: 0, activity: null };
     },
 
     async close() {
-      await writing;
+      await Promise.all(pending);
     },
   };
 }
