@@ -131,8 +131,12 @@ async function tryCreate(path: string, holder: Holder): Promise<boolean> {
   }
   try {
     await fh.writeFile(JSON.stringify(holder));
-  } finally {
     await fh.close();
+  } catch (err) {
+    // A full disk: leave no nameless lock behind for others to wait out.
+    await fh.close().catch(() => undefined);
+    await unlink(path).catch(() => undefined);
+    throw err;
   }
   return true;
 }
