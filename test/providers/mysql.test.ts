@@ -5,9 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadPolicies } from '../../src/core/policy.js';
+import { checkMysqlRole, RESERVED_SCHEMAS } from '../../src/providers/mysql/definition.js';
 import {
   grantStatements,
   META_DB,
@@ -86,6 +88,31 @@ describe('timebox check refuses MySQL roles that reach Timebox’s bookkeeping o
       ),
     });
     expect(r.errors[1]?.message).toMatch(/`mysql`, the server’s accounts and privileges/);
+  });
+
+  it('a reserved schema in any case is refused; any other name passes (property)', () => {
+    const reserved = fc
+      .tuple(
+        fc.constantFrom(...Object.keys(RESERVED_SCHEMAS)),
+        fc.array(fc.boolean(), { minLength: 64, maxLength: 64 }),
+      )
+      .map(([name, upper]) => [...name].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join(''));
+    const table = fc.constantFrom('*', 'user', 'grants', 't');
+    fc.assert(
+      fc.property(reserved, table, (db, t) => {
+        expect(checkMysqlRole({ on: [`${db}.${t}`] })).toEqual([
+          { path: ['on', 0], message: expect.stringContaining('no role may reach it') },
+        ]);
+      }),
+    );
+    const other = fc
+      .stringMatching(/^[A-Za-z0-9_$]{1,20}$/)
+      .filter((db) => !Object.hasOwn(RESERVED_SCHEMAS, db.toLowerCase()));
+    fc.assert(
+      fc.property(other, table, (db, t) => {
+        expect(checkMysqlRole({ on: [`${db}.${t}`] })).toEqual([]);
+      }),
+    );
   });
 
   it('and the provider refuses them at grant time too', () => {
