@@ -5,7 +5,14 @@
 // every bar carries an SVG <title>, which browsers show natively on hover.
 // Everything that comes from git or a request file is escaped: it may be hostile.
 import { createHash } from 'node:crypto';
-import type { Grant, GrantEnd, Ledger, LedgerEvent, LedgerNote } from '../core/ledger.js';
+import {
+  type Grant,
+  type GrantEnd,
+  type Ledger,
+  type LedgerEvent,
+  type LedgerNote,
+  TRAILERS,
+} from '../core/ledger.js';
 
 const ENTITIES: Record<string, string> = {
   '&': '&amp;',
@@ -201,7 +208,7 @@ function grantDetails(g: Grant): string {
     `starts_at: ${g.starts_at}`,
     `ends_at: ${g.ends_at}${g.ends_at !== g.expires_at ? ` (requested until ${g.expires_at})` : ''}`,
     `state: ${g.state}`,
-    `approvers: ${g.approvers.length > 0 ? g.approvers.join(', ') : '(none recorded)'}`,
+    `approvers: ${g.approvers.length > 0 ? g.approvers.join(', ') : g.ignored_trailers?.includes(TRAILERS.approvedBy) ? '(unknown: named in a commit Timebox did not make)' : '(none recorded)'}`,
     `reason: ${g.reason}`,
   ];
   if (g.ticket) lines.push(`ticket: ${g.ticket}`);

@@ -14,6 +14,7 @@ import {
 } from '../core/ledger.js';
 import { loadConfig } from '../repo/access-repo.js';
 import { cachedHistory, readCache, resolveRef, writeCache } from '../repo/history.js';
+import { loadSigningKeys } from '../repo/signing-keys.js';
 import { workingTree } from '../repo/source.js';
 import { colors, type Io, parseAt, repoRoot } from './context.js';
 import { ConfigError, EXIT, UsageError } from './errors.js';
@@ -25,12 +26,14 @@ interface LedgerOptions {
 }
 
 /** Bump when the fold's meaning changes, so that cached folds from older versions are not used. */
-const FOLD_CACHE_VERSION = 2;
+const FOLD_CACHE_VERSION = 3;
 
 interface FoldCache {
   version: number;
   tip: string;
   requestsDir: string;
+  /** Whom and which keys the fold trusted (audit.timebox, audit.signing_keys' fingerprints). */
+  trust: string;
   folded: FoldedLedger;
 }
 
@@ -41,8 +44,12 @@ export async function loadLedger(
   want: { events?: boolean } = {},
 ): Promise<Ledger> {
   const root = repoRoot(io, opts.repo);
-  const { config, errors } = await loadConfig(workingTree(root));
+  const source = workingTree(root);
+  const { config, errors } = await loadConfig(source);
   if (errors.length > 0) throw new ConfigError('timebox.yaml is invalid', errors);
+  const signing = await loadSigningKeys(source, config);
+  if (signing.errors.length > 0) throw new ConfigError('audit.signing_keys is invalid', signing.errors);
+  const trust = JSON.stringify([config.audit?.timebox ?? [], signing.keys.map((k) => k.fingerprint).sort()]);
   const ref = opts.ref ?? 'HEAD';
   const dir = config.paths.requests;
   const useCache = opts.cache !== false;
@@ -56,7 +63,8 @@ export async function loadLedger(
     cached &&
     cached.version === FOLD_CACHE_VERSION &&
     cached.tip === resolved.tip &&
-    cached.requestsDir === dir
+    cached.requestsDir === dir &&
+    cached.trust === trust
   ) {
     folded = cached.folded;
   } else {
@@ -64,6 +72,7 @@ export async function loadLedger(
       cache: useCache,
       resolved,
       prepare: prepareChange(config),
+      keys: signing.keys,
     });
     folded = foldLedger(commits, config);
     if (useCache) {
@@ -71,6 +80,7 @@ export async function loadLedger(
         version: FOLD_CACHE_VERSION,
         tip: resolved.tip,
         requestsDir: dir,
+        trust,
         folded,
       } satisfies FoldCache);
     }

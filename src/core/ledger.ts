@@ -3,6 +3,7 @@
 import { isRequestPath, parseRequest } from './decide.js';
 import { parseDuration } from './duration.js';
 import type { AccessRequest, Config } from './model.js';
+import { type CommitSignature, type TrailerTrust, timeboxTrailerKeys, untrustedReasons } from './trust.js';
 
 /** Trailers Timebox writes on the commits it makes (docs/audit.md). */
 export const TRAILERS = {
@@ -60,6 +61,8 @@ export interface HistoryCommit {
   /** Lower-cased trailer key → values, in order. */
   trailers: Record<string, string[]>;
   changes: HistoryChange[];
+  /** For commits with `Timebox-*` trailers: their signature, checked against `audit.signing_keys`. */
+  signature?: CommitSignature;
 }
 
 export type GrantEnd = 'active' | 'scheduled' | 'expired' | 'revoked' | 'replaced';
@@ -95,6 +98,8 @@ export interface Grant {
   requested_by?: string;
   granted_by?: string;
   activity?: string;
+  /** `Timebox-*` trailers of the granting commit that were ignored: Timebox did not make that commit. */
+  ignored_trailers?: string[];
 }
 
 export type EventType = 'requested' | 'approved' | 'granted' | 'extended' | 'revoked' | 'expired';
@@ -190,7 +195,10 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
     }
   };
 
-  for (const commit of commits) {
+  const trust = { identities: config.audit?.timebox ?? [] };
+  for (const read of commits) {
+    // Trailers count only in commits Timebox made; in any other they are ignored, and the audit says so.
+    const { commit, ignored } = believe(read, trust, notes);
     let ms = Date.parse(commit.time);
     if (Number.isNaN(ms)) {
       notes.push({
@@ -269,6 +277,7 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
         requested_at: minIso(commit.authoredAt, iso(ms)),
         requested_by: trailer(commit, TRAILERS.requestedBy)[0] ?? r.requester,
         granted_by: commit.committer,
+        ...(ignored.length > 0 ? { ignored_trailers: ignored } : {}),
       };
       grants.push(grant);
       open.set(change.path, { grant, ...window });
@@ -276,6 +285,36 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
   }
 
   return { version: 1, grants, notes, commitTimes };
+}
+
+/** Canonical spelling of each trailer Timebox writes, by lower-case key. */
+const TRAILER_NAMES = new Map<string, string>(Object.values(TRAILERS).map((t) => [t.toLowerCase(), t]));
+
+const trailerName = (key: string) =>
+  TRAILER_NAMES.get(key) ??
+  key.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
+
+/**
+ * The commit as the ledger believes it: its `Timebox-*` trailers dropped (and noted) unless Timebox made it
+ * (src/core/trust.ts). Returns the names of the trailers it ignored.
+ */
+function believe(
+  commit: HistoryCommit,
+  trust: TrailerTrust,
+  notes: LedgerNote[],
+): { commit: HistoryCommit; ignored: string[] } {
+  const keys = timeboxTrailerKeys(commit);
+  if (keys.length === 0) return { commit, ignored: [] };
+  const reasons = untrustedReasons(commit, trust);
+  if (reasons.length === 0) return { commit, ignored: [] };
+  const ignored = keys.map(trailerName);
+  notes.push({
+    commit: commit.sha,
+    message: `${ignored.join(', ')} in a commit Timebox did not make: ignored (${reasons.join('; ')})`,
+  });
+  const trailers: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(commit.trailers)) if (!keys.includes(k)) trailers[k] = v;
+  return { commit: { ...commit, trailers }, ignored };
 }
 
 /** States, "future" notes and (unless `events: false`) the audit events, as seen at `now`. */
@@ -339,6 +378,14 @@ function eventsOf(grants: Grant[], nowMs: number): LedgerEvent[] {
       }),
     );
     for (const approver of g.approvers) events.push(ev(g, g.merged_at, 'approved', approver, g.commit));
+    if (g.approvers.length === 0 && g.ignored_trailers?.includes(TRAILERS.approvedBy)) {
+      // The commit named approvers, but Timebox did not make it: who approved is not known.
+      events.push(
+        ev(g, g.merged_at, 'approved', null, g.commit, {
+          reason: `unknown: ${TRAILERS.approvedBy} in a commit Timebox did not make was ignored`,
+        }),
+      );
+    }
     events.push(
       ev(g, g.starts_at, g.extends ? 'extended' : 'granted', g.granted_by ?? null, g.commit, {
         reason: g.extends ? `extends ${g.extends}` : undefined,

@@ -73,6 +73,15 @@ export interface Config {
   reconcile_interval: string;
   paths: { requests: string; policies: string };
   connections: Record<string, Record<string, unknown>>;
+  /** Which commits' `Timebox-*` trailers the audit believes (docs/audit.md). */
+  audit?: AuditConfig;
+}
+
+export interface AuditConfig {
+  /** Who Timebox merges as: logins (`timebox[bot]`, `github-actions[bot]`) or e-mail addresses. */
+  timebox?: string[];
+  /** Files in the access repo with the armored OpenPGP keys GitHub signs its merges with (web-flow). */
+  signing_keys?: string[];
 }
 
 export const DEFAULT_CONFIG: Config = {

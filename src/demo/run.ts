@@ -23,6 +23,7 @@ import { FakeGitHub, type JsonObject } from '../forge/fake-github.js';
 import { type RunningServer, startServer } from '../github/server.js';
 import { loadConfig } from '../repo/access-repo.js';
 import { cachedHistory } from '../repo/history.js';
+import { loadSigningKeys } from '../repo/signing-keys.js';
 import { gitRevision } from '../repo/source.js';
 import { type DemoPostgres, startDemoPostgres } from './postgres.js';
 
@@ -101,7 +102,17 @@ export async function runDemo(narrator: Narrator, opts: DemoOptions): Promise<De
     await step('a local forge with the access repo acme/access', async () => {
       forge = await FakeGitHub.start({ now: clock });
       const files: Record<string, string> = {
-        'timebox.yaml': '# Timebox merges approved requests itself.\nauto_merge: true\n',
+        'timebox.yaml': [
+          '# Timebox merges approved requests itself.',
+          'auto_merge: true',
+          '# The audit believes Timebox-* trailers only in merges made by timebox[bot] and signed by the',
+          '# forge (GitHub: https://github.com/web-flow.gpg).',
+          'audit:',
+          '  timebox: ["timebox[bot]"]',
+          '  signing_keys: [.github/web-flow.gpg]',
+          '',
+        ].join('\n'),
+        '.github/web-flow.gpg': forge.webFlowKey,
         'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
         'policies/tests/qa.yaml': readFileSync(join(ROOT, 'policies/tests/qa.yaml'), 'utf8'),
         '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
@@ -354,9 +365,11 @@ export async function runDemo(narrator: Narrator, opts: DemoOptions): Promise<De
         await simpleGit().clone(f.gitDir(REPO), clone, ['--quiet']);
         const source = await gitRevision(clone, 'HEAD');
         const { config } = await loadConfig(source);
+        const { keys } = await loadSigningKeys(source, config);
         const { commits } = await cachedHistory(clone, 'HEAD', config.paths.requests, {
           cache: false,
           prepare: prepareChange(config),
+          keys,
         });
         const ledger = finalizeLedger(foldLedger(commits, config), clock());
         result.events = ledger.events.filter((e) => e.file === FILE);

@@ -373,9 +373,23 @@ export interface CommitParts {
   author: GitPerson;
   committer: GitPerson;
   message: string;
+  /** The forge's own (web-flow) signature, when it signed the commit. */
+  signature?: { signature: string; payload: string } | undefined;
 }
 
 const UNSIGNED = { verified: false, reason: 'unsigned', signature: null, payload: null, verified_at: null };
+
+/** `verification`: commits GitHub signed with its web-flow key are `valid`; the forge checks no other key. */
+function verificationOf(c: CommitParts): JsonObject {
+  if (!c.signature) return UNSIGNED;
+  return {
+    verified: true,
+    reason: 'valid',
+    signature: c.signature.signature,
+    payload: c.signature.payload,
+    verified_at: c.committer.date,
+  };
+}
 
 /** A `commit` (pulls/list-commits items): git data plus the GitHub users linked to its e-mails. */
 export function buildCommit(
@@ -398,7 +412,7 @@ export function buildCommit(
       message: c.message,
       comment_count: 0,
       tree: { sha: c.tree, url: `${api}/git/trees/${c.tree}` },
-      verification: UNSIGNED,
+      verification: verificationOf(c),
     },
     author,
     committer,
@@ -427,7 +441,7 @@ export function buildGitCommit(fullName: string, c: CommitParts): JsonObject {
       url: `${api}/git/commits/${sha}`,
       html_url: `${WEB_URL}/${fullName}/commit/${sha}`,
     })),
-    verification: UNSIGNED,
+    verification: verificationOf(c),
   };
 }
 

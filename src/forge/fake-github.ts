@@ -155,6 +155,14 @@ export class FakeGitHub {
     );
   }
 
+  /**
+   * The armored public key the forge signs its commits with (GitHub's https://github.com/web-flow.gpg):
+   * what an access repo names in `audit.signing_keys` for the audit to trust Timebox's merges.
+   */
+  get webFlowKey(): string {
+    return this.#state.webFlow.publicKey;
+  }
+
   // ---- recorded state -------------------------------------------------------------------------------------
 
   get checkRuns(): JsonObject[] {

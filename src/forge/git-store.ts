@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { addCommitSignature } from '../repo/openpgp.js';
 import { forgeNow } from './builders.js';
 
 const run = promisify(execFile);
@@ -30,7 +31,12 @@ export interface CommitSpec {
   author: Identity;
   committer: Identity;
   message: string;
+  /** Sign the commit (GitHub's web-flow signature). */
+  sign?: Signer | undefined;
 }
+
+/** An armored OpenPGP signature of a commit object's bytes, made at `at`. */
+export type Signer = (data: Buffer, at: Date) => string;
 
 export interface CommitInfo {
   sha: string;
@@ -39,6 +45,8 @@ export interface CommitInfo {
   author: { name: string; email: string; date: string };
   committer: { name: string; email: string; date: string };
   message: string;
+  /** Set when the forge signed this commit: the armored signature and the bytes it signs. */
+  signature?: { signature: string; payload: string };
 }
 
 export interface TreeEntry {
@@ -126,6 +134,11 @@ export class GitRepo {
   #lock: Promise<unknown> = Promise.resolve();
   /** Results computed from immutable objects (keyed by shas), so repeated API reads spawn no git. */
   readonly #memo = new Map<string, Promise<unknown>>();
+  /**
+   * Signatures the forge made, by commit (what the API's `verification` reports). A signed commit pushed
+   * from outside shows as unsigned: the forge checks no one else's keys.
+   */
+  readonly #signatures = new Map<string, { signature: string; payload: string }>();
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -212,12 +225,14 @@ export class GitRepo {
         await this.git(['update-index', '--add', '--index-info'], { env, input: `${lines.join('\n')}\n` });
       }
       const tree = (await this.git(['write-tree'], { env })).trim();
-      const args = ['commit-tree', tree, ...(spec.parent ? ['-p', spec.parent] : []), '-F', '-'];
-      const sha = await this.git(args, {
-        input: spec.message,
-        env: identityEnv(spec.author, spec.committer),
+      return await this.writeCommitObject({
+        tree,
+        parents: spec.parent ? [spec.parent] : [],
+        author: spec.author,
+        committer: spec.committer,
+        message: spec.message,
+        sign: spec.sign,
       });
-      return sha.trim();
     } finally {
       await rm(index, { force: true });
     }
@@ -288,18 +303,33 @@ export class GitRepo {
     }
   }
 
-  /** `git commit-tree`: a commit of `tree` with `parents`, the message byte for byte. Moves no ref. */
+  /**
+   * `git commit-tree`: a commit of `tree` with `parents`, the message byte for byte. Moves no ref. With
+   * `sign`, the commit carries a `gpgsig` header over the rest of the object, as GitHub's web-flow commits do.
+   */
   async writeCommitObject(spec: {
     tree: string;
     parents: string[];
     author: Identity;
     committer: Identity;
     message: string;
+    sign?: Signer | undefined;
   }): Promise<string> {
     const args = ['commit-tree', spec.tree, ...spec.parents.flatMap((p) => ['-p', p]), '-F', '-'];
-    return (
+    const sha = (
       await this.git(args, { input: spec.message, env: identityEnv(spec.author, spec.committer) })
     ).trim();
+    return spec.sign ? this.#signed(sha, spec.sign, spec.committer.date ?? forgeNow()) : sha;
+  }
+
+  /** The same commit with a `gpgsig` header (after `committer`, where git puts it): a new object id. */
+  async #signed(sha: string, sign: Signer, at: Date): Promise<string> {
+    const raw = (await this.#exec(['cat-file', 'commit', sha], {}, 'buffer')) as Buffer;
+    const armored = sign(raw, at).trimEnd();
+    const signed = addCommitSignature(raw, armored);
+    const out = (await this.git(['hash-object', '-t', 'commit', '-w', '--stdin'], { input: signed })).trim();
+    this.#signatures.set(out, { signature: `${armored}\n`, payload: raw.toString('utf8') });
+    return out;
   }
 
   /**
@@ -554,7 +584,11 @@ export class GitRepo {
     return out
       .split('\0')
       .filter((record) => record.length > 0)
-      .map(parseCommit);
+      .map((record) => {
+        const info = parseCommit(record);
+        const signature = this.#signatures.get(info.sha);
+        return signature ? { ...info, signature } : info;
+      });
   }
 
   async lsTree(tree: string, recursive: boolean): Promise<TreeEntry[]> {

@@ -106,6 +106,15 @@ function actorOf(ctx: Context): string {
   return principalOf(ctx).app.botLogin;
 }
 
+/**
+ * GitHub signs a commit an App makes through the API (web-flow) when it names no author or committer of its
+ * own; a commit with custom identities is left unsigned.
+ */
+function apiSigner(state: GitHubState, input: { author?: unknown; committer?: unknown }) {
+  const custom = (p: unknown) => Boolean((p as { name?: string } | undefined)?.name);
+  return custom(input.author) || custom(input.committer) ? undefined : state.webFlow.sign;
+}
+
 /** An `{ name, email, date? }` of the git data and contents APIs, or the default. */
 function gitIdentity(input: unknown, fallback: Identity): Identity {
   const person = input as { name?: string; email?: string; date?: string } | undefined;
@@ -755,6 +764,7 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
       author,
       committer,
       message: input.message,
+      sign: apiSigner(state, input),
     });
     const info = await git.commitInfo(sha);
     if (!info) throw new Error(`commit ${sha} vanished`);
@@ -868,6 +878,7 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
         author,
         committer,
         message: input.message,
+        sign: apiSigner(state, input),
       });
       await git.updateBranch(branch, sha, tip);
       await state.recordPush(repo, { branch, before: tip, after: sha, pusher: actorOf(ctx), forced: false });

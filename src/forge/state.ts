@@ -21,6 +21,7 @@ import {
   WEB_URL,
 } from './builders.js';
 import { type CommitInfo, type FileChanges, GitRepo, type Identity } from './git-store.js';
+import { createWebFlowKey } from './web-flow.js';
 
 /** GitHub's committer of merges and web edits (the `web-flow` account). */
 export const GITHUB_COMMITTER = { name: 'GitHub', email: 'noreply@github.com' } as const;
@@ -209,6 +210,8 @@ function legacyPermission(p: RepoPermission): string {
 }
 
 export class GitHubState {
+  /** GitHub's commit signing key: merges, and commits an App makes through the API, are signed with it. */
+  readonly webFlow = createWebFlowKey(new Date('2017-08-16T00:00:00Z'));
   readonly checkRuns: JsonObject[] = [];
   readonly comments: JsonObject[] = [];
   readonly annotations = new Map<number, unknown[]>();
@@ -605,6 +608,7 @@ export class GitHubState {
             author: { name: c.author.name, email: c.author.email, date: new Date(c.author.date) },
             committer: GITHUB_COMMITTER,
             message: await git.rawMessage(c.sha),
+            sign: this.webFlow.sign,
           });
         }
         merged = onto;
@@ -618,6 +622,7 @@ export class GitHubState {
           author: this.identity(method === 'squash' ? pull.user : actor),
           committer: GITHUB_COMMITTER,
           message,
+          sign: this.webFlow.sign,
         });
       }
       try {

@@ -1,11 +1,15 @@
 // Reading the first-parent history of a branch for the ledger: one `git log` for every commit that
-// touches the requests folder, one `git cat-file --batch` for every request file's content, one
-// `git log --no-walk --stdin` for the author time of merged branches. Never one git process per commit.
+// touches the requests folder, one `git cat-file --batch` for every request file's content (and the raw
+// object of every commit with `Timebox-*` trailers, whose signature is checked in process against the
+// trusted keys), one `git log --no-walk --stdin` for the author time of merged branches. Never one git
+// process per commit.
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { HistoryChange, HistoryCommit } from '../core/ledger.js';
+import { timeboxTrailerKeys } from '../core/trust.js';
+import { checkCommitSignature, type PublicKey } from './openpgp.js';
 import { GitError } from './source.js';
 
 function runGit(root: string, args: string[], input?: string): Promise<Buffer> {
@@ -104,10 +108,10 @@ export function parseLog(buf: Buffer | string): {
 }
 
 /**
- * One long-running `git cat-file --batch`: blob ids go in as the log names them, contents come back in
- * the same order and are handed to `onBlob` while git log is still walking (parsing overlaps git's work).
+ * One long-running `git cat-file --batch`: object ids go in as the log names them, contents come back in
+ * the same order and are handed to `onObject` while git log is still walking (parsing overlaps git's work).
  */
-function blobReader(root: string, onBlob: (sha: string, text: string) => void) {
+function blobReader(root: string, onObject: (sha: string, data: Buffer) => void) {
   const child = spawn('git', ['cat-file', '--batch'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
   let buf: Buffer = Buffer.alloc(0);
   let stderr = '';
@@ -127,7 +131,7 @@ function blobReader(root: string, onBlob: (sha: string, text: string) => void) {
       }
       const n = Number(size);
       if (buf.length < nl + 1 + n + 1) break;
-      onBlob(sha, buf.subarray(nl + 1, nl + 1 + n).toString('utf8'));
+      onObject(sha, Buffer.from(buf.subarray(nl + 1, nl + 1 + n)));
       pos = nl + 1 + n + 1;
     }
     buf = buf.subarray(pos);
@@ -151,15 +155,28 @@ function blobReader(root: string, onBlob: (sha: string, text: string) => void) {
 /** Called for each request file version as its content arrives (the ledger parses it there). */
 export type PrepareChange = (change: HistoryChange) => void;
 
-/** Request-folder commits of `range` (oldest first), with file contents and merged-branch author times. */
+/**
+ * Request-folder commits of `range` (oldest first), with file contents and merged-branch author times.
+ * Commits with `Timebox-*` trailers carry their signature checked against `keys` (none: every signature is
+ * untrusted), for the ledger to decide whether Timebox made them (src/core/trust.ts).
+ */
 export async function readHistory(
   root: string,
   range: string,
   requestsDir: string,
   prepare?: PrepareChange,
+  keys: readonly PublicKey[] = [],
 ): Promise<HistoryCommit[]> {
   const waiting = new Map<string, HistoryChange[]>();
-  const blobs = blobReader(root, (sha, text) => {
+  const signed = new Map<string, HistoryCommit>();
+  const blobs = blobReader(root, (sha, data) => {
+    const commit = signed.get(sha);
+    if (commit) {
+      commit.signature = checkCommitSignature(data, keys);
+      signed.delete(sha);
+      return;
+    }
+    const text = data.toString('utf8');
     for (const change of waiting.get(sha) ?? []) {
       change.content = text;
       prepare?.(change);
@@ -194,7 +211,12 @@ export async function readHistory(
         wantBlob(change, r.blob);
       }
     }
-    return { ...c, changes };
+    const commit: HistoryCommit = { ...c, changes };
+    if (timeboxTrailerKeys(commit).length > 0 && !signed.has(commit.sha)) {
+      signed.set(commit.sha, commit);
+      blobs.request(commit.sha);
+    }
+    return commit;
   };
 
   // Newest first, streamed: each complete record is handled as it arrives.
@@ -266,14 +288,16 @@ export async function readHistory(
 }
 
 interface CacheFile {
-  version: 1;
+  version: typeof CACHE_VERSION;
   ref: string;
   requestsDir: string;
+  /** Fingerprints of the keys signatures were checked against (other keys: read again). */
+  keys: string[];
   tip: string;
   commits: HistoryCommit[];
 }
 
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2;
 
 /**
  * The history of `ref`, cached per commit under `.git/timebox/` so that a repeated run reads only new
@@ -324,17 +348,30 @@ export async function cachedHistory(
   root: string,
   ref: string,
   requestsDir: string,
-  opts: { cache?: boolean; resolved?: { gitDir: string; tip: string }; prepare?: PrepareChange } = {},
+  opts: {
+    cache?: boolean;
+    resolved?: { gitDir: string; tip: string };
+    prepare?: PrepareChange;
+    /** The keys of `audit.signing_keys` (src/repo/signing-keys.ts). */
+    keys?: readonly PublicKey[];
+  } = {},
 ): Promise<{ tip: string; commits: HistoryCommit[]; fromCache: number }> {
   const { gitDir, tip } = opts.resolved ?? (await resolveRef(root, ref));
+  const keys = opts.keys ?? [];
   if (opts.cache === false)
-    return { tip, commits: await readHistory(root, tip, requestsDir, opts.prepare), fromCache: 0 };
+    return { tip, commits: await readHistory(root, tip, requestsDir, opts.prepare, keys), fromCache: 0 };
+  const fingerprints = keys.map((k) => k.fingerprint).sort();
 
   const file = join(gitDir, 'timebox', `ledger-${Buffer.from(requestsDir).toString('hex')}.json`);
   let cached: CacheFile | null = null;
   try {
     const parsed = JSON.parse(await readFile(file, 'utf8')) as CacheFile;
-    if (parsed.version === CACHE_VERSION && parsed.requestsDir === requestsDir) cached = parsed;
+    if (
+      parsed.version === CACHE_VERSION &&
+      parsed.requestsDir === requestsDir &&
+      parsed.keys?.join(',') === fingerprints.join(',')
+    )
+      cached = parsed;
   } catch {
     cached = null;
   }
@@ -344,13 +381,13 @@ export async function cachedHistory(
     return { tip, commits: cached.commits, fromCache: cached.commits.length };
   }
   if (cached && (await isFirstParentAncestor(root, cached.tip, tip))) {
-    const fresh = await readHistory(root, `${cached.tip}..${tip}`, requestsDir, opts.prepare);
+    const fresh = await readHistory(root, `${cached.tip}..${tip}`, requestsDir, opts.prepare, keys);
     commits = [...cached.commits, ...fresh];
     fromCache = cached.commits.length;
   } else {
-    commits = await readHistory(root, tip, requestsDir, opts.prepare);
+    commits = await readHistory(root, tip, requestsDir, opts.prepare, keys);
   }
-  const data: CacheFile = { version: CACHE_VERSION, ref, requestsDir, tip, commits };
+  const data: CacheFile = { version: CACHE_VERSION, ref, requestsDir, keys: fingerprints, tip, commits };
   try {
     await mkdir(join(gitDir, 'timebox'), { recursive: true });
     await writeFile(`${file}.tmp`, JSON.stringify(data));

@@ -14,6 +14,7 @@ import { type RunningServer, startServer } from '../../src/github/server.js';
 import { COMMENT_MARKER } from '../../src/report/pull-request.js';
 import { MANIFEST, registerTimeboxApp, requestYaml } from '../helpers/github.js';
 import { ROOT, run, tempDir } from '../helpers/repo.js';
+import { AUDIT_YAML } from '../helpers/trust.js';
 
 const REPO = 'acme/access';
 const AUTO = 'acme/auto';
@@ -42,7 +43,8 @@ beforeAll(async () => {
   await fake.createRepo(AUTO, {
     author: 'admin',
     files: {
-      'timebox.yaml': 'auto_merge: true\n',
+      'timebox.yaml': `auto_merge: true\n${AUDIT_YAML}`,
+      '.github/web-flow.gpg': fake.webFlowKey,
       'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
       '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
     },

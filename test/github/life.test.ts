@@ -20,6 +20,7 @@ import { type RunningServer, type ServerOptions, startServer } from '../../src/g
 import { ordersPolicy, registerTimeboxApp } from '../helpers/github.js';
 import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
 import { git, ROOT, run, tempDir } from '../helpers/repo.js';
+import { AUDIT_YAML } from '../helpers/trust.js';
 
 const REPO = 'acme/access';
 const SECRET = 'life-webhook-secret';
@@ -72,7 +73,8 @@ beforeAll(async () => {
   await fake.createRepo(REPO, {
     author: 'admin',
     files: {
-      'timebox.yaml': 'auto_merge: true\n',
+      'timebox.yaml': `auto_merge: true\n${AUDIT_YAML}`,
+      '.github/web-flow.gpg': fake.webFlowKey,
       'policies/qa.yaml': ordersPolicy(db.readRole),
       '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
     },

@@ -5,19 +5,30 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { activeAt, buildLedger, type Ledger } from '../../src/core/ledger.js';
-import { DEFAULT_CONFIG } from '../../src/core/model.js';
 import { cachedHistory, readHistory } from '../../src/repo/history.js';
 import { run, tempDir, write } from '../helpers/repo.js';
+import { signHead, TIMEBOX_BOT, TRUSTING, WEB_FLOW_KEYS } from '../helpers/trust.js';
 
-/** git with fixed author and committer times, so intervals are exact. */
+const ALICE = { name: 'Alice', email: 'alice@example.com' };
+
+/** git with fixed author and committer times, so intervals are exact; `author` writes the commits. */
 function gitAt(dir: string, when: string, ...args: string[]): string {
+  return gitAs(ALICE, dir, when, ...args);
+}
+
+function gitAs(
+  author: { name: string; email: string },
+  dir: string,
+  when: string,
+  ...args: string[]
+): string {
   return execFileSync('git', args, {
     cwd: dir,
     encoding: 'utf8',
     env: {
       ...process.env,
-      GIT_AUTHOR_NAME: 'Alice',
-      GIT_AUTHOR_EMAIL: 'alice@example.com',
+      GIT_AUTHOR_NAME: author.name,
+      GIT_AUTHOR_EMAIL: author.email,
       GIT_COMMITTER_NAME: 'Timebox',
       GIT_COMMITTER_EMAIL: 'timebox@example.com',
       GIT_AUTHOR_DATE: when,
@@ -56,7 +67,10 @@ function commit(dir: string, when: string, message: string, files: Record<string
   gitAt(dir, when, 'commit', '-q', '--allow-empty', '-m', message);
 }
 
-/** A PR branch committed at `branchTime` and merged with --no-ff at `mergeTime`. */
+/**
+ * A PR branch committed at `branchTime` and merged with --no-ff at `mergeTime`: by Timebox when it carries
+ * trailers (authored by its bot and signed, as GitHub writes the App's merges), else by a person.
+ */
 function mergePr(
   dir: string,
   branchTime: string,
@@ -67,7 +81,8 @@ function mergePr(
   gitAt(dir, branchTime, 'switch', '-q', '-c', `pr-${branchTime.replace(/\W/g, '')}`);
   commit(dir, branchTime, 'request', files);
   gitAt(dir, mergeTime, 'switch', '-q', 'main');
-  gitAt(
+  gitAs(
+    trailers ? TIMEBOX_BOT : ALICE,
     dir,
     mergeTime,
     'merge',
@@ -77,10 +92,15 @@ function mergePr(
     '-m',
     `Merge pull request${trailers ? `\n\n${trailers}` : ''}`,
   );
+  if (trailers) signHead(dir);
 }
 
 async function ledger(dir: string, now: string): Promise<Ledger> {
-  return buildLedger(await readHistory(dir, 'HEAD', 'requests'), DEFAULT_CONFIG, new Date(now));
+  return buildLedger(
+    await readHistory(dir, 'HEAD', 'requests', undefined, WEB_FLOW_KEYS),
+    TRUSTING,
+    new Date(now),
+  );
 }
 
 const FILE = 'requests/alice/bug.yaml';
@@ -142,11 +162,12 @@ describe('grant intervals', () => {
   it('early removal revokes at the removing commit, with the trailer reason', async () => {
     const dir = repo();
     commit(dir, '2026-01-05T10:00:00Z', 'grant', { [FILE]: request() });
-    commit(
+    mergePr(
       dir,
+      '2026-01-05T10:44:00Z',
       '2026-01-05T10:45:00Z',
-      'revoke\n\nTimebox-Revocation-Reason: bug reproduced\nTimebox-Activity: 12 statements, 340 rows',
       { [FILE]: null },
+      'Timebox-Revocation-Reason: bug reproduced\nTimebox-Activity: 12 statements, 340 rows',
     );
     const l = await ledger(dir, '2026-01-05T13:00:00Z');
     expect(l.grants[0]).toMatchObject({
@@ -158,7 +179,7 @@ describe('grant intervals', () => {
     const revoked = l.events.find((e) => e.type === 'revoked');
     expect(revoked).toMatchObject({
       time: '2026-01-05T10:45:00Z',
-      actor: 'Alice <alice@example.com>',
+      actor: 'timebox[bot] <1001+timebox[bot]@users.noreply.github.com>',
       reason: 'bug reproduced',
     });
     expect(l.events.some((e) => e.type === 'expired')).toBe(false);
@@ -168,11 +189,12 @@ describe('grant intervals', () => {
   it('expiry: a grant past its window is expired; the later revert is the revocation, by whom, with activity', async () => {
     const dir = repo();
     commit(dir, '2026-01-05T10:00:00Z', 'grant', { [FILE]: request() });
-    commit(
+    mergePr(
       dir,
+      '2026-01-05T12:00:04Z',
       '2026-01-05T12:00:05Z',
-      'revert\n\nTimebox-Revocation-Reason: expired\nTimebox-Activity: 3 statements',
       { [FILE]: null },
+      'Timebox-Revocation-Reason: expired\nTimebox-Activity: 3 statements',
     );
     const l = await ledger(dir, '2026-01-06T00:00:00Z');
     expect(l.grants[0]).toMatchObject({

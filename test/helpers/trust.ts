@@ -1,0 +1,42 @@
+// Histories with commits Timebox made, built locally as GitHub builds them: a merge commit whose author is
+// Timebox's bot and which GitHub signed (here with a web-flow key of the test's own), and the timebox.yaml
+// `audit` settings that make the audit believe exactly those (docs/audit.md).
+import { execFileSync } from 'node:child_process';
+import { type Config, DEFAULT_CONFIG } from '../../src/core/model.js';
+import { createWebFlowKey, type WebFlowKey } from '../../src/forge/web-flow.js';
+import { addCommitSignature, type PublicKey, readPublicKeys } from '../../src/repo/openpgp.js';
+import { write } from './repo.js';
+
+/** GitHub's "web-flow" for local histories: one key per test process. */
+export const WEB_FLOW: WebFlowKey = createWebFlowKey(new Date('2017-08-16T00:00:00Z'));
+export const WEB_FLOW_KEYS: PublicKey[] = readPublicKeys(WEB_FLOW.publicKey);
+
+/** The identity GitHub writes as the author of the App's merges. */
+export const TIMEBOX_BOT = { name: 'timebox[bot]', email: '1001+timebox[bot]@users.noreply.github.com' };
+
+/** The config that trusts `timebox[bot]`'s merges signed by WEB_FLOW. */
+export const TRUSTING: Config = {
+  ...DEFAULT_CONFIG,
+  audit: { timebox: ['timebox[bot]'], signing_keys: ['.github/web-flow.gpg'] },
+};
+
+/** timebox.yaml's `audit` block, as the access repo writes it. */
+export const AUDIT_YAML = 'audit:\n  timebox: ["timebox[bot]"]\n  signing_keys: [.github/web-flow.gpg]\n';
+
+/** Writes the key file and `audit` settings into a working tree (`extra`: more timebox.yaml). */
+export function writeTrust(dir: string, extra = '', key: WebFlowKey = WEB_FLOW): void {
+  write(dir, '.github/web-flow.gpg', key.publicKey);
+  write(dir, 'timebox.yaml', `${extra}${AUDIT_YAML}`);
+}
+
+/** Replaces HEAD with the same commit signed by `key` (as GitHub signs what it commits); returns the sha. */
+export function signHead(dir: string, key: WebFlowKey = WEB_FLOW): string {
+  const git = (args: string[], input?: Buffer) =>
+    execFileSync('git', ['-C', dir, ...args], input ? { input } : {});
+  const old = git(['rev-parse', 'HEAD']).toString().trim();
+  const raw = git(['cat-file', 'commit', old]);
+  const signed = addCommitSignature(raw, key.sign(raw, new Date()));
+  const sha = git(['hash-object', '-t', 'commit', '-w', '--stdin'], signed).toString().trim();
+  git(['update-ref', 'HEAD', sha, old]);
+  return sha;
+}
