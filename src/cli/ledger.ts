@@ -4,13 +4,13 @@ import { resolve } from 'node:path';
 import { renderCsv } from '../audit/csv.js';
 import { renderHtml } from '../audit/html.js';
 import {
-  activeAt,
   type FoldedLedger,
   finalizeLedger,
   foldLedger,
   type Ledger,
   type LedgerEvent,
   prepareChange,
+  statusAt,
 } from '../core/ledger.js';
 import { loadConfig } from '../repo/access-repo.js';
 import { cachedHistory, readCache, resolveRef, writeCache } from '../repo/history.js';
@@ -98,14 +98,7 @@ export async function runStatus(
   const now = new Date();
   const at = parseAt(opts.at, () => now);
   const ledger = await loadLedger(io, opts, now.getTime() > at.getTime() ? now : at, { events: false });
-  const grants = activeAt(ledger, at).map((g) => ({
-    file: g.file,
-    requester: g.requester,
-    resource: g.resource,
-    role: g.role,
-    starts_at: g.starts_at,
-    expires_at: g.ends_at,
-  }));
+  const grants = statusAt(ledger, at);
   if (opts.json) {
     io.stdout(`${JSON.stringify({ at: at.toISOString(), grants }, null, 2)}\n`);
     return EXIT.ok;
@@ -115,9 +108,19 @@ export async function runStatus(
     return EXIT.ok;
   }
   const c = colors(io);
+  // ENDED only when history after --at ended a grant early: the expiry column is what was known at --at.
+  const ended = grants.some((g) => g.ended_at);
   const rows = [
-    ['FILE', 'REQUESTER', 'RESOURCE', 'ROLE', 'STARTS', 'EXPIRES'],
-    ...grants.map((g) => [g.file, g.requester, g.resource, g.role, g.starts_at, g.expires_at]),
+    ['FILE', 'REQUESTER', 'RESOURCE', 'ROLE', 'STARTS', 'EXPIRES', ...(ended ? ['ENDED'] : [])],
+    ...grants.map((g) => [
+      g.file,
+      g.requester,
+      g.resource,
+      g.role,
+      g.starts_at,
+      g.expires_at,
+      ...(ended ? [g.ended_at ? `${g.ended_at} (${g.end_reason})` : ''] : []),
+    ]),
   ];
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   const line = (r: string[]) =>

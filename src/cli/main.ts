@@ -85,7 +85,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
 
   program
     .command('status')
-    .description('grants active at a time, from the git history of the branch')
+    .description(
+      'grants active at a time, from the git history of the branch: each with the expiry known then, and ended_at/end_reason (revoked, replaced) when later history ended it early',
+    )
     .addOption(repoOption())
     .option('--ref <ref>', 'the branch whose history is the ledger', 'HEAD')
     .option('--at <time>', 'RFC 3339 time (default: now)')

@@ -433,3 +433,36 @@ export function activeAt(ledger: Ledger, at: Date): Grant[] {
   const t = at.getTime();
   return ledger.grants.filter((g) => Date.parse(g.starts_at) <= t && t < Date.parse(g.ends_at));
 }
+
+/** How a grant ended before its expiry: its request file was removed, or edited (the edit is a new request). */
+export type EndReason = 'revoked' | 'replaced';
+
+/** One grant of `timebox status --at T` (SPEC: the `status --json` shape). */
+export interface StatusGrant {
+  file: string;
+  requester: string;
+  resource: string;
+  role: string;
+  starts_at: string;
+  /** The expiry as known at T: the window of the commit that granted it, whatever happened later. */
+  expires_at: string;
+  /** When history after T ended it early, and how (nothing when it runs, or ran, to `expires_at`). */
+  ended_at?: string;
+  end_reason?: EndReason;
+}
+
+/**
+ * What was known at `at`: the grants active then, each with the expiry it had then. A removal or an edit
+ * after `at` does not move `expires_at` (it was not known at `at`); it shows as `ended_at`/`end_reason`.
+ */
+export function statusAt(ledger: Ledger, at: Date): StatusGrant[] {
+  return activeAt(ledger, at).map((g) => ({
+    file: g.file,
+    requester: g.requester,
+    resource: g.resource,
+    role: g.role,
+    starts_at: g.starts_at,
+    expires_at: g.expires_at,
+    ...(g.state === 'revoked' || g.state === 'replaced' ? { ended_at: g.ends_at, end_reason: g.state } : {}),
+  }));
+}
