@@ -115,10 +115,11 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
   }
 
   let pull = offlinePull(opts.author, parseList(opts.approvedBy), teams, at);
+  let notes: string[] = [];
   if (opts.pullRequest) {
     if (!opts.base) throw new UsageError('--pull-request needs --base (the PR’s base branch)');
     if (opts.approvedBy) throw new UsageError('give either --approved-by or --pull-request, not both');
-    pull = await pullFromApi(io, opts.pullRequest, opts.headSha, repo, changed, teams);
+    ({ pull, notes } = await pullFromApi(io, opts.pullRequest, opts.headSha, repo, changed, teams));
   }
   const input: CheckInput = {
     files: changed,
@@ -133,7 +134,7 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
   if (io.env.GITHUB_ACTIONS === 'true') {
     // Role names in previews hash the access repo's root commit, as `timebox apply` does.
     const owner = await rootCommit(root, opts.base ?? 'HEAD').catch(() => null);
-    await reportToActions(io, decisions, repo, pull.headSha, owner);
+    await reportToActions(io, decisions, repo, pull.headSha, owner, notes);
   }
   if (opts.json) io.stdout(`${JSON.stringify({ results: decisions.map(toJson) }, null, 2)}\n`);
   else io.stdout(formatDecisions(decisions, io));

@@ -1,14 +1,47 @@
 // Actions mode for `timebox check`: pull request facts from the API with the workflow's read-only
 // GITHUB_TOKEN, and results as workflow annotations and a step summary (the token cannot post checks).
-import { appendFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
 import { parseRepoName, statusOf, tokenClient } from '../github/client.js';
+import type { KnownPush } from '../github/facts.js';
 import { gatherFacts, getPull, referencedTeams } from '../github/gather.js';
 import type { AccessRepo } from '../repo/access-repo.js';
 import { previewsOf } from '../report/previews.js';
-import { annotationsOf, renderComment } from '../report/pull-request.js';
+import { annotationsOf, md, renderComment } from '../report/pull-request.js';
 import type { Io } from './context.js';
 import { UsageError } from './errors.js';
+
+/**
+ * The push of the event this job runs for, when it is this pull request's `synchronize` (GITHUB_EVENT_PATH: its
+ * `before`, `after` and `sender`, the pusher). Who pushed is judged from GitHub's activity log of the branch,
+ * which may not show a push yet when the workflow starts; this bridges that moment only. Anything else: none.
+ */
+export async function eventPush(io: Io, pull: number): Promise<KnownPush | undefined> {
+  const path = io.env.GITHUB_EVENT_PATH;
+  if (io.env.GITHUB_EVENT_NAME !== 'pull_request' || !path) return undefined;
+  try {
+    const event = JSON.parse(await readFile(path, 'utf8')) as {
+      action?: unknown;
+      number?: unknown;
+      before?: unknown;
+      after?: unknown;
+      sender?: { login?: unknown; type?: unknown } | null;
+    };
+    if (event.action !== 'synchronize' || event.number !== pull) return undefined;
+    if (typeof event.before !== 'string' || typeof event.after !== 'string') return undefined;
+    const login = event.sender?.login;
+    return {
+      before: event.before,
+      after: event.after,
+      actor:
+        typeof login === 'string'
+          ? { login, type: typeof event.sender?.type === 'string' ? event.sender.type : 'User' }
+          : null,
+    };
+  } catch {
+    return undefined;
+  }
+}
 
 export async function pullFromApi(
   io: Io,
@@ -17,7 +50,7 @@ export async function pullFromApi(
   repo: AccessRepo,
   changed: ChangedRequestFile[],
   offlineTeams: PullFacts['teams'],
-): Promise<PullFacts> {
+): Promise<{ pull: PullFacts; notes: string[] }> {
   const n = Number(number);
   if (!Number.isInteger(n) || n <= 0)
     throw new UsageError(`--pull-request must be a PR number, not ${number}`);
@@ -49,14 +82,18 @@ export async function pullFromApi(
     repo.codeowners,
     changed.map((c) => c.path),
   ).filter((t) => !(t in offlineTeams));
-  const { facts, problems } = await gatherFacts(gh, pullRef, pull, wanted);
+  const latestPush = await eventPush(io, n);
+  const { facts, problems } = await gatherFacts(gh, pullRef, pull, wanted, latestPush ? { latestPush } : {});
   for (const p of problems) io.stderr(`warning: ${p.message}\n`);
   if (headSha && headSha !== pull.head.sha) {
     io.stderr(
       `warning: the pull request's head moved to ${pull.head.sha.slice(0, 7)}; approvals of ${headSha.slice(0, 7)} (the checked-out commit) only count\n`,
     );
   }
-  return { ...facts, headSha: headSha ?? pull.head.sha, teams: { ...facts.teams, ...offlineTeams } };
+  return {
+    pull: { ...facts, headSha: headSha ?? pull.head.sha, teams: { ...facts.teams, ...offlineTeams } },
+    notes: problems.map((p) => p.message),
+  };
 }
 
 /** `::error file=…,line=…::message`, escaped as the runner expects. */
@@ -80,7 +117,10 @@ export async function reportToActions(
   headSha: string,
   /** The access repo's root commit; without it the summary has no permission preview. */
   owner: string | null,
+  /** What failed closed while reading the pull request (unknown pushers, unreadable teams). */
+  notes: readonly string[] = [],
 ): Promise<void> {
+  for (const note of notes) io.stdout(workflowCommand('warning', { title: 'timebox' }, note));
   for (const batch of annotationsOf(decisions)) {
     for (const a of batch) {
       io.stdout(
@@ -100,6 +140,8 @@ export async function reportToActions(
   const summaryFile = io.env.GITHUB_STEP_SUMMARY;
   if (summaryFile) {
     const previews = owner ? previewsOf(decisions, repo.policies, owner, headSha) : new Map();
-    await appendFile(summaryFile, renderComment({ decisions, previews, headSha }));
+    const text = renderComment({ decisions, previews, headSha });
+    const lines = notes.map((n) => `- note: ${md(n)}`).join('\n');
+    await appendFile(summaryFile, lines ? `${text}\n${lines}\n` : text);
   }
 }

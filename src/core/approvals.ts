@@ -49,7 +49,9 @@ export function countApprovals(pull: PullFacts, exclude: readonly string[]): Cou
     let reason: string | null = null;
     if (excluded.has(key)) reason = 'cannot approve their own request';
     else if (isBot(r)) reason = 'is a bot';
-    else if (pushers.has(key)) reason = 'pushed commits to this pull request';
+    else if (pushers.has(key)) reason = 'pushed to this pull request or is named in one of its commits';
+    else if (pull.pushersUnknown !== undefined)
+      reason = 'cannot count while who pushed to this pull request is unknown';
     else if (r.commitId !== pull.headSha)
       reason = 'approved an older commit; a new approval of the head commit is needed';
     else if (!WRITE.has(pull.permissions[key] ?? 'none')) reason = 'has no write access to the repository';

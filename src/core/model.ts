@@ -112,8 +112,13 @@ export interface PullFacts {
   author?: string;
   headSha: string;
   reviews: Review[];
-  /** Logins that pushed commits to the PR branch (their approvals never count). */
+  /**
+   * Logins that pushed to the PR branch, judged by who pushed (GitHub's log of the branch), plus anyone a commit
+   * names as author or committer. Their approvals never count.
+   */
   pushers: string[];
+  /** Set when who pushed is not fully known (why): then no approval counts at all. */
+  pushersUnknown?: string;
   /** Live repository permission per login (lower-case). A login missing here has no write access. */
   permissions: Record<string, Permission>;
   /** Team members per `@org/team` (lower-case). A team missing here does not exist: it matches and approves nobody. */

@@ -59,6 +59,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Need>> = {
   ),
 
   'GET /repos/{owner}/{repo}/collaborators/{username}/permission': any(['metadata', 'read']),
+  'GET /repos/{owner}/{repo}/activity': any(['metadata', 'read']),
   'GET /orgs/{org}/teams/{team_slug}/members': any(['members', 'read']),
 
   // Merging, provisioning and reverting (issue 6).

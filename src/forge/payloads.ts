@@ -19,13 +19,16 @@ export interface PayloadOptions {
   /** `owner/name` */
   repo: string;
   pull: number;
-  /** Login of whoever caused the event. */
+  /** Login of whoever caused the event; for `synchronize`, the pusher of the last push to the head branch. */
   sender: string;
   /** pull_request_review events: the review (id or the object `fake.review` returned). */
   review?: number | JsonObject;
   /** `edited` events: what changed (default: the last edit the fake recorded). */
   changes?: JsonObject;
-  /** `synchronize`: head before the push (default: the `before` of the last push to the head branch). */
+  /**
+   * `synchronize`: head before the push (default: the `before` of the last push to the head branch). Given, the
+   * push is one the fake did not record (a ref moved behind its back), and `sender` is taken as its pusher.
+   */
   before?: string;
 }
 
@@ -75,10 +78,17 @@ export async function pullRequestPayload(
     pull_request: pullRequest,
   };
   if (action === 'synchronize') {
-    const before = options.before ?? state.lastPush(pull.repo, pull.head)?.before;
+    const push = state.lastPush(pull.repo, pull.head);
+    const before = options.before ?? push?.before;
     if (!before) {
       throw new Error(
         `synchronize: the last push to ${pull.head} created it; commit again or pass options.before`,
+      );
+    }
+    // GitHub's sender of a synchronize is whoever pushed: a test cannot make it claim someone else.
+    if (options.before === undefined && push && push.pusher.toLowerCase() !== options.sender.toLowerCase()) {
+      throw new Error(
+        `synchronize: ${push.pusher} pushed ${pull.head} last, so GitHub sends them as the sender, not ${options.sender}`,
       );
     }
     payload.before = before;

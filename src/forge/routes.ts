@@ -8,18 +8,20 @@ import {
   buildDiffEntry,
   buildGitCommit,
   buildGitRef,
+  forgeNow,
   type JsonObject,
   nodeId,
   timestamp,
   WEB_URL,
 } from './builders.js';
-import { GitInputError, type Identity, type TreeEntry, type TreeInput } from './git-store.js';
+import { GitInputError, type Identity, type TreeEntry, type TreeInput, ZERO_SHA } from './git-store.js';
 import {
   type GitHubState,
   type IssueState,
   type MergeMethod,
   MergeRefused,
   type PullState,
+  type Push,
   type RepoState,
 } from './state.js';
 
@@ -304,6 +306,70 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
         encoding: 'base64',
       },
     };
+  });
+
+  // GitHub's activity log: every update of a branch (push, force push, creation, deletion, merge) and who made
+  // it, newest first, paged by cursor (`after` = the last id of a page).
+  on('GET', '/repos/{owner}/{repo}/activity', (ctx) => {
+    const repo = repoOf(ctx);
+    const wanted = ctx.query.get('ref');
+    const ref = wanted && !wanted.startsWith('refs/') ? `refs/heads/${wanted}` : wanted;
+    const actor = ctx.query.get('actor')?.toLowerCase();
+    const type = ctx.query.get('activity_type');
+    const period = ctx.query.get('time_period');
+    const days = { day: 1, week: 7, month: 30, quarter: 91, year: 365 }[period ?? ''] ?? null;
+    const since = days === null ? null : forgeNow().getTime() - days * 86_400_000;
+    const typeOf = (p: Push): string =>
+      p.before === undefined
+        ? 'branch_creation'
+        : p.after === undefined
+          ? 'branch_deletion'
+          : p.merge
+            ? 'pr_merge'
+            : p.forced
+              ? 'force_push'
+              : 'push';
+    let items = repo.pushes
+      .map((p, i) => ({
+        id: i + 1,
+        node_id: nodeId('RA', `${repo.fullName}:${i + 1}`),
+        before: p.before ?? ZERO_SHA,
+        after: p.after ?? ZERO_SHA,
+        ref: `refs/heads/${p.branch}`,
+        timestamp: p.at,
+        activity_type: typeOf(p),
+        actor: state.user(p.pusher),
+      }))
+      .filter(
+        (a) =>
+          (!ref || a.ref === ref) &&
+          (!actor || String(a.actor.login).toLowerCase() === actor) &&
+          (!type || a.activity_type === type) &&
+          (since === null || Date.parse(a.timestamp) >= since),
+      );
+    if (ctx.query.get('direction') !== 'asc') items.reverse();
+    const after = ctx.query.get('after');
+    const before = ctx.query.get('before');
+    if (after) items = items.slice(items.findIndex((a) => String(a.id) === after) + 1);
+    if (before)
+      items = items.slice(
+        0,
+        Math.max(
+          items.findIndex((a) => String(a.id) === before),
+          0,
+        ),
+      );
+    const perPage = Math.min(Number(ctx.query.get('per_page') ?? 30) || 30, 100);
+    const body = items.slice(0, perPage);
+    const last = body[body.length - 1];
+    const headers: Record<string, string> = {};
+    if (last && items.length > perPage) {
+      const next = new URL(ctx.url);
+      next.searchParams.delete('before');
+      next.searchParams.set('after', String(last.id));
+      headers.link = `<${next.toString()}>; rel="next"`;
+    }
+    return { status: 200, body, headers };
   });
 
   on('GET', '/repos/{owner}/{repo}/commits', async (ctx) => {

@@ -91,6 +91,10 @@ export interface Push {
   forced: boolean;
   /** Tips of the other branches right after the push: their commits had been pushed before (not `distinct`). */
   otherTips: string[];
+  /** When it happened (the forge's clock, as GitHub's activity log gives it). */
+  at: string;
+  /** A pull request's merge (`pr_merge` in the activity log) rather than a push. */
+  merge?: boolean;
 }
 
 export type MergeMethod = 'merge' | 'squash' | 'rebase';
@@ -433,11 +437,11 @@ export class GitHubState {
   }
 
   /** Records a ref update of a branch (call it inside `git.exclusive`, right after the update). */
-  async recordPush(repo: RepoState, push: Omit<Push, 'otherTips'>): Promise<Push> {
+  async recordPush(repo: RepoState, push: Omit<Push, 'otherTips' | 'at'>): Promise<Push> {
     this.user(push.pusher);
     const tips = await repo.git.branchTips();
     tips.delete(push.branch);
-    const recorded = { ...push, otherTips: [...new Set(tips.values())] };
+    const recorded = { ...push, otherTips: [...new Set(tips.values())], at: timestamp() };
     repo.pushes.push(recorded);
     repo.json.pushed_at = timestamp();
     return recorded;
@@ -636,6 +640,7 @@ export class GitHubState {
         after: merged,
         pusher: actor,
         forced: false,
+        merge: true,
       });
       return merged;
     });

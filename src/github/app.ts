@@ -2,6 +2,7 @@
 // request's current state, so redelivered and out-of-order deliveries change nothing.
 import type { ApplicationFunction, Probot } from 'probot';
 import type { GitHub } from './client.js';
+import type { KnownPush } from './facts.js';
 import type { PullRef } from './gather.js';
 import type { Keeper } from './keeper.js';
 import { CheckCache, checkPullRequest } from './pull-check.js';
@@ -65,6 +66,38 @@ export class KeyedRunner {
   }
 }
 
+/**
+ * The last push each pull request's `synchronize` delivery reported (`before`, `after`, `sender`: signed by
+ * GitHub). Who pushed is judged from GitHub's activity log of the branch, which may not show a push yet when its
+ * webhook arrives; this bridges that moment only (src/github/facts.ts `pushersFromActivity`). Memory only, and
+ * bounded: after a restart the log has long caught up.
+ */
+export class RecentPushes {
+  readonly #last = new Map<string, KnownPush>();
+  constructor(readonly max = 1000) {}
+
+  note(
+    key: string,
+    payload: { action?: string; before?: string; after?: string; sender?: KnownPush['actor'] },
+  ): void {
+    if (payload.action !== 'synchronize' || !payload.before || !payload.after) return;
+    this.#last.delete(key);
+    this.#last.set(key, {
+      before: payload.before,
+      after: payload.after,
+      actor: payload.sender ? { login: payload.sender.login, type: payload.sender.type ?? 'User' } : null,
+    });
+    if (this.#last.size > this.max) {
+      const oldest = this.#last.keys().next().value;
+      if (oldest !== undefined) this.#last.delete(oldest);
+    }
+  }
+
+  get(key: string): KnownPush | undefined {
+    return this.#last.get(key);
+  }
+}
+
 /** The App's own login, `<slug>[bot]`, asked with its JWT. */
 export async function appBotLogin(probot: Probot): Promise<string> {
   const { data } = await (await probot.auth()).request('GET /app');
@@ -88,12 +121,20 @@ export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
     const runner = new KeyedRunner();
     const cache = new CheckCache();
     const ownLogin = options.botLogin ?? rememberedBotLogin(app);
+    const pushes = new RecentPushes();
 
     const check = async (context: {
       id: string;
       octokit: unknown;
       log: Probot['log'];
-      payload: { pull_request: { number: number }; repository: { name: string; owner: { login: string } } };
+      payload: {
+        action?: string;
+        before?: string;
+        after?: string;
+        sender?: { login: string; type?: string } | null;
+        pull_request: { number: number };
+        repository: { name: string; owner: { login: string } };
+      };
     }): Promise<void> => {
       const { repository, pull_request } = context.payload;
       const ref: PullRef = {
@@ -102,15 +143,19 @@ export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
         number: pull_request.number,
       };
       const key = `${ref.owner}/${ref.repo}#${ref.number}`;
+      pushes.note(key, context.payload);
       const login = await ownLogin();
-      const result = await runner.run(key, () =>
-        checkPullRequest(context.octokit as GitHub, ref, {
+      const result = await runner.run(key, () => {
+        // Read when the run starts: a follow-up run shared by a burst sees the burst's last push.
+        const latestPush = pushes.get(key);
+        return checkPullRequest(context.octokit as GitHub, ref, {
           botLogin: login,
           cache,
           ...(options.now ? { now: options.now } : {}),
+          ...(latestPush ? { latestPush } : {}),
           warn: (message) => context.log.warn({ pull: key }, message),
-        }),
-      );
+        });
+      });
       context.log.info(
         {
           pull: key,

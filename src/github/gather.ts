@@ -6,8 +6,17 @@ import { type CodeOwners, ownersOf } from '../core/codeowners.js';
 import { isRequestPath } from '../core/decide.js';
 import type { ChangedRequestFile, Config, Permission, Policies, PullFacts } from '../core/model.js';
 import type { RepoSource } from '../repo/source.js';
-import { type GitHub, type RepoRef, statusOf } from './client.js';
-import { type ApiCommit, type ApiReview, permissionFrom, pullFacts } from './facts.js';
+import { type GitHub, parseRepoName, type RepoRef, statusOf } from './client.js';
+import {
+  type ApiActivity,
+  type ApiCommit,
+  type ApiReview,
+  type KnownPush,
+  type PushersResult,
+  permissionFrom,
+  pullFacts,
+  pushersFromActivity,
+} from './facts.js';
 import { readBlob } from './source.js';
 
 export interface PullRef extends RepoRef {
@@ -21,8 +30,11 @@ export interface ApiPull {
   draft?: boolean;
   merged?: boolean | null;
   user: { login: string; type?: string } | null;
-  head: { sha: string; ref: string };
+  /** `repo` is the repository the branch lives in (a fork's, or null when the fork is gone). */
+  head: { sha: string; ref: string; repo?: { full_name: string } | null };
   base: { sha: string; ref: string };
+  merged_at?: string | null;
+  closed_at?: string | null;
   /** Counts GitHub reports; the lists it serves stop at 250 commits and 3,000 files. */
   commits?: number;
   changed_files?: number;
@@ -130,6 +142,67 @@ export interface FactsProblem {
   message: string;
 }
 
+export interface GatherOptions {
+  /** The push of the `synchronize` delivery being handled: GitHub's activity log may not show it yet. */
+  latestPush?: KnownPush;
+  /** Timebox's own login (`<slug>[bot]`): its pushes are known. */
+  ownBot?: string;
+}
+
+/** Updates of one branch read from GitHub's activity log at most; past them, who pushed is unknown. */
+const MAX_ACTIVITY = 1000;
+
+/**
+ * Who pushed to the pull request's branch, from GitHub's activity log of it (`pushersFromActivity`). The log is
+ * read from the repository the branch lives in; a fork Timebox cannot read leaves who pushed unknown.
+ */
+export async function pushersOf(
+  gh: GitHub,
+  pull: ApiPull,
+  options: GatherOptions = {},
+): Promise<PushersResult> {
+  const ref = `refs/heads/${pull.head.ref}`;
+  const home = pull.head.repo?.full_name;
+  if (!home) return { pushers: [], unknown: `the repository of the branch ${pull.head.ref} is gone` };
+  const activity: ApiActivity[] = [];
+  let more = false;
+  try {
+    const pages = gh.paginate.iterator('GET /repos/{owner}/{repo}/activity', {
+      ...parseRepoName(home),
+      ref,
+      per_page: 100,
+    });
+    for await (const page of pages) {
+      activity.push(...(page.data as ApiActivity[]));
+      if (activity.length >= MAX_ACTIVITY) {
+        more = true;
+        break;
+      }
+    }
+  } catch (err) {
+    return {
+      pushers: [],
+      unknown: `GitHub's activity log of ${home} ${ref} cannot be read (${[statusOf(err), (err as Error).message].filter(Boolean).join(' ')})`,
+    };
+  }
+  const result = pushersFromActivity({
+    head: pull.head.sha,
+    ref,
+    activity,
+    until: pull.merged_at ?? pull.closed_at ?? null,
+    ...(options.latestPush ? { latest: options.latestPush } : {}),
+    ...(options.ownBot ? { ownBot: options.ownBot } : {}),
+  });
+  if (result.unknown && more)
+    result.unknown += ` (Timebox reads the newest ${MAX_ACTIVITY} updates of a branch)`;
+  return result;
+}
+
+/** What to do when who pushed is unknown, said with the reason on the pull request. */
+export function pushersRemedy(unknown: string): string {
+  return `who pushed to this pull request is unknown: ${unknown}. No approval counts. If the push was made just now, the next event (a review, an edit) decides again; otherwise push the changes yourself to a new branch and open a new pull request from it.`;
+}
+
 /** Reviews, pushers, live permissions of the approvers and members of the referenced teams. */
 export async function gatherFacts(
   gh: GitHub,
@@ -137,20 +210,23 @@ export async function gatherFacts(
   pull: ApiPull,
   /** May still be coming (it needs the policies): reviews and commits are read meanwhile. */
   teamNames: string[] | Promise<string[]>,
+  options: GatherOptions = {},
 ): Promise<{ facts: PullFacts; problems: FactsProblem[] }> {
   const repo = { owner: ref.owner, repo: ref.repo };
   const pullParams = { ...repo, pull_number: ref.number, per_page: 100 };
   const problems: FactsProblem[] = [];
-  const [reviews, commits] = await Promise.all([
+  const [reviews, commits, pushed] = await Promise.all([
     gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews', pullParams),
     gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/commits', pullParams),
+    pushersOf(gh, pull, options),
   ]);
-  // GitHub lists at most 250 commits: beyond that, who pushed is unknown, so nobody's approval can count.
-  const unlisted = (pull.commits ?? 0) > commits.length;
-  if (unlisted) {
+  // GitHub lists at most 250 commits: the identities of the others are unknown, so nobody's approval can count.
+  if (pushed.unknown) problems.push({ message: pushersRemedy(pushed.unknown) });
+  if ((pull.commits ?? 0) > commits.length) {
     problems.push({
-      message: `the pull request has ${pull.commits} commits and GitHub lists ${commits.length}; who pushed is unknown, so no approval counts (squash it)`,
+      message: `the pull request has ${pull.commits} commits and GitHub lists ${commits.length}; who authored the others is unknown, so no approval counts (squash it)`,
     });
+    pushed.unknown ??= `GitHub lists ${commits.length} of its ${pull.commits} commits`;
   }
   // Only people who approved can need write access; everyone else's permission does not matter.
   const approvers = new Set<string>();
@@ -202,13 +278,10 @@ export async function gatherFacts(
     headSha: pull.head.sha,
     reviews: reviews as ApiReview[],
     commits: commits as ApiCommit[],
+    pushed,
     permissions,
     teams,
   });
-  if (unlisted)
-    facts.pushers = [
-      ...new Set([...facts.pushers, ...reviews.flatMap((r) => (r.user ? [r.user.login] : []))]),
-    ];
   return { facts, problems };
 }
 

@@ -15,6 +15,7 @@ import {
   renderComment,
 } from '../report/pull-request.js';
 import { type GitHub, statusOf } from './client.js';
+import type { KnownPush } from './facts.js';
 import {
   type ApiPull,
   type ChangedFiles,
@@ -42,6 +43,8 @@ export interface PullCheckOptions {
   warn?: (message: string) => void;
   /** Team members known without the API (Actions mode: a workflow token cannot read teams). */
   teams?: Readonly<Record<string, string[]>>;
+  /** The push a `synchronize` delivery reported, for while GitHub's activity log does not show it yet. */
+  latestPush?: KnownPush;
 }
 
 /**
@@ -126,7 +129,10 @@ export async function decidePull(
         ).filter((t) => !Object.hasOwn(knownTeams, t))
       : [],
   );
-  const factsP = gatherFacts(gh, ref, pull, teamsP);
+  const factsP = gatherFacts(gh, ref, pull, teamsP, {
+    ownBot: opts.botLogin,
+    ...(opts.latestPush ? { latestPush: opts.latestPush } : {}),
+  });
   // Settled here so that an early return below leaves no unhandled rejection behind.
   for (const p of [factsP, filesP, changedP, teamsP]) p.catch(() => undefined);
   const repo = await repoP;

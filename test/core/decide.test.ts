@@ -360,7 +360,18 @@ describe('approval counting', () => {
   it('anyone who pushed commits to the PR cannot approve it', () => {
     const d = ok([approve('carol')], { pushers: ['Carol'] });
     expect(d.status).toBe('pending');
-    expect(d.approvals?.ignored[0]?.reason).toBe('pushed commits to this pull request');
+    expect(d.approvals?.ignored[0]?.reason).toBe(
+      'pushed to this pull request or is named in one of its commits',
+    );
+  });
+
+  it('while who pushed is unknown, no approval counts, and each says why', () => {
+    const d = ok([approve('carol')], { pushersUnknown: 'the log has no push of the head commit' });
+    expect(d.status).toBe('pending');
+    expect(d.approvals?.ignored).toEqual([
+      { login: 'carol', reason: 'cannot count while who pushed to this pull request is unknown' },
+    ]);
+    expect(ok([approve('carol')]).status).toBe('approved');
   });
 
   it('an approver needs write access', () => {

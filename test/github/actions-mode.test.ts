@@ -1,7 +1,7 @@
 // Actions mode for real: the "Decide" script of action.yml runs in bash, in a clone of the fake's git
 // repository checked out at the PR head, with a read-only GITHUB_TOKEN-like token, as the runner would.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -54,6 +54,29 @@ async function openPull(
   await fake.commit(REPO, { branch, files, author: user });
   const pull = await fake.openPull({ repo: REPO, head: branch, user });
   return { pull, head: String(((await fake.pull(REPO, pull)).head as JsonObject).sha) };
+}
+
+/**
+ * Moves the pull request's branch to a new commit straight in the fake's bare repository: a ref update no push
+ * recorded, so GitHub's activity log does not show it. Returns the old and the new head.
+ */
+async function unloggedCommit(pull: number): Promise<{ before: string; after: string }> {
+  const ref = `refs/heads/${String(((await fake.pull(REPO, pull)).head as JsonObject).ref)}`;
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-C', fake.gitDir(REPO), ...args], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'Alice',
+        GIT_AUTHOR_EMAIL: 'alice@users.noreply.github.com',
+        GIT_COMMITTER_NAME: 'Alice',
+        GIT_COMMITTER_EMAIL: 'alice@users.noreply.github.com',
+      },
+    }).trim();
+  const before = git('rev-parse', ref);
+  const after = git('commit-tree', `${before}^{tree}`, '-p', before, '-m', 'not logged');
+  git('update-ref', ref, after, before);
+  return { before, after };
 }
 
 /** actions/checkout with fetch-depth: 0 and persist-credentials: false, then the action's script. */
@@ -147,6 +170,65 @@ describe('action.yml in a runner-like checkout', () => {
     expect(r.stdout).toMatch(
       /^::error file=requests\/alice\/f\.yaml,line=4,col=\d+,title=invalid%3A \$\.duration::/m,
     );
+  });
+
+  it('who pushed decides, not who a commit claims to be: a lead who pushed as the requester cannot approve', async () => {
+    const { pull } = await openPull('bob', { 'requests/bob/claim.yaml': requestYaml('bob') });
+    const branch = String(((await fake.pull(REPO, pull)).head as JsonObject).ref);
+    const head = await fake.commit(REPO, {
+      branch,
+      files: { 'requests/bob/claim.yaml': requestYaml('bob', 'ticket: BUG-1234\n') },
+      author: { name: 'Bob', email: 'bob@users.noreply.github.com' },
+      pusher: 'carol',
+    });
+    await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
+    const r = await runAction(pull, head, { TEAMS_FILE: 'teams.yaml' });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stdout).toContain('pending   requests/bob/claim.yaml');
+    expect(r.summary).toMatch(/not counted: @carol pushed to this pull request/);
+  });
+
+  it('a push GitHub’s log does not show fails closed, and the job says why', async () => {
+    const { pull } = await openPull('alice', { 'requests/alice/unlogged.yaml': requestYaml('alice') });
+    const { after: head } = await unloggedCommit(pull);
+    await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
+    const r = await runAction(pull, head, { TEAMS_FILE: 'teams.yaml' });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`who pushed to this pull request is unknown: GitHub's activity log`);
+    expect(r.stdout).toMatch(/^::warning title=timebox::who pushed to this pull request is unknown/m);
+    expect(r.summary).toMatch(
+      /not counted: @carol cannot count while who pushed to this pull request is unknown/,
+    );
+    expect(r.summary).toContain(`no push of the head commit ${head.slice(0, 7)}`);
+  });
+
+  it('the synchronize event the job runs for bridges a log that does not show the push yet', async () => {
+    const { pull } = await openPull('alice', { 'requests/alice/lagging.yaml': requestYaml('alice') });
+    const { before, after } = await unloggedCommit(pull);
+    await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
+    const event = join(tempDir('timebox-event-'), 'event.json');
+    const payload = await fake.webhookPayload('pull_request', 'synchronize', {
+      repo: REPO,
+      pull,
+      sender: 'mallory',
+      before,
+    });
+    writeFileSync(event, JSON.stringify(payload));
+    const bridged = await runAction(pull, after, {
+      TEAMS_FILE: 'teams.yaml',
+      GITHUB_EVENT_NAME: 'pull_request',
+      GITHUB_EVENT_PATH: event,
+    });
+    expect(bridged.status, bridged.stderr).toBe(0);
+    expect(bridged.summary).toContain('✅ approved');
+    // The event of another pull request bridges nothing.
+    writeFileSync(event, JSON.stringify({ ...payload, number: pull + 1000 }));
+    const other = await runAction(pull, after, {
+      TEAMS_FILE: 'teams.yaml',
+      GITHUB_EVENT_NAME: 'pull_request',
+      GITHUB_EVENT_PATH: event,
+    });
+    expect(other.status).toBe(1);
   });
 
   it('needs no more than the read-only permissions the workflow declares', () => {

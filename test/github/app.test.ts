@@ -66,22 +66,32 @@ beforeAll(async () => {
       done();
     },
   });
-  server = await startServer({
+  privateKey = privateKeyPem;
+  logSink = sink;
+  server = await startApp();
+  webhookUrl = `${server.url}/api/github/webhooks`;
+}, 60_000);
+
+let privateKey: string;
+let logSink: Writable;
+
+/** A `timebox serve` for the fake's App, with its own (new) state directory: a restart is another one of these. */
+function startApp(): Promise<RunningServer> {
+  return startServer({
     appId: String(APP_ID),
-    privateKey: privateKeyPem,
+    privateKey,
     webhookSecret: SECRET,
     port: 0,
     host: '127.0.0.1',
     baseUrl: fake.url,
     maxBodyBytes: 256 * 1024,
-    log: pino({ level: 'info' }, sink),
+    log: pino({ level: 'info' }, logSink),
     sweepIntervalMs: 0,
     now: () => new Date(AT),
     stateDir: tempDir('timebox-app-state-'),
     providerEnv: {},
   });
-  webhookUrl = `${server.url}/api/github/webhooks`;
-}, 60_000);
+}
 
 afterAll(async () => {
   await server?.close();
@@ -114,6 +124,7 @@ async function send(
   pull: number,
   sender: string,
   review?: JsonObject,
+  to = webhookUrl,
 ) {
   const payload = await fake.webhookPayload(event as 'pull_request', action as 'opened', {
     repo: REPO,
@@ -121,7 +132,7 @@ async function send(
     sender,
     ...(review ? { review } : {}),
   });
-  const d = await fake.deliver(webhookUrl, event, payload, SECRET);
+  const d = await fake.deliver(to, event, payload, SECRET);
   expect(d.status, d.body).toBe(200);
   return d;
 }
@@ -130,10 +141,34 @@ async function approve(
   pull: number,
   user: string,
   state: 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' = 'APPROVED',
+  to = webhookUrl,
 ) {
   const review = await fake.review({ repo: REPO, pull, user, state });
-  await send('pull_request_review', 'submitted', pull, user, review);
+  await send('pull_request_review', 'submitted', pull, user, review, to);
   return review;
+}
+
+/**
+ * Moves `branch` to a new commit straight in the fake's bare repository: a ref update no push recorded, so
+ * GitHub's activity log does not show it (as if it had lost the push). Returns the old and the new head.
+ */
+function unloggedCommit(branch: string): { before: string; after: string } {
+  const dir = fake.gitDir(REPO);
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-C', dir, ...args], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'Alice',
+        GIT_AUTHOR_EMAIL: 'alice@users.noreply.github.com',
+        GIT_COMMITTER_NAME: 'Alice',
+        GIT_COMMITTER_EMAIL: 'alice@users.noreply.github.com',
+      },
+    }).trim();
+  const before = git('rev-parse', `refs/heads/${branch}`);
+  const after = git('commit-tree', `${before}^{tree}`, '-p', before, '-m', 'not logged');
+  git('update-ref', `refs/heads/${branch}`, after, before);
+  return { before, after };
 }
 
 async function headOf(pull: number): Promise<string> {
@@ -261,6 +296,144 @@ describe('timebox serve: pull request checks', () => {
     await approve(pull, 'carol');
     expect((await latestRun(pull)).conclusion).toBe('action_required');
     expect(commentOf(pull)).toMatch(/not counted: @carol .*push/);
+  });
+
+  it('who pushed decides, not who a commit claims to be: a push as alice, or as nobody, still excludes the pusher', async () => {
+    fake.setPermission('mallory', 'write');
+    fake.linkEmail('alice', 'alice@acme.example');
+    try {
+      const claims = [
+        { name: 'Alice', email: 'alice@acme.example' },
+        { name: 'Nobody', email: 'nobody@unlinked.example' },
+      ];
+      for (const claim of claims) {
+        const branch = `access/claim-${++branchCounter}`;
+        const file = `requests/bob/claim-${branchCounter}.yaml`;
+        const pull = await openRequest('bob', { [file]: requestYaml('bob') }, { branch });
+        // mallory pushes to bob's request, as author and committer claiming someone else.
+        await fake.commit(REPO, {
+          branch,
+          files: { [file]: requestYaml('bob', 'ticket: BUG-1234\n') },
+          author: claim,
+          pusher: 'mallory',
+        });
+        const commits = await fake.pull(REPO, pull);
+        expect(commits.commits).toBe(2);
+        await send('pull_request', 'synchronize', pull, 'mallory');
+        await approve(pull, 'mallory');
+        expect((await latestRun(pull)).conclusion).toBe('action_required');
+        expect(commentOf(pull)).toMatch(/not counted: @mallory pushed to this pull request/);
+      }
+      // Where she did not push, the same approval counts: the push is what excluded her.
+      const clean = await openRequest('bob', { 'requests/bob/clean.yaml': requestYaml('bob') });
+      await approve(clean, 'mallory');
+      expect((await latestRun(clean)).conclusion).toBe('success');
+    } finally {
+      fake.setPermission('mallory', 'read');
+    }
+  });
+
+  it('whoever pushed the branch before the pull request was opened pushed to it', async () => {
+    fake.setPermission('mallory', 'write');
+    try {
+      const branch = `access/prepared-${++branchCounter}`;
+      // mallory prepares bob's request with bob as the commit's author; bob opens the pull request.
+      await fake.commit(REPO, {
+        branch,
+        files: { 'requests/bob/prepared.yaml': requestYaml('bob') },
+        author: 'bob',
+        pusher: 'mallory',
+      });
+      const pull = await fake.openPull({ repo: REPO, head: branch, user: 'bob' });
+      await send('pull_request', 'opened', pull, 'bob');
+      await approve(pull, 'mallory');
+      expect((await latestRun(pull)).conclusion).toBe('action_required');
+      expect(commentOf(pull)).toMatch(/not counted: @mallory pushed to this pull request/);
+    } finally {
+      fake.setPermission('mallory', 'read');
+    }
+  });
+
+  it('a push whose webhook never arrived still counts its pusher (GitHub’s log, not deliveries)', async () => {
+    const branch = `access/silent-${++branchCounter}`;
+    const pull = await openRequest(
+      'alice',
+      { 'requests/alice/silent.yaml': requestYaml('alice') },
+      { branch },
+    );
+    await fake.commit(REPO, {
+      branch,
+      files: { 'requests/alice/silent.yaml': requestYaml('alice', 'ticket: BUG-1234\n') },
+      author: 'alice',
+      pusher: 'carol',
+    });
+    // No synchronize is delivered: the next event Timebox sees is carol's approval.
+    await approve(pull, 'carol');
+    expect((await latestRun(pull)).conclusion).toBe('action_required');
+    expect(commentOf(pull)).toMatch(/not counted: @carol pushed to this pull request/);
+  });
+
+  it('a push GitHub’s log does not show leaves who pushed unknown: no approval counts, and the PR says why', async () => {
+    const branch = `access/unlogged-${++branchCounter}`;
+    const pull = await openRequest(
+      'alice',
+      { 'requests/alice/unlogged.yaml': requestYaml('alice') },
+      { branch },
+    );
+    const { after } = unloggedCommit(branch);
+    expect(await headOf(pull)).toBe(after);
+    await approve(pull, 'carol');
+    const run = await latestRun(pull);
+    expect(run.conclusion).toBe('action_required');
+    const comment = commentOf(pull);
+    expect(comment).toMatch(
+      /not counted: @carol cannot count while who pushed to this pull request is unknown/,
+    );
+    expect(comment).toContain(`no push of the head commit ${after.slice(0, 7)}`);
+    expect(comment).toMatch(/open a new pull request/);
+    expect(String((run.output as JsonObject).summary)).toContain(
+      'who pushed to this pull request is unknown',
+    );
+  });
+
+  it('the push a synchronize reports bridges a log that does not show it yet', async () => {
+    const branch = `access/lagging-${++branchCounter}`;
+    const pull = await openRequest(
+      'alice',
+      { 'requests/alice/lagging.yaml': requestYaml('alice') },
+      { branch },
+    );
+    const { before } = unloggedCommit(branch);
+    const payload = await fake.webhookPayload('pull_request', 'synchronize', {
+      repo: REPO,
+      pull,
+      sender: 'mallory',
+      before,
+    });
+    expect((await fake.deliver(webhookUrl, 'pull_request', payload, SECRET)).status).toBe(200);
+    await approve(pull, 'mallory');
+    await approve(pull, 'carol');
+    expect((await latestRun(pull)).conclusion).toBe('success');
+    expect(commentOf(pull)).toMatch(/not counted: @mallory pushed to this pull request/);
+  });
+
+  it('a push made with a bot’s token hides who is behind it: no approval counts', async () => {
+    const branch = `access/bot-push-${++branchCounter}`;
+    const pull = await openRequest(
+      'alice',
+      { 'requests/alice/bot-push.yaml': requestYaml('alice') },
+      { branch },
+    );
+    await fake.commit(REPO, {
+      branch,
+      files: { 'requests/alice/bot-push.yaml': requestYaml('alice', 'ticket: BUG-1234\n') },
+      author: 'alice',
+      pusher: 'github-actions[bot]',
+    });
+    await send('pull_request', 'synchronize', pull, 'github-actions[bot]');
+    await approve(pull, 'carol');
+    expect((await latestRun(pull)).conclusion).toBe('action_required');
+    expect(commentOf(pull)).toMatch(/by github\\-actions\\\[bot\\\], a bot/);
   });
 
   it('a pull request that changes policies and requests together is denied', async () => {
@@ -453,6 +626,48 @@ describe('timebox serve: pull request checks', () => {
     const d = await send('pull_request_review', 'submitted', pull, 'carol', review);
     const line = logLines.find((l) => l.id === d.id && String(l.msg).startsWith('checked'));
     expect(line).toMatchObject({ pull: `${REPO}#${pull}`, conclusion: 'success' });
+  });
+});
+
+// ---- a restart ---------------------------------------------------------------------------------------------------
+
+describe('timebox serve: who pushed survives a restart', () => {
+  it('a pusher seen by one server is still excluded by the next, which never saw the push', async () => {
+    fake.setPermission('mallory', 'write');
+    const first = await startApp();
+    const firstUrl = `${first.url}/api/github/webhooks`;
+    const branch = `access/restart-${++branchCounter}`;
+    let pull: number;
+    try {
+      await fake.commit(REPO, {
+        branch,
+        files: { 'requests/bob/restart.yaml': requestYaml('bob') },
+        author: 'bob',
+      });
+      pull = await fake.openPull({ repo: REPO, head: branch, user: 'bob' });
+      await send('pull_request', 'opened', pull, 'bob', undefined, firstUrl);
+      await fake.commit(REPO, {
+        branch,
+        files: { 'requests/bob/restart.yaml': requestYaml('bob', 'ticket: BUG-1234\n') },
+        author: { name: 'Bob', email: 'bob@users.noreply.github.com' },
+        pusher: 'mallory',
+      });
+      await send('pull_request', 'synchronize', pull, 'mallory', undefined, firstUrl);
+    } finally {
+      await first.close();
+    }
+    const second = await startApp();
+    const secondUrl = `${second.url}/api/github/webhooks`;
+    try {
+      await approve(pull, 'mallory', 'APPROVED', secondUrl);
+      expect((await latestRun(pull)).conclusion).toBe('action_required');
+      expect(commentOf(pull)).toMatch(/not counted: @mallory pushed to this pull request/);
+      await approve(pull, 'carol', 'APPROVED', secondUrl);
+      expect((await latestRun(pull)).conclusion).toBe('success');
+    } finally {
+      await second.close();
+      fake.setPermission('mallory', 'read');
+    }
   });
 });
 

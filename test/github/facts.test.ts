@@ -1,12 +1,14 @@
 // GitHub's REST shapes → PullFacts, and the adversarial approval cases end to end through decide.
 import { describe, expect, it } from 'vitest';
 import { decideAll } from '../../src/core/decide.js';
+import type { ApiActivity } from '../../src/github/facts.js';
 import {
   type ApiCommit,
   type ApiReview,
   permissionFrom,
   pullFacts,
   pushersFrom,
+  pushersFromActivity,
   reviewsFrom,
 } from '../../src/github/facts.js';
 import { BASE_REQUEST, input, policies, requestText, TEAMS } from '../helpers/core.js';
@@ -40,6 +42,7 @@ function status(
     headSha: HEAD,
     reviews,
     commits,
+    pushed: { pushers: ['alice'], unknown: null },
     permissions: Object.fromEntries(
       Object.entries({ carol: 'write', lead2: 'write', ...permissions }).map(([k, v]) => [
         k,
@@ -96,5 +99,129 @@ describe('pull request facts from the API', () => {
         review('z', { state: 'WEIRD' }),
       ]),
     ).toEqual([]);
+  });
+});
+
+// ---- who pushed: GitHub's activity log of the branch ----------------------------------------------------------
+
+const ZERO = '0'.repeat(40);
+const sha = (c: string) => c.repeat(40);
+let clock = 0;
+/** One update of the branch, `minutes` after the first; `by` null is a deploy key. */
+const update = (before: string, after: string, by: string | null, minutes = ++clock): ApiActivity => ({
+  before: before === '' ? ZERO : sha(before),
+  after: after === '' ? ZERO : sha(after),
+  timestamp: new Date(Date.UTC(2026, 0, 7, 9, minutes)).toISOString(),
+  actor: by === null ? null : { login: by, type: by.endsWith('[bot]') ? 'Bot' : 'User' },
+});
+/** GitHub lists the newest first. */
+const newestFirst = (...updates: ApiActivity[]) => [...updates].reverse();
+const walk = (
+  head: string,
+  activity: ApiActivity[],
+  extra: Partial<Parameters<typeof pushersFromActivity>[0]> = {},
+) => pushersFromActivity({ head: sha(head), ref: 'refs/heads/access/bob', activity, ...extra });
+
+describe('who pushed, from GitHub’s activity log of the branch', () => {
+  it('everyone whose push led to the head pushed, however the commits name their authors', () => {
+    const log = newestFirst(update('', 'a', 'bob'), update('a', 'b', 'bob'), update('b', 'c', 'mallory'));
+    expect(walk('c', log)).toEqual({ pushers: ['mallory', 'bob'], unknown: null });
+    // The branch as it was before mallory's push: she had not pushed to it yet.
+    expect(walk('b', log)).toEqual({ pushers: ['bob'], unknown: null });
+  });
+
+  it('a force-pushed-over push still counts its pusher', () => {
+    const log = newestFirst(update('', 'a', 'bob'), update('a', 'm', 'mallory'), update('m', 'b', 'bob'));
+    expect(walk('b', log).pushers.sort()).toEqual(['bob', 'mallory']);
+  });
+
+  it('a branch deleted and restored keeps the pushers of its earlier life', () => {
+    const log = newestFirst(
+      update('', 'a', 'bob'),
+      update('a', 'm', 'mallory'),
+      update('m', '', 'bob'),
+      update('', 'm', 'bob'),
+    );
+    expect(walk('m', log)).toEqual({ pushers: ['bob', 'mallory'], unknown: null });
+  });
+
+  it('an update missing from the log leaves who pushed unknown', () => {
+    const gap = newestFirst(update('', 'a', 'bob'), update('b', 'c', 'alice'));
+    expect(walk('c', gap)).toEqual({
+      pushers: ['alice'],
+      unknown: expect.stringMatching(/does not show who pushed bbbbbbb/),
+    });
+    expect(walk('d', gap).unknown).toMatch(/has no push of the head commit ddddddd/);
+    expect(walk('a', [])).toMatchObject({
+      pushers: [],
+      unknown: expect.stringMatching(/no push of the head/),
+    });
+  });
+
+  it('older updates are only read older: a cycle cannot stand in for a missing creation', () => {
+    // The push that first made A is missing; A reappears later, by mallory going back to it.
+    const log = newestFirst(update('a', 'b', 'bob'), update('b', 'a', 'mallory'), update('a', 'c', 'alice'));
+    expect(walk('c', log).unknown).toMatch(/does not show who pushed aaaaaaa/);
+  });
+
+  it('a push by no account or by a bot hides the person: unknown; Timebox’s own App is known', () => {
+    expect(walk('b', newestFirst(update('', 'a', 'bob'), update('a', 'b', null))).unknown).toMatch(
+      /by no GitHub account/,
+    );
+    const bot = newestFirst(update('', 'a', 'bob'), update('a', 'b', 'github-actions[bot]'));
+    expect(walk('b', bot).unknown).toMatch(/by github-actions\[bot\], a bot/);
+    // Every workflow pushes as github-actions[bot]: it is never anyone's own identity.
+    expect(walk('b', bot, { ownBot: 'github-actions[bot]' }).unknown).toMatch(/a bot/);
+    const own = newestFirst(update('', 'a', 'timebox[bot]'), update('a', 'b', 'timebox[bot]'));
+    expect(walk('b', own, { ownBot: 'timebox[bot]' })).toEqual({ pushers: ['timebox[bot]'], unknown: null });
+    expect(walk('b', own, { ownBot: 'other[bot]' }).unknown).toMatch(/timebox\[bot\], a bot/);
+  });
+
+  it('updates after the pull request was merged were not pushes to it', () => {
+    const created = update('', 'a', 'bob');
+    const merged = update('a', 'h', 'bob');
+    const log = newestFirst(
+      created,
+      merged,
+      update('h', '', 'bob'),
+      // Later, carol starts a branch of the same name at the merged head.
+      update('', 'h', 'carol'),
+    );
+    expect(walk('h', log, { until: merged.timestamp })).toEqual({ pushers: ['bob'], unknown: null });
+    expect(walk('h', log).pushers.sort()).toEqual(['bob', 'carol']);
+  });
+
+  it('the push a synchronize delivery reported bridges a log that does not show it yet, and only then', () => {
+    const log = newestFirst(update('', 'a', 'bob'));
+    const latest = { before: sha('a'), after: sha('b'), actor: { login: 'mallory', type: 'User' } };
+    expect(walk('b', log, { latest })).toEqual({ pushers: ['mallory', 'bob'], unknown: null });
+    expect(walk('b', log).unknown).toMatch(/no push of the head/);
+    // Once the log shows the head, the log decides (a stale delivery cannot replace who pushed).
+    const logged = newestFirst(update('', 'a', 'bob'), update('a', 'b', 'alice'));
+    expect(walk('b', logged, { latest })).toEqual({ pushers: ['alice', 'bob'], unknown: null });
+  });
+
+  it('commit identities are added to who pushed, never instead of it', () => {
+    const facts = pullFacts({
+      author: 'bob',
+      headSha: HEAD,
+      reviews: [],
+      commits: [commit('alice', 'web-flow')],
+      pushed: { pushers: ['mallory'], unknown: null },
+      permissions: {},
+      teams: {},
+    });
+    expect(facts.pushers.sort()).toEqual(['alice', 'mallory']);
+    expect(facts.pushersUnknown).toBeUndefined();
+    const unknown = pullFacts({
+      author: 'bob',
+      headSha: HEAD,
+      reviews: [],
+      commits: [],
+      pushed: { pushers: [], unknown: 'why' },
+      permissions: {},
+      teams: {},
+    });
+    expect(unknown.pushersUnknown).toBe('why');
   });
 });
