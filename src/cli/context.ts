@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import pc from 'picocolors';
 import { compileSchema, validateAgainst } from '../core/schemas.js';
+import { checkTimestamp } from '../core/time.js';
 import { loadYaml } from '../core/yaml-loader.js';
 import { ConfigError, UsageError } from './errors.js';
 
@@ -40,16 +41,16 @@ export function repoRoot(io: Io, repo: string | undefined): string {
   return resolve(io.cwd, repo ?? '.');
 }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$/;
-
-export function parseAt(value: string | undefined, now: () => Date = () => new Date()): Date {
+/** `--at`, `--since`, `--until`: the same rule as times in request files (src/core/time.ts). */
+export function parseAt(value: string | undefined, now: () => Date = () => new Date(), flag = '--at'): Date {
   if (value === undefined) return now();
-  if (!RFC3339.test(value) || Number.isNaN(Date.parse(value))) {
+  const c = checkTimestamp(value);
+  if (!c.ok) {
     throw new UsageError(
-      `--at must be an RFC 3339 time with a time zone, such as 2026-12-01T09:00:00Z (got ${value})`,
+      `${flag} must be an RFC 3339 time with a time zone, such as 2026-12-01T09:00:00Z (got ${value}${c.problem ? `: ${c.problem}` : ''})`,
     );
   }
-  return new Date(value);
+  return new Date(c.ms);
 }
 
 export function parseList(value: string | undefined): string[] {

@@ -142,8 +142,8 @@ export async function runAudit(
   if (!['json', 'csv', 'html'].includes(format))
     throw new UsageError(`--format must be json, csv or html (got ${format})`);
   const now = new Date();
-  const since = opts.since ? parseAt(opts.since) : null;
-  const until = opts.until ? parseAt(opts.until) : null;
+  const since = opts.since ? parseAt(opts.since, undefined, '--since') : null;
+  const until = opts.until ? parseAt(opts.until, undefined, '--until') : null;
   const ledger = await loadLedger(io, opts, now);
   const inRange = (e: LedgerEvent) => {
     const t = Date.parse(e.time);

@@ -18,6 +18,7 @@ import type {
 } from './model.js';
 import { compileGlob, type Glob } from './policy.js';
 import { validateSchema } from './schemas.js';
+import { formatTimestamp, MAX_TIME_MS, MIN_TIME_MS, parseTimestamp } from './time.js';
 import { type FileError, loadYaml } from './yaml-loader.js';
 
 export interface CheckInput {
@@ -105,17 +106,68 @@ export function decideAll(input: CheckInput): Decision[] {
   });
 }
 
-/** The access window if the request were merged at `at`. */
-export function windowOf(request: AccessRequest, at: Date): { startsAt: Date; expiresAt: Date } {
-  const start = request.start ? new Date(request.start) : at;
-  const startsAt = start.getTime() > at.getTime() ? start : at;
-  const expiresAt = request.until
-    ? new Date(request.until)
-    : new Date(startsAt.getTime() + (parseDuration(request.duration ?? '') ?? 0));
-  return { startsAt, expiresAt };
+export type RequestWindow =
+  | { ok: true; startsMs: number; expiresMs: number }
+  | { ok: false; field: 'start' | 'until' | 'duration'; message: string };
+
+/**
+ * The access window if the request were merged at `atMs`: `starts_at = max(merge, start)`, `expires_at =
+ * starts_at + duration` (or `until`). The one rule the decision and the ledger share, so a request is never
+ * approved with a window the ledger then cannot read (and silently never provisions). Every instant in an
+ * `ok` window is one `formatTimestamp` writes (a four-digit year); anything else is an error on its field.
+ */
+export function requestWindow(request: AccessRequest, atMs: number): RequestWindow {
+  if (!(atMs >= MIN_TIME_MS && atMs <= MAX_TIME_MS)) {
+    return { ok: false, field: 'start', message: 'the time of the merge is not one Timebox can record' };
+  }
+  const start = request.start === undefined ? atMs : parseTimestamp(request.start);
+  if (start === null) return { ok: false, field: 'start', message: TIME_ERROR };
+  const startsMs = Math.max(start, atMs);
+  if (!(startsMs >= MIN_TIME_MS && startsMs <= MAX_TIME_MS)) {
+    return { ok: false, field: 'start', message: 'access would start outside the years 0001 to 9999' };
+  }
+  let expiresMs: number;
+  if (request.until !== undefined) {
+    const until = parseTimestamp(request.until);
+    if (until === null) return { ok: false, field: 'until', message: TIME_ERROR };
+    if (until <= startsMs) {
+      return {
+        ok: false,
+        field: 'until',
+        message: `must be later than the start of access (${iso(startsMs)})`,
+      };
+    }
+    expiresMs = until;
+  } else {
+    const length = parseDuration(request.duration ?? '');
+    if (length === null) return { ok: false, field: 'duration', message: 'must be a duration such as 2h' };
+    if (length === 0) return { ok: false, field: 'duration', message: 'must be longer than 0' };
+    expiresMs = startsMs + length;
+  }
+  if (!(expiresMs <= MAX_TIME_MS)) {
+    return {
+      ok: false,
+      field: request.until !== undefined ? 'until' : 'duration',
+      message: `access would end after ${iso(MAX_TIME_MS)}, the latest time Timebox can record`,
+    };
+  }
+  return { ok: true, startsMs, expiresMs };
 }
 
-const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** The window's two ends as written, unchecked (Invalid Date for a time that is not one): see requestWindow. */
+export function windowOf(request: AccessRequest, at: Date): { startsAt: Date; expiresAt: Date } {
+  const start = request.start === undefined ? at.getTime() : (parseTimestamp(request.start) ?? Number.NaN);
+  const startsMs = Math.max(start, at.getTime());
+  const expiresMs =
+    request.until !== undefined
+      ? (parseTimestamp(request.until) ?? Number.NaN)
+      : startsMs + (parseDuration(request.duration ?? '') ?? Number.NaN);
+  return { startsAt: new Date(startsMs), expiresAt: new Date(expiresMs) };
+}
+
+const TIME_ERROR = 'must be an RFC 3339 time with a time zone, such as 2026-12-01T09:00:00Z';
+/** Whole seconds, as messages and check runs show windows; only for instants already known to be in range. */
+const iso = (ms: number) => (formatTimestamp(ms) ?? String(ms)).replace(/\.\d{3}Z$/, 'Z');
 
 export function decideRequest(
   path: string,
@@ -154,15 +206,13 @@ export function decideRequest(
       `resource \`${resource.id}\` has no role \`${request.role}\` (roles: ${Object.keys(resource.roles).join(', ')})`,
     );
   }
-  if (request.duration !== undefined && parseDuration(request.duration) === 0)
-    at('duration', 'must be longer than 0');
-  const { startsAt, expiresAt } = windowOf(request, input.at);
-  if (request.until !== undefined && expiresAt.getTime() <= startsAt.getTime()) {
-    at('until', `must be later than the start of access (${iso(startsAt)})`);
-  }
-  if (errors.length > 0) return { ...base, errors };
+  const w = requestWindow(request, input.at.getTime());
+  if (!w.ok) at(w.field, w.message);
+  if (errors.length > 0 || !w.ok) return { ...base, errors };
 
-  const window: Window = { starts_at: iso(startsAt), expires_at: iso(expiresAt) };
+  const startsAt = new Date(w.startsMs);
+  const expiresAt = new Date(w.expiresMs);
+  const window: Window = { starts_at: iso(w.startsMs), expires_at: iso(w.expiresMs) };
   const decided = { ...base, window };
   const requester = request.requester;
   const author = input.pull.author ?? requester;

@@ -51,14 +51,19 @@ function computeWallClock(instant: Date, tz: string): number {
   const parts: Record<string, number> = {};
   for (const p of formatter(tz).formatToParts(instant))
     if (p.type !== 'literal') parts[p.type] = Number(p.value);
-  return Date.UTC(
-    parts.year ?? 1970,
-    (parts.month ?? 1) - 1,
-    parts.day ?? 1,
-    parts.hour ?? 0,
-    parts.minute ?? 0,
-    parts.second ?? 0,
+  const d = new Date(
+    Date.UTC(
+      2000,
+      (parts.month ?? 1) - 1,
+      parts.day ?? 1,
+      parts.hour ?? 0,
+      parts.minute ?? 0,
+      parts.second ?? 0,
+    ),
   );
+  // Date.UTC would read the years 0–99 as 1900–1999 (a wrong weekday for `--at 0050-…`): set the year apart.
+  d.setUTCFullYear(parts.year ?? 1970, (parts.month ?? 1) - 1, parts.day ?? 1);
+  return d.getTime();
 }
 
 const DAY = 86_400_000;

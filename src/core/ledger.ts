@@ -1,7 +1,6 @@
 // The ledger: who had what access when, folded from the first-parent history of the default branch.
 // Pure: commits in (oldest first), grants, events and notes out. Reading git is the adapter's job.
-import { isRequestPath, parseRequest } from './decide.js';
-import { parseDuration } from './duration.js';
+import { isRequestPath, parseRequest, requestWindow } from './decide.js';
 import type { AccessRequest, Config } from './model.js';
 import { type CommitSignature, type TrailerTrust, timeboxTrailerKeys, untrustedReasons } from './trust.js';
 
@@ -334,11 +333,10 @@ export function finalizeLedger(folded: FoldedLedger, now: Date, opts: { events?:
   return { grants, events: opts.events === false ? [] : eventsOf(grants, nowMs), notes };
 }
 
+/** The window exactly as the decision computes it (requestWindow), or null when it has none. */
 function windowAt(r: AccessRequest, mergedMs: number): { startsMs: number; expiresMs: number } | null {
-  const start = r.start ? Date.parse(r.start) : mergedMs;
-  const startsMs = Math.max(mergedMs, start);
-  const expiresMs = r.until ? Date.parse(r.until) : startsMs + (parseDuration(r.duration ?? '') ?? 0);
-  return expiresMs > startsMs ? { startsMs, expiresMs } : null;
+  const w = requestWindow(r, mergedMs);
+  return w.ok ? { startsMs: w.startsMs, expiresMs: w.expiresMs } : null;
 }
 
 function splitList(values: string[]): string[] {

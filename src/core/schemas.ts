@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import ajvErrors from 'ajv-errors';
 import addFormats from 'ajv-formats';
+import { checkTimestamp } from './time.js';
 import {
   type FileError,
   formatPath,
@@ -27,7 +28,18 @@ let compiled: Map<SchemaName, ValidateFunction> | undefined;
 /** One ajv instance (draft-07) for the shipped schemas; providers compile their own schemas through it too. */
 export const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
 addFormats.default(ajv);
+// ajv-formats' `date-time` accepts times JavaScript cannot represent (leap seconds, `+01`, year 0000, …):
+// every schema's `date-time` is the one rule of src/core/time.ts instead.
+ajv.addFormat('date-time', { type: 'string', validate: (s: string) => checkTimestamp(s).ok });
 ajvErrors.default(ajv);
+
+/** The message for a `date-time` value, with what is wrong when more can be said than "not a time". */
+const TIME_MESSAGE = 'must be an RFC 3339 time with a time zone, such as 2026-12-01T09:00:00Z';
+function timeDetail(value: unknown): string {
+  if (typeof value !== 'string') return '';
+  const c = checkTimestamp(value);
+  return !c.ok && c.problem ? ` (${c.problem})` : '';
+}
 
 function validators(): Map<SchemaName, ValidateFunction> {
   if (!compiled) {
@@ -96,6 +108,9 @@ export function toFileErrors(
       case 'enum':
         message = `must be one of: ${(params.allowedValues as unknown[]).map((v) => String(v)).join(', ')}`;
         break;
+      case 'format':
+        if (params.format === 'date-time') message = TIME_MESSAGE;
+        break;
       case 'propertyNames': {
         const key = String(params.propertyName);
         path.push(key);
@@ -106,6 +121,7 @@ export function toFileErrors(
       default:
         break;
     }
+    if (isTimeFormat(e)) message += timeDetail(valueAt(value, pointerToPath(e.instancePath)));
     const fe = { line: at.line, column: at.column, path: formatPath(path), message };
     const k = `${fe.path}\u0000${fe.message}`;
     if (!seen.has(k)) {
@@ -137,6 +153,25 @@ function relevant(errors: ErrorObject[]): ErrorObject[] {
       !isExplained(e) &&
       !(wrongType.has(e.instancePath) && !isType(e)),
   );
+}
+
+/** A `date-time` format error, as ajv reports it or as ajv-errors replaced it with the schema's own message. */
+function isTimeFormat(e: ErrorObject): boolean {
+  const formatOf = (x: ErrorObject) =>
+    x.keyword === 'format' && (x.params as { format?: unknown }).format === 'date-time';
+  if (formatOf(e)) return true;
+  return (
+    e.keyword === 'errorMessage' && ((e.params as { errors?: ErrorObject[] }).errors ?? []).some(formatOf)
+  );
+}
+
+function valueAt(value: unknown, segments: string[]): unknown {
+  let node = value;
+  for (const seg of segments) {
+    if (!node || typeof node !== 'object') return undefined;
+    node = Object.hasOwn(node, seg) ? (node as Record<string, unknown>)[seg] : undefined;
+  }
+  return node;
 }
 
 /** Pointer segments with sequence indexes as numbers, so paths print as `$.rules[0]`. */

@@ -9,6 +9,7 @@ import {
   isPair,
   isScalar,
   isSeq,
+  Lexer,
   type Node,
   Parser,
 } from 'yaml';
@@ -113,20 +114,6 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
 
-  const tokens = Array.from(new Parser().parse(text));
-  const composer = new Composer({
-    schema: options.scalars === 'strings' ? 'failsafe' : 'core',
-    // Duplicate keys are found below, by the key's name as it ends up in the value (core: `1` and "1").
-    uniqueKeys: false,
-    merge: false,
-    prettyErrors: false,
-    strict: true,
-    keepSourceTokens: false,
-  });
-  const docs = Array.from(composer.compose(tokens));
-  // Anchors, tags and directives as written: nodes know their own range, not where their `&a` or `!t` is.
-  // Without any of these characters there can be no anchor, tag or directive: skip the walk.
-  const props = /[&!%]/.test(text) ? findProps(tokens) : { anchor: [], tag: [], directive: [] };
   // Positions from our own line table (lines end at \n, as editors count them), clamped to the text.
   const lineStarts = [0];
   for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
@@ -143,6 +130,31 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
     const end = lo + 1 < lineStarts.length ? (lineStarts[lo + 1] as number) - 1 : text.length;
     return { line: lo + 1, column: Math.min(at, end) - start + 1 };
   };
+
+  // The yaml library's parser and composer recurse once or more per level of nesting: a few KB of `[[[…`
+  // or `- - - …` overflow the stack (at worst inside V8's regexp compiler, which aborts the process). Measure
+  // the nesting before the library sees the text, and refuse what is far too deep.
+  const deep = scanNesting(text, maxDepth);
+  if (deep.refuse) {
+    return emptyLoad([
+      { ...pos(deep.offset ?? 0), path: '$', message: `nesting is deeper than ${maxDepth} levels` },
+    ]);
+  }
+
+  const tokens = Array.from(new Parser().parse(text));
+  const composer = new Composer({
+    schema: options.scalars === 'strings' ? 'failsafe' : 'core',
+    // Duplicate keys are found below, by the key's name as it ends up in the value (core: `1` and "1").
+    uniqueKeys: false,
+    merge: false,
+    prettyErrors: false,
+    strict: true,
+    keepSourceTokens: false,
+  });
+  const docs = Array.from(composer.compose(tokens));
+  // Anchors, tags and directives as written: nodes know their own range, not where their `&a` or `!t` is.
+  // Without any of these characters there can be no anchor, tag or directive: skip the walk.
+  const props = /[&!%]/.test(text) ? findProps(tokens) : { anchor: [], tag: [], directive: [] };
   const errors: FileError[] = [];
   const err = (offset: number, path: readonly PathSegment[], message: string) =>
     errors.push({ ...pos(offset), path: formatPath(path), message });
@@ -293,6 +305,113 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
     locate,
     locateKey,
   };
+}
+
+/**
+ * How deep the text nests, from the lexer alone (a flat state machine, safe on any input): open flow
+ * brackets plus the block collections still open by indentation (`-`, `?` and `key:` push one at their
+ * column; a line starting at a column closes those at or right of it, except that a `-` or `:` may sit
+ * at the column of the mapping that holds it). The count never exceeds the real depth (a flow pair
+ * `[a: b]` or a flow key is not counted), and the real depth is at most about twice the count.
+ * `depth` is the greatest count, `offset` where it first passes `maxDepth + 1` collections (a node deeper
+ * than `maxDepth`, as `toValue` counts), and `refuse` is set once it passes about twice that (the scan
+ * stops there): only then is the library not called, so that documents a little too deep still get the
+ * precise error (with its path) from `toValue`.
+ */
+export function scanNesting(
+  text: string,
+  maxDepth: number,
+): { depth: number; offset: number | null; refuse: boolean } {
+  const soft = maxDepth + 1;
+  const hard = Math.max(64, 2 * soft);
+  const open: { col: number; map: boolean }[] = [];
+  let flow = 0;
+  let offset = 0;
+  let lineStart = 0;
+  let first = true;
+  let afterValue = false;
+  let key: { col: number; at: number } | null = null;
+  let scalarNext = false;
+  let tooDeep: number | null = null;
+  let most = 0;
+  const deeper = (at: number): boolean => {
+    const depth = open.length + flow;
+    if (depth > most) most = depth;
+    if (depth > soft && tooDeep === null) tooDeep = at;
+    return depth > hard;
+  };
+  for (const token of new Lexer().lex(text)) {
+    const at = offset;
+    // Control tokens (document, scalar and flow-error markers) take no room in the text.
+    if (token === '\x02' || token === '\x1f' || token === '\x18') {
+      if (token === '\x02') open.length = 0;
+      if (token === '\x18') flow = 0;
+      scalarNext = token === '\x1f';
+      continue;
+    }
+    offset += token.length;
+    const c = token[0];
+    const scalar = scalarNext || c === '"' || c === "'" || c === '*';
+    scalarNext = false;
+    if (!scalar) {
+      if (token === '\n' || token === '\r\n' || token === '') {
+        lineStart = offset;
+        first = true;
+        afterValue = false;
+        key = null;
+        continue;
+      }
+      if (c === ' ' || c === '\t' || c === '#' || c === '%' || c === '\ufeff') continue;
+      if (token === '---' || token === '...') {
+        open.length = 0;
+        flow = 0;
+        continue;
+      }
+    }
+    if (flow > 0) {
+      first = false;
+      if (!scalar && (token === '[' || token === '{')) {
+        flow += 1;
+        if (deeper(at)) return { depth: most, offset: tooDeep, refuse: true };
+      } else if (!scalar && (token === ']' || token === '}')) flow -= 1;
+    } else {
+      const col = at - lineStart;
+      // Block scalar content (`|`, `>`) starts with its indentation: it continues its node, opens nothing.
+      const content = scalar && (c === ' ' || c === '\t' || c === '\n' || c === '\r');
+      if (first && !content) {
+        while (open.length > 0) {
+          const top = open.at(-1) as { col: number; map: boolean };
+          if (top.col < col || (top.col === col && top.map && (token === '-' || token === ':'))) break;
+          open.pop();
+        }
+      }
+      first = false;
+      if (scalar) {
+        // A key if `:` follows.
+        key = afterValue || content ? null : { col, at };
+      } else {
+        if ((token === '-' || token === '?') && !afterValue) {
+          open.push({ col, map: token === '?' });
+          if (deeper(at)) return { depth: most, offset: tooDeep, refuse: true };
+        } else if (token === ':' && key !== null) {
+          open.push({ col: key.col, map: true });
+          afterValue = true;
+          if (deeper(key.at)) return { depth: most, offset: tooDeep, refuse: true };
+        } else if (token === '[' || token === '{') {
+          flow = 1;
+          if (deeper(at)) return { depth: most, offset: tooDeep, refuse: true };
+        }
+        key = null;
+      }
+    }
+    // Multi-line scalars: the next token's column counts from their last line.
+    const nl = token.lastIndexOf('\n');
+    if (nl !== -1) {
+      lineStart = at + nl + 1;
+      first = nl === token.length - 1;
+    }
+  }
+  return { depth: most, offset: tooDeep, refuse: false };
 }
 
 interface Props {

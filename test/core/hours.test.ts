@@ -68,3 +68,13 @@ describe('time zones', () => {
     );
   });
 });
+
+describe('years 0001–0099 (times may be written from 0001 on)', () => {
+  it('the wall clock keeps its year: 0050-01-04 is a Tuesday, not 1950-01-04 (a Wednesday)', () => {
+    const utc: HoursSpec = { days: ['tue'], from: '08:00', to: '18:00', tz: 'UTC' };
+    expect(new Date(wallClock(t('0050-01-04T10:00:00Z'), 'UTC')).toISOString()).toBe(
+      '0050-01-04T10:00:00.000Z',
+    );
+    expect(withinHours(utc, t('0050-01-04T10:00:00Z'), t('0050-01-04T11:00:00Z'))).toBe(true);
+  });
+});

@@ -257,16 +257,18 @@ describe('schema errors', () => {
     );
   });
 
-  it.each(['tomorrow', '2026-12-01T18:00:00', '2026-13-01T18:00:00Z', '2026-12-01'])(
-    'until %j is not an RFC 3339 time with a zone',
-    (until) => {
-      expectValueError(
-        { ...VALID, duration: undefined, until },
-        'until',
-        'must be an RFC 3339 time with a time zone, such as 2026-12-01T18:00:00Z',
-      );
-    },
-  );
+  it.each([
+    ['tomorrow', ''],
+    ['2026-12-01', ''],
+    ['2026-12-01T18:00:00', ' (give a time zone: `Z` for UTC or an offset such as +01:00)'],
+    ['2026-13-01T18:00:00Z', ' (there is no month 13)'],
+  ])('until %j is not an RFC 3339 time with a zone', (until, detail) => {
+    expectValueError(
+      { ...VALID, duration: undefined, until },
+      'until',
+      `must be an RFC 3339 time with a time zone, such as 2026-12-01T18:00:00Z${detail}`,
+    );
+  });
 
   it('an invalid start', () => {
     expectValueError(
@@ -514,5 +516,39 @@ describe('the example files in the repo', () => {
       expect(members.length).toBeGreaterThan(0);
       for (const m of members) expect(typeof m).toBe('string');
     }
+  });
+});
+
+describe('policies and the teams file are read as carefully (issue 13.8)', () => {
+  // Less hostile than request files, but a crash is still a bug: each is a ConfigError (exit 2) at file:line.
+  const NESTED = 'nesting is deeper than 32 levels';
+
+  it('a policy file nested thousands deep is an error at its line, not a stack overflow', () => {
+    for (const [deep, line] of [
+      ['['.repeat(20_000), 2],
+      ['{a: '.repeat(10_000), 2],
+      [`\n    ${'- '.repeat(20_000)}x\nb: 1\n`, 3],
+    ] as const) {
+      const r = loadPolicies(
+        [{ path: 'policies/deep.yaml', text: `resources:\n  x: ${deep}` }],
+        providerDefinitions,
+      );
+      expect(r.errors).toEqual([
+        expect.objectContaining({ file: 'policies/deep.yaml', line, message: NESTED }),
+      ]);
+    }
+  });
+
+  it('a teams file nested thousands deep is a ConfigError naming teams.yaml:line', () => {
+    let thrown: unknown;
+    try {
+      parseTeams(`"@acme/qa":\n  ${'- '.repeat(20_000)}x\nb: 1\n`, 'teams.yaml');
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({
+      name: 'ConfigError',
+      problems: [expect.objectContaining({ file: 'teams.yaml', line: 2, message: NESTED })],
+    });
   });
 });

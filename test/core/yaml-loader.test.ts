@@ -1,7 +1,13 @@
 // The hardened YAML loader (SPEC "Request files are hostile input"): every hostile construct is a positioned
 // error, never a throw, never a surprise value.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Document, parse, visit } from 'yaml';
 import {
   DEFAULT_MAX_BYTES,
   type FileError,
@@ -9,7 +15,9 @@ import {
   type LoadOptions,
   loadYaml,
   pointerToPath,
+  scanNesting,
 } from '../../src/core/yaml-loader.js';
+import { ROOT } from '../helpers/repo.js';
 
 const STRINGS: LoadOptions = { scalars: 'strings' };
 const CORE: LoadOptions = { scalars: 'core' };
@@ -397,6 +405,102 @@ describe('deep nesting', () => {
     expect(errorsOf(`${'['.repeat(34)}${']'.repeat(34)}`)).toEqual([
       error(1, 34, `$${'[0]'.repeat(33)}`, NESTED),
     ]);
+  });
+
+  it('thousands of compact levels and a dedent overflowed the YAML parser: now refused where too deep', () => {
+    // Before: the library's parser recursed once per level it closed ("cannot read YAML: Maximum call
+    // stack size exceeded", at 1:1). Now the nesting is measured first and the library is not called.
+    expect(errorsOf(`${'- '.repeat(10_000)}x\nb: 1\n`)).toEqual([error(1, 67, '$', NESTED)]);
+    expect(errorsOf(`${'? '.repeat(10_000)}\nx\n`, CORE)).toEqual([error(1, 67, '$', NESTED)]);
+    // Block nesting: a sequence under each key, 200 levels of each.
+    const block = Array.from({ length: 200 }, (_, i) => `${'  '.repeat(i)}- a:`).join('\n');
+    expect(errorsOf(`${block}\nb: 1\n`)).toEqual([error(17, 35, '$', NESTED)]);
+  });
+
+  it('deep flow nesting no longer aborts the process (V8 ran out of stack compiling a regexp: FATAL ERROR)', () => {
+    // In a child process: the crash it guards against cannot be caught, it ends the process.
+    const dir = mkdtempSync(join(tmpdir(), 'timebox-nesting-'));
+    try {
+      const script = join(dir, 'load.mts');
+      const loader = pathToFileURL(join(ROOT, 'src/core/yaml-loader.ts')).href;
+      writeFileSync(
+        script,
+        `import { loadYaml } from ${JSON.stringify(loader)};
+for (const scalars of ['strings', 'core'])
+  for (const unit of ['[', '{', '[{', '- [', '{a: ']) {
+    const r = loadYaml(unit.repeat(5000), { scalars });
+    if (!r.errors.some((e) => e.message === 'nesting is deeper than 32 levels')) throw new Error(unit);
+  }
+process.stdout.write('survived');
+`,
+      );
+      const child = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, encoding: 'utf8' });
+      expect(child.stderr).not.toContain('FATAL ERROR');
+      expect({ status: child.status, stdout: child.stdout }).toEqual({ status: 0, stdout: 'survived' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the nesting measured before the library never exceeds the real depth, nor half of it is missed (property)', () => {
+    // Documents in every style the yaml library writes: block and flow, indents 1–8, sequences
+    // indented or not, every scalar style (block scalars, multi-line quoted and plain scalars).
+    const depthOf = (v: unknown): number =>
+      v && typeof v === 'object' ? 1 + Math.max(0, ...Object.values(v).map(depthOf)) : 0;
+    const leaf = fc.oneof(
+      fc.string({ maxLength: 30 }),
+      fc.constantFrom('a b: c', 'x\ny', '- x', '[a', '? q', '#c', ' lead', '|', "'q'", '"d"', ''),
+      fc.integer(),
+    );
+    const { tree } = fc.letrec<{ tree: unknown; arr: unknown[]; obj: Record<string, unknown> }>((tie) => ({
+      tree: fc.oneof({ depthSize: 'large' }, leaf, tie('arr'), tie('obj')),
+      arr: fc.array(tie('tree'), { maxLength: 4 }),
+      obj: fc.dictionary(
+        fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('a', '- x', 'k#')),
+        tie('tree'),
+        {
+          maxKeys: 4,
+        },
+      ),
+    }));
+    fc.assert(
+      fc.property(
+        tree.filter((t) => typeof t === 'object' && t !== null),
+        fc.integer({ min: 1, max: 8 }),
+        fc.boolean(),
+        fc.constantFrom('any', 'block', 'flow'),
+        fc.constantFrom('PLAIN', 'QUOTE_DOUBLE', 'QUOTE_SINGLE', 'BLOCK_LITERAL', 'BLOCK_FOLDED'),
+        fc.integer({ min: 0, max: 40 }),
+        fc.array(fc.boolean(), { maxLength: 20 }),
+        (value, indent, indentSeq, collectionStyle, defaultStringType, lineWidth, flows) => {
+          const doc = new Document(value);
+          let i = 0;
+          visit(doc, {
+            Collection(_, node) {
+              if (flows.length > 0) node.flow = flows[i++ % flows.length] as boolean;
+            },
+          });
+          const text = doc.toString({
+            indent,
+            indentSeq,
+            collectionStyle: collectionStyle as 'any',
+            defaultStringType: defaultStringType as 'PLAIN',
+            lineWidth,
+            minContentWidth: 0,
+          });
+          let real: number;
+          try {
+            real = depthOf(parse(text));
+          } catch {
+            return; // the library wrote something it cannot read back (tiny indents and widths)
+          }
+          const { depth } = scanNesting(text, 1000);
+          expect(depth).toBeLessThanOrEqual(real);
+          expect(real).toBeLessThanOrEqual(2 * depth + 1);
+        },
+      ),
+      { numRuns: 400 },
+    );
   });
 
   it('maxDepth counts every node below the root, scalars included', () => {
