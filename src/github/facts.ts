@@ -54,6 +54,8 @@ export function pushersFrom(commits: readonly ApiCommit[]): string[] {
 
 /** The fields of `GET /repos/{owner}/{repo}/activity` items that count: GitHub's log of a branch's updates. */
 export interface ApiActivity {
+  /** `refs/heads/<branch>`. */
+  ref?: string;
   /** The branch's head before the update (40 zeros: the update created the branch). */
   before: string;
   /** Its head after the update (40 zeros: the update deleted it). */
@@ -74,7 +76,7 @@ export interface KnownPush {
 export interface PushersInput {
   /** The pull request's head commit. */
   head: string;
-  /** `refs/heads/<branch>` (for messages). */
+  /** `refs/heads/<branch>`: updates of other refs are ignored (whatever the log returns). */
   ref: string;
   /** The branch's activity log, as GitHub lists it (newest first). */
   activity: readonly ApiActivity[];
@@ -109,6 +111,7 @@ export function pushersFromActivity(input: PushersInput): PushersResult {
   const until = input.until ? Date.parse(input.until) : Number.POSITIVE_INFINITY;
   // GitHub lists newest first; a stable sort keeps its order between updates of the same second.
   const log = input.activity
+    .filter((a) => a.ref === undefined || a.ref === input.ref)
     .map((a, i) => ({ a, i, t: Date.parse(a.timestamp) }))
     .filter((x) => !(x.t > until))
     .sort((x, y) => y.t - x.t || x.i - y.i)

@@ -1,6 +1,7 @@
 // GitHub's REST shapes → PullFacts, and the adversarial approval cases end to end through decide.
 import { describe, expect, it } from 'vitest';
 import { decideAll } from '../../src/core/decide.js';
+import type { GitHub } from '../../src/github/client.js';
 import type { ApiActivity } from '../../src/github/facts.js';
 import {
   type ApiCommit,
@@ -11,6 +12,7 @@ import {
   pushersFromActivity,
   reviewsFrom,
 } from '../../src/github/facts.js';
+import { type ApiPull, pushersOf } from '../../src/github/gather.js';
 import { BASE_REQUEST, input, policies, requestText, TEAMS } from '../helpers/core.js';
 
 const POLICY = policies(`
@@ -223,5 +225,84 @@ describe('who pushed, from GitHub’s activity log of the branch', () => {
       teams: {},
     });
     expect(unknown.pushersUnknown).toBe('why');
+  });
+});
+
+describe('reading who pushed from GitHub', () => {
+  const pullOn = (home: string | null, head = sha('b')): ApiPull => ({
+    number: 7,
+    state: 'open',
+    title: 'x',
+    user: { login: 'bob' },
+    head: { sha: head, ref: 'access/bob', repo: home === null ? null : { full_name: home } },
+    base: { sha: sha('0'), ref: 'main' },
+  });
+  /** A client whose activity log is `pages`, or that fails with `status`; records what it was asked. */
+  const client = (pages: ApiActivity[][], status?: number) => {
+    const asked: Record<string, unknown>[] = [];
+    const gh = {
+      paginate: {
+        iterator: (_route: string, params: Record<string, unknown>) => {
+          asked.push(params);
+          return (async function* () {
+            if (status) throw Object.assign(new Error('Not Found'), { status });
+            for (const data of pages) yield { data };
+          })();
+        },
+      },
+    } as unknown as GitHub;
+    return { gh, asked };
+  };
+
+  it('reads the log of the branch in the repository it lives in (a fork’s own)', async () => {
+    const log = newestFirst(update('', 'a', 'bob'), update('a', 'b', 'mallory'));
+    const { gh, asked } = client([log]);
+    expect(await pushersOf(gh, pullOn('mallory/access'))).toEqual({
+      pushers: ['mallory', 'bob'],
+      unknown: null,
+    });
+    expect(asked).toEqual([
+      { owner: 'mallory', repo: 'access', ref: 'refs/heads/access/bob', per_page: 100 },
+    ]);
+  });
+
+  it('updates of other branches in the answer are ignored', async () => {
+    const ref = 'refs/heads/access/bob';
+    const created = { ...update('', 'a', 'bob'), ref };
+    const pushed = { ...update('a', 'b', 'mallory'), ref };
+    // Later, bob starts another branch at the same commit: it says nothing about who pushed to this one.
+    const elsewhere = { ...update('', 'b', 'bob'), ref: 'refs/heads/other' };
+    const { gh } = client([newestFirst(created, pushed, elsewhere)]);
+    expect(await pushersOf(gh, pullOn('acme/access'))).toEqual({
+      pushers: ['mallory', 'bob'],
+      unknown: null,
+    });
+    expect(walk('b', newestFirst(created, elsewhere)).unknown).toMatch(/no push of the head commit/);
+  });
+
+  it('a log that cannot be read, or a fork that is gone, leaves who pushed unknown', async () => {
+    const { gh } = client([], 404);
+    expect((await pushersOf(gh, pullOn('mallory/access'))).unknown).toMatch(
+      /activity log of mallory\/access refs\/heads\/access\/bob cannot be read \(404 Not Found\)/,
+    );
+    expect((await pushersOf(client([]).gh, pullOn(null))).unknown).toMatch(
+      /repository of the branch access\/bob is gone/,
+    );
+  });
+
+  it('reads at most 1,000 updates of a branch, and says so when the walk needs more', async () => {
+    // 1,100 pushes after the branch's creation, which lies beyond what Timebox reads.
+    const commitAt = (i: number) => i.toString(16).padStart(40, 'c');
+    const updates = [update('', '', 'bob')].map((a) => ({ ...a, after: commitAt(0) }));
+    for (let i = 1; i <= 1100; i++)
+      updates.push({ ...update('', '', 'bob'), before: commitAt(i - 1), after: commitAt(i) });
+    const all = newestFirst(...updates);
+    const pages: ApiActivity[][] = [];
+    for (let i = 0; i < all.length; i += 100) pages.push(all.slice(i, i + 100));
+    const result = await pushersOf(client(pages).gh, pullOn('acme/access', commitAt(1100)));
+    expect(result.unknown).toMatch(/reads the newest 1000 updates of a branch/);
+    expect((await pushersOf(client(pages).gh, pullOn('acme/access', commitAt(1100)))).pushers).toEqual([
+      'bob',
+    ]);
   });
 });
