@@ -137,7 +137,7 @@ describe('action.yml in a runner-like checkout', () => {
     expect(r.stderr).toMatch(/team @acme\/qa-leads .*approves nothing/);
   });
 
-  it('reads the teams file from the base branch: a PR cannot add its friend to a team', async () => {
+  it('a PR cannot add its friend to a team: the teams file is governance, and read from the base branch', async () => {
     const teams = `${readFileSync(join(ROOT, 'teams.example.yaml'), 'utf8')}`.replace(
       '"@acme/qa-leads": [carol]',
       '"@acme/qa-leads": [carol, mallory]',
@@ -150,7 +150,11 @@ describe('action.yml in a runner-like checkout', () => {
     await fake.review({ repo: REPO, pull, user: 'mallory', state: 'APPROVED' });
     const r = await runAction(pull, head, { TEAMS_FILE: 'teams.yaml' });
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain('pending   requests/alice/c.yaml');
+    // Changing the teams file beside a request is denied outright (timebox/separate-review); even so,
+    // mallory's approval never counts, since the action reads the teams file as the base branch has it.
+    expect(r.stdout).toContain('denied    requests/alice/c.yaml');
+    expect(r.stdout).toContain('teams.yaml');
+    expect(r.stdout).not.toContain('approved  requests/alice/c.yaml');
   });
 
   it('an approval of another commit than the checked-out one does not count', async () => {
