@@ -203,6 +203,7 @@ async function runApplyWithGitHub(
           file: r.file,
           reason: 'expired',
           defaultBranch: branch,
+          botLogin: io.env.TIMEBOX_BOT_LOGIN || 'github-actions[bot]',
           ...(r.activity ? { activity: r.activity } : {}),
           ...(r.pull ? { pull: r.pull } : {}),
         });

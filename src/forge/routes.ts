@@ -879,7 +879,12 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
     if (ref.startsWith('refs/heads/') && type !== 'commit') return invalid('Object is not a commit');
     return git.exclusive(async () => {
       if (await git.readRef(ref)) return invalid('Reference already exists');
-      await git.setRef(ref, sha, undefined);
+      try {
+        await git.setRef(ref, sha, undefined);
+      } catch {
+        // A ref in the way of the name (`a` exists, `a/b` asked, or the reverse): git refuses, so does GitHub.
+        return invalid('Reference update failed');
+      }
       await recordBranchUpdate(repo, ref, undefined, sha, ctx, false);
       return { status: 201, body: buildGitRef(repo.fullName, ref, sha, type) };
     });

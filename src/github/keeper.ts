@@ -348,6 +348,7 @@ export class Keeper {
               ...(job.activity ? { activity: job.activity } : {}),
               ...(job.pull ? { pull: job.pull } : {}),
               defaultBranch: state.installed.defaultBranch,
+              botLogin: await this.#o.botLogin(),
             });
             queue.delete(file);
             if (out.mergeRefused)
