@@ -18,6 +18,8 @@ Environment:
                     https://github.com)
   TIMEBOX_STATE_DIR where the access repos' git mirrors are kept, a cache (default ~/.cache/timebox)
   TIMEBOX_<PROVIDER>_<CONNECTION>_URL, …  the targets' admin credentials (docs/providers/)
+  TIMEBOX_WEBHOOK_MAX_CONCURRENT  webhook deliveries read or handled at once; more get 503 (default 32)
+  TIMEBOX_WEBHOOK_MAX_BYTES       bytes of webhook bodies held at once; more get 503 (default 104857600)
   LOG_LEVEL         trace, debug, info (default), warn, error
 
 Webhooks are received at POST /api/github/webhooks; GET /healthz answers 200. Each access repo's
@@ -67,9 +69,14 @@ export function serveOptionsFromEnv(env: NodeJS.ProcessEnv, cwd: string): Server
       `GITHUB_SERVER_URL must be an http(s) URL, not ${JSON.stringify(env.GITHUB_SERVER_URL)}`,
     );
   }
+  const intake = {
+    ...positive(env, 'TIMEBOX_WEBHOOK_MAX_CONCURRENT', 'maxConcurrent'),
+    ...positive(env, 'TIMEBOX_WEBHOOK_MAX_BYTES', 'maxBytesInFlight'),
+  };
   return {
     appId,
     privateKey: pem,
+    ...(Object.keys(intake).length > 0 ? { intake } : {}),
     webhookSecret,
     port,
     ...(server ? { gitUrl: server } : {}),
@@ -77,6 +84,14 @@ export function serveOptionsFromEnv(env: NodeJS.ProcessEnv, cwd: string): Server
     ...(env.HOST ? { host: env.HOST } : {}),
     ...(baseUrl && baseUrl !== 'https://api.github.com' ? { baseUrl } : {}),
   };
+}
+
+function positive<K extends string>(env: NodeJS.ProcessEnv, name: string, key: K): { [k in K]?: number } {
+  const v = env[name];
+  if (v === undefined || v === '') return {};
+  if (!/^[1-9]\d{0,14}$/.test(v))
+    throw new UsageError(`${name} must be a whole number above 0, not ${JSON.stringify(v)}`);
+  return { [key]: Number(v) } as { [k in K]?: number };
 }
 
 /** Serve until SIGINT/SIGTERM (or `stop` resolves, for tests). */

@@ -1,5 +1,5 @@
-// `timebox serve`'s HTTP side: Probot's webhook middleware behind a size limit, plus a health check.
-// Signatures are checked by @octokit/webhooks (X-Hub-Signature-256, HMAC-SHA256, constant time).
+// `timebox serve`'s HTTP side: the webhook intake (src/github/intake.ts: signature first, bounded bytes and
+// deliveries in flight) in front of Probot's handlers, plus a health check.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { homedir } from 'node:os';
@@ -8,6 +8,7 @@ import { type Logger, pino } from 'pino';
 import { Probot, ProbotOctokit } from 'probot';
 import { type AppOptions, rememberedBotLogin, timeboxApp } from './app.js';
 import type { GitHub } from './client.js';
+import { DEFAULT_INTAKE_LIMITS, type Intake, type IntakeLimits, reply, webhookIntake } from './intake.js';
 import { Keeper } from './keeper.js';
 import { Mirrors, serverUrlFor } from './mirror.js';
 import { CheckCache } from './pull-check.js';
@@ -16,7 +17,7 @@ import { type SweepResult, sweepInstallations } from './sweep.js';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 /** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */
-export const DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024;
+export const DEFAULT_MAX_BODY_BYTES = DEFAULT_INTAKE_LIMITS.maxBodyBytes;
 
 export interface ServerOptions extends AppOptions {
   appId: string;
@@ -27,6 +28,10 @@ export interface ServerOptions extends AppOptions {
   /** GitHub Enterprise or a test double: the REST API's base URL. */
   baseUrl?: string;
   maxBodyBytes?: number;
+  /** Deliveries in flight, their bytes, the 202 timeout (docs/deployment.md, "The webhook intake"). */
+  intake?: Partial<Omit<IntakeLimits, 'maxBodyBytes'>>;
+  /** A request's headers and body must arrive within this long (slow senders hold a slot); default 60 s. */
+  requestTimeoutMs?: number;
   log?: Logger;
   /**
    * How often to look for repositories due a full reconcile and stale-PR sweep (each repository's own
@@ -65,6 +70,8 @@ export interface RunningServer {
   probot: Probot;
   server: Server;
   keeper: Keeper;
+  /** The webhook intake, for its limits and what is in flight now. */
+  intake: Intake;
   /** Run the periodic work now for every repository (`now` overrides the clock, for tests). */
   sweep(now?: () => Date): Promise<SweepResult>;
   close(): Promise<void>;
@@ -98,8 +105,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ...(opts.retryMs ? { retryMs: opts.retryMs } : {}),
   });
   await probot.load(timeboxApp({ ...opts, keeper, botLogin: ownLogin }));
-  const middleware = await probot.getNodeMiddleware({ path: WEBHOOK_PATH, log });
-  const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  await probot.ready();
+  const intake = webhookIntake({
+    secret: opts.webhookSecret,
+    log,
+    limits: { ...opts.intake, maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES },
+    receive: (event) => probot.receive(event as Parameters<Probot['receive']>[0]),
+  });
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -113,27 +125,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       reply(res, 200, { ok: true, app: 'timebox' });
       return;
     }
-    if (path !== WEBHOOK_PATH) {
-      reply(res, 404, { error: `no route ${req.method} ${path}` });
+    if (path !== WEBHOOK_PATH || req.method !== 'POST') {
+      res.setHeader('connection', 'close');
+      reply(res, 404, { error: 'no such route' });
       return;
     }
-    if (req.method === 'POST') {
-      const body = await readCapped(req, max);
-      if (body === null) {
-        log.warn(
-          { delivery: req.headers['x-github-delivery'], length: req.headers['content-length'] },
-          `refused a webhook body over ${max} bytes`,
-        );
-        res.setHeader('connection', 'close');
-        reply(res, 413, { error: `payload larger than ${max} bytes` });
-        req.resume();
-        return;
-      }
-      // @octokit/webhooks reads a string `body` as the raw payload (the signature is over these bytes).
-      (req as IncomingMessage & { body?: string }).body = body;
-    }
-    await middleware(req, res);
+    await intake.handle(req, res);
   };
+  server.requestTimeout = opts.requestTimeoutMs ?? 60_000;
+  server.headersTimeout = Math.min(server.requestTimeout, 20_000);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -177,6 +177,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     probot,
     server,
     keeper,
+    intake,
     sweep: (now?: () => Date) => sweep(now),
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -191,36 +192,4 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 function defaultStateDir(): string {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return join(base, 'timebox');
-}
-
-function reply(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-/** The body as UTF-8, or null as soon as it is known to exceed `max` bytes (nothing more is buffered). */
-function readCapped(req: IncomingMessage, max: number): Promise<string | null> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > max) return Promise.resolve(null);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (chunk: Buffer) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > max) {
-        over = true;
-        chunks.length = 0;
-        resolve(null);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!over) resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', reject);
-  });
 }

@@ -43,6 +43,20 @@ describe('timebox serve configuration', () => {
     );
   });
 
+  it('takes the webhook intake limits, and refuses what is not a whole number above 0', () => {
+    expect(
+      serveOptionsFromEnv(
+        { ...GOOD, TIMEBOX_WEBHOOK_MAX_CONCURRENT: '8', TIMEBOX_WEBHOOK_MAX_BYTES: '67108864' },
+        '/',
+      ).intake,
+    ).toEqual({ maxConcurrent: 8, maxBytesInFlight: 67_108_864 });
+    expect(serveOptionsFromEnv(GOOD, '/').intake).toBeUndefined();
+    for (const bad of ['0', '-1', '1e6', 'lots', '8.5'])
+      expect(() => serveOptionsFromEnv({ ...GOOD, TIMEBOX_WEBHOOK_MAX_CONCURRENT: bad }, '/')).toThrow(
+        /TIMEBOX_WEBHOOK_MAX_CONCURRENT must be a whole number above 0/,
+      );
+  });
+
   it('takes PORT, HOST and GITHUB_API_URL (trailing slash dropped; github.com is the default)', () => {
     const o = serveOptionsFromEnv(
       { ...GOOD, PORT: '8080', HOST: '127.0.0.1', GITHUB_API_URL: 'https://ghe.example.com/api/v3/' },
