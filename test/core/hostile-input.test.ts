@@ -223,6 +223,10 @@ describe('any text at all', () => {
       '|\n',
     );
     const deep = fc.oneof(
+      // Closing thousands of compact levels at once overflowed the YAML parser's recursion.
+      fc
+        .tuple(fc.constantFrom('- ', '? ', '- ? '), fc.integer({ min: 3000, max: 10_000 }))
+        .map(([unit, n]) => `${unit.repeat(n)}x\nb: 1\n`),
       fc
         .tuple(
           fc.constantFrom('[', '{', '[{', '- ', '? ', '- [', 'a: [', '{a: '),
