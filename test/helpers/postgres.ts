@@ -3,6 +3,8 @@
 // PostgreSQL binaries (test/helpers/pg-cluster.ts). Never skipped: with none of these the tests fail
 // and say why.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import pg from 'pg';
 import { type ScramCluster, startScramCluster } from './pg-cluster.js';
 
@@ -104,4 +106,27 @@ export async function dropRolesOf(url: string, owner: string): Promise<void> {
     const role = String(r.rolname).replace(/"/g, '""');
     await query(url, `DROP OWNED BY "${role}"; DROP ROLE "${role}"`).catch(() => {});
   }
+}
+
+/**
+ * The SQL of "Set-up: the admin role" in docs/providers/postgres.md, as written, with the admin's name,
+ * its password and the two group roles it names replaced. Fails when the doc no longer says what is
+ * replaced, so a test built on it always runs the doc's own text.
+ */
+export function documentedAdminSql(names: {
+  admin: string;
+  password: string;
+  roles: [string, string];
+}): string {
+  const doc = readFileSync(resolve(import.meta.dirname, '../../docs/providers/postgres.md'), 'utf8');
+  const section = doc.split('\n## Set-up: the admin role\n')[1]?.split('\n## ')[0];
+  const sql = section?.match(/```sql\n([\s\S]*?)```/)?.[1];
+  if (!sql) throw new Error('docs/providers/postgres.md: no SQL block under "## Set-up: the admin role"');
+  for (const needed of ['timebox_admin', 'orders_read, orders_write', "PASSWORD '…'"]) {
+    if (!sql.includes(needed)) throw new Error(`the documented admin SQL no longer contains ${needed}`);
+  }
+  return sql
+    .replace(/\btimebox_admin\b/g, names.admin)
+    .replace('orders_read, orders_write', names.roles.join(', '))
+    .replace("PASSWORD '…'", `PASSWORD '${names.password.replace(/'/g, "''")}'`);
 }

@@ -75,6 +75,8 @@ describe('postgres provider', () => {
       resourceId: s.resourceId,
       file: s.file,
       grantId: s.grantId,
+      requester: 'alice',
+      role: 'read-only',
       principal: out.principal,
       expiresAt: s.expiresAt.toISOString(),
     });

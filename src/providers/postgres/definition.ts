@@ -3,6 +3,36 @@ import type { ProviderDefinition } from '../types.js';
 
 const IDENT = '^[a-z_][a-z0-9_]{0,62}$';
 
+/**
+ * Built-in roles a policy may never grant, and why: each reaches beyond the data a policy names — the
+ * database host, every table of every database, other sessions, or Timebox's own revocation. Refused in
+ * `grant:` at check time (the role schema below) and, also when only reached through membership, at grant
+ * time (index.ts).
+ */
+export const REFUSED_BUILTIN_ROLES: Readonly<Record<string, string>> = {
+  pg_execute_server_program: 'runs programs on the database host (COPY … PROGRAM)',
+  pg_read_server_files: 'reads any file the server can read on the database host',
+  pg_write_server_files: 'writes files on the database host as the server',
+  pg_read_all_data: 'reads every table of every database, password hashes in pg_authid included',
+  pg_write_all_data: 'writes every table of every database, whatever the grants',
+  pg_signal_backend: "ends other roles' sessions, Timebox's own revocations included",
+  pg_create_subscription: 'makes the server connect to any host',
+  pg_maintain: 'locks any table, system catalogs included (a grantee could hold off its own revocation)',
+  pg_checkpoint: 'forces checkpoints on the whole cluster',
+  pg_use_reserved_connections: 'takes the connection slots reserved for administrators',
+};
+
+/**
+ * The only built-in (`pg_`) roles a policy may grant: read-only monitoring. Any other `pg_` role — one
+ * named above, or one a later PostgreSQL adds — is refused until it has been reviewed.
+ */
+export const ALLOWED_BUILTIN_ROLES: readonly string[] = [
+  'pg_monitor',
+  'pg_read_all_settings',
+  'pg_read_all_stats',
+  'pg_stat_scan_tables',
+];
+
 export const postgresDefinition = {
   id: 'postgres',
   summary: 'PostgreSQL: a LOGIN role per grant, VALID UNTIL the expiry, member of the role’s grant roles',
@@ -29,8 +59,22 @@ export const postgresDefinition = {
           type: 'string',
           pattern: IDENT,
           errorMessage: { pattern: 'must be an existing role name (lower-case letters, digits and _)' },
+          allOf: [
+            ...Object.entries(REFUSED_BUILTIN_ROLES).map(([role, why]) => ({
+              not: { const: role },
+              errorMessage: `\`${role}\` is never granted: it ${why}`,
+            })),
+            {
+              not: {
+                pattern: '^pg_',
+                not: { enum: [...ALLOWED_BUILTIN_ROLES, ...Object.keys(REFUSED_BUILTIN_ROLES)] },
+              },
+              errorMessage: `\${0} is a built-in role Timebox does not grant (of those, only ${ALLOWED_BUILTIN_ROLES.join(', ')} may be granted)`,
+            },
+          ],
         },
-        description: 'Existing PostgreSQL roles the temporary login becomes a member of.',
+        description:
+          'Existing PostgreSQL roles the temporary login becomes a member of (never a role with SUPERUSER, CREATEROLE, CREATEDB, BYPASSRLS or REPLICATION, nor one of the built-in roles outside pg_monitor and its parts).',
       },
       read_only: { type: 'boolean', default: false, description: 'Sets default_transaction_read_only.' },
       statement_timeout: {

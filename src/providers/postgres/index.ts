@@ -12,10 +12,18 @@ import type {
   ProviderTarget,
   RevokeOutcome,
 } from '../types.js';
-import { postgresDefinition } from './definition.js';
+import { ALLOWED_BUILTIN_ROLES, postgresDefinition, REFUSED_BUILTIN_ROLES } from './definition.js';
+import { scramVerifier } from './scram.js';
 
 const TAG = 'timebox:';
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+/**
+ * `tb_` roles are Timebox's: `list` reports only those, and `revoke` never touches another role, whatever
+ * its tag says (a tag copied onto a production role must not get it dropped with all it owns).
+ */
+const OURS = /^tb_/;
+/** The names Timebox gives its roles (`tb_<login>_<10 hex>`, see grantName): listed even without a tag. */
+const PRINCIPAL = /^tb_[a-z0-9_]{1,30}_[0-9a-f]{10}$/;
 
 export class PostgresError extends Error {
   override name = 'PostgresError';
@@ -62,8 +70,12 @@ export function connectionEnv(connection: string): string {
   return sharedConnectionEnv('postgres', connection);
 }
 
-/** The statements a grant runs, in order (the password as a placeholder in previews). */
-export function grantStatements(spec: GrantSpec, password: string, exists: boolean): string[] {
+/**
+ * The statements a grant runs, in order. `verifier` is the password's SCRAM verifier (scram.ts), never the
+ * password itself, so nothing the server logs or keeps in pg_stat_statements can log in; previews pass a
+ * placeholder.
+ */
+export function grantStatements(spec: GrantSpec, verifier: string, exists: boolean): string[] {
   const role = spec.roleSettings as unknown as RoleSettings;
   const name = ident(principalFor(spec));
   const until = literal(spec.expiresAt.toISOString());
@@ -79,10 +91,10 @@ export function grantStatements(spec: GrantSpec, password: string, exists: boole
   };
   const out = exists
     ? [
-        `ALTER ROLE ${name} WITH LOGIN PASSWORD ${literal(password)} VALID UNTIL ${until} CONNECTION LIMIT ${limit}`,
+        `ALTER ROLE ${name} WITH LOGIN PASSWORD ${literal(verifier)} VALID UNTIL ${until} CONNECTION LIMIT ${limit}`,
       ]
     : [
-        `CREATE ROLE ${name} WITH LOGIN PASSWORD ${literal(password)} VALID UNTIL ${until} CONNECTION LIMIT ${limit}`,
+        `CREATE ROLE ${name} WITH LOGIN PASSWORD ${literal(verifier)} VALID UNTIL ${until} CONNECTION LIMIT ${limit}`,
       ];
   out.push(`COMMENT ON ROLE ${name} IS ${literal(TAG + JSON.stringify(tag))}`);
   for (const g of role.grant) out.push(`GRANT ${ident(g)} TO ${name}`);
@@ -104,9 +116,7 @@ export const postgres: Provider = {
     const role = spec.roleSettings as unknown as RoleSettings;
     return {
       summary: `a PostgreSQL login ${principalFor(spec)} in ${role.grant.join(', ')}${role.read_only ? ', read-only' : ''}, valid until ${spec.expiresAt.toISOString()}`,
-      statements: grantStatements(spec, '********', false).map((s) =>
-        s.replace(/PASSWORD '[^']*'/, "PASSWORD '********'"),
-      ),
+      statements: grantStatements(spec, '********', false),
     };
   },
 
@@ -156,6 +166,27 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
         .rows[0]?.n ?? 0,
     );
 
+  /** `DROP OWNED … CASCADE` in another database of the cluster, over a connection of its own. */
+  const dropOwnedIn = async (database: string, name: string) => {
+    const url = new URL(adminUrl);
+    url.pathname = `/${encodeURIComponent(database)}`;
+    const client = new pg.Client({ connectionString: url.href, connectionTimeoutMillis: 5000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      // A name the URL cannot carry must not land in another database than the one meant.
+      const at = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db;
+      if (at !== database) throw new Error(`connected to ${JSON.stringify(at)} instead`);
+      await client.query(`DROP OWNED BY ${ident(name)} CASCADE`);
+    } catch (err) {
+      throw new PostgresError(
+        `revoking ${name}: cannot drop what it owns in database ${JSON.stringify(database)}: ${(err as Error).message}`,
+      );
+    } finally {
+      await client.end().catch(() => {});
+    }
+  };
+
   return {
     async list() {
       const { rows } = await pool.query<{
@@ -165,15 +196,34 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
       }>(
         `SELECT r.rolname, r.rolvaliduntil, shobj_description(r.oid, 'pg_authid') AS comment
            FROM pg_roles r
-          WHERE shobj_description(r.oid, 'pg_authid') LIKE 'timebox:%'
+          WHERE starts_with(r.rolname, 'tb_')
+            AND (r.rolname ~ $1 OR shobj_description(r.oid, 'pg_authid') LIKE 'timebox:%')
           ORDER BY r.rolname`,
+        [PRINCIPAL.source],
       );
       const out: ManagedAccess[] = [];
       for (const row of rows) {
-        let tag: Tag;
-        try {
-          tag = JSON.parse((row.comment ?? '').slice(TAG.length)) as Tag;
-        } catch {
+        // A role made by hand may say VALID UNTIL 'infinity', which is no date.
+        const until = row.rolvaliduntil;
+        const expiresAt =
+          until instanceof Date && !Number.isNaN(until.getTime()) ? until.toISOString() : null;
+        const tag = parseTag(row.comment);
+        if (!tag && !PRINCIPAL.test(row.rolname)) continue; // a damaged tag on a role not named as ours
+        if (!tag) {
+          // Named as Timebox names its roles, but no tag says which grant it is (erased, damaged, never
+          // written): nothing in git can explain it, so reconciliation revokes it.
+          out.push({
+            untagged: true,
+            owner: null,
+            provider: 'postgres',
+            resourceId: '',
+            file: '',
+            grantId: '',
+            requester: null,
+            role: null,
+            principal: row.rolname,
+            expiresAt,
+          });
           continue;
         }
         out.push({
@@ -185,7 +235,7 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
           requester: tag.requester ?? null,
           role: tag.role ?? null,
           principal: row.rolname,
-          expiresAt: row.rolvaliduntil ? row.rolvaliduntil.toISOString() : null,
+          expiresAt,
         });
       }
       return out;
@@ -193,28 +243,25 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
 
     async grant(spec): Promise<GrantOutcome> {
       const name = principalFor(spec);
+      const wanted = (spec.roleSettings as unknown as RoleSettings).grant;
       const password = randomBytes(24).toString('base64url');
+      const verifier = scramVerifier(password);
       await session(async (client) => {
+        await refuseDangerous(client, name, wanted);
         try {
           const exists =
             (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
           if (!exists) {
             // One transaction in one round trip: the role, its tag and its settings appear together or not at
             // all. Every identifier is allow-listed and every literal escaped by grantStatements.
-            await client.query(['BEGIN', ...grantStatements(spec, password, false), 'COMMIT'].join(';\n'));
+            await client.query(['BEGIN', ...grantStatements(spec, verifier, false), 'COMMIT'].join(';\n'));
           } else {
             await client.query('BEGIN');
-            for (const sql of grantStatements(spec, password, true)) await client.query(sql);
+            for (const sql of grantStatements(spec, verifier, true)) await client.query(sql);
             // An edited request may name other roles: drop memberships it no longer grants.
-            const wanted = new Set((spec.roleSettings as unknown as RoleSettings).grant);
-            const { rows } = await client.query<{ rolname: string }>(
-              `SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
-               JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1`,
-              [name],
-            );
-            for (const r of rows)
-              if (!wanted.has(r.rolname))
-                await client.query(`REVOKE ${ident(r.rolname)} FROM ${ident(name)}`);
+            const keep = new Set(wanted);
+            for (const r of await membershipsOf(client, name))
+              if (!keep.has(r)) await client.query(`REVOKE ${quote(r)} FROM ${ident(name)}`);
             await client.query('COMMIT');
           }
         } catch (err) {
@@ -232,26 +279,73 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
     async revoke(access): Promise<RevokeOutcome> {
       const name = access.principal;
       ident(name);
+      if (!OURS.test(name)) {
+        throw new PostgresError(`refusing to revoke ${name}: the roles Timebox makes are named tb_…`);
+      }
       return session(async (client) => {
         const exists =
           (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
         if (!exists) return { principal: name, sessionsEnded: 0, activity: null };
-        await client.query(`ALTER ROLE ${ident(name)} NOLOGIN`);
-        let ended = 0;
+        const step = async (what: string, sql: string) => {
+          try {
+            await client.query(sql);
+          } catch (err) {
+            throw new PostgresError(`revoking ${name}: ${what} failed: ${(err as Error).message}`);
+          }
+        };
+        // No new logins.
+        await step('ALTER ROLE … NOLOGIN', `ALTER ROLE ${ident(name)} NOLOGIN`);
+        // No rights from the grant any more, for live sessions too, and for what the role still owns should a
+        // later step fail (its SECURITY DEFINER functions run with its rights). DROP ROLE removes memberships in
+        // any case, so one the admin may not revoke (granted by someone else) does not stop the revocation.
+        for (const r of await membershipsOf(client, name))
+          await client.query(`REVOKE ${quote(r)} FROM ${ident(name)}`).catch(() => {});
+        // Ending the role's sessions and DROP OWNED need the role's privileges. A superuser has them; the
+        // documented admin (CREATEROLE) takes them by granting the role to itself: PostgreSQL 15 lets
+        // CREATEROLE grant any non-superuser role, 16+ lets the role's creator (ADMIN OPTION), and INHERIT
+        // is explicit there because the creator's own membership carries neither INHERIT nor SET.
+        const privileged = await client.query<{ ok: boolean }>(
+          `SELECT pg_has_role(current_user, $1, 'USAGE') AS ok`,
+          [name],
+        );
+        if (!privileged.rows[0]?.ok) {
+          const v16 =
+            Number((await client.query('SHOW server_version_num')).rows[0]?.server_version_num) >= 160000;
+          await step(
+            'taking the role’s privileges',
+            `GRANT ${ident(name)} TO CURRENT_USER${v16 ? ' WITH INHERIT TRUE, SET FALSE' : ''}`,
+          );
+        }
+        // Sessions, not signals: a session still shutting down is signalled again on the next look.
+        const ended = new Set<number>();
         for (let attempt = 0; attempt < 50; attempt++) {
-          const r = await client.query(
-            'SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1) t',
+          // The call stays in the select list: in WHERE, the planner may call it before `usename = $1`
+          // has filtered the rows, ending every session it may end.
+          const r = await client.query<{ pid: number; ok: boolean }>(
+            'SELECT pid, pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE usename = $1',
             [name],
           );
-          ended += Number(r.rows[0]?.n ?? 0);
+          for (const row of r.rows) if (row.ok) ended.add(row.pid);
           if ((await sessionsOf(client, name)) === 0) break;
           // A terminated backend is gone within milliseconds: look again soon, then less often.
           await new Promise((r) => setTimeout(r, Math.min(100, 5 * 2 ** attempt)));
         }
         const activity = await captureActivity(client, name);
-        await client.query(`REASSIGN OWNED BY ${ident(name)} TO CURRENT_USER`);
-        await client.query(`DROP OWNED BY ${ident(name)}`);
-        await client.query(`DROP ROLE ${ident(name)}`);
+        // What the grant made is dropped, never handed to the admin (REASSIGN OWNED would give its SECURITY
+        // DEFINER functions and views the admin's rights). CASCADE: what others built on it goes too, so a
+        // grantee cannot pin its objects in place. DROP OWNED acts in one database: every other database in
+        // which the role owns something or holds a privilege (pg_shdepend) gets its own.
+        const elsewhere = await client.query<{ datname: string }>(
+          `SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+            WHERE s.refclassid = 'pg_authid'::regclass
+              AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
+              AND d.datname <> current_database()
+            ORDER BY 1`,
+          [name],
+        );
+        for (const { datname } of elsewhere.rows) await dropOwnedIn(datname, name);
+        await step('DROP OWNED', `DROP OWNED BY ${ident(name)} CASCADE`);
+        await step('DROP ROLE', `DROP ROLE ${ident(name)}`);
         const left = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0;
         const sessions = await sessionsOf(client, name);
         if (left > 0 || sessions > 0) {
@@ -259,7 +353,7 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
             `revoking ${name} is not verified: ${left} role(s) and ${sessions} session(s) left`,
           );
         }
-        return { principal: name, sessionsEnded: ended, activity };
+        return { principal: name, sessionsEnded: ended.size, activity };
       });
     },
 
@@ -267,6 +361,74 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
       await pool.end().catch(() => {});
     },
   };
+}
+
+/** The tag of a role, or null when its comment is not a whole Timebox tag. */
+function parseTag(comment: string | null): Tag | null {
+  if (!comment?.startsWith(TAG)) return null;
+  try {
+    const tag = JSON.parse(comment.slice(TAG.length)) as Partial<Tag> | null;
+    const text = (v: unknown) => typeof v === 'string';
+    if (!tag || !text(tag.file) || !text(tag.grant) || !text(tag.resource)) return null;
+    return tag as Tag;
+  } catch {
+    return null;
+  }
+}
+
+/** A role name read from the catalog, quoted (not allow-listed: it may be any role a DBA made). */
+function quote(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** The roles `name` is a direct member of. */
+async function membershipsOf(client: pg.ClientBase, name: string): Promise<string[]> {
+  const { rows } = await client.query<{ rolname: string }>(
+    `SELECT DISTINCT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+       JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1 ORDER BY 1`,
+    [name],
+  );
+  return rows.map((r) => r.rolname);
+}
+
+const ATTRIBUTES = [
+  ['rolsuper', 'SUPERUSER'],
+  ['rolcreaterole', 'CREATEROLE'],
+  ['rolcreatedb', 'CREATEDB'],
+  ['rolbypassrls', 'BYPASSRLS'],
+  ['rolreplication', 'REPLICATION'],
+] as const;
+
+/**
+ * Refuses a grant whose roles reach further than data: a role with SUPERUSER, CREATEROLE (it could rewrite
+ * tags and other roles), CREATEDB (databases outlive DROP OWNED), BYPASSRLS or REPLICATION, or a built-in
+ * role outside the monitoring ones — itself, or any role it is a member of, however indirectly (a member may
+ * SET ROLE to it or inherit its rights). The policy schema refuses the built-ins by name at check time; only
+ * the target knows attributes and memberships.
+ */
+async function refuseDangerous(client: pg.ClientBase, principal: string, roles: string[]): Promise<void> {
+  const { rows } = await client.query<
+    { granted: string; rolname: string } & Record<(typeof ATTRIBUTES)[number][0], boolean>
+  >(
+    `WITH RECURSIVE up(granted, oid) AS (
+       SELECT rolname, oid FROM pg_roles WHERE rolname = ANY($1::text[])
+       UNION
+       SELECT up.granted, m.roleid FROM up JOIN pg_auth_members m ON m.member = up.oid
+     )
+     SELECT up.granted, r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls, r.rolreplication
+       FROM up JOIN pg_roles r ON r.oid = up.oid
+      ORDER BY up.granted, r.rolname`,
+    [roles],
+  );
+  for (const row of rows) {
+    const who = row.rolname === row.granted ? 'it' : `it is a member of ${row.rolname}, which`;
+    const attribute = ATTRIBUTES.find(([column]) => row[column]);
+    let why: string | undefined;
+    if (attribute) why = `${who} has ${attribute[1]}`;
+    else if (row.rolname.startsWith('pg_') && !ALLOWED_BUILTIN_ROLES.includes(row.rolname))
+      why = `${who} ${REFUSED_BUILTIN_ROLES[row.rolname] ?? 'is a built-in role Timebox does not grant'}`;
+    if (why) throw new PostgresError(`refusing to grant ${row.granted} to ${principal}: ${why}`);
+  }
 }
 
 async function captureActivity(client: pg.ClientBase, name: string) {
