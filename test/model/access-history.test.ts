@@ -10,7 +10,17 @@ import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Add, Advance, commandArbitraries, Edit, Remove, Rename, type Step, Tamper } from './commands.js';
-import { createSetup, type Model, PG, REACHING, REDIS, REDIS_TAMPER, type Setup, World } from './world.js';
+import {
+  createSetup,
+  type Model,
+  PG,
+  PG_TAMPER,
+  REACHING,
+  REDIS,
+  REDIS_TAMPER,
+  type Setup,
+  World,
+} from './world.js';
 
 // Private servers from the machine's binaries (see servers.ts for why not the shared ones). Redis suites are
 // skipped without Redis, as elsewhere; PostgreSQL is never optional.
@@ -104,6 +114,22 @@ describe.skipIf(unavailable !== null)(
           new Add('requests/b.yaml', { requester: 'bob', resource: REDIS, role, duration: '1h' }),
           new Tamper(0, REDIS_TAMPER.indexOf('erase-all-tags'), true),
           new Remove('requests/b.yaml'),
+        ]);
+      });
+
+      // Sessions the grantees keep open end with their grants: at expiry, and when the request is
+      // re-assigned (the revocation ends them; a password change would not).
+      it('a session a grantee keeps open ends with its grant', async () => {
+        const hold = PG_TAMPER.indexOf('hold-session');
+        expect(REDIS_TAMPER.indexOf('hold-session')).toBe(hold);
+        await runHistory([
+          new Add('requests/a.yaml', { requester: 'alice', resource: PG, role: 'write', duration: '1h' }),
+          new Add('requests/b.yaml', { requester: 'bob', resource: REDIS, role: 'read', duration: '2h' }),
+          new Tamper(0, hold),
+          new Tamper(1, hold),
+          new Tamper(0, PG_TAMPER.indexOf('own-object')),
+          new Advance('boundary', 0),
+          new Edit('requests/b.yaml', 'requester', 'carol'),
         ]);
       });
 

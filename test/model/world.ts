@@ -274,6 +274,8 @@ export class World {
   #step = 0;
   /** What the last apply left active. */
   #lastApplied = new Set<Principal>();
+  /** Sessions grantees keep open. */
+  readonly #held: (Held & { principal: Principal; step: number })[] = [];
 
   private constructor(setup: Setup, dir: string, owner: string, runId: string, sealer: Sealer) {
     this.#setup = setup;
@@ -371,6 +373,7 @@ export class World {
         `[the ledger agrees with the model] ledger says active ${JSON.stringify(sorted(ledger))}, the model ${JSON.stringify(sorted(model))}`,
       );
     problems.push(...(await this.#checkLogins(m, ledger, 'full')));
+    problems.push(...(await this.#checkSessions(ledger)));
     this.#lastApplied = ledger;
 
     // What `timebox plan` would now say, from the same ledger: nothing to grant, nothing of ours to revoke.
@@ -583,6 +586,9 @@ export class World {
   /** Whether a credential opens a session now. */
   async canLogIn(c: Credential): Promise<boolean> {
     if (c.provider === 'redis') return redisAuth(c.url);
+    // With a session kept open the role's one connection is taken: that session is the proof.
+    const held = this.#held.find((h) => h.principal === key('postgres', c.principal) && !h.dead);
+    if (held && (await held.alive())) return true;
     return this.#pgSession(c.url, c.principal, async (client) => {
       await client.query('SELECT 1');
     })
@@ -599,12 +605,13 @@ export class World {
       return await fn(client);
     } finally {
       await client.end().catch(() => {});
+      const kept = this.#held.flatMap((h) => (h.pid !== undefined && !h.dead ? [h.pid] : []));
       await waitFor(
         async () =>
           (
             await this.#setup.admin.query<{ n: number }>(
-              'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1',
-              [user],
+              'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND NOT pid = ANY($2)',
+              [user, kept],
             )
           ).rows[0]?.n === 0,
         `the session of ${user} to end`,
@@ -612,10 +619,6 @@ export class World {
     }
   }
 
-  /**
-   * A grantee uses the credentials it was given against whatever its rights reach. Returns what it tried
-   * and what the target said.
-   */
   /**
    * A grantee's credentials, picked by index: among the latest credentials of the active grants when there
    * are any (a grantee with access is the one with something to keep), else among all ever delivered.
@@ -636,10 +639,16 @@ export class World {
     return windowOf(f).ends;
   }
 
+  /**
+   * A grantee uses the credentials it was given against whatever its rights reach (on the session it keeps
+   * open, if it keeps one). Returns what it tried and what the target said.
+   */
   async tamper(m: Model, c: Credential, action: number): Promise<string> {
     const who = `${c.provider} ${c.principal} (credentials of step ${c.step})`;
+    const p = key(c.provider, c.principal);
     if (c.provider === 'redis') {
       const name = REDIS_TAMPER[action % REDIS_TAMPER.length] as (typeof REDIS_TAMPER)[number];
+      if (name === 'hold-session') return `${who}: ${name}: ${await this.#hold(p, c)}`;
       try {
         const said = await withRedis(c.url, (client) => this.#redisTamper(m, client, c, name));
         return `${who}: ${name}: ${said}`;
@@ -648,8 +657,9 @@ export class World {
       }
     }
     const name = PG_TAMPER[action % PG_TAMPER.length] as (typeof PG_TAMPER)[number];
+    if (name === 'hold-session') return `${who}: ${name}: ${await this.#hold(p, c)}`;
     try {
-      const said = await this.#pgSession(c.url, c.principal, (client) =>
+      const said = await this.#pgAs(c.url, c.principal, (client) =>
         this.#pgTamper(client, c.principal, name),
       );
       if (name === 'change-password' && said.endsWith('done')) {
@@ -722,6 +732,8 @@ export class World {
       }
       case 'delete-keys':
         return attempt(`DEL ${this.#setup.prefix}:k`, () => c.del(`${this.#setup.prefix}:k`));
+      case 'hold-session':
+        return 'held elsewhere';
     }
   }
 
@@ -752,7 +764,44 @@ export class World {
         if (out.endsWith('done')) this.made.add(key('postgres', user));
         return out;
       }
+      case 'hold-session':
+        return 'held elsewhere';
     }
+  }
+
+  /** The grantee opens a session and keeps it (a session outlives a password: revoking must end it). */
+  async #hold(p: Principal, c: Credential): Promise<string> {
+    if (this.#held.some((h) => h.principal === p && !h.dead)) return 'it already keeps one open';
+    try {
+      const held = c.provider === 'redis' ? await holdRedis(c.url) : await holdPostgres(c.url);
+      this.#held.push({ ...held, principal: p, step: this.#step });
+      return 'a session is open';
+    } catch (err) {
+      return `cannot log in (${(err as Error).message})`;
+    }
+  }
+
+  /** A session as the grantee: the one it keeps open if any (CONNECTION LIMIT 1), else a new one. */
+  async #pgAs<T>(url: string, user: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+    const held = this.#held.find((h) => h.principal === key('postgres', user) && h.pg && !h.dead);
+    if (held?.pg && (await held.alive())) return fn(held.pg);
+    return this.#pgSession(url, user, fn);
+  }
+
+  /**
+   * Sessions grantees kept open: none may outlive its grant. Checked after an apply; the ones found closed
+   * are forgotten.
+   */
+  async #checkSessions(active: Set<Principal>): Promise<string[]> {
+    const problems: string[] = [];
+    for (const h of this.#held) {
+      if (h.dead || active.has(h.principal)) continue;
+      if (await h.alive())
+        problems.push(
+          `[no session beyond the active grants] the session ${h.principal} opened at step ${h.step} is still open`,
+        );
+    }
+    return problems;
   }
 
   /**
@@ -760,6 +809,7 @@ export class World {
    * as Timebox or a tampering grantee names them, and every key.
    */
   async cleanup(): Promise<void> {
+    for (const h of this.#held) h.close();
     const { rows } = await this.#setup.admin.query<{ rolname: string }>(
       `SELECT rolname FROM pg_roles WHERE rolname ~ '^tbm?_'`,
     );
@@ -786,6 +836,7 @@ export const REDIS_TAMPER = [
   'forge-tag-file',
   'create-user',
   'delete-keys',
+  'hold-session',
 ] as const;
 export const PG_TAMPER = [
   'change-password',
@@ -794,6 +845,7 @@ export const PG_TAMPER = [
   'lift-read-only',
   'own-object',
   'create-login',
+  'hold-session',
 ] as const;
 
 type RedisClient = ReturnType<typeof createClient>;
@@ -811,6 +863,104 @@ async function withRedis<T>(url: string, fn: (c: RedisClient) => Promise<T>): Pr
   } finally {
     if (client.isOpen) client.destroy();
   }
+}
+
+/** A session a grantee keeps open. */
+interface Held {
+  /** Whether the server still serves it (a reply to a command: an error reply counts, a closed socket not). */
+  alive(): Promise<boolean>;
+  close(): void;
+  /** Set once the session is known to be closed. */
+  dead: boolean;
+  /** PostgreSQL: its backend and client. */
+  pid?: number;
+  pg?: pg.Client;
+}
+
+async function holdPostgres(url: string): Promise<Held> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  const held: Held = {
+    dead: false,
+    pg: client,
+    async alive() {
+      if (held.dead) return false;
+      try {
+        await client.query('SELECT 1');
+        return true;
+      } catch {
+        held.dead = true;
+        return false;
+      }
+    },
+    close() {
+      held.dead = true;
+      client.end().catch(() => {});
+    },
+  };
+  client.on('error', () => {
+    held.dead = true;
+  });
+  client.on('end', () => {
+    held.dead = true;
+  });
+  await client.connect();
+  held.pid = Number((await client.query('SELECT pg_backend_pid() AS pid')).rows[0]?.pid);
+  return held;
+}
+
+/** An authenticated Redis connection kept open, spoken to in RESP by hand. */
+function holdRedis(url: string): Promise<Held> {
+  const u = new URL(url);
+  const arg = (s: string) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: u.hostname, port: Number(u.port || 6379) });
+    let waiting: ((line: string | null) => void) | null = null;
+    let buffer = '';
+    const held: Held = {
+      dead: false,
+      alive() {
+        if (held.dead) return Promise.resolve(false);
+        return new Promise((done) => {
+          waiting = (line) => done(line !== null);
+          socket.write(`*1\r\n${arg('PING')}`);
+        });
+      },
+      close() {
+        held.dead = true;
+        socket.destroy();
+      },
+    };
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      held.dead = true;
+      const w = waiting;
+      waiting = null;
+      w?.(null);
+      reject(new Error('closed'));
+    });
+    socket.on('data', (chunk) => {
+      buffer += chunk.toString('utf8');
+      const end = buffer.indexOf('\r\n');
+      if (end < 0) return;
+      const line = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const w = waiting;
+      waiting = null;
+      w?.(line);
+    });
+    socket.on('connect', () => {
+      waiting = (line) => {
+        if (line?.startsWith('+OK')) resolve(held);
+        else {
+          socket.destroy();
+          reject(new Error(line ?? 'closed'));
+        }
+      };
+      socket.write(
+        `*3\r\n${arg('AUTH')}${arg(decodeURIComponent(u.username))}${arg(decodeURIComponent(u.password))}`,
+      );
+    });
+  });
 }
 
 /**
