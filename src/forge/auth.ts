@@ -86,6 +86,8 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Need>> = {
   'POST /repos/{owner}/{repo}/labels': any(['issues', 'write'], ['pull_requests', 'write']),
 
   'GET /users/{username}/keys': PUBLIC,
+  'GET /users/{username}': PUBLIC,
+  'GET /user/{account_id}': PUBLIC,
   // Any installation token may list the repositories it reaches.
   'GET /installation/repositories': any(['metadata', 'read']),
 };

@@ -75,6 +75,27 @@ export function buildUser(login: string, id: number, type: AccountType = 'User')
   };
 }
 
+/** `GET /users/{username}` and `GET /user/{account_id}`: the public profile (a public-user). */
+export function buildPublicUser(user: JsonObject, createdAt: string): JsonObject {
+  return {
+    ...user,
+    name: null,
+    company: null,
+    blog: '',
+    location: null,
+    email: null,
+    hireable: null,
+    bio: null,
+    twitter_username: null,
+    public_repos: 0,
+    public_gists: 0,
+    followers: 0,
+    following: 0,
+    created_at: createdAt,
+    updated_at: createdAt,
+  };
+}
+
 export function buildRepository(owner: JsonObject, name: string, id: number): JsonObject {
   const fullName = `${String(owner.login)}/${name}`;
   const api = `${API_URL}/repos/${fullName}`;

@@ -222,6 +222,15 @@ export class FakeGitHub {
     this.#state.setUserKeys(login, keys);
   }
 
+  /**
+   * GitHub's rename: `from`'s account (same id) is called `to`; its reviews, comments, pull requests, teams,
+   * permissions and keys follow it. The login `from` is then free: the next `user`, `setUserKeys`, `commit`…
+   * with it makes another account, as when someone else claims a released login.
+   */
+  renameUser(from: string, to: string): JsonObject {
+    return this.#state.renameUser(from, to);
+  }
+
   // ---- repositories ---------------------------------------------------------------------------------------
 
   /** A bare repository with `files` committed on the default branch (main); returns the commit sha. */

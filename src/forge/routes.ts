@@ -1077,6 +1077,18 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
 
   // ---- users -------------------------------------------------------------------------------------------------
 
+  on('GET', '/users/{username}', (ctx) => {
+    const login = ctx.params.username ?? '';
+    if (!state.hasUser(login)) return NOT_FOUND;
+    return { status: 200, body: state.publicUser(state.user(login)) };
+  });
+
+  // The account behind an id, whatever its login is now (logins can be renamed and taken by others).
+  on('GET', '/user/{account_id}', (ctx) => {
+    const account = state.userById(Number(ctx.params.account_id));
+    return account ? { status: 200, body: state.publicUser(account) } : NOT_FOUND;
+  });
+
   on('GET', '/users/{username}/keys', (ctx) => {
     const login = ctx.params.username ?? '';
     if (!state.hasUser(login)) return NOT_FOUND;

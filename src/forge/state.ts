@@ -11,6 +11,7 @@ import {
   buildDiffEntry,
   buildIssue,
   buildLabel,
+  buildPublicUser,
   buildPull,
   buildRepository,
   buildUser,
@@ -228,6 +229,8 @@ export class GitHubState {
   readonly #checkRunRepo = new Map<number, string>();
   readonly #commentRepo = new Map<number, string>();
   readonly #keys = new Map<string, JsonObject[]>();
+  /** Account id → when it was created (`created_at` of the public profile). */
+  readonly #created = new Map<number, string>();
   #root: Promise<string> | undefined;
   #nextId = 1000;
 
@@ -251,10 +254,74 @@ export class GitHubState {
     if (!account) {
       account = buildUser(login, this.nextId(), type ?? (login.endsWith('[bot]') ? 'Bot' : 'User'));
       this.#accounts.set(login.toLowerCase(), account);
+      this.#created.set(Number(account.id), timestamp());
       if (account.type !== 'Organization') {
         this.linkEmail(login, `${login}${NOREPLY}`);
         this.linkEmail(login, `${String(account.id)}+${login}${NOREPLY}`);
       }
+    }
+    return account;
+  }
+
+  /** The account with this id, whatever its login is now (`GET /user/{account_id}`). */
+  userById(id: number): JsonObject | undefined {
+    for (const account of this.#accounts.values()) if (account.id === id) return account;
+    return undefined;
+  }
+
+  /** The public profile of an account (`GET /users/{username}`, `GET /user/{account_id}`). */
+  publicUser(account: JsonObject): JsonObject {
+    return buildPublicUser(account, this.#created.get(Number(account.id)) ?? timestamp());
+  }
+
+  /**
+   * GitHub's rename: the account `from` is called `to` from now on. What is the account's follows it (its id,
+   * reviews, comments, pull requests, issues, team memberships, permissions, SSH keys, commit e-mails); the
+   * login `from` is free, and its next use creates another account (someone else taking the name).
+   */
+  renameUser(from: string, to: string): JsonObject {
+    const account = this.#accounts.get(from.toLowerCase());
+    if (!account) throw new Error(`renameUser: no account ${from}`);
+    if (this.#accounts.has(to.toLowerCase())) throw new Error(`renameUser: the login ${to} is taken`);
+    const old = String(account.login);
+    const id = Number(account.id);
+    // In place: reviews and comments hold this very object, and show the new login as GitHub does.
+    Object.assign(account, buildUser(to, id, account.type as AccountType));
+    this.#accounts.delete(old.toLowerCase());
+    this.#accounts.set(to.toLowerCase(), account);
+    const was = (login: string | null | undefined) => login?.toLowerCase() === old.toLowerCase();
+    const moved = <V>(map: Map<string, V>, keyOf: (k: string) => string | null) => {
+      for (const [k, v] of [...map]) {
+        const next = keyOf(k);
+        if (next === null) continue;
+        map.delete(k);
+        map.set(next, v);
+      }
+    };
+    moved(this.#keys, (k) => (was(k) ? to.toLowerCase() : null));
+    moved(this.#permissions, (k) => {
+      const [scope, login] = k.includes(':') ? (k.split(':') as [string, string]) : [null, k];
+      if (!was(login)) return null;
+      return (scope ? `${scope}:${to}` : to).toLowerCase();
+    });
+    for (const [team, members] of this.#teams)
+      this.#teams.set(
+        team,
+        members.map((m) => (was(m) ? to : m)),
+      );
+    for (const [email, login] of this.#emails) if (was(login)) this.#emails.set(email, to);
+    this.linkEmail(to, `${to}${NOREPLY}`);
+    this.linkEmail(to, `${id}+${to}${NOREPLY}`);
+    for (const repo of this.#repos.values()) {
+      for (const pull of repo.pulls.values()) {
+        if (was(pull.user)) pull.user = to;
+        if (was(pull.mergedBy)) pull.mergedBy = to;
+      }
+      for (const issue of repo.issues.values()) {
+        if (was(issue.user)) issue.user = to;
+        if (was(issue.closedBy)) issue.closedBy = to;
+      }
+      for (const push of repo.pushes) if (was(push.pusher)) push.pusher = to;
     }
     return account;
   }
