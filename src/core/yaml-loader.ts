@@ -2,6 +2,7 @@
 // Pure: text in, value and positioned errors out. It never throws on any input.
 import {
   Composer,
+  type CST,
   type Document,
   isAlias,
   isCollection,
@@ -134,14 +135,19 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
   // The yaml library's parser and composer recurse once or more per level of nesting: a few KB of `[[[…`
   // or `- - - …` overflow the stack (at worst inside V8's regexp compiler, which aborts the process). Measure
   // the nesting before the library sees the text, and refuse what is far too deep.
-  const deep = scanNesting(text, maxDepth);
+  // One pass of the lexer serves both the measure and the parser.
+  const lexemes = Array.from(new Lexer().lex(text));
+  const deep = scanNesting(lexemes, maxDepth);
   if (deep.refuse) {
     return emptyLoad([
       { ...pos(deep.offset ?? 0), path: '$', message: `nesting is deeper than ${maxDepth} levels` },
     ]);
   }
 
-  const tokens = Array.from(new Parser().parse(text));
+  const parser = new Parser();
+  const tokens: CST.Token[] = [];
+  for (const lexeme of lexemes) for (const token of parser.next(lexeme)) tokens.push(token);
+  for (const token of parser.end()) tokens.push(token);
   const composer = new Composer({
     schema: options.scalars === 'strings' ? 'failsafe' : 'core',
     // Duplicate keys are found below, by the key's name as it ends up in the value (core: `1` and "1").
@@ -308,18 +314,18 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
 }
 
 /**
- * How deep the text nests, from the lexer alone (a flat state machine, safe on any input): open flow
- * brackets plus the block collections still open by indentation (`-`, `?` and `key:` push one at their
- * column; a line starting at a column closes those at or right of it, except that a `-` or `:` may sit
- * at the column of the mapping that holds it). The count never exceeds the real depth (a flow pair
- * `[a: b]` or a flow key is not counted), and the real depth is at most about twice the count.
- * `depth` is the greatest count, `offset` where it first passes `maxDepth + 1` collections (a node deeper
- * than `maxDepth`, as `toValue` counts), and `refuse` is set once it passes about twice that (the scan
- * stops there): only then is the library not called, so that documents a little too deep still get the
- * precise error (with its path) from `toValue`.
+ * How deep the text (or its lexemes) nests, from the lexer alone (a flat state machine, safe on any
+ * input): open flow brackets plus the block collections still open by indentation (`-`, `?` and
+ * `key:` push one at their column; a line starting at a column closes those at or right of it, except
+ * that a `-` or `:` may sit at the column of the mapping that holds it). The count never exceeds the
+ * real depth (a flow pair `[a: b]` or a flow key is not counted), and the real depth is at most about
+ * twice the count. `depth` is the greatest count, `offset` where it first passes `maxDepth + 1`
+ * collections (a node deeper than `maxDepth`, as `toValue` counts), and `refuse` is set once it passes
+ * about twice that (the scan stops there): only then is the library not called, so that documents a
+ * little too deep still get the precise error (with its path) from `toValue`.
  */
 export function scanNesting(
-  text: string,
+  source: string | readonly string[],
   maxDepth: number,
 ): { depth: number; offset: number | null; refuse: boolean } {
   const soft = maxDepth + 1;
@@ -340,7 +346,7 @@ export function scanNesting(
     if (depth > soft && tooDeep === null) tooDeep = at;
     return depth > hard;
   };
-  for (const token of new Lexer().lex(text)) {
+  for (const token of typeof source === 'string' ? new Lexer().lex(source) : source) {
     const at = offset;
     // Control tokens (document, scalar and flow-error markers) take no room in the text.
     if (token === '\x02' || token === '\x1f' || token === '\x18') {
