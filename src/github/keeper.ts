@@ -9,6 +9,7 @@
 import { parseDuration } from '../core/duration.js';
 import type { Grant } from '../core/ledger.js';
 import type { Policies } from '../core/model.js';
+import type { Account } from '../core/provenance.js';
 import { type Failure, type Granted, type Revoked, revokeGrant, Targets } from '../providers/reconcile.js';
 import { ExpiryScheduler, type ScheduledGrant } from '../scheduler/expiry.js';
 import { KeyedRunner } from './app.js';
@@ -39,6 +40,8 @@ export interface KeeperOptions {
   env: NodeJS.ProcessEnv;
   installation(id: number): Promise<InstallationClient>;
   botLogin(): Promise<string>;
+  /** The App's id: provenance records (check runs) count only when this App wrote them. */
+  appId?: number;
   log: Log;
   now?: () => Date;
   cache?: CheckCache;
@@ -137,17 +140,24 @@ export class Keeper {
     );
   }
 
-  /** Seed provenance verdicts (the push handler has just decided them for `commit`). */
+  /** Seed provenance verdicts (the push handler has just read or decided and recorded them for `commit`). */
   seed(
     repo: RepoRef,
     commit: string,
-    verdicts: { path: string; ok: boolean; pull: number | null; reason?: string }[],
+    verdicts: {
+      path: string;
+      ok: boolean;
+      pull: number | null;
+      reason?: string;
+      requester?: Account | null;
+    }[],
   ): void {
     for (const v of verdicts) {
       this.#memory.verdicts.set(`${keyOf(repo)}#${v.path}@${commit.slice(0, 12)}`, {
         ok: v.ok,
         pull: v.pull,
         ...(v.reason ? { reason: v.reason } : {}),
+        ...(v.requester !== undefined ? { requester: v.requester } : {}),
       });
     }
   }
@@ -198,6 +208,7 @@ export class Keeper {
       now,
       env: this.#o.env,
       botLogin: await this.#o.botLogin(),
+      ...(this.#o.appId !== undefined ? { appId: this.#o.appId } : {}),
       memory: this.#memory,
       log: this.#o.log,
       ...(this.#o.cache ? { cache: this.#o.cache } : {}),

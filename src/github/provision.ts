@@ -4,12 +4,13 @@
 // (anything else raises a `timebox-alarm`), reconcile the targets, deliver new credentials on the PR (sealed
 // to the requester's GitHub SSH keys), and say which expired files still need a revert PR.
 //
-// What it remembers between runs (`ProvisionMemory`) only saves API calls: the PR comments (markers), the
-// alarm issues and the targets' tags hold the truth, so a fresh memory converges to the same state.
+// What it remembers between runs (`ProvisionMemory`) only saves API calls: the provenance verdicts recorded
+// on the merge commits (src/github/verdicts.ts), the PR comments (markers), the alarm issues and the targets'
+// tags hold the truth, so a fresh memory converges to the same state — and never re-decides a past merge.
 import { simpleGit } from 'simple-git';
 import { finalizeLedger, foldLedger, type Grant, prepareChange } from '../core/ledger.js';
 import type { Config, Policies } from '../core/model.js';
-import { checkProvenance } from '../core/provenance.js';
+import type { Account } from '../core/provenance.js';
 import {
   type ApplyResult,
   type Failure,
@@ -24,15 +25,18 @@ import { gitRevision } from '../repo/source.js';
 import { md, mention } from '../report/pull-request.js';
 import { clearAlarmIssue, openAlarms, raiseAlarmIssue } from './alarms.js';
 import type { GitHub, RepoRef } from './client.js';
-import { githubSealer } from './keys.js';
+import { type GitHubSealer, githubSealer } from './keys.js';
 import type { CheckCache } from './pull-check.js';
-import { mergedPullsAt, raiseAlarm } from './push.js';
+import { raiseAlarm } from './push.js';
+import { settleProvenance, verdictAuthor } from './verdicts.js';
 
 export interface Verdict {
   ok: boolean;
   /** The PR that merged it, when one did. */
   pull: number | null;
   reason?: string;
+  /** The account that opened the PR (the requester): credentials are sealed to this account's keys only. */
+  requester?: Account | null;
 }
 
 /** Structured log lines (pino's shape; the CLI adapts it to stderr). */
@@ -49,6 +53,8 @@ export class ProvisionMemory {
   readonly delivered = new Set<string>();
   /** Grants whose requester was told they have no key. */
   readonly told = new Set<string>();
+  /** Grants refused because their login now names another account (comment and alarm made). */
+  readonly impostors = new Set<string>();
   /** Open alarms raised by this process (`provenance#…`, `revoke#…`). */
   readonly alarmed = new Set<string>();
 }
@@ -56,6 +62,7 @@ export class ProvisionMemory {
 export const MARK = {
   credentials: (id: string) => `<!-- timebox:credentials ${id} -->`,
   noKeys: (id: string) => `<!-- timebox:no-keys ${id} -->`,
+  identity: (id: string) => `<!-- timebox:identity ${id} -->`,
   reminder: (id: string) => `<!-- timebox:reminder ${id} -->`,
 };
 
@@ -68,8 +75,10 @@ export interface ProvisionInput {
   now: Date;
   /** Provider secrets. */
   env: NodeJS.ProcessEnv;
-  /** Whose comments are Timebox's (`<slug>[bot]`, or `github-actions[bot]` in Actions). */
+  /** Whose comments and provenance records are Timebox's (`<slug>[bot]`, or `github-actions[bot]` in Actions). */
   botLogin: string;
+  /** The App's id, when known: provenance records must carry it too. */
+  appId?: number;
   memory: ProvisionMemory;
   log: Log;
   cache?: CheckCache;
@@ -156,6 +165,19 @@ export async function provision(input: ProvisionInput): Promise<Provisioned> {
     }
   }
 
+  // Credentials go to the account that opened the PR, read from the verdict: the keys of a login are read only
+  // while that login still belongs to it (a renamed requester's old login may have been taken since).
+  const accounts = new Map<string, number[]>();
+  for (const g of trustedAll) {
+    if (!activeNow(g) && !(Date.parse(g.starts_at) > t)) continue;
+    // No recorded account: -1, which no account has (the login is then refused, alone or beside another id).
+    const id = memory.verdicts.get(`${key}#${g.id}`)?.requester?.id ?? -1;
+    const login = g.requester.toLowerCase();
+    if (!accounts.get(login)?.includes(id)) accounts.set(login, [...(accounts.get(login) ?? []), id]);
+  }
+  const github: GitHubSealer | null = input.sealer
+    ? null
+    : githubSealer(gh, { accountsOf: (login) => accounts.get(login.toLowerCase()) ?? [] });
   const targets = await Targets.connect(policies, input.env);
   let result: ApplyResult;
   try {
@@ -164,7 +186,7 @@ export async function provision(input: ProvisionInput): Promise<Provisioned> {
       policies,
       owner,
       at: now,
-      sealer: input.sealer ?? githubSealer(gh),
+      sealer: input.sealer ?? (github as GitHubSealer),
       regrant,
       ...(input.only ? { only: input.only } : {}),
       ...(input.dryRun ? { dryRun: true } : {}),
@@ -178,7 +200,10 @@ export async function provision(input: ProvisionInput): Promise<Provisioned> {
 
   for (const g of result.granted) await deliver(input, ledger.grants, g);
   for (const f of result.failures) {
-    if (f.action === 'grant' && f.noKeys && f.grantId) await tellNoKeys(input, f, ledger.grants);
+    const grant = f.grantId ? ledger.grants.find((g) => g.id === f.grantId) : undefined;
+    const impostor = grant && github?.refusedIdentities.get(grant.requester.toLowerCase());
+    if (f.action === 'grant' && grant && impostor) await refuseIdentity(input, grant, impostor);
+    else if (f.action === 'grant' && f.noKeys && f.grantId) await tellNoKeys(input, f, ledger.grants);
     else if (f.action === 'revoke' && f.file) await revocationFailing(input, f.file, f.message);
     else log.error({ repo: key, file: f.file, action: f.action }, f.message);
   }
@@ -223,22 +248,26 @@ async function verdictOf(input: ProvisionInput, g: Grant): Promise<Verdict> {
   const blob = (
     await simpleGit(input.dir).raw(['rev-parse', '--verify', '--end-of-options', `${g.commit}:${g.file}`])
   ).trim();
-  const pulls = await mergedPullsAt(input.gh, input.repo, g.commit, {
-    botLogin: input.botLogin,
-    // Decided as at the merge: office hours and windows are those of that moment.
-    now: () => new Date(g.merged_at),
-    ...(input.cache ? { cache: input.cache } : {}),
-    ...(input.teams ? { teams: input.teams } : {}),
-  });
-  const [p] = checkProvenance(
+  // The verdict recorded on the merge commit, or (first sight) decided as at the merge and recorded.
+  const [p] = await settleProvenance(
+    input.gh,
+    input.repo,
     g.commit,
     [{ path: g.file, status: g.extends ? 'modified' : 'added', blob }],
-    pulls,
+    {
+      botLogin: input.botLogin,
+      author: verdictAuthor(input.botLogin, input.appId),
+      now: () => input.now,
+      ...(input.cache ? { cache: input.cache } : {}),
+      ...(input.teams ? { teams: input.teams } : {}),
+      ...(input.dryRun ? { dryRun: true } : {}),
+    },
   );
   const v: Verdict = p?.ok
-    ? { ok: true, pull: p.pull }
+    ? { ok: true, pull: p.pull, requester: p.requester }
     : { ok: false, pull: p?.pull ?? null, reason: p && !p.ok ? p.reason : 'not decided' };
-  input.memory.verdicts.set(vkey, v);
+  // A verdict decided without being recorded (`--dry-run`) is not remembered.
+  if (!input.dryRun || p?.source === 'recorded') input.memory.verdicts.set(vkey, v);
   return v;
 }
 
@@ -300,6 +329,40 @@ async function tellNoKeys(input: ProvisionInput, f: Failure, grants: Grant[]): P
   }
   input.memory.told.add(k);
   input.log.warn({ repo: keyOf(input.repo), file: f.file }, f.message);
+}
+
+/**
+ * The login in the request no longer names the account that opened the pull request (renamed, and perhaps
+ * taken by someone else): nothing is granted, the PR says why (once, by marker) and an alarm is raised.
+ */
+async function refuseIdentity(input: ProvisionInput, grant: Grant, why: string): Promise<void> {
+  const key = keyOf(input.repo);
+  const k = `${key}#${grant.id}`;
+  input.log.error({ repo: key, file: grant.file }, `nothing granted for ${grant.file}: ${why}`);
+  if (input.memory.impostors.has(k)) return;
+  const pull = input.memory.verdicts.get(k)?.pull ?? null;
+  if (
+    pull !== null &&
+    !(await hasMarker(input.gh, input.repo, pull, MARK.identity(grant.id), input.botLogin))
+  ) {
+    await input.gh.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+      ...input.repo,
+      issue_number: pull,
+      body: [
+        MARK.identity(grant.id),
+        `**Nothing granted.** ${md(why)}.`,
+        '',
+        `Timebox seals credentials only to the GitHub account that opened this pull request. If that account was renamed, request the access again under its new login (\`requester:\` must be the new login).`,
+      ].join('\n'),
+    });
+  }
+  await raiseAlarmIssue(
+    input.gh,
+    input.repo,
+    `Timebox alarm: ${grant.file} — the requester's login now names another GitHub account`,
+    `Timebox refused to grant \`${md(grant.file)}\` (commit ${grant.commit}):\n\n> ${md(why)}\n\nNothing was granted and no credentials were sealed. Check who holds the login now; the original requester can ask again under their new login.`,
+  );
+  input.memory.impostors.add(k);
 }
 
 /** The reminder before expiry, once per grant (the marker says whether it was sent). */

@@ -1,17 +1,18 @@
 // Provenance on push to the default branch: every request file added or changed must come from a merged
 // pull request that was approved at its head, with the content that was decided (src/core/provenance.ts).
 // Anything else raises a `timebox-alarm` issue naming the commit and the file. Provisioning is only ever
-// done for what passes.
+// done for what passes. Each verdict is decided once and recorded on the commit (src/github/verdicts.ts):
+// a redelivered push reads it back instead of judging the merge again with today's reviews and teams.
 import { isRequestPath } from '../core/decide.js';
 import type { Config } from '../core/model.js';
-import { checkProvenance, type MergedPull, type Provenance, type PushedChange } from '../core/provenance.js';
+import type { PushedChange } from '../core/provenance.js';
 import { loadConfig } from '../repo/access-repo.js';
 import { md } from '../report/pull-request.js';
 import { raiseAlarmIssue } from './alarms.js';
 import type { GitHub, RepoRef } from './client.js';
-import { getPull, listFiles } from './gather.js';
-import { type CheckCache, decidePull } from './pull-check.js';
+import type { CheckCache } from './pull-check.js';
 import { githubSource } from './source.js';
+import { type Settled, settleProvenance, verdictAuthor } from './verdicts.js';
 
 export { ALARM_LABEL } from './alarms.js';
 
@@ -24,7 +25,8 @@ export interface PushInput {
 
 export interface PushResult {
   skipped?: string;
-  provenance: Provenance[];
+  /** Each change's verdict: read back from its record on the commit, or decided now and recorded. */
+  provenance: Settled[];
   /** Issues opened (numbers); an alarm already open for the same commit and file is not repeated. */
   alarms: number[];
 }
@@ -35,7 +37,7 @@ export async function checkPush(
   gh: GitHub,
   repo: RepoRef,
   push: PushInput,
-  opts: { now?: () => Date; botLogin: string; cache?: CheckCache },
+  opts: { now?: () => Date; botLogin: string; cache?: CheckCache; appId?: number },
 ): Promise<PushResult> {
   if (push.ref !== `refs/heads/${push.defaultBranch}`)
     return { skipped: `not the default branch`, provenance: [], alarms: [] };
@@ -44,8 +46,13 @@ export async function checkPush(
   const changes = await pushedRequestChanges(gh, repo, push, config);
   if (changes.length === 0) return { provenance: [], alarms: [] };
 
-  const pulls = await mergedPullsAt(gh, repo, push.after, opts);
-  const provenance = checkProvenance(push.after, changes, pulls);
+  // Read back when a verdict was recorded (a redelivery, another replica); decided and recorded otherwise.
+  const provenance = await settleProvenance(gh, repo, push.after, changes, {
+    botLogin: opts.botLogin,
+    author: verdictAuthor(opts.botLogin, opts.appId),
+    now: opts.now ?? (() => new Date()),
+    ...(opts.cache ? { cache: opts.cache } : {}),
+  });
   const alarms: number[] = [];
   for (const p of provenance) {
     if (p.ok) continue;
@@ -53,49 +60,6 @@ export async function checkPush(
     if (n !== null) alarms.push(n);
   }
   return { provenance, alarms };
-}
-
-/**
- * The merged pull requests that made `commit` (GitHub's merge, squash or last rebased commit), each decided
- * at its head with policies from its base: what provenance compares a pushed change with.
- */
-export async function mergedPullsAt(
-  gh: GitHub,
-  repo: RepoRef,
-  commit: string,
-  opts: { now?: () => Date; botLogin: string; cache?: CheckCache; teams?: Record<string, string[]> },
-): Promise<MergedPull[]> {
-  const { data: associated } = await gh.request('GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls', {
-    ...repo,
-    commit_sha: commit,
-  });
-  const pulls: MergedPull[] = [];
-  for (const p of associated) {
-    if (!p.merged_at || p.merge_commit_sha !== commit) continue;
-    const ref = { ...repo, number: p.number };
-    const pull = await getPull(gh, ref);
-    const decided = await decidePull(
-      gh,
-      ref,
-      {
-        botLogin: opts.botLogin,
-        ...(opts.now ? { now: opts.now } : {}),
-        ...(opts.cache ? { cache: opts.cache } : {}),
-        ...(opts.teams ? { teams: opts.teams } : {}),
-      },
-      pull,
-    );
-    const files = await listFiles(gh, ref);
-    pulls.push({
-      number: p.number,
-      merged: true,
-      mergeCommitSha: p.merge_commit_sha,
-      headSha: pull.head.sha,
-      decisions: decided.decisions,
-      headBlobs: new Map(files.flatMap((f) => (f.sha ? [[f.filename, f.sha] as [string, string]] : []))),
-    });
-  }
-  return pulls;
 }
 
 /** Request files the push changed, with their blob at `after` (a new branch compares with nothing). */

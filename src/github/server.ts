@@ -99,6 +99,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       };
     },
     botLogin: ownLogin,
+    appId: Number(opts.appId),
     log,
     cache: new CheckCache(),
     ...(opts.now ? { now: opts.now } : {}),

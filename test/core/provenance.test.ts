@@ -2,7 +2,15 @@
 // request file through; removals always pass.
 import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/core/model.js';
-import { checkProvenance, type MergedPull } from '../../src/core/provenance.js';
+import {
+  checkProvenance,
+  type MergedPull,
+  parseVerdictMarker,
+  type RecordedVerdict,
+  type VerdictRecord,
+  verdictMarker,
+  verdictOfRecords,
+} from '../../src/core/provenance.js';
 
 const FILE = 'requests/alice/a.yaml';
 const MERGE = 'm'.repeat(40);
@@ -80,5 +88,89 @@ describe('provenance on push', () => {
     expect(checkProvenance('d'.repeat(40), [{ path: FILE, status: 'removed', blob: null }], [])).toEqual([
       { path: FILE, ok: true, pull: null },
     ]);
+  });
+});
+
+// ---- the durable record ------------------------------------------------------------------------------------
+
+const verdict = (over: Partial<RecordedVerdict> = {}): RecordedVerdict => ({
+  verdict: 'approved',
+  file: FILE,
+  blob: 'b1',
+  commit: MERGE,
+  pull: 12,
+  requester: { id: 101, login: 'alice' },
+  approvers: [{ id: 202, login: 'carol' }],
+  decided_at: '2026-12-01T09:00:03.000Z',
+  ...over,
+});
+const record = (id: number, v: RecordedVerdict | string, file = FILE): VerdictRecord => ({
+  id,
+  file,
+  verdict: typeof v === 'string' ? parseVerdictMarker(v) : v,
+});
+
+describe('provenance verdicts as recorded', () => {
+  it('reads back what it wrote', () => {
+    const v = verdict({ verdict: 'refused', reason: 'merged in #12 while pending' });
+    expect(parseVerdictMarker(`Refused.\n\n${verdictMarker(v)}\n`)).toEqual(v);
+  });
+
+  it('a reason holding `-->` or `<!--` cannot end the marker early or inject a second one', () => {
+    const hostile = 'x --> <!-- timebox:provenance v1 {"verdict":"approved"} -->';
+    const v = verdict({ verdict: 'refused', file: `requests/${hostile}.yaml`, reason: hostile });
+    const text = verdictMarker(v);
+    expect(text.indexOf('-->')).toBe(text.length - 3);
+    expect(parseVerdictMarker(text)).toEqual(v);
+  });
+
+  it('a missing, malformed or incomplete marker is unreadable, and an unreadable record refuses', () => {
+    for (const text of [
+      null,
+      'approved',
+      '<!-- timebox:provenance v1 {not json} -->',
+      '<!-- timebox:provenance v1 {"verdict":"approved"} -->',
+      verdictMarker(verdict()).replace('"approved"', '"granted"'),
+      verdictMarker(verdict()).replace('"id":101', '"id":"101"'),
+    ]) {
+      expect(parseVerdictMarker(text)).toHaveProperty('unreadable');
+      const v = verdictOfRecords([record(5, text ?? '')], MERGE, FILE, 'b1');
+      expect(v?.verdict).toBe('refused');
+      expect(v?.reason).toMatch(/cannot be read/);
+    }
+  });
+
+  it('no record: not decided yet (null), also when only other files have one', () => {
+    expect(verdictOfRecords([], MERGE, FILE, 'b1')).toBeNull();
+    expect(
+      verdictOfRecords(
+        [record(5, verdict({ file: 'requests/x.yaml' }), 'requests/x.yaml')],
+        MERGE,
+        FILE,
+        'b1',
+      ),
+    ).toBeNull();
+  });
+
+  it('the earliest record wins, whatever order they are listed in', () => {
+    const refused = verdict({ verdict: 'refused', reason: 'pending' });
+    expect(verdictOfRecords([record(9, verdict()), record(7, refused)], MERGE, FILE, 'b1')?.verdict).toBe(
+      'refused',
+    );
+    expect(verdictOfRecords([record(7, verdict()), record(9, refused)], MERGE, FILE, 'b1')?.verdict).toBe(
+      'approved',
+    );
+  });
+
+  it('a record about another commit, file or content refuses (it was copied from elsewhere)', () => {
+    for (const other of [
+      verdict({ commit: 'c'.repeat(40) }),
+      verdict({ blob: 'b2' }),
+      verdict({ file: 'requests/y.yaml' }),
+    ]) {
+      const v = verdictOfRecords([record(3, other)], MERGE, FILE, 'b1');
+      expect(v?.verdict).toBe('refused');
+      expect(v?.reason).toMatch(/another commit, file or content/);
+    }
   });
 });

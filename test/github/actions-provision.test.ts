@@ -8,6 +8,7 @@ import { Octokit } from '@octokit/rest';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { verdictMarker } from '../../src/core/provenance.js';
 import { FakeGitHub } from '../../src/forge/fake-github.js';
 import { ordersPolicy, runCollecting } from '../helpers/github.js';
 import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
@@ -91,11 +92,15 @@ async function runProvision(command: 'apply' | 'expire', token: string, argv: st
   });
 }
 
+/** This run's roles for `file` (roles are cluster-wide: other runs' are told apart by the repo's root commit). */
 async function roles(file: string): Promise<string[]> {
+  const root = execFileSync('git', ['-C', fake.gitDir(REPO), 'rev-list', '--max-parents=0', 'main'], {
+    encoding: 'utf8',
+  }).trim();
   const { rows } = await query(
     db.url,
     `SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE $1`,
-    [`timebox:%"file":"${file}"%`],
+    [`timebox:{"owner":"${root}"%"file":"${file}"%`],
   );
   return rows.map((r) => String(r.rolname));
 }
@@ -183,6 +188,102 @@ describe('action.yml apply and expire (Actions-only provisioning)', () => {
     });
     expect(message).toContain('Timebox-Revocation-Reason: expired');
     fake.assertClean();
+  }, 120_000);
+
+  // Verdicts are recorded on the merge commit and read back by every later run (whose memory is fresh): a
+  // merge is never judged again with the team file as it is today (issue 21.2).
+  it('an admin-merged request stays refused after its approver joins the team; a grant stays after its approver leaves', async () => {
+    fake.setPermission('dave', 'write');
+    const applyToken = fake.actionsToken(REPO, permissionsOf('timebox-apply'));
+    const teams = (leads: string) =>
+      fake.commit(REPO, {
+        branch: 'main',
+        files: {
+          'teams.yaml': `"@acme/qa": [alice, erin]\n"@acme/qa-leads": [${leads}]\n"@acme/security": [sam]\n`,
+        },
+        author: 'admin',
+      });
+    const merged = async (who: string, file: string, approver: string, merger: string) => {
+      const branch = `access/${file.replace(/[^a-z0-9]+/gi, '-')}`;
+      await fake.commit(REPO, { branch, files: { [file]: request(who) }, author: who });
+      const pull = await fake.openPull({ repo: REPO, head: branch, user: who });
+      await fake.review({ repo: REPO, pull, user: approver, state: 'APPROVED' });
+      return { pull, sha: await fake.mergePull(REPO, pull, merger) };
+    };
+
+    // dave is no QA lead: the admin's merge is refused and recorded so.
+    const bypass = 'requests/erin/bypass.yaml';
+    const { sha } = await merged('erin', bypass, 'dave', 'admin');
+    const first = await runProvision('apply', applyToken);
+    expect(first.status, first.stderr).toBe(1);
+    expect(first.stderr).toMatch(new RegExp(`ALARM: ${bypass} refused: .*while pending`));
+    expect(await roles(bypass)).toEqual([]);
+
+    // dave joins the QA leads in the teams file; the next run (fresh memory) reads the verdict back.
+    await teams('carol, dave');
+    const again = await runProvision('apply', applyToken);
+    expect(again.stderr).toMatch(new RegExp(`ALARM: ${bypass} refused`));
+    expect(again.stdout).not.toMatch(new RegExp(`granted\\s+${bypass}`));
+    expect(await roles(bypass)).toEqual([]);
+    const recorded = fake.checkRuns.filter((r) => r.head_sha === sha && r.name === 'timebox/provenance');
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0]).toMatchObject({ conclusion: 'failure', external_id: bypass });
+    expect((recorded[0]?.app as { slug?: string } | undefined)?.slug).toBe('github-actions');
+
+    // A grant carol approved stays when carol leaves the QA leads.
+    const legit = 'requests/alice/legit.yaml';
+    await merged('alice', legit, 'carol', 'alice');
+    const granted = await runProvision('apply', applyToken);
+    expect(granted.stdout).toMatch(new RegExp(`granted\\s+${legit}`));
+    const held = await roles(legit);
+    expect(held).toHaveLength(1);
+    await teams('dave');
+    const after = await runProvision('apply', applyToken);
+    expect(after.stdout).not.toMatch(new RegExp(`revoked\\s+${legit}`));
+    expect(after.stderr).not.toMatch(new RegExp(`ALARM: ${legit}`));
+    expect(await roles(legit)).toEqual(held);
+    await teams('carol');
+  }, 180_000);
+
+  // In Actions mode every workflow writes as github-actions: a recorded approval must also agree with what
+  // cannot change after a merge, so a forged one cannot let a direct push through.
+  it("a forged 'approved' record cannot let a direct push through", async () => {
+    const direct = 'requests/erin/forged.yaml';
+    const sha = await fake.commit(REPO, {
+      branch: 'main',
+      files: { [direct]: request('erin') },
+      author: 'erin',
+    });
+    const blob = execFileSync('git', ['-C', fake.gitDir(REPO), 'rev-parse', `${sha}:${direct}`], {
+      encoding: 'utf8',
+    }).trim();
+    const other = new Octokit({ baseUrl: fake.url, auth: fake.actionsToken(REPO, { checks: 'write' }) });
+    await other.request('POST /repos/{owner}/{repo}/check-runs', {
+      owner: 'acme',
+      repo: 'access',
+      name: 'timebox/provenance',
+      head_sha: sha,
+      external_id: direct,
+      status: 'completed',
+      conclusion: 'success',
+      output: {
+        title: 'approved',
+        summary: 'approved',
+        text: verdictMarker({
+          verdict: 'approved',
+          file: direct,
+          blob,
+          commit: sha,
+          pull: 1,
+          requester: { id: Number(fake.user('erin').id), login: 'erin' },
+          approvers: [{ id: Number(fake.user('carol').id), login: 'carol' }],
+          decided_at: new Date().toISOString(),
+        }),
+      },
+    });
+    const run = await runProvision('apply', fake.actionsToken(REPO, permissionsOf('timebox-apply')));
+    expect(run.stderr).toMatch(new RegExp(`ALARM: ${direct} refused: the recorded approval does not hold`));
+    expect(await roles(direct)).toEqual([]);
   }, 120_000);
 
   it('uses no permission beyond what the apply and expire workflows declare', () => {

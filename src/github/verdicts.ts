@@ -1,0 +1,299 @@
+// Provenance verdicts, durable: decided once, the first time Timebox sees a merge, and recorded on the merge
+// commit as a check run named `timebox/provenance` (its conclusion for people, a marker in its text for
+// Timebox); every later run, after a restart or in a fresh Actions job, reads the record back and never
+// decides that merge again with today's reviews, teams and permissions (src/core/provenance.ts).
+//
+// Only records Timebox's own identity wrote count: check runs of its App (by slug, and by id when known).
+// Only GitHub Apps can create check runs, so no person can forge one for `timebox serve`. In Actions mode the
+// identity is `github-actions`, which every workflow of the repository shares: a recorded approval is
+// therefore also checked against what cannot change after a merge (the pull request merged this commit, with
+// this content, opened by the recorded requester) — see docs/decisions.md for what remains.
+import type { Decision } from '../core/model.js';
+import {
+  type Account,
+  checkProvenance,
+  type MergedPull,
+  PROVENANCE_CHECK,
+  type Provenance,
+  type PushedChange,
+  parseVerdictMarker,
+  type RecordedVerdict,
+  type VerdictRecord,
+  verdictMarker,
+  verdictOfRecords,
+} from '../core/provenance.js';
+import { md } from '../report/pull-request.js';
+import type { GitHub, RepoRef } from './client.js';
+import { listFiles } from './gather.js';
+import { type CheckCache, decidePull } from './pull-check.js';
+
+/** Whose check runs are verdicts: Timebox's App (`<slug>[bot]`), or `github-actions` in Actions mode. */
+export interface VerdictAuthor {
+  slug: string;
+  appId?: number;
+}
+
+export function verdictAuthor(botLogin: string, appId?: number): VerdictAuthor {
+  return { slug: botLogin.replace(/\[bot\]$/i, ''), ...(appId !== undefined ? { appId } : {}) };
+}
+
+/** A merged pull request as provenance sees it, with who opened it and the reviewers' account ids. */
+export interface MergedPullFacts extends MergedPull {
+  author: Account | null;
+  /** Lower-case login → account id of everyone who reviewed it. */
+  reviewers: ReadonlyMap<string, number>;
+}
+
+/**
+ * The merged pull requests that made `commit` (GitHub's merge, squash or last rebased commit), each decided
+ * at its head, with policies from its base, as at its merge (office hours and windows of that moment; the
+ * reviews, teams and permissions are those GitHub gives now, which is why this is asked once per merge).
+ */
+export async function mergedPullsAt(
+  gh: GitHub,
+  repo: RepoRef,
+  commit: string,
+  opts: { botLogin: string; cache?: CheckCache; teams?: Record<string, string[]> },
+): Promise<MergedPullFacts[]> {
+  const { data: associated } = await gh.request('GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls', {
+    ...repo,
+    commit_sha: commit,
+  });
+  const pulls: MergedPullFacts[] = [];
+  for (const p of associated) {
+    if (!p.merged_at || p.merge_commit_sha !== commit) continue;
+    const ref = { ...repo, number: p.number };
+    const { data: pull } = await gh.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', {
+      ...repo,
+      pull_number: p.number,
+    });
+    const mergedAt = new Date(pull.merged_at ?? p.merged_at);
+    const decided = await decidePull(
+      gh,
+      ref,
+      {
+        botLogin: opts.botLogin,
+        now: () => mergedAt,
+        ...(opts.cache ? { cache: opts.cache } : {}),
+        ...(opts.teams ? { teams: opts.teams } : {}),
+      },
+      pull,
+    );
+    const [files, reviews] = await Promise.all([
+      listFiles(gh, ref),
+      gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews', {
+        ...repo,
+        pull_number: p.number,
+        per_page: 100,
+      }),
+    ]);
+    pulls.push({
+      number: p.number,
+      merged: true,
+      mergeCommitSha: p.merge_commit_sha,
+      headSha: pull.head.sha,
+      decisions: decided.decisions,
+      headBlobs: new Map(files.flatMap((f) => (f.sha ? [[f.filename, f.sha] as [string, string]] : []))),
+      author: pull.user ? { id: Number(pull.user.id), login: pull.user.login } : null,
+      reviewers: new Map(
+        reviews.flatMap((r) => (r.user ? [[r.user.login.toLowerCase(), Number(r.user.id)]] : [])),
+      ),
+    });
+  }
+  return pulls;
+}
+
+/** The verdict records on `commit` that Timebox's own identity wrote (anyone else's are not looked at). */
+export async function readVerdictRecords(
+  gh: GitHub,
+  repo: RepoRef,
+  commit: string,
+  author: VerdictAuthor,
+): Promise<VerdictRecord[]> {
+  const runs = await gh.paginate('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', {
+    ...repo,
+    ref: commit,
+    check_name: PROVENANCE_CHECK,
+    // Every run, not only the latest per name: one commit can carry verdicts for several files.
+    filter: 'all',
+    per_page: 100,
+    ...(author.appId !== undefined ? { app_id: author.appId } : {}),
+  });
+  return runs
+    .filter(
+      (r) =>
+        r.head_sha === commit &&
+        r.name === PROVENANCE_CHECK &&
+        r.app?.slug === author.slug &&
+        (author.appId === undefined || Number(r.app?.id) === author.appId),
+    )
+    .map((r) => ({ id: r.id, file: r.external_id ?? '', verdict: parseVerdictMarker(r.output.text) }));
+}
+
+/** Writes a verdict on its commit: `success` or `failure` for people, the marker for Timebox. */
+export async function recordVerdict(gh: GitHub, repo: RepoRef, v: RecordedVerdict): Promise<void> {
+  const approved = v.verdict === 'approved';
+  const what = v.pull ? `#${v.pull}` : 'no pull request';
+  const summary = approved
+    ? `\`${md(v.file)}\` came through ${what}, approved by ${v.approvers.map((a) => md(a.login)).join(', ') || 'the policy'}; requested by ${md(v.requester?.login ?? 'nobody')} (GitHub account ${v.requester?.id ?? '?'}).`
+    : `\`${md(v.file)}\` was refused: ${md(v.reason ?? 'not approved through a pull request')}. Nothing is granted for it; a new approved pull request that changes the file is needed.`;
+  await gh.request('POST /repos/{owner}/{repo}/check-runs', {
+    ...repo,
+    name: PROVENANCE_CHECK,
+    head_sha: v.commit,
+    external_id: v.file,
+    status: 'completed',
+    conclusion: approved ? 'success' : 'failure',
+    started_at: v.decided_at,
+    completed_at: v.decided_at,
+    output: {
+      title: approved ? `Provenance: ${v.file} approved` : `Provenance: ${v.file} refused`,
+      summary: `${summary}\n\nDecided at ${v.decided_at}, once; Timebox reads this record instead of deciding again.`,
+      text: verdictMarker(v),
+    },
+  });
+}
+
+/** A change's provenance, with the requester's account when it was approved. */
+export type Settled = Provenance & {
+  requester: Account | null;
+  /** `recorded`: read back from an earlier run; `decided`: decided now (first sight). */
+  source: 'recorded' | 'decided';
+};
+
+export interface SettleOptions {
+  botLogin: string;
+  author: VerdictAuthor;
+  /** When a first-sight verdict is decided (its `decided_at`). */
+  now: () => Date;
+  cache?: CheckCache;
+  teams?: Record<string, string[]>;
+  /** Decide without recording (`--dry-run`). */
+  dryRun?: boolean;
+}
+
+/**
+ * The provenance of each change `commit` brought: the recorded verdict when there is one, otherwise decided
+ * now from the merged pull request and recorded (first sight). Removals always pass and are not recorded.
+ * After recording, the records are read again and the earliest wins, so that two runs deciding at once agree.
+ */
+export async function settleProvenance(
+  gh: GitHub,
+  repo: RepoRef,
+  commit: string,
+  changes: readonly PushedChange[],
+  opts: SettleOptions,
+): Promise<Settled[]> {
+  const records = await readVerdictRecords(gh, repo, commit, opts.author);
+  const out = new Map<string, Settled>();
+  const undecided: PushedChange[] = [];
+  for (const c of changes) {
+    if (c.status === 'removed') {
+      out.set(c.path, { path: c.path, ok: true, pull: null, requester: null, source: 'decided' });
+      continue;
+    }
+    const v = verdictOfRecords(records, commit, c.path, c.blob);
+    if (v) out.set(c.path, await fromRecord(gh, repo, v));
+    else undecided.push(c);
+  }
+  if (undecided.length > 0) {
+    const pulls = await mergedPullsAt(gh, repo, commit, opts);
+    const decidedAt = opts.now().toISOString();
+    const decided = checkProvenance(commit, undecided, pulls);
+    for (const p of decided) {
+      const change = undecided.find((c) => c.path === p.path);
+      const pull = pulls.find((x) => x.number === p.pull);
+      const v = toRecord(p, commit, change?.blob ?? null, pull, decidedAt);
+      if (opts.dryRun) {
+        out.set(p.path, settledOf(v, 'decided'));
+        continue;
+      }
+      await recordVerdict(gh, repo, v);
+    }
+    if (!opts.dryRun) {
+      const again = await readVerdictRecords(gh, repo, commit, opts.author);
+      for (const c of undecided) {
+        const v = verdictOfRecords(again, commit, c.path, c.blob);
+        // GitHub answered the write but does not list it: say so rather than trust what was not kept.
+        if (!v) throw new Error(`the provenance verdict for ${c.path} on ${commit.slice(0, 7)} was not kept`);
+        out.set(c.path, v.decided_at === decidedAt ? settledOf(v, 'decided') : await fromRecord(gh, repo, v));
+      }
+    }
+  }
+  return changes.map((c) => out.get(c.path) as Settled);
+}
+
+function toRecord(
+  p: Provenance,
+  commit: string,
+  blob: string | null,
+  pull: MergedPullFacts | undefined,
+  decidedAt: string,
+): RecordedVerdict {
+  const approvers = p.ok
+    ? approversOf(
+        pull?.decisions.find((d) => d.file === p.path),
+        pull,
+      )
+    : [];
+  return {
+    verdict: p.ok ? 'approved' : 'refused',
+    file: p.path,
+    blob,
+    commit,
+    pull: p.pull,
+    requester: pull?.author ?? null,
+    approvers,
+    decided_at: decidedAt,
+    ...(p.ok ? {} : { reason: p.reason }),
+  };
+}
+
+function approversOf(d: Decision | undefined, pull: MergedPullFacts | undefined): Account[] {
+  const logins = new Set((d?.approvals?.steps ?? []).flatMap((s) => s.approvers.map((a) => a.toLowerCase())));
+  return [...logins].flatMap((login) => {
+    const id = pull?.reviewers.get(login);
+    return id === undefined ? [] : [{ id, login }];
+  });
+}
+
+function settledOf(v: RecordedVerdict, source: Settled['source']): Settled {
+  if (v.verdict === 'approved')
+    return { path: v.file, ok: true, pull: v.pull, requester: v.requester, source };
+  return {
+    path: v.file,
+    ok: false,
+    pull: v.pull,
+    reason: v.reason ?? 'refused',
+    requester: v.requester,
+    source,
+  };
+}
+
+/**
+ * A recorded verdict as it holds now. A refusal stands as written. An approval stands if what cannot change
+ * after a merge still agrees with it: the pull request it names merged this very commit, with this blob at
+ * its head, opened by the recorded requester's account. (A record forged by another workflow in Actions mode
+ * cannot turn a direct push, or someone else's pull request, into an approval.)
+ */
+async function fromRecord(gh: GitHub, repo: RepoRef, v: RecordedVerdict): Promise<Settled> {
+  if (v.verdict === 'refused') return settledOf(v, 'recorded');
+  const refused = (why: string): Settled =>
+    settledOf(
+      { ...v, verdict: 'refused', reason: `the recorded approval does not hold: ${why}` },
+      'recorded',
+    );
+  if (v.pull === null || !v.requester) return refused('it names no pull request or requester');
+  const { data: pull } = await gh.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', {
+    ...repo,
+    pull_number: v.pull,
+  });
+  if (!pull.merged_at || pull.merge_commit_sha !== v.commit)
+    return refused(`#${v.pull} did not merge ${v.commit.slice(0, 7)}`);
+  if (Number(pull.user?.id) !== v.requester.id)
+    return refused(`#${v.pull} was not opened by account ${v.requester.id}`);
+  const files = await listFiles(gh, { ...repo, number: v.pull });
+  const blob = files.find((f) => f.filename === v.file)?.sha ?? null;
+  if (blob !== v.blob) return refused(`#${v.pull} did not bring this content of ${v.file}`);
+  return settledOf(v, 'recorded');
+}
