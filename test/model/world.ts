@@ -157,10 +157,10 @@ export function modelPolicy(db: Pick<ModelPostgres, 'readRole' | 'writeRole'>, p
 
 export async function createSetup(): Promise<Setup> {
   const [postgres, redisServer] = await Promise.all([startPostgres(), startRedis()]);
-  const admin = new pg.Pool({ connectionString: postgres.url, max: 2, connectionTimeoutMillis: 5000 });
+  const admin = new pg.Pool({ connectionString: postgres.superUrl, max: 2, connectionTimeoutMillis: 5000 });
   admin.on('error', () => {});
   const redis = createClient({
-    url: redisServer.url,
+    url: redisServer.superUrl,
     socket: { connectTimeout: 5000, reconnectStrategy: false },
   });
   redis.on('error', () => {});
@@ -822,7 +822,9 @@ export class World {
       await this.#setup.admin.query(`DROP ROLE "${rolname}"`);
     }
     const c = this.#setup.redis;
-    const users = ((await c.sendCommand(['ACL', 'USERS'])) as string[]).filter((u) => u !== 'default');
+    const users = ((await c.sendCommand(['ACL', 'USERS'])) as string[]).filter(
+      (u) => u !== 'default' && u !== 'timebox_admin',
+    );
     if (users.length > 0) await c.sendCommand(['ACL', 'DELUSER', ...users]);
     await c.flushAll();
     rmSync(this.dir, { recursive: true, force: true });
