@@ -2,7 +2,13 @@
 // Pure: commits in (oldest first), grants, events and notes out. Reading git is the adapter's job.
 import { isRequestPath, parseRequest, requestWindow } from './decide.js';
 import type { AccessRequest, Config } from './model.js';
-import { type CommitSignature, type TrailerTrust, timeboxTrailerKeys, untrustedReasons } from './trust.js';
+import {
+  type CommitSignature,
+  type TrailerTrust,
+  timeboxTrailerKeys,
+  unsetTrust,
+  untrustedReasons,
+} from './trust.js';
 
 /** Trailers Timebox writes on the commits it makes (docs/audit.md). */
 export const TRAILERS = {
@@ -194,10 +200,28 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
     }
   };
 
-  const trust = { identities: config.audit?.timebox ?? [] };
+  const trust: TrailerTrust = {
+    identities: config.audit?.timebox ?? [],
+    keys: (config.audit?.signing_keys ?? []).length > 0,
+  };
+  // Without the settings no commit is Timebox's: one note for all of them rather than one per commit.
+  const unset = unsetTrust(trust);
+  let unsetNote: { note: LedgerNote; count: number } | null = null;
   for (const read of commits) {
     // Trailers count only in commits Timebox made; in any other they are ignored, and the audit says so.
-    const { commit, ignored } = believe(read, trust, notes);
+    const { commit, ignored, reasons } = believe(read, trust);
+    if (ignored.length > 0 && unset) {
+      if (!unsetNote) {
+        unsetNote = { note: { commit: commit.sha, message: '' }, count: 0 };
+        notes.push(unsetNote.note);
+      }
+      unsetNote.count += 1;
+    } else if (ignored.length > 0) {
+      notes.push({
+        commit: commit.sha,
+        message: `${ignored.join(', ')} in a commit Timebox did not make: ignored (${reasons.join('; ')})`,
+      });
+    }
     let ms = Date.parse(commit.time);
     if (Number.isNaN(ms)) {
       notes.push({
@@ -283,6 +307,9 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
     }
   }
 
+  if (unsetNote) {
+    unsetNote.note.message = `Timebox-* trailers ignored in ${unsetNote.count} commit${unsetNote.count === 1 ? '' : 's'} (this one and later): timebox.yaml sets no ${unset}, so no commit is known to be Timebox's (docs/audit.md)`;
+  }
   return { version: 1, grants, notes, commitTimes };
 }
 
@@ -294,26 +321,20 @@ const trailerName = (key: string) =>
   key.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
 
 /**
- * The commit as the ledger believes it: its `Timebox-*` trailers dropped (and noted) unless Timebox made it
- * (src/core/trust.ts). Returns the names of the trailers it ignored.
+ * The commit as the ledger believes it: its `Timebox-*` trailers dropped unless Timebox made it
+ * (src/core/trust.ts). Returns the names of the trailers it ignored, and why.
  */
 function believe(
   commit: HistoryCommit,
   trust: TrailerTrust,
-  notes: LedgerNote[],
-): { commit: HistoryCommit; ignored: string[] } {
+): { commit: HistoryCommit; ignored: string[]; reasons: string[] } {
   const keys = timeboxTrailerKeys(commit);
-  if (keys.length === 0) return { commit, ignored: [] };
+  if (keys.length === 0) return { commit, ignored: [], reasons: [] };
   const reasons = untrustedReasons(commit, trust);
-  if (reasons.length === 0) return { commit, ignored: [] };
-  const ignored = keys.map(trailerName);
-  notes.push({
-    commit: commit.sha,
-    message: `${ignored.join(', ')} in a commit Timebox did not make: ignored (${reasons.join('; ')})`,
-  });
+  if (reasons.length === 0) return { commit, ignored: [], reasons };
   const trailers: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(commit.trailers)) if (!keys.includes(k)) trailers[k] = v;
-  return { commit: { ...commit, trailers }, ignored };
+  return { commit: { ...commit, trailers }, ignored: keys.map(trailerName), reasons };
 }
 
 /** States, "future" notes and (unless `events: false`) the audit events, as seen at `now`. */

@@ -18,6 +18,15 @@ export type CommitSignature =
 export interface TrailerTrust {
   /** Who Timebox merges as: logins (`timebox[bot]`) or e-mail addresses. Empty: no commit is Timebox's. */
   identities: readonly string[];
+  /** Whether `audit.signing_keys` names any key. None: no commit is Timebox's. */
+  keys: boolean;
+}
+
+/** The setting whose absence makes every commit untrusted (`audit.timebox`, `audit.signing_keys`), or null. */
+export function unsetTrust(trust: TrailerTrust): string | null {
+  if (trust.identities.length === 0) return 'audit.timebox';
+  if (!trust.keys) return 'audit.signing_keys';
+  return null;
 }
 
 const TIMEBOX_PREFIX = 'timebox-';
@@ -53,13 +62,15 @@ export function isIdentity(identity: string, email: string): boolean {
 /** Why `commit` is not one Timebox made (each reason), or an empty list when it is. */
 export function untrustedReasons(commit: HistoryCommit, trust: TrailerTrust): string[] {
   const reasons: string[] = [];
-  if (trust.identities.length === 0) reasons.push('no Timebox identity is configured (audit.timebox)');
-  else if (!trust.identities.some((id) => isIdentity(id, emailOf(commit.author))))
+  const unset = unsetTrust(trust);
+  if (unset) reasons.push(`timebox.yaml sets no ${unset}`);
+  if (trust.identities.length > 0 && !trust.identities.some((id) => isIdentity(id, emailOf(commit.author))))
     reasons.push(`authored by ${commit.author}`);
   if (commit.parents.length !== 2) reasons.push('not a merge commit');
   const sig = commit.signature;
-  if (!sig) reasons.push('signature not checked');
-  else if (sig.status === 'none') reasons.push('unsigned');
+  if (!sig) {
+    if (trust.keys) reasons.push('signature not checked');
+  } else if (sig.status === 'none') reasons.push('unsigned');
   else if (sig.status === 'untrusted')
     reasons.push(`not signed by a key of audit.signing_keys${sig.detail ? ` (${sig.detail})` : ''}`);
   else if (sig.status === 'bad') reasons.push(`bad signature${sig.detail ? ` (${sig.detail})` : ''}`);

@@ -212,7 +212,8 @@ export async function readHistory(
       }
     }
     const commit: HistoryCommit = { ...c, changes };
-    if (timeboxTrailerKeys(commit).length > 0 && !signed.has(commit.sha)) {
+    // Without keys no signature can count: the commit objects are not read at all.
+    if (keys.length > 0 && timeboxTrailerKeys(commit).length > 0 && !signed.has(commit.sha)) {
       signed.set(commit.sha, commit);
       blobs.request(commit.sha);
     }

@@ -221,23 +221,40 @@ describe('Timebox-* trailers in commits Timebox did not make', () => {
     });
   }
 
-  it('without audit settings no commit is Timebox’s, not even its real merges', async () => {
+  it('without audit settings no commit is Timebox’s, not even its real merges: one note says so', async () => {
     const dir = repo();
-    const sha = land(
+    const first = land(
       dir,
       '2026-01-05T10:00:00Z',
       { [FILE]: request('mallory') },
       'Merge\n\nTimebox-Approved-By: dave',
       TIMEBOX,
     );
+    land(
+      dir,
+      '2026-01-05T10:30:00Z',
+      { 'requests/alice/a.yaml': request('alice') },
+      'Merge\n\nTimebox-Approved-By: dave',
+      TIMEBOX,
+    );
     const genuine = await ledgerOf(dir, '2026-01-05T11:00:00Z');
-    expect(genuine.grants[0]?.approvers).toEqual(['dave']);
-    const unconfigured = await ledgerOf(dir, '2026-01-05T11:00:00Z', DEFAULT_CONFIG);
-    expect(unconfigured.grants[0]?.approvers).toEqual([]);
-    expect(unconfigured.notes[0]).toMatchObject({
-      commit: sha,
-      message: expect.stringContaining('no Timebox identity is configured'),
-    });
+    expect(genuine.grants.map((g) => g.approvers)).toEqual([['dave'], ['dave']]);
+    const noKeys: Config = { ...DEFAULT_CONFIG, audit: { timebox: ['timebox[bot]'] } };
+    for (const [config, unset] of [
+      [DEFAULT_CONFIG, 'audit.timebox'],
+      [noKeys, 'audit.signing_keys'],
+    ] as const) {
+      const l = await ledgerOf(dir, '2026-01-05T11:00:00Z', config);
+      expect(l.grants.map((g) => g.approvers)).toEqual([[], []]);
+      expect(l.events.filter((e) => e.type === 'approved').map((e) => e.actor)).toEqual([null, null]);
+      // One note for every such commit (a history of thousands of merges gets one line, not thousands).
+      expect(l.notes).toEqual([
+        {
+          commit: first,
+          message: `Timebox-* trailers ignored in 2 commits (this one and later): timebox.yaml sets no ${unset}, so no commit is known to be Timebox's (docs/audit.md)`,
+        },
+      ]);
+    }
   });
 });
 
