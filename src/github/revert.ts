@@ -65,8 +65,9 @@ export async function revertRequest(gh: GitHub, repo: RepoRef, input: RevertInpu
     })) as OpenPull[]
   ).filter((p) => isRevertBranchOf(p.head.ref, input.file));
   if (open.length > 0) {
+    const botId = await accountId(gh, input.botLogin);
     for (const p of open) {
-      const mine = isBot(p.user, input.botLogin);
+      const mine = isBot(p.user, input.botLogin, botId);
       const why = mine ? await notTheRemoval(gh, repo, p, input.file, base) : 'Timebox did not open it';
       if (why === null) {
         // Checked at p.head.sha; merged only if the head is still exactly that commit.
@@ -208,11 +209,27 @@ async function deleteBranch(gh: GitHub, repo: RepoRef, branch: string): Promise<
 }
 
 /**
- * Whether GitHub names `botLogin` as the PR's author. A `[bot]` login belongs to one App and no person can
- * take it; the type is checked too, so that a user account can never pass for the bot.
+ * Whether GitHub names Timebox's bot as the PR's author: the account with the bot's id (a login can be
+ * renamed and taken by another account, an id cannot), of type Bot, and still called `botLogin`.
  */
-function isBot(user: OpenPull['user'], botLogin: string): boolean {
-  return user?.type === 'Bot' && user.login.toLowerCase() === botLogin.toLowerCase();
+function isBot(user: OpenPull['user'], botLogin: string, botId: number | null): boolean {
+  return (
+    botId !== null &&
+    user?.id === botId &&
+    user.type === 'Bot' &&
+    user.login.toLowerCase() === botLogin.toLowerCase()
+  );
+}
+
+/** The account id of `login`, or null when GitHub knows no such account (then no PR counts as Timebox's). */
+async function accountId(gh: GitHub, login: string): Promise<number | null> {
+  try {
+    const { data } = await gh.request('GET /users/{username}', { username: login });
+    return Number(data.id);
+  } catch (err) {
+    if (statusOf(err) === 404) return null;
+    throw err;
+  }
 }
 
 /** Says once, on a PR Timebox will not merge, why — where reviewers of that PR see it. */
