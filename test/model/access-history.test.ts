@@ -1,8 +1,10 @@
 // Issue 13: a model-based property test of Timebox's central promise. fast-check generates histories of an
-// access repo (add, edit requester / resource / role / duration, rename, remove, re-add, time passing past
-// expiries and future starts, a grantee tampering with what its rights reach); after every step Timebox's
-// apply runs against real PostgreSQL and Redis servers, and the test checks that the principals able
-// to log in are exactly those the ledger says are active, and that a second apply would change nothing.
+// access repo (add, edit requester / resource / role / duration / until, break or mend, rename, remove,
+// re-add, time passing past expiries and future starts, a grantee tampering with what its rights reach or
+// keeping a session open); after every step Timebox's apply runs against real PostgreSQL and Redis servers,
+// and the test checks that the principals able to log in are exactly those the ledger says are active (and
+// the ledger agrees with an independent model), that no session outlives its grant, that apply reported no
+// failure, and that a second apply would change nothing. Each failure names the invariant it broke.
 //
 // `npm test` runs a bounded number of histories; `npm run fuzz` (TIMEBOX_FUZZ_RUNS, TIMEBOX_FUZZ_SEED) runs
 // many more. Histories that once broke an invariant are kept below as explicit regressions.

@@ -1,5 +1,6 @@
 // The steps of a generated history (fast-check commands): what people do to an access repo's main branch
-// (add, edit requester / resource / role / duration, rename, remove, re-add), time passing, and a grantee
+// (add, edit requester / resource / role / duration / until, break or mend, rename, remove, re-add), time
+// passing, and a grantee
 // tampering with what its rights reach. Every step but tampering is followed by an apply and the checks;
 // a tamper step happens between applies (a grantee does not wait for one), and is checked for gains only.
 import fc from 'fast-check';
@@ -35,7 +36,7 @@ const free = (m: Readonly<Model>) => SLOTS.filter((s) => !m.files.has(s));
 const showTarget = (t: Target) => (typeof t === 'string' ? t : `#${t}`);
 
 const show = (r: Req) =>
-  `{${r.requester} ${r.resource} ${r.role} ${r.duration}${r.start ? ` start ${r.start}` : ''}}`;
+  `{${r.requester} ${r.resource} ${r.role} ${r.until ? `until ${r.until}` : r.duration}${r.start ? ` start ${r.start}` : ''}${r.invalid ? ' INVALID' : ''}}`;
 
 export class Add implements Step {
   constructor(
@@ -100,6 +101,7 @@ export class Edit implements Step {
     const file = pick(onMain(m), this.file) as string;
     const { committedAt: _, ...current } = m.files.get(file) as Req & { committedAt: number };
     const next = { ...current, [this.field]: this.value } as Req;
+    if (this.field === 'duration') delete next.until;
     const entry = w.begin(m, `edit ${file} ${this.field}: ${current[this.field]} -> ${this.value}`);
     // An edit that changes nothing (the value it already had) is no commit: the ledger sees nothing.
     if (requestText(next) !== requestText(current)) {
@@ -110,6 +112,51 @@ export class Edit implements Step {
   }
   toString() {
     return `edit(${showTarget(this.file)}, ${this.field}=${this.value})`;
+  }
+}
+
+/** The request is given an end time instead of a duration, minutes from now (negative: already past). */
+export class SetUntil implements Step {
+  constructor(
+    readonly file: Target,
+    readonly minutes: number,
+  ) {}
+  check(m: Readonly<Model>) {
+    return pick(onMain(m), this.file) !== undefined;
+  }
+  async run(m: Model, w: World) {
+    const file = pick(onMain(m), this.file) as string;
+    const { committedAt: _, duration: __, ...current } = m.files.get(file) as Req & { committedAt: number };
+    const next: Req = { ...current, until: iso(m.at + this.minutes * 60_000) };
+    const entry = w.begin(m, `edit ${file} until: ${next.until}`);
+    if (requestText(next) !== requestText(m.files.get(file) as Req)) {
+      w.commit(m, `edit ${file}`, () => w.writeRequest(file, next));
+      m.files.set(file, { ...next, committedAt: m.at });
+    }
+    await w.applyAndCheck(m, entry);
+  }
+  toString() {
+    return `until(${showTarget(this.file)}, ${this.minutes}m)`;
+  }
+}
+
+/** Someone breaks the request (a field the schema refuses), or mends a broken one. */
+export class Garble implements Step {
+  constructor(readonly file: Target) {}
+  check(m: Readonly<Model>) {
+    return pick(onMain(m), this.file) !== undefined;
+  }
+  async run(m: Model, w: World) {
+    const file = pick(onMain(m), this.file) as string;
+    const { committedAt: _, invalid, ...current } = m.files.get(file) as Req & { committedAt: number };
+    const next: Req = invalid ? current : { ...current, invalid: true };
+    const entry = w.begin(m, `${invalid ? 'mend' : 'break'} ${file}`);
+    w.commit(m, `edit ${file}`, () => w.writeRequest(file, next));
+    m.files.set(file, { ...next, committedAt: m.at });
+    await w.applyAndCheck(m, entry);
+  }
+  toString() {
+    return `garble(${showTarget(this.file)})`;
   }
 }
 
@@ -265,6 +312,8 @@ export function commandArbitraries(policy: ModelPolicy): {
     fc.tuple(index, resource).map(([f, v]) => new Edit(f, 'resource', v)),
     fc.tuple(index, fc.constantFrom(...policy.allRoles)).map(([f, v]) => new Edit(f, 'role', v)),
     fc.tuple(index, fc.constantFrom(...DURATIONS)).map(([f, v]) => new Edit(f, 'duration', v)),
+    fc.tuple(index, fc.constantFrom(-30, 15, 120)).map(([f, v]) => new SetUntil(f, v)),
+    index.map((f) => new Garble(f)),
     fc.tuple(index, index).map(([a, b]) => new Rename(a, b)),
     index.map((f) => new Remove(f)),
     advance,

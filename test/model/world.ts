@@ -195,13 +195,17 @@ export async function createSetup(): Promise<Setup> {
   };
 }
 
-/** One request file's content. `start` is absolute (an RFC 3339 time), as people write it. */
+/** One request file's content. `start` and `until` are absolute (RFC 3339 times), as people write them. */
 export interface Req {
   requester: string;
   resource: ResourceId;
   role: string;
-  duration: string;
+  /** One of `duration` and `until`. */
+  duration?: string;
+  until?: string;
   start?: string;
+  /** Not a valid request (a field the schema does not know): no access. */
+  invalid?: boolean;
 }
 
 /** The model: the clock, the request files on main (with when their content landed), removed ones. */
@@ -218,17 +222,22 @@ export function requestText(r: Req): string {
     `requester: ${r.requester}`,
     `resource: ${r.resource}`,
     `role: ${r.role}`,
-    `duration: ${r.duration}`,
+    ...(r.until ? [`until: "${r.until}"`] : [`duration: ${r.duration}`]),
     ...(r.start ? [`start: "${r.start}"`] : []),
+    ...(r.invalid ? ['approved: yes'] : []),
     'reason: Model-based history of an access repo (issue 13)',
     '',
   ].join('\n');
 }
 
-/** The window the ledger gives a file's current content: from when it landed (or its later `start`). */
+/**
+ * The window the ledger gives a file's current content: from when it landed (or its later `start`) for its
+ * duration or until its `until`; empty (no access) when that is not later, or when the file is invalid.
+ */
 export function windowOf(f: Req & { committedAt: number }): { starts: number; ends: number } {
   const starts = Math.max(f.committedAt, f.start ? Date.parse(f.start) : f.committedAt);
-  return { starts, ends: starts + (DURATION_MS[f.duration] ?? 0) };
+  const ends = f.until ? Date.parse(f.until) : starts + (DURATION_MS[f.duration ?? ''] ?? 0);
+  return f.invalid || ends <= starts ? { starts, ends: starts } : { starts, ends };
 }
 
 /** A principal on a target: `postgres tb_alice_0123456789`. */
