@@ -206,12 +206,13 @@ export class Remove implements Step {
 
 /**
  * The clock moves: to the next start or expiry of a request on main (exactly onto it, or a second past),
- * or by some minutes; then a scheduled apply runs.
+ * or by some minutes; then a scheduled run: `timebox apply`, or `timebox expire` (revocations only).
  */
 export class Advance implements Step {
   constructor(
     readonly to: 'boundary' | 'minutes',
     readonly amount: number,
+    readonly by: 'apply' | 'expire' = 'apply',
   ) {}
   check(m: Readonly<Model>) {
     return m.files.size > 0;
@@ -229,13 +230,15 @@ export class Advance implements Step {
       this.to === 'boundary' && next !== undefined
         ? next + (this.amount % 2) * 1000
         : m.at + this.amount * 60_000;
-    const entry = w.begin(m, `time passes to ${iso(m.at)}`);
-    await w.applyAndCheck(m, entry);
+    const entry = w.begin(m, `time passes to ${iso(m.at)}, ${this.by} runs`);
+    await w.applyAndCheck(m, entry, this.by);
   }
   toString() {
-    return this.to === 'boundary'
-      ? `advance(next start or expiry${this.amount % 2 ? ' + 1s' : ''})`
-      : `advance(${this.amount}m)`;
+    return `${
+      this.to === 'boundary'
+        ? `advance(next start or expiry${this.amount % 2 ? ' + 1s' : ''}`
+        : `advance(${this.amount}m`
+    }, ${this.by})`;
   }
 }
 
@@ -291,9 +294,10 @@ export function commandArbitraries(policy: ModelPolicy): {
   const add = fc
     .tuple(index, req, fc.option(fc.constantFrom(20, 90), { nil: undefined, freq: 3 }))
     .map(([f, r, s]) => new Add(f, r, s));
+  const by = fc.constantFrom<'apply' | 'expire'>('apply', 'expire');
   const advance = fc.oneof(
-    fc.nat({ max: 1 }).map((n) => new Advance('boundary', n)),
-    fc.constantFrom(10, 45, 90, 600, 1500).map((n) => new Advance('minutes', n)),
+    fc.tuple(fc.nat({ max: 1 }), by).map(([n, b]) => new Advance('boundary', n, b)),
+    fc.tuple(fc.constantFrom(10, 45, 90, 600, 1500), by).map(([n, b]) => new Advance('minutes', n, b)),
   );
   const tamper = fc
     .tuple(

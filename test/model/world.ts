@@ -349,17 +349,20 @@ export class World {
   }
 
   /**
-   * `timebox apply --offline --keys FILE --at T --json`, in-process, then the checks: the principals able to
-   * log in are exactly those the ledger says are active (and the model agrees with the ledger), a second
-   * plan is empty, and apply reported no failure.
+   * `timebox apply --offline --keys FILE --at T --json` (or `timebox expire …`: revocations only, as the
+   * scheduled workflow runs it), in-process, then the checks: the principals able to log in are exactly
+   * those the ledger says are active (after expire: none beyond them), and the model agrees with the
+   * ledger; no session outlives its grant; a second run would change nothing; it reported no failure.
    */
-  async applyAndCheck(m: Model, entry: StepLog): Promise<void> {
+  async applyAndCheck(m: Model, entry: StepLog, how: 'apply' | 'expire' = 'apply'): Promise<void> {
     const problems: string[] = [];
-    const applied = await this.#apply(m);
+    const applied = await this.#apply(m, how);
     if (applied.code !== 0 || applied.errors.length > 0)
       problems.push(
-        `[apply reports no failure] exit ${applied.code}: ${JSON.stringify(applied.errors)}${applied.stderr ? ` ${applied.stderr.trim()}` : ''}`,
+        `[${how} reports no failure] exit ${applied.code}: ${JSON.stringify(applied.errors)}${applied.stderr ? ` ${applied.stderr.trim()}` : ''}`,
       );
+    if (how === 'expire' && applied.granted.length > 0)
+      problems.push(`[expire only revokes] it granted ${applied.granted.map((g) => g.principal).join(', ')}`);
     for (const g of applied.granted) {
       const url = (await openWith(g.credentials, this.#setup.privateKey)).trim();
       this.credentials.push({
@@ -381,9 +384,10 @@ export class World {
       problems.push(
         `[the ledger agrees with the model] ledger says active ${JSON.stringify(sorted(ledger))}, the model ${JSON.stringify(sorted(model))}`,
       );
-    problems.push(...(await this.#checkLogins(m, ledger, 'full')));
+    problems.push(...(await this.#checkLogins(m, ledger, how === 'apply' ? 'full' : 'no-gain')));
     problems.push(...(await this.#checkSessions(ledger)));
-    this.#lastApplied = ledger;
+    this.#lastApplied =
+      how === 'apply' ? ledger : new Set([...this.#lastApplied].filter((p) => ledger.has(p)));
 
     // What `timebox plan` would now say, from the same ledger: nothing to grant, nothing of ours to revoke.
     const { policies } = this.#setup.policy;
@@ -396,12 +400,13 @@ export class World {
         at: new Date(m.at),
         sealer: this.#sealer,
         dryRun: true,
+        ...(how === 'expire' ? { only: 'revoke' as const } : {}),
       });
       const names = this.names();
       const revokes = plan.revoke.filter((r) => names.has(r.principal));
       if (plan.grant.length + revokes.length + failures.length > 0)
         problems.push(
-          `[a second apply changes nothing] the plan after apply: ${JSON.stringify({
+          `[a second ${how} changes nothing] the plan after it: ${JSON.stringify({
             grant: plan.grant.map(
               (g) => `${g.file} ${g.requester} ${g.role}${g.replaces ? ' (update)' : ''}`,
             ),
@@ -469,7 +474,7 @@ export class World {
     return { grants: ledger.grants, active: out };
   }
 
-  async #apply(m: Model) {
+  async #apply(m: Model, how: 'apply' | 'expire') {
     const { io, out } = quietIo(this.dir, this.#setup.env);
     let code: number;
     try {
@@ -481,6 +486,7 @@ export class World {
           offline: true,
           json: true,
           keys: this.#setup.keysFile,
+          ...(how === 'expire' ? { only: 'revoke' as const } : {}),
         },
         this.#sealer,
         this.#setup.env,
