@@ -5,7 +5,7 @@ import pc from 'picocolors';
 import { compileSchema, validateAgainst } from '../core/schemas.js';
 import { checkTimestamp } from '../core/time.js';
 import { loadYaml } from '../core/yaml-loader.js';
-import { ConfigError, UsageError } from './errors.js';
+import { ConfigError, readProblem, UsageError } from './errors.js';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -99,7 +99,7 @@ export async function loadTeams(io: Io, file: string | undefined): Promise<Recor
     text = await readFile(resolve(io.cwd, file), 'utf8');
   } catch (err) {
     throw new UsageError(
-      `cannot read --teams file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      `cannot read --teams file ${resolve(io.cwd, file)}: ${readProblem(err)}; give a YAML map of "@org/team" to member logins (see teams.example.yaml), or leave out --teams`,
     );
   }
   return parseTeams(text, file);

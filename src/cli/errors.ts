@@ -22,3 +22,12 @@ export class ConfigError extends Error {
 export function formatProblem(p: FileProblem): string {
   return `${p.file}:${p.line}:${p.column}: ${p.message}${p.path && p.path !== '$' ? ` (${p.path})` : ''}`;
 }
+
+/** Why a file could not be read, in words (`ENOENT` alone tells a user nothing). */
+export function readProblem(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EISDIR') return 'it is a directory, not a file';
+  return code ?? String(err);
+}

@@ -234,10 +234,25 @@ export function decideRequest(
   }
   const allows = candidates.filter((r) => r.effect === 'allow');
   if (allows.length === 0) {
+    const unknown = unknownMembership(request, input, author, startsAt, expiresAt);
+    if (unknown.met) {
+      // Unknown is not a denial: the requester may be a member. The unknown team still approves nobody.
+      const report = reportFor(input.pull, unknown.met, requester, ownersOf(input.codeowners, path).owners);
+      return {
+        ...decided,
+        status: 'pending',
+        rule: unknown.met.name,
+        reasons: [{ rule: unknown.met.name, message: unknown.message }],
+        approvals: { ...report, satisfied: false },
+      };
+    }
     return {
       ...decided,
       status: 'denied',
-      reasons: [{ rule: BUILTIN.noAllowRule, message: noAllowMessage(request, input) }],
+      reasons: [
+        { rule: BUILTIN.noAllowRule, message: noAllowMessage(request, input) },
+        ...unknown.violations,
+      ],
     };
   }
 
@@ -456,6 +471,39 @@ function violationsOf(
     );
   }
   return out;
+}
+
+const isTeam = (p: string) => p.startsWith('@') && p.includes('/');
+
+/**
+ * Allow rules for this resource and role that name the requester only through teams whose membership the
+ * facts do not know (offline without `--teams`, or a team GitHub would not show). `met` is the first of them
+ * that nothing else violates: membership is then the only thing missing, and the request is pending on it.
+ */
+function unknownMembership(
+  request: AccessRequest,
+  input: CheckInput,
+  author: string,
+  startsAt: Date,
+  expiresAt: Date,
+): { met: Rule | null; message: string; violations: Reason[] } {
+  const rules = rulesForRole(input.policies, request.resource, request.role).filter(
+    (r) => r.effect === 'allow' && r.requesters.some((p) => isTeam(p) && !(lower(p) in input.pull.teams)),
+  );
+  const violations: Reason[] = [];
+  for (const rule of rules) {
+    const v = violationsOf(rule, request, author, startsAt, expiresAt);
+    if (v.length === 0) {
+      const teams = rule.requesters.filter((p) => isTeam(p) && !(lower(p) in input.pull.teams));
+      return {
+        met: rule,
+        violations: [],
+        message: `membership of ${teams.join(', ')} is unknown, so whether ${request.requester} may ask is not known yet (offline, pass --teams FILE); an unknown team approves nobody`,
+      };
+    }
+    violations.push(...v.map((message) => ({ rule: rule.name, message })));
+  }
+  return { met: null, message: '', violations };
 }
 
 function noAllowMessage(request: AccessRequest, input: CheckInput): string {

@@ -247,6 +247,33 @@ describe('timebox check FILES', () => {
     expect(r.stderr).toContain('bad-teams.yaml:2:1');
   });
 
+  it('without team data, a request allowed through a team is pending on the unknown membership, not denied', async () => {
+    const dir = exampleRepo();
+    write(dir, FILE, REQUEST);
+    const r = await run(['check', FILE, '--at', AT, '--approved-by', 'carol', '--json'], { cwd: dir });
+    expect(r.code).toBe(0);
+    const [result] = JSON.parse(r.stdout).results;
+    expect(result.status).toBe('pending');
+    expect(result.reasons).toEqual([
+      { rule: 'qa-read', message: expect.stringContaining('membership of @acme/qa is unknown') },
+    ]);
+    // Fails closed all the same: still not approved, and --require-approved stops a CI gate.
+    const gate = await run(['check', FILE, '--at', AT, '--approved-by', 'carol', '--require-approved'], {
+      cwd: dir,
+    });
+    expect(gate.code).toBe(1);
+    expect(gate.stdout).toContain(`pending   ${FILE}`);
+  });
+
+  it('a missing teams file exits 2 and says what to give, not a bare ENOENT', async () => {
+    const dir = exampleRepo();
+    const r = await run(['check', '--teams', 'nope.yaml'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot read --teams file ${dir}/nope.yaml: no such file;`);
+    expect(r.stderr).toContain('"@org/team"');
+    expect(r.stderr).not.toMatch(/ENOENT/);
+  });
+
   it('colour only on request; NO_COLOR output has no escape codes', async () => {
     const dir = exampleRepo();
     write(dir, FILE, REQUEST);

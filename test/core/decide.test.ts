@@ -152,10 +152,46 @@ describe('denied', () => {
     ]);
   });
 
-  it('a team that does not exist fails closed, and the reason says so', () => {
+  it('unknown team membership is not a denial: pending on it, and the unknown team still approves nobody', () => {
     const d = decide(BASE_REQUEST, { pull: pull([approve('carol')], { teams: {} }) });
+    expect(d.status).toBe('pending');
+    expect(d.rule).toBe('qa-read');
+    expect(d.reasons).toEqual([
+      { rule: 'qa-read', message: expect.stringContaining('membership of @acme/qa is unknown') },
+    ]);
+    expect(d.approvals?.satisfied).toBe(false);
+    expect(d.approvals?.steps[0]?.approvers).toEqual([]);
+    // A rule needing no approval at all is still not approved while membership is unknown.
+    const free = policies(`
+resources:
+  orders-db: { provider: postgres, connection: orders, roles: { read-only: { grant: [r] } } }
+rules:
+  - { name: qa-free, requesters: ["@acme/qa"], resources: [orders-db] }
+`);
+    const open = decideRequest(
+      FILE,
+      requestText(BASE_REQUEST),
+      input(free, [], { pull: pull([], { teams: {} }) }),
+    );
+    expect(open.status).toBe('pending');
+    expect(open.reasons[0]?.message).toContain('membership of @acme/qa is unknown');
+  });
+
+  it('unknown membership with another violation is still denied, and says both', () => {
+    const d = decide({ ...BASE_REQUEST, duration: '5h' }, { pull: pull([approve('carol')], { teams: {} }) });
     expect(d.status).toBe('denied');
-    expect(d.reasons[0]?.message).toContain('membership of @acme/qa is unknown');
+    expect(d.reasons).toEqual([
+      { rule: BUILTIN.noAllowRule, message: expect.stringContaining('membership of @acme/qa is unknown') },
+      { rule: 'qa-read', message: 'allows at most 4h; this request is for 5h' },
+    ]);
+  });
+
+  it('a known team the requester is not in is a denial', () => {
+    const d = decide(BASE_REQUEST, {
+      pull: pull([approve('carol')], { teams: { ...TEAMS, '@acme/qa': ['bob'] } }),
+    });
+    expect(d.status).toBe('denied');
+    expect(d.reasons[0]?.rule).toBe(BUILTIN.noAllowRule);
   });
 
   it('duration over the maximum', () => {
