@@ -1,4 +1,10 @@
 // `timebox plan`, `timebox apply` and `timebox expire`: reconcile providers with what git says is active.
+import { execFile } from 'node:child_process';
+import { constants } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { activeAt, type Ledger } from '../core/ledger.js';
 
 import type { Plan } from '../core/reconcile.js';
 import { type GitHub, parseRepoName, type RepoRef, tokenClient } from '../github/client.js';
@@ -12,7 +18,7 @@ import {
   Targets,
 } from '../providers/reconcile.js';
 import { resolveRef, rootCommit } from '../repo/history.js';
-import { workingTree } from '../repo/source.js';
+import { GitError, gitRevision } from '../repo/source.js';
 import { loadRepoOrFail } from './check.js';
 import { colors, type Io, loadTeams, parseAt, repoRoot } from './context.js';
 import { EXIT, UsageError } from './errors.js';
@@ -36,6 +42,8 @@ export interface ApplyOptions {
   teams?: string;
   /** Whether `--keys` was given (GitHub mode seals to the keys on GitHub otherwise). */
   keys?: string;
+  /** Offline, without `--json`: where sealed credentials are written (default: `<git dir>/timebox-credentials`). */
+  credsDir?: string;
 }
 
 /** GitHub mode when the workflow's token and repository are in the environment (and not `--offline`). */
@@ -65,12 +73,17 @@ export async function runApply(
   if (github) return runApplyWithGitHub(io, opts, github, opts.keys ? sealer : undefined, env);
   const now = new Date();
   const at = parseAt(opts.at, () => now);
-  const repo = await loadRepoOrFail(io, workingTree(repoRoot(io, opts.repo)));
-  const owner = await rootCommit(repoRoot(io, opts.repo), opts.ref ?? 'HEAD');
-  const ledger = await loadLedger(io, opts, at.getTime() > now.getTime() ? at : now, { events: false });
-  io.stderr(
-    `offline: trusting the history of ${opts.ref ?? 'HEAD'} as checked out (no pull request provenance check)\n`,
-  );
+  const root = repoRoot(io, opts.repo);
+  const ref = await offlineRef(root, opts.ref);
+  const credsDir = opts.json || opts.dryRun ? null : await credentialsDir(io, root, opts.credsDir);
+  // Policies, like the history, come from the ref: never from whatever the working tree holds.
+  const repo = await loadRepoOrFail(io, await gitRevision(root, ref.name));
+  const owner = await rootCommit(root, ref.name);
+  const ledger = await loadLedger(io, { ...opts, ref: ref.name }, at.getTime() > now.getTime() ? at : now, {
+    events: false,
+  });
+  io.stderr(`offline: trusting the history of ${ref.name}${ref.why} (no pull request provenance check)\n`);
+  if (!opts.dryRun) warnAhead(io, ledger, now, at, opts.only === 'revoke');
 
   const targets = await Targets.connect(repo.policies, env);
   try {
@@ -91,11 +104,163 @@ export async function runApply(
       return failures.length > 0 ? EXIT.failed : EXIT.ok;
     }
 
+    const written = credsDir ? await writeCredentials(io, credsDir, granted) : 0;
     printResult(io, opts, { plan, granted, revoked, failures });
-    return failures.length > 0 ? EXIT.failed : EXIT.ok;
+    return failures.length > 0 || written < 0 ? EXIT.failed : EXIT.ok;
   } finally {
     await targets.close();
   }
+}
+
+const git = async (root: string, args: string[]): Promise<string | null> => {
+  try {
+    return (await promisify(execFile)('git', args, { cwd: root, encoding: 'utf8' })).stdout.trim();
+  } catch {
+    return null;
+  }
+};
+const commitOf = (root: string, ref: string) =>
+  git(root, ['rev-parse', '--verify', '-q', '--end-of-options', `${ref}^{commit}`]);
+
+/**
+ * The ref offline apply trusts: `--ref` as given, else the default branch (origin/HEAD, else main, else
+ * master), and then only when it is what is checked out: an unmerged branch's requests are never provisioned
+ * just because its checkout is the current directory.
+ */
+export async function offlineRef(
+  root: string,
+  given: string | undefined,
+): Promise<{ name: string; why: string }> {
+  if (given !== undefined) {
+    if (!(await commitOf(root, given))) throw new GitError(`--ref ${given}: unknown git revision in ${root}`);
+    return { name: given, why: ' (--ref)' };
+  }
+  const origin = await git(root, ['symbolic-ref', '-q', '--short', 'refs/remotes/origin/HEAD']);
+  let name: string | null = null;
+  for (const candidate of [origin, 'main', 'master']) {
+    if (candidate && (await commitOf(root, candidate))) {
+      name = candidate;
+      break;
+    }
+  }
+  if (!name)
+    throw new UsageError(
+      'no default branch (origin/HEAD, main or master) to trust: pass --ref with the branch that holds the merged requests',
+    );
+  const [head, tip] = [await commitOf(root, 'HEAD'), await commitOf(root, name)];
+  if (head !== tip) {
+    const branch = (await git(root, ['symbolic-ref', '-q', '--short', 'HEAD'])) ?? 'a detached HEAD';
+    const local = name.startsWith('origin/') ? name.slice('origin/'.length) : name;
+    throw new UsageError(
+      `the checkout (${branch} at ${head?.slice(0, 7) ?? '?'}) is not the default branch ${name} (${tip?.slice(0, 7)}): ` +
+        `offline, only the default branch's history is provisioned, never an unmerged branch. ` +
+        `Check it out (git switch ${local}${local === name ? '' : ' && git pull --ff-only'}), or pass --ref ${name} ` +
+        `(or --ref REF to trust another ref on purpose)`,
+    );
+  }
+  return { name, why: ` (the default branch, checked out)` };
+}
+
+/**
+ * `--at` ahead of now acts as if that time had come: grants that git still holds now but that end before
+ * `--at` are revoked early (and a later run without `--at` grants them again, with new credentials), and,
+ * for apply, grants that start before `--at` are made early. Said before anything is done.
+ */
+function warnAhead(io: Io, ledger: Ledger, now: Date, at: Date, revokeOnly: boolean): void {
+  if (at.getTime() <= now.getTime()) return;
+  const key = (g: { id: string }) => g.id;
+  const later = new Set(activeAt(ledger, at).map(key));
+  const current = activeAt(ledger, now);
+  const currentIds = new Set(current.map(key));
+  const early = current.filter((g) => !later.has(key(g))).length;
+  const soon = revokeOnly ? 0 : [...later].filter((id) => !currentIds.has(id)).length;
+  if (early + soon === 0) return;
+  const c = colors(io);
+  const parts = [
+    early > 0
+      ? `${early} grant(s) that git still holds now will be REVOKED EARLY (live sessions ended); the next run without --at grants them again, with new passwords`
+      : '',
+    soon > 0 ? `${soon} grant(s) that start later will be GRANTED NOW` : '',
+  ].filter(Boolean);
+  io.stderr(
+    `${c.bold(c.red('WARNING'))}: --at ${at.toISOString()} is in the future: ${parts.join('; ')}. Preview with --dry-run.\n`,
+  );
+}
+
+/**
+ * `--creds-dir`, or `<git dir>/timebox-credentials`: never inside what git could commit (a directory in the
+ * work tree must be one git ignores).
+ */
+async function credentialsDir(io: Io, root: string, given: string | undefined): Promise<string> {
+  if (given === undefined) {
+    const gitDir = await git(root, ['rev-parse', '--absolute-git-dir']);
+    if (!gitDir) throw new GitError(`${root} is not a git repository`);
+    return join(gitDir, 'timebox-credentials');
+  }
+  const dir = resolve(io.cwd, given);
+  const top = await git(root, ['rev-parse', '--show-toplevel']);
+  const inside = top ? relative(top, dir) : '..';
+  if (inside === '' || (!inside.startsWith('..') && !isAbsolute(inside))) {
+    const ignored = await git(top as string, ['check-ignore', '-q', '--no-index', '--', `${inside}/x.age`]);
+    if (ignored === null)
+      throw new UsageError(
+        `--creds-dir ${given} is inside the access repo's work tree and git does not ignore it: credentials could be committed. ` +
+          'Choose a directory outside it, or add it to .gitignore',
+      );
+  }
+  return dir;
+}
+
+/**
+ * Each sealed credential, exactly as age armors it, to `<dir>/<request path>.age` (mode 0600). An earlier file
+ * is never overwritten (it may not have been read yet): the new one gets the next free `.N.age` name, and
+ * stderr says so. Returns how many were written, or -1 when one could not be (the credentials are then printed
+ * to stdout instead: lost never).
+ */
+async function writeCredentials(
+  io: Io,
+  dir: string,
+  granted: { file: string; requester: string; credentials: string }[],
+): Promise<number> {
+  let written = 0;
+  let failed = false;
+  for (const g of granted) {
+    const base = join(dir, g.file);
+    const armored = g.credentials.endsWith('\n') ? g.credentials : `${g.credentials}\n`;
+    try {
+      await mkdir(dirname(base), { recursive: true, mode: 0o700 });
+      let path = `${base}.age`;
+      let kept: string | null = null;
+      for (let n = 2; ; n++) {
+        try {
+          const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+          try {
+            await fh.writeFile(armored);
+          } finally {
+            await fh.close();
+          }
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          kept ??= path;
+          path = `${base}.${n}.age`;
+        }
+      }
+      written++;
+      io.stderr(
+        `credentials for ${g.requester} (${g.file}), sealed to their SSH keys: ${path}\n` +
+          `  open with: timebox creds ${path}   or: age -d -i ~/.ssh/id_ed25519 ${path}\n` +
+          (kept ? `  note: an earlier credentials file for this request is kept as it was: ${kept}\n` : ''),
+      );
+    } catch (err) {
+      failed = true;
+      io.stderr(
+        `ALARM: cannot write the credentials of ${g.file} under ${dir}: ${(err as Error).message}; here they are instead, save them:\n`,
+      );
+      io.stdout(armored);
+    }
+  }
+  return failed ? -1 : written;
 }
 
 function printResult(

@@ -46,8 +46,10 @@ export async function runCreds(io: Io, input: string, opts: { identity?: string[
   ).filter((p) => existsSync(p));
   if (identities.length === 0)
     throw new UsageError('no SSH private key found: pass --identity ~/.ssh/id_ed25519');
+  // age opens an armored age file (what offline `apply` writes), not JSON or a pull request comment around one.
+  const plainAge = input !== '-' && !pull && blocks.length === 1 && text.trim() === blocks[0]?.armored.trim();
   let failed = 0;
-  for (const block of blocks) {
+  for (const [index, block] of blocks.entries()) {
     let opened: string | null = null;
     let identity = '';
     const reasons: string[] = [];
@@ -58,7 +60,9 @@ export async function runCreds(io: Io, input: string, opts: { identity?: string[
         break;
       } catch (err) {
         reasons.push(
-          `${path}: ${err instanceof CredsError || err instanceof Error ? err.message : String(err)}`,
+          err instanceof CredsError && err.code === 'passphrase-protected'
+            ? `${path}: ${passphraseAdvice(input, path, plainAge, block.file ? index : null)}`
+            : `${path}: ${err instanceof Error ? err.message : String(err)}`,
         );
       }
     }
@@ -76,6 +80,19 @@ export async function runCreds(io: Io, input: string, opts: { identity?: string[
       io.stderr(`installed the SSH certificate as ${installed} (ssh uses it with ${identity})\n`);
   }
   return failed > 0 ? EXIT.failed : EXIT.ok;
+}
+
+/**
+ * A passphrase-protected key: timebox asks for no passphrase, age does. age reads only an armored age file, so
+ * for `apply --json` output or a pull request comment the advice first takes the block out.
+ */
+function passphraseAdvice(input: string, key: string, plainAge: boolean, jsonIndex: number | null): string {
+  const intro =
+    'the SSH private key is protected by a passphrase, and timebox does not ask for passphrases; ';
+  if (plainAge) return `${intro}age prompts for it: age -d -i ${key} ${input}`;
+  if (jsonIndex !== null)
+    return `${intro}age prompts for it, given the armored block alone (age cannot read the JSON around it): jq -r '.granted[${jsonIndex}].credentials' ${input} | age -d -i ${key}`;
+  return `${intro}age prompts for it, given the armored block alone: save the lines from -----BEGIN AGE ENCRYPTED FILE----- to -----END AGE ENCRYPTED FILE----- to a file and run age -d -i ${key} FILE`;
 }
 
 function readInput(path: string, given: string): string {

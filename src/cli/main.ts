@@ -112,8 +112,14 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
   const reconcileOptions = (cmd: Command) =>
     cmd
       .addOption(repoOption())
-      .option('--ref <ref>', 'the branch whose history says what is active', 'HEAD')
-      .option('--at <time>', 'reconcile as of this RFC 3339 time (default: now)')
+      .option(
+        '--ref <ref>',
+        'the branch whose history (and policies) say what is active (default offline: the default branch, origin/HEAD else main else master, which must be checked out; with GITHUB_TOKEN: HEAD)',
+      )
+      .option(
+        '--at <time>',
+        'reconcile as of this RFC 3339 time (default: now); in the future it revokes early what ends before it, and warns first',
+      )
       .option(
         '--keys <file>',
         'YAML map of login to SSH public key lines (credentials are sealed to them; default with GITHUB_TOKEN: their keys on GitHub)',
@@ -122,7 +128,10 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
         '--teams <file>',
         'with GITHUB_TOKEN: YAML map of "@org/team" to member logins (a workflow token cannot read teams)',
       )
-      .option('--offline', 'ignore GITHUB_TOKEN: trust the checked-out history, no provenance check')
+      .option(
+        '--offline',
+        'ignore GITHUB_TOKEN: trust the default branch’s history (or --ref), no provenance check',
+      )
       .option('--no-cache', 'ignore and do not write the ledger cache in .git/timebox/')
       .addOption(jsonOption())
       .addHelpText(
@@ -131,8 +140,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
 With GITHUB_TOKEN and GITHUB_REPOSITORY in the environment (Actions), only grants that an approved, merged
 pull request brought in are provisioned (anything else opens a timebox-alarm issue), credentials are sealed
 to the requester's SSH keys on GitHub and posted on their pull request (as TIMEBOX_BOT_LOGIN, default
-github-actions[bot], whose earlier comments it recognises). Without them, the checked-out history is
-trusted as it is (and the output says so).`,
+github-actions[bot], whose earlier comments it recognises). Without them (or with --offline), the history
+and policies of the default branch are trusted as they are (the output says so), never an unmerged branch
+that happens to be checked out: exit 2 unless the default branch is checked out or --ref names the ref.`,
       );
 
   reconcileOptions(program.command('plan').description('show what apply would grant and revoke')).action(
@@ -145,9 +155,18 @@ trusted as it is (and the output says so).`,
   )
     .option('--dry-run', 'print the plan, change nothing')
     .option('--open-pr', 'with GITHUB_TOKEN: open and merge a revert PR removing each expired request file')
+    .option(
+      '--creds-dir <dir>',
+      'offline, without --json: where each grant’s sealed credentials are written, as <dir>/<request path>.age, mode 0600 (default: .git/timebox-credentials; a directory in the work tree must be git-ignored)',
+    )
     .addHelpText(
       'after',
-      '\nExit codes: 0 done, 1 something failed (an ALARM line says what; revocations are retried next run), 2 usage.',
+      `
+Offline without --json, each new grant's credentials are written sealed (an age file, mode 0600) and stderr
+names the file: open it with \`timebox creds FILE\` or \`age -d -i ~/.ssh/id_ed25519 FILE\`. An earlier file
+is never overwritten (a re-grant gets FILE.2.age, …). With --json they are in the JSON instead.
+
+Exit codes: 0 done, 1 something failed (an ALARM line says what; revocations are retried next run), 2 usage.`,
     )
     .action(async (opts) => done(await runApply(io, opts, await keysSealer(io, opts.keys))));
   reconcileOptions(program.command('expire').description('revoke expired and removed access only'))
@@ -160,9 +179,12 @@ trusted as it is (and the output says so).`,
   program
     .command('creds')
     .description(
-      'open credentials sealed to your SSH key (an age file, or `apply --json` output; - for stdin)',
+      'open credentials sealed to your SSH key: an age file (offline apply writes them), `apply --json` output, or the credentials comment on a pull request',
     )
-    .argument('<file>', 'the sealed credentials')
+    .argument(
+      '<file|PR>',
+      'the sealed credentials: a file, - for stdin, or a pull request number or URL (needs GITHUB_TOKEN or GH_TOKEN)',
+    )
     .option('--identity <key...>', 'SSH private key file(s) (default: ~/.ssh/id_ed25519, ~/.ssh/id_rsa)')
     .action(async (file: string, opts) => done(await runCreds(io, file, opts)));
 

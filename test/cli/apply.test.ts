@@ -1,11 +1,11 @@
 // `timebox apply` end to end: git history → real PostgreSQL → credentials that Debian's age opens.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, query, type TestDatabase } from '../helpers/postgres.js';
-import { run, tempDir, write } from '../helpers/repo.js';
+import { git, run, tempDir, write } from '../helpers/repo.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -148,6 +148,10 @@ describe('timebox apply on a real PostgreSQL', () => {
     });
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/ALARM: list postgres failed: .*cannot connect/);
+    // Said before acting: the warning comes before the first attempt to reach the target.
+    expect(down.stderr).toMatch(
+      /WARNING: --at \S+ is in the future: 1 grant\(s\) that git still holds now will be REVOKED EARLY[^\n]*new passwords[\s\S]*ALARM: list postgres/,
+    );
     expect(
       (await query(db.url, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [granted.principal])).rowCount,
     ).toBe(1);
@@ -156,5 +160,108 @@ describe('timebox apply on a real PostgreSQL', () => {
     expect(JSON.parse(up.stdout).revoked.map((r: { principal: string }) => r.principal)).toEqual([
       granted.principal,
     ]);
+  });
+
+  it('without --json writes each credential to a 0600 age file that age and timebox creds open, never overwriting one', async () => {
+    const { dir, key, file } = accessRepo(new Date(Date.now() - 60_000));
+    const env = envFor(db.url);
+    const first = await run(['apply', '--keys', 'keys.yaml'], { cwd: dir, env });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(new RegExp(`^granted\\s+${file}\\s+postgres tb_`));
+    const path = join(dir, '.git', 'timebox-credentials', `${file}.age`);
+    expect(first.stderr).toContain(`credentials for alice (${file}), sealed to their SSH keys: ${path}`);
+    expect(first.stderr).toContain(`timebox creds ${path}`);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const content = readFileSync(path, 'utf8');
+    expect(content).toMatch(
+      /^-----BEGIN AGE ENCRYPTED FILE-----\n[\s\S]+\n-----END AGE ENCRYPTED FILE-----\n$/,
+    );
+
+    // Debian's age opens the file itself, and the URL in it logs in.
+    const url = execFileSync('age', ['-d', '-i', key, path], { encoding: 'utf8' }).trim();
+    expect(url).toMatch(/^postgresql:\/\/tb_/);
+    const session = new pg.Client({ connectionString: url });
+    await session.connect();
+    expect((await session.query('SELECT count(*)::int AS n FROM orders')).rows[0].n).toBe(2);
+    await session.end();
+    const opened = await run(['creds', path, '--identity', key], { cwd: dir });
+    expect(opened.code, opened.stderr).toBe(0);
+    expect(opened.stdout.trim()).toBe(url);
+    // Nothing git could commit.
+    expect(git(dir, 'status', '--porcelain', '--ignored')).not.toContain('timebox-credentials');
+
+    const again = await run(['apply', '--keys', 'keys.yaml'], { cwd: dir, env });
+    expect(again.stdout).toMatch(/nothing to do/);
+
+    // An edit is a new grant: its credentials go to a new file, the earlier one stays as it was.
+    write(dir, file, readFileSync(join(dir, file), 'utf8').replace('duration: 2h', 'duration: 3h'));
+    git(dir, 'commit', '-qam', 'longer');
+    const regrant = await run(['apply', '--keys', 'keys.yaml'], { cwd: dir, env });
+    expect(regrant.code, regrant.stderr).toBe(0);
+    const second = join(dir, '.git', 'timebox-credentials', `${file}.2.age`);
+    expect(regrant.stderr).toContain(`sealed to their SSH keys: ${second}`);
+    expect(regrant.stderr).toContain(
+      `note: an earlier credentials file for this request is kept as it was: ${path}`,
+    );
+    expect(readFileSync(path, 'utf8')).toBe(content);
+    expect(statSync(second).mode & 0o777).toBe(0o600);
+    expect(execFileSync('age', ['-d', '-i', key, second], { encoding: 'utf8' })).toMatch(
+      /^postgresql:\/\/tb_/,
+    );
+
+    // --creds-dir in the work tree must be one git ignores.
+    const inside = await run(['apply', '--keys', 'keys.yaml', '--creds-dir', 'creds'], { cwd: dir, env });
+    expect(inside.code).toBe(2);
+    expect(inside.stderr).toMatch(
+      /--creds-dir creds is inside the access repo's work tree and git does not ignore it/,
+    );
+    const elsewhere = tempDir('timebox-creds-dir-');
+    const outside = await run(['apply', '--keys', 'keys.yaml', '--creds-dir', elsewhere], { cwd: dir, env });
+    expect(outside.code, outside.stderr).toBe(0);
+  });
+
+  it('offline, an unmerged branch that is checked out is not provisioned: exit 2 and the remedy; --ref main works', async () => {
+    const { dir, file } = accessRepo(new Date(Date.now() - 60_000));
+    const env = envFor(db.url);
+    git(dir, 'switch', '-q', '-c', 'access/bob');
+    const bobs = `requests/bob/${db.name}.yaml`;
+    write(dir, bobs, readFileSync(join(dir, file), 'utf8').replace('alice', 'bob'));
+    writeFileSync(
+      join(dir, 'keys.yaml'),
+      `${readFileSync(join(dir, 'keys.yaml'), 'utf8')}${readFileSync(join(dir, 'keys.yaml'), 'utf8').replace('alice', 'bob')}`,
+    );
+    git(dir, 'add', bobs);
+    git(dir, 'commit', '-qm', 'bob asks');
+
+    for (const command of ['apply', 'plan', 'expire']) {
+      const refused = await run([command, '--keys', 'keys.yaml'], { cwd: dir, env });
+      expect(refused.code, command).toBe(2);
+      expect(refused.stderr).toMatch(
+        /the checkout \(access\/bob at [0-9a-f]{7}\) is not the default branch main \([0-9a-f]{7}\).*never an unmerged branch.*git switch main.*--ref main/,
+      );
+      expect(refused.stdout).toBe('');
+    }
+    expect(existsSync(join(dir, '.git', 'timebox-credentials'))).toBe(false);
+
+    const applied = await run(['apply', '--keys', 'keys.yaml', '--ref', 'main', '--json'], { cwd: dir, env });
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stderr).toContain('offline: trusting the history of main (--ref)');
+    expect(JSON.parse(applied.stdout).granted.map((g: { file: string }) => g.file)).toEqual([file]);
+
+    // Back on main, the default branch is trusted without --ref; with an origin, origin/HEAD is.
+    git(dir, 'switch', '-q', 'main');
+    const onMain = await run(['plan', '--keys', 'keys.yaml'], { cwd: dir, env });
+    expect(onMain.code, onMain.stderr).toBe(0);
+    expect(onMain.stderr).toContain(
+      'offline: trusting the history of main (the default branch, checked out)',
+    );
+    const clone = tempDir();
+    git(clone, 'clone', '-q', dir, '.');
+    git(clone, 'switch', '-q', 'access/bob');
+    const inClone = await run(['plan', '--keys', join(dir, 'keys.yaml')], { cwd: clone, env });
+    expect(inClone.code).toBe(2);
+    expect(inClone.stderr).toMatch(
+      /not the default branch origin\/main .*git switch main && git pull --ff-only.*--ref origin\/main/,
+    );
   });
 });

@@ -85,4 +85,35 @@ describe('timebox creds', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/GITHUB_TOKEN or GH_TOKEN.*gh auth token/);
   });
+
+  it('with a passphrase-protected key, advises an age command that age accepts for each kind of input', async () => {
+    const dir = tempDir('timebox-creds-');
+    const plain = keyPair(dir, 'plain');
+    const locked = join(dir, 'locked');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'secret phrase', '-C', 'locked', '-f', locked]);
+    const recipients = [plain.pub, readFileSync(`${locked}.pub`, 'utf8').trim()].map(requireSshPublicKey);
+    const sealed = await sealTo('postgresql://tb_alice:secret@db:5432/orders\n', recipients);
+    writeFileSync(join(dir, 'creds.age'), sealed);
+    writeFileSync(
+      join(dir, 'out.json'),
+      JSON.stringify({ granted: [{ file: 'requests/alice/a.yaml', credentials: sealed }] }),
+    );
+
+    const file = await run(['creds', 'creds.age', '--identity', locked], { cwd: dir });
+    expect(file.code).toBe(1);
+    expect(file.stderr).toContain(`age prompts for it: age -d -i ${locked} creds.age`);
+
+    const json = await run(['creds', 'out.json', '--identity', locked], { cwd: dir });
+    expect(json.code).toBe(1);
+    const advice = /: (jq -r '\.granted\[0\]\.credentials' out\.json \| age -d -i )(\S+)\n/.exec(json.stderr);
+    expect(advice, json.stderr).not.toBeNull();
+    expect(advice?.[2]).toBe(locked);
+    // The advised pipeline is one age accepts (shown here with the unprotected key: age would prompt for
+    // the passphrase of the other); age itself refuses the JSON.
+    const opened = execFileSync('sh', ['-c', `${advice?.[1]}${plain.key}`], { cwd: dir, encoding: 'utf8' });
+    expect(opened).toBe('postgresql://tb_alice:secret@db:5432/orders\n');
+    expect(() =>
+      execFileSync('age', ['-d', '-i', plain.key, 'out.json'], { cwd: dir, stdio: 'pipe' }),
+    ).toThrow();
+  });
 });
