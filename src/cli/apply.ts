@@ -327,8 +327,11 @@ async function runApplyWithGitHub(
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
   const root = repoRoot(io, opts.repo);
-  const at = parseAt(opts.at, () => new Date());
+  const now = new Date();
+  const at = parseAt(opts.at, () => now);
   const { tip } = await resolveRef(root, opts.ref ?? 'HEAD');
+  if (!opts.dryRun && at.getTime() > now.getTime())
+    warnAhead(io, await loadLedger(io, opts, at, { events: false }), now, at, opts.only === 'revoke');
   const teams = await loadTeams(io, opts.teams);
   const c = colors(io);
   const log = {

@@ -160,6 +160,20 @@ describe('timebox apply on a real PostgreSQL', () => {
     expect(JSON.parse(up.stdout).revoked.map((r: { principal: string }) => r.principal)).toEqual([
       granted.principal,
     ]);
+    // The same in Actions mode (GITHUB_TOKEN), before anything is done (here GitHub does not answer).
+    const actions = await run(['expire', '--at', later], {
+      cwd: dir,
+      env: {
+        ...envFor(db.url),
+        GITHUB_TOKEN: 't',
+        GITHUB_REPOSITORY: 'acme/access',
+        GITHUB_API_URL: 'http://127.0.0.1:1',
+      },
+    });
+    expect(actions.stderr).toMatch(
+      /^WARNING: --at \S+ is in the future: 1 grant\(s\) that git still holds now will be REVOKED EARLY/m,
+    );
+    expect(actions.stderr.indexOf('WARNING')).toBeLessThan(actions.stderr.indexOf('github: acme/access'));
   });
 
   it('without --json writes each credential to a 0600 age file that age and timebox creds open, never overwriting one', async () => {
