@@ -47,7 +47,7 @@ const STATES: { state: GrantEnd; label: string }[] = [
   { state: 'scheduled', label: 'scheduled: faded, dashed outline' },
   { state: 'expired', label: 'expired: plain' },
   { state: 'revoked', label: 'revoked: hatched, red end mark' },
-  { state: 'replaced', label: 'replaced by an edit (e.g. extended): dotted end' },
+  { state: 'replaced', label: 'replaced (its file was edited): dotted end' },
 ];
 
 const MINUTE = 60_000;
@@ -83,6 +83,28 @@ function timeTag(value: string): string {
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) return esc(value);
   return `<time datetime="${esc(new Date(ms).toISOString())}">${esc(fmtTime(ms))}</time>`;
+}
+
+/** A path that wraps only after a `/`, never inside a name (each segment is kept whole). */
+function pathHtml(path: string): string {
+  return path
+    .split('/')
+    .map((seg) => `<span class="seg">${esc(seg)}</span>`)
+    .join('/<wbr>');
+}
+
+/** An actor: a login, or (marked) a git name whose address named no GitHub login. */
+function actorHtml(actor: string | null): string {
+  if (!actor) return '<span class="muted">—</span>';
+  if (actor.startsWith('git:'))
+    return `<span class="git-name" title="git author name: its e-mail address is not a GitHub no-reply address, so the login is not known">${esc(actor)}</span>`;
+  return esc(actor);
+}
+
+function pullHtml(pull: number | null, repoUrl: string | undefined): string {
+  if (pull === null) return '<span class="muted">no PR</span>';
+  if (!repoUrl) return `#${pull}`;
+  return `<a href="${esc(`${repoUrl}/pull/${pull}`)}" rel="noreferrer noopener">#${pull}</a>`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -212,6 +234,7 @@ function grantDetails(g: Grant): string {
     `reason: ${g.reason}`,
   ];
   if (g.ticket) lines.push(`ticket: ${g.ticket}`);
+  if (g.pull_request !== undefined) lines.push(`pull request: #${g.pull_request}`);
   if (g.revocation_reason) lines.push(`revocation reason: ${g.revocation_reason}`);
   if (g.activity) lines.push(`activity: ${g.activity}`);
   if (g.extends) lines.push(`extends: ${g.extends}`);
@@ -228,7 +251,7 @@ function rowLabel(requester: string, resource: string, max = 32): string {
   return `${truncate(requester, max - 3 - r.length)} · ${r}`;
 }
 
-const CHART = { width: 1200, label: 230, right: 28, top: 46, lane: 26, bar: 16, rowPad: 8 };
+const CHART = { width: 1200, label: 230, right: 28, top: 46, lane: 26, bar: 16, rowPad: 8, minBar: 10 };
 
 function renderChart(grants: Grant[], colour: (role: string) => string, generatedAt: Date): string {
   const drawable = grants.filter(
@@ -245,13 +268,17 @@ function renderChart(grants: Grant[], colour: (role: string) => string, generate
   let from = Math.min(...drawable.map((g) => Date.parse(g.starts_at)));
   let to = Math.max(...drawable.map((g) => Date.parse(g.ends_at)));
   if (to - from < HOUR) to = from + HOUR;
-  const margin = (to - from) * 0.02;
+  const { width, label, right, top, lane, bar, rowPad, minBar } = CHART;
+  const plotW = width - label - right;
+  // Padding on both sides: 2 % of the span, and at least room for a bar of the minimum width after the
+  // last time, so that a short grant at either end is a visible mark inside the plot, never clipped.
+  const span = to - from;
+  const pad = minBar + 4;
+  const margin = Math.max(span * 0.02, (span * pad) / (plotW - 2 * pad));
   const [lo, hi] = [from, to];
   from -= margin;
   to += margin;
 
-  const { width, label, right, top, lane, bar, rowPad } = CHART;
-  const plotW = width - label - right;
   const x = (ms: number) => label + ((ms - from) / (to - from)) * plotW;
   const heights = rows.map((r) => r.lanes * lane + rowPad);
   const height = top + heights.reduce((a, b) => a + b, 0) + 20;
@@ -292,7 +319,8 @@ function renderChart(grants: Grant[], colour: (role: string) => string, generate
     for (const b of row.bars) {
       const g = b.grant;
       const bx = x(b.start);
-      const bw = Math.max(3, x(b.end) - bx);
+      // A short grant (5 minutes in a month) keeps a visible width: it is drawn at least minBar wide.
+      const bw = Math.max(minBar, x(b.end) - bx);
       const by = rowTop + rowPad / 2 + b.lane * lane + (lane - bar) / 2;
       const c = colour(g.role);
       const geom = `x="${f(bx)}" y="${f(by)}" width="${f(bw)}" height="${bar}"`;
@@ -342,7 +370,8 @@ function renderLegend(
   const geom = 'x="2" y="2" width="30" height="12" rx="2"';
   const grey = '#7b8494';
   const roleItems = roles.map(
-    (r) => `<li>${swatch(`<rect ${geom} fill="${colour(r)}"/>`)}<span>${esc(r)}</span></li>`,
+    (r) =>
+      `<li>${swatch(`<rect class="role" data-role="${esc(r)}" ${geom} fill="${colour(r)}"/>`)}<span>${esc(r)}</span></li>`,
   );
   const stateItems = STATES.filter((s) => states.has(s.state)).map((s) => {
     let inner = `<rect class="state-${s.state}" ${geom} fill="${grey}" stroke="${grey}"/>`;
@@ -362,33 +391,43 @@ function renderLegend(
 // ---------------------------------------------------------------------------------------------
 // Table, notes, page
 
-function renderEvents(events: LedgerEvent[], colour: (role: string) => string): string {
+function renderEvents(
+  events: LedgerEvent[],
+  colour: (role: string) => string,
+  repoUrl: string | undefined,
+): string {
   if (events.length === 0) return '<p class="muted">No events in this range.</p>';
   const head = [
     'Time (UTC)',
     'Event',
     'File',
     'Actor',
-    'Requester',
-    'Resource',
-    'Role',
+    'Access',
+    'Ticket / PR',
     'Reason / activity',
     'Commit',
   ];
   const rows = events.map((e) => {
+    const extendsId = e.type === 'extended' ? /^extends (\S+)$/.exec(e.reason ?? '')?.[1] : undefined;
+    // The grant it extends is this file's earlier grant: name it by its commit (its id is `file@commit`).
+    const extended = extendsId?.startsWith(`${e.file}@`) ? extendsId.slice(e.file.length + 1) : undefined;
+    const reason = extended
+      ? `extends the grant of commit <code>${esc(extended)}</code>`
+      : extendsId
+        ? `extends <span class="path">${pathHtml(extendsId)}</span>`
+        : esc(e.reason);
     const detail = [
-      e.reason ? `<div class="reason">${esc(e.reason)}</div>` : '',
+      e.reason ? `<div class="reason">${reason}</div>` : '',
       e.activity ? `<div class="activity"><span class="muted">activity:</span> ${esc(e.activity)}</div>` : '',
     ].join('');
     return [
       `<tr data-grant="${esc(e.grant)}" data-type="${esc(e.type)}">`,
       `<td class="nowrap">${timeTag(e.time)}</td>`,
       `<td><span class="type type-${esc(e.type)}">${esc(e.type)}</span></td>`,
-      `<td class="path">${esc(e.file)}</td>`,
-      `<td>${e.actor ? esc(e.actor) : '<span class="muted">—</span>'}</td>`,
-      `<td class="nowrap">${esc(e.requester)}</td>`,
-      `<td class="nowrap">${esc(e.resource)}</td>`,
-      `<td class="nowrap"><span class="dot" style="background:${colour(e.role)}"></span>${esc(e.role)}</td>`,
+      `<td class="path">${pathHtml(e.file)}</td>`,
+      `<td class="actor">${actorHtml(e.actor)}</td>`,
+      `<td class="nowrap access"><div class="requester">${esc(e.requester)}</div><div><span class="role"><span class="dot" style="background:${colour(e.role)}"></span>${esc(e.role)}</span> <span class="muted">on</span> <span class="resource">${esc(e.resource)}</span></div><div class="expires"><span class="muted">expires</span> ${timeTag(e.expires_at)}</div></td>`,
+      `<td class="nowrap ticket-pr"><div class="ticket">${e.ticket ? esc(e.ticket) : '<span class="muted">no ticket</span>'}</div><div class="pr">${pullHtml(e.pull_request, repoUrl)}</div></td>`,
       `<td class="detail">${detail}</td>`,
       `<td><code title="${esc(e.commit)}">${esc(e.commit.slice(0, 12))}</code></td>`,
       '</tr>',
@@ -401,7 +440,7 @@ function renderNotes(notes: LedgerNote[]): string {
   if (notes.length === 0) return '';
   const items = notes.map(
     (n) =>
-      `<li><code title="${esc(n.commit)}">${esc(n.commit.slice(0, 12))}</code>${n.file ? ` <span class="path">${esc(n.file)}</span>` : ''}: ${esc(n.message)}</li>`,
+      `<li><code title="${esc(n.commit)}">${esc(n.commit.slice(0, 12))}</code>${n.file ? ` <span class="path">${pathHtml(n.file)}</span>` : ''}: ${esc(n.message)}</li>`,
   );
   return `<section><h2>Notes <span class="count">${notes.length}</span></h2><ul class="notes">${items.join('')}</ul></section>`;
 }
@@ -458,7 +497,6 @@ svg.chart .row-label { text-anchor: end; dominant-baseline: central; fill: var(-
 rect.grant, .swatch rect { stroke-width: 0; }
 rect.state-active { stroke: #111; stroke-width: 1.6; }
 rect.state-scheduled { fill-opacity: .35; stroke-width: 1.4; stroke-dasharray: 4 2; }
-rect.state-expired, rect.state-replaced { fill-opacity: .9; }
 svg.chart rect.grant { cursor: pointer; }
 svg.chart rect.grant:hover, svg.chart rect.grant:focus { stroke: #111; stroke-width: 2; outline: none; }
 rect.hatch { fill: url(#tb-hatch); pointer-events: none; }
@@ -472,14 +510,17 @@ text.now-label { fill: #c0262d; font-size: 10px; text-anchor: middle; }
 .legend li { display: flex; align-items: center; gap: 6px; font-size: 13px; }
 .table-wrap { overflow-x: auto; }
 table.events { border-collapse: collapse; width: 100%; font-size: 13px; }
-table.events th { text-align: left; font-weight: 600; color: var(--muted); border-bottom: 2px solid var(--line); padding: 6px 8px; background: #fff; }
-table.events td { border-bottom: 1px solid var(--line); padding: 5px 8px; vertical-align: top; }
+table.events th { white-space: nowrap; text-align: left; font-weight: 600; color: var(--muted); border-bottom: 2px solid var(--line); padding: 6px 8px; background: #fff; }
+table.events td { border-bottom: 1px solid var(--line); padding: 5px 7px; vertical-align: top; }
 table.events tbody tr:hover { background: var(--band); }
 table.events tr.hl { background: #fff4cc !important; }
 td.nowrap { white-space: nowrap; }
-td.path { min-width: 14em; }
-td.path, span.path { overflow-wrap: anywhere; font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; }
-td.detail { min-width: 14em; max-width: 420px; overflow-wrap: anywhere; }
+td.path, span.path { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; overflow-wrap: normal; word-break: normal; }
+.path .seg { white-space: nowrap; }
+td.actor { white-space: nowrap; }
+.git-name { font-style: italic; }
+td .pr a { color: #1d4ed8; }
+td.detail { min-width: 14em; max-width: 420px; overflow-wrap: break-word; }
 td.detail .activity { white-space: pre-wrap; margin-top: 2px; }
 .dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 6px; vertical-align: 0; }
 .type { display: inline-block; border-radius: 4px; padding: 0 6px; font-size: 12px; font-weight: 600; background: #eef0f4; color: #344054; }
@@ -489,7 +530,10 @@ td.detail .activity { white-space: pre-wrap; margin-top: 2px; }
 .type-revoked { background: #fee2e2; color: #b91c1c; }
 .type-expired { background: #f1f5f9; color: #475569; }
 ul.notes { padding-left: 18px; margin: 0; }
-ul.notes li { margin: 3px 0; overflow-wrap: anywhere; }
+ul.notes li { margin: 3px 0; overflow-wrap: break-word; }
+dl.glossary { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; font-size: 13px; max-width: 980px; }
+dl.glossary dt { font-weight: 600; }
+dl.glossary dd { margin: 0; }
 .empty { border: 1px dashed #cfd4dc; border-radius: 8px; padding: 36px; text-align: center; background: var(--band); }
 .empty .big { font-size: 18px; font-weight: 600; margin: 0 0 6px; }
 footer { margin-top: 28px; color: var(--muted); font-size: 12px; }
@@ -501,8 +545,53 @@ const DEFS =
   '<pattern id="tb-hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">' +
   '<rect width="2.4" height="6" fill="#fff" fill-opacity=".75"/></pattern></defs></svg>';
 
+const GLOSSARY: [term: string, meaning: string][] = [
+  [
+    'grant',
+    'The access one version of a request file gave: from its start to its expiry, or to the commit that ended it early. One bar in the timeline.',
+  ],
+  [
+    'requested',
+    'The request was written: the author time of the change (for a pull request, of its last commit).',
+  ],
+  [
+    'approved',
+    'A reviewer whose approval satisfied the policy, as Timebox named them when it merged. An approval with no actor is one that a commit Timebox did not make claimed: it is not believed.',
+  ],
+  ['granted', 'Access began: when the request was merged onto the default branch, or at its later start.'],
+  [
+    'extended',
+    'The request file was edited while its grant was running (e.g. a longer duration); the edit, approved again, is a new grant that continues the old one.',
+  ],
+  [
+    'replaced',
+    'A grant that ended early because its request file was edited: by an extension, another requester or role, or an invalid file. What the edit granted, if anything, is its own bar.',
+  ],
+  [
+    'revoked',
+    'The request file was removed. Before the expiry this is an early revocation and access ended then; after it, it is the revert Timebox made once it had revoked the expired access (with what the session did).',
+  ],
+  ['expired', 'The grant reached its expiry (expires_at).'],
+  ['active / scheduled', 'Running when this page was generated / approved, with a start still to come.'],
+  [
+    'actor',
+    'The GitHub login that did it. A name that starts with "git:" is a git author name: its e-mail address was not a GitHub no-reply address, so no login is known.',
+  ],
+  ['ticket, PR', 'The ticket the request names, and the pull request that granted it.'],
+  ['commit', 'The git commit on the default branch that records the event.'],
+  [
+    'notes',
+    'What the ledger ignored or corrected while reading history (e.g. trailers in a commit Timebox did not make).',
+  ],
+];
+
+function renderGlossary(): string {
+  const items = GLOSSARY.map(([t, m]) => `<dt>${esc(t)}</dt><dd>${esc(m)}</dd>`);
+  return `<section id="glossary"><h2>Glossary</h2><dl class="glossary">${items.join('')}</dl></section>`;
+}
+
 /** The audit report: one self-contained HTML page (no network, strict CSP). */
-export function renderHtml(ledger: Ledger, opts: { generatedAt: Date }): string {
+export function renderHtml(ledger: Ledger, opts: { generatedAt: Date; repoUrl?: string }): string {
   const { grants, events, notes } = ledger;
   const roles = [...new Set(grants.map((g) => g.role).concat(events.map((e) => e.role)))].sort();
   const roleIndex = new Map(roles.map((r, i) => [r, i]));
@@ -561,15 +650,16 @@ export function renderHtml(ledger: Ledger, opts: { generatedAt: Date }): string 
         ),
       );
       body.push(
-        '<p class="muted">Hover a bar for its details; its events are highlighted in the table below.</p>',
+        '<p class="muted">Hover a bar for its details; its events are highlighted in the table below. The glossary at the end explains the terms.</p>',
       );
     }
     body.push('</section>');
     body.push(
-      `<section><h2>Events <span class="count">${events.length}</span></h2>${renderEvents(events, colour)}</section>`,
+      `<section><h2>Events <span class="count">${events.length}</span></h2>${renderEvents(events, colour, opts.repoUrl)}</section>`,
     );
   }
   body.push(renderNotes(notes));
+  if (grants.length > 0 || events.length > 0) body.push(renderGlossary());
 
   return [
     '<!doctype html>',

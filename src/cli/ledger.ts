@@ -1,8 +1,10 @@
 // `timebox status` and `timebox audit`: the ledger, read from git history.
+import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { renderCsv } from '../audit/csv.js';
 import { renderHtml } from '../audit/html.js';
+import { webUrlFromEnv, webUrlOf } from '../audit/web-url.js';
 import {
   type FoldedLedger,
   finalizeLedger,
@@ -26,7 +28,7 @@ interface LedgerOptions {
 }
 
 /** Bump when the fold's meaning changes, so that cached folds from older versions are not used. */
-const FOLD_CACHE_VERSION = 3;
+const FOLD_CACHE_VERSION = 4;
 
 interface FoldCache {
   version: number;
@@ -154,9 +156,10 @@ export async function runAudit(
   if (format === 'csv') text = renderCsv(events);
   else if (format === 'html') {
     const ids = new Set(events.map((e) => e.grant));
+    const repoUrl = webUrlFromEnv(io.env) ?? remoteWebUrl(repoRoot(io, opts.repo));
     text = renderHtml(
       { grants: ledger.grants.filter((g) => ids.has(g.id)), events, notes: ledger.notes },
-      { generatedAt: now },
+      { generatedAt: now, ...(repoUrl ? { repoUrl } : {}) },
     );
   } else text = auditJson(events, ledger.notes);
   if (opts.out) {
@@ -164,6 +167,20 @@ export async function runAudit(
     io.stderr(`wrote ${events.length} events to ${opts.out}\n`);
   } else io.stdout(text);
   return EXIT.ok;
+}
+
+/** The web address of the `origin` remote (for pull request links in the HTML audit), or null. */
+function remoteWebUrl(root: string): string | null {
+  try {
+    const url = execFileSync('git', ['remote', 'get-url', 'origin'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return webUrlOf(url);
+  } catch {
+    return null; // no origin: the page shows pull request numbers without links
+  }
 }
 
 /** `{"events":[…],"notes":[…]}` with one event per line: compact for large histories, still greppable. */

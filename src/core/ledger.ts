@@ -89,6 +89,8 @@ export interface Grant {
   state: GrantEnd;
   commit: string;
   merged_at: string;
+  /** The pull request that brought the file (`Timebox-Pull-Request` on Timebox's merge), when known. */
+  pull_request?: number;
   approvers: string[];
   /** The grant this one extends (same file, edited while active). */
   extends?: string;
@@ -117,6 +119,11 @@ export interface LedgerEvent {
   requester: string;
   resource: string;
   role: string;
+  /** The grant's expiry as requested (`expires_at` of its window). */
+  expires_at: string;
+  ticket: string | null;
+  /** The pull request that granted the access, when Timebox's merge named it; the same on every event of a grant. */
+  pull_request: number | null;
   commit: string;
   grant: string;
   reason?: string;
@@ -133,6 +140,25 @@ export interface Ledger {
   grants: Grant[];
   events: LedgerEvent[];
   notes: LedgerNote[];
+}
+
+/** `<id>+<login>@users.noreply.github.com` (or, for older accounts, `<login>@…`): GitHub's no-reply address. */
+const NOREPLY = /^(?:\d+\+)?([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?)@users\.noreply\.github\.com$/i;
+
+/**
+ * An event's actor from a git identity (`Name <address>`) or a trailer value: always a login, never an
+ * e-mail address. GitHub's no-reply address names the login; any other address does not, so the actor is
+ * the git name marked `git:` (never a valid login, so never mistaken for one; docs/audit.md).
+ */
+export function actorOf(ident: string): string {
+  const m = /^(.*?)\s*<([^<>]*)>\s*$/.exec(ident);
+  if (!m && !ident.includes('@')) return ident.trim();
+  const email = (m ? (m[2] ?? '') : ident).trim();
+  const login = NOREPLY.exec(email)?.[1];
+  if (login) return login;
+  const name = (m?.[1] ?? '').trim();
+  const shown = (name || email).split('@')[0]?.trim();
+  return `git:${shown || 'unknown'}`;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.000Z$/, 'Z');
@@ -180,7 +206,7 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
         if (activity) o.grant.activity = activity;
         o.grant.reverted = {
           at: iso(Math.max(atMs, o.expiresMs)),
-          by: commit.author,
+          by: actorOf(commit.author),
           commit: commit.sha,
           reason: trailer(commit, TRAILERS.reason)[0] ?? 'expired',
         };
@@ -192,7 +218,7 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
     o.grant.state = how;
     o.grant.ended_by = commit.sha;
     if (how === 'revoked') {
-      o.grant.ended_by_author = commit.author;
+      o.grant.ended_by_author = actorOf(commit.author);
       const reason = trailer(commit, TRAILERS.reason)[0];
       o.grant.revocation_reason = reason ?? 'request file removed before expiry';
       const activity = trailer(commit, TRAILERS.activity)[0];
@@ -295,11 +321,13 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
         state: 'active',
         commit: commit.sha,
         merged_at: iso(ms),
-        approvers: splitList(trailer(commit, TRAILERS.approvedBy)),
+        ...pullRequestOf(commit),
+        approvers: splitList(trailer(commit, TRAILERS.approvedBy)).map(actorOf),
         ...(extendsId ? { extends: extendsId } : {}),
         requested_at: minIso(commit.authoredAt, iso(ms)),
-        requested_by: trailer(commit, TRAILERS.requestedBy)[0] ?? r.requester,
-        granted_by: commit.committer,
+        requested_by: actorOf(trailer(commit, TRAILERS.requestedBy)[0] ?? r.requester),
+        // Who brought it onto the branch: the merge's author is the account that merged (GitHub commits as itself).
+        granted_by: actorOf(commit.author),
         ...(ignored.length > 0 ? { ignored_trailers: ignored } : {}),
       };
       grants.push(grant);
@@ -360,6 +388,11 @@ function windowAt(r: AccessRequest, mergedMs: number): { startsMs: number; expir
   return w.ok ? { startsMs: w.startsMs, expiresMs: w.expiresMs } : null;
 }
 
+function pullRequestOf(commit: HistoryCommit): { pull_request?: number } {
+  const n = /^#?(\d{1,9})$/.exec(trailer(commit, TRAILERS.pullRequest)[0]?.trim() ?? '')?.[1];
+  return n ? { pull_request: Number(n) } : {};
+}
+
 function splitList(values: string[]): string[] {
   return values
     .flatMap((v) => v.split(/[\s,]+/))
@@ -385,6 +418,9 @@ function eventsOf(grants: Grant[], nowMs: number): LedgerEvent[] {
     requester: g.requester,
     resource: g.resource,
     role: g.role,
+    expires_at: g.expires_at,
+    ticket: g.ticket ?? null,
+    pull_request: g.pull_request ?? null,
     commit,
     grant: g.id,
     ...(extra.reason ? { reason: extra.reason } : {}),

@@ -31,6 +31,7 @@ const G1: Grant = {
   state: 'expired',
   commit: sha('a'),
   merged_at: '2026-11-20T09:00:00Z',
+  pull_request: 12,
   approvers: ['carol'],
 };
 const G2: Grant = {
@@ -47,14 +48,15 @@ const G2: Grant = {
   state: 'revoked',
   commit: sha('b'),
   merged_at: '2026-11-20T13:00:00Z',
+  pull_request: 15,
   approvers: ['carol', 'dave'],
   ended_by: sha('c'),
   revocation_reason: 'done early',
   activity: '3 statements\nUPDATE orders SET state = ... (1 row)',
 };
 const G3: Grant = {
-  id: 'requests/bob/payments.yaml@dddddddddddd',
-  file: 'requests/bob/payments.yaml',
+  id: 'requests/platform-reliability/bob/payments-reconciliation-november.yaml@dddddddddddd',
+  file: 'requests/platform-reliability/bob/payments-reconciliation-november.yaml',
   requester: 'bob',
   resource: 'payments-db',
   role: 'read-only',
@@ -70,7 +72,7 @@ const G3: Grant = {
 };
 const G4: Grant = {
   ...G3,
-  id: 'requests/bob/payments.yaml@eeeeeeeeeeee',
+  id: 'requests/platform-reliability/bob/payments-reconciliation-november.yaml@eeeeeeeeeeee',
   reason: 'Reconcile November payouts (needs the night run too)',
   starts_at: '2026-11-20T18:30:00Z',
   expires_at: '2026-11-21T14:00:00Z',
@@ -105,7 +107,16 @@ function ev(
   actor: string | null,
   extra: Partial<LedgerEvent> = {},
 ) {
-  const base = { file: g.file, requester: g.requester, resource: g.resource, role: g.role, grant: g.id };
+  const base = {
+    file: g.file,
+    requester: g.requester,
+    resource: g.resource,
+    role: g.role,
+    expires_at: g.expires_at,
+    ticket: g.ticket ?? null,
+    pull_request: g.pull_request ?? null,
+    grant: g.id,
+  };
   return { ...base, time, type, actor, commit: g.commit, ...extra } satisfies LedgerEvent;
 }
 
@@ -114,12 +125,12 @@ const LEDGER: Ledger = {
   events: [
     ev(G1, '2026-11-20T08:40:00Z', 'requested', 'alice', { reason: G1.reason }),
     ev(G1, '2026-11-20T09:00:00Z', 'approved', 'carol'),
-    ev(G1, '2026-11-20T09:00:00Z', 'granted', 'GitHub'),
+    ev(G1, '2026-11-20T09:00:00Z', 'granted', 'timebox[bot]'),
     ev(G1, '2026-11-20T11:00:00Z', 'expired', null),
     ev(G2, '2026-11-20T12:30:00Z', 'requested', 'alice', { reason: G2.reason }),
     ev(G2, '2026-11-20T13:00:00Z', 'approved', 'carol'),
     ev(G2, '2026-11-20T13:00:00Z', 'approved', 'dave'),
-    ev(G2, '2026-11-20T13:00:00Z', 'granted', 'GitHub'),
+    ev(G2, '2026-11-20T13:00:00Z', 'granted', 'timebox[bot]'),
     ev(G2, '2026-11-20T13:40:00Z', 'revoked', 'alice', {
       commit: sha('c'),
       reason: 'done early',
@@ -127,13 +138,13 @@ const LEDGER: Ledger = {
     }),
     ev(G3, '2026-11-20T15:50:00Z', 'requested', 'bob', { reason: G3.reason }),
     ev(G3, '2026-11-20T16:00:00Z', 'approved', 'carol'),
-    ev(G3, '2026-11-20T16:00:00Z', 'granted', 'GitHub'),
+    ev(G3, '2026-11-20T16:00:00Z', 'granted', 'timebox[bot]'),
     ev(G4, '2026-11-20T18:20:00Z', 'requested', 'bob', { reason: G4.reason }),
     ev(G4, '2026-11-20T18:30:00Z', 'approved', 'carol'),
-    ev(G4, '2026-11-20T18:30:00Z', 'extended', 'GitHub', { reason: `extends ${G3.id}` }),
+    ev(G4, '2026-11-20T18:30:00Z', 'extended', 'timebox[bot]', { reason: `extends ${G3.id}` }),
     ev(G5, '2026-11-21T10:00:00Z', 'requested', 'bob', { reason: G5.reason }),
     ev(G5, '2026-11-21T10:05:00Z', 'approved', 'carol'),
-    ev(G5, '2026-11-21T15:00:00Z', 'granted', 'GitHub'),
+    ev(G5, '2026-11-21T15:00:00Z', 'granted', 'timebox[bot]'),
   ],
   notes: [
     { commit: sha('9'), file: 'access/orders.yaml', message: 'ignored: request-like file outside requests/' },
@@ -173,6 +184,21 @@ const HOSTILE_LEDGER: Ledger = {
   notes: [{ commit: '<b>c</b>', file: '<i>f</i>', message: '<iframe src="javascript:alert(11)"></iframe>' }],
 };
 
+// What the browser-side checks return (they run as page scripts: this project compiles without the DOM lib).
+type Paint = { fill: string; opacity: string };
+type LegendSeen = {
+  legend: ({ role: string } & Paint)[];
+  bars: ({ role: string; state: string } & Paint)[];
+  dots: { role: string; fill: string }[];
+};
+type PathsSeen = { text: string; style: string; breaks: string[] }[];
+type ShortSeen = {
+  right: number;
+  labels: number;
+  scale: number;
+  bars: { id: string; left: number; right: number; width: number; onTop: boolean }[];
+};
+
 const EMPTY: Ledger = { grants: [], events: [], notes: [] };
 
 // --- The page as text.
@@ -200,6 +226,40 @@ describe('renderHtml (text)', () => {
         .update(scripts[0] ?? '')
         .digest('base64')}`,
     ).toBe(SCRIPT_HASH);
+  });
+
+  it('links pull requests only when the repository’s web address is known, and links nothing else', () => {
+    expect(html).toContain('<div class="pr">#12</div>');
+    const linked = renderHtml(LEDGER, {
+      generatedAt: GENERATED_AT,
+      repoUrl: 'https://github.com/acme/access',
+    });
+    const hrefs = [...linked.matchAll(/\bhref="([^"]*)"/g)].map((m) => m[1]);
+    expect([...new Set(hrefs)].sort()).toEqual([
+      'https://github.com/acme/access/pull/12',
+      'https://github.com/acme/access/pull/15',
+    ]);
+    expect(linked).not.toMatch(/<link|@import|@font-face|\bsrc=/i);
+  });
+
+  it('explains its jargon: every event type and state it shows is in the glossary', () => {
+    const terms = [...html.matchAll(/<dt>([^<]*)<\/dt>/g)].flatMap((m) => (m[1] ?? '').split(' / '));
+    for (const t of [
+      'requested',
+      'approved',
+      'granted',
+      'extended',
+      'revoked',
+      'expired',
+      'replaced',
+      'active',
+      'scheduled',
+      'actor',
+    ])
+      expect(terms).toContain(t);
+    expect(html).toMatch(
+      /<dt>replaced<\/dt><dd>A grant that ended early because its request file was edited/,
+    );
   });
 
   it('is deterministic', () => {
@@ -339,6 +399,152 @@ describe('renderHtml in headless Chromium', () => {
     await page.mouse.move(0, 0);
 
     await page.screenshot({ path: resolve(OUT, 'audit-report.png'), fullPage: true });
+    expect(problems).toEqual([]);
+  });
+
+  it('the legend shows the colours the bars and the table have', async () => {
+    const { page, problems } = await open(
+      renderHtml(LEDGER, { generatedAt: GENERATED_AT }),
+      'audit-report-legend',
+    );
+    const seen = (await page.evaluate(`(() => {
+      const paint = (e) => {
+        const c = getComputedStyle(e);
+        return { fill: c.fill, opacity: c.fillOpacity };
+      };
+      // The role legend is the first list: each item a swatch and the role's name.
+      const legend = [...document.querySelectorAll('.legend > div:first-child li')].map((li) => ({
+        role: (li.textContent ?? '').trim(),
+        ...paint(li.querySelector('svg rect')),
+      }));
+      const bars = [...document.querySelectorAll('svg.chart rect.grant')].map((b) => ({
+        role: b.getAttribute('data-role'),
+        state: b.getAttribute('data-state'),
+        ...paint(b),
+      }));
+      const dots = [...document.querySelectorAll('table.events .dot')].map((d) => ({
+        role: d.parentElement?.textContent ?? '',
+        fill: getComputedStyle(d).backgroundColor,
+      }));
+      return { legend, bars, dots };
+    })()`)) as LegendSeen;
+    const legend = new Map(seen.legend.map((l) => [l.role, { fill: l.fill, opacity: l.opacity }]));
+    expect([...legend.keys()].sort()).toEqual(['read-only', 'read-write']);
+    expect(new Set([...legend.values()].map((v) => v.fill)).size).toBe(2);
+    // Every bar but a scheduled one (faded, as the state legend says) has exactly its role's swatch colour.
+    const solid = seen.bars.filter((b) => b.state !== 'scheduled');
+    expect(solid.length).toBeGreaterThanOrEqual(4);
+    for (const b of solid)
+      expect({ fill: b.fill, opacity: b.opacity }, `${b.role} ${b.state}`).toEqual(legend.get(b.role));
+    for (const b of seen.bars.filter((x) => x.state === 'scheduled'))
+      expect(b.fill).toBe(legend.get(b.role)?.fill);
+    expect(seen.dots).toHaveLength(LEDGER.events.length);
+    for (const d of seen.dots) expect(d.fill, d.role).toBe(legend.get(d.role)?.fill);
+    expect(problems).toEqual([]);
+  });
+
+  it('paths wrap only after a slash, never inside a name, at any width', async () => {
+    const html = renderHtml(LEDGER, { generatedAt: GENERATED_AT });
+    let wrapped = 0;
+    for (const width of [1280, 960, 640]) {
+      const { page, problems } = await open(html, `audit-report-paths-${width}`, {
+        viewport: { width, height: 800 },
+      });
+      const seen = (await page.evaluate(`(() => {
+        const out = [];
+        for (const el of document.querySelectorAll('.path')) {
+          const chars = [];
+          const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+          for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+            const text = n.textContent ?? '';
+            for (let i = 0; i < text.length; i++) {
+              const r = document.createRange();
+              r.setStart(n, i);
+              r.setEnd(n, i + 1);
+              chars.push({ ch: text[i] ?? '', top: r.getBoundingClientRect().top });
+            }
+          }
+          // A character whose line box is lower than the one before it starts a new line.
+          const breaks = [];
+          for (let i = 1; i < chars.length; i++) {
+            const [a, b] = [chars[i - 1], chars[i]];
+            if (a && b && b.top > a.top + 2) breaks.push(\`\${a.ch}|\${b.ch}\`);
+          }
+          const c = getComputedStyle(el);
+          out.push({ text: el.textContent ?? '', style: \`\${c.overflowWrap} \${c.wordBreak}\`, breaks });
+        }
+        return out;
+      })()`)) as PathsSeen;
+      expect(seen.length).toBeGreaterThan(LEDGER.events.length);
+      for (const p of seen) {
+        expect(p.style, p.text).toBe('normal normal');
+        for (const b of p.breaks)
+          expect(b.startsWith('/|'), `${p.text} at ${width}px breaks at ${b}`).toBe(true);
+        wrapped += p.breaks.length;
+      }
+      // What is copied is the path: the break opportunities add no characters.
+      expect(seen.map((p) => p.text)).toEqual(expect.arrayContaining(LEDGER.events.map((e) => e.file)));
+      if (width === 640)
+        await page.screenshot({ path: resolve(OUT, 'audit-report-paths-640.png'), fullPage: true });
+      expect(problems).toEqual([]);
+    }
+    // The narrow window did wrap long paths (at slashes): the check above looked at real line breaks.
+    expect(wrapped).toBeGreaterThan(0);
+  });
+
+  it('a 5-minute grant in a 30-day window is a visible bar, not a sliver clipped at the edge', async () => {
+    const at = (iso: string, minutes: number) =>
+      new Date(Date.parse(iso) + minutes * 60_000).toISOString().replace('.000Z', 'Z');
+    const grant = (id: string, requester: string, starts: string, minutes: number): Grant => ({
+      ...G1,
+      id: `requests/${requester}/${id}.yaml@${id}`,
+      file: `requests/${requester}/${id}.yaml`,
+      requester,
+      starts_at: starts,
+      expires_at: at(starts, minutes),
+      ends_at: at(starts, minutes),
+      state: 'expired',
+    });
+    const MONTH = '2026-10-01T00:00:00Z';
+    const grants = [
+      grant('month', 'alice', MONTH, 30 * 24 * 60),
+      grant('first', 'bob', MONTH, 5),
+      grant('last', 'carol', at(MONTH, 30 * 24 * 60 - 5), 5),
+      grant('middle', 'dave', '2026-10-15T12:00:00Z', 5),
+    ];
+    const { page, problems } = await open(
+      renderHtml({ grants, events: [], notes: [] }, { generatedAt: GENERATED_AT }),
+      'audit-report-short',
+    );
+    const seen = (await page.evaluate(`(() => {
+      const svg = document.querySelector('svg.chart');
+      const box = svg.getBoundingClientRect();
+      const scale = box.width / svg.viewBox.baseVal.width;
+      const labels = Math.max(
+        ...[...svg.querySelectorAll('text.row-label')].map((t) => t.getBoundingClientRect().right),
+      );
+      const wrap = (document.querySelector('.chart-wrap')).getBoundingClientRect();
+      const bars = [...svg.querySelectorAll('rect.grant')].map((r) => {
+        const b = r.getBoundingClientRect();
+        const hit = document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2);
+        return {
+          id: r.getAttribute('data-grant'),
+          left: b.left,
+          right: b.right,
+          width: b.width,
+          onTop: hit === r,
+        };
+      });
+      return { right: Math.min(box.right, wrap.right), labels, scale, bars };
+    })()`)) as ShortSeen;
+    for (const b of seen.bars) {
+      expect(b.width, b.id ?? '').toBeGreaterThanOrEqual(8);
+      expect(b.left, b.id ?? '').toBeGreaterThan(seen.labels);
+      // Inside the plot: clear of the chart's right edge by the axis padding, never cut off by it.
+      expect(b.right, b.id ?? '').toBeLessThanOrEqual(seen.right - 20 * seen.scale);
+      expect(b.onTop, b.id ?? '').toBe(true);
+    }
+    await page.screenshot({ path: resolve(OUT, 'audit-report-short.png'), fullPage: true });
     expect(problems).toEqual([]);
   });
 
