@@ -150,6 +150,21 @@ describe.skipIf(unavailable !== null)(
           new Rename('requests/a.yaml', 'requests/b.yaml'),
         ]);
       });
+
+      // Found by `npm run fuzz` with the same two fixes reverted (seed -1778018901, path "23:1:1:4:2"): the
+      // re-assigned request's first user stayed `on` [no login beyond the active grants].
+      it('a grantee that erases its tag, then its request is re-assigned, is revoked (issue 13, 1 and 2)', async () => {
+        await runHistory([
+          new Add('requests/a.yaml', {
+            requester: 'alice',
+            resource: REDIS,
+            role: widest(),
+            duration: '30m',
+          }),
+          new Tamper(0, REDIS_TAMPER.indexOf('erase-own-tag')),
+          new Edit('requests/a.yaml', 'requester', 'bob'),
+        ]);
+      });
     });
   },
 );

@@ -294,6 +294,12 @@ export function commandArbitraries(policy: ModelPolicy): {
   const add = fc
     .tuple(index, req, fc.option(fc.constantFrom(20, 90), { nil: undefined, freq: 3 }))
     .map(([f, r, s]) => new Add(f, r, s));
+  const editRequester = fc
+    .tuple(index, fc.constantFrom(...REQUESTERS))
+    .map(([f, v]) => new Edit(f, 'requester', v));
+  const editRole = fc
+    .tuple(index, fc.constantFrom(...policy.allRoles))
+    .map(([f, v]) => new Edit(f, 'role', v));
   const by = fc.constantFrom<'apply' | 'expire'>('apply', 'expire');
   const advance = fc.oneof(
     fc.tuple(fc.nat({ max: 1 }), by).map(([n, b]) => new Advance('boundary', n, b)),
@@ -312,9 +318,12 @@ export function commandArbitraries(policy: ModelPolicy): {
     add,
     add,
     index.map((f) => new ReAdd(f)),
-    fc.tuple(index, fc.constantFrom(...REQUESTERS)).map(([f, v]) => new Edit(f, 'requester', v)),
+    // What a grant is (requester, resource, role) changing under it: the heart of the matter, twice.
+    editRequester,
+    editRequester,
     fc.tuple(index, resource).map(([f, v]) => new Edit(f, 'resource', v)),
-    fc.tuple(index, fc.constantFrom(...policy.allRoles)).map(([f, v]) => new Edit(f, 'role', v)),
+    editRole,
+    editRole,
     fc.tuple(index, fc.constantFrom(...DURATIONS)).map(([f, v]) => new Edit(f, 'duration', v)),
     fc.tuple(index, fc.constantFrom(-30, 15, 120)).map(([f, v]) => new SetUntil(f, v)),
     index.map((f) => new Garble(f)),
