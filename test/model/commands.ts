@@ -1,8 +1,9 @@
 // The steps of a generated history (fast-check commands): what people do to an access repo's main branch
 // (add, edit requester / resource / role / duration / until, break or mend, rename, remove, re-add), time
-// passing, and a grantee
-// tampering with what its rights reach. Every step but tampering is followed by an apply and the checks;
-// a tamper step happens between applies (a grantee does not wait for one), and is checked for gains only.
+// passing (then `timebox apply` or `timebox expire` runs, as the scheduled workflows do), and a grantee
+// tampering with what its rights reach or keeping a session open. Every change to main is followed by an
+// apply and the checks; a tamper step happens between runs (a grantee does not wait for one), and is
+// checked for gains only.
 import fc from 'fast-check';
 import {
   DURATIONS,
