@@ -21,7 +21,7 @@ import { resolveRef, rootCommit } from '../repo/history.js';
 import { GitError, gitRevision } from '../repo/source.js';
 import { loadRepoOrFail } from './check.js';
 import { colors, type Io, loadTeams, parseAt, repoRoot } from './context.js';
-import { EXIT, UsageError } from './errors.js';
+import { EXIT, failureExit, UsageError } from './errors.js';
 import { loadLedger } from './ledger.js';
 
 export type { Sealer } from '../providers/reconcile.js';
@@ -101,12 +101,12 @@ export async function runApply(
 
     if (opts.dryRun) {
       printPlan(io, plan, failures, opts.json ?? false);
-      return failures.length > 0 ? EXIT.failed : EXIT.ok;
+      return failureExit(failures);
     }
 
     const written = credsDir ? await writeCredentials(io, credsDir, granted) : 0;
     printResult(io, opts, { plan, granted, revoked, failures });
-    return failures.length > 0 || written < 0 ? EXIT.failed : EXIT.ok;
+    return written < 0 ? Math.max(EXIT.failed, failureExit(failures)) : failureExit(failures);
   } finally {
     await targets.close();
   }
@@ -311,7 +311,11 @@ function printPlan(io: Io, plan: Plan, failures: Failure[], json: boolean): void
   for (const r of plan.revoke)
     io.stdout(`${c.red('- revoke')}  ${r.file}  ${r.provider} ${r.principal} (${r.reason})\n`);
   io.stdout(`${plan.grant.length} to grant, ${plan.revoke.length} to revoke, ${plan.unchanged} unchanged\n`);
-  for (const f of failures) io.stderr(`ALARM: ${f.action} ${f.file || f.provider} failed: ${f.message}\n`);
+  // The preflight: what apply would fail on, said before anything is done.
+  for (const f of failures)
+    io.stderr(
+      `${f.config ? 'error' : 'ALARM'}: ${f.action} ${f.file || f.provider} ${f.action === 'grant' ? 'would fail' : 'failed'}: ${f.message}\n`,
+    );
 }
 
 /**
@@ -360,7 +364,7 @@ async function runApplyWithGitHub(
   for (const r of done.refused) io.stderr(`ALARM: ${r.file} refused: ${r.reason}\n`);
   if (opts.dryRun) {
     printPlan(io, done.result.plan, done.result.failures, opts.json ?? false);
-    return done.result.failures.length > 0 ? EXIT.failed : EXIT.ok;
+    return failureExit(done.result.failures);
   }
   const reverted: { file: string; pull?: number; merged?: string; error?: string }[] = [];
   if (opts.openPr) {
@@ -398,5 +402,5 @@ async function runApplyWithGitHub(
     ...(opts.openPr ? { reverted } : {}),
   });
   const failed = result.failures.length + done.refused.length + reverted.filter((r) => r.error).length;
-  return failed > 0 ? EXIT.failed : EXIT.ok;
+  return failed > 0 ? Math.max(EXIT.failed, failureExit(result.failures)) : EXIT.ok;
 }

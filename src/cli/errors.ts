@@ -31,3 +31,12 @@ export function readProblem(err: unknown): string {
   if (code === 'EISDIR') return 'it is a directory, not a file';
   return code ?? String(err);
 }
+
+/**
+ * The exit code of a reconciliation: 2 when a failure is a configuration error (an admin URL not set: its
+ * message says what to set), 1 for any other failure, 0 for none.
+ */
+export function failureExit(failures: readonly { config?: string }[]): number {
+  if (failures.some((f) => f.config)) return EXIT.usage;
+  return failures.length > 0 ? EXIT.failed : EXIT.ok;
+}

@@ -4,6 +4,7 @@
 import type { Grant } from '../core/ledger.js';
 import type { Policies } from '../core/model.js';
 import { type ActualAccess, type Plan, planReconcile } from '../core/reconcile.js';
+import { connectionEnv } from './common.js';
 import { providers } from './index.js';
 import type { Activity, ManagedAccess, Provider, ProviderTarget } from './types.js';
 
@@ -46,6 +47,8 @@ export interface Failure {
   message: string;
   /** A grant refused because the requester has no key to seal to (not a target failure). */
   noKeys?: boolean;
+  /** A configuration error (exit 2): the environment variable to set. */
+  config?: string;
 }
 
 export interface ApplyResult {
@@ -91,11 +94,13 @@ export class Targets {
         });
       } catch (err) {
         failed.add(key);
+        const missing = missingConnection(provider.id, resource.settings, env, policies);
         t.failures.push({
           file: '',
           provider: provider.id,
           action: 'list',
-          message: `${key}: ${(err as Error).message}`,
+          message: missing?.message ?? `${key}: ${(err as Error).message}`,
+          ...(missing ? { config: missing.variable } : {}),
         });
       }
     }
@@ -139,6 +144,82 @@ export class Targets {
     for (const t of this.#targets.values()) await t.target.close().catch(() => {});
     this.#targets.clear();
   }
+}
+
+/**
+ * A resource's `connection` whose admin URL variable is not set: a configuration error, said with what to
+ * set and which resources need it. Null when the variable is set (the failure is something else).
+ */
+function missingConnection(
+  provider: string,
+  settings: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  policies: Policies,
+): { variable: string; message: string } | null {
+  if (typeof settings.connection !== 'string') return null;
+  const variable = connectionEnv(provider, settings.connection);
+  if (env[variable]) return null;
+  const users = [...policies.resources.values()]
+    .filter((r) => r.provider === provider && r.settings.connection === settings.connection)
+    .map((r) => r.id);
+  return {
+    variable,
+    message: `${variable} is not set: set it to the admin URL of ${provider} connection \`${settings.connection}\` (used by ${users.join(', ')}), e.g. ${variable}=${EXAMPLE_URL[provider] ?? '<url>'}`,
+  };
+}
+
+const EXAMPLE_URL: Record<string, string> = {
+  postgres: 'postgres://timebox_admin:…@db.internal:5432/postgres',
+  mysql: 'mysql://timebox_admin:…@db.internal:3306/',
+  redis: 'redis://timebox_admin:…@cache.internal:6379',
+};
+
+/**
+ * `timebox plan` is `apply`'s preflight: what granting the plan would fail on — a requester without keys to
+ * seal to, a target's own refusal (`ProviderTarget.check`: group roles missing, …) — found without changing
+ * anything. Unreachable targets are already reported by `Targets.connect`.
+ */
+export async function preflight(targets: Targets, plan: Plan, input: ReconcileInput): Promise<Failure[]> {
+  const out: Failure[] = [];
+  for (const g of plan.grant) {
+    const resource = input.policies.resources.get(g.resourceId);
+    const t = targets.for(g.resourceId);
+    if (!resource || !t) continue;
+    const fail = (message: string, noKeys = false) =>
+      out.push({
+        file: g.file,
+        grantId: g.grantId,
+        provider: g.provider,
+        action: 'grant',
+        message,
+        ...(noKeys ? { noKeys } : {}),
+      });
+    try {
+      const refusal = await input.sealer.canSeal(g.requester);
+      if (refusal) fail(refusal, true);
+    } catch (err) {
+      fail(`cannot read the SSH keys of ${g.requester}: ${(err as Error).message}`);
+    }
+    if (!t.target.check) continue;
+    try {
+      const problems = await t.target.check({
+        owner: input.owner,
+        file: g.file,
+        grantId: g.grantId,
+        requester: g.requester,
+        resourceId: g.resourceId,
+        resource: resource.settings,
+        role: g.role,
+        roleSettings: resource.roles[g.role] ?? {},
+        startsAt: new Date(g.starts_at),
+        expiresAt: new Date(g.expires_at),
+      });
+      for (const p of problems) fail(p);
+    } catch (err) {
+      fail(`cannot check the target: ${(err as Error).message}`);
+    }
+  }
+  return out;
 }
 
 export interface ReconcileInput {
@@ -185,7 +266,10 @@ export async function reconcileTargets(targets: Targets, input: ReconcileInput):
     }
   }
   if (input.only === 'revoke') plan.grant = [];
-  if (input.dryRun) return { plan, actual, granted: [], revoked: [], failures };
+  if (input.dryRun) {
+    failures.push(...(await preflight(targets, plan, input)));
+    return { plan, actual, granted: [], revoked: [], failures };
+  }
 
   const revoked: Revoked[] = [];
   for (const r of plan.revoke) {

@@ -82,6 +82,11 @@ export interface ProviderTarget {
   grant(spec: GrantSpec): Promise<GrantOutcome>;
   /** Remove the access and end its sessions; verifies nothing is left (idempotent). */
   revoke(access: ManagedAccess): Promise<RevokeOutcome>;
+  /**
+   * Optional preflight for `timebox plan`: what `grant(spec)` would fail on (a group role missing in the
+   * target, one Timebox refuses to grant), found without changing anything. Empty: nothing known to stop it.
+   */
+  check?(spec: GrantSpec): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -241,6 +241,31 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
       return out;
     },
 
+    async check(spec): Promise<string[]> {
+      const name = principalFor(spec);
+      const wanted = (spec.roleSettings as unknown as RoleSettings).grant;
+      return session(async (client) => {
+        const { rows } = await client.query<{ rolname: string }>(
+          'SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])',
+          [wanted],
+        );
+        const found = new Set(rows.map((r) => r.rolname));
+        const missing = wanted.filter((r) => !found.has(r));
+        if (missing.length > 0) {
+          const list = missing.map((r) => `\`${r}\``).join(', ');
+          return [
+            `role \`${spec.role}\` of ${spec.resourceId} grants ${list}, which the database does not have : create ${missing.length === 1 ? 'it' : 'them'} (CREATE ROLE … NOLOGIN, with the rights the role should give) or fix the policy`,
+          ];
+        }
+        try {
+          await refuseDangerous(client, name, wanted);
+        } catch (err) {
+          return [(err as Error).message];
+        }
+        return [];
+      });
+    },
+
     async grant(spec): Promise<GrantOutcome> {
       const name = principalFor(spec);
       const wanted = (spec.roleSettings as unknown as RoleSettings).grant;
