@@ -426,10 +426,10 @@ function renderEvents(
       `<td><span class="type type-${esc(e.type)}">${esc(e.type)}</span></td>`,
       `<td class="path">${pathHtml(e.file)}</td>`,
       `<td class="actor">${actorHtml(e.actor)}</td>`,
-      `<td class="nowrap access"><div class="requester">${esc(e.requester)}</div><div><span class="role"><span class="dot" style="background:${colour(e.role)}"></span>${esc(e.role)}</span> <span class="muted">on</span> <span class="resource">${esc(e.resource)}</span></div><div class="expires"><span class="muted">expires</span> ${timeTag(e.expires_at)}</div></td>`,
+      `<td class="nowrap access"><div class="requester">${esc(e.requester)}</div><div><span class="role"><span class="dot" style="background:${colour(e.role)}"></span>${esc(e.role)}</span> <span class="on">on ${esc(e.resource)}</span></div><div class="expires"><span class="muted">expires</span> ${timeTag(e.expires_at)}</div></td>`,
       `<td class="nowrap ticket-pr"><div class="ticket">${e.ticket ? esc(e.ticket) : '<span class="muted">no ticket</span>'}</div><div class="pr">${pullHtml(e.pull_request, repoUrl)}</div></td>`,
       `<td class="detail">${detail}</td>`,
-      `<td><code title="${esc(e.commit)}">${esc(e.commit.slice(0, 12))}</code></td>`,
+      `<td><code title="${esc(e.commit)}">${esc(e.commit.slice(0, 8))}</code></td>`,
       '</tr>',
     ].join('');
   });
@@ -510,17 +510,18 @@ text.now-label { fill: #c0262d; font-size: 10px; text-anchor: middle; }
 .legend li { display: flex; align-items: center; gap: 6px; font-size: 13px; }
 .table-wrap { overflow-x: auto; }
 table.events { border-collapse: collapse; width: 100%; font-size: 13px; }
-table.events th { white-space: nowrap; text-align: left; font-weight: 600; color: var(--muted); border-bottom: 2px solid var(--line); padding: 6px 8px; background: #fff; }
-table.events td { border-bottom: 1px solid var(--line); padding: 5px 7px; vertical-align: top; }
+table.events th { white-space: nowrap; text-align: left; font-weight: 600; color: var(--muted); border-bottom: 2px solid var(--line); padding: 6px; background: #fff; }
+table.events td { border-bottom: 1px solid var(--line); padding: 5px 6px; vertical-align: top; }
 table.events tbody tr:hover { background: var(--band); }
 table.events tr.hl { background: #fff4cc !important; }
 td.nowrap { white-space: nowrap; }
 td.path, span.path { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; overflow-wrap: normal; word-break: normal; }
 .path .seg { white-space: nowrap; }
 td.actor { white-space: nowrap; }
+td.access .role, td.access .on, td.access time { white-space: nowrap; }
 .git-name { font-style: italic; }
 td .pr a { color: #1d4ed8; }
-td.detail { min-width: 14em; max-width: 420px; overflow-wrap: break-word; }
+td.detail { min-width: 11em; max-width: 420px; overflow-wrap: break-word; }
 td.detail .activity { white-space: pre-wrap; margin-top: 2px; }
 .dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 6px; vertical-align: 0; }
 .type { display: inline-block; border-radius: 4px; padding: 0 6px; font-size: 12px; font-weight: 600; background: #eef0f4; color: #344054; }

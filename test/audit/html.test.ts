@@ -443,6 +443,20 @@ describe('renderHtml in headless Chromium', () => {
     expect(problems).toEqual([]);
   });
 
+  it('the event table fits a laptop window: no column is cut off behind a scrollbar', async () => {
+    const html = renderHtml(LEDGER, { generatedAt: GENERATED_AT, repoUrl: 'https://github.com/acme/access' });
+    for (const width of [1280]) {
+      const { page, problems } = await open(html, `audit-report-fit-${width}`, {
+        viewport: { width, height: 800 },
+      });
+      const fit = (await page.evaluate(
+        `(() => { const w = document.querySelector('.table-wrap'); return [w.scrollWidth, w.clientWidth]; })()`,
+      )) as [number, number];
+      expect(fit[0], `table at ${width}px`).toBeLessThanOrEqual(fit[1]);
+      expect(problems).toEqual([]);
+    }
+  });
+
   it('paths wrap only after a slash, never inside a name, at any width', async () => {
     const html = renderHtml(LEDGER, { generatedAt: GENERATED_AT });
     let wrapped = 0;
