@@ -75,7 +75,7 @@ describe.skipIf(unavailable !== null)(
       async () => {
         const { first, steps } = commandArbitraries(setup.policy);
         // Without bias: fast-check otherwise favours short histories, and expiries need a few steps.
-        const history = fc.noBias(fc.commands(steps, { maxCommands: 12, size: 'max' }));
+        const history = fc.noBias(fc.commands(steps, { maxCommands: 10, size: 'max' }));
         await fc.assert(
           fc.asyncProperty(first, fc.limitShrink(history, fuzzRuns > 0 ? 500 : 40), (f, rest) =>
             runHistory(rest, f),

@@ -390,6 +390,11 @@ export class World {
       how === 'apply' ? ledger : new Set([...this.#lastApplied].filter((p) => ledger.has(p)));
 
     // What `timebox plan` would now say, from the same ledger: nothing to grant, nothing of ours to revoke.
+    // (When the run itself did nothing and reported nothing, its plan was empty and nothing changed since.)
+    if (applied.granted.length + applied.revoked.length + applied.errors.length === 0 && applied.code === 0) {
+      if (problems.length > 0) this.#fail(entry, problems);
+      return;
+    }
     const { policies } = this.#setup.policy;
     const targets = await Targets.connect(policies, this.#setup.env);
     try {
