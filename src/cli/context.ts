@@ -1,6 +1,7 @@
 // Shared plumbing for commands: repo root, time, teams file, colours, output streams.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import pc from 'picocolors';
 import { compileSchema, validateAgainst } from '../core/schemas.js';
 import { checkTimestamp } from '../core/time.js';
@@ -39,6 +40,30 @@ export function colors(io: Io) {
 
 export function repoRoot(io: Io, repo: string | undefined): string {
   return resolve(io.cwd, repo ?? '.');
+}
+
+/**
+ * Commands that read an access repo refuse, with the remedy, a folder that is not one (no `policies/`,
+ * `requests/` or `timebox.yaml`): "run it in your access repo, or pass --repo", rather than a git or loader error.
+ */
+export function requireAccessRepo(
+  io: Io,
+  repo: string | undefined,
+  given: boolean,
+  historyOnly = false,
+): void {
+  const root = repoRoot(io, repo);
+  if (['policies', 'requests', 'timebox.yaml'].some((f) => existsSync(join(root, f)))) return;
+  // `status` and `audit` read only git history: a checkout whose requests were all removed is fine.
+  if (historyOnly && existsSync(join(root, '.git'))) return;
+  if (given) {
+    throw new UsageError(
+      `--repo ${repo}: ${root} is not an access repo (it has no policies/, requests/ or timebox.yaml)`,
+    );
+  }
+  throw new UsageError(
+    `${root} is not an access repo (it has no policies/, requests/ or timebox.yaml): run timebox in your access repo, or pass --repo DIR`,
+  );
 }
 
 /** `--at`, `--since`, `--until`: the same rule as times in request files (src/core/time.ts). */

@@ -3,7 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { GitError } from '../repo/source.js';
 import { runApply } from './apply.js';
 import { runCheck } from './check.js';
-import { type Io, processIo } from './context.js';
+import { type Io, processIo, requireAccessRepo } from './context.js';
 import { runCreds } from './creds.js';
 import { runDemoCommand } from './demo.js';
 import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
@@ -15,6 +15,9 @@ import { runVerify } from './verify.js';
 
 const repoOption = () => new Option('--repo <dir>', 'the access repo').default('.', 'the current directory');
 const jsonOption = () => new Option('--json', 'print one JSON document on stdout, nothing else');
+/** `--repo` works on every command that reads an access repo; the others say so in their help. */
+const NO_REPO =
+  '\nThis command reads no access repo: it takes no --repo (paths are relative to the current directory).';
 
 export function buildProgram(io: Io, done: (code: number) => void): Command {
   const program = new Command('timebox')
@@ -22,7 +25,14 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride();
+    .exitOverride()
+    // Every command that takes --repo reads an access repo: outside one, say so and suggest --repo.
+    .hook('preAction', (_, action) => {
+      if (!action.options.some((o) => o.long === '--repo')) return;
+      if (action.name() === 'check' && action.opts().base) return; // policies come from --base
+      const historyOnly = action.name() === 'status' || action.name() === 'audit';
+      requireAccessRepo(io, action.opts().repo, action.getOptionValueSource('repo') === 'cli', historyOnly);
+    });
 
   program
     .command('check')
@@ -107,6 +117,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     )
     .option('--out <file>', 'write to FILE instead of stdout')
     .option('--no-cache', 'ignore and do not write the ledger cache in .git/timebox/')
+    .addOption(new Option('--json', 'the same as --format json').conflicts('format'))
     .action(async (opts) => done(await runAudit(io, opts)));
 
   const reconcileOptions = (cmd: Command) =>
@@ -186,6 +197,7 @@ Exit codes: 0 done, 1 something failed (an ALARM line says what; revocations are
       'the sealed credentials: a file, - for stdin, or a pull request number or URL (needs GITHUB_TOKEN or GH_TOKEN)',
     )
     .option('--identity <key...>', 'SSH private key file(s) (default: ~/.ssh/id_ed25519, ~/.ssh/id_rsa)')
+    .addHelpText('after', NO_REPO)
     .action(async (file: string, opts) => done(await runCreds(io, file, opts)));
 
   program
@@ -199,14 +211,14 @@ Exit codes: 0 done, 1 something failed (an ALARM line says what; revocations are
 Starts an embedded PostgreSQL (or uses TIMEBOX_DEMO_PG_URL), a local forge standing in for GitHub, and
 timebox serve against them; a QA engineer asks for access, reviewers approve, Timebox grants, the clock
 moves two hours, Timebox revokes and reverts, and the audit is read back from git. Exit 0 only if every
-step verified what it claims.`,
+step verified what it claims.${NO_REPO}`,
     )
     .action(async (opts) => done(await runDemoCommand(io, opts)));
 
   program
     .command('serve')
     .description('run the GitHub App: check pull requests and keep one summary comment per pull request')
-    .addHelpText('after', SERVE_ENV_HELP)
+    .addHelpText('after', `${SERVE_ENV_HELP}${NO_REPO}`)
     .action(async () => done(await runServe(io)));
 
   return program;

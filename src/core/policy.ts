@@ -5,7 +5,7 @@ import type { ProviderDefinition } from '../providers/types.js';
 import { parseDuration } from './duration.js';
 import { isValidTimeZone } from './hours.js';
 import type { FileProblem, HoursSpec, Policies, Resource, Rule, Weekday } from './model.js';
-import { compileSchema, validateAgainst, validateSchema } from './schemas.js';
+import { compileSchema, didYouMean, validateAgainst, validateSchema } from './schemas.js';
 import { formatPath, type LoadedYaml, loadYaml } from './yaml-loader.js';
 
 export interface SourceFile {
@@ -47,6 +47,8 @@ export function loadPolicies(
   const errors: FileProblem[] = [];
   const warnings: FileProblem[] = [];
   const ruleSources = new Map<string, string>();
+  /** Where each rule's `resources` entries are written, for errors about names that match nothing. */
+  const resourceAt = new Map<Rule, { line: number; column: number; path: string }[]>();
 
   for (const file of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
     const loaded = loadYaml(file.text, { scalars: 'core', maxBytes: POLICY_MAX_BYTES });
@@ -86,21 +88,39 @@ export function loadPolicies(
       }
       ruleSources.set(raw.name, `${file.path}:${at.line}`);
       const rule = checkRule(raw, index, loaded, (e) => add(errors, e));
-      if (rule) rules.push({ ...rule, source: { file: file.path, line: at.line } });
+      if (rule) {
+        const pushed = { ...rule, source: { file: file.path, line: at.line } };
+        rules.push(pushed);
+        resourceAt.set(
+          pushed,
+          rule.resources.map((_, j) => ({
+            ...loaded.locate(['rules', index, 'resources', j]),
+            path: `$.rules[${index}].resources[${j}]`,
+          })),
+        );
+      }
     });
   }
 
+  // A rule naming a resource that does not exist is a mistake (a typo would silently grant nothing, or
+  // deny nothing): an error. A glob matching nothing is only a warning when the rule matches something else.
+  const ids = [...resources.keys()];
   for (const rule of rules) {
-    const patterns = rule.resources.map((p) => compileGlob(p));
-    if (![...resources.keys()].some((id) => patterns.some((re) => re.test(id)))) {
-      warnings.push({
+    const matchesAny = rule.resources.some((p) => ids.some((id) => compileGlob(p).test(id)));
+    rule.resources.forEach((pattern, j) => {
+      if (ids.some((id) => compileGlob(pattern).test(id))) return;
+      const at = resourceAt.get(rule)?.[j] ?? { line: rule.source.line, column: 1, path: '$.rules' };
+      const literal = !/[*?[\]{}()!+@]/.test(pattern);
+      const problem = {
         file: rule.source.file,
-        line: rule.source.line,
-        column: 1,
-        path: '$.rules',
-        message: `rule \`${rule.name}\` matches no resource`,
-      });
-    }
+        ...at,
+        message: literal
+          ? `rule \`${rule.name}\` names resource \`${pattern}\`, which does not exist${didYouMean(pattern, ids) || (ids.length > 0 ? ` (resources: ${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ', …' : ''})` : ' (no resources are defined)')}`
+          : `rule \`${rule.name}\`: \`${pattern}\` matches no resource`,
+      };
+      if (literal || !matchesAny) errors.push(problem);
+      else warnings.push(problem);
+    });
   }
   return { policies: { resources, rules }, errors, warnings };
 }

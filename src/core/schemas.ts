@@ -26,7 +26,14 @@ export type SchemaName = 'request' | 'policy' | 'config' | 'policy-test';
 let compiled: Map<SchemaName, ValidateFunction> | undefined;
 
 /** One ajv instance (draft-07) for the shipped schemas; providers compile their own schemas through it too. */
-export const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
+// `verbose`: errors carry their parent schema, so an unknown field can be compared with the known ones.
+export const ajv = new Ajv({
+  allErrors: true,
+  strict: true,
+  strictRequired: false,
+  allowUnionTypes: true,
+  verbose: true,
+});
 addFormats.default(ajv);
 // ajv-formats' `date-time` accepts times JavaScript cannot represent (leap seconds, `+01`, year 0000, …):
 // every schema's `date-time` is the one rule of src/core/time.ts instead.
@@ -86,20 +93,27 @@ export function toFileErrors(
 ): FileError[] {
   const out: FileError[] = [];
   const seen = new Set<string>();
+  // A missing field explained by a typo beside it (`reson:` for `reason:`) is said once, as the typo.
+  const typoOf = new Set<string>();
+  const missing = new Map<FileError, string>();
   for (const e of relevant(errors)) {
     const path: PathSegment[] = [...base, ...typedPath(value, pointerToPath(e.instancePath))];
     let at = loaded.locate(path);
     let message = e.message ?? 'is invalid';
+    let missingKey: string | null = null;
     const params = e.params as Record<string, unknown>;
     switch (e.keyword) {
       case 'additionalProperties': {
         const key = String(params.additionalProperty);
+        const close = closeNames(key, knownFields(e.parentSchema));
+        for (const c of close) typoOf.add(`${formatPath(path)}\u0000${c}`);
         path.push(key);
         at = loaded.locateKey(path);
-        message = `unknown field \`${key}\``;
+        message = `unknown field \`${key}\`${didYouMean(key, knownFields(e.parentSchema))}`;
         break;
       }
       case 'required':
+        missingKey = `${formatPath(path)}\u0000${String(params.missingProperty)}`;
         message = `missing required field \`${String(params.missingProperty)}\``;
         break;
       case 'type':
@@ -127,9 +141,12 @@ export function toFileErrors(
     if (!seen.has(k)) {
       seen.add(k);
       out.push(fe);
+      if (missingKey) missing.set(fe, missingKey);
     }
   }
-  return out.sort((a, b) => a.line - b.line || a.column - b.column);
+  return out
+    .filter((e) => !typoOf.has(missing.get(e) ?? ''))
+    .sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
 /**
@@ -197,4 +214,47 @@ function article(type: string): string {
     .replace('array', 'a list');
   if (t.startsWith('a ')) return t;
   return /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`;
+}
+
+function knownFields(schema: unknown): string[] {
+  const props = (schema as { properties?: unknown } | undefined)?.properties;
+  return props && typeof props === 'object' ? Object.keys(props) : [];
+}
+
+/** ` (did you mean \`reason\`?)` when a few known names are close to a typo; empty otherwise. */
+export function didYouMean(value: string, known: readonly string[]): string {
+  const close = closeNames(value, known);
+  return close.length > 0 ? ` (did you mean ${close.map((c) => `\`${c}\``).join(' or ')}?)` : '';
+}
+
+function closeNames(value: string, known: readonly string[]): string[] {
+  const v = value.toLowerCase();
+  return known
+    .filter((k) => {
+      const l = k.toLowerCase();
+      return (
+        editDistance(l, v) <= Math.min(2, Math.max(1, Math.floor(l.length / 3))) ||
+        l.replace(/[-_]/g, '') === v.replace(/[-_]/g, '')
+      );
+    })
+    .slice(0, 3);
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j] as number;
+      row[j] = Math.min(
+        (row[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        prev + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      prev = tmp;
+    }
+  }
+  return row[b.length] as number;
 }

@@ -177,8 +177,20 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
   }
   // Tag errors are reported where the tag is written, below; the library's are a fallback.
   const tagFallback: FileError[] = [];
+  let indentSaid = false;
   for (const e of [...doc.errors, ...doc.warnings]) {
     if (e.code === 'BAD_DIRECTIVE' && props.directive.length > 0) continue;
+    if (e.code === 'BLOCK_AS_IMPLICIT_KEY' || e.code === 'MULTILINE_IMPLICIT_KEY') {
+      // A line indented deeper than the key above it, which already has a value: the library says so twice,
+      // at the value above. Say it once, at the line that is indented wrong.
+      if (indentSaid) continue;
+      indentSaid = true;
+      const wrong = overIndentedLine(text, e.pos[0]);
+      if (wrong) {
+        errors.push({ line: wrong.line, column: wrong.column, path: '$', message: wrong.message });
+        continue;
+      }
+    }
     if (e.code === 'TAG_RESOLVE_FAILED') {
       tagFallback.push({ ...pos(e.pos[0]), path: '$', message: yamlMessage(e.code, e.message) });
       continue;
@@ -457,6 +469,32 @@ function lastAtOrBefore(list: readonly number[], at: number): number | undefined
     else hi = mid;
   }
   return lo > 0 ? list[lo - 1] : undefined;
+}
+
+/**
+ * The first line after `offset`'s line that is indented deeper than that line (the key above already has a
+ * value on its own line, so the deeper line can belong to nothing).
+ */
+function overIndentedLine(
+  text: string,
+  offset: number,
+): { line: number; column: number; message: string } | null {
+  const lines = text.split('\n');
+  const at = text.slice(0, offset).split('\n').length - 1;
+  const indent = (l: string) => l.length - l.trimStart().length;
+  const above = lines[at] ?? '';
+  for (let i = at + 1; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+    if (indent(line) <= indent(above)) return null;
+    const key = /^\s*([^:#\s][^:#]*?)\s*:/.exec(above)?.[1];
+    return {
+      line: i + 1,
+      column: indent(line) + 1,
+      message: `indented ${indent(line)} space${indent(line) === 1 ? '' : 's'}, deeper than the line above (${indent(above)})${key ? `, whose \`${key}\` already has a value` : ''}: fields of one mapping must start in the same column`,
+    };
+  }
+  return null;
 }
 
 function yamlMessage(code: string, message: string): string {

@@ -59,7 +59,7 @@ describe('loadPolicies', () => {
         line: 6,
         column: 42,
         path: "$.resources['orders-db'].roles['read-only'].readonly",
-        message: 'unknown field `readonly` (postgres role settings)',
+        message: 'unknown field `readonly` (did you mean `read_only`?) (postgres role settings)',
       },
     ]);
   });
@@ -107,10 +107,42 @@ describe('loadPolicies', () => {
     ]);
   });
 
-  it('warns about a rule that matches no resource', () => {
-    const r = load(['policies/a.yaml', `${DB}rules:\n  - { name: typo, resources: [order-db] }\n`]);
-    expect(r.errors).toEqual([]);
-    expect(r.warnings[0]?.message).toBe('rule `typo` matches no resource');
+  it('a rule naming a resource that does not exist is an error at the name, with a suggestion', () => {
+    const r = load([
+      'policies/a.yaml',
+      `${DB}rules:\n  - name: typo\n    resources: [orders-db, order-db]\n`,
+    ]);
+    expect(r.errors).toEqual([
+      {
+        file: 'policies/a.yaml',
+        line: 9,
+        column: 28,
+        path: '$.rules[0].resources[1]',
+        message: 'rule `typo` names resource `order-db`, which does not exist (did you mean `orders-db`?)',
+      },
+    ]);
+  });
+
+  it('a rule whose globs match nothing is an error; a glob beside a match is only a warning', () => {
+    const none = load(['policies/a.yaml', `${DB}rules:\n  - { name: g, resources: ["cache-*"] }\n`]);
+    expect(none.errors.map((e) => e.message)).toEqual(['rule `g`: `cache-*` matches no resource']);
+    const some = load(['policies/a.yaml', `${DB}rules:\n  - { name: g, resources: ["*-db", "cache-*"] }\n`]);
+    expect(some.errors).toEqual([]);
+    expect(some.warnings.map((e) => e.message)).toEqual(['rule `g`: `cache-*` matches no resource']);
+  });
+
+  it('an unknown field in a policy gets "did you mean"', () => {
+    const r = load([
+      'policies/a.yaml',
+      `${DB}rules:\n  - name: r\n    resources: [orders-db]\n    max_duraton: 2h\n`,
+    ]);
+    expect(r.errors).toEqual([
+      expect.objectContaining({
+        line: 10,
+        column: 5,
+        message: 'unknown field `max_duraton` (did you mean `max_duration`?)',
+      }),
+    ]);
   });
 
   it('policy files get the same hardening as requests (anchors, duplicate keys)', () => {

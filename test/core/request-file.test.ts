@@ -140,6 +140,31 @@ describe('schema errors', () => {
     expect(r.errors).toEqual([error(6, 1, '$.extra', 'unknown field `extra`')]);
   });
 
+  it('a typo of a field gets "did you mean", and is not also reported as the field missing', () => {
+    const { reason, ...rest } = VALID;
+    const r = parse({ ...rest, reson: reason });
+    expect(r.errors).toEqual([error(5, 1, '$.reson', 'unknown field `reson` (did you mean `reason`?)')]);
+    expect(parse({ ...VALID, tiket: 'BUG-1' }).errors).toEqual([
+      error(6, 1, '$.tiket', 'unknown field `tiket` (did you mean `ticket`?)'),
+    ]);
+  });
+
+  it('an indentation mistake is one message at the line indented wrong, not the parser’s text twice', () => {
+    const r = parseRequest(
+      PATH,
+      'requester: alice\nresource: orders-db\n  role: read-only\nduration: 2h\nreason: Reproduce BUG-1234 here\n',
+      DEFAULT_CONFIG,
+    );
+    expect(r.errors).toEqual([
+      error(
+        3,
+        3,
+        '$',
+        'indented 2 spaces, deeper than the line above (0), whose `resource` already has a value: fields of one mapping must start in the same column',
+      ),
+    ]);
+  });
+
   it('an unknown field with an odd name is quoted in the path', () => {
     const r = parseRequest(PATH, `${text(VALID)}"read only": x\n`, DEFAULT_CONFIG);
     expect(r.errors).toEqual([error(6, 1, "$['read only']", 'unknown field `read only`')]);
