@@ -103,7 +103,8 @@ export function loadPolicies(
   }
 
   // A rule naming a resource that does not exist is a mistake (a typo would silently grant nothing, or
-  // deny nothing): an error. A glob matching nothing is only a warning when the rule matches something else.
+  // deny nothing): an error, as is a rule that matches nothing at all. A glob matching nothing beside
+  // patterns that do is fine (`admin-*` in a deny rule, before any admin system exists).
   const ids = [...resources.keys()];
   for (const rule of rules) {
     const matchesAny = rule.resources.some((p) => ids.some((id) => compileGlob(p).test(id)));
@@ -119,7 +120,6 @@ export function loadPolicies(
           : `rule \`${rule.name}\`: \`${pattern}\` matches no resource`,
       };
       if (literal || !matchesAny) errors.push(problem);
-      else warnings.push(problem);
     });
   }
   return { policies: { resources, rules }, errors, warnings };
