@@ -268,7 +268,25 @@ export function decideRequest(
   const owners = ownersOf(input.codeowners, path).owners;
   const reports = met.map((rule) => ({ rule, report: reportFor(input.pull, rule, requester, owners) }));
   const done = reports.find((r) => r.report.satisfied);
-  if (done) return { ...decided, status: 'approved', rule: done.rule.name, approvals: done.report };
+  if (done) {
+    // A deny rule that would match through a team whose membership is unknown may apply: not approved yet.
+    const maybe = rulesForRole(input.policies, request.resource, request.role).find(
+      (r) => r.effect === 'deny' && unknownTeamsOf(r, input.pull.teams).length > 0,
+    );
+    if (!maybe) return { ...decided, status: 'approved', rule: done.rule.name, approvals: done.report };
+    return {
+      ...decided,
+      status: 'pending',
+      rule: done.rule.name,
+      approvals: { ...done.report, satisfied: false },
+      reasons: [
+        {
+          rule: maybe.name,
+          message: `membership of ${unknownTeamsOf(maybe, input.pull.teams).join(', ')} is unknown, so whether this deny rule applies to ${requester} is not known yet (offline, pass --teams FILE)`,
+        },
+      ],
+    };
+  }
 
   // Pending: report the rule closest to being met (fewest approvals missing), policy order on ties.
   const missing = (r: (typeof reports)[number]) =>
@@ -474,6 +492,8 @@ function violationsOf(
 }
 
 const isTeam = (p: string) => p.startsWith('@') && p.includes('/');
+const unknownTeamsOf = (rule: Rule, teams: PullFacts['teams']) =>
+  rule.requesters.filter((p) => isTeam(p) && !(lower(p) in teams));
 
 /**
  * Allow rules for this resource and role that name the requester only through teams whose membership the

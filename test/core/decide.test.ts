@@ -177,6 +177,29 @@ rules:
     expect(open.reasons[0]?.message).toContain('membership of @acme/qa is unknown');
   });
 
+  it('a deny rule that may apply through a team of unknown membership keeps the request from approval', () => {
+    const withDeny = policies(`
+resources:
+  orders-db: { provider: postgres, connection: orders, roles: { read-only: { grant: [r] } } }
+rules:
+  - { name: anyone, resources: [orders-db] }
+  - { name: no-contractors, effect: deny, requesters: ["@acme/contractors"], resources: ["*"] }
+`);
+    const at = (teams: Record<string, string[]>) =>
+      decideRequest(FILE, requestText(BASE_REQUEST), input(withDeny, [], { pull: pull([], { teams }) }));
+    const unknown = at({});
+    expect(unknown.status).toBe('pending');
+    expect(unknown.reasons).toEqual([
+      {
+        rule: 'no-contractors',
+        message: expect.stringContaining('membership of @acme/contractors is unknown'),
+      },
+    ]);
+    expect(unknown.approvals?.satisfied).toBe(false);
+    expect(at({ '@acme/contractors': ['bob'] }).status).toBe('approved');
+    expect(at({ '@acme/contractors': ['alice'] }).status).toBe('denied');
+  });
+
   it('unknown membership with another violation is still denied, and says both', () => {
     const d = decide({ ...BASE_REQUEST, duration: '5h' }, { pull: pull([approve('carol')], { teams: {} }) });
     expect(d.status).toBe('denied');
