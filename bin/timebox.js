@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI is compiled to dist/ by `npm run build` (run by `npm ci` through `prepare`).
+// Thin launcher: the CLI is compiled to dist/ by `npm run build` (run by `npm ci` through `postprepare`).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

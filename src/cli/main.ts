@@ -1,4 +1,5 @@
 // The `timebox` command line: parse flags, run a command, map outcomes to exit codes. Nothing else.
+import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { GitError } from '../repo/source.js';
 import { runApply } from './apply.js';
@@ -13,6 +14,9 @@ import { inquirerPrompter, runNew } from './new.js';
 import { runServe, SERVE_ENV_HELP } from './serve.js';
 import { runVerify } from './verify.js';
 
+// The installed package's own version (src/cli and dist/cli are both two levels below package.json).
+const VERSION: string = createRequire(import.meta.url)('../../package.json').version;
+
 const repoOption = () => new Option('--repo <dir>', 'the access repo').default('.', 'the current directory');
 const jsonOption = () => new Option('--json', 'print one JSON document on stdout, nothing else');
 /** `--repo` works on every command that reads an access repo; the others say so in their help. */
@@ -22,7 +26,7 @@ const NO_REPO =
 export function buildProgram(io: Io, done: (code: number) => void): Command {
   const program = new Command('timebox')
     .description('Temporary, least-privilege production access granted through pull requests.')
-    .version('0.1.0')
+    .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
