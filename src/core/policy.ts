@@ -43,6 +43,8 @@ export function loadPolicies(
   providers: ReadonlyMap<string, ProviderDefinition>,
 ): PolicyLoad {
   const resources = new Map<string, Resource>();
+  /** Every resource id declared, valid or not (see the rule check below). */
+  const declared = new Set<string>();
   const rules: Rule[] = [];
   const errors: FileProblem[] = [];
   const warnings: FileProblem[] = [];
@@ -62,6 +64,7 @@ export function loadPolicies(
 
     const doc = (loaded.value ?? {}) as { resources?: Record<string, RawResource>; rules?: RawRule[] };
     for (const [id, raw] of Object.entries(doc.resources ?? {})) {
+      declared.add(id);
       const at = loaded.locateKey(['resources', id]);
       const existing = resources.get(id);
       if (existing) {
@@ -105,7 +108,9 @@ export function loadPolicies(
   // A rule naming a resource that does not exist is a mistake (a typo would silently grant nothing, or
   // deny nothing): an error, as is a rule that matches nothing at all. A glob matching nothing beside
   // patterns that do is fine (`admin-*` in a deny rule, before any admin system exists).
-  const ids = [...resources.keys()];
+  // Resources that were declared but refused count as existing here: their own errors say what is wrong,
+  // and a rule naming them is not a second mistake.
+  const ids = [...declared];
   for (const rule of rules) {
     const matchesAny = rule.resources.some((p) => ids.some((id) => compileGlob(p).test(id)));
     rule.resources.forEach((pattern, j) => {
