@@ -17,7 +17,7 @@ import type {
   Window,
 } from './model.js';
 import { compileGlob, type Glob } from './policy.js';
-import { validateSchema } from './schemas.js';
+import { editDistance, validateSchema } from './schemas.js';
 import { formatTimestamp, MAX_TIME_MS, MIN_TIME_MS, parseTimestamp } from './time.js';
 import { type FileError, loadYaml } from './yaml-loader.js';
 
@@ -541,26 +541,7 @@ function noAllowMessage(request: AccessRequest, input: CheckInput): string {
 
 function suggest(value: string, known: string[]): string {
   const close = known
-    .filter((k) => k.includes(value) || value.includes(k) || distance(k, value) <= 2)
+    .filter((k) => k.includes(value) || value.includes(k) || editDistance(k, value) <= 2)
     .slice(0, 3);
   return close.length > 0 ? ` (did you mean ${close.map((c) => `\`${c}\``).join(' or ')}?)` : '';
-}
-
-function distance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2) return 3;
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] as number;
-      row[j] = Math.min(
-        (row[j] as number) + 1,
-        (row[j - 1] as number) + 1,
-        prev + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-      prev = tmp;
-    }
-  }
-  return row[b.length] as number;
 }

@@ -240,7 +240,8 @@ function closeNames(value: string, known: readonly string[]): string[] {
     .slice(0, 3);
 }
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance, cut off at 3 (enough for "did you mean"). */
+export function editDistance(a: string, b: string): number {
   if (Math.abs(a.length - b.length) > 2) return 3;
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
