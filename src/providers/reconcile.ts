@@ -2,11 +2,11 @@
 // what Timebox made there, revoke what git no longer wants and grant what is missing, sealing each new
 // secret to its requester. `timebox apply` (offline, keys file) and `timebox serve` (GitHub keys) share it.
 import type { Grant } from '../core/ledger.js';
-import type { Policies } from '../core/model.js';
-import { type ActualAccess, type Plan, planReconcile } from '../core/reconcile.js';
+import type { Policies, Resource } from '../core/model.js';
+import { type ActualAccess, type GrantAction, type Plan, planReconcile } from '../core/reconcile.js';
 import { connectionEnv } from './common.js';
 import { providers } from './index.js';
-import type { Activity, ManagedAccess, Provider, ProviderTarget } from './types.js';
+import type { Activity, GrantSpec, ManagedAccess, Provider, ProviderTarget } from './types.js';
 
 /** Seals a secret to a requester (age, to their SSH keys). */
 export interface Sealer {
@@ -202,18 +202,7 @@ export async function preflight(targets: Targets, plan: Plan, input: ReconcileIn
     }
     if (!t.target.check) continue;
     try {
-      const problems = await t.target.check({
-        owner: input.owner,
-        file: g.file,
-        grantId: g.grantId,
-        requester: g.requester,
-        resourceId: g.resourceId,
-        resource: resource.settings,
-        role: g.role,
-        roleSettings: resource.roles[g.role] ?? {},
-        startsAt: new Date(g.starts_at),
-        expiresAt: new Date(g.expires_at),
-      });
+      const problems = await t.target.check(grantSpec(g, resource, input.owner));
       for (const p of problems) fail(p);
     } catch (err) {
       fail(`cannot check the target: ${(err as Error).message}`);
@@ -341,17 +330,8 @@ export async function reconcileTargets(targets: Targets, input: ReconcileInput):
         ? ((await input.sealer.publicKeys?.(g.requester)) ?? [])
         : undefined;
       const out = await t.target.grant({
+        ...grantSpec(g, resource, input.owner),
         ...(publicKeys ? { publicKeys } : {}),
-        owner: input.owner,
-        file: g.file,
-        grantId: g.grantId,
-        requester: g.requester,
-        resourceId: g.resourceId,
-        resource: resource.settings,
-        role: g.role,
-        roleSettings: resource.roles[g.role] ?? {},
-        startsAt: new Date(g.starts_at),
-        expiresAt: new Date(g.expires_at),
       });
       granted.push({
         file: g.file,
@@ -393,6 +373,22 @@ export async function revokeGrant(
     });
   }
   return out;
+}
+
+/** What a provider is asked to create for a planned grant. */
+function grantSpec(g: GrantAction, resource: Resource, owner: string): GrantSpec {
+  return {
+    owner,
+    file: g.file,
+    grantId: g.grantId,
+    requester: g.requester,
+    resourceId: g.resourceId,
+    resource: resource.settings,
+    role: g.role,
+    roleSettings: resource.roles[g.role] ?? {},
+    startsAt: new Date(g.starts_at),
+    expiresAt: new Date(g.expires_at),
+  };
 }
 
 async function withRetries<T>(attempts: number, fn: () => Promise<T>): Promise<T> {
