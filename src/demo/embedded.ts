@@ -207,6 +207,10 @@ export async function startEmbeddedServer(opts: {
   port: number;
   password: string;
   env: NodeJS.ProcessEnv;
+  /** More server settings (`-c name=value`), e.g. `{ log_statement: 'all' }` in tests. */
+  settings?: Readonly<Record<string, string>>;
+  /** Everything the server writes to its log, as it comes. */
+  onLog?: (text: string) => void;
 }): Promise<EmbeddedServer> {
   const user = serverUser();
   const dir = clusterFolder(user);
@@ -262,6 +266,7 @@ export async function startEmbeddedServer(opts: {
         'shared_preload_libraries=pg_stat_statements',
         '-c',
         'fsync=off',
+        ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
       ],
       {
         cwd: dir,
@@ -293,6 +298,7 @@ export async function startEmbeddedServer(opts: {
     let log = '';
     await new Promise<void>((ready, failed) => {
       server.stderr.on('data', (chunk) => {
+        opts.onLog?.(String(chunk));
         log = (log + chunk).slice(-20_000);
         if (log.includes('database system is ready to accept connections')) ready();
       });

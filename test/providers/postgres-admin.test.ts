@@ -127,7 +127,7 @@ describe.each(SERVERS)('%s', (_, major, start) => {
 
   afterAll(async () => {
     for (const t of targets.values()) await t.close();
-    server?.stop();
+    await server?.stop();
   }, 60_000);
 
   it('the documented admin is not a superuser, and holds exactly what the doc gives it', async () => {

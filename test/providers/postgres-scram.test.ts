@@ -40,7 +40,7 @@ describe.each(CLUSTERS)('postgres with password authentication: %s', (_, start) 
 
   afterAll(async () => {
     await target?.close();
-    cluster?.stop();
+    await cluster?.stop();
   });
 
   const spec = (file: string, expiresAt: Date): GrantSpec => ({
