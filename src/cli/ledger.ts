@@ -28,13 +28,13 @@ interface LedgerOptions {
 }
 
 /** Bump when the fold's meaning changes, so that cached folds from older versions are not used. */
-const FOLD_CACHE_VERSION = 4;
+const FOLD_CACHE_VERSION = 5;
 
 interface FoldCache {
   version: number;
   tip: string;
   requestsDir: string;
-  /** Whom and which keys the fold trusted (audit.timebox, audit.signing_keys' fingerprints). */
+  /** Whom and which keys the fold trusted (audit.timebox, audit.signing_keys' key states). */
   trust: string;
   folded: FoldedLedger;
 }
@@ -51,7 +51,7 @@ export async function loadLedger(
   if (errors.length > 0) throw new ConfigError('timebox.yaml is invalid', errors);
   const signing = await loadSigningKeys(source, config);
   if (signing.errors.length > 0) throw new ConfigError('audit.signing_keys is invalid', signing.errors);
-  const trust = JSON.stringify([config.audit?.timebox ?? [], signing.keys.map((k) => k.fingerprint).sort()]);
+  const trust = JSON.stringify([config.audit?.timebox ?? [], signing.keys.map((k) => k.state).sort()]);
   const ref = opts.ref ?? 'HEAD';
   const dir = config.paths.requests;
   const useCache = opts.cache !== false;

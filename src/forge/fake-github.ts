@@ -48,6 +48,7 @@ import {
   type RepoState,
   type ReviewInput,
 } from './state.js';
+import { createWebFlowKey, type WebFlowKey } from './web-flow.js';
 import { assertWebhookPayload, type Delivery, type DeliveryOptions, deliver } from './webhooks.js';
 
 export type { AppConfig, Level, Permissions } from './auth.js';
@@ -112,14 +113,15 @@ export class FakeGitHub {
   url = '';
 
   readonly #api = githubApi();
-  readonly #state = new GitHubState();
+  readonly #state: GitHubState;
   readonly #apps: AppRegistry;
   readonly #server: Server;
   readonly #handlers = new Map<string, Route['handler']>();
   /** Highest level of each permission that authorized a request: the app's tokens, and GITHUB_TOKENs. */
   readonly #used = { app: new Map<string, Level>(), actions: new Map<string, Level>() };
 
-  private constructor() {
+  private constructor(webFlow: WebFlowKey) {
+    this.#state = new GitHubState(webFlow);
     const appPermissions = this.#api.componentSchema('app-permissions')?.properties as JsonObject | undefined;
     this.#apps = new AppRegistry(this.#state, new Set(Object.keys(appPermissions ?? {})));
     this.#server = createServer((req, res) => {
@@ -133,7 +135,7 @@ export class FakeGitHub {
   /** `now`: the forge's clock for commit dates and timestamps (process-wide; see setForgeClock). */
   static async start(opts: { now?: () => Date } = {}): Promise<FakeGitHub> {
     if (opts.now) setForgeClock(opts.now);
-    const fake = new FakeGitHub();
+    const fake = new FakeGitHub(await createWebFlowKey(new Date('2017-08-16T00:00:00Z')));
     await new Promise<void>((resolve) => fake.#server.listen(0, '127.0.0.1', resolve));
     const { port } = fake.#server.address() as AddressInfo;
     fake.url = `http://127.0.0.1:${port}`;

@@ -36,7 +36,7 @@ export interface CommitSpec {
 }
 
 /** An armored OpenPGP signature of a commit object's bytes, made at `at`. */
-export type Signer = (data: Buffer, at: Date) => string;
+export type Signer = (data: Buffer, at: Date) => Promise<string>;
 
 export interface CommitInfo {
   sha: string;
@@ -325,7 +325,7 @@ export class GitRepo {
   /** The same commit with a `gpgsig` header (after `committer`, where git puts it): a new object id. */
   async #signed(sha: string, sign: Signer, at: Date): Promise<string> {
     const raw = (await this.#exec(['cat-file', 'commit', sha], {}, 'buffer')) as Buffer;
-    const armored = sign(raw, at).trimEnd();
+    const armored = (await sign(raw, at)).trimEnd();
     const signed = addCommitSignature(raw, armored);
     const out = (await this.git(['hash-object', '-t', 'commit', '-w', '--stdin'], { input: signed })).trim();
     this.#signatures.set(out, { signature: `${armored}\n`, payload: raw.toString('utf8') });

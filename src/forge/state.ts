@@ -22,7 +22,7 @@ import {
   WEB_URL,
 } from './builders.js';
 import { type CommitInfo, type FileChanges, GitRepo, type Identity } from './git-store.js';
-import { createWebFlowKey } from './web-flow.js';
+import type { WebFlowKey } from './web-flow.js';
 
 /** GitHub's committer of merges and web edits (the `web-flow` account). */
 export const GITHUB_COMMITTER = { name: 'GitHub', email: 'noreply@github.com' } as const;
@@ -215,8 +215,11 @@ function legacyPermission(p: RepoPermission): string {
 }
 
 export class GitHubState {
-  /** GitHub's commit signing key: merges, and commits an App makes through the API, are signed with it. */
-  readonly webFlow = createWebFlowKey(new Date('2017-08-16T00:00:00Z'));
+  /**
+   * GitHub's commit signing key (src/forge/web-flow.ts): merges, and commits an App makes through the API,
+   * are signed with it.
+   */
+  constructor(readonly webFlow: WebFlowKey) {}
   readonly checkRuns: JsonObject[] = [];
   readonly comments: JsonObject[] = [];
   readonly annotations = new Map<number, unknown[]>();

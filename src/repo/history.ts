@@ -1,8 +1,8 @@
 // Reading the first-parent history of a branch for the ledger: one `git log` for every commit that
 // touches the requests folder, one `git cat-file --batch` for every request file's content (and the raw
-// object of every commit with `Timebox-*` trailers, whose signature is checked in process against the
-// trusted keys), one `git log --no-walk --stdin` for the author time of merged branches. Never one git
-// process per commit.
+// object of every commit with `Timebox-*` trailers, whose signature OpenPGP.js checks in process against the
+// trusted keys while the rest is still read), one `git log --no-walk --stdin` for the author time of merged
+// branches. Never one git process per commit; with the cache, each signature is checked once.
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -169,11 +169,17 @@ export async function readHistory(
 ): Promise<HistoryCommit[]> {
   const waiting = new Map<string, HistoryChange[]>();
   const signed = new Map<string, HistoryCommit>();
+  /** Signature checks (OpenPGP.js is asynchronous) still running: all are awaited before returning. */
+  const checks: Promise<void>[] = [];
   const blobs = blobReader(root, (sha, data) => {
     const commit = signed.get(sha);
     if (commit) {
-      commit.signature = checkCommitSignature(data, keys);
       signed.delete(sha);
+      checks.push(
+        checkCommitSignature(data, keys).then((check) => {
+          commit.signature = check;
+        }),
+      );
       return;
     }
     const text = data.toString('utf8');
@@ -265,6 +271,7 @@ export async function readHistory(
     throw err;
   });
   await blobs.finish();
+  await Promise.all(checks);
   commits.reverse();
 
   const mergeTips = commits.filter((c) => c.parents.length > 1).map((c) => c.parents[1] as string);
@@ -292,13 +299,14 @@ interface CacheFile {
   version: typeof CACHE_VERSION;
   ref: string;
   requestsDir: string;
-  /** Fingerprints of the keys signatures were checked against (other keys: read again). */
+  /** The keys signatures were checked against, as PublicKey.state (other keys or key states: read again). */
   keys: string[];
   tip: string;
   commits: HistoryCommit[];
 }
 
-const CACHE_VERSION = 2;
+/** 3: signatures checked by OpenPGP.js (revocation and expiry count), keys named by their state. */
+const CACHE_VERSION = 3;
 
 /**
  * The history of `ref`, cached per commit under `.git/timebox/` so that a repeated run reads only new
@@ -361,7 +369,7 @@ export async function cachedHistory(
   const keys = opts.keys ?? [];
   if (opts.cache === false)
     return { tip, commits: await readHistory(root, tip, requestsDir, opts.prepare, keys), fromCache: 0 };
-  const fingerprints = keys.map((k) => k.fingerprint).sort();
+  const keyStates = keys.map((k) => k.state).sort();
 
   const file = join(gitDir, 'timebox', `ledger-${Buffer.from(requestsDir).toString('hex')}.json`);
   let cached: CacheFile | null = null;
@@ -370,7 +378,7 @@ export async function cachedHistory(
     if (
       parsed.version === CACHE_VERSION &&
       parsed.requestsDir === requestsDir &&
-      parsed.keys?.join(',') === fingerprints.join(',')
+      parsed.keys?.join(',') === keyStates.join(',')
     )
       cached = parsed;
   } catch {
@@ -388,7 +396,7 @@ export async function cachedHistory(
   } else {
     commits = await readHistory(root, tip, requestsDir, opts.prepare, keys);
   }
-  const data: CacheFile = { version: CACHE_VERSION, ref, requestsDir, keys: fingerprints, tip, commits };
+  const data: CacheFile = { version: CACHE_VERSION, ref, requestsDir, keys: keyStates, tip, commits };
   try {
     await mkdir(join(gitDir, 'timebox'), { recursive: true });
     await writeFile(`${file}.tmp`, JSON.stringify(data));

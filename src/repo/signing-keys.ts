@@ -23,7 +23,7 @@ export async function loadSigningKeys(
       continue;
     }
     try {
-      keys.push(...readPublicKeys(text));
+      keys.push(...(await readPublicKeys(text)));
     } catch (err) {
       if (!(err instanceof OpenPgpError)) throw err;
       errors.push({

@@ -55,7 +55,7 @@ function merge(
 const A = 'requests/alice/orders.yaml';
 const B = 'requests/bob/orders.yaml';
 
-function history(): string {
+async function history(): Promise<string> {
   const dir = tempDir();
   gitAs(dir, DAVE, '2026-01-01T00:00:00Z', 'init', '-q', '-b', 'main');
   writeTrust(dir);
@@ -70,7 +70,7 @@ function history(): string {
     { [A]: request('alice', 'BUG-1234') },
     'Grant (#42)\n\nTimebox-Requested-By: alice\nTimebox-Approved-By: carol\nTimebox-Pull-Request: 42',
   );
-  signHead(dir);
+  await signHead(dir);
   // A person's merge with a corporate address, claiming an approval: not Timebox's, so not believed.
   merge(
     dir,
@@ -97,7 +97,7 @@ interface Event {
 
 describe('audit events for an auditor', () => {
   it('carry expires_at, ticket and pull_request; actors are logins in every event, never e-mail addresses', async () => {
-    const dir = history();
+    const dir = await history();
     const out = await run(['audit', '--no-cache'], { cwd: dir });
     expect(out.code, out.stderr).toBe(0);
     const { events } = JSON.parse(out.stdout) as { events: Event[] };
@@ -135,7 +135,7 @@ describe('audit events for an auditor', () => {
   });
 
   it('links the pull request in HTML when the repository’s web address is known', async () => {
-    const dir = history();
+    const dir = await history();
     const plain = (await run(['audit', '--format', 'html', '--no-cache'], { cwd: dir })).stdout;
     expect(plain).toContain('#42');
     expect(plain).not.toContain('href=');

@@ -8,8 +8,8 @@ import { addCommitSignature, type PublicKey, readPublicKeys } from '../../src/re
 import { write } from './repo.js';
 
 /** GitHub's "web-flow" for local histories: one key per test process. */
-export const WEB_FLOW: WebFlowKey = createWebFlowKey(new Date('2017-08-16T00:00:00Z'));
-export const WEB_FLOW_KEYS: PublicKey[] = readPublicKeys(WEB_FLOW.publicKey);
+export const WEB_FLOW: WebFlowKey = await createWebFlowKey(new Date('2017-08-16T00:00:00Z'));
+export const WEB_FLOW_KEYS: PublicKey[] = await readPublicKeys(WEB_FLOW.publicKey);
 
 /** The identity GitHub writes as the author of the App's merges. */
 export const TIMEBOX_BOT = { name: 'timebox[bot]', email: '1001+timebox[bot]@users.noreply.github.com' };
@@ -30,12 +30,12 @@ export function writeTrust(dir: string, extra = '', key: WebFlowKey = WEB_FLOW):
 }
 
 /** Replaces HEAD with the same commit signed by `key` (as GitHub signs what it commits); returns the sha. */
-export function signHead(dir: string, key: WebFlowKey = WEB_FLOW): string {
+export async function signHead(dir: string, key: WebFlowKey = WEB_FLOW): Promise<string> {
   const git = (args: string[], input?: Buffer) =>
     execFileSync('git', ['-C', dir, ...args], input ? { input } : {});
   const old = git(['rev-parse', 'HEAD']).toString().trim();
   const raw = git(['cat-file', 'commit', old]);
-  const signed = addCommitSignature(raw, key.sign(raw, new Date()));
+  const signed = addCommitSignature(raw, await key.sign(raw, new Date()));
   const sha = git(['hash-object', '-t', 'commit', '-w', '--stdin'], signed).toString().trim();
   git(['update-ref', 'HEAD', sha, old]);
   return sha;

@@ -71,13 +71,13 @@ function commit(dir: string, when: string, message: string, files: Record<string
  * A PR branch committed at `branchTime` and merged with --no-ff at `mergeTime`: by Timebox when it carries
  * trailers (authored by its bot and signed, as GitHub writes the App's merges), else by a person.
  */
-function mergePr(
+async function mergePr(
   dir: string,
   branchTime: string,
   mergeTime: string,
   files: Record<string, string | null>,
   trailers = '',
-): void {
+): Promise<void> {
   gitAt(dir, branchTime, 'switch', '-q', '-c', `pr-${branchTime.replace(/\W/g, '')}`);
   commit(dir, branchTime, 'request', files);
   gitAt(dir, mergeTime, 'switch', '-q', 'main');
@@ -92,7 +92,7 @@ function mergePr(
     '-m',
     `Merge pull request${trailers ? `\n\n${trailers}` : ''}`,
   );
-  if (trailers) signHead(dir);
+  if (trailers) await signHead(dir);
 }
 
 async function ledger(dir: string, now: string): Promise<Ledger> {
@@ -108,7 +108,7 @@ const FILE = 'requests/alice/bug.yaml';
 describe('grant intervals', () => {
   it('a merged PR starts at the merge commit’s time, not the branch commit’s', async () => {
     const dir = repo();
-    mergePr(
+    await mergePr(
       dir,
       '2026-01-05T09:00:00Z',
       '2026-01-05T10:00:00Z',
@@ -163,7 +163,7 @@ describe('grant intervals', () => {
   it('early removal revokes at the removing commit, with the trailer reason', async () => {
     const dir = repo();
     commit(dir, '2026-01-05T10:00:00Z', 'grant', { [FILE]: request() });
-    mergePr(
+    await mergePr(
       dir,
       '2026-01-05T10:44:00Z',
       '2026-01-05T10:45:00Z',
@@ -190,7 +190,7 @@ describe('grant intervals', () => {
   it('expiry: a grant past its window is expired; the later revert is the revocation, by whom, with activity', async () => {
     const dir = repo();
     commit(dir, '2026-01-05T10:00:00Z', 'grant', { [FILE]: request() });
-    mergePr(
+    await mergePr(
       dir,
       '2026-01-05T12:00:04Z',
       '2026-01-05T12:00:05Z',
@@ -290,7 +290,7 @@ describe('odd history gets notes, never a crash or a wrong interval', () => {
 
   it('only the first-parent line counts: side-branch commits appear at the merge', async () => {
     const dir = repo();
-    mergePr(dir, '2026-01-05T08:00:00Z', '2026-01-05T12:00:00Z', { [FILE]: request() });
+    await mergePr(dir, '2026-01-05T08:00:00Z', '2026-01-05T12:00:00Z', { [FILE]: request() });
     const parents = gitAt(dir, '2026-01-05T12:00:00Z', 'log', '-1', '--format=%P').trim().split(' ');
     expect(parents).toHaveLength(2);
     const l = await ledger(dir, '2026-01-05T12:30:00Z');

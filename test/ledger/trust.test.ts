@@ -2,8 +2,10 @@
 // where a person writes Timebox's trailers into their own commits (a squash merge, a merge from the web UI,
 // a pushed commit made to look like Timebox's) — none is believed, each is noted by commit — while
 // Timebox's own merge (authored by its bot, two parents, signed with the web-flow key) still counts.
-import { execFileSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildLedger, type Ledger } from '../../src/core/ledger.js';
 import { type Config, DEFAULT_CONFIG } from '../../src/core/model.js';
 import { createWebFlowKey, type WebFlowKey } from '../../src/forge/web-flow.js';
@@ -33,6 +35,38 @@ function gitAs(dir: string, author: Person, when: string, ...args: string[]): st
       GIT_COMMITTER_DATE: when,
     },
   });
+}
+
+const hasGpg = spawnSync('gpg', ['--version']).status === 0;
+
+/** A web-flow key kept by gpg (in a home of its own), and its revocation: the public key with gpg's
+ * revocation certificate imported. */
+function gpgWebFlow(): WebFlowKey & { revoke(): string } {
+  const home = tempDir();
+  const gpg = (args: string[], input?: string | Buffer) =>
+    execFileSync(
+      'gpg',
+      ['--batch', '--homedir', home, '--pinentry-mode', 'loopback', '--passphrase', '', ...args],
+      {
+        ...(input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] } : { input }),
+        encoding: 'utf8',
+      },
+    );
+  gpg(['--quick-gen-key', 'GitHub <noreply@github.com>', 'ed25519', 'sign', 'never']);
+  const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(['--with-colons', '--list-keys']))?.[1] as string;
+  onTestFinished(() => {
+    spawnSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']);
+  });
+  return {
+    fingerprint,
+    publicKey: gpg(['--armor', '--export', fingerprint]),
+    sign: async (data) => gpg(['--armor', '--detach-sign', '--local-user', fingerprint], data),
+    revoke: () => {
+      const cert = readFileSync(join(home, 'openpgp-revocs.d', `${fingerprint}.rev`), 'utf8');
+      gpg(['--import'], cert.replace(/^:-----BEGIN/m, '-----BEGIN'));
+      return gpg(['--armor', '--export', fingerprint]);
+    },
+  };
 }
 
 const request = (requester: string) =>
@@ -65,13 +99,13 @@ interface Made {
 }
 
 /** Lands `files` on main at `when` with `message`, made as `how` describes. Returns the commit on main. */
-function land(
+async function land(
   dir: string,
   when: string,
   files: Record<string, string | null>,
   message: string,
   how: Made,
-): string {
+): Promise<string> {
   if (how.shape === 'merge') {
     gitAs(dir, ALICE, when, 'switch', '-q', '-c', `pr-${Math.random().toString(36).slice(2)}`);
     stage(dir, files);
@@ -82,9 +116,9 @@ function land(
     stage(dir, files);
     gitAs(dir, how.author, when, 'commit', '-q', '-m', message);
   }
-  const other: WebFlowKey = createWebFlowKey(new Date('2017-08-16T00:00:00Z'));
-  if (how.signed === 'web-flow' || how.signed === 'tampered') signHead(dir);
-  if (how.signed === 'other-key') signHead(dir, other);
+  const other: WebFlowKey = await createWebFlowKey(new Date('2017-08-16T00:00:00Z'));
+  if (how.signed === 'web-flow' || how.signed === 'tampered') await signHead(dir);
+  if (how.signed === 'other-key') await signHead(dir, other);
   if (how.signed === 'tampered') {
     // The signed object with its message changed: what someone gets by editing a signed commit by hand.
     const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
@@ -119,7 +153,7 @@ const FORGED = 'Timebox-Requested-By: carol\nTimebox-Approved-By: carol';
 describe('Timebox-* trailers in commits Timebox did not make', () => {
   it('a person’s squash merge naming carol as approver is not believed, and is noted; Timebox’s own merge counts', async () => {
     const dir = repo();
-    const ours = land(
+    const ours = await land(
       dir,
       '2026-01-05T09:00:00Z',
       { 'requests/alice/a.yaml': request('alice') },
@@ -127,7 +161,7 @@ describe('Timebox-* trailers in commits Timebox did not make', () => {
       TIMEBOX,
     );
     // GitHub signs a squash merge made in the web UI too: the signature alone proves nothing about who.
-    const theirs = land(
+    const theirs = await land(
       dir,
       '2026-01-05T10:00:00Z',
       { [FILE]: request('mallory') },
@@ -135,7 +169,7 @@ describe('Timebox-* trailers in commits Timebox did not make', () => {
       { author: { name: 'mallory', email: 'mallory@example.com' }, shape: 'squash', signed: 'web-flow' },
     );
     // mallory removes the file early, claiming the removal was Timebox's revert at expiry.
-    const removal = land(
+    const removal = await land(
       dir,
       '2026-01-05T10:30:00Z',
       { [FILE]: null },
@@ -204,7 +238,7 @@ describe('Timebox-* trailers in commits Timebox did not make', () => {
   for (const [name, how] of cases) {
     it(`not believed: ${name}`, async () => {
       const dir = repo();
-      const sha = land(
+      const sha = await land(
         dir,
         '2026-01-05T10:00:00Z',
         { [FILE]: request('mallory') },
@@ -223,14 +257,14 @@ describe('Timebox-* trailers in commits Timebox did not make', () => {
 
   it('without audit settings no commit is Timebox’s, not even its real merges: one note says so', async () => {
     const dir = repo();
-    const first = land(
+    const first = await land(
       dir,
       '2026-01-05T10:00:00Z',
       { [FILE]: request('mallory') },
       'Merge\n\nTimebox-Approved-By: dave',
       TIMEBOX,
     );
-    land(
+    await land(
       dir,
       '2026-01-05T10:30:00Z',
       { 'requests/alice/a.yaml': request('alice') },
@@ -264,14 +298,14 @@ describe('timebox audit from a clone', () => {
     writeTrust(dir);
     gitAs(dir, ALICE, '2026-01-01T00:00:00Z', 'add', '-A');
     gitAs(dir, ALICE, '2026-01-01T00:00:00Z', 'commit', '-q', '-m', 'trust');
-    land(
+    await land(
       dir,
       '2026-01-05T09:00:00Z',
       { 'requests/alice/a.yaml': request('alice') },
       'Merge\n\nTimebox-Approved-By: dave',
       TIMEBOX,
     );
-    const theirs = land(
+    const theirs = await land(
       dir,
       '2026-01-05T10:00:00Z',
       { [FILE]: request('mallory') },
@@ -301,10 +335,42 @@ describe('timebox audit from a clone', () => {
     expect(out.stderr).toContain(`note: ${theirs.slice(0, 12)}: Timebox-Requested-By, Timebox-Approved-By`);
     // The cached fold answers the same; a different key set is not answered from it.
     expect((await run(['audit'], { cwd: dir })).stdout).toBe((await run(['audit'], { cwd: dir })).stdout);
-    write(dir, '.github/web-flow.gpg', createWebFlowKey(new Date('2017-08-16T00:00:00Z')).publicKey);
+    write(dir, '.github/web-flow.gpg', (await createWebFlowKey(new Date('2017-08-16T00:00:00Z'))).publicKey);
     const rekeyed = JSON.parse((await run(['audit'], { cwd: dir })).stdout) as typeof audit;
     expect(rekeyed.events.filter((e) => e.type === 'approved').map((e) => e.actor)).toEqual([null, null]);
   });
+
+  it.skipIf(!hasGpg)(
+    'a key file that now carries the key’s revocation is not answered from the caches',
+    async () => {
+      const key = gpgWebFlow();
+      const dir = repo();
+      writeTrust(dir, '', key);
+      gitAs(dir, ALICE, '2026-01-01T00:00:00Z', 'add', '-A');
+      gitAs(dir, ALICE, '2026-01-01T00:00:00Z', 'commit', '-q', '-m', 'trust');
+      await land(
+        dir,
+        '2026-01-05T09:00:00Z',
+        { 'requests/alice/a.yaml': request('alice') },
+        'Merge\n\nTimebox-Approved-By: dave',
+        { ...TIMEBOX, signed: 'none' },
+      );
+      await signHead(dir, key);
+      const actors = async () =>
+        (
+          JSON.parse((await run(['audit'], { cwd: dir })).stdout) as {
+            events: { type: string; actor: string }[];
+          }
+        ).events
+          .filter((e) => e.type === 'approved')
+          .map((e) => e.actor);
+      expect(await actors()).toEqual(['dave']);
+      expect(await actors()).toEqual(['dave']);
+      // The same key (same fingerprint), now revoked: its signatures no longer make a commit Timebox's.
+      write(dir, '.github/web-flow.gpg', key.revoke());
+      expect(await actors()).toEqual([null]);
+    },
+  );
 
   it('a signing key file that is missing or not a key is a configuration error', async () => {
     const dir = repo();
