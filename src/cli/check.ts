@@ -4,12 +4,10 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { type CheckInput, decideAll, isRequestPath } from '../core/decide.js';
 import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
 import { type AccessRepo, loadAccessRepo } from '../repo/access-repo.js';
-import { rootCommit } from '../repo/history.js';
 import { changedSince, gitRevision, type RepoSource, workingTree } from '../repo/source.js';
 import { type Io, loadTeams, parseAt, parseList, repoRoot } from './context.js';
 import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
 import { formatDecisions } from './format.js';
-import { pullFromApi, reportToActions } from './github-actions.js';
 
 export interface CheckOptions {
   repo?: string;
@@ -119,6 +117,8 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
   if (opts.pullRequest) {
     if (!opts.base) throw new UsageError('--pull-request needs --base (the PR’s base branch)');
     if (opts.approvedBy) throw new UsageError('give either --approved-by or --pull-request, not both');
+    // The GitHub client is loaded only when asked for: a local `check` loads no @octokit module.
+    const { pullFromApi } = await import('./github-actions.js');
     ({ pull, notes } = await pullFromApi(io, opts.pullRequest, opts.headSha, repo, changed, teams));
   }
   const input: CheckInput = {
@@ -133,6 +133,10 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
   const decisions = decideAll(input);
   if (io.env.GITHUB_ACTIONS === 'true') {
     // Role names in previews hash the access repo's root commit, as `timebox apply` does.
+    const [{ rootCommit }, { reportToActions }] = await Promise.all([
+      import('../repo/history.js'),
+      import('./github-actions.js'),
+    ]);
     const owner = await rootCommit(root, opts.base ?? 'HEAD').catch(() => null);
     await reportToActions(io, decisions, repo, pull.headSha, owner, notes);
   }

@@ -1,69 +1,17 @@
 // Shared plumbing for commands: repo root, time, teams file, colours, output streams.
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import pc from 'picocolors';
 import { compileSchema, validateAgainst } from '../core/schemas.js';
 import { checkTimestamp } from '../core/time.js';
 import { loadYaml } from '../core/yaml-loader.js';
 import { ConfigError, readProblem, UsageError } from './errors.js';
+import type { Io } from './io.js';
 
-export interface Io {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  color: boolean;
-  isTTY: boolean;
-  cwd: string;
-  env: NodeJS.ProcessEnv;
-}
-
-export function processIo(): Io {
-  const env = process.env;
-  const color = env.NO_COLOR
-    ? false
-    : env.FORCE_COLOR
-      ? env.FORCE_COLOR !== '0'
-      : Boolean(process.stdout.isTTY);
-  return {
-    stdout: (t) => process.stdout.write(t),
-    stderr: (t) => process.stderr.write(t),
-    color,
-    isTTY: Boolean(process.stdin.isTTY && process.stdout.isTTY),
-    cwd: process.cwd(),
-    env,
-  };
-}
+export { type Io, processIo, repoRoot, requireAccessRepo } from './io.js';
 
 export function colors(io: Io) {
   return pc.createColors(io.color);
-}
-
-export function repoRoot(io: Io, repo: string | undefined): string {
-  return resolve(io.cwd, repo ?? '.');
-}
-
-/**
- * Commands that read an access repo refuse, with the remedy, a folder that is not one (no `policies/`,
- * `requests/` or `timebox.yaml`): "run it in your access repo, or pass --repo", rather than a git or loader error.
- */
-export function requireAccessRepo(
-  io: Io,
-  repo: string | undefined,
-  given: boolean,
-  historyOnly = false,
-): void {
-  const root = repoRoot(io, repo);
-  if (['policies', 'requests', 'timebox.yaml'].some((f) => existsSync(join(root, f)))) return;
-  // `status` and `audit` read only git history: a checkout whose requests were all removed is fine.
-  if (historyOnly && existsSync(join(root, '.git'))) return;
-  if (given) {
-    throw new UsageError(
-      `--repo ${repo}: ${root} is not an access repo (it has no policies/, requests/ or timebox.yaml)`,
-    );
-  }
-  throw new UsageError(
-    `${root} is not an access repo (it has no policies/, requests/ or timebox.yaml): run timebox in your access repo, or pass --repo DIR`,
-  );
 }
 
 /** `--at`, `--since`, `--until`: the same rule as times in request files (src/core/time.ts). */
@@ -85,22 +33,25 @@ export function parseList(value: string | undefined): string[] {
     .filter(Boolean);
 }
 
-const teamsSchema = compileSchema({
-  type: 'object',
-  propertyNames: {
-    pattern: '^@[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9][A-Za-z0-9._-]*$',
-  },
-  additionalProperties: {
-    type: 'array',
-    items: { type: 'string', pattern: '^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$' },
-  },
-});
+/** Compiled on first use: most runs have no --teams file. */
+let teamsSchema: ReturnType<typeof compileSchema> | undefined;
+const teamsValidator = () =>
+  (teamsSchema ??= compileSchema({
+    type: 'object',
+    propertyNames: {
+      pattern: '^@[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9][A-Za-z0-9._-]*$',
+    },
+    additionalProperties: {
+      type: 'array',
+      items: { type: 'string', pattern: '^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$' },
+    },
+  }));
 
 /** `--teams FILE`: `"@acme/qa": [alice, bob]`. Keys are lower-cased for lookups. */
 export function parseTeams(text: string, file: string): Record<string, string[]> {
   const loaded = loadYaml(text, { scalars: 'strings', maxBytes: 1024 * 1024 });
   const errors =
-    loaded.errors.length > 0 ? loaded.errors : validateAgainst(teamsSchema, loaded.value, loaded);
+    loaded.errors.length > 0 ? loaded.errors : validateAgainst(teamsValidator(), loaded.value, loaded);
   if (errors.length > 0) {
     throw new ConfigError(
       `${file} is not a valid teams file (a YAML map of "@org/team" to lists of logins)`,

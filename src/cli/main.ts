@@ -1,18 +1,13 @@
 // The `timebox` command line: parse flags, run a command, map outcomes to exit codes. Nothing else.
 import { createRequire } from 'node:module';
-import { Command, CommanderError, Option } from 'commander';
-import { GitError } from '../repo/source.js';
-import { runApply } from './apply.js';
-import { runCheck } from './check.js';
-import { type Io, processIo, requireAccessRepo } from './context.js';
-import { runCreds } from './creds.js';
-import { runDemoCommand } from './demo.js';
+import { Command, CommanderError, Option, type OptionValues } from 'commander';
 import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
-import { keysSealer } from './keys.js';
-import { runAudit, runStatus } from './ledger.js';
-import { inquirerPrompter, runNew } from './new.js';
-import { runServe, SERVE_ENV_HELP } from './serve.js';
-import { runVerify } from './verify.js';
+import { type Io, processIo, requireAccessRepo } from './io.js';
+import { SERVE_ENV_HELP } from './serve-help.js';
+
+// Each command's module is imported by its action, not here: `--help` and `check` then load neither
+// probot, pg, mysql2, redis, the forge double nor inquirer (`npm run bench:startup` measures it).
+// Only the option definitions below are needed to parse flags and print help.
 
 // The installed package's own version (src/cli and dist/cli are both two levels below package.json).
 const VERSION: string = createRequire(import.meta.url)('../../package.json').version;
@@ -65,7 +60,10 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       'after',
       '\nExit codes: 0 all approved or pending, 1 a request is denied or invalid, 2 usage or configuration error.\nIn GitHub Actions (GITHUB_ACTIONS=true) results are also written as annotations and to the step summary.',
     )
-    .action(async (files: string[], opts) => done(await runCheck(io, files, opts)));
+    .action(async (files: string[], opts) => {
+      const { runCheck } = await import('./check.js');
+      done(await runCheck(io, files, opts));
+    });
 
   program
     .command('verify')
@@ -77,7 +75,10 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       'after',
       '\nPrints `N passed, N failed`. Exit codes: 0 all passed, 1 a test failed, 2 configuration error.',
     )
-    .action(async (opts) => done(await runVerify(io, opts)));
+    .action(async (opts) => {
+      const { runVerify } = await import('./verify.js');
+      done(await runVerify(io, opts));
+    });
 
   program
     .command('new')
@@ -93,9 +94,10 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('--ticket <ref>', 'ticket reference, e.g. BUG-1234')
     .option('--file <path>', 'where to write it (default: requests/<login>/<date>-<resource>-<role>.yaml)')
     .addOption(jsonOption())
-    .action(async (opts) =>
-      done(await runNew(io, opts, io.isTTY && !opts.json ? await inquirerPrompter() : undefined)),
-    );
+    .action(async (opts) => {
+      const { inquirerPrompter, runNew } = await import('./new.js');
+      done(await runNew(io, opts, io.isTTY && !opts.json ? await inquirerPrompter() : undefined));
+    });
 
   program
     .command('status')
@@ -107,7 +109,10 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('--at <time>', 'RFC 3339 time (default: now)')
     .option('--no-cache', 'ignore and do not write the ledger cache in .git/timebox/')
     .addOption(jsonOption())
-    .action(async (opts) => done(await runStatus(io, opts)));
+    .action(async (opts) => {
+      const { runStatus } = await import('./ledger.js');
+      done(await runStatus(io, opts));
+    });
 
   program
     .command('audit')
@@ -122,7 +127,10 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('--out <file>', 'write to FILE instead of stdout')
     .option('--no-cache', 'ignore and do not write the ledger cache in .git/timebox/')
     .addOption(new Option('--json', 'the same as --format json').conflicts('format'))
-    .action(async (opts) => done(await runAudit(io, opts)));
+    .action(async (opts) => {
+      const { runAudit } = await import('./ledger.js');
+      done(await runAudit(io, opts));
+    });
 
   const reconcileOptions = (cmd: Command) =>
     cmd
@@ -160,8 +168,13 @@ and policies of the default branch are trusted as they are (the output says so),
 that happens to be checked out: exit 2 unless the default branch is checked out or --ref names the ref.`,
       );
 
+  /** `plan`, `apply` and `expire`: the reconciler and the sealer, loaded when one of them runs. */
+  const reconcile = async (opts: OptionValues, extra: OptionValues) => {
+    const [{ runApply }, { keysSealer }] = await Promise.all([import('./apply.js'), import('./keys.js')]);
+    return runApply(io, { ...opts, ...extra }, await keysSealer(io, opts.keys));
+  };
   reconcileOptions(program.command('plan').description('show what apply would grant and revoke')).action(
-    async (opts) => done(await runApply(io, { ...opts, dryRun: true }, await keysSealer(io, opts.keys))),
+    async (opts) => done(await reconcile(opts, { dryRun: true })),
   );
   reconcileOptions(
     program
@@ -183,13 +196,11 @@ is never overwritten (a re-grant gets FILE.2.age, …). With --json they are in 
 
 Exit codes: 0 done, 1 something failed (an ALARM line says what; revocations are retried next run), 2 usage.`,
     )
-    .action(async (opts) => done(await runApply(io, opts, await keysSealer(io, opts.keys))));
+    .action(async (opts) => done(await reconcile(opts, {})));
   reconcileOptions(program.command('expire').description('revoke expired and removed access only'))
     .option('--dry-run', 'print the plan, change nothing')
     .option('--open-pr', 'with GITHUB_TOKEN: open and merge a revert PR removing each expired request file')
-    .action(async (opts) =>
-      done(await runApply(io, { ...opts, only: 'revoke' }, await keysSealer(io, opts.keys))),
-    );
+    .action(async (opts) => done(await reconcile(opts, { only: 'revoke' })));
 
   program
     .command('creds')
@@ -202,7 +213,10 @@ Exit codes: 0 done, 1 something failed (an ALARM line says what; revocations are
     )
     .option('--identity <key...>', 'SSH private key file(s) (default: ~/.ssh/id_ed25519, ~/.ssh/id_rsa)')
     .addHelpText('after', NO_REPO)
-    .action(async (file: string, opts) => done(await runCreds(io, file, opts)));
+    .action(async (file: string, opts) => {
+      const { runCreds } = await import('./creds.js');
+      done(await runCreds(io, file, opts));
+    });
 
   program
     .command('demo')
@@ -217,13 +231,19 @@ timebox serve against them; a QA engineer asks for access, reviewers approve, Ti
 moves two hours, Timebox revokes and reverts, and the audit is read back from git. Exit 0 only if every
 step verified what it claims.${NO_REPO}`,
     )
-    .action(async (opts) => done(await runDemoCommand(io, opts)));
+    .action(async (opts) => {
+      const { runDemoCommand } = await import('./demo.js');
+      done(await runDemoCommand(io, opts));
+    });
 
   program
     .command('serve')
     .description('run the GitHub App: check pull requests and keep one summary comment per pull request')
     .addHelpText('after', `${SERVE_ENV_HELP}${NO_REPO}`)
-    .action(async () => done(await runServe(io)));
+    .action(async () => {
+      const { runServe } = await import('./serve.js');
+      done(await runServe(io));
+    });
 
   return program;
 }
@@ -259,7 +279,8 @@ function report(io: Io, err: unknown): number {
     for (const p of err.problems) io.stderr(`  ${formatProblem(p)}\n`);
     return EXIT.usage;
   }
-  if (err instanceof UsageError || err instanceof GitError) {
+  // A GitError (src/repo/source.ts) by name: importing its class would load simple-git for every command.
+  if (err instanceof UsageError || (err instanceof Error && err.name === 'GitError')) {
     io.stderr(`timebox: ${err.message}\n`);
     return EXIT.usage;
   }

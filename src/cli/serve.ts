@@ -6,25 +6,7 @@ import { type ServerOptions, startServer } from '../github/server.js';
 import type { Io } from './context.js';
 import { EXIT, UsageError } from './errors.js';
 
-export const SERVE_ENV_HELP = `
-Environment:
-  APP_ID            the GitHub App's id (required)
-  PRIVATE_KEY       its private key, PEM (or PRIVATE_KEY_PATH: a file holding it) (required)
-  WEBHOOK_SECRET    the webhook secret set on the App (required; unsigned deliveries are refused)
-  PORT              port to listen on (default 3000)
-  HOST              address to listen on (default 0.0.0.0)
-  GITHUB_API_URL    REST API base URL, for GitHub Enterprise (default https://api.github.com)
-  GITHUB_SERVER_URL git host the access repos are fetched from (default: from GITHUB_API_URL,
-                    https://github.com)
-  TIMEBOX_STATE_DIR where the access repos' git mirrors are kept, a cache (default ~/.cache/timebox)
-  TIMEBOX_<PROVIDER>_<CONNECTION>_URL, …  the targets' admin credentials (docs/providers/)
-  TIMEBOX_WEBHOOK_MAX_CONCURRENT  webhook deliveries read or handled at once; more get 503 (default 32)
-  TIMEBOX_WEBHOOK_MAX_BYTES       bytes of webhook bodies held at once; more get 503 (default 104857600)
-  LOG_LEVEL         trace, debug, info (default), warn, error
-
-Webhooks are received at POST /api/github/webhooks; GET /healthz answers 200. Each access repo's
-timebox.yaml sets reconcile_interval (full reconcile, default 5m), remind_before (default 15m) and
-pending_ttl (closing unapproved request PRs, default 7d).`;
+export { SERVE_ENV_HELP } from './serve-help.js';
 
 export function serveOptionsFromEnv(env: NodeJS.ProcessEnv, cwd: string): ServerOptions {
   const missing: string[] = [];
