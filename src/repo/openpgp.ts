@@ -9,14 +9,10 @@
 // are refused (OpenPGP.js's default `rejectMessageHashAlgorithms`), RSA keys shorter than 2047 bits too.
 // The key files are the trust decision (docs/audit.md); docs/decisions.md says why OpenPGP.js.
 import { createHash } from 'node:crypto';
-import {
-  createMessage,
-  type PublicKey as PgpKey,
-  readKeys,
-  readSignature,
-  type Signature,
-  verify,
-} from 'openpgp';
+import type { PublicKey as PgpKey, Signature, VerifyMessageResult } from 'openpgp';
+
+/** OpenPGP.js, loaded on first use (about 50 ms): a run with no `audit.signing_keys` never needs it. */
+const openpgp = () => import('openpgp');
 
 export class OpenPgpError extends Error {}
 
@@ -53,6 +49,7 @@ export async function readPublicKeys(material: string | Uint8Array): Promise<Pub
   const text = typeof material === 'string' ? material : Buffer.from(material).toString('latin1');
   let keys: PgpKey[];
   try {
+    const { readKeys } = await openpgp();
     const read = text.includes('-----BEGIN PGP ')
       ? await readKeys({ armoredKeys: text })
       : await readKeys({
@@ -81,6 +78,7 @@ export async function verifyDetached(
   armored: string,
   keys: readonly PublicKey[],
 ): Promise<SignatureCheck> {
+  const { createMessage, readSignature, verify } = await openpgp();
   let signature: Signature;
   try {
     signature = await readSignature({ armoredSignature: armored });
@@ -95,7 +93,7 @@ export async function verifyDetached(
     const names = issuers.map((id) => id.toHex().toUpperCase()).join(', ');
     return { status: 'untrusted', detail: `signed by ${names || 'an unnamed key'}` };
   }
-  let result: Awaited<ReturnType<typeof verify>>;
+  let result: VerifyMessageResult;
   try {
     result = await verify({
       message: await createMessage({ binary: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }),
