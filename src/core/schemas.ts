@@ -23,7 +23,15 @@ export const policyTestSchema = load('policy-test');
 
 export type SchemaName = 'request' | 'policy' | 'config' | 'policy-test';
 
-let compiled: Map<SchemaName, ValidateFunction> | undefined;
+const SCHEMAS: Record<SchemaName, Record<string, unknown>> = {
+  request: requestSchema,
+  policy: policySchema,
+  config: configSchema,
+  'policy-test': policyTestSchema,
+};
+let added = false;
+/** Compiled on first use, one by one: `check` never needs the policy-test schema, `verify` does. */
+const compiled = new Map<SchemaName, ValidateFunction>();
 
 /** One ajv instance (draft-07) for the shipped schemas; providers compile their own schemas through it too. */
 // `verbose`: errors carry their parent schema, so an unknown field can be compared with the known ones.
@@ -33,6 +41,10 @@ export const ajv = new Ajv({
   strictRequired: false,
   allowUnionTypes: true,
   verbose: true,
+  // Every schema compiled here is Timebox's own (schemas/*.json, the providers' definitions), never a user's:
+  // checking each against the JSON Schema meta-schema on every start cost a cold `check` ~40 ms. Tests do it
+  // (test/core/request-file.test.ts, test/core/schema-meta.test.ts); strict mode still runs when compiling.
+  validateSchema: false,
 });
 addFormats.default(ajv);
 // ajv-formats' `date-time` accepts times JavaScript cannot represent (leap seconds, `+01`, year 0000, …):
@@ -48,17 +60,16 @@ function timeDetail(value: unknown): string {
   return !c.ok && c.problem ? ` (${c.problem})` : '';
 }
 
-function validators(): Map<SchemaName, ValidateFunction> {
-  if (!compiled) {
-    for (const s of [requestSchema, policySchema, configSchema, policyTestSchema]) ajv.addSchema(s);
-    compiled = new Map([
-      ['request', ajv.getSchema(requestSchema.$id as string) as ValidateFunction],
-      ['policy', ajv.getSchema(policySchema.$id as string) as ValidateFunction],
-      ['config', ajv.getSchema(configSchema.$id as string) as ValidateFunction],
-      ['policy-test', ajv.getSchema(policyTestSchema.$id as string) as ValidateFunction],
-    ]);
+function validator(name: SchemaName): ValidateFunction {
+  let v = compiled.get(name);
+  if (!v) {
+    // All four are added (not compiled) at once, so that a $ref from one to another resolves.
+    if (!added) for (const schema of Object.values(SCHEMAS)) ajv.addSchema(schema);
+    added = true;
+    v = ajv.getSchema(SCHEMAS[name].$id as string) as ValidateFunction;
+    compiled.set(name, v);
   }
-  return compiled;
+  return v;
 }
 
 export function compileSchema(schema: object): ValidateFunction {
@@ -82,7 +93,7 @@ export function validateSchema(
   loaded: Pick<LoadedYaml, 'locate' | 'locateKey'>,
   base: readonly PathSegment[] = [],
 ): FileError[] {
-  return validateAgainst(validators().get(name) as ValidateFunction, value, loaded, base);
+  return validateAgainst(validator(name), value, loaded, base);
 }
 
 export function toFileErrors(

@@ -1,7 +1,6 @@
 // Reading the access repo: from the working tree, or from a git revision (policies from the PR's base).
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { simpleGit } from 'simple-git';
 
 /** A read-only view of the repository's files; paths are repo-relative with `/`. */
 export interface RepoSource {
@@ -53,9 +52,12 @@ export class GitError extends Error {
   override name = 'GitError';
 }
 
+/** simple-git, loaded by the first command that reads a revision: `check` of files in the work tree needs none. */
+const simpleGit = async (root: string) => (await import('simple-git')).simpleGit(root);
+
 /** The tree of a git revision. */
 export async function gitRevision(root: string, ref: string): Promise<RepoSource> {
-  const git = simpleGit(root);
+  const git = await simpleGit(root);
   let sha: string;
   try {
     sha = (await git.revparse(['--verify', '--end-of-options', `${ref}^{commit}`])).trim();
@@ -94,7 +96,7 @@ export async function changedSince(
   root: string,
   base: string,
 ): Promise<{ mergeBase: string; changes: ChangedPath[] }> {
-  const git = simpleGit(root);
+  const git = await simpleGit(root);
   let mergeBase: string;
   try {
     mergeBase = (await git.raw(['merge-base', '--end-of-options', base, 'HEAD'])).trim();

@@ -108,6 +108,8 @@ describe('cold start: each command loads what it uses', () => {
     expect(r.stdout).toContain('1 file: 1 pending');
     expect(r.modules.some((m) => m.endsWith('/dist/cli/check.js'))).toBe(true);
     expect(heavyIn(r.modules)).toEqual([]);
+    // Files in the work tree are read from disk: no git library either (`check --base` loads it).
+    expect(r.modules.filter((m) => /node_modules\/simple-git\//.test(m))).toEqual([]);
   });
 
   it('a command still gets its module when it runs (creds loads the sealing code)', () => {
