@@ -50,3 +50,29 @@ export function grantName(spec: { requester: string; file: string; owner?: strin
     .slice(0, 10);
   return `tb_${login}_${hash}`;
 }
+
+/** What every provider records beside what it creates, so that `list` finds it again after a restart. */
+export interface Tag {
+  /** The access repo (its root commit); absent in tags written before several repos could share a target. */
+  owner?: string;
+  file: string;
+  grant: string;
+  requester: string;
+  /** The role of the request (absent in tags written before 0.2). */
+  role?: string;
+  resource: string;
+  expires: string;
+}
+
+/** A tag that names its grant (file, grant, resource), or null: a damaged tag explains nothing. */
+export function parseTag(raw: string): Tag | null {
+  try {
+    const tag = JSON.parse(raw) as Partial<Tag> | null;
+    if (!tag || typeof tag !== 'object') return null;
+    const { file, grant, resource } = tag;
+    if (typeof file !== 'string' || typeof grant !== 'string' || typeof resource !== 'string') return null;
+    return tag as Tag;
+  } catch {
+    return null;
+  }
+}

@@ -8,7 +8,7 @@
 // placeholders; privileges and objects are allow-listed, and no object may be in a reserved schema.
 import { createHash, randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { adminUrl, grantName } from '../common.js';
+import { adminUrl, grantName, parseTag, type Tag } from '../common.js';
 import type {
   GrantOutcome,
   GrantSpec,
@@ -35,17 +35,6 @@ interface RoleSettings {
   privileges: string[];
   on: string[];
   max_user_connections?: number;
-}
-
-interface Tag {
-  owner: string;
-  file: string;
-  grant: string;
-  requester: string;
-  /** The role of the request (absent in tags written before 0.2). */
-  role?: string;
-  resource: string;
-  expires: string;
 }
 
 export function userFor(spec: Pick<GrantSpec, 'file' | 'requester' | 'owner'>): string {
@@ -164,19 +153,6 @@ export const mysqlProvider: Provider = {
     return target(pool, resource, url, flavour);
   },
 };
-
-/** A tag that names its grant (file, grant, resource), or null: a damaged tag explains nothing. */
-function parseTag(raw: string): Tag | null {
-  try {
-    const tag = JSON.parse(raw) as Partial<Tag> | null;
-    if (!tag || typeof tag !== 'object') return null;
-    const { file, grant, resource } = tag;
-    if (typeof file !== 'string' || typeof grant !== 'string' || typeof resource !== 'string') return null;
-    return tag as Tag;
-  } catch {
-    return null;
-  }
-}
 
 /** The server-wide lock a grant holds while it writes a tag and creates its account. */
 const lockName = (user: string) => `timebox:${user}`;

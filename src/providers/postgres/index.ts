@@ -2,7 +2,7 @@
 // with per-role settings and a COMMENT that tags it with the request file. See README.md beside this file.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { adminUrl, grantName, connectionEnv as sharedConnectionEnv } from '../common.js';
+import { adminUrl, grantName, parseTag, connectionEnv as sharedConnectionEnv, type Tag } from '../common.js';
 import type {
   GrantOutcome,
   GrantSpec,
@@ -35,17 +35,6 @@ interface RoleSettings {
   statement_timeout?: string;
   connection_limit?: number;
   log_statement?: 'none' | 'ddl' | 'mod' | 'all';
-}
-
-interface Tag {
-  owner?: string;
-  file: string;
-  grant: string;
-  requester: string;
-  /** The role of the request (absent in tags written before 0.2). */
-  role?: string;
-  resource: string;
-  expires: string;
 }
 
 /** `tb_<login>_<hash of the request path>`: ≤ 63 bytes, lower-case, and only [a-z0-9_]. */
@@ -207,7 +196,7 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
         const until = row.rolvaliduntil;
         const expiresAt =
           until instanceof Date && !Number.isNaN(until.getTime()) ? until.toISOString() : null;
-        const tag = parseTag(row.comment);
+        const tag = tagOf(row.comment);
         if (!tag && !PRINCIPAL.test(row.rolname)) continue; // a damaged tag on a role not named as ours
         if (!tag) {
           // Named as Timebox names its roles, but no tag says which grant it is (erased, damaged, never
@@ -389,16 +378,8 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
 }
 
 /** The tag of a role, or null when its comment is not a whole Timebox tag. */
-function parseTag(comment: string | null): Tag | null {
-  if (!comment?.startsWith(TAG)) return null;
-  try {
-    const tag = JSON.parse(comment.slice(TAG.length)) as Partial<Tag> | null;
-    const text = (v: unknown) => typeof v === 'string';
-    if (!tag || !text(tag.file) || !text(tag.grant) || !text(tag.resource)) return null;
-    return tag as Tag;
-  } catch {
-    return null;
-  }
+function tagOf(comment: string | null): Tag | null {
+  return comment?.startsWith(TAG) ? parseTag(comment.slice(TAG.length)) : null;
 }
 
 /** A role name read from the catalog, quoted (not allow-listed: it may be any role a DBA made). */

@@ -6,7 +6,7 @@
 // Timebox-named users whose tag is gone (they are revoked whatever git says).
 import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
-import { adminUrl, grantName } from '../common.js';
+import { adminUrl, grantName, parseTag, type Tag } from '../common.js';
 import type {
   GrantOutcome,
   GrantSpec,
@@ -33,17 +33,6 @@ interface RoleSettings {
   keys: string[];
   channels?: string[];
   commands: string[];
-}
-
-interface Tag {
-  owner: string;
-  file: string;
-  grant: string;
-  requester: string;
-  /** The role of the request (absent in tags written before 0.2). */
-  role?: string;
-  resource: string;
-  expires: string;
 }
 
 /** `tb_<login>_<hash of access repo and request path>`: stable, so a retry finds the same user. */
@@ -139,19 +128,6 @@ export const redis: Provider = {
 };
 
 type Client = ReturnType<typeof createClient>;
-
-/** A tag that names its grant (file, grant, resource), or null: a damaged tag explains nothing. */
-function parseTag(raw: string): Tag | null {
-  try {
-    const tag = JSON.parse(raw) as Partial<Tag> | null;
-    if (!tag || typeof tag !== 'object') return null;
-    const { file, grant, resource } = tag;
-    if (typeof file !== 'string' || typeof grant !== 'string' || typeof resource !== 'string') return null;
-    return tag as Tag;
-  } catch {
-    return null;
-  }
-}
 
 function target(client: Client, resource: Record<string, unknown>, adminUrl: string): ProviderTarget {
   const publicUrl = new URL(typeof resource.public_url === 'string' ? resource.public_url : adminUrl);
