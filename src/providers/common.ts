@@ -1,6 +1,7 @@
 // What the providers share: the admin connection named in a policy (its secret in the environment) and
 // the name of what a grant creates (`tb_<login>_<hash>`: the same request always gets the same name).
 import { createHash } from 'node:crypto';
+import type { ManagedAccess } from './types.js';
 
 /** `TIMEBOX_<PROVIDER>_<CONNECTION>_URL`: where a connection's admin URL is read from. */
 export function connectionEnv(provider: string, connection: string): string {
@@ -75,4 +76,47 @@ export function parseTag(raw: string): Tag | null {
   } catch {
     return null;
   }
+}
+
+/** What a provider lists for a principal its tag explains. */
+export function taggedAccess(
+  provider: string,
+  principal: string,
+  tag: Tag,
+  expiresAt: string | null = tag.expires,
+): ManagedAccess {
+  return {
+    owner: tag.owner ?? null,
+    provider,
+    resourceId: tag.resource,
+    file: tag.file,
+    grantId: tag.grant,
+    requester: tag.requester ?? null,
+    role: tag.role ?? null,
+    principal,
+    expiresAt,
+  };
+}
+
+/**
+ * What a provider lists for a principal named as Timebox names its grants but with no (readable) tag: nothing
+ * in git can explain it, so reconciliation revokes it, whichever access repo made it.
+ */
+export function untaggedAccess(
+  provider: string,
+  principal: string,
+  expiresAt: string | null = null,
+): ManagedAccess {
+  return {
+    untagged: true,
+    owner: null,
+    provider,
+    resourceId: '',
+    file: '',
+    grantId: '',
+    requester: null,
+    role: null,
+    principal,
+    expiresAt,
+  };
 }

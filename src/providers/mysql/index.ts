@@ -8,7 +8,7 @@
 // placeholders; privileges and objects are allow-listed, and no object may be in a reserved schema.
 import { createHash, randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { adminUrl, grantName, parseTag, type Tag } from '../common.js';
+import { adminUrl, grantName, parseTag, type Tag, taggedAccess, untaggedAccess } from '../common.js';
 import type {
   GrantOutcome,
   GrantSpec,
@@ -231,31 +231,10 @@ function target(
       for (const user of [...new Set(accounts.map((a) => a.user))].sort()) {
         const tag = byUser.get(user);
         if (untagged.has(user) || !tag) {
-          out.push({
-            owner: null,
-            provider: 'mysql',
-            resourceId: '',
-            file: '',
-            grantId: '',
-            requester: null,
-            role: null,
-            principal: user,
-            expiresAt: null,
-            untagged: true,
-          });
+          out.push(untaggedAccess('mysql', user));
           continue;
         }
-        out.push({
-          owner: tag.owner ?? null,
-          provider: 'mysql',
-          resourceId: tag.resource,
-          file: tag.file,
-          grantId: tag.grant,
-          requester: tag.requester ?? null,
-          role: tag.role ?? null,
-          principal: user,
-          expiresAt: tag.expires,
-        });
+        out.push(taggedAccess('mysql', user, tag));
       }
       return out;
     },

@@ -2,7 +2,15 @@
 // with per-role settings and a COMMENT that tags it with the request file. See README.md beside this file.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { adminUrl, grantName, parseTag, connectionEnv as sharedConnectionEnv, type Tag } from '../common.js';
+import {
+  adminUrl,
+  grantName,
+  parseTag,
+  connectionEnv as sharedConnectionEnv,
+  type Tag,
+  taggedAccess,
+  untaggedAccess,
+} from '../common.js';
 import type {
   GrantOutcome,
   GrantSpec,
@@ -201,31 +209,10 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
         if (!tag) {
           // Named as Timebox names its roles, but no tag says which grant it is (erased, damaged, never
           // written): nothing in git can explain it, so reconciliation revokes it.
-          out.push({
-            untagged: true,
-            owner: null,
-            provider: 'postgres',
-            resourceId: '',
-            file: '',
-            grantId: '',
-            requester: null,
-            role: null,
-            principal: row.rolname,
-            expiresAt,
-          });
+          out.push(untaggedAccess('postgres', row.rolname, expiresAt));
           continue;
         }
-        out.push({
-          owner: tag.owner ?? null,
-          provider: 'postgres',
-          resourceId: tag.resource,
-          file: tag.file,
-          grantId: tag.grant,
-          requester: tag.requester ?? null,
-          role: tag.role ?? null,
-          principal: row.rolname,
-          expiresAt,
-        });
+        out.push(taggedAccess('postgres', row.rolname, tag, expiresAt));
       }
       return out;
     },

@@ -6,7 +6,7 @@
 // Timebox-named users whose tag is gone (they are revoked whatever git says).
 import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
-import { adminUrl, grantName, parseTag, type Tag } from '../common.js';
+import { adminUrl, grantName, parseTag, type Tag, taggedAccess, untaggedAccess } from '../common.js';
 import type {
   GrantOutcome,
   GrantSpec,
@@ -157,34 +157,13 @@ function target(client: Client, resource: Record<string, unknown>, adminUrl: str
         const tag = parseTag(raw);
         if (!tag) continue;
         tagged.add(user);
-        out.push({
-          owner: tag.owner ?? null,
-          provider: 'redis',
-          resourceId: tag.resource,
-          file: tag.file,
-          grantId: tag.grant,
-          requester: tag.requester ?? null,
-          role: tag.role ?? null,
-          principal: user,
-          expiresAt: tag.expires,
-        });
+        out.push(taggedAccess('redis', user, tag));
       }
       // A Timebox-named user with no (readable) tag: nothing in git can explain it, so reconciliation revokes
       // it, whichever access repo made it. (Its resource is filled in by whoever knows the target's.)
       for (const user of users) {
         if (tagged.has(user)) continue;
-        out.push({
-          owner: null,
-          provider: 'redis',
-          resourceId: '',
-          file: '',
-          grantId: '',
-          requester: null,
-          role: null,
-          principal: user,
-          expiresAt: null,
-          untagged: true,
-        });
+        out.push(untaggedAccess('redis', user));
       }
       return out.sort((a, b) => (a.principal < b.principal ? -1 : 1));
     },
