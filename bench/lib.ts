@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Io } from '../src/cli/context.js';
+import { systemClock } from '../src/core/clock.js';
 
 // --- options -------------------------------------------------------------------------------------------
 
@@ -117,6 +118,7 @@ export function collectingIo(root: string): Io & { out: string[]; err: string[] 
     color: false,
     isTTY: false,
     cwd: root,
+    clock: systemClock,
     env: {},
   };
 }

@@ -2,6 +2,7 @@
 // context.ts (which re-exports these) so that `timebox --help` loads neither ajv nor yaml.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { type Clock, systemClock } from '../core/clock.js';
 import { UsageError } from './errors.js';
 
 export interface Io {
@@ -11,6 +12,8 @@ export interface Io {
   isTTY: boolean;
   cwd: string;
   env: NodeJS.ProcessEnv;
+  /** The one clock (src/core/clock.ts): every command reads the time and arms timers through it. */
+  clock: Clock;
 }
 
 export function processIo(): Io {
@@ -27,6 +30,7 @@ export function processIo(): Io {
     isTTY: Boolean(process.stdin.isTTY && process.stdout.isTTY),
     cwd: process.cwd(),
     env,
+    clock: systemClock,
   };
 }
 

@@ -483,10 +483,15 @@ function minIso(a: string, b: string): string {
   return iso(Math.min(x, y));
 }
 
-/** Grants whose window contains `at` and that had not ended by then. */
+/** The one rule for "active": the grant's window contains `at` and it had not ended by then. */
+export function isActiveAt(g: Pick<Grant, 'starts_at' | 'ends_at'>, at: Date | number): boolean {
+  const t = typeof at === 'number' ? at : at.getTime();
+  return Date.parse(g.starts_at) <= t && t < Date.parse(g.ends_at);
+}
+
+/** Grants active at `at` (`isActiveAt`). */
 export function activeAt(ledger: Ledger, at: Date): Grant[] {
-  const t = at.getTime();
-  return ledger.grants.filter((g) => Date.parse(g.starts_at) <= t && t < Date.parse(g.ends_at));
+  return ledger.grants.filter((g) => isActiveAt(g, at));
 }
 
 /** How a grant ended before its expiry: its request file was removed, or edited (the edit is a new request). */

@@ -1,6 +1,7 @@
 // Issue 14.5: messages a newcomer meets say what is wrong, where, and what to do.
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
+import { systemClock } from '../../src/core/clock.js';
 import { exampleRepo, git, run, tempDir, write } from '../helpers/repo.js';
 
 const REQUEST = `requester: alice
@@ -83,6 +84,7 @@ describe('--repo', () => {
       isTTY: false,
       cwd: '/',
       env: {},
+      clock: systemClock,
     };
     const program = buildProgram(io, () => {});
     const commands = program.commands.map((c) => c.name());

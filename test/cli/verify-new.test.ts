@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Prompter, runNew } from '../../src/cli/new.js';
+import { systemClock } from '../../src/core/clock.js';
 import { exampleRepo, ROOT, run, write } from '../helpers/repo.js';
 
 describe('timebox verify', () => {
@@ -147,6 +148,7 @@ describe('timebox new', () => {
         isTTY: true,
         cwd: dir,
         env: {},
+        clock: systemClock,
       },
       { requester: 'bob' },
       prompter,

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { afterEach } from 'vitest';
 import type { Io } from '../../src/cli/context.js';
 import { main } from '../../src/cli/main.js';
+import { type Clock, systemClock } from '../../src/core/clock.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -59,7 +60,7 @@ export interface RunResult {
 
 export async function run(
   argv: string[],
-  opts: { cwd: string; color?: boolean; env?: NodeJS.ProcessEnv },
+  opts: { cwd: string; color?: boolean; env?: NodeJS.ProcessEnv; clock?: Clock },
 ): Promise<RunResult> {
   let stdout = '';
   let stderr = '';
@@ -74,6 +75,7 @@ export async function run(
     isTTY: false,
     cwd: opts.cwd,
     env: opts.env ?? {},
+    clock: opts.clock ?? systemClock,
   };
   const code = await main(argv, io);
   return { code, stdout, stderr };

@@ -15,6 +15,7 @@ import { runApply, type Sealer } from '../../src/cli/apply.js';
 import type { Io } from '../../src/cli/context.js';
 import { keysSealer } from '../../src/cli/keys.js';
 import { loadLedger } from '../../src/cli/ledger.js';
+import { systemClock } from '../../src/core/clock.js';
 import { activeAt, type Grant } from '../../src/core/ledger.js';
 import type { Policies } from '../../src/core/model.js';
 import { loadPolicies } from '../../src/core/policy.js';
@@ -1051,6 +1052,7 @@ function quietIo(cwd: string, env: NodeJS.ProcessEnv): { io: Io; out: { stdout: 
       isTTY: false,
       cwd,
       env,
+      clock: systemClock,
     },
   };
 }
