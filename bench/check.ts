@@ -574,7 +574,7 @@ async function inMemory(tb: Timebox, repo: GeneratedRepo): Promise<InMemory> {
     input: {
       files,
       changedPaths: [],
-      pull: tb.check.offlinePull(undefined, tb.context.parseList(repo.approvedBy), teams, at),
+      pull: tb.context.offlinePull(undefined, tb.context.parseList(repo.approvedBy), teams, at),
       policies: loaded.policies,
       codeowners: loaded.codeowners,
       config: loaded.config,

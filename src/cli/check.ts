@@ -2,11 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { type CheckInput, decideAll, isRequestPath } from '../core/decide.js';
-import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
-import { type AccessRepo, loadAccessRepo } from '../repo/access-repo.js';
-import { changedSince, gitRevision, type RepoSource, workingTree } from '../repo/source.js';
-import { type Io, loadTeams, parseAt, parseList, repoRoot } from './context.js';
-import { ConfigError, EXIT, formatProblem, UsageError } from './errors.js';
+import type { ChangedRequestFile, Decision } from '../core/model.js';
+import type { AccessRepo } from '../repo/access-repo.js';
+import { changedSince, gitRevision, workingTree } from '../repo/source.js';
+import { type Io, loadRepoOrFail, loadTeams, offlinePull, parseAt, parseList, repoRoot } from './context.js';
+import { EXIT, UsageError } from './errors.js';
 import { formatDecisions } from './format.js';
 
 export interface CheckOptions {
@@ -24,40 +24,12 @@ export interface CheckOptions {
   headSha?: string;
 }
 
-export async function loadRepoOrFail(io: Io, source: RepoSource): Promise<AccessRepo> {
-  const repo = await loadAccessRepo(source);
-  for (const w of repo.warnings) io.stderr(`warning: ${formatProblem(w)}\n`);
-  if (repo.errors.length > 0) {
-    throw new ConfigError(`the access repo's configuration is invalid (${source.label})`, repo.errors);
-  }
-  return repo;
-}
-
-/** Offline PR facts: `--approved-by` people approved the head commit and have write access. */
-export function offlinePull(
-  author: string | undefined,
-  approvedBy: string[],
-  teams: PullFacts['teams'],
-  at: Date,
-): PullFacts {
-  return {
-    ...(author ? { author } : {}),
-    headSha: 'HEAD',
-    reviews: approvedBy.map((login) => ({
-      login,
-      state: 'APPROVED',
-      commitId: 'HEAD',
-      submittedAt: at.toISOString(),
-    })),
-    pushers: [],
-    permissions: Object.fromEntries(approvedBy.map((l) => [l.toLowerCase(), 'write'])),
-    teams,
-  };
-}
+/** Moved to the shared module; still imported from here by apply.ts (until it imports context.js). */
+export { loadRepoOrFail } from './context.js';
 
 export async function runCheck(io: Io, files: string[], opts: CheckOptions): Promise<number> {
   const root = repoRoot(io, opts.repo);
-  const at = parseAt(opts.at);
+  const at = parseAt(opts.at, () => io.clock.now());
   const teams = await loadTeams(io, opts.teams);
   if (opts.base && files.length > 0)
     throw new UsageError('give either request FILES or --base REF, not both');

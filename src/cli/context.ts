@@ -1,22 +1,37 @@
-// Shared plumbing for commands: repo root, time, teams file, colours, output streams.
+// The one module commands share (commands never import each other): output streams and the clock (io.ts),
+// repo root, times, the teams file, colours, the access repo, offline pull request facts and the ledger.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import pc from 'picocolors';
+import type { FoldedLedger, Ledger } from '../core/ledger.js';
+import type { PullFacts } from '../core/model.js';
 import { compileSchema, validateAgainst } from '../core/schemas.js';
 import { checkTimestamp } from '../core/time.js';
 import { loadYaml } from '../core/yaml-loader.js';
-import { ConfigError, readProblem, UsageError } from './errors.js';
-import type { Io } from './io.js';
+import { type AccessRepo, loadAccessRepo, loadConfig } from '../repo/access-repo.js';
+import { type RepoSource, workingTree } from '../repo/source.js';
+import { ConfigError, formatProblem, readProblem, UsageError } from './errors.js';
+import { type Io, repoRoot } from './io.js';
 
+/** What `apply` seals credentials with (`--keys`, or the requesters' keys on GitHub). */
+export type { Sealer } from '../providers/reconcile.js';
 export { type Io, processIo, repoRoot, requireAccessRepo } from './io.js';
 
 export function colors(io: Io) {
   return pc.createColors(io.color);
 }
 
-/** `--at`, `--since`, `--until`: the same rule as times in request files (src/core/time.ts). */
-export function parseAt(value: string | undefined, now: () => Date = () => new Date(), flag = '--at'): Date {
-  if (value === undefined) return now();
+/**
+ * `--at`, `--since`, `--until`: the same rule as times in request files (src/core/time.ts). Without a value
+ * it is `now()`, which callers take from `io.clock` (once per command, so that every use agrees).
+ */
+export function parseAt(value: string, now?: () => Date, flag?: string): Date;
+export function parseAt(value: string | undefined, now: () => Date, flag?: string): Date;
+export function parseAt(value: string | undefined, now?: () => Date, flag = '--at'): Date {
+  if (value === undefined) {
+    if (!now) throw new TypeError('parseAt: no value and no clock');
+    return now();
+  }
   const c = checkTimestamp(value);
   if (!c.ok) {
     throw new UsageError(
@@ -79,4 +94,118 @@ export async function loadTeams(io: Io, file: string | undefined): Promise<Recor
     );
   }
   return parseTeams(text, file);
+}
+
+/** The access repo from `source`, its warnings on stderr; a broken configuration is a ConfigError (exit 2). */
+export async function loadRepoOrFail(io: Io, source: RepoSource): Promise<AccessRepo> {
+  const repo = await loadAccessRepo(source);
+  for (const w of repo.warnings) io.stderr(`warning: ${formatProblem(w)}\n`);
+  if (repo.errors.length > 0) {
+    throw new ConfigError(`the access repo's configuration is invalid (${source.label})`, repo.errors);
+  }
+  return repo;
+}
+
+/** Offline PR facts: `--approved-by` people approved the head commit and have write access. */
+export function offlinePull(
+  author: string | undefined,
+  approvedBy: string[],
+  teams: PullFacts['teams'],
+  at: Date,
+): PullFacts {
+  return {
+    ...(author ? { author } : {}),
+    headSha: 'HEAD',
+    reviews: approvedBy.map((login) => ({
+      login,
+      state: 'APPROVED',
+      commitId: 'HEAD',
+      submittedAt: at.toISOString(),
+    })),
+    pushers: [],
+    permissions: Object.fromEntries(approvedBy.map((l) => [l.toLowerCase(), 'write'])),
+    teams,
+  };
+}
+
+/** Bump when the fold's meaning changes, so that cached folds from older versions are not used. */
+const FOLD_CACHE_VERSION = 5;
+
+interface FoldCache {
+  version: number;
+  tip: string;
+  requestsDir: string;
+  /** Whom and which keys the fold trusted (audit.timebox, audit.signing_keys' key states). */
+  trust: string;
+  folded: FoldedLedger;
+}
+
+/** Where the ledger is read: the access repo, the branch whose history it is, and whether to cache. */
+export interface LedgerOptions {
+  repo?: string;
+  ref?: string;
+  cache?: boolean;
+}
+
+/**
+ * The ledger of `opts.ref`'s history as of `now`. Its modules are loaded here, not with this file, so that
+ * `check`, `verify` and `new` (which share this module) load no git history reader.
+ */
+export async function loadLedger(
+  io: Io,
+  opts: LedgerOptions,
+  now: Date,
+  want: { events?: boolean } = {},
+): Promise<Ledger> {
+  const [{ finalizeLedger, foldLedger, prepareChange }, history, { loadSigningKeys }] = await Promise.all([
+    import('../core/ledger.js'),
+    import('../repo/history.js'),
+    import('../repo/signing-keys.js'),
+  ]);
+  const root = repoRoot(io, opts.repo);
+  const source = workingTree(root);
+  const { config, errors } = await loadConfig(source);
+  if (errors.length > 0) throw new ConfigError('timebox.yaml is invalid', errors);
+  const signing = await loadSigningKeys(source, config);
+  if (signing.errors.length > 0) throw new ConfigError('audit.signing_keys is invalid', signing.errors);
+  const trust = JSON.stringify([config.audit?.timebox ?? [], signing.keys.map((k) => k.state).sort()]);
+  const ref = opts.ref ?? 'HEAD';
+  const dir = config.paths.requests;
+  const useCache = opts.cache !== false;
+  const resolved = await history.resolveRef(root, ref);
+  // Two caches: the folded ledger for this exact tip (a warm run reads nothing else), and the parsed
+  // history per commit (a run after new commits reads only those from git).
+  const name = `fold-${Buffer.from(dir).toString('hex')}`;
+  const cached = useCache ? await history.readCache<FoldCache>(resolved.gitDir, name) : null;
+  let folded: FoldedLedger;
+  if (
+    cached &&
+    cached.version === FOLD_CACHE_VERSION &&
+    cached.tip === resolved.tip &&
+    cached.requestsDir === dir &&
+    cached.trust === trust
+  ) {
+    folded = cached.folded;
+  } else {
+    const { commits } = await history.cachedHistory(root, ref, dir, {
+      cache: useCache,
+      resolved,
+      prepare: prepareChange(config),
+      keys: signing.keys,
+    });
+    folded = foldLedger(commits, config);
+    if (useCache) {
+      await history.writeCache(resolved.gitDir, name, {
+        version: FOLD_CACHE_VERSION,
+        tip: resolved.tip,
+        requestsDir: dir,
+        trust,
+        folded,
+      } satisfies FoldCache);
+    }
+  }
+  const ledger = finalizeLedger(folded, now, want);
+  for (const n of ledger.notes)
+    io.stderr(`note: ${n.commit.slice(0, 12)}${n.file ? ` ${n.file}` : ''}: ${n.message}\n`);
+  return ledger;
 }

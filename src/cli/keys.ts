@@ -3,8 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { sealTo } from '../creds/seal.js';
 import { parseKeysFile } from '../creds/ssh-keys.js';
-import type { Sealer } from './apply.js';
-import type { Io } from './context.js';
+import type { Io, Sealer } from './context.js';
 import { ConfigError, UsageError } from './errors.js';
 
 export async function keysSealer(io: Io, file: string | undefined): Promise<Sealer> {

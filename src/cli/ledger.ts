@@ -5,99 +5,18 @@ import { resolve } from 'node:path';
 import { renderCsv } from '../audit/csv.js';
 import { renderHtml } from '../audit/html.js';
 import { webUrlFromEnv, webUrlOf } from '../audit/web-url.js';
-import {
-  type FoldedLedger,
-  finalizeLedger,
-  foldLedger,
-  type Ledger,
-  type LedgerEvent,
-  prepareChange,
-  statusAt,
-} from '../core/ledger.js';
-import { loadConfig } from '../repo/access-repo.js';
-import { cachedHistory, readCache, resolveRef, writeCache } from '../repo/history.js';
-import { loadSigningKeys } from '../repo/signing-keys.js';
-import { workingTree } from '../repo/source.js';
-import { colors, type Io, parseAt, repoRoot } from './context.js';
-import { ConfigError, EXIT, UsageError } from './errors.js';
+import { type Ledger, type LedgerEvent, statusAt } from '../core/ledger.js';
+import { colors, type Io, type LedgerOptions, loadLedger, parseAt, repoRoot } from './context.js';
+import { EXIT, UsageError } from './errors.js';
 
-interface LedgerOptions {
-  repo?: string;
-  ref?: string;
-  cache?: boolean;
-}
-
-/** Bump when the fold's meaning changes, so that cached folds from older versions are not used. */
-const FOLD_CACHE_VERSION = 5;
-
-interface FoldCache {
-  version: number;
-  tip: string;
-  requestsDir: string;
-  /** Whom and which keys the fold trusted (audit.timebox, audit.signing_keys' key states). */
-  trust: string;
-  folded: FoldedLedger;
-}
-
-export async function loadLedger(
-  io: Io,
-  opts: LedgerOptions,
-  now: Date,
-  want: { events?: boolean } = {},
-): Promise<Ledger> {
-  const root = repoRoot(io, opts.repo);
-  const source = workingTree(root);
-  const { config, errors } = await loadConfig(source);
-  if (errors.length > 0) throw new ConfigError('timebox.yaml is invalid', errors);
-  const signing = await loadSigningKeys(source, config);
-  if (signing.errors.length > 0) throw new ConfigError('audit.signing_keys is invalid', signing.errors);
-  const trust = JSON.stringify([config.audit?.timebox ?? [], signing.keys.map((k) => k.state).sort()]);
-  const ref = opts.ref ?? 'HEAD';
-  const dir = config.paths.requests;
-  const useCache = opts.cache !== false;
-  const resolved = await resolveRef(root, ref);
-  // Two caches: the folded ledger for this exact tip (a warm run reads nothing else), and the parsed
-  // history per commit (a run after new commits reads only those from git).
-  const name = `fold-${Buffer.from(dir).toString('hex')}`;
-  const cached = useCache ? await readCache<FoldCache>(resolved.gitDir, name) : null;
-  let folded: FoldedLedger;
-  if (
-    cached &&
-    cached.version === FOLD_CACHE_VERSION &&
-    cached.tip === resolved.tip &&
-    cached.requestsDir === dir &&
-    cached.trust === trust
-  ) {
-    folded = cached.folded;
-  } else {
-    const { commits } = await cachedHistory(root, ref, dir, {
-      cache: useCache,
-      resolved,
-      prepare: prepareChange(config),
-      keys: signing.keys,
-    });
-    folded = foldLedger(commits, config);
-    if (useCache) {
-      await writeCache(resolved.gitDir, name, {
-        version: FOLD_CACHE_VERSION,
-        tip: resolved.tip,
-        requestsDir: dir,
-        trust,
-        folded,
-      } satisfies FoldCache);
-    }
-  }
-  const ledger = finalizeLedger(folded, now, want);
-  for (const n of ledger.notes)
-    io.stderr(`note: ${n.commit.slice(0, 12)}${n.file ? ` ${n.file}` : ''}: ${n.message}\n`);
-  return ledger;
-}
+/** Moved to the shared module; still imported from here by apply.ts (until it imports context.js). */
+export { loadLedger } from './context.js';
 
 export async function runStatus(
   io: Io,
   opts: LedgerOptions & { at?: string; json?: boolean },
 ): Promise<number> {
-  const now = new Date();
+  const now = io.clock.now();
   const at = parseAt(opts.at, () => now);
   const ledger = await loadLedger(io, opts, now.getTime() > at.getTime() ? now : at, { events: false });
   const grants = statusAt(ledger, at);
@@ -143,7 +62,7 @@ export async function runAudit(
   const format = opts.json ? 'json' : (opts.format ?? 'json');
   if (!['json', 'csv', 'html'].includes(format))
     throw new UsageError(`--format must be json, csv or html (got ${format})`);
-  const now = new Date();
+  const now = io.clock.now();
   const since = opts.since ? parseAt(opts.since, undefined, '--since') : null;
   const until = opts.until ? parseAt(opts.until, undefined, '--until') : null;
   const ledger = await loadLedger(io, opts, now);

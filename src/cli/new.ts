@@ -8,8 +8,7 @@ import { parseRequest } from '../core/decide.js';
 import type { AccessRequest, Policies } from '../core/model.js';
 import { requestSchema } from '../core/schemas.js';
 import { workingTree } from '../repo/source.js';
-import { loadRepoOrFail } from './check.js';
-import { type Io, repoRoot } from './context.js';
+import { type Io, loadRepoOrFail, repoRoot } from './context.js';
 import { EXIT, UsageError } from './errors.js';
 
 export interface NewOptions {
@@ -80,7 +79,7 @@ export async function runNew(io: Io, opts: NewOptions, prompter?: Prompter): Pro
   const request = draft as AccessRequest;
   const path = opts.file
     ? relative(root, resolve(io.cwd, opts.file)).split(sep).join('/')
-    : defaultPath(root, repo.config.paths.requests, request, new Date());
+    : defaultPath(root, repo.config.paths.requests, request, io.clock.now());
   const text = render(root, path, request);
 
   const parsed = parseRequest(path, text, repo.config);

@@ -5,8 +5,7 @@ import type { Status } from '../core/model.js';
 import { validateSchema } from '../core/schemas.js';
 import { loadYaml } from '../core/yaml-loader.js';
 import { workingTree } from '../repo/source.js';
-import { loadRepoOrFail, offlinePull } from './check.js';
-import { colors, type Io, loadTeams, repoRoot } from './context.js';
+import { colors, type Io, loadRepoOrFail, loadTeams, offlinePull, repoRoot } from './context.js';
 import { ConfigError, EXIT } from './errors.js';
 
 /** Tests decide at a fixed time unless they say otherwise, so they never depend on the clock. */
