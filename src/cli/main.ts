@@ -18,21 +18,53 @@ const jsonOption = () => new Option('--json', 'print one JSON document on stdout
 const NO_REPO =
   '\nThis command reads no access repo: it takes no --repo (paths are relative to the current directory).';
 
-export function buildProgram(io: Io, done: (code: number) => void): Command {
-  const program = new Command('timebox')
-    .description('Temporary, least-privilege production access granted through pull requests.')
-    .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
-    // Every command that takes --repo reads an access repo: outside one, say so and suggest --repo.
-    .hook('preAction', (_, action) => {
-      if (!action.options.some((o) => o.long === '--repo')) return;
-      if (action.name() === 'check' && action.opts().base) return; // policies come from --base
-      const historyOnly = action.name() === 'status' || action.name() === 'audit';
-      requireAccessRepo(io, action.opts().repo, action.getOptionValueSource('repo') === 'cli', historyOnly);
-    });
+/** What a command's definition needs: the streams and clock its action runs with, and where its exit code goes. */
+interface CommandContext {
+  io: Io;
+  done: (code: number) => void;
+}
 
+/** Adds one command (or a group sharing options) to the program: flags, help and a lazily loaded action. */
+type AddCommands = (program: Command, ctx: CommandContext) => void;
+
+/** Every command, in the order `timebox --help` lists them. */
+const COMMANDS: readonly AddCommands[] = [
+  addCheck,
+  addVerify,
+  addNew,
+  addStatus,
+  addAudit,
+  addReconcile,
+  addCreds,
+  addDemo,
+  addServe,
+];
+
+export function buildProgram(io: Io, done: (code: number) => void): Command {
+  const program = rootProgram(io);
+  for (const add of COMMANDS) add(program, { io, done });
+  return program;
+}
+
+function rootProgram(io: Io): Command {
+  return (
+    new Command('timebox')
+      .description('Temporary, least-privilege production access granted through pull requests.')
+      .version(VERSION)
+      .showHelpAfterError('(run with --help for usage)')
+      .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+      .exitOverride()
+      // Every command that takes --repo reads an access repo: outside one, say so and suggest --repo.
+      .hook('preAction', (_, action) => {
+        if (!action.options.some((o) => o.long === '--repo')) return;
+        if (action.name() === 'check' && action.opts().base) return; // policies come from --base
+        const historyOnly = action.name() === 'status' || action.name() === 'audit';
+        requireAccessRepo(io, action.opts().repo, action.getOptionValueSource('repo') === 'cli', historyOnly);
+      })
+  );
+}
+
+function addCheck(program: Command, { io, done }: CommandContext): void {
   program
     .command('check')
     .description('decide request files: approved, pending, denied or invalid')
@@ -64,7 +96,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       const { runCheck } = await import('./check.js');
       done(await runCheck(io, files, opts));
     });
+}
 
+function addVerify(program: Command, { io, done }: CommandContext): void {
   program
     .command('verify')
     .description('run the policy tests in policies/tests/*.yaml')
@@ -79,7 +113,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       const { runVerify } = await import('./verify.js');
       done(await runVerify(io, opts));
     });
+}
 
+function addNew(program: Command, { io, done }: CommandContext): void {
   program
     .command('new')
     .description('scaffold a request file (asks for what is missing when run in a terminal)')
@@ -98,7 +134,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       const { inquirerPrompter, runNew } = await import('./new.js');
       done(await runNew(io, opts, io.isTTY && !opts.json ? await inquirerPrompter() : undefined));
     });
+}
 
+function addStatus(program: Command, { io, done }: CommandContext): void {
   program
     .command('status')
     .description(
@@ -113,7 +151,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       const { runStatus } = await import('./ledger.js');
       done(await runStatus(io, opts));
     });
+}
 
+function addAudit(program: Command, { io, done }: CommandContext): void {
   program
     .command('audit')
     .description('the timeline: requested, approved, granted, extended, revoked, expired')
@@ -131,7 +171,10 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       const { runAudit } = await import('./ledger.js');
       done(await runAudit(io, opts));
     });
+}
 
+/** `plan`, `apply` and `expire`: one set of options, the reconciler and the sealer loaded when one runs. */
+function addReconcile(program: Command, { io, done }: CommandContext): void {
   const reconcileOptions = (cmd: Command) =>
     cmd
       .addOption(repoOption())
@@ -201,7 +244,9 @@ Exit codes: 0 done, 1 something failed (an ALARM line says what; revocations are
     .option('--dry-run', 'print the plan, change nothing')
     .option('--open-pr', 'with GITHUB_TOKEN: open and merge a revert PR removing each expired request file')
     .action(async (opts) => done(await reconcile(opts, { only: 'revoke' })));
+}
 
+function addCreds(program: Command, { io, done }: CommandContext): void {
   program
     .command('creds')
     .description(
@@ -217,7 +262,9 @@ Exit codes: 0 done, 1 something failed (an ALARM line says what; revocations are
       const { runCreds } = await import('./creds.js');
       done(await runCreds(io, file, opts));
     });
+}
 
+function addDemo(program: Command, { io, done }: CommandContext): void {
   program
     .command('demo')
     .description('the whole life of a request on this machine: no account, no database to set up')
@@ -235,7 +282,9 @@ step verified what it claims.${NO_REPO}`,
       const { runDemoCommand } = await import('./demo.js');
       done(await runDemoCommand(io, opts));
     });
+}
 
+function addServe(program: Command, { io, done }: CommandContext): void {
   program
     .command('serve')
     .description('run the GitHub App: check pull requests and keep one summary comment per pull request')
@@ -244,8 +293,6 @@ step verified what it claims.${NO_REPO}`,
       const { runServe } = await import('./serve.js');
       done(await runServe(io));
     });
-
-  return program;
 }
 
 /** Run the CLI and return the exit code; every expected failure becomes a message, never a stack trace. */
