@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { type CheckInput, decideAll, isRequestPath } from '../core/decide.js';
-import type { ChangedRequestFile, Decision } from '../core/model.js';
+import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
 import type { AccessRepo } from '../repo/access-repo.js';
-import { changedSince, gitRevision, workingTree } from '../repo/source.js';
+import { changedSince, gitRevision, type RepoSource, workingTree } from '../repo/source.js';
 import { type Io, loadRepoOrFail, loadTeams, offlinePull, parseAt, parseList, repoRoot } from './context.js';
 import { EXIT, UsageError } from './errors.js';
 import { formatDecisions } from './format.js';
@@ -62,37 +62,10 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
     );
   } else {
     repo = await loadRepoOrFail(io, tree);
-    const paths =
-      files.length > 0
-        ? files.map((f) => toRepoPath(root, resolve(io.cwd, f), f))
-        : (await tree.list(repo.config.paths.requests)).filter(
-            (p) => p.endsWith('.yaml') || p.endsWith('.yml'),
-          );
-    changed = [];
-    for (const path of paths) {
-      // Synchronous reads: thousands of small files read one by one are far faster than awaited reads.
-      let content: string;
-      try {
-        content = readFileSync(resolve(root, path), 'utf8');
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        throw new UsageError(
-          `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(err))}`,
-        );
-      }
-      changed.push({ path, status: 'added', content });
-    }
+    changed = await workingTreeFiles(io, root, tree, repo, files);
   }
 
-  let pull = offlinePull(opts.author, parseList(opts.approvedBy), teams, at);
-  let notes: string[] = [];
-  if (opts.pullRequest) {
-    if (!opts.base) throw new UsageError('--pull-request needs --base (the PR’s base branch)');
-    if (opts.approvedBy) throw new UsageError('give either --approved-by or --pull-request, not both');
-    // The GitHub client is loaded only when asked for: a local `check` loads no @octokit module.
-    const { pullFromApi } = await import('./github-actions.js');
-    ({ pull, notes } = await pullFromApi(io, opts.pullRequest, opts.headSha, repo, changed, teams));
-  }
+  const { pull, notes } = await pullFacts(io, opts, repo, changed, teams, at);
   const input: CheckInput = {
     files: changed,
     changedPaths,
@@ -109,12 +82,62 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
       import('../repo/history.js'),
       import('./github-actions.js'),
     ]);
-    const owner = await rootCommit(root, opts.base ?? 'HEAD').catch(() => null);
-    await reportToActions(io, decisions, repo, pull.headSha, owner, notes);
+    const accessRepoId = await rootCommit(root, opts.base ?? 'HEAD').catch(() => null);
+    await reportToActions(io, decisions, repo, pull.headSha, accessRepoId, notes);
   }
   if (opts.json) io.stdout(`${JSON.stringify({ results: decisions.map(toJson) }, null, 2)}\n`);
   else io.stdout(formatDecisions(decisions, io));
   return exitCode(decisions, opts.requireApproved ?? false);
+}
+
+/** Who opened and approved: from `--author`/`--approved-by`, or with `--pull-request` from the GitHub API. */
+async function pullFacts(
+  io: Io,
+  opts: CheckOptions,
+  repo: AccessRepo,
+  changed: ChangedRequestFile[],
+  teams: PullFacts['teams'],
+  at: Date,
+): Promise<{ pull: PullFacts; notes: string[] }> {
+  if (!opts.pullRequest) {
+    return { pull: offlinePull(opts.author, parseList(opts.approvedBy), teams, at), notes: [] };
+  }
+  if (!opts.base) throw new UsageError('--pull-request needs --base (the PR’s base branch)');
+  if (opts.approvedBy) throw new UsageError('give either --approved-by or --pull-request, not both');
+  // The GitHub client is loaded only when asked for: a local `check` loads no @octokit module.
+  const { pullFromApi } = await import('./github-actions.js');
+  return pullFromApi(io, opts.pullRequest, opts.headSha, repo, changed, teams);
+}
+
+/** `check FILES` (or every request file): the files as they are in the working tree, each as added. */
+async function workingTreeFiles(
+  io: Io,
+  root: string,
+  tree: RepoSource,
+  repo: AccessRepo,
+  files: string[],
+): Promise<ChangedRequestFile[]> {
+  const paths =
+    files.length > 0
+      ? files.map((f) => toRepoPath(root, resolve(io.cwd, f), f))
+      : (await tree.list(repo.config.paths.requests)).filter(
+          (p) => p.endsWith('.yaml') || p.endsWith('.yml'),
+        );
+  const changed: ChangedRequestFile[] = [];
+  for (const path of paths) {
+    // Synchronous reads: thousands of small files read one by one are far faster than awaited reads.
+    let content: string;
+    try {
+      content = readFileSync(resolve(root, path), 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UsageError(
+        `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(err))}`,
+      );
+    }
+    changed.push({ path, status: 'added', content });
+  }
+  return changed;
 }
 
 export function exitCode(decisions: Decision[], requireApproved: boolean): number {

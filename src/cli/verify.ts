@@ -4,6 +4,7 @@ import { decideRequest } from '../core/decide.js';
 import type { Status } from '../core/model.js';
 import { validateSchema } from '../core/schemas.js';
 import { loadYaml } from '../core/yaml-loader.js';
+import type { AccessRepo } from '../repo/access-repo.js';
 import { workingTree } from '../repo/source.js';
 import { colors, type Io, loadRepoOrFail, loadTeams, offlinePull, repoRoot } from './context.js';
 import { ConfigError, EXIT } from './errors.js';
@@ -46,66 +47,75 @@ export async function runVerify(
   if (testFiles.length === 0) throw new ConfigError(`no policy tests found in ${dir}/`);
 
   const results: TestResult[] = [];
-  for (const path of testFiles) {
-    const loaded = loadYaml((await tree.read(path)) ?? '', { scalars: 'core', maxBytes: 1024 * 1024 });
-    const errors =
-      loaded.errors.length > 0 ? loaded.errors : validateSchema('policy-test', loaded.value, loaded);
-    if (errors.length > 0)
-      throw new ConfigError(
-        `${path} is not a valid policy test file`,
-        errors.map((e) => ({ file: path, ...e })),
-      );
-    const doc = loaded.value as { teams?: Record<string, string[]>; tests: PolicyTest[] };
-    const teams = { ...cliTeams };
-    for (const [k, v] of Object.entries(doc.teams ?? {}))
-      teams[k.toLowerCase()] = [...(teams[k.toLowerCase()] ?? []), ...v];
-    doc.tests.forEach((t, i) => {
-      const at = new Date(t.at ?? DEFAULT_TEST_TIME);
-      const requester = typeof t.request.requester === 'string' ? t.request.requester : 'unknown';
-      const file = t.file ?? `${repo.config.paths.requests}/${requester}/test.yaml`;
-      // Round-trip through YAML text so the request is read exactly as a request file would be.
-      const decision = decideRequest(file, stringify(t.request), {
-        files: [],
-        changedPaths: [],
-        pull: offlinePull(t.author ?? requester, t.approved_by ?? [], teams, at),
-        policies: repo.policies,
-        codeowners: repo.codeowners,
-        config: repo.config,
-        at,
-      });
-      const passed = decision.status === t.expect && (!t.expect_rule || decision.rule === t.expect_rule);
-      results.push({
-        file: path,
-        line: loaded.locate(['tests', i]).line,
-        name: t.name,
-        expect: t.expect,
-        status: decision.status,
-        rule: decision.rule,
-        passed,
-        reasons: [
-          ...decision.errors.map((e) => `${e.path}: ${e.message}`),
-          ...decision.reasons.map((r) => `${r.rule}: ${r.message}`),
-        ],
-      });
-    });
-  }
-
+  for (const path of testFiles)
+    results.push(...runTestFile(path, (await tree.read(path)) ?? '', repo, cliTeams));
   const passed = results.filter((r) => r.passed).length;
   const failed = results.length - passed;
-  if (opts.json) {
-    io.stdout(`${JSON.stringify({ tests: results, passed, failed }, null, 2)}\n`);
-  } else {
-    const c = colors(io);
-    const lines = results.map((r) =>
-      r.passed
-        ? `${c.green('pass')}  ${r.name}`
-        : [
-            `${c.red('FAIL')}  ${r.name}  ${c.dim(`${r.file}:${r.line}`)}`,
-            `      expected ${r.expect}, got ${r.status}${r.rule ? ` (rule ${r.rule})` : ''}`,
-            ...r.reasons.map((x) => `      ${x}`),
-          ].join('\n'),
-    );
-    io.stdout(`${lines.join('\n')}\n\n${passed} passed, ${failed} failed\n`);
-  }
+  if (opts.json) io.stdout(`${JSON.stringify({ tests: results, passed, failed }, null, 2)}\n`);
+  else io.stdout(formatResults(io, results, passed, failed));
   return failed > 0 ? EXIT.failed : EXIT.ok;
+}
+
+/** Every test of one file, decided against the access repo's policies; the file's teams add to `--teams`. */
+function runTestFile(
+  path: string,
+  text: string,
+  repo: AccessRepo,
+  cliTeams: Record<string, string[]>,
+): TestResult[] {
+  const loaded = loadYaml(text, { scalars: 'core', maxBytes: 1024 * 1024 });
+  const errors =
+    loaded.errors.length > 0 ? loaded.errors : validateSchema('policy-test', loaded.value, loaded);
+  if (errors.length > 0)
+    throw new ConfigError(
+      `${path} is not a valid policy test file`,
+      errors.map((e) => ({ file: path, ...e })),
+    );
+  const doc = loaded.value as { teams?: Record<string, string[]>; tests: PolicyTest[] };
+  const teams = { ...cliTeams };
+  for (const [k, v] of Object.entries(doc.teams ?? {}))
+    teams[k.toLowerCase()] = [...(teams[k.toLowerCase()] ?? []), ...v];
+  return doc.tests.map((t, i) => {
+    const at = new Date(t.at ?? DEFAULT_TEST_TIME);
+    const requester = typeof t.request.requester === 'string' ? t.request.requester : 'unknown';
+    const file = t.file ?? `${repo.config.paths.requests}/${requester}/test.yaml`;
+    // Round-trip through YAML text so the request is read exactly as a request file would be.
+    const decision = decideRequest(file, stringify(t.request), {
+      files: [],
+      changedPaths: [],
+      pull: offlinePull(t.author ?? requester, t.approved_by ?? [], teams, at),
+      policies: repo.policies,
+      codeowners: repo.codeowners,
+      config: repo.config,
+      at,
+    });
+    return {
+      file: path,
+      line: loaded.locate(['tests', i]).line,
+      name: t.name,
+      expect: t.expect,
+      status: decision.status,
+      rule: decision.rule,
+      passed: decision.status === t.expect && (!t.expect_rule || decision.rule === t.expect_rule),
+      reasons: [
+        ...decision.errors.map((e) => `${e.path}: ${e.message}`),
+        ...decision.reasons.map((r) => `${r.rule}: ${r.message}`),
+      ],
+    };
+  });
+}
+
+/** One line per passing test; a failing one with where it is, what it expected and why it got else. */
+function formatResults(io: Io, results: TestResult[], passed: number, failed: number): string {
+  const c = colors(io);
+  const lines = results.map((r) =>
+    r.passed
+      ? `${c.green('pass')}  ${r.name}`
+      : [
+          `${c.red('FAIL')}  ${r.name}  ${c.dim(`${r.file}:${r.line}`)}`,
+          `      expected ${r.expect}, got ${r.status}${r.rule ? ` (rule ${r.rule})` : ''}`,
+          ...r.reasons.map((x) => `      ${x}`),
+        ].join('\n'),
+  );
+  return `${lines.join('\n')}\n\n${passed} passed, ${failed} failed\n`;
 }
