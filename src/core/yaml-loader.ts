@@ -13,6 +13,7 @@ import {
   Lexer,
   type Node,
   Parser,
+  type YAMLMap,
 } from 'yaml';
 
 export type PathSegment = string | number;
@@ -114,23 +115,7 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
     ]);
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-
-  // Positions from our own line table (lines end at \n, as editors count them), clamped to the text.
-  const lineStarts = [0];
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
-  const pos = (offset: number): Position => {
-    const at = Math.max(0, Math.min(offset, text.length));
-    let lo = 0;
-    let hi = lineStarts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((lineStarts[mid] as number) <= at) lo = mid;
-      else hi = mid - 1;
-    }
-    const start = lineStarts[lo] as number;
-    const end = lo + 1 < lineStarts.length ? (lineStarts[lo + 1] as number) - 1 : text.length;
-    return { line: lo + 1, column: Math.min(at, end) - start + 1 };
-  };
+  const pos = positionsIn(text);
 
   // The yaml library's parser and composer recurse once or more per level of nesting: a few KB of `[[[…`
   // or `- - - …` overflow the stack (at worst inside V8's regexp compiler, which aborts the process). Measure
@@ -144,20 +129,7 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
     ]);
   }
 
-  const parser = new Parser();
-  const tokens: CST.Token[] = [];
-  for (const lexeme of lexemes) for (const token of parser.next(lexeme)) tokens.push(token);
-  for (const token of parser.end()) tokens.push(token);
-  const composer = new Composer({
-    schema: options.scalars === 'strings' ? 'failsafe' : 'core',
-    // Duplicate keys are found below, by the key's name as it ends up in the value (core: `1` and "1").
-    uniqueKeys: false,
-    merge: false,
-    prettyErrors: false,
-    strict: true,
-    keepSourceTokens: false,
-  });
-  const docs = Array.from(composer.compose(tokens));
+  const { docs, tokens } = compose(lexemes, options.scalars);
   // Anchors, tags and directives as written: nodes know their own range, not where their `&a` or `!t` is.
   // Without any of these characters there can be no anchor, tag or directive: skip the walk.
   const props = /[&!%]/.test(text) ? findProps(tokens) : { anchor: [], tag: [], directive: [] };
@@ -175,7 +147,79 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
     const second = docs[1] as Document.Parsed;
     err(second.range[0], [], 'only one YAML document is allowed per file (found a second `---` document)');
   }
-  // Tag errors are reported where the tag is written, below; the library's are a fallback.
+  const tagFallback = libraryErrors(doc, text, props, pos, errors);
+  const { locate, locateKey } = locators(doc, pos);
+
+  const root = doc.contents as Node | null;
+  if (isBlank(root)) {
+    errors.push({ line: 1, column: 1, path: '$', message: 'file is empty' });
+    errors.sort((a, b) => a.line - b.line || a.column - b.column);
+    return { value: undefined, errors: dedupe(errors), locate, locateKey };
+  }
+  const value = toValue({ scalars: options.scalars, maxDepth, props, pos, err }, root, [], 0);
+  for (const e of tagFallback) {
+    if (!errors.some((x) => x.line === e.line && x.column === e.column)) errors.push(e);
+  }
+  errors.sort((a, b) => a.line - b.line || a.column - b.column);
+  return {
+    value: errors.length > 0 && value === undefined ? undefined : value,
+    errors: dedupe(errors),
+    locate,
+    locateKey,
+  };
+}
+
+/** Offset → line and column, from our own line table (lines end at \n, as editors count them), clamped to the text. */
+function positionsIn(text: string): (offset: number) => Position {
+  const lineStarts = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
+  return (offset) => {
+    const at = Math.max(0, Math.min(offset, text.length));
+    let lo = 0;
+    let hi = lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((lineStarts[mid] as number) <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    const start = lineStarts[lo] as number;
+    const end = lo + 1 < lineStarts.length ? (lineStarts[lo + 1] as number) - 1 : text.length;
+    return { line: lo + 1, column: Math.min(at, end) - start + 1 };
+  };
+}
+
+/** The lexemes parsed and composed into documents (the tokens are kept: they say where props are written). */
+function compose(
+  lexemes: readonly string[],
+  scalars: LoadOptions['scalars'],
+): { docs: Document.Parsed[]; tokens: CST.Token[] } {
+  const parser = new Parser();
+  const tokens: CST.Token[] = [];
+  for (const lexeme of lexemes) for (const token of parser.next(lexeme)) tokens.push(token);
+  for (const token of parser.end()) tokens.push(token);
+  const composer = new Composer({
+    schema: scalars === 'strings' ? 'failsafe' : 'core',
+    // Duplicate keys are found in toValue, by the key's name as it ends up in the value (core: `1` and "1").
+    uniqueKeys: false,
+    merge: false,
+    prettyErrors: false,
+    strict: true,
+    keepSourceTokens: false,
+  });
+  return { docs: Array.from(composer.compose(tokens)), tokens };
+}
+
+/**
+ * The library's errors and warnings, added to `errors`; returns its tag errors apart, a fallback for the ones
+ * toValue reports where the tag is written.
+ */
+function libraryErrors(
+  doc: Document.Parsed,
+  text: string,
+  props: Props,
+  pos: (offset: number) => Position,
+  errors: FileError[],
+): FileError[] {
   const tagFallback: FileError[] = [];
   let indentSaid = false;
   for (const e of [...doc.errors, ...doc.warnings]) {
@@ -195,9 +239,18 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
       tagFallback.push({ ...pos(e.pos[0]), path: '$', message: yamlMessage(e.code, e.message) });
       continue;
     }
-    err(e.pos[0], [], yamlMessage(e.code, e.message));
+    errors.push({ ...pos(e.pos[0]), path: formatPath([]), message: yamlMessage(e.code, e.message) });
   }
+  return tagFallback;
+}
 
+const offsetOf = (node: Node | null): number => node?.range?.[0] ?? 0;
+
+/** `locate` and `locateKey` of a LoadedYaml, over the document's nodes. */
+function locators(
+  doc: Document.Parsed,
+  pos: (offset: number) => Position,
+): Pick<LoadedYaml, 'locate' | 'locateKey'> {
   const locateNode = (path: readonly PathSegment[]): Node | null => {
     let node: unknown = doc.contents;
     let last: Node | null = (doc.contents as Node | null) ?? null;
@@ -214,7 +267,6 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
     }
     return last;
   };
-  const offsetOf = (node: Node | null): number => node?.range?.[0] ?? 0;
   const locate = (path: readonly PathSegment[]) => pos(offsetOf(locateNode(path)));
   const locateKey = (path: readonly PathSegment[]): Position => {
     if (path.length === 0) return locate(path);
@@ -226,103 +278,104 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
     }
     return locate(path);
   };
+  return { locate, locateKey };
+}
 
-  /** Anchor and tag errors, positioned at the `&name` / `!tag` written before the node. */
-  const checkProps = (n: Node, path: readonly PathSegment[]) => {
-    const at = offsetOf(n);
-    if (n.anchor) err(lastAtOrBefore(props.anchor, at) ?? at, path, 'anchors (`&name`) are not allowed');
-    if (n.tag) err(lastAtOrBefore(props.tag, at) ?? at, path, `explicit tags (\`${n.tag}\`) are not allowed`);
-  };
-
-  const toValue = (node: unknown, path: PathSegment[], depth: number): unknown => {
-    if (node === null || node === undefined) return options.scalars === 'strings' ? '' : null;
-    const n = node as Node;
-    const at = offsetOf(n);
-    if (depth > maxDepth) {
-      err(at, path, `nesting is deeper than ${maxDepth} levels`);
-      return undefined;
-    }
-    if (isAlias(n)) {
-      err(at, path, 'aliases (`*name`) are not allowed');
-      return undefined;
-    }
-    checkProps(n, path);
-    if (isScalar(n)) {
-      if (options.scalars === 'strings') {
-        return n.value === null || n.value === undefined ? '' : String(n.value);
-      }
-      return n.value;
-    }
-    if (isSeq(n)) return n.items.map((item, i) => toValue(item, [...path, i], depth + 1));
-    if (isMap(n)) {
-      const obj: Record<string, unknown> = {};
-      const seen = new Map<string, number>();
-      for (const pair of n.items) {
-        if (!isPair(pair)) continue;
-        const key = pair.key;
-        if (!isScalar(key) || isCollection(key)) {
-          err(offsetOf(key as Node), path, 'mapping keys must be plain strings');
-          continue;
-        }
-        checkProps(key, path);
-        if (key.value === null || key.value === undefined || typeof key.value === 'object') {
-          err(offsetOf(key), path, 'mapping keys must be plain strings');
-          continue;
-        }
-        const name = String(key.value);
-        if (name === '<<' && key.type === 'PLAIN') {
-          err(offsetOf(key), path, 'merge keys (`<<`) are not allowed');
-          continue;
-        }
-        const first = seen.get(name);
-        if (first !== undefined) {
-          const p = pos(first);
-          err(
-            offsetOf(key),
-            [...path, name],
-            `duplicate key \`${name}\`: each key may appear only once in a mapping (first at line ${p.line}, column ${p.column})`,
-          );
-          continue;
-        }
-        seen.set(name, offsetOf(key));
-        // defineProperty: a key such as `__proto__` becomes an ordinary own property and changes nothing.
-        Object.defineProperty(obj, name, {
-          value: toValue(pair.value, [...path, name], depth + 1),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-      }
-      return obj;
-    }
-    err(at, path, 'unsupported YAML node');
-    return undefined;
-  };
-
-  const root = doc.contents as Node | null;
-  const blank =
+/** No content at all: nothing, or an empty plain scalar without anchor or tag. */
+function isBlank(root: Node | null): boolean {
+  return (
     root === null ||
     (isScalar(root) &&
       root.type === 'PLAIN' &&
       root.range?.[0] === root.range?.[1] &&
       !root.anchor &&
-      !root.tag);
-  if (blank) {
-    errors.push({ line: 1, column: 1, path: '$', message: 'file is empty' });
-    errors.sort((a, b) => a.line - b.line || a.column - b.column);
-    return { value: undefined, errors: dedupe(errors), locate, locateKey };
+      !root.tag)
+  );
+}
+
+/** What toValue needs: the options, where props are written, and where to report. */
+interface Walk {
+  scalars: LoadOptions['scalars'];
+  maxDepth: number;
+  props: Props;
+  pos: (offset: number) => Position;
+  err: (offset: number, path: readonly PathSegment[], message: string) => void;
+}
+
+/** Anchor and tag errors, positioned at the `&name` / `!tag` written before the node. */
+function checkProps(w: Walk, n: Node, path: readonly PathSegment[]): void {
+  const at = offsetOf(n);
+  if (n.anchor) w.err(lastAtOrBefore(w.props.anchor, at) ?? at, path, 'anchors (`&name`) are not allowed');
+  if (n.tag)
+    w.err(lastAtOrBefore(w.props.tag, at) ?? at, path, `explicit tags (\`${n.tag}\`) are not allowed`);
+}
+
+/** The node as a plain JS value, reporting what the hardened loader refuses. */
+function toValue(w: Walk, node: unknown, path: PathSegment[], depth: number): unknown {
+  if (node === null || node === undefined) return w.scalars === 'strings' ? '' : null;
+  const n = node as Node;
+  const at = offsetOf(n);
+  if (depth > w.maxDepth) {
+    w.err(at, path, `nesting is deeper than ${w.maxDepth} levels`);
+    return undefined;
   }
-  const value = toValue(root, [], 0);
-  for (const e of tagFallback) {
-    if (!errors.some((x) => x.line === e.line && x.column === e.column)) errors.push(e);
+  if (isAlias(n)) {
+    w.err(at, path, 'aliases (`*name`) are not allowed');
+    return undefined;
   }
-  errors.sort((a, b) => a.line - b.line || a.column - b.column);
-  return {
-    value: errors.length > 0 && value === undefined ? undefined : value,
-    errors: dedupe(errors),
-    locate,
-    locateKey,
-  };
+  checkProps(w, n, path);
+  if (isScalar(n)) {
+    if (w.scalars === 'strings') {
+      return n.value === null || n.value === undefined ? '' : String(n.value);
+    }
+    return n.value;
+  }
+  if (isSeq(n)) return n.items.map((item, i) => toValue(w, item, [...path, i], depth + 1));
+  if (isMap(n)) return mapToValue(w, n, path, depth);
+  w.err(at, path, 'unsupported YAML node');
+  return undefined;
+}
+
+function mapToValue(w: Walk, n: YAMLMap, path: PathSegment[], depth: number): Record<string, unknown> {
+  const obj: Record<string, unknown> = {};
+  const seen = new Map<string, number>();
+  for (const pair of n.items) {
+    if (!isPair(pair)) continue;
+    const key = pair.key;
+    if (!isScalar(key) || isCollection(key)) {
+      w.err(offsetOf(key as Node), path, 'mapping keys must be plain strings');
+      continue;
+    }
+    checkProps(w, key, path);
+    if (key.value === null || key.value === undefined || typeof key.value === 'object') {
+      w.err(offsetOf(key), path, 'mapping keys must be plain strings');
+      continue;
+    }
+    const name = String(key.value);
+    if (name === '<<' && key.type === 'PLAIN') {
+      w.err(offsetOf(key), path, 'merge keys (`<<`) are not allowed');
+      continue;
+    }
+    const first = seen.get(name);
+    if (first !== undefined) {
+      const p = w.pos(first);
+      w.err(
+        offsetOf(key),
+        [...path, name],
+        `duplicate key \`${name}\`: each key may appear only once in a mapping (first at line ${p.line}, column ${p.column})`,
+      );
+      continue;
+    }
+    seen.set(name, offsetOf(key));
+    // defineProperty: a key such as `__proto__` becomes an ordinary own property and changes nothing.
+    Object.defineProperty(obj, name, {
+      value: toValue(w, pair.value, [...path, name], depth + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return obj;
 }
 
 /**
