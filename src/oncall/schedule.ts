@@ -213,9 +213,7 @@ function windows(restrict: readonly Restriction[], tz: string, s: number, e: num
     if (top && w[0] <= top[1]) top[1] = Math.max(top[1], w[1]);
     else merged.push([w[0], w[1]]);
   }
-  return merged
-    .map(([a, b]): [number, number] => [Math.max(a, s), Math.min(b, e)])
-    .filter(([a, b]) => b > a);
+  return merged.map(([a, b]): [number, number] => [Math.max(a, s), Math.min(b, e)]).filter(([a, b]) => b > a);
 }
 
 /** Precedence: at each instant the highest-ranked piece holding it; its consecutive stretches are shifts. */

@@ -3,8 +3,9 @@
 //
 // A local day is a whole number of days since 1970-01-01 as the zone's calendar shows it; a local time is
 // minutes after that day's midnight. Neither is an instant until `resolveLocal` says which one.
-import type { Weekday } from '../core/model.js';
+
 import { wallClock } from '../core/hours.js';
+import type { Weekday } from '../core/model.js';
 
 export const DAY_MS = 86_400_000;
 export const MINUTE_MS = 60_000;

@@ -45,9 +45,11 @@ describe('parseSchedule', () => {
       `${FILE}:9:5 $.layers[0].hand_off unknown field \`hand_off\` (did you mean \`handoff\`?)`,
     ]);
     expect(errorsOf(`${GOOD}oncall: true\n`)).toEqual([`${FILE}:9:1 $.oncall unknown field \`oncall\``]);
-    expect(errorsOf(`${GOOD}overrides:\n  - login: carol\n    start: 2026-01-06T00:00:00Z\n    end: 2026-01-07T00:00:00Z\n    who: me\n`)).toEqual([
-      `${FILE}:13:5 $.overrides[0].who unknown field \`who\``,
-    ]);
+    expect(
+      errorsOf(
+        `${GOOD}overrides:\n  - login: carol\n    start: 2026-01-06T00:00:00Z\n    end: 2026-01-07T00:00:00Z\n    who: me\n`,
+      ),
+    ).toEqual([`${FILE}:13:5 $.overrides[0].who unknown field \`who\``]);
   });
 
   it('a bad time zone', () => {
@@ -76,7 +78,9 @@ describe('parseSchedule', () => {
     expect(errorsOf(GOOD.replace('[alice, bob]', '[]'))).toEqual([
       `${FILE}:4:15 $.layers[0].rotation must NOT have fewer than 1 items`,
     ]);
-    expect(errorsOf('tz: UTC\nlayers: []\n')).toEqual([`${FILE}:2:9 $.layers must NOT have fewer than 1 items`]);
+    expect(errorsOf('tz: UTC\nlayers: []\n')).toEqual([
+      `${FILE}:2:9 $.layers must NOT have fewer than 1 items`,
+    ]);
     expect(errorsOf(GOOD.replace('bob]', 'bob; rm -rf /]'))).toEqual([
       `${FILE}:4:23 $.layers[0].rotation[1] must be a GitHub login (letters, digits and single hyphens, at most 39 characters)`,
     ]);
@@ -89,7 +93,9 @@ describe('parseSchedule', () => {
       `${FILE}:8:12 $.layers[0].start must be a hand-off (09:00 on a mon in Europe/Berlin), but it is Mon 2026-01-05 10:00 there: did you mean 2026-01-05T09:00:00+01:00 or 2026-01-12T09:00:00+01:00?`,
     ]);
     // The right time on the wrong weekday.
-    expect(errorsOf(GOOD.replace('2026-01-05', '2026-01-06'))[0]).toContain('it is Tue 2026-01-06 09:00 there');
+    expect(errorsOf(GOOD.replace('2026-01-05', '2026-01-06'))[0]).toContain(
+      'it is Tue 2026-01-06 09:00 there',
+    );
     // On spring-forward day a 02:30 hand-off is at 03:00 CEST: that is the start to write.
     const gap = `tz: Europe/Berlin\nlayers:\n  - rotation: [alice]\n    turn: daily\n    handoff: "02:30"\n    start: 2026-03-29T03:00:00+02:00\n`;
     expect(errorsOf(gap)).toEqual([]);

@@ -9,8 +9,8 @@ import {
   isOnCall,
   type Layer,
   OVERRIDE,
-  onCallAt,
   type Override,
+  onCallAt,
   type Restriction,
   type Schedule,
   shiftsBetween,
@@ -135,36 +135,41 @@ const runs = Number(process.env.TIMEBOX_FUZZ_RUNS ?? 0) || 150;
 describe('on-call schedules, for random schedules and instants', () => {
   it('exactly one login is on call (or nobody), the one the rules name, in the shift shiftsBetween lists', () => {
     fc.assert(
-      fc.property(scheduleArb, instant, fc.integer({ min: 1, max: 5 * DAY }), ({ schedule, days0 }, t, pad) => {
-        const at = onCallAt(schedule, new Date(t));
-        const expected = oracle(schedule, days0, t);
-        expect(at ? { login: at.login, layer: at.layer } : null).toEqual(expected);
+      fc.property(
+        scheduleArb,
+        instant,
+        fc.integer({ min: 1, max: 5 * DAY }),
+        ({ schedule, days0 }, t, pad) => {
+          const at = onCallAt(schedule, new Date(t));
+          const expected = oracle(schedule, days0, t);
+          expect(at ? { login: at.login, layer: at.layer } : null).toEqual(expected);
 
-        // Exactly one login (case-insensitively) is on call, or none.
-        const on = LOGINS.filter((l) => isOnCall(schedule, l.toUpperCase(), new Date(t)));
-        expect(on).toEqual(at ? [at.login] : []);
+          // Exactly one login (case-insensitively) is on call, or none.
+          const on = LOGINS.filter((l) => isOnCall(schedule, l.toUpperCase(), new Date(t)));
+          expect(on).toEqual(at ? [at.login] : []);
 
-        // The listing around `t`, through a window of another size, is ordered and never overlaps.
-        const listed = shiftsBetween(schedule, new Date(t - pad), new Date(t + pad));
-        for (const s of listed) expect(s.start.getTime()).toBeLessThan(s.end.getTime());
-        for (let i = 1; i < listed.length; i++)
-          expect((listed[i - 1] as (typeof listed)[0]).end.getTime()).toBeLessThanOrEqual(
-            (listed[i] as (typeof listed)[0]).start.getTime(),
-          );
-        const holding = listed.filter((s) => s.start.getTime() <= t && t < s.end.getTime());
-        expect(holding.length).toBeLessThanOrEqual(1);
-        expect(
-          holding.map((s) => ({ login: s.login, layer: s.layer, shift: { start: s.start, end: s.end } })),
-        ).toEqual(at ? [at] : []);
+          // The listing around `t`, through a window of another size, is ordered and never overlaps.
+          const listed = shiftsBetween(schedule, new Date(t - pad), new Date(t + pad));
+          for (const s of listed) expect(s.start.getTime()).toBeLessThan(s.end.getTime());
+          for (let i = 1; i < listed.length; i++)
+            expect((listed[i - 1] as (typeof listed)[0]).end.getTime()).toBeLessThanOrEqual(
+              (listed[i] as (typeof listed)[0]).start.getTime(),
+            );
+          const holding = listed.filter((s) => s.start.getTime() <= t && t < s.end.getTime());
+          expect(holding.length).toBeLessThanOrEqual(1);
+          expect(
+            holding.map((s) => ({ login: s.login, layer: s.layer, shift: { start: s.start, end: s.end } })),
+          ).toEqual(at ? [at] : []);
 
-        // The shift is one person through one source from its first to its last instant.
-        if (at) {
-          const s = at.shift.start.getTime();
-          const e = at.shift.end.getTime();
-          for (const x of [s, Math.floor((s + e) / 2), e - 1])
-            expect(oracle(schedule, days0, x)).toEqual({ login: at.login, layer: at.layer });
-        }
-      }),
+          // The shift is one person through one source from its first to its last instant.
+          if (at) {
+            const s = at.shift.start.getTime();
+            const e = at.shift.end.getTime();
+            for (const x of [s, Math.floor((s + e) / 2), e - 1])
+              expect(oracle(schedule, days0, x)).toEqual({ login: at.login, layer: at.layer });
+          }
+        },
+      ),
       { numRuns: runs },
     );
   });

@@ -28,7 +28,9 @@ describe('resolveLocal', () => {
     // New York, 2026-03-08: 02:00 EST jumps to 03:00 EDT (07:00Z).
     expect(at('2026-03-08', '02:30', 'America/New_York')).toBe('2026-03-08T07:00:00.000Z');
     // Lord Howe moves by half an hour: 02:00 → 02:30.
-    expect(at('2026-10-04', '02:15', 'Australia/Lord_Howe')).toBe(at('2026-10-04', '02:30', 'Australia/Lord_Howe'));
+    expect(at('2026-10-04', '02:15', 'Australia/Lord_Howe')).toBe(
+      at('2026-10-04', '02:30', 'Australia/Lord_Howe'),
+    );
   });
 
   it('a time shown twice on fall-back day is its first occurrence', () => {
@@ -51,8 +53,12 @@ describe('resolveLocal', () => {
 
 describe('formatting', () => {
   it('writes an instant with the zone offset, and for people', () => {
-    expect(formatLocal(Date.parse('2026-03-29T01:00:00Z'), 'Europe/Berlin')).toBe('2026-03-29T03:00:00+02:00');
-    expect(formatLocal(Date.parse('2026-01-05T14:00:00Z'), 'America/New_York')).toBe('2026-01-05T09:00:00-05:00');
+    expect(formatLocal(Date.parse('2026-03-29T01:00:00Z'), 'Europe/Berlin')).toBe(
+      '2026-03-29T03:00:00+02:00',
+    );
+    expect(formatLocal(Date.parse('2026-01-05T14:00:00Z'), 'America/New_York')).toBe(
+      '2026-01-05T09:00:00-05:00',
+    );
     expect(formatLocal(Date.parse('2026-01-05T03:30:00Z'), 'Asia/Kolkata')).toBe('2026-01-05T09:00:00+05:30');
     expect(describeLocal(Date.parse('2026-03-30T07:00:00Z'), 'Europe/Berlin')).toBe('Mon 2026-03-30 09:00');
   });
