@@ -140,7 +140,7 @@ async function workingTreeFiles(
   return changed;
 }
 
-export function exitCode(decisions: Decision[], requireApproved: boolean): number {
+function exitCode(decisions: Decision[], requireApproved: boolean): number {
   if (decisions.some((d) => d.status === 'denied' || d.status === 'invalid')) return EXIT.failed;
   if (requireApproved && decisions.some((d) => d.status === 'pending')) return EXIT.failed;
   return EXIT.ok;

@@ -15,9 +15,9 @@ import { type Io, repoRoot } from './io.js';
 
 /** What `apply` seals credentials with (`--keys`, or the requesters' keys on GitHub). */
 export type { Sealer } from '../providers/reconcile.js';
-export { type Io, processIo, repoRoot, requireAccessRepo } from './io.js';
+export { type Io, repoRoot } from './io.js';
 
-export function colors(io: Io) {
+export function colors(io: Pick<Io, 'color'>) {
   return pc.createColors(io.color);
 }
 

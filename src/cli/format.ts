@@ -11,7 +11,7 @@ const LABEL: Record<Status, string> = {
 };
 
 export function formatDecisions(decisions: Decision[], io: Pick<Io, 'color'>): string {
-  const c = colors(io as Io);
+  const c = colors(io);
   const paint: Record<Status, (s: string) => string> = {
     approved: c.green,
     pending: c.yellow,

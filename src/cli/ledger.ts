@@ -103,7 +103,7 @@ function remoteWebUrl(root: string): string | null {
 }
 
 /** `{"events":[…],"notes":[…]}` with one event per line: compact for large histories, still greppable. */
-export function auditJson(events: LedgerEvent[], notes: Ledger['notes']): string {
+function auditJson(events: LedgerEvent[], notes: Ledger['notes']): string {
   const lines = (items: unknown[]) =>
     items.length === 0 ? '[]' : `[\n${items.map((x) => JSON.stringify(x)).join(',\n')}\n]`;
   return `{"events":${lines(events)},\n"notes":${lines(notes)}}\n`;

@@ -160,7 +160,7 @@ function defaultPath(root: string, dir: string, r: AccessRequest, now: Date): st
 }
 
 /** The request as YAML with the schema modeline, keys in the documented order. */
-export function render(root: string, path: string, request: AccessRequest): string {
+function render(root: string, path: string, request: AccessRequest): string {
   const local = resolve(root, 'schemas/request.schema.json');
   const schema = existsSync(local)
     ? relative(dirname(resolve(root, path)), local)

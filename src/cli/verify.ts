@@ -10,7 +10,7 @@ import { colors, type Io, loadRepoOrFail, loadTeams, offlinePull, repoRoot } fro
 import { ConfigError, EXIT } from './errors.js';
 
 /** Tests decide at a fixed time unless they say otherwise, so they never depend on the clock. */
-export const DEFAULT_TEST_TIME = '2026-01-07T10:00:00Z';
+const DEFAULT_TEST_TIME = '2026-01-07T10:00:00Z';
 
 interface PolicyTest {
   name: string;
@@ -23,7 +23,7 @@ interface PolicyTest {
   expect_rule?: string;
 }
 
-export interface TestResult {
+interface TestResult {
   file: string;
   line: number;
   name: string;
