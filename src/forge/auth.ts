@@ -1,6 +1,7 @@
 // Authentication and authorization as GitHub does it for Apps: RS256 app JWTs for the /app endpoints,
 // installation tokens (and Actions' GITHUB_TOKEN) carrying fine-grained permissions everywhere else.
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import type { Clock } from '../core/clock.js';
 import { type AccountType, buildInstallation, buildIntegration, type JsonObject } from './builders.js';
 
 export type Level = 'read' | 'write' | 'admin';
@@ -292,12 +293,17 @@ export class AppRegistry {
   readonly #apps = new Map<number, AppRecord>();
   readonly #installations = new Map<number, InstallationRecord>();
   readonly #tokens = new Map<string, Principal>();
+  readonly #clock: Clock;
   #actions: AppIdentity | undefined;
 
-  /** `knownPermissions`: the keys of GitHub's `app-permissions` schema. */
-  constructor(accounts: Accounts, knownPermissions: ReadonlySet<string>) {
+  /**
+   * `knownPermissions`: the keys of GitHub's `app-permissions` schema. `clock`: what token lifetimes and JWT
+   * times are measured against.
+   */
+  constructor(accounts: Accounts, knownPermissions: ReadonlySet<string>, clock: Clock) {
     this.#accounts = accounts;
     this.#knownPermissions = knownPermissions;
+    this.#clock = clock;
   }
 
   registerApp(config: AppConfig): JsonObject {
@@ -503,7 +509,11 @@ export class AppRegistry {
   }
 
   #issue(p: Omit<Principal, 'token' | 'expiresAt'>): Principal {
-    const principal = { ...p, token: newToken(), expiresAt: new Date(Date.now() + TOKEN_LIFETIME_MS) };
+    const principal = {
+      ...p,
+      token: newToken(),
+      expiresAt: new Date(this.#clock.nowMs() + TOKEN_LIFETIME_MS),
+    };
     this.#tokens.set(principal.token, principal);
     return principal;
   }
@@ -511,7 +521,7 @@ export class AppRegistry {
   /** The principal of a live token; undefined for unknown or expired tokens. */
   principal(token: string): Principal | undefined {
     const principal = this.#tokens.get(token);
-    return principal && principal.expiresAt.getTime() > Date.now() ? principal : undefined;
+    return principal && principal.expiresAt.getTime() > this.#clock.nowMs() ? principal : undefined;
   }
 
   /** Expires every token issued so far (as if an hour had passed). */
@@ -521,7 +531,7 @@ export class AppRegistry {
 
   verifyJwt(jwt: string): { app: AppIdentity } | { error: string } {
     const keys = new Map([...this.#apps].map(([id, app]) => [id, app.publicKeyPem]));
-    const result = verifyAppJwt(jwt, keys, Math.floor(Date.now() / 1000));
+    const result = verifyAppJwt(jwt, keys, Math.floor(this.#clock.nowMs() / 1000));
     if ('error' in result) return result;
     return { app: this.#app(result.appId).identity };
   }

@@ -18,22 +18,8 @@ export function installationNodeId(id: number): string {
 
 export type AccountType = 'User' | 'Bot' | 'Organization';
 
-let clock: () => Date = () => new Date();
-
-/**
- * The forge's clock: commit dates and timestamps. One per process (the demo moves it to show two hours in a
- * few seconds); tests leave it alone.
- */
-export function setForgeClock(now: () => Date): void {
-  clock = now;
-}
-
-export function forgeNow(): Date {
-  return clock();
-}
-
-/** Now, as GitHub writes timestamps (`2024-01-01T00:00:00Z`, no milliseconds). */
-export function timestamp(date: Date = forgeNow()): string {
+/** A time as GitHub writes timestamps (`2024-01-01T00:00:00Z`, no milliseconds). */
+export function timestamp(date: Date): string {
   return date.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 

@@ -9,6 +9,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { type Clock, systemClock } from '../core/clock.js';
 import {
   type AppConfig,
   AppRegistry,
@@ -23,7 +24,7 @@ import {
   parseAuthorization,
   ROUTE_PERMISSIONS,
 } from './auth.js';
-import { type JsonObject, setForgeClock } from './builders.js';
+import type { JsonObject } from './builders.js';
 import { basicToken, type GitPath, matchGitPath, runHttpBackend, sendText } from './git-http.js';
 import { githubApi, type SpecOperation } from './openapi.js';
 import {
@@ -70,6 +71,19 @@ export type {
 
 export type Permission = RepoPermission;
 
+export interface FakeGitHubOptions {
+  /**
+   * The forge's time: what it stamps (commit dates, comments, check runs, pushes, pull requests) and what
+   * token lifetimes and app JWTs are checked against. Default: the wall clock.
+   */
+  clock?: Clock;
+  /**
+   * Moves only what the forge stamps (the demo's fast-forward), leaving tokens and JWTs on `clock`: an App
+   * whose JWT library reads the wall clock keeps working while the forge's dates jump ahead.
+   */
+  now?: () => Date;
+}
+
 export interface Violation {
   method: string;
   url: string;
@@ -113,6 +127,7 @@ export class FakeGitHub {
   url = '';
 
   readonly #api = githubApi();
+  readonly #clock: Clock;
   readonly #state: GitHubState;
   readonly #apps: AppRegistry;
   readonly #server: Server;
@@ -120,10 +135,11 @@ export class FakeGitHub {
   /** Highest level of each permission that authorized a request: the app's tokens, and GITHUB_TOKENs. */
   readonly #used = { app: new Map<string, Level>(), actions: new Map<string, Level>() };
 
-  private constructor(webFlow: WebFlowKey) {
-    this.#state = new GitHubState(webFlow);
+  private constructor(webFlow: WebFlowKey, options: FakeGitHubOptions) {
+    this.#clock = options.clock ?? systemClock;
+    this.#state = new GitHubState(webFlow, stampClock(this.#clock, options.now));
     const appPermissions = this.#api.componentSchema('app-permissions')?.properties as JsonObject | undefined;
-    this.#apps = new AppRegistry(this.#state, new Set(Object.keys(appPermissions ?? {})));
+    this.#apps = new AppRegistry(this.#state, new Set(Object.keys(appPermissions ?? {})), this.#clock);
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#send(res, 500, { message: `fake-github crashed: ${e instanceof Error ? e.stack : String(e)}` });
@@ -132,10 +148,8 @@ export class FakeGitHub {
     for (const route of routes(this.#state, this.#apps)) this.#on(route);
   }
 
-  /** `now`: the forge's clock for commit dates and timestamps (process-wide; see setForgeClock). */
-  static async start(opts: { now?: () => Date } = {}): Promise<FakeGitHub> {
-    if (opts.now) setForgeClock(opts.now);
-    const fake = new FakeGitHub(await createWebFlowKey(new Date('2017-08-16T00:00:00Z')));
+  static async start(options: FakeGitHubOptions = {}): Promise<FakeGitHub> {
+    const fake = new FakeGitHub(await createWebFlowKey(new Date('2017-08-16T00:00:00Z')), options);
     await new Promise<void>((resolve) => fake.#server.listen(0, '127.0.0.1', resolve));
     const { port } = fake.#server.address() as AddressInfo;
     fake.url = `http://127.0.0.1:${port}`;
@@ -781,13 +795,26 @@ export class FakeGitHub {
       'x-github-api-version-selected': '2022-11-28',
       'x-ratelimit-limit': '5000',
       'x-ratelimit-remaining': '4999',
-      'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600),
+      'x-ratelimit-reset': String(Math.floor(this.#clock.nowMs() / 1000) + 3600),
       'x-ratelimit-used': '1',
       'x-ratelimit-resource': 'core',
       ...headers,
     });
     res.end(text);
   }
+}
+
+/** `base` reporting `now` instead of its own time: what the older `now` option moves (only the stamps). */
+function stampClock(base: Clock, now: (() => Date) | undefined): Clock {
+  if (!now) return base;
+  // Delegates by call, not by spread: a class clock (ManualClock) keeps its methods on the prototype.
+  return {
+    now,
+    nowMs: () => now().getTime(),
+    sleep: (ms, signal) => base.sleep(ms, signal),
+    after: (ms, fn) => base.after(ms, fn),
+    every: (ms, fn) => base.every(ms, fn),
+  };
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { type Clock, systemClock } from '../core/clock.js';
 import { addCommitSignature } from '../repo/openpgp.js';
-import { forgeNow } from './builders.js';
 
 const run = promisify(execFile);
 
@@ -112,8 +112,7 @@ function gitDate(date: Date): string {
   return `@${Math.floor(date.getTime() / 1000)} +0000`;
 }
 
-function identityEnv(author: Identity, committer: Identity): Record<string, string> {
-  const now = forgeNow();
+function identityEnv(author: Identity, committer: Identity, now: Date): Record<string, string> {
   return {
     GIT_AUTHOR_NAME: author.name,
     GIT_AUTHOR_EMAIL: author.email,
@@ -140,14 +139,20 @@ export class GitRepo {
    */
   readonly #signatures = new Map<string, { signature: string; payload: string }>();
 
-  private constructor(dir: string) {
+  readonly #clock: Clock;
+
+  private constructor(dir: string, clock: Clock) {
     this.dir = dir;
+    this.#clock = clock;
   }
 
-  /** `git init --bare -b main` at `dir`. */
-  static async init(dir: string, defaultBranch = 'main'): Promise<GitRepo> {
+  /**
+   * `git init --bare -b main` at `dir`. `clock` dates what names no date of its own (the forge passes its
+   * clock; a repository used on its own dates commits by the wall clock).
+   */
+  static async init(dir: string, defaultBranch = 'main', clock: Clock = systemClock): Promise<GitRepo> {
     await run('git', ['init', '--quiet', '--bare', '-b', defaultBranch, dir], { env: gitEnv() });
-    return new GitRepo(dir);
+    return new GitRepo(dir, clock);
   }
 
   async git(args: string[], options: RunOptions = {}): Promise<string> {
@@ -316,10 +321,10 @@ export class GitRepo {
     sign?: Signer | undefined;
   }): Promise<string> {
     const args = ['commit-tree', spec.tree, ...spec.parents.flatMap((p) => ['-p', p]), '-F', '-'];
-    const sha = (
-      await this.git(args, { input: spec.message, env: identityEnv(spec.author, spec.committer) })
-    ).trim();
-    return spec.sign ? this.#signed(sha, spec.sign, spec.committer.date ?? forgeNow()) : sha;
+    const now = this.#clock.now();
+    const env = identityEnv(spec.author, spec.committer, now);
+    const sha = (await this.git(args, { input: spec.message, env })).trim();
+    return spec.sign ? this.#signed(sha, spec.sign, spec.committer.date ?? now) : sha;
   }
 
   /** The same commit with a `gpgsig` header (after `committer`, where git puts it): a new object id. */

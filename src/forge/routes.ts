@@ -8,7 +8,6 @@ import {
   buildDiffEntry,
   buildGitCommit,
   buildGitRef,
-  forgeNow,
   type JsonObject,
   nodeId,
   timestamp,
@@ -318,7 +317,7 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
     const type = ctx.query.get('activity_type');
     const period = ctx.query.get('time_period');
     const days = { day: 1, week: 7, month: 30, quarter: 91, year: 365 }[period ?? ''] ?? null;
-    const since = days === null ? null : forgeNow().getTime() - days * 86_400_000;
+    const since = days === null ? null : state.clock.nowMs() - days * 86_400_000;
     const typeOf = (p: Push): string =>
       p.before === undefined
         ? 'branch_creation'
@@ -493,7 +492,7 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
       details_url: input.details_url ?? principalOf(ctx).app.json.external_url,
       status: 'queued',
       conclusion: null,
-      started_at: input.started_at ?? timestamp(),
+      started_at: input.started_at ?? state.stamp(),
       completed_at: null,
       output: {
         title: null,
@@ -554,7 +553,7 @@ export function routes(state: GitHubState, apps: AppRegistry): Route[] {
     const comment = state.findComment(repoOf(ctx), Number(ctx.params.comment_id));
     if (!comment) return NOT_FOUND;
     comment.body = (ctx.body as JsonObject).body;
-    comment.updated_at = timestamp();
+    comment.updated_at = state.stamp();
     return { status: 200, body: comment };
   });
 
@@ -1172,7 +1171,7 @@ function applyCheckRun(state: GitHubState, run: JsonObject, input: JsonObject): 
     if (input[key] !== undefined) run[key] = input[key];
   }
   if (input.conclusion !== undefined) run.status = 'completed';
-  if (run.status === 'completed' && run.completed_at === null) run.completed_at = timestamp();
+  if (run.status === 'completed' && run.completed_at === null) run.completed_at = state.stamp();
   const output = input.output as JsonObject | undefined;
   if (output) {
     const current = run.output as JsonObject;

@@ -4,6 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Clock } from '../core/clock.js';
 import {
   type AccountType,
   API_URL,
@@ -219,7 +220,15 @@ export class GitHubState {
    * GitHub's commit signing key (src/forge/web-flow.ts): merges, and commits an App makes through the API,
    * are signed with it.
    */
-  constructor(readonly webFlow: WebFlowKey) {}
+  constructor(
+    readonly webFlow: WebFlowKey,
+    readonly clock: Clock,
+  ) {}
+
+  /** Now, as the forge stamps what it records. */
+  stamp(): string {
+    return timestamp(this.clock.now());
+  }
   readonly checkRuns: JsonObject[] = [];
   readonly comments: JsonObject[] = [];
   readonly annotations = new Map<number, unknown[]>();
@@ -257,7 +266,7 @@ export class GitHubState {
     if (!account) {
       account = buildUser(login, this.nextId(), type ?? (login.endsWith('[bot]') ? 'Bot' : 'User'));
       this.#accounts.set(login.toLowerCase(), account);
-      this.#created.set(Number(account.id), timestamp());
+      this.#created.set(Number(account.id), this.stamp());
       if (account.type !== 'Organization') {
         this.linkEmail(login, `${login}${NOREPLY}`);
         this.linkEmail(login, `${String(account.id)}+${login}${NOREPLY}`);
@@ -274,7 +283,7 @@ export class GitHubState {
 
   /** The public profile of an account (`GET /users/{username}`, `GET /user/{account_id}`). */
   publicUser(account: JsonObject): JsonObject {
-    return buildPublicUser(account, this.#created.get(Number(account.id)) ?? timestamp());
+    return buildPublicUser(account, this.#created.get(Number(account.id)) ?? this.stamp());
   }
 
   /**
@@ -451,7 +460,7 @@ export class GitHubState {
     const root = await this.#root;
     const owner = this.user(ownerLogin, input.ownerType ?? 'Organization');
     const branch = input.defaultBranch ?? 'main';
-    const git = await GitRepo.init(join(root, `${ownerLogin}__${name}.git`), branch);
+    const git = await GitRepo.init(join(root, `${ownerLogin}__${name}.git`), branch, this.clock);
     const json = buildRepository(owner, name, this.nextId());
     json.default_branch = branch;
     const state: RepoState = {
@@ -511,9 +520,9 @@ export class GitHubState {
     this.user(push.pusher);
     const tips = await repo.git.branchTips();
     tips.delete(push.branch);
-    const recorded = { ...push, otherTips: [...new Set(tips.values())], at: timestamp() };
+    const recorded = { ...push, otherTips: [...new Set(tips.values())], at: this.stamp() };
     repo.pushes.push(recorded);
-    repo.json.pushed_at = timestamp();
+    repo.json.pushed_at = this.stamp();
     return recorded;
   }
 
@@ -547,7 +556,7 @@ export class GitHubState {
       }
     }
     this.user(input.user);
-    const now = timestamp();
+    const now = this.stamp();
     const number = repo.nextNumber++;
     repo.pulls.set(number, {
       repo,
@@ -601,7 +610,7 @@ export class GitHubState {
     const base = tips.get(pull.base);
     if (head && head !== pull.headSha) {
       pull.headSha = head;
-      pull.updatedAt = timestamp();
+      pull.updatedAt = this.stamp();
     }
     if (base) pull.baseSha = base;
     return pull;
@@ -622,14 +631,14 @@ export class GitHubState {
       pull.base = edit.base;
     }
     pull.changes = changes;
-    pull.updatedAt = timestamp();
+    pull.updatedAt = this.stamp();
     return changes;
   }
 
   async closePull(pull: PullState): Promise<void> {
     await this.refresh(pull);
     pull.state = 'closed';
-    pull.closedAt = timestamp();
+    pull.closedAt = this.stamp();
     pull.updatedAt = pull.closedAt;
   }
 
@@ -637,7 +646,7 @@ export class GitHubState {
     if (pull.mergedAt) throw new Error(`reopenPull: #${pull.number} is merged`);
     pull.state = 'open';
     pull.closedAt = null;
-    pull.updatedAt = timestamp();
+    pull.updatedAt = this.stamp();
     await this.refresh(pull);
   }
 
@@ -715,7 +724,7 @@ export class GitHubState {
       return merged;
     });
     pull.state = 'closed';
-    pull.mergedAt = timestamp();
+    pull.mergedAt = this.stamp();
     pull.closedAt = pull.mergedAt;
     pull.updatedAt = pull.mergedAt;
     pull.mergeCommitSha = sha;
@@ -840,7 +849,7 @@ export class GitHubState {
   openIssue(input: OpenIssueInput): IssueState {
     const repo = this.mustRepo(input.repo);
     this.user(input.user);
-    const now = timestamp();
+    const now = this.stamp();
     const issue: IssueState = {
       number: repo.nextNumber++,
       id: this.nextId(),
@@ -876,7 +885,7 @@ export class GitHubState {
     if (edit.title !== undefined) issue.title = edit.title;
     if (edit.body !== undefined) issue.body = edit.body;
     if (edit.labels !== undefined) issue.labels = this.#labelNames(repo, edit.labels);
-    issue.updatedAt = timestamp();
+    issue.updatedAt = this.stamp();
     if (edit.state === 'closed' && issue.state === 'open') {
       issue.state = 'closed';
       issue.stateReason = edit.stateReason ?? 'completed';
@@ -976,7 +985,7 @@ export class GitHubState {
       commit_id: input.commitId ?? pull.headSha,
       author_association: this.authorAssociation(pull.repo, input.user),
     };
-    if (input.state !== 'PENDING') review.submitted_at = timestamp();
+    if (input.state !== 'PENDING') review.submitted_at = this.stamp();
     pull.reviews.push(review);
     return review;
   }
@@ -1016,7 +1025,7 @@ export class GitHubState {
 
   comment(repo: RepoState, number: number, login: string, body: string, app?: JsonObject): JsonObject {
     const id = this.nextId();
-    const now = timestamp();
+    const now = this.stamp();
     const comment: JsonObject = {
       id,
       node_id: nodeId('IC', id),
