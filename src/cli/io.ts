@@ -1,5 +1,6 @@
-// The CLI's output streams and the access-repo check that runs before every command reading one. Apart from
-// context.ts (which re-exports these) so that `timebox --help` loads neither ajv nor yaml.
+// The CLI's output streams, its clock and the access-repo check that runs before every command reading one.
+// Apart from context.ts (the commands' shared module, which re-exports Io and repoRoot) so that
+// `timebox --help` loads neither ajv nor yaml.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Clock, systemClock } from '../core/clock.js';
