@@ -17,7 +17,7 @@
 //   alternation; the rule is kept, with a warning because the author probably meant alternation.
 // - Matching is case-sensitive, and `*`/`?` match dotfiles. Owners keep the spelling used in the file.
 
-export const CODEOWNERS_LOCATIONS = ['.github/CODEOWNERS', 'CODEOWNERS', 'docs/CODEOWNERS'] as const;
+const CODEOWNERS_LOCATIONS = ['.github/CODEOWNERS', 'CODEOWNERS', 'docs/CODEOWNERS'] as const;
 
 /** GitHub ignores CODEOWNERS files that are not "under 3 MB"; we read that as 3 MiB of UTF-8. */
 const MAX_BYTES = 3 * 1024 * 1024;
@@ -82,10 +82,16 @@ export function parseOwner(token: string): CodeOwnerUser | CodeOwnerTeam | CodeO
   return null;
 }
 
-/** The CODEOWNERS file GitHub uses: the first candidate that exists, in `CODEOWNERS_LOCATIONS` order. */
-export function pickCodeOwnersPath(exists: (path: string) => boolean): string | null {
-  for (const candidate of CODEOWNERS_LOCATIONS) {
-    if (exists(candidate)) return candidate;
+/**
+ * The CODEOWNERS file GitHub uses: the first location where `read` finds one, in `CODEOWNERS_LOCATIONS` order
+ * (null: none). `read` returns null for a file that is not there.
+ */
+export async function findCodeOwners(
+  read: (path: string) => Promise<string | null>,
+): Promise<CodeOwners | null> {
+  for (const path of CODEOWNERS_LOCATIONS) {
+    const text = await read(path);
+    if (text !== null) return parseCodeOwners(text, path);
   }
   return null;
 }

@@ -379,10 +379,6 @@ function decideRemoval(file: ChangedRequestFile, input: CheckInput): Decision {
   };
 }
 
-export function ruleMatches(rule: Rule, request: AccessRequest, teams: PullFacts['teams']): boolean {
-  return matchesWith(rule, request, memberships(teams));
-}
-
 /**
  * `principalSet` of a principal list, built once per list: within one `decideAll` call the teams and the
  * rules do not change, so every request can share them (10,000 requests would otherwise rebuild the same
@@ -390,7 +386,7 @@ export function ruleMatches(rule: Rule, request: AccessRequest, teams: PullFacts
  */
 export type Memberships = (from: readonly string[]) => ReturnType<typeof principalSet>;
 
-export function memberships(teams: PullFacts['teams']): Memberships {
+function memberships(teams: PullFacts['teams']): Memberships {
   const built = new Map<readonly string[], ReturnType<typeof principalSet>>();
   return (from) => {
     let set = built.get(from);
@@ -414,18 +410,6 @@ function compiled(rule: Rule) {
     compiledRules.set(rule, c);
   }
   return c;
-}
-
-function matchesWith(
-  rule: Rule,
-  request: AccessRequest,
-  members: Memberships,
-  resourceChecked = false,
-): boolean {
-  if (!members(rule.requesters).has(request.requester)) return false;
-  const c = compiled(rule);
-  if (c.roles && !c.roles.some((g) => g.test(request.role))) return false;
-  return resourceChecked || c.resources.some((g) => g.test(request.resource));
 }
 
 /** Rules whose resource patterns match a resource id, in policy order; memoised per policy set. */

@@ -1,5 +1,5 @@
 // Loading the governance side of an access repo (timebox.yaml, policies, CODEOWNERS) from a RepoSource.
-import { CODEOWNERS_LOCATIONS, type CodeOwners, parseCodeOwners } from '../core/codeowners.js';
+import { type CodeOwners, findCodeOwners } from '../core/codeowners.js';
 import { type Config, DEFAULT_CONFIG, type FileProblem } from '../core/model.js';
 import { loadPolicies, type PolicyLoad } from '../core/policy.js';
 import { validateSchema } from '../core/schemas.js';
@@ -48,14 +48,7 @@ export async function loadAccessRepo(source: RepoSource): Promise<AccessRepo> {
       message: `no policy files found in ${dir}/ (${source.label})`,
     });
   }
-  let codeowners: CodeOwners | null = null;
-  for (const path of CODEOWNERS_LOCATIONS) {
-    const text = await source.read(path);
-    if (text !== null) {
-      codeowners = parseCodeOwners(text, path);
-      break;
-    }
-  }
+  const codeowners = await findCodeOwners((path) => source.read(path));
   const warnings = [
     ...loaded.warnings,
     ...(codeowners?.warnings.map((w) => ({

@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  CODEOWNERS_LOCATIONS,
   type CodeOwners,
+  findCodeOwners,
   ownersOf,
   parseCodeOwners,
   parseOwner,
-  pickCodeOwnersPath,
 } from '../../src/core/codeowners.js';
 
 // GitHub's example file from "About code owners" (docs.github.com), verbatim.
@@ -586,9 +585,19 @@ describe('ownersOf robustness', () => {
   });
 });
 
-describe('pickCodeOwnersPath', () => {
-  it('lists the locations in GitHub search order', () => {
-    expect(CODEOWNERS_LOCATIONS).toEqual(['.github/CODEOWNERS', 'CODEOWNERS', 'docs/CODEOWNERS']);
+describe('findCodeOwners', () => {
+  /** The file findCodeOwners picks when `present` exist, and the paths it asked for, in order. */
+  const pick = async (present: string[]) => {
+    const asked: string[] = [];
+    const co = await findCodeOwners(async (p) => {
+      asked.push(p);
+      return present.includes(p) ? `# ${p}\n* @owner\n` : null;
+    });
+    return { path: co?.path ?? null, asked, co };
+  };
+
+  it('looks in the locations in GitHub search order', async () => {
+    expect((await pick([])).asked).toEqual(['.github/CODEOWNERS', 'CODEOWNERS', 'docs/CODEOWNERS']);
   });
 
   const cases: Array<[string[], string | null]> = [
@@ -599,17 +608,14 @@ describe('pickCodeOwnersPath', () => {
     [['.github/codeowners', 'Codeowners', 'CODEOWNERS.md'], null],
     [[], null],
   ];
-  it.each(cases)('with %j → %j', (present, expected) => {
-    expect(pickCodeOwnersPath((p) => present.includes(p))).toBe(expected);
+  it.each(cases)('with %j → %j', async (present, expected) => {
+    const { path, co } = await pick(present);
+    expect(path).toBe(expected);
+    if (expected) expect(co?.rules).toEqual([{ pattern: '*', owners: ['@owner'], line: 2 }]);
   });
 
-  it('stops at the first location that exists', () => {
-    const asked: string[] = [];
-    pickCodeOwnersPath((p) => {
-      asked.push(p);
-      return p === 'CODEOWNERS';
-    });
-    expect(asked).toEqual(['.github/CODEOWNERS', 'CODEOWNERS']);
+  it('stops at the first location that exists', async () => {
+    expect((await pick(['CODEOWNERS'])).asked).toEqual(['.github/CODEOWNERS', 'CODEOWNERS']);
   });
 });
 
