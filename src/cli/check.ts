@@ -24,7 +24,7 @@ export interface CheckOptions {
   headSha?: string;
 }
 
-/** Moved to the shared module; still imported from here by apply.ts (until it imports context.js). */
+/** Moved to the shared module (context.ts); re-exported until bench/apply.ts imports it from there. */
 export { loadRepoOrFail } from './context.js';
 
 export async function runCheck(io: Io, files: string[], opts: CheckOptions): Promise<number> {
