@@ -46,6 +46,11 @@ export interface LoadedSchedule {
   errors: FileProblem[];
 }
 
+// Layer starts are turned into local days and back; the platform's zone data (and its calendar: no year 0)
+// is only trusted well inside the years RFC 3339 can write.
+const EARLIEST = Date.UTC(1970, 0, 1);
+const LATEST = Date.UTC(9999, 0, 1);
+
 const ALL_DAYS: Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
 /** Read `text`, the schedule file at repo path `path`. */
@@ -104,7 +109,9 @@ function buildLayer(l: RawLayer, i: number, name: string, tz: string, zoneOk: bo
   const start = parseTimestamp(l.start) as number;
   const end = l.end === undefined ? null : (parseTimestamp(l.end) as number);
   if (end !== null && !(end > start)) fail(['layers', i, 'end'], 'must be later than `start`');
-  if (zoneOk) {
+  if (!(start >= EARLIEST && start < LATEST))
+    fail(['layers', i, 'start'], 'must be in the years 1970 to 9998');
+  else if (zoneOk) {
     const problem = misaligned(start, handoff, l.handoff_day, tz);
     if (problem) fail(['layers', i, 'start'], problem);
   }
@@ -130,10 +137,11 @@ function misaligned(start: number, handoff: number, day: Weekday | undefined, tz
     resolveLocal(x, handoff, tz) === start && (day === undefined || weekdayOf(x) === day);
   if (onGrid(d) || onGrid(d - 1)) return null;
   const ok = (x: number) => day === undefined || weekdayOf(x) === day;
+  // Within 8 days either side there is a hand-off on any weekday.
   let before = d;
-  while (!(ok(before) && resolveLocal(before, handoff, tz) < start)) before--;
+  while (before > d - 9 && !(ok(before) && resolveLocal(before, handoff, tz) < start)) before--;
   let after = d;
-  while (!(ok(after) && resolveLocal(after, handoff, tz) > start)) after++;
+  while (after < d + 9 && !(ok(after) && resolveLocal(after, handoff, tz) > start)) after++;
   const want = `${formatClock(handoff)}${day ? ` on a ${day}` : ''} in ${tz}`;
   const near = [before, after].map((x) => formatLocal(resolveLocal(x, handoff, tz), tz)).join(' or ');
   return `must be a hand-off (${want}), but it is ${describeLocal(start, tz)} there: did you mean ${near}?`;

@@ -6,82 +6,39 @@
 // (weekdays 09:00–17:00). Where several apply, the later layer wins; an override wins over every layer
 // (a later override over an earlier one). Intervals are half-open: a shift ending at a hand-off belongs
 // to the earlier person until that instant, and the next person holds it from that instant on.
-import type { Weekday } from '../core/model.js';
-import { localDay, resolveLocal, weekdayOf } from './zone.js';
+//
+// A shift is a longest stretch with one winner: one turn of one layer, or one override. It is found from
+// the instant asked about: the winner's own stretch (its turn, within one run of restriction windows),
+// cut where a higher-ranked layer or override last stopped before that instant and next starts after it.
+import { LayerView } from './layer.js';
+import { type OnCall, OVERRIDE, type Schedule, type Shift } from './types.js';
 
-export interface Restriction {
-  days: readonly Weekday[];
-  /** Minutes after local midnight. */
-  from: number;
-  /** Minutes after local midnight; at or before `from`, the window ends the next day (equal: a whole day). */
-  to: number;
-}
+export {
+  type Layer,
+  type OnCall,
+  OVERRIDE,
+  type Override,
+  type Restriction,
+  type Schedule,
+  type Shift,
+} from './types.js';
 
-export interface Layer {
-  name: string;
-  rotation: readonly string[];
-  /** One turn, in local calendar days (a week is 7): a turn holds one hand-off time, whatever the DST. */
-  turnDays: number;
-  /** The hand-off time, in minutes after local midnight. */
-  handoff: number;
-  /** The first hand-off (ms since the epoch), where `rotation[0]`'s first turn begins. */
-  start: number;
-  /** Where the layer stops applying (ms since the epoch), or null. */
-  end: number | null;
-  /** Local windows the layer is limited to; null: it applies at all times. */
-  restrict: readonly Restriction[] | null;
-}
+const DAY_MS = 86_400_000;
 
-export interface Override {
-  login: string;
-  /** ms since the epoch, inclusive. */
-  start: number;
-  /** ms since the epoch, exclusive. */
-  end: number;
-}
-
-export interface Schedule {
-  /** IANA time zone of every hand-off and restriction. */
-  tz: string;
-  layers: readonly Layer[];
-  overrides: readonly Override[];
-}
-
-/** One stretch of time during which one login is on call through one layer turn (or override). */
-export interface Shift {
-  login: string;
-  /** The layer's name, or `override`. */
-  layer: string;
-  start: Date;
-  end: Date;
-}
-
-export interface OnCall {
+interface Stretch {
   login: string;
   layer: string;
-  shift: { start: Date; end: Date };
-}
-
-/** The `layer` of a shift given by an override. */
-export const OVERRIDE = 'override';
-
-/** A candidate shift of one source before precedence: `rank` orders sources (higher wins). */
-interface Piece {
-  start: number;
-  end: number;
-  login: string;
-  layer: string;
+  /** Layers rank 0…n-1 in file order, overrides n… in file order: the higher rank wins. */
   rank: number;
+  start: number;
+  end: number;
 }
 
 /** Who is on call at `at`, through which layer, and the whole shift that holds `at`; null when nobody. */
 export function onCallAt(schedule: Schedule, at: Date): OnCall | null {
-  const t = instant(at);
-  const shift = shiftsBetween(schedule, new Date(t), new Date(t + 1)).find(
-    (s) => s.start.getTime() <= t && t < s.end.getTime(),
-  );
-  return shift
-    ? { login: shift.login, layer: shift.layer, shift: { start: shift.start, end: shift.end } }
+  const s = winnerAt(new Ranks(schedule), instant(at));
+  return s
+    ? { login: s.login, layer: s.layer, shift: { start: new Date(s.start), end: new Date(s.end) } }
     : null;
 }
 
@@ -91,22 +48,30 @@ export function isOnCall(schedule: Schedule, login: string, at: Date): boolean {
 }
 
 /**
- * The shifts that overlap [from, to), in time order, never overlapping one another; each with its whole
- * extent (a shift that began before `from` keeps its start). Gaps are times nobody is on call.
+ * The shifts that overlap [from, to), in time order, never overlapping one another; each whole (a shift
+ * that began before `from` keeps its start). Gaps between them are times nobody is on call.
  */
 export function shiftsBetween(schedule: Schedule, from: Date, to: Date): Shift[] {
-  const f = instant(from);
-  const t = instant(to);
-  if (!(t > f)) return [];
-  // A shift overlapping [f, t) is a piece overlapping it, cut by higher-ranked pieces overlapping that
-  // piece: take the hull of the first pieces, then every piece overlapping the hull.
-  const first = pieces(schedule, f, t);
-  if (first.length === 0) return [];
-  const lo = first.reduce((m, p) => Math.min(m, p.start), f);
-  const hi = first.reduce((m, p) => Math.max(m, p.end), t);
-  return flatten(pieces(schedule, lo, hi))
-    .filter((s) => s.end > f && s.start < t)
-    .map((s) => ({ login: s.login, layer: s.layer, start: new Date(s.start), end: new Date(s.end) }));
+  const ranks = new Ranks(schedule);
+  const end = instant(to);
+  const out: Shift[] = [];
+  for (let t = instant(from); t < end; ) {
+    const s = winnerAt(ranks, t);
+    if (s) {
+      out.push({ login: s.login, layer: s.layer, start: new Date(s.start), end: new Date(s.end) });
+      t = s.end;
+      continue;
+    }
+    // Nobody at t: skip to where the first source begins to cover.
+    let next: number | null = null;
+    for (let r = 0; r < ranks.size; r++) {
+      const n = ranks.nextCover(r, t, end);
+      if (n !== null && (next === null || n < next)) next = n;
+    }
+    if (next === null || next <= t) break;
+    t = next;
+  }
+  return out;
 }
 
 /**
@@ -115,129 +80,71 @@ export function shiftsBetween(schedule: Schedule, from: Date, to: Date): Shift[]
  */
 export function upcomingShifts(schedule: Schedule, at: Date, count: number, horizonDays = 366): Shift[] {
   const t = instant(at);
-  let days = 8;
-  for (;;) {
+  for (let days = 8; ; days *= 4) {
     const span = Math.min(days, horizonDays);
-    const shifts = shiftsBetween(schedule, at, new Date(t + span * 86_400_000));
+    const shifts = shiftsBetween(schedule, at, new Date(t + span * DAY_MS));
     const current = shifts.filter((s) => s.start.getTime() <= t);
     const later = shifts.filter((s) => s.start.getTime() > t);
     if (later.length >= count || span >= horizonDays) return [...current, ...later.slice(0, count)];
-    days *= 4;
   }
 }
 
 function instant(d: Date): number {
   const t = d.getTime();
-  if (Number.isNaN(t)) throw new RangeError('on-call: not a time (Invalid Date)');
+  if (!Number.isFinite(t)) throw new RangeError('on-call: not a time (Invalid Date)');
   return t;
 }
 
-/** Every candidate piece of every source overlapping [from, to), each whole. */
-function pieces(schedule: Schedule, from: number, to: number): Piece[] {
-  const out: Piece[] = [];
-  schedule.layers.forEach((layer, i) => {
-    out.push(...layerPieces(layer, i, schedule.tz, from, to));
-  });
-  const base = schedule.layers.length;
-  schedule.overrides.forEach((o, i) => {
-    if (o.end > o.start && o.end > from && o.start < to)
-      out.push({ start: o.start, end: o.end, login: o.login, layer: OVERRIDE, rank: base + i });
-  });
-  return out;
-}
+/** The schedule's sources by rank, each answering what it covers. */
+class Ranks {
+  readonly size: number;
+  readonly #views: LayerView[];
 
-/** The local day of the layer's first hand-off (a hand-off pushed past midnight by a gap belongs before it). */
-function anchorDay(layer: Layer, tz: string): number {
-  const d = localDay(layer.start, tz);
-  if (resolveLocal(d, layer.handoff, tz) === layer.start) return d;
-  return resolveLocal(d - 1, layer.handoff, tz) === layer.start ? d - 1 : d;
-}
+  constructor(readonly schedule: Schedule) {
+    this.#views = schedule.layers.map((l) => new LayerView(l, schedule.tz));
+    this.size = schedule.layers.length + schedule.overrides.length;
+  }
 
-function layerPieces(layer: Layer, rank: number, tz: string, from: number, to: number): Piece[] {
-  const end = layer.end ?? Number.POSITIVE_INFINITY;
-  const n = layer.rotation.length;
-  if (n === 0 || !(layer.turnDays >= 1) || to <= layer.start || from >= end) return [];
-  const day0 = anchorDay(layer, tz);
-  // Hand-off k: turn k runs from hand-off k to hand-off k+1 (turn 0 from the layer's start).
-  const handoff = (k: number) =>
-    k === 0 ? layer.start : resolveLocal(day0 + k * layer.turnDays, layer.handoff, tz);
-  const out: Piece[] = [];
-  let k = turnAt(Math.max(from, layer.start), handoff, layer.turnDays, day0, tz);
-  let s = Math.max(handoff(k), layer.start);
-  while (s < to && s < end) {
-    const next = handoff(k + 1);
-    const e = Math.min(next, end);
-    const login = layer.rotation[k % n] as string;
-    if (e > s) {
-      const spans = layer.restrict ? windows(layer.restrict, tz, s, e) : [[s, e] as const];
-      for (const [ws, we] of spans)
-        if (we > from && ws < to) out.push({ start: ws, end: we, login, layer: layer.name, rank });
+  /** The stretch of source `rank` that holds `t` (before higher ranks cut it), or null. */
+  stretch(rank: number, t: number): Stretch | null {
+    const view = this.#views[rank];
+    if (view) {
+      const s = view.segment(t);
+      return s && { ...s, layer: view.layer.name, rank };
     }
-    k += 1;
-    s = Math.max(next, layer.start);
+    const o = this.schedule.overrides[rank - this.#views.length];
+    return o && o.start <= t && t < o.end
+      ? { login: o.login, layer: OVERRIDE, rank, start: o.start, end: o.end }
+      : null;
   }
-  return out;
+
+  /** The first instant in [t, limit) that source `rank` covers, or null (`limit` finite). */
+  nextCover(rank: number, t: number, limit: number): number | null {
+    const view = this.#views[rank];
+    if (view) return view.nextCover(t, limit);
+    const o = this.schedule.overrides[rank - this.#views.length];
+    return o && o.end > o.start && o.end > t && o.start < limit ? Math.max(o.start, t) : null;
+  }
+
+  /** Where source `rank`'s coverage within [limit, t) last ends, or null. */
+  prevCoverEnd(rank: number, t: number, limit: number): number | null {
+    const view = this.#views[rank];
+    if (view) return view.prevCoverEnd(t, limit);
+    const o = this.schedule.overrides[rank - this.#views.length];
+    return o && o.end > o.start && o.start < t && o.end > limit ? Math.min(o.end, t) : null;
+  }
 }
 
-/** The turn that holds `t` (at or after the layer's start). */
-function turnAt(
-  t: number,
-  handoff: (k: number) => number,
-  turnDays: number,
-  day0: number,
-  tz: string,
-): number {
-  let k = Math.max(0, Math.floor((localDay(t, tz) - day0) / turnDays));
-  while (k > 0 && handoff(k) > t) k -= 1;
-  while (handoff(k + 1) <= t) k += 1;
-  return k;
-}
-
-/** The restriction windows within [s, e), merged where they touch (Mon 00:00–Tue 00:00 + Tue …). */
-function windows(restrict: readonly Restriction[], tz: string, s: number, e: number): [number, number][] {
-  const all: [number, number][] = [];
-  // From the day before: an overnight window of that day may reach into [s, e).
-  for (let d = localDay(s, tz) - 1, last = localDay(e, tz); d <= last; d++) {
-    const wd = weekdayOf(d);
-    for (const r of restrict) {
-      if (!r.days.includes(wd)) continue;
-      const ws = resolveLocal(d, r.from, tz);
-      const we = resolveLocal(r.to <= r.from ? d + 1 : d, r.to, tz);
-      if (we > ws) all.push([ws, we]);
-    }
+/** The highest-ranked source holding `t`, its stretch cut where higher-ranked sources take over. */
+function winnerAt(ranks: Ranks, t: number): Stretch | null {
+  let s: Stretch | null = null;
+  for (let r = ranks.size - 1; r >= 0 && !s; r--) s = ranks.stretch(r, t);
+  if (!s) return null;
+  for (let r = s.rank + 1; r < ranks.size; r++) {
+    const before = ranks.prevCoverEnd(r, t, s.start);
+    if (before !== null) s.start = Math.max(s.start, before);
+    const after = ranks.nextCover(r, t, s.end);
+    if (after !== null) s.end = Math.min(s.end, after);
   }
-  all.sort((a, b) => a[0] - b[0]);
-  const merged: [number, number][] = [];
-  for (const w of all) {
-    const top = merged.at(-1);
-    if (top && w[0] <= top[1]) top[1] = Math.max(top[1], w[1]);
-    else merged.push([w[0], w[1]]);
-  }
-  return merged.map(([a, b]): [number, number] => [Math.max(a, s), Math.min(b, e)]).filter(([a, b]) => b > a);
-}
-
-/** Precedence: at each instant the highest-ranked piece holding it; its consecutive stretches are shifts. */
-function flatten(all: Piece[]): Piece[] {
-  const points = [...new Set(all.flatMap((p) => [p.start, p.end]))].sort((a, b) => a - b);
-  const byStart = [...all].sort((a, b) => a.start - b.start);
-  const runs: Piece[] = [];
-  let active: Piece[] = [];
-  let next = 0;
-  let last: Piece | null = null;
-  for (let i = 0; i + 1 < points.length; i++) {
-    const a = points[i] as number;
-    const b = points[i + 1] as number;
-    active = active.filter((p) => p.end > a);
-    while (next < byStart.length && (byStart[next] as Piece).start <= a) {
-      const p = byStart[next++] as Piece;
-      if (p.end > a) active.push(p);
-    }
-    let top: Piece | null = null;
-    for (const p of active) if (!top || p.rank > top.rank) top = p;
-    const run = runs.at(-1);
-    if (top && top === last && run && run.end === a) run.end = b;
-    else if (top) runs.push({ ...top, start: a, end: b });
-    last = top;
-  }
-  return runs;
+  return s;
 }

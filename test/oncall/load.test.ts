@@ -105,6 +105,13 @@ describe('parseSchedule', () => {
     );
   });
 
+  it('a layer start far from today (year 1, year 9999) is refused, not computed with a doubtful calendar', () => {
+    for (const start of ['0001-01-01T09:00:00Z', '1969-12-29T09:00:00+01:00', '9999-12-27T09:00:00+01:00'])
+      expect(errorsOf(GOOD.replace('2026-01-05T09:00:00+01:00', start))).toEqual([
+        `${FILE}:8:12 $.layers[0].start must be in the years 1970 to 9998`,
+      ]);
+  });
+
   it('semantic errors: ends before starts, a hand-off weekday on daily turns, duplicate or reserved names', () => {
     const text = `tz: UTC
 layers:

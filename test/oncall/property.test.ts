@@ -100,11 +100,18 @@ const scheduleArb = fc.constantFrom(...ZONES).chain((tz) =>
 
 const instant = fc.integer({ min: RANGE_START, max: RANGE_END });
 
-/** The rules read naively: hand-offs counted one by one from the start; windows checked day by day. */
-function oracle(schedule: Schedule, days0: number[], t: number): { login: string; layer: string } | null {
+/**
+ * The rules read naively: hand-offs counted one by one from the start, windows checked day by day. `key`
+ * names the source and turn (a shift is a longest stretch with one key).
+ */
+function oracle(
+  schedule: Schedule,
+  days0: number[],
+  t: number,
+): { login: string; layer: string; key: string } | null {
   for (let i = schedule.overrides.length - 1; i >= 0; i--) {
     const o = schedule.overrides[i] as Override;
-    if (o.start <= t && t < o.end) return { login: o.login, layer: OVERRIDE };
+    if (o.start <= t && t < o.end) return { login: o.login, layer: OVERRIDE, key: `o${i}` };
   }
   for (let i = schedule.layers.length - 1; i >= 0; i--) {
     const l = schedule.layers[i] as Layer;
@@ -112,10 +119,11 @@ function oracle(schedule: Schedule, days0: number[], t: number): { login: string
     if (l.restrict && !inWindow(l.restrict, schedule.tz, t)) continue;
     let k = 0;
     while (resolveLocal((days0[i] as number) + (k + 1) * l.turnDays, l.handoff, schedule.tz) <= t) k++;
-    return { login: l.rotation[k % l.rotation.length] as string, layer: l.name };
+    return { login: l.rotation[k % l.rotation.length] as string, layer: l.name, key: `l${i}:${k}` };
   }
   return null;
 }
+const named = (x: { login: string; layer: string } | null) => (x ? { login: x.login, layer: x.layer } : null);
 
 function inWindow(restrict: readonly Restriction[], tz: string, t: number): boolean {
   const today = localDay(t, tz);
@@ -139,10 +147,11 @@ describe('on-call schedules, for random schedules and instants', () => {
         scheduleArb,
         instant,
         fc.integer({ min: 1, max: 5 * DAY }),
-        ({ schedule, days0 }, t, pad) => {
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 6 }),
+        ({ schedule, days0 }, t, pad, fractions) => {
           const at = onCallAt(schedule, new Date(t));
           const expected = oracle(schedule, days0, t);
-          expect(at ? { login: at.login, layer: at.layer } : null).toEqual(expected);
+          expect(named(at)).toEqual(named(expected));
 
           // Exactly one login (case-insensitively) is on call, or none.
           const on = LOGINS.filter((l) => isOnCall(schedule, l.toUpperCase(), new Date(t)));
@@ -161,12 +170,16 @@ describe('on-call schedules, for random schedules and instants', () => {
             holding.map((s) => ({ login: s.login, layer: s.layer, shift: { start: s.start, end: s.end } })),
           ).toEqual(at ? [at] : []);
 
-          // The shift is one person through one source from its first to its last instant.
+          // The shift is one source's turn (or override) from its first instant to its last, and no longer.
           if (at) {
             const s = at.shift.start.getTime();
             const e = at.shift.end.getTime();
-            for (const x of [s, Math.floor((s + e) / 2), e - 1])
-              expect(oracle(schedule, days0, x)).toEqual({ login: at.login, layer: at.layer });
+            const key = expected?.key;
+            for (const f of fractions)
+              expect(oracle(schedule, days0, s + Math.floor((e - s - 1) * f))?.key).toBe(key);
+            expect(oracle(schedule, days0, e - 1)?.key).toBe(key);
+            expect(oracle(schedule, days0, s - 1)?.key).not.toBe(key);
+            expect(oracle(schedule, days0, e)?.key).not.toBe(key);
           }
         },
       ),
