@@ -7,9 +7,11 @@ import { promisify } from 'node:util';
 import { activeAt, type Ledger } from '../core/ledger.js';
 
 import type { Plan } from '../core/reconcile.js';
-import { type GitHub, parseRepoName, type RepoRef, tokenClient } from '../github/client.js';
-import { ProvisionMemory, provision } from '../github/provision.js';
-import { revertRequest } from '../github/revert.js';
+import type { Forge } from '../engine/forge.js';
+import { noticesFor } from '../engine/notices/index.js';
+import { ProvisionMemory, provision } from '../engine/provision.js';
+import { revertRequest } from '../engine/revert.js';
+import { githubEnv, parseRepoName } from '../github/env.js';
 import {
   type ApplyResult,
   type Failure,
@@ -19,10 +21,8 @@ import {
 } from '../providers/reconcile.js';
 import { resolveRef, rootCommit } from '../repo/history.js';
 import { GitError, gitRevision } from '../repo/source.js';
-import { loadRepoOrFail } from './check.js';
-import { colors, type Io, loadTeams, parseAt, repoRoot } from './context.js';
+import { colors, type Io, loadLedger, loadRepoOrFail, loadTeams, parseAt, repoRoot } from './context.js';
 import { EXIT, failureExit, UsageError } from './errors.js';
-import { loadLedger } from './ledger.js';
 
 export type { Sealer } from '../providers/reconcile.js';
 
@@ -46,21 +46,29 @@ export interface ApplyOptions {
   credsDir?: string;
 }
 
-/** GitHub mode when the workflow's token and repository are in the environment (and not `--offline`). */
-function githubMode(io: Io, opts: ApplyOptions): { gh: GitHub; repo: RepoRef } | null {
-  const token = io.env.GITHUB_TOKEN;
-  const fullName = io.env.GITHUB_REPOSITORY;
+/**
+ * GitHub mode when the workflow's token and repository are in the environment (and not `--offline`): the
+ * same Forge as the App's, over the workflow's token.
+ */
+async function githubMode(io: Io, opts: ApplyOptions): Promise<Forge | null> {
+  const env = githubEnv(io.env);
+  const token = env.workflowToken;
+  const fullName = env.repository;
   if (opts.offline || !token || !fullName) {
     if (opts.openPr) throw new UsageError('--open-pr needs GITHUB_TOKEN and GITHUB_REPOSITORY (owner/name)');
     return null;
   }
-  let repo: RepoRef;
+  let repo: ReturnType<typeof parseRepoName>;
   try {
     repo = parseRepoName(fullName);
   } catch (err) {
     throw new UsageError(`GITHUB_REPOSITORY: ${(err as Error).message}`);
   }
-  return { gh: tokenClient(token, io.env.GITHUB_API_URL), repo };
+  const [{ tokenClient }, { githubForge }] = await Promise.all([
+    import('../github/client.js'),
+    import('../github/forge.js'),
+  ]);
+  return githubForge(tokenClient(token, env.apiUrl), repo);
 }
 
 export async function runApply(
@@ -69,16 +77,16 @@ export async function runApply(
   sealer: Sealer,
   env: NodeJS.ProcessEnv = io.env,
 ): Promise<number> {
-  const github = githubMode(io, opts);
-  if (github) return runApplyWithGitHub(io, opts, github, opts.keys ? sealer : undefined, env);
-  const now = new Date();
+  const forge = await githubMode(io, opts);
+  if (forge) return runApplyWithGitHub(io, opts, forge, opts.keys ? sealer : undefined, env);
+  const now = io.clock.now();
   const at = parseAt(opts.at, () => now);
   const root = repoRoot(io, opts.repo);
   const ref = await offlineRef(root, opts.ref);
   const credsDir = opts.json || opts.dryRun ? null : await credentialsDir(io, root, opts.credsDir);
   // Policies, like the history, come from the ref: never from whatever the working tree holds.
   const repo = await loadRepoOrFail(io, await gitRevision(root, ref.name));
-  const owner = await rootCommit(root, ref.name);
+  const accessRepoId = await rootCommit(root, ref.name);
   const ledger = await loadLedger(io, { ...opts, ref: ref.name }, at.getTime() > now.getTime() ? at : now, {
     events: false,
   });
@@ -90,7 +98,7 @@ export async function runApply(
     const { plan, granted, revoked, failures } = await reconcileTargets(targets, {
       grants: ledger.grants,
       policies: repo.policies,
-      owner,
+      accessRepoId,
       at,
       sealer,
       ...(opts.only ? { only: opts.only } : {}),
@@ -326,12 +334,13 @@ function printPlan(io: Io, plan: Plan, failures: Failure[], json: boolean): void
 async function runApplyWithGitHub(
   io: Io,
   opts: ApplyOptions,
-  { gh, repo }: { gh: GitHub; repo: RepoRef },
+  forge: Forge,
   sealer: Sealer | undefined,
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
+  const { repo } = forge;
   const root = repoRoot(io, opts.repo);
-  const now = new Date();
+  const now = io.clock.now();
   const at = parseAt(opts.at, () => now);
   const { tip } = await resolveRef(root, opts.ref ?? 'HEAD');
   if (!opts.dryRun && at.getTime() > now.getTime())
@@ -346,14 +355,16 @@ async function runApplyWithGitHub(
   io.stderr(
     `github: ${repo.owner}/${repo.repo}, provisioning only what approved, merged pull requests brought in\n`,
   );
+  const botLogin = io.env.TIMEBOX_BOT_LOGIN || 'github-actions[bot]';
+  const notices = noticesFor(forge, botLogin);
   const done = await provision({
-    gh,
-    repo,
+    forge,
+    notices,
     dir: root,
     tip,
     now: at,
     env,
-    botLogin: io.env.TIMEBOX_BOT_LOGIN || 'github-actions[bot]',
+    botLogin,
     memory: new ProvisionMemory(),
     log,
     teams,
@@ -371,11 +382,11 @@ async function runApplyWithGitHub(
     const branch = io.env.GITHUB_REF_NAME || 'main';
     for (const r of done.reverts) {
       try {
-        const out = await revertRequest(gh, repo, {
+        const out = await revertRequest(forge, notices, {
           file: r.file,
           reason: 'expired',
           defaultBranch: branch,
-          botLogin: io.env.TIMEBOX_BOT_LOGIN || 'github-actions[bot]',
+          botLogin,
           ...(r.activity ? { activity: r.activity } : {}),
           ...(r.pull ? { pull: r.pull } : {}),
         });

@@ -6,7 +6,9 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CredsError } from '../creds/errors.js';
 import { openWith } from '../creds/seal.js';
-import { type GitHub, parseRepoName, type RepoRef, statusOf, tokenClient } from '../github/client.js';
+import type { ForgeComment, RepoRef } from '../engine/forge.js';
+import { CREDENTIALS_PREFIX, ours } from '../engine/notices/markers.js';
+import { githubEnv, parseRepoName } from '../github/env.js';
 import type { Io } from './context.js';
 import { EXIT, UsageError } from './errors.js';
 
@@ -112,49 +114,48 @@ export function pullReference(input: string): { number: number; repo?: RepoRef }
   return null;
 }
 
+/** Timebox's bot as GitHub names it: TIMEBOX_BOT_LOGIN, else the App's usual name or the Actions bot. */
+export function credentialBots(env: NodeJS.ProcessEnv): string[] {
+  return env.TIMEBOX_BOT_LOGIN ? [env.TIMEBOX_BOT_LOGIN] : ['timebox[bot]', 'github-actions[bot]'];
+}
+
 /**
- * The latest credentials comment Timebox posted on the pull request. Only comments by a bot account count:
- * anyone can paste a sealed block into a comment, and credentials that open are not proof of who sent them.
+ * The latest credentials comment Timebox posted on the pull request. Only Timebox's own comments count (the
+ * one rule, src/engine/notices/markers.ts): anyone can paste a sealed block into a comment, and credentials
+ * that open are not proof of who sent them.
  */
 async function fromPullRequest(io: Io, pull: { number: number; repo?: RepoRef }): Promise<string> {
-  const token = io.env.GITHUB_TOKEN || io.env.GH_TOKEN;
+  const env = githubEnv(io.env);
+  const token = env.token;
   if (!token)
     throw new UsageError(
       'reading a pull request needs GITHUB_TOKEN or GH_TOKEN in the environment (for example GH_TOKEN=$(gh auth token) timebox creds 12)',
     );
-  const repo = pull.repo ?? repoFromEnvOrRemote(io);
-  const gh = tokenClient(token, io.env.GITHUB_API_URL);
-  let comments: Awaited<ReturnType<typeof listComments>>;
+  const repo = pull.repo ?? repoFromEnvOrRemote(io, env.repository);
+  const [{ statusOf, tokenClient }, { githubForge }] = await Promise.all([
+    import('../github/client.js'),
+    import('../github/forge.js'),
+  ]);
+  let comments: ForgeComment[];
   try {
-    comments = await listComments(gh, repo, pull.number);
+    comments = await githubForge(tokenClient(token, env.apiUrl), repo).comments(pull.number);
   } catch (err) {
     throw new UsageError(
       `cannot read the comments of ${repo.owner}/${repo.repo}#${pull.number}: ${statusOf(err) ?? ''} ${(err as Error).message}`.trim(),
     );
   }
-  const ours = comments.filter(
-    (c) => c.user?.type === 'Bot' && (c.body ?? '').startsWith('<!-- timebox:credentials '),
-  );
-  const latest = ours.at(-1);
+  const bots = credentialBots(io.env);
+  const latest = ours(comments, bots, CREDENTIALS_PREFIX).at(-1);
   if (!latest)
     throw new UsageError(
-      `no credentials from Timebox on ${repo.owner}/${repo.repo}#${pull.number} (yet): it comments once the request is merged and granted`,
+      `no credentials from Timebox (${bots.join(' or ')}) on ${repo.owner}/${repo.repo}#${pull.number} (yet): it comments once the request is merged and granted; if Timebox's GitHub App has another name, set TIMEBOX_BOT_LOGIN`,
     );
   io.stderr(`credentials posted by ${latest.user?.login} on ${latest.created_at}\n`);
-  return latest.body ?? '';
-}
-
-function listComments(gh: GitHub, repo: RepoRef, number: number) {
-  return gh.paginate('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', {
-    ...repo,
-    issue_number: number,
-    per_page: 100,
-  });
+  return latest.body;
 }
 
 /** GITHUB_REPOSITORY, else the `origin` remote of the current directory's git repository. */
-function repoFromEnvOrRemote(io: Io): RepoRef {
-  const fromEnv = io.env.GITHUB_REPOSITORY;
+function repoFromEnvOrRemote(io: Io, fromEnv: string | undefined): RepoRef {
   if (fromEnv) {
     try {
       return parseRepoName(fromEnv);

@@ -1,10 +1,14 @@
-// Actions mode for `timebox check`: pull request facts from the API with the workflow's read-only
-// GITHUB_TOKEN, and results as workflow annotations and a step summary (the token cannot post checks).
+// Actions mode for `timebox check`: pull request facts through the same Forge as the App's, over the
+// workflow's read-only GITHUB_TOKEN, and results as workflow annotations and a step summary (the token cannot
+// post checks).
 import { appendFile, readFile } from 'node:fs/promises';
 import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
-import { parseRepoName, statusOf, tokenClient } from '../github/client.js';
-import type { KnownPush } from '../github/facts.js';
-import { gatherFacts, getPull, referencedTeams } from '../github/gather.js';
+import type { KnownPush } from '../engine/facts.js';
+import type { ForgePull } from '../engine/forge.js';
+import { gatherFacts, referencedTeams } from '../engine/gather.js';
+import { statusOf, tokenClient } from '../github/client.js';
+import { githubEnv, parseRepoName } from '../github/env.js';
+import { githubForge } from '../github/forge.js';
 import type { AccessRepo } from '../repo/access-repo.js';
 import { previewsOf } from '../report/previews.js';
 import { annotationsOf, md, renderComment } from '../report/pull-request.js';
@@ -54,9 +58,10 @@ export async function pullFromApi(
   const n = Number(number);
   if (!Number.isInteger(n) || n <= 0)
     throw new UsageError(`--pull-request must be a PR number, not ${number}`);
-  const token = io.env.GITHUB_TOKEN;
+  const env = githubEnv(io.env);
+  const token = env.workflowToken;
   if (!token) throw new UsageError('--pull-request needs GITHUB_TOKEN in the environment');
-  const fullName = io.env.GITHUB_REPOSITORY;
+  const fullName = env.repository;
   if (!fullName)
     throw new UsageError('--pull-request needs GITHUB_REPOSITORY (owner/name) in the environment');
   let ref: ReturnType<typeof parseRepoName>;
@@ -65,11 +70,10 @@ export async function pullFromApi(
   } catch (err) {
     throw new UsageError(`GITHUB_REPOSITORY: ${(err as Error).message}`);
   }
-  const gh = tokenClient(token, io.env.GITHUB_API_URL);
-  const pullRef = { ...ref, number: n };
-  let pull: Awaited<ReturnType<typeof getPull>>;
+  const forge = githubForge(tokenClient(token, env.apiUrl), ref);
+  let pull: ForgePull;
   try {
-    pull = await getPull(gh, pullRef);
+    pull = await forge.pull(n);
   } catch (err) {
     throw new UsageError(
       `cannot read pull request ${fullName}#${n}: ${statusOf(err) ?? ''} ${(err as Error).message}`.trim(),
@@ -83,7 +87,7 @@ export async function pullFromApi(
     changed.map((c) => c.path),
   ).filter((t) => !(t in offlineTeams));
   const latestPush = await eventPush(io, n);
-  const { facts, problems } = await gatherFacts(gh, pullRef, pull, wanted, latestPush ? { latestPush } : {});
+  const { facts, problems } = await gatherFacts(forge, pull, wanted, latestPush ? { latestPush } : {});
   for (const p of problems) io.stderr(`warning: ${p.message}\n`);
   if (headSha && headSha !== pull.head.sha) {
     io.stderr(

@@ -1,18 +1,23 @@
-// The Probot app: which events Timebox listens to and what it does with them. Handlers read the pull
-// request's current state, so redelivered and out-of-order deliveries change nothing.
+// The Probot app: which GitHub events Timebox listens to, handed to the engine (src/engine) over GitHub as a
+// Forge. Handlers read the pull request's current state, so redelivered and out-of-order deliveries change nothing.
 import type { ApplicationFunction, Probot } from 'probot';
+import type { Clock } from '../core/clock.js';
+import type { PullRef } from '../engine/forge.js';
+import type { Keeper } from '../engine/keeper.js';
+import { type Notifier, noticesFor } from '../engine/notices/index.js';
+import { CheckCache, checkPullRequest } from '../engine/pull-check.js';
+import { checkPush } from '../engine/push.js';
+import { KeyedRunner, RecentPushes } from '../engine/runner.js';
 import type { GitHub } from './client.js';
-import type { KnownPush } from './facts.js';
-import type { PullRef } from './gather.js';
-import type { Keeper } from './keeper.js';
-import { CheckCache, checkPullRequest } from './pull-check.js';
-import { checkPush } from './push.js';
+import { githubForge } from './forge.js';
 
 export interface AppOptions {
-  /** The clock decisions use (office hours, windows); tests inject one. */
-  now?: () => Date;
-  /** Provisioning after a push to the default branch (src/github/keeper.ts); none = check only. */
+  /** The clock decisions use (office hours, windows); the entry point makes it, tests inject one. */
+  clock: Clock;
+  /** Provisioning after a push to the default branch (src/engine/keeper.ts); none = check only. */
   keeper?: Keeper;
+  /** Notifiers beside the pull request's comments and issues. */
+  notifiers?: readonly Notifier[];
   /** The App's own login, when the caller already asks for it (`startServer` shares one with the keeper). */
   botLogin?: () => Promise<string>;
 }
@@ -30,73 +35,6 @@ export const REVIEW_EVENTS = [
   'pull_request_review.edited',
   'pull_request_review.dismissed',
 ] as const;
-
-/**
- * Runs work per key one at a time. While a run is in progress, later requests for the same key share
- * one follow-up run: it starts after the current one and reads the state as it is then, so a burst of
- * deliveries for one pull request costs at most two checks, and the last one posted is never stale.
- */
-export class KeyedRunner {
-  readonly #running = new Map<string, Promise<unknown>>();
-  readonly #queued = new Map<string, Promise<unknown>>();
-
-  run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const queued = this.#queued.get(key);
-    if (queued) return queued as Promise<T>;
-    const running = this.#running.get(key);
-    if (!running) return this.#start(key, work);
-    const next = running
-      .catch(() => undefined)
-      .then(() => {
-        this.#queued.delete(key);
-        return this.#start(key, work);
-      });
-    this.#queued.set(key, next);
-    return next;
-  }
-
-  #start<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const p = work();
-    this.#running.set(key, p);
-    const clear = () => {
-      if (this.#running.get(key) === p) this.#running.delete(key);
-    };
-    p.then(clear, clear);
-    return p;
-  }
-}
-
-/**
- * The last push each pull request's `synchronize` delivery reported (`before`, `after`, `sender`: signed by
- * GitHub). Who pushed is judged from GitHub's activity log of the branch, which may not show a push yet when its
- * webhook arrives; this bridges that moment only (src/github/facts.ts `pushersFromActivity`). Memory only, and
- * bounded: after a restart the log has long caught up.
- */
-export class RecentPushes {
-  readonly #last = new Map<string, KnownPush>();
-  constructor(readonly max = 1000) {}
-
-  note(
-    key: string,
-    payload: { action?: string; before?: string; after?: string; sender?: KnownPush['actor'] },
-  ): void {
-    if (payload.action !== 'synchronize' || !payload.before || !payload.after) return;
-    this.#last.delete(key);
-    this.#last.set(key, {
-      before: payload.before,
-      after: payload.after,
-      actor: payload.sender ? { login: payload.sender.login, type: payload.sender.type ?? 'User' } : null,
-    });
-    if (this.#last.size > this.max) {
-      const oldest = this.#last.keys().next().value;
-      if (oldest !== undefined) this.#last.delete(oldest);
-    }
-  }
-
-  get(key: string): KnownPush | undefined {
-    return this.#last.get(key);
-  }
-}
 
 /** The App's own login, `<slug>[bot]`, asked with its JWT. */
 export async function appBotLogin(probot: Probot): Promise<string> {
@@ -116,7 +54,7 @@ export function rememberedBotLogin(probot: Probot): () => Promise<string> {
   };
 }
 
-export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
+export function timeboxApp(options: AppOptions): ApplicationFunction {
   return (app: Probot) => {
     const runner = new KeyedRunner();
     const cache = new CheckCache();
@@ -148,10 +86,12 @@ export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
       const result = await runner.run(key, () => {
         // Read when the run starts: a follow-up run shared by a burst sees the burst's last push.
         const latestPush = pushes.get(key);
-        return checkPullRequest(context.octokit as GitHub, ref, {
+        const forge = githubForge(context.octokit as GitHub, ref);
+        return checkPullRequest(forge, ref.number, {
           botLogin: login,
           cache,
-          ...(options.now ? { now: options.now } : {}),
+          clock: options.clock,
+          notices: noticesFor(forge, login, options.notifiers),
           ...(latestPush ? { latestPush } : {}),
           warn: (message) => context.log.warn({ pull: key }, message),
         });
@@ -175,19 +115,20 @@ export function timeboxApp(options: AppOptions = {}): ApplicationFunction {
       const p = context.payload;
       const repo = { owner: p.repository.owner?.login ?? '', repo: p.repository.name };
       const key = `${repo.owner}/${repo.repo}@${p.after}`;
-      const result = await runner.run(key, async () =>
-        checkPush(
-          context.octokit as unknown as GitHub,
-          repo,
+      const result = await runner.run(key, async () => {
+        const forge = githubForge(context.octokit as unknown as GitHub, repo);
+        const botLogin = await ownLogin();
+        return checkPush(
+          forge,
           {
             ref: p.ref,
             before: p.before,
             after: p.after,
             defaultBranch: p.repository.default_branch ?? 'main',
           },
-          { botLogin: await ownLogin(), cache, ...(options.now ? { now: options.now } : {}) },
-        ),
-      );
+          { botLogin, cache, clock: options.clock, notices: noticesFor(forge, botLogin, options.notifiers) },
+        );
+      });
       const refused = result.provenance.filter((x) => !x.ok);
       const log =
         refused.length > 0 ? context.log.error.bind(context.log) : context.log.info.bind(context.log);

@@ -2,19 +2,10 @@
 // `@octokit/rest` (Actions mode, GITHUB_TOKEN) both provide it.
 import { Octokit } from '@octokit/rest';
 
+export type { RepoRef } from '../engine/forge.js';
+export { parseRepoName } from './env.js';
+
 export type GitHub = Pick<Octokit, 'request' | 'paginate'>;
-
-export interface RepoRef {
-  owner: string;
-  repo: string;
-}
-
-/** `owner/name` → RepoRef; throws on anything else. */
-export function parseRepoName(fullName: string): RepoRef {
-  const m = /^([A-Za-z0-9][A-Za-z0-9-]{0,38})\/([A-Za-z0-9._-]{1,100})$/.exec(fullName);
-  if (!m?.[1] || !m[2]) throw new Error(`not a repository name (owner/name): ${JSON.stringify(fullName)}`);
-  return { owner: m[1], repo: m[2] };
-}
 
 /** A token client (Actions mode): `GITHUB_TOKEN`, `GITHUB_API_URL`. */
 export function tokenClient(token: string, baseUrl?: string): GitHub {

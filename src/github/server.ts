@@ -1,17 +1,21 @@
 // `timebox serve`'s HTTP side: the webhook intake (src/github/intake.ts: signature first, bounded bytes and
-// deliveries in flight) in front of Probot's handlers, plus a health check.
+// deliveries in flight) in front of Probot's handlers, plus a health check. The entry point of the App: the
+// clock is made here (the wall clock unless one is given) and passed to the engine.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { Probot, ProbotOctokit } from 'probot';
-import { type AppOptions, rememberedBotLogin, timeboxApp } from './app.js';
+import { type Clock, systemClock, type Timer } from '../core/clock.js';
+import { Keeper } from '../engine/keeper.js';
+import type { Notifier } from '../engine/notices/index.js';
+import { CheckCache } from '../engine/pull-check.js';
+import { rememberedBotLogin, timeboxApp } from './app.js';
 import type { GitHub } from './client.js';
+import { githubForge } from './forge.js';
 import { DEFAULT_INTAKE_LIMITS, type Intake, type IntakeLimits, reply, webhookIntake } from './intake.js';
-import { Keeper } from './keeper.js';
 import { Mirrors, serverUrlFor } from './mirror.js';
-import { CheckCache } from './pull-check.js';
 import { steadyRequests } from './requests.js';
 import { type SweepResult, sweepInstallations } from './sweep.js';
 
@@ -19,7 +23,13 @@ export const WEBHOOK_PATH = '/api/github/webhooks';
 /** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */
 export const DEFAULT_MAX_BODY_BYTES = DEFAULT_INTAKE_LIMITS.maxBodyBytes;
 
-export interface ServerOptions extends AppOptions {
+export interface ServerOptions {
+  /** The clock of everything the server decides and schedules; default the wall clock (made here, the entry). */
+  clock?: Clock;
+  /** The time alone, as a function (tests and the demo): a clock reporting it, with real timers. */
+  now?: () => Date;
+  /** Notifiers beside the pull request's comments and issues. */
+  notifiers?: readonly Notifier[];
   appId: string;
   privateKey: string;
   webhookSecret: string;
@@ -72,13 +82,20 @@ export interface RunningServer {
   keeper: Keeper;
   /** The webhook intake, for its limits and what is in flight now. */
   intake: Intake;
-  /** Run the periodic work now for every repository (`now` overrides the clock, for tests). */
+  /** Run the periodic work now for every repository (`now` overrides the time, for tests). */
   sweep(now?: () => Date): Promise<SweepResult>;
   close(): Promise<void>;
 }
 
+/** A clock that reports `now()` and waits on `base`'s timers. */
+function clockReporting(now: () => Date, base: Clock): Clock {
+  return { ...base, now, nowMs: () => now().getTime() };
+}
+
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? pino({ name: 'timebox', level: process.env.LOG_LEVEL ?? 'info' });
+  const base = opts.clock ?? systemClock;
+  const clock = opts.now ? clockReporting(opts.now, base) : base;
   const probot = new Probot({
     appId: opts.appId,
     privateKey: opts.privateKey,
@@ -94,7 +111,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     installation: async (id) => {
       const octokit = await probot.auth(id);
       return {
-        gh: octokit as unknown as GitHub,
+        forge: (repo) => githubForge(octokit as unknown as GitHub, repo),
         token: async () => ((await octokit.auth({ type: 'installation' })) as { token: string }).token,
       };
     },
@@ -102,10 +119,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     appId: Number(opts.appId),
     log,
     cache: new CheckCache(),
-    ...(opts.now ? { now: opts.now } : {}),
+    clock,
+    ...(opts.notifiers ? { notifiers: opts.notifiers } : {}),
     ...(opts.retryMs ? { retryMs: opts.retryMs } : {}),
   });
-  await probot.load(timeboxApp({ ...opts, keeper, botLogin: ownLogin }));
+  await probot.load(
+    timeboxApp({
+      clock,
+      keeper,
+      botLogin: ownLogin,
+      ...(opts.notifiers ? { notifiers: opts.notifiers } : {}),
+    }),
+  );
   await probot.ready();
   const intake = webhookIntake({
     secret: opts.webhookSecret,
@@ -147,7 +172,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     'timebox serve listening',
   );
   const sweep = async (now?: () => Date, force = true): Promise<SweepResult> => {
-    const result = await sweepInstallations(probot, now ?? opts.now, keeper, force);
+    const result = await sweepInstallations(
+      probot,
+      now ? clockReporting(now, clock) : clock,
+      keeper,
+      force,
+      opts.notifiers ?? [],
+    );
     for (const c of result.closed)
       log.info({ repo: c.repo, closed: c.pulls }, `closed stale request PRs in ${c.repo}`);
     for (const e of result.errors) log.warn({ repo: e.repo }, `sweep of ${e.repo} failed: ${e.message}`);
@@ -161,16 +192,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return result;
   };
   const every = opts.sweepIntervalMs ?? 60_000;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   if (every > 0) {
     // At start every repository (catch-up); then those whose reconcile_interval has passed.
-    setImmediate(() => {
+    clock.after(0, () => {
       sweep().catch((err: unknown) => log.error({ err }, 'sweep failed'));
     });
-    timer = setInterval(() => {
-      sweep(undefined, false).catch((err: unknown) => log.error({ err }, 'sweep failed'));
-    }, every);
-    timer.unref();
+    timer = clock
+      .every(every, () => {
+        sweep(undefined, false).catch((err: unknown) => log.error({ err }, 'sweep failed'));
+      })
+      .unref();
   }
   return {
     url: `http://${host}:${port}`,
@@ -182,7 +214,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     sweep: (now?: () => Date) => sweep(now),
     close: () =>
       new Promise<void>((resolve, reject) => {
-        if (timer) clearInterval(timer);
+        timer?.cancel();
         void keeper.stop();
         server.closeAllConnections();
         server.close((e) => (e ? reject(e) : resolve()));

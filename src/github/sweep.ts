@@ -4,10 +4,13 @@
 // repository at start (catching up on anything missed while it was down), then each repository again
 // every `reconcile_interval`.
 import type { Probot } from 'probot';
+import type { Clock } from '../core/clock.js';
+import type { Keeper, ReconcileReport } from '../engine/keeper.js';
+import { type Notifier, noticesFor } from '../engine/notices/index.js';
+import { closeStalePulls, type StaleResult } from '../engine/stale.js';
 import { appBotLogin } from './app.js';
 import type { GitHub } from './client.js';
-import type { Keeper, ReconcileReport } from './keeper.js';
-import { closeStalePulls, type StaleResult } from './stale.js';
+import { githubForge } from './forge.js';
 
 export interface SweepResult {
   repositories: number;
@@ -22,9 +25,10 @@ export interface SweepResult {
  */
 export async function sweepInstallations(
   probot: Probot,
-  now?: () => Date,
+  clock: Clock,
   keeper?: Keeper,
   force = true,
+  notifiers: readonly Notifier[] = [],
 ): Promise<SweepResult> {
   const jwt = (await probot.auth()) as unknown as GitHub;
   const botLogin = await appBotLogin(probot);
@@ -38,11 +42,13 @@ export async function sweepInstallations(
       if (keeper && !force && !keeper.due({ owner: r.owner.login, repo: r.name })) continue;
       out.repositories += 1;
       try {
-        const result: StaleResult = await closeStalePulls(
-          gh,
-          { owner: r.owner.login, repo: r.name },
-          { botLogin, defaultBranch: r.default_branch ?? 'main', ...(now ? { now } : {}) },
-        );
+        const forge = githubForge(gh, { owner: r.owner.login, repo: r.name });
+        const result: StaleResult = await closeStalePulls(forge, {
+          botLogin,
+          defaultBranch: r.default_branch ?? 'main',
+          clock,
+          notices: noticesFor(forge, botLogin, notifiers),
+        });
         if (result.closed.length > 0) out.closed.push({ repo: name, pulls: result.closed });
       } catch (err) {
         // One broken repository (invalid timebox.yaml, no access) does not stop the others.

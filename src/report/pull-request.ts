@@ -1,10 +1,10 @@
 // What a pull request shows: the check run (conclusion, summary, annotations) and the one summary
-// comment, rendered from decisions. Pure: no octokit here; src/github posts what this returns.
+// comment, rendered from decisions. Pure: no octokit here; the engine's notices (src/engine/notices) use it.
 import type { Decision, Status } from '../core/model.js';
+import { COMMENT_MARKER } from '../engine/notices/markers.js';
 import type { PermissionPreview } from '../providers/types.js';
 
-/** The hidden marker that identifies Timebox's summary comment, so it is updated in place. */
-export const COMMENT_MARKER = '<!-- timebox:summary -->';
+export { COMMENT_MARKER } from '../engine/notices/markers.js';
 
 export type CheckConclusion = 'success' | 'action_required' | 'failure' | 'neutral';
 

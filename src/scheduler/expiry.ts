@@ -2,6 +2,7 @@
 // a failed revocation until it is verified. One timer for the earliest thing due; everything past due runs
 // at once (so a restart catches up on what it missed). The caller says what should be scheduled (`sync`)
 // and what revoking means (`actions`); nothing here talks to a provider or to GitHub.
+import { type Clock, systemClock, type Timer } from '../core/clock.js';
 
 export interface ScheduledGrant {
   /** The ledger's grant id (`file@commit`): one revocation per id, ever. */
@@ -32,27 +33,25 @@ export interface ExpiryOptions {
   retryMs?: readonly number[];
   /** Revocations run at once, at most this many in parallel (default 16). */
   concurrency?: number;
-  now?: () => number;
+  /** Time and timers (default: the wall clock, which follows vitest's fake timers). */
+  clock?: Clock;
 }
 
 type Job = { kind: 'revoke' | 'remind'; at: number; grant: ScheduledGrant; attempts: number };
-
-/** setTimeout cannot wait longer than 2^31-1 ms; longer waits are re-armed. */
-const MAX_TIMER = 2 ** 31 - 1;
 
 export class ExpiryScheduler {
   readonly #actions: ExpiryActions;
   readonly #reminderMs: number;
   readonly #retryMs: readonly number[];
   readonly #concurrency: number;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   /** Waiting jobs by grant id (a revoke job and at most one reminder). */
   readonly #jobs = new Map<string, Job[]>();
   /** Grants whose revocation is verified: never scheduled again. */
   readonly #done = new Set<string>();
   readonly #reminded = new Set<string>();
   readonly #running = new Set<string>();
-  #timer: NodeJS.Timeout | undefined;
+  #timer: Timer | undefined;
   #armedFor = Number.POSITIVE_INFINITY;
   #active = 0;
   readonly #queue: Job[] = [];
@@ -64,7 +63,7 @@ export class ExpiryScheduler {
     this.#reminderMs = opts.reminderMs ?? 15 * 60_000;
     this.#retryMs = opts.retryMs ?? [1_000, 2_000, 5_000, 10_000, 30_000, 60_000];
     this.#concurrency = Math.max(1, opts.concurrency ?? 16);
-    this.#now = opts.now ?? Date.now;
+    this.#clock = opts.clock ?? systemClock;
   }
 
   /**
@@ -79,7 +78,7 @@ export class ExpiryScheduler {
       const jobs = this.#jobs.get(id) ?? [];
       if (!wanted.has(id) && !jobs.some((j) => j.kind === 'revoke' && j.attempts > 0)) this.#jobs.delete(id);
     }
-    const now = this.#now();
+    const now = this.#clock.nowMs();
     for (const g of wanted.values()) {
       if (this.#done.has(g.id) || this.#running.has(g.id)) continue;
       const current = this.#jobs.get(g.id);
@@ -113,7 +112,7 @@ export class ExpiryScheduler {
 
   /** Look at the clock again (after an injected clock jumped): anything now due runs, the timer is re-armed. */
   rearm(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     this.#armedFor = Number.POSITIVE_INFINITY;
     this.#fire();
@@ -121,7 +120,7 @@ export class ExpiryScheduler {
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
   }
 
@@ -130,22 +129,23 @@ export class ExpiryScheduler {
     let next = Number.POSITIVE_INFINITY;
     for (const jobs of this.#jobs.values()) for (const j of jobs) next = Math.min(next, j.at);
     if (next === this.#armedFor && this.#timer) return;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     this.#armedFor = next;
     if (next === Number.POSITIVE_INFINITY) return;
-    const wait = Math.min(Math.max(0, next - this.#now()), MAX_TIMER);
-    this.#timer = setTimeout(() => {
+    // The clock re-arms waits longer than a Node timer can hold (2^31-1 ms).
+    const wait = Math.max(0, next - this.#clock.nowMs());
+    this.#timer = this.#clock.after(wait, () => {
       this.#timer = undefined;
       this.#armedFor = Number.POSITIVE_INFINITY;
       this.#fire();
-    }, wait);
+    });
     // A pending expiry must not keep a process alive that is otherwise done (tests, CLI); serve listens.
-    this.#timer.unref?.();
+    this.#timer.unref();
   }
 
   #fire(): void {
-    const now = this.#now();
+    const now = this.#clock.nowMs();
     for (const [id, jobs] of [...this.#jobs]) {
       const due = jobs.filter((j) => j.at <= now);
       if (due.length === 0) continue;
@@ -199,7 +199,7 @@ export class ExpiryScheduler {
       const attempts = job.attempts + 1;
       const wait = this.#retryMs[Math.min(attempts - 1, this.#retryMs.length - 1)] ?? 60_000;
       this.#running.delete(grant.id);
-      this.#jobs.set(grant.id, [{ kind: 'revoke', at: this.#now() + wait, grant, attempts }]);
+      this.#jobs.set(grant.id, [{ kind: 'revoke', at: this.#clock.nowMs() + wait, grant, attempts }]);
       this.#actions.alarm?.(grant, err, attempts, wait);
       this.#arm();
     }

@@ -1,8 +1,7 @@
 // GitHub's REST shapes → PullFacts, and the adversarial approval cases end to end through decide.
 import { describe, expect, it } from 'vitest';
 import { decideAll } from '../../src/core/decide.js';
-import type { GitHub } from '../../src/github/client.js';
-import type { ApiActivity } from '../../src/github/facts.js';
+import type { ApiActivity } from '../../src/engine/facts.js';
 import {
   type ApiCommit,
   type ApiReview,
@@ -11,8 +10,15 @@ import {
   pushersFrom,
   pushersFromActivity,
   reviewsFrom,
-} from '../../src/github/facts.js';
-import { type ApiPull, pushersOf } from '../../src/github/gather.js';
+} from '../../src/engine/facts.js';
+import type { ForgePull as ApiPull } from '../../src/engine/forge.js';
+import type { GitHub } from '../../src/github/client.js';
+import { githubForge } from '../../src/github/forge.js';
+
+/** Who pushed, read through GitHub as a Forge (the repository the forge is for does not matter here). */
+const pushersOf = (gh: GitHub, pull: ApiPull) =>
+  githubForge(gh, { owner: 'acme', repo: 'access' }).pushers(pull, {});
+
 import { BASE_REQUEST, input, policies, requestText, TEAMS } from '../helpers/core.js';
 
 const POLICY = policies(`

@@ -1,6 +1,6 @@
 // Per-pull-request serialisation: bursts coalesce into one follow-up run that sees the latest state.
 import { describe, expect, it } from 'vitest';
-import { KeyedRunner } from '../../src/github/app.js';
+import { KeyedRunner } from '../../src/engine/runner.js';
 
 function gate() {
   let open!: () => void;

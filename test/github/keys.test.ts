@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ForgeSealerOptions, forgeSealer } from '../../src/engine/keys.js';
 import { FakeGitHub } from '../../src/forge/fake-github.js';
 import type { GitHub } from '../../src/github/client.js';
-import { githubSealer } from '../../src/github/keys.js';
+import { githubForge } from '../../src/github/forge.js';
 import { tempDir } from '../helpers/repo.js';
 
 let fake: FakeGitHub;
@@ -28,6 +29,9 @@ function key(comment: string): string {
 }
 
 const client = () => new Octokit({ baseUrl: fake.url, auth: fake.token() });
+/** The sealer over GitHub as a Forge (keys and accounts are not per repository). */
+const githubSealer = (gh: GitHub, opts?: ForgeSealerOptions) =>
+  forgeSealer(githubForge(gh, { owner: 'acme', repo: 'access' }), opts);
 
 describe('githubSealer with recorded accounts', () => {
   it("reads the login's keys while it belongs to the recorded account", async () => {

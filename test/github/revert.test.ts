@@ -7,9 +7,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { noticesFor } from '../../src/engine/notices/index.js';
+import { isRevertBranchOf, type RevertInput, revertBranch, revertRequest } from '../../src/engine/revert.js';
 import { FakeGitHub } from '../../src/forge/fake-github.js';
 import type { GitHub } from '../../src/github/client.js';
-import { isRevertBranchOf, revertBranch, revertRequest } from '../../src/github/revert.js';
+import { githubForge } from '../../src/github/forge.js';
 import { MANIFEST, requestYaml } from '../helpers/github.js';
 import { ROOT, run, tempDir } from '../helpers/repo.js';
 import { AUDIT_YAML } from '../helpers/trust.js';
@@ -94,6 +96,12 @@ async function timeboxLeftOpen(file: string): Promise<{ pull: number; branch: st
   return { pull: pr.number, branch };
 }
 
+/** The revert flow over GitHub as a Forge, saying what it says as Timebox (BOT). */
+function revert(client: GitHub, input: RevertInput) {
+  const forge = githubForge(client, ref);
+  return revertRequest(forge, noticesFor(forge, BOT), input);
+}
+
 /** `gh`, but `beforeMerge` runs just before the first merge request goes out (someone pushing meanwhile). */
 function racing(beforeMerge: (pull: number) => Promise<void>): GitHub {
   let raced = false;
@@ -109,7 +117,7 @@ function racing(beforeMerge: (pull: number) => Promise<void>): GitHub {
 
 describe('revert pull requests', () => {
   it('removes the file through a merged PR whose merge names the reason and the activity', async () => {
-    const r = await revertRequest(gh, ref, {
+    const r = await revert(gh, {
       file: 'requests/alice/a.yaml',
       reason: 'expired',
       activity: '3 statements, 12 rows',
@@ -142,7 +150,7 @@ describe('revert pull requests', () => {
   it('is idempotent: a file already gone is not reverted again', async () => {
     const before = await fake.branchSha(REPO, 'main');
     expect(
-      await revertRequest(gh, ref, {
+      await revert(gh, {
         file: 'requests/alice/a.yaml',
         reason: 'expired',
         defaultBranch: 'main',
@@ -156,7 +164,7 @@ describe('revert pull requests', () => {
     const file = FILES[0] as string;
     const left = await timeboxLeftOpen(file);
     const head = await fake.branchSha(REPO, left.branch);
-    const r = await revertRequest(gh, ref, { file, reason: 'expired', defaultBranch: 'main', botLogin: BOT });
+    const r = await revert(gh, { file, reason: 'expired', defaultBranch: 'main', botLogin: BOT });
     expect(r).toMatchObject({ pull: left.pull });
     const merge = (await fake.pull(REPO, left.pull)) as { merged: boolean; merge_commit_sha: string };
     expect(merge.merged).toBe(true);
@@ -180,7 +188,7 @@ describe('revert branches someone else prepared', () => {
     });
     const trap = await fake.openPull({ repo: REPO, head: branch, user: 'mallory', title: `Revoke ${file}` });
 
-    const r = await revertRequest(gh, ref, { file, reason: 'expired', defaultBranch: 'main', botLogin: BOT });
+    const r = await revert(gh, { file, reason: 'expired', defaultBranch: 'main', botLogin: BOT });
     expect(r.merged).toMatch(/^[0-9a-f]{40}$/);
     expect(r.pull).not.toBe(trap);
     expect(r.ignored).toEqual([{ pull: trap, why: 'Timebox did not open it' }]);
@@ -204,7 +212,7 @@ describe('revert branches someone else prepared', () => {
       files: { 'requests/mallory/forever.yaml': requestYaml('mallory') },
       author: 'mallory',
     });
-    const r = await revertRequest(gh, ref, { file, reason: 'expired', defaultBranch: 'main', botLogin: BOT });
+    const r = await revert(gh, { file, reason: 'expired', defaultBranch: 'main', botLogin: BOT });
     expect(r.merged).toBeDefined();
     expect(r.pull).not.toBe(left.pull);
     expect(r.ignored?.[0]).toMatchObject({
@@ -228,7 +236,7 @@ describe('revert branches someone else prepared', () => {
         author: 'mallory',
       });
     });
-    const r = await revertRequest(client, ref, {
+    const r = await revert(client, {
       file,
       reason: 'expired',
       defaultBranch: 'main',
@@ -254,7 +262,7 @@ describe('revert branches someone else prepared', () => {
         author: 'mallory',
       });
     });
-    const first = await revertRequest(client, ref, {
+    const first = await revert(client, {
       file,
       reason: 'expired',
       defaultBranch: 'main',
@@ -264,7 +272,7 @@ describe('revert branches someone else prepared', () => {
     expect(first.mergeRefused).toContain('409');
     expect(await fake.branchSha(REPO, 'main')).toBe(before);
 
-    const second = await revertRequest(gh, ref, {
+    const second = await revert(gh, {
       file,
       reason: 'expired',
       defaultBranch: 'main',
@@ -282,7 +290,7 @@ describe('revert branches someone else prepared', () => {
     const branch = `${revertBranch(file)}-0123abcd`;
     await fake.commit(REPO, { branch, files: { [file]: null }, author: 'mallory' });
     const trap = await fake.openPull({ repo: REPO, head: branch, user: 'mallory', title: `Revoke ${file}` });
-    const r = await revertRequest(gh, ref, { file, reason: 'expired', defaultBranch: 'main', botLogin: BOT });
+    const r = await revert(gh, { file, reason: 'expired', defaultBranch: 'main', botLogin: BOT });
     expect(r.merged).toBeDefined();
     expect(r.pull).not.toBe(trap);
     expect(r.ignored).toEqual([{ pull: trap, why: 'Timebox did not open it' }]);
@@ -298,7 +306,7 @@ describe('revert branches someone else prepared', () => {
       files: { 'junk.txt': 'left over\n' },
       author: 'mallory',
     });
-    const r = await revertRequest(gh, ref, {
+    const r = await revert(gh, {
       file,
       reason: 'early revocation by bob',
       defaultBranch: 'main',
@@ -319,7 +327,7 @@ describe('revert branches someone else prepared', () => {
       files: { 'x.txt': 'x\n' },
       author: 'mallory',
     });
-    const r = await revertRequest(gh, ref, { file, reason: 'expired', defaultBranch: 'main', botLogin: BOT });
+    const r = await revert(gh, { file, reason: 'expired', defaultBranch: 'main', botLogin: BOT });
     expect(r.merged).toBeDefined();
     expect(onMain()).not.toContain(file);
     fake.assertClean();

@@ -4,8 +4,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixedClock } from '../../src/core/clock.js';
+import { noticesFor } from '../../src/engine/notices/index.js';
+import { closeStalePulls } from '../../src/engine/stale.js';
 import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
-import { closeStalePulls } from '../../src/github/stale.js';
+import { githubForge } from '../../src/github/forge.js';
 import { MANIFEST, requestYaml } from '../helpers/github.js';
 import { ROOT } from '../helpers/repo.js';
 
@@ -44,24 +47,27 @@ afterAll(async () => {
   await fake?.close();
 });
 
+/** Closing stale pull requests over GitHub as a Forge, at `at`. */
+const closeStale = (at: Date) => {
+  const forge = githubForge(gh, ref);
+  return closeStalePulls(forge, {
+    botLogin: 'timebox[bot]',
+    defaultBranch: 'main',
+    clock: fixedClock(at),
+    notices: noticesFor(forge, 'timebox[bot]'),
+  });
+};
+
 const state = async (n: number) => String((await fake.pull(REPO, n)).state);
 
 describe('pending_ttl', () => {
   it('keeps everything younger than the TTL', async () => {
-    const r = await closeStalePulls(gh, ref, {
-      botLogin: 'timebox[bot]',
-      defaultBranch: 'main',
-      now: () => new Date(Date.now() + 3_600_000),
-    });
+    const r = await closeStale(new Date(Date.now() + 3_600_000));
     expect(r).toEqual({ closed: [], kept: 3 });
   });
 
   it('closes only the unapproved request PR once it is older than the TTL, saying why', async () => {
-    const r = await closeStalePulls(gh, ref, {
-      botLogin: 'timebox[bot]',
-      defaultBranch: 'main',
-      now: () => new Date(Date.now() + 2 * DAY),
-    });
+    const r = await closeStale(new Date(Date.now() + 2 * DAY));
     expect(r.closed).toEqual([pulls.pending]);
     expect(await state(pulls.pending as number)).toBe('closed');
     expect(await state(pulls.approved as number)).toBe('open');

@@ -73,7 +73,7 @@ describe('summary comment', () => {
       [
         'requests/alice/a.yaml',
         postgres.preview({
-          owner: 'r',
+          accessRepoId: 'r',
           file: 'requests/alice/a.yaml',
           grantId: 'g',
           requester: 'alice',

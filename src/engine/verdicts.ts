@@ -8,6 +8,8 @@
 // identity is `github-actions`, which every workflow of the repository shares: a recorded approval is
 // therefore also checked against what cannot change after a merge (the pull request merged this commit, with
 // this content, opened by the recorded requester) — see docs/decisions.md for what remains.
+import type { Clock } from '../core/clock.js';
+import { fixedClock } from '../core/clock.js';
 import type { Decision } from '../core/model.js';
 import {
   type Account,
@@ -23,8 +25,7 @@ import {
   verdictOfRecords,
 } from '../core/provenance.js';
 import { md } from '../report/pull-request.js';
-import type { GitHub, RepoRef } from './client.js';
-import { listFiles } from './gather.js';
+import type { Forge } from './forge.js';
 import { type CheckCache, decidePull } from './pull-check.js';
 
 /** Whose check runs are verdicts: Timebox's App (`<slug>[bot]`), or `github-actions` in Actions mode. */
@@ -50,43 +51,28 @@ export interface MergedPullFacts extends MergedPull {
  * reviews, teams and permissions are those GitHub gives now, which is why this is asked once per merge).
  */
 export async function mergedPullsAt(
-  gh: GitHub,
-  repo: RepoRef,
+  forge: Forge,
   commit: string,
   opts: { botLogin: string; cache?: CheckCache; teams?: Record<string, string[]> },
 ): Promise<MergedPullFacts[]> {
-  const { data: associated } = await gh.request('GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls', {
-    ...repo,
-    commit_sha: commit,
-  });
+  const associated = await forge.pullsOfCommit(commit);
   const pulls: MergedPullFacts[] = [];
   for (const p of associated) {
     if (!p.merged_at || p.merge_commit_sha !== commit) continue;
-    const ref = { ...repo, number: p.number };
-    const { data: pull } = await gh.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', {
-      ...repo,
-      pull_number: p.number,
-    });
+    const pull = await forge.pull(p.number);
     const mergedAt = new Date(pull.merged_at ?? p.merged_at);
     const decided = await decidePull(
-      gh,
-      ref,
+      forge,
+      p.number,
       {
         botLogin: opts.botLogin,
-        now: () => mergedAt,
+        clock: fixedClock(mergedAt),
         ...(opts.cache ? { cache: opts.cache } : {}),
         ...(opts.teams ? { teams: opts.teams } : {}),
       },
       pull,
     );
-    const [files, reviews] = await Promise.all([
-      listFiles(gh, ref),
-      gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews', {
-        ...repo,
-        pull_number: p.number,
-        per_page: 100,
-      }),
-    ]);
+    const [files, reviews] = await Promise.all([forge.pullFiles(p.number), forge.reviews(p.number)]);
     pulls.push({
       number: p.number,
       merged: true,
@@ -105,20 +91,11 @@ export async function mergedPullsAt(
 
 /** The verdict records on `commit` that Timebox's own identity wrote (anyone else's are not looked at). */
 export async function readVerdictRecords(
-  gh: GitHub,
-  repo: RepoRef,
+  forge: Forge,
   commit: string,
   author: VerdictAuthor,
 ): Promise<VerdictRecord[]> {
-  const runs = await gh.paginate('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', {
-    ...repo,
-    ref: commit,
-    check_name: PROVENANCE_CHECK,
-    // Every run, not only the latest per name: one commit can carry verdicts for several files.
-    filter: 'all',
-    per_page: 100,
-    ...(author.appId !== undefined ? { app_id: author.appId } : {}),
-  });
+  const runs = await forge.checkRuns(commit, PROVENANCE_CHECK, author.appId);
   return runs
     .filter(
       (r) =>
@@ -127,30 +104,26 @@ export async function readVerdictRecords(
         r.app?.slug === author.slug &&
         (author.appId === undefined || Number(r.app?.id) === author.appId),
     )
-    .map((r) => ({ id: r.id, file: r.external_id ?? '', verdict: parseVerdictMarker(r.output.text) }));
+    .map((r) => ({ id: r.id, file: r.external_id ?? '', verdict: parseVerdictMarker(r.text) }));
 }
 
 /** Writes a verdict on its commit: `success` or `failure` for people, the marker for Timebox. */
-export async function recordVerdict(gh: GitHub, repo: RepoRef, v: RecordedVerdict): Promise<void> {
+export async function recordVerdict(forge: Forge, v: RecordedVerdict): Promise<void> {
   const approved = v.verdict === 'approved';
   const what = v.pull ? `#${v.pull}` : 'no pull request';
   const summary = approved
     ? `\`${md(v.file)}\` came through ${what}, approved by ${v.approvers.map((a) => md(a.login)).join(', ') || 'the policy'}; requested by ${md(v.requester?.login ?? 'nobody')} (GitHub account ${v.requester?.id ?? '?'}).`
     : `\`${md(v.file)}\` was refused: ${md(v.reason ?? 'not approved through a pull request')}. Nothing is granted for it; a new approved pull request that changes the file is needed.`;
-  await gh.request('POST /repos/{owner}/{repo}/check-runs', {
-    ...repo,
+  await forge.createCheckRun({
     name: PROVENANCE_CHECK,
-    head_sha: v.commit,
-    external_id: v.file,
-    status: 'completed',
+    headSha: v.commit,
+    externalId: v.file,
     conclusion: approved ? 'success' : 'failure',
-    started_at: v.decided_at,
-    completed_at: v.decided_at,
-    output: {
-      title: approved ? `Provenance: ${v.file} approved` : `Provenance: ${v.file} refused`,
-      summary: `${summary}\n\nDecided at ${v.decided_at}, once; Timebox reads this record instead of deciding again.`,
-      text: verdictMarker(v),
-    },
+    startedAt: v.decided_at,
+    completedAt: v.decided_at,
+    title: approved ? `Provenance: ${v.file} approved` : `Provenance: ${v.file} refused`,
+    summary: `${summary}\n\nDecided at ${v.decided_at}, once; Timebox reads this record instead of deciding again.`,
+    text: verdictMarker(v),
   });
 }
 
@@ -165,7 +138,7 @@ export interface SettleOptions {
   botLogin: string;
   author: VerdictAuthor;
   /** When a first-sight verdict is decided (its `decided_at`). */
-  now: () => Date;
+  clock: Clock;
   cache?: CheckCache;
   teams?: Record<string, string[]>;
   /** Decide without recording (`--dry-run`). */
@@ -178,13 +151,12 @@ export interface SettleOptions {
  * After recording, the records are read again and the earliest wins, so that two runs deciding at once agree.
  */
 export async function settleProvenance(
-  gh: GitHub,
-  repo: RepoRef,
+  forge: Forge,
   commit: string,
   changes: readonly PushedChange[],
   opts: SettleOptions,
 ): Promise<Settled[]> {
-  const records = await readVerdictRecords(gh, repo, commit, opts.author);
+  const records = await readVerdictRecords(forge, commit, opts.author);
   const out = new Map<string, Settled>();
   const undecided: PushedChange[] = [];
   for (const c of changes) {
@@ -193,12 +165,12 @@ export async function settleProvenance(
       continue;
     }
     const v = verdictOfRecords(records, commit, c.path, c.blob);
-    if (v) out.set(c.path, await fromRecord(gh, repo, v));
+    if (v) out.set(c.path, await fromRecord(forge, v));
     else undecided.push(c);
   }
   if (undecided.length > 0) {
-    const pulls = await mergedPullsAt(gh, repo, commit, opts);
-    const decidedAt = opts.now().toISOString();
+    const pulls = await mergedPullsAt(forge, commit, opts);
+    const decidedAt = opts.clock.now().toISOString();
     const decided = checkProvenance(commit, undecided, pulls);
     for (const p of decided) {
       const change = undecided.find((c) => c.path === p.path);
@@ -208,15 +180,15 @@ export async function settleProvenance(
         out.set(p.path, settledOf(v, 'decided'));
         continue;
       }
-      await recordVerdict(gh, repo, v);
+      await recordVerdict(forge, v);
     }
     if (!opts.dryRun) {
-      const again = await readVerdictRecords(gh, repo, commit, opts.author);
+      const again = await readVerdictRecords(forge, commit, opts.author);
       for (const c of undecided) {
         const v = verdictOfRecords(again, commit, c.path, c.blob);
         // GitHub answered the write but does not list it: say so rather than trust what was not kept.
         if (!v) throw new Error(`the provenance verdict for ${c.path} on ${commit.slice(0, 7)} was not kept`);
-        out.set(c.path, v.decided_at === decidedAt ? settledOf(v, 'decided') : await fromRecord(gh, repo, v));
+        out.set(c.path, v.decided_at === decidedAt ? settledOf(v, 'decided') : await fromRecord(forge, v));
       }
     }
   }
@@ -276,7 +248,7 @@ function settledOf(v: RecordedVerdict, source: Settled['source']): Settled {
  * its head, opened by the recorded requester's account. (A record forged by another workflow in Actions mode
  * cannot turn a direct push, or someone else's pull request, into an approval.)
  */
-async function fromRecord(gh: GitHub, repo: RepoRef, v: RecordedVerdict): Promise<Settled> {
+async function fromRecord(forge: Forge, v: RecordedVerdict): Promise<Settled> {
   if (v.verdict === 'refused') return settledOf(v, 'recorded');
   const refused = (why: string): Settled =>
     settledOf(
@@ -284,15 +256,12 @@ async function fromRecord(gh: GitHub, repo: RepoRef, v: RecordedVerdict): Promis
       'recorded',
     );
   if (v.pull === null || !v.requester) return refused('it names no pull request or requester');
-  const { data: pull } = await gh.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', {
-    ...repo,
-    pull_number: v.pull,
-  });
+  const pull = await forge.pull(v.pull);
   if (!pull.merged_at || pull.merge_commit_sha !== v.commit)
     return refused(`#${v.pull} did not merge ${v.commit.slice(0, 7)}`);
   if (Number(pull.user?.id) !== v.requester.id)
     return refused(`#${v.pull} was not opened by account ${v.requester.id}`);
-  const files = await listFiles(gh, { ...repo, number: v.pull });
+  const files = await forge.pullFiles(v.pull);
   const blob = files.find((f) => f.filename === v.file)?.sha ?? null;
   if (blob !== v.blob) return refused(`#${v.pull} did not bring this content of ${v.file}`);
   return settledOf(v, 'recorded');

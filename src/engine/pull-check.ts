@@ -1,5 +1,6 @@
-// The App's review side: decide a pull request's requests from live API state and show the result as
-// the `timebox` check run (annotations at file:line) and one summary comment updated in place.
+// The review side: decide a pull request's requests from live forge state and show the result as the
+// `timebox` check run (annotations at file:line) and one summary comment updated in place (a notice).
+import type { Clock } from '../core/clock.js';
 import { decideAll } from '../core/decide.js';
 import type { Decision } from '../core/model.js';
 import { mergeMessage } from '../core/trailers.js';
@@ -9,32 +10,19 @@ import {
   type Annotation,
   annotationsOf,
   type CheckConclusion,
-  COMMENT_MARKER,
   conclusionOf,
   md,
-  renderComment,
 } from '../report/pull-request.js';
-import { type GitHub, statusOf } from './client.js';
 import type { KnownPush } from './facts.js';
-import {
-  type ApiPull,
-  type ChangedFiles,
-  changedFiles,
-  gatherFacts,
-  getPull,
-  listFiles,
-  type PullRef,
-  referencedTeams,
-  rootCommitOf,
-} from './gather.js';
-import { githubSource } from './source.js';
+import type { Forge, ForgePull } from './forge.js';
+import { type ChangedFiles, changedFiles, gatherFacts, referencedTeams } from './gather.js';
+import type { Notice, Notices } from './notices/index.js';
+import { checkSummary, renderNotice } from './notices/render.js';
 
 export const CHECK_NAME = 'timebox';
-/** GitHub refuses check-run summaries and comment bodies longer than this. */
-const MAX_TEXT = 65_000;
 
 export interface PullCheckOptions {
-  now?: () => Date;
+  clock: Clock;
   /** The App's own login (`<slug>[bot]`): only its comment carrying the marker is updated. */
   botLogin: string;
   /** What can be kept between events (root commits, configuration by base commit). */
@@ -89,10 +77,12 @@ export interface PullCheckResult {
 }
 
 export interface PullDecision {
-  pull: ApiPull;
+  pull: ForgePull;
   decisions: Decision[];
   /** Set when nothing can be decided (broken configuration at the base, files GitHub does not list). */
   refused: boolean;
+  /** What the pull request is told (the summary comment), and its text. */
+  notice: Notice;
   comment: string;
   conclusion: CheckConclusion;
   annotations: Annotation[][];
@@ -102,22 +92,22 @@ export interface PullDecision {
 
 /** Read everything and decide; posts nothing. */
 export async function decidePull(
-  gh: GitHub,
-  ref: PullRef,
+  forge: Forge,
+  number: number,
   opts: PullCheckOptions,
-  known?: ApiPull,
+  known?: ForgePull,
 ): Promise<PullDecision> {
-  const repoRef = { owner: ref.owner, repo: ref.repo };
-  const pull = known ?? (await getPull(gh, ref));
-  const now = opts.now?.() ?? new Date();
-  const base = githubSource(gh, repoRef, pull.base.sha, `${pull.base.ref} (${pull.base.sha.slice(0, 7)})`);
+  const pull = known ?? (await forge.pull(number));
+  const now = opts.clock.now();
+  const base = forge.source(pull.base.sha, `${pull.base.ref} (${pull.base.sha.slice(0, 7)})`);
+  const { owner, repo: name } = forge.repo;
   // Independent reads go out together: the base's configuration, the changed files, reviews and commits.
   const repoP = opts.cache
-    ? opts.cache.repoAt(`${ref.owner}/${ref.repo}@${pull.base.sha}`, () => loadAccessRepo(base))
+    ? opts.cache.repoAt(`${owner}/${name}@${pull.base.sha}`, () => loadAccessRepo(base))
     : loadAccessRepo(base);
-  const filesP = listFiles(gh, ref);
+  const filesP = forge.pullFiles(number);
   const changedP = Promise.all([repoP, filesP]).then(([repo, files]) =>
-    repo.errors.length > 0 ? null : changedFiles(gh, ref, base, repo.config, files, pull.changed_files),
+    repo.errors.length > 0 ? null : changedFiles(forge, base, repo.config, files, pull.changed_files),
   );
   const knownTeams = opts.teams ?? {};
   const teamsP = Promise.all([repoP, changedP]).then(([repo, changed]) =>
@@ -129,7 +119,7 @@ export async function decidePull(
         ).filter((t) => !Object.hasOwn(knownTeams, t))
       : [],
   );
-  const factsP = gatherFacts(gh, ref, pull, teamsP, {
+  const factsP = gatherFacts(forge, pull, teamsP, {
     ownBot: opts.botLogin,
     ...(opts.latestPush ? { latestPush: opts.latestPush } : {}),
   });
@@ -165,52 +155,73 @@ export async function decidePull(
       config: repo.config,
       at: now,
     }),
-    ...changed.unreadable.map(
-      (u): Decision => ({
-        file: u.path,
-        status: 'invalid',
-        change: 'added',
-        request: null,
-        rule: null,
-        errors: [{ line: 1, column: 1, path: '$', message: u.message }],
-        reasons: [],
-        approvals: null,
-        window: null,
-      }),
-    ),
+    ...changed.unreadable.map(unreadableDecision),
   ];
-  const key = `${ref.owner}/${ref.repo}`;
-  let root = opts.cache?.roots.get(key);
-  if (!root && decisions.some((d) => d.status === 'approved' || d.status === 'pending')) {
-    try {
-      root = await rootCommitOf(gh, repoRef, pull.base.sha);
-      opts.cache?.roots.set(key, root);
-    } catch (err) {
-      opts.warn?.(`no permission preview: cannot find the root commit (${(err as Error).message})`);
-    }
-  }
-  const previews = root ? previewsOf(decisions, repo.policies, root, pull.head.sha) : new Map();
-  const notes = problems.map((p) => p.message);
-  let comment = renderComment({ decisions, previews, headSha: pull.head.sha });
-  if (notes.length > 0) comment += `\n${notes.map((n) => `- note: ${md(n)}`).join('\n')}\n`;
+  const previews = await previewsFor(forge, pull, decisions, repo, opts);
+  const notice: Notice = {
+    kind: 'pull-summary',
+    pull: pull.number,
+    headSha: pull.head.sha,
+    decisions,
+    previews,
+    notes: problems.map((p) => p.message),
+  };
   return {
     pull,
     decisions,
     refused: false,
-    comment: truncate(comment),
+    notice,
+    comment: renderNotice(notice).comment?.body ?? '',
     conclusion: conclusionOf(decisions),
     annotations: annotationsOf(decisions),
     autoMerge: repo.config.auto_merge,
   };
 }
 
+function unreadableDecision(u: { path: string; message: string }): Decision {
+  return {
+    file: u.path,
+    status: 'invalid',
+    change: 'added',
+    request: null,
+    rule: null,
+    errors: [{ line: 1, column: 1, path: '$', message: u.message }],
+    reasons: [],
+    approvals: null,
+    window: null,
+  };
+}
+
+/** What each approved or pending request would grant (role names carry the access repo's root commit). */
+async function previewsFor(
+  forge: Forge,
+  pull: ForgePull,
+  decisions: Decision[],
+  repo: AccessRepo,
+  opts: PullCheckOptions,
+) {
+  const key = `${forge.repo.owner}/${forge.repo.repo}`;
+  let root = opts.cache?.roots.get(key);
+  if (!root && decisions.some((d) => d.status === 'approved' || d.status === 'pending')) {
+    try {
+      root = await forge.rootCommit(pull.base.sha);
+      opts.cache?.roots.set(key, root);
+    } catch (err) {
+      opts.warn?.(`no permission preview: cannot find the root commit (${(err as Error).message})`);
+    }
+  }
+  return root ? previewsOf(decisions, repo.policies, root, pull.head.sha) : new Map();
+}
+
 /** A pull request nothing can be decided for: failure, and the comment says why. */
-function refusal(pull: ApiPull, text: string): PullDecision {
+function refusal(pull: ForgePull, text: string): PullDecision {
+  const notice: Notice = { kind: 'pull-refused', pull: pull.number, reason: text };
   return {
     pull,
     decisions: [],
     refused: true,
-    comment: `${COMMENT_MARKER}\n### Timebox\n\n${text}\n`,
+    notice,
+    comment: renderNotice(notice).comment?.body ?? '',
     conclusion: 'failure',
     annotations: [],
     autoMerge: false,
@@ -219,62 +230,42 @@ function refusal(pull: ApiPull, text: string): PullDecision {
 
 /** Decide and post: the check run on the head commit, then the summary comment. */
 export async function checkPullRequest(
-  gh: GitHub,
-  ref: PullRef,
-  opts: PullCheckOptions,
+  forge: Forge,
+  number: number,
+  opts: PullCheckOptions & { notices: Notices },
 ): Promise<PullCheckResult> {
-  const pull = await getPull(gh, ref);
-  if (pull.state !== 'open') return { skipped: `pull request #${ref.number} is ${pull.state}` };
-  const d = await decidePull(gh, ref, opts, pull);
-  const checkRunId = await postCheckRun(gh, ref, d, opts);
-  const { id: commentId, changed } = await upsertComment(gh, ref, d.comment, opts.botLogin);
-  const merge = await autoMerge(gh, ref, d);
+  const pull = await forge.pull(number);
+  if (pull.state !== 'open') return { skipped: `pull request #${number} is ${pull.state}` };
+  const d = await decidePull(forge, number, opts, pull);
+  const checkRunId = await postCheckRun(forge, d, opts);
+  const delivered = await opts.notices.emit(d.notice);
+  const merge = await autoMerge(forge, d);
   return {
     ...merge,
     headSha: d.pull.head.sha,
     conclusion: d.conclusion,
     decisions: d.decisions,
     checkRunId,
-    commentId,
-    commentChanged: changed,
+    ...(delivered.commentId !== undefined ? { commentId: delivered.commentId } : {}),
+    ...(delivered.changed !== undefined ? { commentChanged: delivered.changed } : {}),
   };
 }
 
 /**
  * With `auto_merge: true`, an approved pull request is merged by Timebox with trailers naming the request
  * files, the requester, the approvers and the expiry (docs/audit.md). The merge names the head commit that
- * was decided: if anything was pushed since, GitHub refuses (409) and the next event decides again.
+ * was decided: if anything was pushed since, the forge refuses (409) and the next event decides again.
  */
-async function autoMerge(
-  gh: GitHub,
-  ref: PullRef,
-  d: PullDecision,
-): Promise<{ merged?: string; mergeRefused?: string }> {
+async function autoMerge(forge: Forge, d: PullDecision): Promise<{ merged?: string; mergeRefused?: string }> {
   if (!d.autoMerge || d.conclusion !== 'success' || d.decisions.length === 0) return {};
   if (d.pull.draft) return { mergeRefused: 'the pull request is a draft' };
   const message = mergeMessage({
-    pull: ref.number,
+    pull: d.pull.number,
     author: d.pull.user?.login ?? '',
     decisions: d.decisions,
   });
-  try {
-    const { data } = await gh.request('PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge', {
-      owner: ref.owner,
-      repo: ref.repo,
-      pull_number: ref.number,
-      merge_method: 'merge',
-      sha: d.pull.head.sha,
-      commit_title: message.title,
-      commit_message: message.body,
-    });
-    return { merged: data.sha };
-  } catch (err) {
-    const status = statusOf(err);
-    if (status === 405 || status === 409 || status === 422) {
-      return { mergeRefused: `GitHub refused the merge (${status}): ${(err as Error).message}` };
-    }
-    throw err;
-  }
+  const out = await forge.merge(d.pull.number, d.pull.head.sha, message);
+  return 'merged' in out ? { merged: out.merged } : { mergeRefused: out.refused };
 }
 
 const TITLES: Record<CheckConclusion, string> = {
@@ -284,78 +275,19 @@ const TITLES: Record<CheckConclusion, string> = {
   neutral: 'Nothing to decide',
 };
 
-async function postCheckRun(
-  gh: GitHub,
-  ref: PullRef,
-  d: PullDecision,
-  opts: PullCheckOptions,
-): Promise<number> {
-  const repo = { owner: ref.owner, repo: ref.repo };
+async function postCheckRun(forge: Forge, d: PullDecision, opts: PullCheckOptions): Promise<number> {
   const title = d.refused
     ? 'Cannot decide'
     : d.decisions.length === 0
       ? 'No access request changed'
       : TITLES[d.conclusion];
-  const summary = truncate(d.comment.replace(COMMENT_MARKER, '').trim());
-  const [first = [], ...rest] = d.annotations;
-  const { data } = await gh.request('POST /repos/{owner}/{repo}/check-runs', {
-    ...repo,
+  return forge.createCheckRun({
     name: CHECK_NAME,
-    head_sha: d.pull.head.sha,
-    status: 'completed',
+    headSha: d.pull.head.sha,
     conclusion: d.conclusion,
-    completed_at: (opts.now?.() ?? new Date()).toISOString(),
-    output: { title, summary, ...(first.length > 0 ? { annotations: first } : {}) },
+    completedAt: opts.clock.now().toISOString(),
+    title,
+    summary: checkSummary(d.comment),
+    annotations: d.annotations as Annotation[][],
   });
-  // GitHub takes at most 50 annotations per request and appends those of later updates.
-  for (const batch of rest) {
-    await gh.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', {
-      ...repo,
-      check_run_id: data.id,
-      output: { title, summary, annotations: batch },
-    });
-  }
-  return Number(data.id);
-}
-
-/** Update Timebox's own summary comment (marker + author), or create it; unchanged text is not re-sent. */
-export async function upsertComment(
-  gh: GitHub,
-  ref: PullRef,
-  body: string,
-  botLogin: string,
-): Promise<{ id: number; changed: boolean }> {
-  const repo = { owner: ref.owner, repo: ref.repo };
-  const comments = await gh.paginate('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', {
-    ...repo,
-    issue_number: ref.number,
-    per_page: 100,
-  });
-  // Anyone can paste the marker into a comment: only the App's own comment is Timebox's.
-  const mine = comments.find(
-    (c) =>
-      c.user?.login.toLowerCase() === botLogin.toLowerCase() &&
-      c.user.type === 'Bot' &&
-      (c.body ?? '').startsWith(COMMENT_MARKER),
-  );
-  if (mine) {
-    if (mine.body === body) return { id: mine.id, changed: false };
-    await gh.request('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}', {
-      ...repo,
-      comment_id: mine.id,
-      body,
-    });
-    return { id: mine.id, changed: true };
-  }
-  const { data } = await gh.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
-    ...repo,
-    issue_number: ref.number,
-    body,
-  });
-  return { id: Number(data.id), changed: true };
-}
-
-function truncate(text: string): string {
-  if (text.length <= MAX_TEXT) return text;
-  return `${text.slice(0, MAX_TEXT)}\n\n… (cut: the full result is in the check run's annotations and \`timebox check\`)\n`;
 }

@@ -1,20 +1,20 @@
 // Provisioning for `timebox serve`: after a push to the default branch, on a timer, and at every expiry.
-// Each reconcile fetches the access repo into a local mirror and runs `provision` (src/github/provision.ts:
+// Each reconcile fetches the access repo into a local mirror and runs `provision` (src/engine/provision.ts:
 // provenance, targets, credentials on the PR, alarms); the keeper adds what needs a long-lived process:
 // revoking each grant at its `expires_at` (src/scheduler/expiry.ts), the reminder before, a timer for grants
 // that start later, and the revert PRs, opened off the expiry path so that they never delay a revocation.
 //
 // Nothing here is the only copy of anything: git, the targets' tags and the PR comments hold the state, so a
 // restarted process converges by reconciling again.
+import type { Clock, Timer } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
 import type { Grant } from '../core/ledger.js';
 import type { Policies } from '../core/model.js';
 import type { Account } from '../core/provenance.js';
 import { type Failure, type Granted, type Revoked, revokeGrant, Targets } from '../providers/reconcile.js';
 import { ExpiryScheduler, type ScheduledGrant } from '../scheduler/expiry.js';
-import { KeyedRunner } from './app.js';
-import type { GitHub, RepoRef } from './client.js';
-import type { Mirrors } from './mirror.js';
+import type { Forge, RepoRef } from './forge.js';
+import { type Notifier, noticesFor } from './notices/index.js';
 import {
   type Log,
   ProvisionMemory,
@@ -25,17 +25,24 @@ import {
 } from './provision.js';
 import type { CheckCache } from './pull-check.js';
 import { revertRequest } from './revert.js';
+import { KeyedRunner } from './runner.js';
 
 const DEFAULT_INTERVAL_MS = 5 * 60_000;
 
 export interface InstallationClient {
-  gh: GitHub;
+  /** The forge, for one repository of the installation. */
+  forge(repo: RepoRef): Forge;
   /** A token for git over HTTPS (the installation's). */
   token(): Promise<string>;
 }
 
+/** Local git copies of access repos (src/github/mirror.ts). */
+export interface Mirror {
+  fetch(repo: RepoRef, branch: string, token: string): Promise<{ dir: string; tip: string }>;
+}
+
 export interface KeeperOptions {
-  mirrors: Mirrors;
+  mirrors: Mirror;
   /** Where provider secrets come from (`TIMEBOX_POSTGRES_<CONNECTION>_URL`, …). */
   env: NodeJS.ProcessEnv;
   installation(id: number): Promise<InstallationClient>;
@@ -43,8 +50,10 @@ export interface KeeperOptions {
   /** The App's id: provenance records (check runs) count only when this App wrote them. */
   appId?: number;
   log: Log;
-  now?: () => Date;
+  clock: Clock;
   cache?: CheckCache;
+  /** Notifiers beside the forge's comments and issues. */
+  notifiers?: readonly Notifier[];
   /** Waits between retries of a failing revocation (default 1 s … 60 s). */
   retryMs?: readonly number[];
 }
@@ -72,7 +81,7 @@ interface RepoState {
   installed: InstalledRepo;
   key: string;
   tip: string;
-  owner: string;
+  accessRepoId: string;
   policies: Policies;
   /** Every grant of the ledger at the last reconcile. */
   grants: Grant[];
@@ -92,12 +101,12 @@ interface RevertJob {
 export class Keeper {
   readonly scheduler: ExpiryScheduler;
   readonly #o: KeeperOptions;
-  readonly #now: () => Date;
+  readonly #clock: Clock;
   readonly #memory = new ProvisionMemory();
   readonly #repos = new Map<string, RepoState>();
   readonly #runner = new KeyedRunner();
   readonly #scheduled = new Map<string, ScheduledGrant[]>();
-  readonly #startTimers = new Map<string, NodeJS.Timeout>();
+  readonly #startTimers = new Map<string, Timer>();
   /** Revert PRs still to open, per repo: file → reason and activity. */
   readonly #reverts = new Map<string, Map<string, RevertJob>>();
   readonly #revertRuns = new KeyedRunner();
@@ -105,7 +114,7 @@ export class Keeper {
 
   constructor(opts: KeeperOptions) {
     this.#o = opts;
-    this.#now = opts.now ?? (() => new Date());
+    this.#clock = opts.clock;
     this.scheduler = new ExpiryScheduler(
       {
         revoke: (g) => this.#revokeScheduled(g),
@@ -118,13 +127,7 @@ export class Keeper {
           const state = this.#repos.get(repoKeyOf(g.id));
           if (attempts === 1 && state) {
             this.#track(
-              this.#installation(state).then(({ gh }) =>
-                revocationFailing(
-                  { gh, repo: state.installed.repo, memory: this.#memory, log: opts.log },
-                  g.file,
-                  (err as Error).message,
-                ),
-              ),
+              this.#alarms(state).then((input) => revocationFailing(input, g.file, (err as Error).message)),
             );
           }
         },
@@ -133,10 +136,7 @@ export class Keeper {
         },
         warn: (message) => opts.log.warn({}, message),
       },
-      {
-        now: () => this.#now().getTime(),
-        ...(opts.retryMs ? { retryMs: opts.retryMs } : {}),
-      },
+      { clock: opts.clock, ...(opts.retryMs ? { retryMs: opts.retryMs } : {}) },
     );
   }
 
@@ -165,7 +165,7 @@ export class Keeper {
   /** Whether the repository's `reconcile_interval` has passed since its last reconcile (or it never was). */
   due(repo: RepoRef): boolean {
     const state = this.#repos.get(keyOf(repo));
-    return !state || this.#now().getTime() - state.reconciledAt >= state.intervalMs;
+    return !state || this.#clock.nowMs() - state.reconciledAt >= state.intervalMs;
   }
 
   /** Reconcile one repository (one at a time per repository; a burst shares one follow-up run). */
@@ -189,7 +189,7 @@ export class Keeper {
 
   async stop(): Promise<void> {
     this.scheduler.stop();
-    for (const t of this.#startTimers.values()) clearTimeout(t);
+    for (const t of this.#startTimers.values()) t.cancel();
     await Promise.allSettled([...this.#pending]);
     for (const s of this.#repos.values()) await this.#dropTargets(s);
   }
@@ -197,17 +197,19 @@ export class Keeper {
   async #reconcile(installed: InstalledRepo): Promise<ReconcileReport> {
     const { repo } = installed;
     const key = keyOf(repo);
-    const now = this.#now();
-    const { gh, token } = await this.#o.installation(installed.installationId);
-    const { dir, tip } = await this.#o.mirrors.fetch(repo, installed.defaultBranch, await token());
+    const now = this.#clock.now();
+    const client = await this.#o.installation(installed.installationId);
+    const { dir, tip } = await this.#o.mirrors.fetch(repo, installed.defaultBranch, await client.token());
+    const forge = client.forge(repo);
+    const botLogin = await this.#o.botLogin();
     const done = await provision({
-      gh,
-      repo,
+      forge,
+      notices: noticesFor(forge, botLogin, this.#o.notifiers),
       dir,
       tip,
       now,
       env: this.#o.env,
-      botLogin: await this.#o.botLogin(),
+      botLogin,
       ...(this.#o.appId !== undefined ? { appId: this.#o.appId } : {}),
       memory: this.#memory,
       log: this.#o.log,
@@ -218,7 +220,7 @@ export class Keeper {
       installed,
       key,
       tip,
-      owner: done.owner,
+      accessRepoId: done.accessRepoId,
       policies: done.policies,
       grants: done.grants,
       revokeTargets: previous && previous.tip === tip ? previous.revokeTargets : null,
@@ -259,8 +261,16 @@ export class Keeper {
     };
   }
 
-  #installation(state: RepoState): Promise<InstallationClient> {
-    return this.#o.installation(state.installed.installationId);
+  /** The forge of a repository, with its notices. */
+  async #forge(state: RepoState) {
+    const forge = (await this.#o.installation(state.installed.installationId)).forge(state.installed.repo);
+    const botLogin = await this.#o.botLogin();
+    return { forge, botLogin, notices: noticesFor(forge, botLogin, this.#o.notifiers) };
+  }
+
+  async #alarms(state: RepoState) {
+    const { forge, notices } = await this.#forge(state);
+    return { forge, notices, memory: this.#memory, log: this.#o.log };
   }
 
   #lookup(id: string): { state?: RepoState; grant?: Grant } {
@@ -273,8 +283,8 @@ export class Keeper {
     const { state, grant } = this.#lookup(g.id);
     const pull = this.#memory.verdicts.get(g.id)?.pull ?? null;
     if (!state || !grant || pull === null) return;
-    const { gh } = await this.#installation(state);
-    await remind(gh, state.installed.repo, grant, pull, await this.#o.botLogin(), this.#now());
+    const { notices } = await this.#forge(state);
+    await remind(notices, grant, pull, this.#clock.now());
   }
 
   /** The precise path: revoke exactly this grant now, then queue its revert PR (never waited for here). */
@@ -288,7 +298,7 @@ export class Keeper {
       revoked = await revokeGrant(
         targets,
         { id: grant.id, file: grant.file, resource: grant.resource },
-        state.owner,
+        state.accessRepoId,
         'expired',
       );
     } catch (err) {
@@ -303,19 +313,12 @@ export class Keeper {
           file: r.file,
           principal: r.principal,
           sessions_ended: r.sessions_ended,
-          lateness_ms: this.#now().getTime() - g.expiresAt,
+          lateness_ms: this.#clock.nowMs() - g.expiresAt,
         },
         `revoked ${r.file} at expiry${r.activity ? ` (${r.activity.summary})` : ''}`,
       );
     }
-    this.#track(
-      this.#installation(state).then(({ gh }) =>
-        revocationVerified(
-          { gh, repo: state.installed.repo, memory: this.#memory, log: this.#o.log },
-          grant.file,
-        ),
-      ),
-    );
+    this.#track(this.#alarms(state).then((input) => revocationVerified(input, grant.file)));
     const activity = revoked.find((r) => r.activity)?.activity?.summary;
     const pull = this.#memory.verdicts.get(g.id)?.pull ?? undefined;
     this.#queueRevert(state, grant.file, {
@@ -350,16 +353,16 @@ export class Keeper {
     if (!queue || queue.size === 0) return;
     this.#track(
       this.#revertRuns.run(state.key, async () => {
-        const { gh } = await this.#installation(state);
+        const { forge, notices, botLogin } = await this.#forge(state);
         for (const [file, job] of [...queue]) {
           try {
-            const out = await revertRequest(gh, state.installed.repo, {
+            const out = await revertRequest(forge, notices, {
               file,
               reason: job.reason,
               ...(job.activity ? { activity: job.activity } : {}),
               ...(job.pull ? { pull: job.pull } : {}),
               defaultBranch: state.installed.defaultBranch,
-              botLogin: await this.#o.botLogin(),
+              botLogin,
             });
             queue.delete(file);
             if (out.mergeRefused)
@@ -383,19 +386,16 @@ export class Keeper {
 
   #armStart(installed: InstalledRepo, later: Grant[]): void {
     const key = keyOf(installed.repo);
-    const old = this.#startTimers.get(key);
-    if (old) clearTimeout(old);
+    this.#startTimers.get(key)?.cancel();
     this.#startTimers.delete(key);
     const next = Math.min(...later.map((g) => Date.parse(g.starts_at)));
     if (!Number.isFinite(next)) return;
-    const timer = setTimeout(
-      () => {
+    const timer = this.#clock
+      .after(Math.min(Math.max(0, next - this.#clock.nowMs()), 2 ** 31 - 1), () => {
         this.#startTimers.delete(key);
         this.#track(this.reconcile(installed));
-      },
-      Math.min(Math.max(0, next - this.#now().getTime()), 2 ** 31 - 1),
-    );
-    timer.unref();
+      })
+      .unref();
     this.#startTimers.set(key, timer);
   }
 

@@ -1,0 +1,199 @@
+// The one place notices become words (Markdown for the forge; a plain line for anything else). Values that
+// come from request files and logins are hostile input: they go through `md`/`mention`.
+import { md, mention, renderComment } from '../../report/pull-request.js';
+import { COMMENT_MARKER, IGNORED_MARKER, MARK } from './markers.js';
+import type { Notice } from './notice.js';
+
+/** GitHub refuses check-run summaries and comment bodies longer than this. */
+export const MAX_TEXT = 65_000;
+
+export interface Rendered {
+  /** A comment on a pull request: `upsert` edits Timebox's comment with `marker`, `once` posts unless one exists. */
+  comment?: { pull: number; marker: string | null; mode: 'upsert' | 'once' | 'always'; body: string };
+  /** An alarm issue to have open (one per title). */
+  issue?: { title: string; body: string };
+  /** An alarm issue to close, if open, with a comment. */
+  closeIssue?: { title: string; comment: string };
+  /** One plain line for channels without Markdown. */
+  text: string;
+}
+
+export function renderNotice(n: Notice): Rendered {
+  switch (n.kind) {
+    case 'pull-summary': {
+      let body = renderComment({ decisions: n.decisions, previews: n.previews, headSha: n.headSha });
+      if (n.notes.length > 0) body += `\n${n.notes.map((x) => `- note: ${md(x)}`).join('\n')}\n`;
+      return {
+        comment: { pull: n.pull, marker: COMMENT_MARKER, mode: 'upsert', body: truncate(body) },
+        text: `#${n.pull}: ${n.decisions.map((d) => `${d.file} ${d.status}`).join(', ') || 'no access request changed'}`,
+      };
+    }
+    case 'pull-refused':
+      return {
+        comment: {
+          pull: n.pull,
+          marker: COMMENT_MARKER,
+          mode: 'upsert',
+          body: `${COMMENT_MARKER}\n### Timebox\n\n${n.reason}\n`,
+        },
+        text: `#${n.pull}: nothing can be decided`,
+      };
+    case 'granted': {
+      const g = n.grant;
+      const body = [
+        MARK.credentials(g.id),
+        `**Granted.** ${mention(g.requester)} has **${md(g.role)}** on **${md(g.resource)}** until **${utc(n.expiresAt)}** (${relative(n.expiresAt - n.at)}), as \`${md(n.principal)}\`.`,
+        '',
+        'Credentials, sealed to your SSH keys on GitHub (only your private key opens them):',
+        '',
+        '```',
+        n.credentials.trimEnd(),
+        '```',
+        '',
+        `Save the block to a file and open it with \`timebox creds FILE\` or \`age -d -i ~/.ssh/id_ed25519 FILE\`. At expiry Timebox revokes the access, ends live sessions and removes \`${md(g.file)}\` with a pull request.`,
+      ].join('\n');
+      return {
+        comment: { pull: n.pull, marker: MARK.credentials(g.id), mode: 'always', body },
+        text: `${g.requester} has ${g.role} on ${g.resource} until ${utc(n.expiresAt)} (${g.file})`,
+      };
+    }
+    case 'no-keys': {
+      const g = n.grant;
+      const body = [
+        MARK.noKeys(g.id),
+        `**Nothing granted yet.** ${mention(g.requester)} has no \`ssh-ed25519\` or \`ssh-rsa\` key on GitHub, so there is nothing to seal the credentials to.`,
+        '',
+        `Add one at https://github.com/settings/keys (\`ssh-keygen -t ed25519\` makes one). Timebox tries again at its next reconcile, within minutes, and grants **${md(g.role)}** on **${md(g.resource)}** then.`,
+      ].join('\n');
+      return {
+        ...(n.pull !== null
+          ? { comment: { pull: n.pull, marker: MARK.noKeys(g.id), mode: 'once' as const, body } }
+          : {}),
+        text: `nothing granted for ${g.file}: ${g.requester} has no SSH key to seal the credentials to`,
+      };
+    }
+    case 'identity-refused': {
+      const g = n.grant;
+      const body = [
+        MARK.identity(g.id),
+        `**Nothing granted.** ${md(n.why)}.`,
+        '',
+        `Timebox seals credentials only to the GitHub account that opened this pull request. If that account was renamed, request the access again under its new login (\`requester:\` must be the new login).`,
+      ].join('\n');
+      return {
+        ...(n.pull !== null
+          ? { comment: { pull: n.pull, marker: MARK.identity(g.id), mode: 'once' as const, body } }
+          : {}),
+        issue: {
+          title: `Timebox alarm: ${g.file} — the requester's login now names another GitHub account`,
+          body: `Timebox refused to grant \`${md(g.file)}\` (commit ${n.commit}):\n\n> ${md(n.why)}\n\nNothing was granted and no credentials were sealed. Check who holds the login now; the original requester can ask again under their new login.`,
+        },
+        text: `nothing granted for ${g.file}: ${n.why}`,
+      };
+    }
+    case 'reminder': {
+      const g = n.grant;
+      const body = [
+        MARK.reminder(g.id),
+        `${mention(g.requester)}, your **${md(g.role)}** on **${md(g.resource)}** ends at **${utc(n.endsAt)}** (${relative(n.endsAt - n.at)}).`,
+        `To keep it, open a pull request that edits \`${md(g.file)}\` (an extension is approved like a request).`,
+      ].join('\n');
+      return {
+        comment: { pull: n.pull, marker: MARK.reminder(g.id), mode: 'once', body },
+        text: `${g.requester}'s ${g.role} on ${g.resource} ends at ${utc(n.endsAt)}`,
+      };
+    }
+    case 'revocation-failing':
+      return {
+        issue: {
+          title: revocationTitle(n.file),
+          body: `Timebox could not revoke the access granted by \`${md(n.file)}\`:\n\n> ${md(n.message)}\n\nIt keeps retrying until the revocation is verified, and closes this issue then. Until then the access may still work (a native expiry such as PostgreSQL's \`VALID UNTIL\` still bounds it).`,
+        },
+        text: `revoking ${n.file} is failing: ${n.message}`,
+      };
+    case 'revocation-verified':
+      return {
+        closeIssue: {
+          title: revocationTitle(n.file),
+          comment: 'The revocation went through and was verified: nothing is left on the target.',
+        },
+        text: `revoking ${n.file} went through and was verified`,
+      };
+    case 'provenance-refused':
+      return {
+        issue: {
+          title: `Timebox alarm: ${n.file} at ${n.commit.slice(0, 7)} was not approved through a pull request`,
+          body: [
+            `Timebox refused to provision \`${n.file.replace(/`/g, "'")}\` from commit ${n.commit}:`,
+            '',
+            `> ${md(n.reason)}`,
+            '',
+            'Nothing was granted for it. Revert the commit (or remove the file) and request the access through a pull request.',
+          ].join('\n'),
+        },
+        text: `${n.file} at ${n.commit.slice(0, 7)} refused: ${n.reason}`,
+      };
+    case 'reverted':
+      // The revert pull request is itself the record on the forge: nothing more is posted there.
+      return {
+        text: `removed ${n.file} (${n.reason}) with #${n.pull}${n.merged ? '' : ', not merged'}`,
+      };
+    case 'revert-ignored':
+      return {
+        comment: {
+          pull: n.pull,
+          marker: IGNORED_MARKER,
+          mode: 'once',
+          body: `${IGNORED_MARKER}\n**Timebox will not merge this pull request**: ${n.why}. Its branch is named like Timebox's revert branches; Timebox removes the request file through a pull request of its own. Review anything else here as any other change.`,
+        },
+        text: `#${n.pull} is not merged by Timebox: ${n.why}`,
+      };
+    case 'stale-closed': {
+      const files = n.files.map((x) => `\`${x.file.replace(/`/g, "'")}\` (${x.status})`).join(', ');
+      return {
+        comment: {
+          pull: n.pull,
+          marker: null,
+          mode: 'always',
+          body: `Timebox closes this pull request: it has waited more than ${md(n.ttl)} without being approved (${files}). Nothing was granted. If the access is still needed, open a new request (\`timebox new\`).`,
+        },
+        text: `closed #${n.pull}: unapproved for more than ${n.ttl}`,
+      };
+    }
+  }
+}
+
+/** The body of a revert pull request (the record of an access that ended). */
+export function revertBody(file: string, reason: string, activity?: string): string {
+  return `Access granted by \`${file}\` has ended (${reason}). Timebox removes the request file so that the history shows it.${activity ? `\n\nActivity: ${activity}` : ''}`;
+}
+
+/** A check run's summary: the summary comment without its marker. */
+export function checkSummary(comment: string): string {
+  return truncate(comment.replace(COMMENT_MARKER, '').trim());
+}
+
+export function truncate(text: string): string {
+  if (text.length <= MAX_TEXT) return text;
+  return `${text.slice(0, MAX_TEXT)}\n\n… (cut: the full result is in the check run's annotations and \`timebox check\`)\n`;
+}
+
+export const revocationTitle = (file: string) => `Timebox alarm: revoking ${file} is failing`;
+
+export function utc(ms: number): string {
+  return new Date(ms)
+    .toISOString()
+    .replace(/:\d\d\.\d{3}Z$/, ' UTC')
+    .replace('T', ' ');
+}
+
+/** `in 2 hours`, `in 15 minutes`, `now`. */
+export function relative(ms: number): string {
+  if (ms <= 30_000) return 'now';
+  const minutes = Math.round(ms / 60_000);
+  if (minutes < 60) return `in ${minutes} minute${minutes === 1 ? '' : 's'}`;
+  const hours = Math.round(minutes / 6) / 10;
+  if (hours < 48) return `in ${hours} hour${hours === 1 ? '' : 's'}`;
+  const days = Math.round(hours / 2.4) / 10;
+  return `in ${days} days`;
+}
