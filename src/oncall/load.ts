@@ -9,7 +9,7 @@ import type { FileProblem, Weekday } from '../core/model.js';
 import { compileSchema, validateAgainst } from '../core/schemas.js';
 import { parseTimestamp } from '../core/time.js';
 import { type FileError, formatPath, loadYaml, type PathSegment } from '../core/yaml-loader.js';
-import { type Layer, OVERRIDE, type Override, type Restriction, type Schedule } from './schedule.js';
+import { type Layer, OVERRIDE, type Override, type Restriction, type Schedule } from './types.js';
 import { describeLocal, formatClock, formatLocal, localDay, resolveLocal, weekdayOf } from './zone.js';
 
 // src/oncall and dist/oncall are both two levels below the package root.
