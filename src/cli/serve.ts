@@ -79,7 +79,8 @@ function positive<K extends string>(env: NodeJS.ProcessEnv, name: string, key: K
 /** Serve until SIGINT/SIGTERM (or `stop` resolves, for tests). */
 export async function runServe(io: Io, stop?: Promise<void>): Promise<number> {
   const options = serveOptionsFromEnv(io.env, io.cwd);
-  const server = await startServer(options);
+  // The App's one clock: the CLI's (the wall clock), passed down to everything the server decides and schedules.
+  const server = await startServer({ ...options, clock: io.clock });
   io.stderr(`timebox serve: listening on ${server.url}/api/github/webhooks\n`);
   await new Promise<void>((done) => {
     const finish = () => done();

@@ -12,6 +12,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
+import type { Clock, Timer } from '../core/clock.js';
 import { compileSchema } from '../core/schemas.js';
 
 export interface IntakeLimits {
@@ -41,6 +42,8 @@ export interface WebhookEvent {
 export interface IntakeOptions {
   secret: string;
   log: Logger;
+  /** The 202 timer and the pace of refusal lines. */
+  clock: Clock;
   limits?: Partial<IntakeLimits>;
   /** Runs the handlers of a verified, well-formed delivery (Probot's `receive`). */
   receive(event: WebhookEvent): Promise<void>;
@@ -68,7 +71,7 @@ export function webhookIntake(opts: IntakeOptions): Intake {
   const limits = { ...DEFAULT_INTAKE_LIMITS, ...opts.limits };
   limits.maxBytesInFlight = Math.max(limits.maxBytesInFlight, limits.maxBodyBytes);
   const current: IntakeState = { requests: 0, bytes: 0 };
-  const refusals = refusalLog(opts.log);
+  const refusals = refusalLog(opts.log, opts.clock);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const signature = SIGNATURE.exec(header(req, 'x-hub-signature-256') ?? '')?.[1]?.toLowerCase();
@@ -133,7 +136,7 @@ export function webhookIntake(opts: IntakeOptions): Intake {
       }
       const problem = shapeProblem(name, payload);
       if (problem) return reply(res, 400, { error: `the payload is not a valid ${name} event: ${problem}` });
-      await respondWhenHandled(res, limits.responseTimeoutMs, () =>
+      await respondWhenHandled(res, opts.clock, limits.responseTimeoutMs, () =>
         opts.receive({ id, name, payload: payload as Record<string, unknown> }),
       ).catch((err: unknown) => {
         opts.log.error({ delivery: id, event: name, err: summary(err) }, `handling ${name} ${id} failed`);
@@ -225,14 +228,20 @@ function safeEqualHex(a: string, b: string): boolean {
 }
 
 /** 200 when the handlers are done; 202 if they take longer than `ms` (they go on). Rejects on failure. */
-async function respondWhenHandled(res: ServerResponse, ms: number, work: () => Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
+async function respondWhenHandled(
+  res: ServerResponse,
+  clock: Clock,
+  ms: number,
+  work: () => Promise<void>,
+): Promise<void> {
+  let timer: Timer | undefined;
   const late = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      if (!res.headersSent) reply(res, 202, { ok: true, note: 'still processing' });
-      resolve();
-    }, ms);
-    timer.unref();
+    timer = clock
+      .after(ms, () => {
+        if (!res.headersSent) reply(res, 202, { ok: true, note: 'still processing' });
+        resolve();
+      })
+      .unref();
   });
   const done = work().then(() => {
     if (!res.headersSent) {
@@ -244,7 +253,7 @@ async function respondWhenHandled(res: ServerResponse, ms: number, work: () => P
     await Promise.race([done, late]);
     await done;
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 
@@ -317,12 +326,12 @@ function summary(err: unknown): { message: string; stack?: string }[] {
  * wrote. For each reason one line at once, then at most one a minute with the count of those not logged
  * in between (a flood does not flood the log).
  */
-function refusalLog(log: Logger): { note(reason: string, bytes?: number): void } {
+function refusalLog(log: Logger, clock: Clock): { note(reason: string, bytes?: number): void } {
   const EVERY = 60_000;
   const last = new Map<string, { at: number; quiet: number }>();
   return {
     note(reason, bytes) {
-      const now = performance.now();
+      const now = clock.nowMs();
       const seen = last.get(reason);
       if (seen && now - seen.at < EVERY) {
         seen.quiet += 1;

@@ -2,6 +2,7 @@
 // limits. This replaces octokit's throttling and retry plugins, whose Bottleneck queues cost about 9 ms per
 // request (measured: docs/decisions.md), and a check makes a dozen requests, most of them in a chain.
 import type { Octokit } from '@octokit/core';
+import type { Clock } from '../core/clock.js';
 
 export interface SteadyOptions {
   /** Least time between the starts of two writes (POST, PATCH, PUT, DELETE). */
@@ -12,6 +13,9 @@ export interface SteadyOptions {
   maxRateLimitWaitMs?: number;
   /** First backoff; doubled on each retry. */
   backoffMs?: number;
+  /** The time and the waits (the server's clock). */
+  clock: Clock;
+  /** Overrides the clock's waits (tests count them). */
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -20,10 +24,8 @@ type RequestError = Error & {
   response?: { headers?: Record<string, string | number | undefined> };
 };
 
-const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /** How long GitHub asks us to wait, when the error is a (primary or secondary) rate limit; else null. */
-export function rateLimitWait(err: RequestError, now = Date.now()): number | null {
+export function rateLimitWait(err: RequestError, now: number): number | null {
   if (err.status !== 403 && err.status !== 429) return null;
   const h = err.response?.headers ?? {};
   const retryAfter = Number(h['retry-after']);
@@ -36,12 +38,12 @@ export function rateLimitWait(err: RequestError, now = Date.now()): number | nul
   return null;
 }
 
-/** An octokit plugin: `Octokit.plugin(steadyRequests({ writeIntervalMs: 50 }))`. */
+/** An octokit plugin: `Octokit.plugin(steadyRequests({ writeIntervalMs: 50, clock }))`. */
 export function steadyRequests(opts: SteadyOptions) {
   const retries = opts.retries ?? 3;
   const maxWait = opts.maxRateLimitWaitMs ?? 60_000;
   const backoff = opts.backoffMs ?? 200;
-  const sleep = opts.sleep ?? wait;
+  const sleep = opts.sleep ?? ((ms: number) => opts.clock.sleep(ms));
   // Shared by every client made from the class: GitHub asks for one write at a time per App.
   let lastWrite = Promise.resolve();
   let lastWriteStart = 0;
@@ -58,7 +60,7 @@ export function steadyRequests(opts: SteadyOptions) {
             return await request(options);
           } catch (e) {
             const err = e as RequestError;
-            const limited = rateLimitWait(err);
+            const limited = rateLimitWait(err, opts.clock.nowMs());
             if (limited !== null) {
               if (limitRetries >= 2 || limited > maxWait) throw err;
               limitRetries += 1;
@@ -77,9 +79,9 @@ export function steadyRequests(opts: SteadyOptions) {
       };
       if (!isWrite) return attempt();
       const mine = lastWrite.then(async () => {
-        const gap = lastWriteStart + opts.writeIntervalMs - Date.now();
+        const gap = lastWriteStart + opts.writeIntervalMs - opts.clock.nowMs();
         if (gap > 0) await sleep(gap);
-        lastWriteStart = Date.now();
+        lastWriteStart = opts.clock.nowMs();
         return attempt();
       });
       lastWrite = mine.then(

@@ -65,8 +65,8 @@ export interface ServerOptions {
  * with Timebox's own: writes one at a time `writeIntervalMs` apart, 5xx retried with backoff, rate limits
  * waited out (src/github/requests.ts).
  */
-export function timeboxOctokit(writeIntervalMs: number): typeof ProbotOctokit {
-  const Steady = ProbotOctokit.plugin(steadyRequests({ writeIntervalMs }));
+export function timeboxOctokit(writeIntervalMs: number, clock: Clock): typeof ProbotOctokit {
+  const Steady = ProbotOctokit.plugin(steadyRequests({ writeIntervalMs, clock }));
   return Steady.defaults((options: Record<string, unknown> = {}) => ({
     ...options,
     throttle: { ...(options.throttle as object | undefined), enabled: false },
@@ -101,7 +101,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     privateKey: opts.privateKey,
     secret: opts.webhookSecret,
     log,
-    Octokit: timeboxOctokit(opts.writeIntervalMs ?? 50),
+    Octokit: timeboxOctokit(opts.writeIntervalMs ?? 50, base),
     ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
   });
   const ownLogin = rememberedBotLogin(probot);
@@ -135,6 +135,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const intake = webhookIntake({
     secret: opts.webhookSecret,
     log,
+    clock: base,
     limits: { ...opts.intake, maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES },
     receive: (event) => probot.receive(event as Parameters<Probot['receive']>[0]),
   });

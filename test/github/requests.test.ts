@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Octokit } from '@octokit/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/core/clock.js';
 import { rateLimitWait, steadyRequests } from '../../src/github/requests.js';
 
 type Reply = { status: number; headers?: Record<string, string>; delayMs?: number };
@@ -41,6 +42,7 @@ function client(url: string, sleeps: number[] = [], writeIntervalMs = 0) {
       writeIntervalMs,
       backoffMs: 1,
       maxRateLimitWaitMs: 5_000,
+      clock: systemClock,
       sleep: async (ms) => {
         sleeps.push(ms);
       },
@@ -110,12 +112,12 @@ describe('steadyRequests', () => {
   it('reads GitHub rate-limit answers', () => {
     const e = (status: number, headers: Record<string, string>, message = 'x') =>
       Object.assign(new Error(message), { status, response: { headers } });
-    expect(rateLimitWait(e(429, { 'retry-after': '3' }))).toBe(3000);
+    expect(rateLimitWait(e(429, { 'retry-after': '3' }), 0)).toBe(3000);
     expect(rateLimitWait(e(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '110' }), 100_000)).toBe(
       10_000,
     );
-    expect(rateLimitWait(e(403, {}, 'You have exceeded a secondary rate limit'))).toBe(60_000);
-    expect(rateLimitWait(e(403, {}, 'Resource not accessible by integration'))).toBeNull();
-    expect(rateLimitWait(e(500, { 'retry-after': '3' }))).toBeNull();
+    expect(rateLimitWait(e(403, {}, 'You have exceeded a secondary rate limit'), 0)).toBe(60_000);
+    expect(rateLimitWait(e(403, {}, 'Resource not accessible by integration'), 0)).toBeNull();
+    expect(rateLimitWait(e(500, { 'retry-after': '3' }), 0)).toBeNull();
   });
 });
