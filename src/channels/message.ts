@@ -51,6 +51,8 @@ export interface Channel {
   readonly id: string;
   /** Resolves when delivered; rejects (preferably with a DeliveryError) when not. */
   deliver(message: ChannelMessage, context?: DeliveryContext): Promise<void>;
+  /** Releases connections; called by the notifier's `close` after its queues drain. */
+  close?(): void | Promise<void>;
 }
 
 /** A failed delivery, saying whether trying again can help. */

@@ -122,10 +122,17 @@ export class Notifier {
     }
   }
 
-  /** Stops accepting messages and drains what is queued. */
+  /** Stops accepting messages, drains what is queued, then closes the channels. */
   async close(): Promise<void> {
     this.#closed = true;
     await this.drain();
+    const channels = new Set(this.#routes.map((r) => r.channel));
+    for (const channel of channels)
+      await Promise.resolve()
+        .then(() => channel.close?.())
+        .catch((error) =>
+          this.#opts.logger.warn({ channel: channel.id, error: describe(error) }, 'channel close failed'),
+        );
   }
 
   #queue(channel: Channel): ChannelQueue {
