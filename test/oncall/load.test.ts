@@ -189,8 +189,14 @@ describe('docs/on-call.md', () => {
     const s = parseSchedule(FILE, schedules[0] as string).schedule;
     expect(s).not.toBeNull();
     if (!s) return;
-    // Mon 2026-01-05 12:00 Berlin: alice's week; 20:00: the evening layer; the override on 2026-01-14.
+    // alice's week from Mon 2026-01-05, then bob, carol, alice; weekday nights dave, erin; erin's override.
     expect(onCallAt(s, new Date('2026-01-05T11:00:00Z'))?.login).toBe('alice');
+    expect(onCallAt(s, new Date('2026-01-05T19:00:00Z'))).toMatchObject({ login: 'dave', layer: 'nights' });
+    expect(onCallAt(s, new Date('2026-01-06T19:00:00Z'))).toMatchObject({ login: 'erin', layer: 'nights' });
+    expect(onCallAt(s, new Date('2026-01-12T11:00:00Z'))?.login).toBe('bob');
     expect(onCallAt(s, new Date('2026-01-14T12:00:00Z'))?.login).toBe('erin');
+    expect(onCallAt(s, new Date('2026-01-14T20:00:00Z'))).toMatchObject({ login: 'erin', layer: 'override' });
+    expect(onCallAt(s, new Date('2026-01-19T11:00:00Z'))?.login).toBe('carol');
+    expect(onCallAt(s, new Date('2026-01-26T11:00:00Z'))?.login).toBe('alice');
   });
 });
