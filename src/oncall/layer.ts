@@ -35,7 +35,7 @@ export class LayerView {
     return { login: l.rotation[k % l.rotation.length] as string, start: a, end: b };
   }
 
-  /** The first instant in [t, limit) this layer covers, or null. */
+  /** The first instant in [t, limit) this layer covers, or null (`limit` must be finite). */
   nextCover(t: number, limit: number): number | null {
     const lo = Math.max(t, this.layer.start);
     const hi = Math.min(limit, this.#end);
