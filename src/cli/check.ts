@@ -1,7 +1,7 @@
 // `timebox check`: decide request files offline, from the working tree or against a base revision.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { type CheckInput, decideAll, isRequestPath } from '../core/decide.js';
+import { type CheckInput, decideAll } from '../core/decide.js';
 import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
 import type { AccessRepo } from '../repo/access-repo.js';
 import { changedSince, gitRevision, type RepoSource, workingTree } from '../repo/source.js';
@@ -43,20 +43,23 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
     repo = await loadRepoOrFail(io, base);
     const { mergeBase, changes } = await changedSince(root, opts.base);
     const before = await gitRevision(root, mergeBase);
-    changedPaths = changes.map((c) => c.path);
-    changed = [];
-    for (const c of changes.filter((c) => isRequestPath(c.path, repo.config))) {
-      if (c.status === 'removed') {
-        const content = await before.read(c.path);
-        changed.push({
-          path: c.path,
-          status: 'removed',
-          ...(content === null ? {} : { previous: { content } }),
-        });
-      } else {
-        changed.push({ path: c.path, status: c.status, content: (await tree.read(c.path)) ?? '' });
-      }
-    }
+    // The App's reading of a change (src/engine/changes.ts): removals carry the text they remove.
+    const { requestChanges } = await import('../engine/changes.js');
+    let failure: unknown;
+    const found = await requestChanges(changes, repo.config, {
+      before: (path) => before.read(path),
+      after: async (c) => {
+        try {
+          return (await tree.read(c.path)) ?? '';
+        } catch (err) {
+          failure ??= err;
+          throw err;
+        }
+      },
+    });
+    if (failure) throw failure;
+    changedPaths = found.paths;
+    changed = found.requests;
     io.stderr(
       `policies and CODEOWNERS from ${base.label}; ${changed.length} request file(s) changed since it\n`,
     );
