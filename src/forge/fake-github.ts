@@ -36,7 +36,8 @@ import {
   pullRequestReviewPayload,
   pushPayload,
 } from './payloads.js';
-import { type Context, error, NOT_FOUND, type Reply, type Route, routes } from './routes.js';
+import { type Context, error, NOT_FOUND, type Reply, type Route } from './router.js';
+import { routes } from './routes.js';
 import {
   type CommitInput,
   type CreateRepoInput,

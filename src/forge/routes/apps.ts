@@ -1,0 +1,87 @@
+// GitHub Apps: the app itself and its installations (JWT routes), the repositories an installation token
+// reaches, and minting installation access tokens.
+import type { Permissions } from '../auth.js';
+import { type JsonObject, timestamp } from '../builders.js';
+import { appOf, error, type Forge, NOT_FOUND, type On, paged, repoOf } from '../router.js';
+import type { RepoState } from '../state.js';
+
+export function appRoutes(on: On, { state, apps }: Forge): void {
+  on('GET', '/app', (ctx) => {
+    const app = appOf(ctx);
+    return { status: 200, body: { ...app.json, installations_count: apps.installationsOf(app.id).length } };
+  });
+
+  on('GET', '/app/installations', (ctx) =>
+    paged(
+      ctx,
+      apps.installationsOf(appOf(ctx).id).map((i) => apps.installationJson(i)),
+    ),
+  );
+
+  on('GET', '/installation/repositories', (ctx) => {
+    const p = ctx.principal;
+    if (p?.kind !== 'installation' || p.installationId === undefined) {
+      return error(403, 'This endpoint requires an installation access token.');
+    }
+    const names = [...(p.repositories ?? apps.installation(p.installationId)?.repositories ?? [])];
+    const repos = names.map((n) => state.repo(n)).filter((r): r is RepoState => r !== undefined);
+    const perPage = Math.min(Number(ctx.query.get('per_page') ?? 30) || 30, 100);
+    const page = Math.max(Number(ctx.query.get('page') ?? 1) || 1, 1);
+    return {
+      status: 200,
+      body: {
+        total_count: repos.length,
+        repository_selection: 'selected',
+        repositories: repos.slice((page - 1) * perPage, page * perPage).map((r) => r.json),
+      },
+    };
+  });
+
+  on('GET', '/repos/{owner}/{repo}/installation', (ctx) => {
+    const installation = apps.installationFor(repoOf(ctx).fullName, appOf(ctx).id);
+    return installation ? { status: 200, body: apps.installationJson(installation) } : NOT_FOUND;
+  });
+
+  on('POST', '/app/installations/{installation_id}/access_tokens', (ctx) => {
+    const installation = apps.installation(Number(ctx.params.installation_id));
+    if (!installation || installation.app.identity.id !== appOf(ctx).id) return NOT_FOUND;
+    const input = (ctx.body ?? {}) as {
+      repositories?: string[];
+      repository_ids?: number[];
+      permissions?: Permissions;
+    };
+    let repositories = input.repositories;
+    if (input.repository_ids) {
+      const byId = [...installation.repositories]
+        .map((r) => state.repo(r))
+        .filter((r): r is RepoState => r !== undefined);
+      const names = input.repository_ids.map((id) => byId.find((r) => r.json.id === id)?.json.name);
+      if (names.some((n) => n === undefined)) {
+        return error(
+          422,
+          'There is at least one repository that does not exist or is not accessible to the parent installation.',
+        );
+      }
+      repositories = [...(repositories ?? []), ...names.map((n) => String(n))];
+    }
+    const minted = apps.mintInstallationToken(installation, {
+      ...(repositories ? { repositories } : {}),
+      ...(input.permissions ? { permissions: input.permissions } : {}),
+    });
+    if ('error' in minted) return error(422, minted.error);
+    const { principal } = minted;
+    const reachable = [...(principal.repositories ?? [])]
+      .map((r) => state.repo(r)?.json)
+      .filter((r): r is JsonObject => r !== undefined);
+    return {
+      status: 201,
+      body: {
+        token: principal.token,
+        expires_at: timestamp(principal.expiresAt),
+        permissions: principal.permissions,
+        repository_selection: 'selected',
+        repositories: reachable,
+      },
+    };
+  });
+}
