@@ -73,7 +73,7 @@ export async function readPublicKeys(material: string | Uint8Array): Promise<Pub
 const TAMPERED = /^(Signed digest did not match|Signature verification failed)/;
 
 /** Checks an armored detached signature over exactly the bytes of `data` against `keys`. */
-export async function verifyDetached(
+async function verifyDetached(
   data: Uint8Array,
   armored: string,
   keys: readonly PublicKey[],
@@ -93,14 +93,17 @@ export async function verifyDetached(
     const names = issuers.map((id) => id.toHex().toUpperCase()).join(', ');
     return { status: 'untrusted', detail: `signed by ${names || 'an unnamed key'}` };
   }
+  // Judged as of when it was made (as gpg does for the key's validity): a history is audited long after.
+  // openpgp refuses to read a signature without a creation time, so this is a guard, not a path.
+  const made = packets[0]?.created;
+  if (!made) return { status: 'untrusted', detail: 'the signature has no creation time' };
   let result: VerifyMessageResult;
   try {
     result = await verify({
       message: await createMessage({ binary: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }),
       signature,
       verificationKeys: trusted.map((k) => k.key),
-      // Judged as of when it was made (as gpg does for the key's validity): a history is audited long after.
-      date: packets[0]?.created ?? new Date(),
+      date: made,
     });
   } catch (err) {
     return { status: 'untrusted', detail: `unreadable signature (${message(err)})` };
