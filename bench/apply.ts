@@ -254,7 +254,7 @@ const ms = (n: number) => `${n.toFixed(n < 10 ? 1 : 0)} ms`;
 
 function specFor(g: Grant, db: TestDatabase): GrantSpec {
   return {
-    owner: 'bench',
+    accessRepoId: 'bench',
     file: g.file,
     grantId: g.id,
     requester: g.requester,

@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   try {
     const owner = `bench-${db.name}`;
     const spec = (n: number, expiresAt: Date): GrantSpec => ({
-      owner,
+      accessRepoId: owner,
       file: `requests/u${n}/${db.name}.yaml`,
       grantId: `requests/u${n}/${db.name}.yaml@bench`,
       requester: `u${n}`,
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
       expiresAt,
     });
     const accessOf = async (file: string): Promise<ManagedAccess> => {
-      const found = (await target.list()).find((a) => a.owner === owner && a.file === file);
+      const found = (await target.list()).find((a) => a.accessRepoId === owner && a.file === file);
       if (!found) throw new Error(`${file}: not found on the target`);
       return found;
     };
@@ -150,7 +150,7 @@ async function main(): Promise<void> {
       scheduler.sync(specs.map((s) => ({ id: s.grantId, file: s.file, expiresAt: s.expiresAt.getTime() })));
     });
 
-    const remaining = (await target.list()).filter((a) => a.owner === owner).length;
+    const remaining = (await target.list()).filter((a) => a.accessRepoId === owner).length;
     const sorted = [...lateness].sort((a, b) => a - b);
     const p50 = lib.percentile(sorted, 50);
     const p99 = lib.percentile(sorted, 99);

@@ -178,3 +178,30 @@ export interface Decision {
   approvals: ApprovalReport | null;
   window: Window | null;
 }
+
+/**
+ * What the core needs of a provider: the schemas that check its settings in policy files. Defined here so
+ * the core imports no provider; providers (src/providers) implement it and add granting and revoking.
+ */
+export interface ProviderDefinition {
+  /** The `provider:` value in policies. */
+  id: string;
+  /** One line for `--help` and docs. */
+  summary: string;
+  /** JSON Schema (draft-07) for the provider's own keys on a resource (besides provider, description, roles). */
+  resourceSchema: object;
+  /** JSON Schema (draft-07) for one role's settings. */
+  roleSchema: object;
+  /**
+   * What a schema cannot say about a role whose settings passed `roleSchema` (a key pattern that would
+   * reach Timebox's own bookkeeping, an object in a system schema): each problem is located at `path`
+   * inside the role's settings (`['keys', 2]`), so `timebox check` reports it at file:line. Pure: no I/O.
+   */
+  checkRole?(role: Record<string, unknown>, resource: Record<string, unknown>): RoleProblem[];
+}
+
+/** A reason to refuse a role, at a path inside its settings. */
+export interface RoleProblem {
+  path: (string | number)[];
+  message: string;
+}

@@ -1,10 +1,17 @@
 // Policy files: load, validate (shared schema, then each provider's own schemas), merge.
 import type { ValidateFunction } from 'ajv';
 import { Minimatch } from 'minimatch';
-import type { ProviderDefinition } from '../providers/types.js';
 import { parseDuration } from './duration.js';
 import { isValidTimeZone } from './hours.js';
-import type { FileProblem, HoursSpec, Policies, Resource, Rule, Weekday } from './model.js';
+import type {
+  FileProblem,
+  HoursSpec,
+  Policies,
+  ProviderDefinition,
+  Resource,
+  Rule,
+  Weekday,
+} from './model.js';
 import { compileSchema, didYouMean, validateAgainst, validateSchema } from './schemas.js';
 import { formatPath, type LoadedYaml, loadYaml } from './yaml-loader.js';
 

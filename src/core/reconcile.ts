@@ -1,12 +1,15 @@
 // Reconciliation: desired access (what the ledger says is active) against actual access (what the
 // providers list). The plan is the difference; applying it is the only way Timebox changes a target.
-import type { Grant } from './ledger.js';
+import { type Grant, isActiveAt } from './ledger.js';
 import type { Policies } from './model.js';
 
 /** What a provider lists (providers call it ManagedAccess); defined here so the core imports no provider. */
 export interface ActualAccess {
-  /** The access repo that made it (its root commit); null for objects tagged by an older version. */
-  owner: string | null;
+  /**
+   * The access repo that made it (its root commit; `owner` in the tags on the wire); null for objects tagged
+   * by an older version.
+   */
+  accessRepoId: string | null;
   provider: string;
   resourceId: string;
   /** The request path the object is tagged with. */
@@ -67,10 +70,6 @@ export interface Plan {
 }
 
 /**
- * `owner` identifies this access repo (its root commit): access tagged by another owner shares the target
- * but is none of this repo's business, so it is neither revoked nor counted.
- */
-/**
  * Whether existing access is the access a grant wants: the same file, requester, resource and role (the
  * target follows from the resource). Only then is it kept or updated in place (an extension); a request
  * re-assigned to someone else, moved to another resource or given another role replaces it: the old
@@ -87,20 +86,33 @@ export function sameIdentity(want: Grant, a: ActualAccess): boolean {
   );
 }
 
+export interface PlanOptions {
+  /**
+   * Grants to make again although their access exists (a principal whose credentials were never delivered
+   * must be re-created): each active one still provisionable is planned as a grant replacing itself.
+   */
+  regrant?: ReadonlySet<string>;
+}
+
+/**
+ * `accessRepoId` identifies this access repo (its root commit): access tagged by another access repo shares
+ * the target but is none of this repo's business, so it is neither revoked nor counted.
+ */
 export function planReconcile(
   grants: readonly Grant[],
   actualOnTargets: readonly ActualAccess[],
   policies: Policies,
   at: Date,
-  owner: string,
+  accessRepoId: string,
+  options: PlanOptions = {},
 ): Plan {
-  // Untagged Timebox-named principals are everyone's business: no tag, no owner, no grant explains them.
-  const actual = actualOnTargets.filter((a) => a.owner === owner || a.untagged);
+  // Untagged Timebox-named principals are everyone's business: no tag, no access repo, no grant explains them.
+  const actual = actualOnTargets.filter((a) => a.accessRepoId === accessRepoId || a.untagged);
   const t = at.getTime();
   const desired = new Map<string, Grant>();
   const problems: PlanProblem[] = [];
   for (const g of grants) {
-    if (!(Date.parse(g.starts_at) <= t && t < Date.parse(g.ends_at))) continue;
+    if (!isActiveAt(g, at)) continue;
     const resource = policies.resources.get(g.resource);
     if (!resource) {
       problems.push({
@@ -181,5 +193,36 @@ export function planReconcile(
     a.file < b.file ? -1 : a.file > b.file ? 1 : 0;
   plan.grant.sort(byFile);
   plan.revoke.sort(byFile);
+  if (options.regrant?.size) regrants(plan, grants, policies, at, options.regrant);
   return plan;
+}
+
+/** Adds the grants to make again (`PlanOptions.regrant`) that the plan does not grant already. */
+function regrants(
+  plan: Plan,
+  grants: readonly Grant[],
+  policies: Policies,
+  at: Date,
+  regrant: ReadonlySet<string>,
+): void {
+  const planned = new Set(plan.grant.map((g) => g.grantId));
+  for (const g of grants) {
+    if (!regrant.has(g.id) || planned.has(g.id) || !isActiveAt(g, at)) continue;
+    const resource = policies.resources.get(g.resource);
+    if (!resource || !Object.hasOwn(resource.roles, g.role)) continue;
+    plan.grant.push({
+      action: 'grant',
+      file: g.file,
+      grantId: g.id,
+      provider: resource.provider,
+      resourceId: g.resource,
+      requester: g.requester,
+      role: g.role,
+      starts_at: g.starts_at,
+      expires_at: g.ends_at,
+      replaces: g.id,
+    });
+    // It was counted as unchanged: its access is there, with this very grant id.
+    plan.unchanged = Math.max(0, plan.unchanged - 1);
+  }
 }

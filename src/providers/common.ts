@@ -1,7 +1,9 @@
-// What the providers share: the admin connection named in a policy (its secret in the environment) and
-// the name of what a grant creates (`tb_<login>_<hash>`: the same request always gets the same name).
+// What the providers share: the admin connection named in a policy (its secret in the environment), the
+// name of what a grant creates (`tb_<login>_<hash>`: the same request always gets the same name), the tag
+// every provider writes beside it and reads back, and typed role settings.
 import { createHash } from 'node:crypto';
-import type { ManagedAccess } from './types.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import type { GrantSpec, ManagedAccess, TargetContext } from './types.js';
 
 /** `TIMEBOX_<PROVIDER>_<CONNECTION>_URL`: where a connection's admin URL is read from. */
 export function connectionEnv(provider: string, connection: string): string {
@@ -37,22 +39,27 @@ export function adminUrl(
 }
 
 /**
- * `tb_<login>_<10 hex of sha256(owner NUL file)>` (without an owner: of the file alone, as older versions
+ * `tb_<login>_<10 hex of sha256(accessRepoId NUL file)>` (without one: of the file alone, as older versions
  * named them). Only `[a-z0-9_]` from the login; the caller still checks the result against its own rules.
  */
-export function grantName(spec: { requester: string; file: string; owner?: string }): string {
+export function grantName(spec: { requester: string; file: string; accessRepoId?: string }): string {
   const login = spec.requester
     .toLowerCase()
     .replace(/[^a-z0-9]/g, '_')
     .slice(0, 30);
   const hash = createHash('sha256')
-    .update(spec.owner ? `${spec.owner}\u0000${spec.file}` : spec.file)
+    .update(spec.accessRepoId ? `${spec.accessRepoId}\u0000${spec.file}` : spec.file)
     .digest('hex')
     .slice(0, 10);
   return `tb_${login}_${hash}`;
 }
 
-/** What every provider records beside what it creates, so that `list` finds it again after a restart. */
+/**
+ * What every provider records beside what it creates, so that `list` finds it again after a restart: the
+ * JSON written to the target (a role's comment, a tag row, a hash field, the ssh registry), read back by
+ * `parseTag`. Its keys are the wire format of grants already made and must stay readable: `owner` is the
+ * access repo's id (`accessRepoId` everywhere else), named so since before the rename.
+ */
 export interface Tag {
   /** The access repo (its root commit); absent in tags written before several repos could share a target. */
   owner?: string;
@@ -78,6 +85,19 @@ export function parseTag(raw: string): Tag | null {
   }
 }
 
+/** The tag of a grant, as written to the target. */
+export function tagFor(spec: GrantSpec): Tag {
+  return {
+    owner: spec.accessRepoId,
+    file: spec.file,
+    grant: spec.grantId,
+    requester: spec.requester,
+    role: spec.role,
+    resource: spec.resourceId,
+    expires: spec.expiresAt.toISOString(),
+  };
+}
+
 /** What a provider lists for a principal its tag explains. */
 export function taggedAccess(
   provider: string,
@@ -86,7 +106,7 @@ export function taggedAccess(
   expiresAt: string | null = tag.expires,
 ): ManagedAccess {
   return {
-    owner: tag.owner ?? null,
+    accessRepoId: tag.owner ?? null,
     provider,
     resourceId: tag.resource,
     file: tag.file,
@@ -109,7 +129,7 @@ export function untaggedAccess(
 ): ManagedAccess {
   return {
     untagged: true,
-    owner: null,
+    accessRepoId: null,
     provider,
     resourceId: '',
     file: '',
@@ -119,4 +139,45 @@ export function untaggedAccess(
     principal,
     expiresAt,
   };
+}
+
+/**
+ * The type a JSON Schema (as written in a provider's definition, `as const`) describes, for the subset the
+ * role schemas use: objects with `required`, arrays, strings, numbers, booleans and enums.
+ */
+export type FromSchema<S> = S extends { enum: readonly (infer E)[] }
+  ? E
+  : S extends { type: 'string' }
+    ? string
+    : S extends { type: 'integer' | 'number' }
+      ? number
+      : S extends { type: 'boolean' }
+        ? boolean
+        : S extends { type: 'array'; items: infer I }
+          ? FromSchema<I>[]
+          : S extends { type: 'object'; properties: infer P }
+            ? ObjectFrom<P, S extends { required: readonly (infer K)[] } ? K : never>
+            : unknown;
+
+type ObjectFrom<P, R> = {
+  -readonly [K in keyof P as K extends R ? K : never]: FromSchema<P[K]>;
+} & {
+  -readonly [K in keyof P as K extends R ? never : K]?: FromSchema<P[K]>;
+};
+
+/**
+ * A grant's role settings, typed from the provider's `roleSchema`: the policy loader validated them against
+ * that schema, so this is the one place that says so to the compiler.
+ */
+export function roleSettingsOf<D extends { roleSchema: object }>(
+  _definition: D,
+  spec: Pick<GrantSpec, 'roleSettings'>,
+): FromSchema<D['roleSchema']> {
+  const settings: unknown = spec.roleSettings;
+  return settings as FromSchema<D['roleSchema']>;
+}
+
+/** The clock of a target: the entry point's, or the system clock for a target opened on its own. */
+export function clockOf(context: TargetContext | undefined): Clock {
+  return context?.clock ?? systemClock;
 }

@@ -1,12 +1,13 @@
 // Applying a reconciliation plan (src/core/reconcile.ts) to the providers: connect each target once, list
 // what Timebox made there, revoke what git no longer wants and grant what is missing, sealing each new
 // secret to its requester. `timebox apply` (offline, keys file) and `timebox serve` (GitHub keys) share it.
+import { type Clock, systemClock } from '../core/clock.js';
 import type { Grant } from '../core/ledger.js';
 import type { Policies, Resource } from '../core/model.js';
 import { type ActualAccess, type GrantAction, type Plan, planReconcile } from '../core/reconcile.js';
 import { connectionEnv } from './common.js';
-import { providers } from './index.js';
-import type { Activity, GrantSpec, ManagedAccess, Provider, ProviderTarget } from './types.js';
+import { providerDefinitions } from './registry.js';
+import type { Activity, GrantSpec, ManagedAccess, ProviderEntry, ProviderTarget } from './types.js';
 
 /** Seals a secret to a requester (age, to their SSH keys). */
 export interface Sealer {
@@ -61,35 +62,52 @@ export interface ApplyResult {
 }
 
 interface Connected {
-  provider: Provider;
+  provider: ProviderEntry;
   target: ProviderTarget;
   /** A resource served by this target: where an untagged principal (no tag, no resource) is revoked. */
   resourceId: string;
+}
+
+export interface TargetsOptions {
+  /** The entry point's clock (revocation times, retry pauses); the system clock by default. */
+  clock?: Clock;
+  /** The providers to connect with (src/providers/registry.ts by default; tests add their own). */
+  registry?: ReadonlyMap<string, ProviderEntry>;
 }
 
 /** Open connections to every target the policies name (one per target key), and what is on them. */
 export class Targets {
   readonly #targets = new Map<string, Connected>();
   readonly #policies: Policies;
+  readonly #registry: ReadonlyMap<string, ProviderEntry>;
+  readonly clock: Clock;
   /** Connection failures, as `list` failures naming the target. */
   readonly failures: Failure[] = [];
 
-  private constructor(policies: Policies) {
+  private constructor(policies: Policies, options: TargetsOptions) {
     this.#policies = policies;
+    this.#registry = options.registry ?? providerDefinitions;
+    this.clock = options.clock ?? systemClock;
   }
 
-  static async connect(policies: Policies, env: NodeJS.ProcessEnv): Promise<Targets> {
-    const t = new Targets(policies);
+  static async connect(
+    policies: Policies,
+    env: NodeJS.ProcessEnv,
+    options: TargetsOptions = {},
+  ): Promise<Targets> {
+    const t = new Targets(policies, options);
     const failed = new Set<string>();
     for (const resource of policies.resources.values()) {
-      const provider = providers.get(resource.provider);
+      const provider = t.#registry.get(resource.provider);
       if (!provider) continue;
       const key = provider.targetKey(resource.settings);
       if (t.#targets.has(key) || failed.has(key)) continue;
       try {
+        // The driver loads here, when a target is used (never for `check` or a preview).
+        const driver = await provider.load();
         t.#targets.set(key, {
           provider,
-          target: await provider.connect(resource.settings, env),
+          target: await driver.connect(resource.settings, env, { clock: t.clock }),
           resourceId: resource.id,
         });
       } catch (err) {
@@ -110,7 +128,7 @@ export class Targets {
   /** The connection serving a resource, or undefined when its target could not be reached. */
   for(resourceId: string): Connected | undefined {
     const resource = this.#policies.resources.get(resourceId);
-    const provider = resource && providers.get(resource.provider);
+    const provider = resource && this.#registry.get(resource.provider);
     return resource && provider ? this.#targets.get(provider.targetKey(resource.settings)) : undefined;
   }
 
@@ -202,7 +220,7 @@ export async function preflight(targets: Targets, plan: Plan, input: ReconcileIn
     }
     if (!t.target.check) continue;
     try {
-      const problems = await t.target.check(grantSpec(g, resource, input.owner));
+      const problems = await t.target.check(grantSpec(g, resource, input.accessRepoId));
       for (const p of problems) fail(p);
     } catch (err) {
       fail(`cannot check the target: ${(err as Error).message}`);
@@ -214,7 +232,8 @@ export async function preflight(targets: Targets, plan: Plan, input: ReconcileIn
 export interface ReconcileInput {
   grants: readonly Grant[];
   policies: Policies;
-  owner: string;
+  /** This access repo (its root commit): access tagged by another one is left alone. */
+  accessRepoId: string;
   at: Date;
   sealer: Sealer;
   /** `revoke`: only revoke (scheduled expiry, `timebox expire`). */
@@ -230,30 +249,14 @@ export interface ReconcileInput {
 export async function reconcileTargets(targets: Targets, input: ReconcileInput): Promise<ApplyResult> {
   const failures: Failure[] = [...targets.failures];
   const actual: ActualAccess[] = await targets.list(failures);
-  const plan = planReconcile(input.grants, actual, input.policies, input.at, input.owner);
-  if (input.regrant && input.regrant.size > 0 && input.only !== 'revoke') {
-    const planned = new Set(plan.grant.map((g) => g.grantId));
-    for (const g of input.grants) {
-      if (!input.regrant.has(g.id) || planned.has(g.id)) continue;
-      const t = input.at.getTime();
-      if (!(Date.parse(g.starts_at) <= t && t < Date.parse(g.ends_at))) continue;
-      const resource = input.policies.resources.get(g.resource);
-      if (!resource || !Object.hasOwn(resource.roles, g.role)) continue;
-      plan.grant.push({
-        action: 'grant',
-        file: g.file,
-        grantId: g.id,
-        provider: resource.provider,
-        resourceId: g.resource,
-        requester: g.requester,
-        role: g.role,
-        starts_at: g.starts_at,
-        expires_at: g.ends_at,
-        replaces: g.id,
-      });
-      plan.unchanged = Math.max(0, plan.unchanged - 1);
-    }
-  }
+  const plan = planReconcile(
+    input.grants,
+    actual,
+    input.policies,
+    input.at,
+    input.accessRepoId,
+    input.only === 'revoke' ? {} : { regrant: input.regrant },
+  );
   if (input.only === 'revoke') plan.grant = [];
   if (input.dryRun) {
     failures.push(...(await preflight(targets, plan, input)));
@@ -274,8 +277,14 @@ export async function reconcileTargets(targets: Targets, input: ReconcileInput):
       continue;
     }
     try {
-      const out = await withRetries(input.retries ?? 3, () =>
-        t.target.revoke({ ...r, owner: input.owner, expiresAt: null, requester: null, role: null }),
+      const out = await withRetries(targets.clock, input.retries ?? 3, () =>
+        t.target.revoke({
+          ...r,
+          accessRepoId: input.accessRepoId,
+          expiresAt: null,
+          requester: null,
+          role: null,
+        }),
       );
       revoked.push({
         file: r.file,
@@ -330,7 +339,7 @@ export async function reconcileTargets(targets: Targets, input: ReconcileInput):
         ? ((await input.sealer.publicKeys?.(g.requester)) ?? [])
         : undefined;
       const out = await t.target.grant({
-        ...grantSpec(g, resource, input.owner),
+        ...grantSpec(g, resource, input.accessRepoId),
         ...(publicKeys ? { publicKeys } : {}),
       });
       granted.push({
@@ -353,12 +362,14 @@ export async function reconcileTargets(targets: Targets, input: ReconcileInput):
 export async function revokeGrant(
   targets: Targets,
   grant: { id: string; file: string; resource: string },
-  owner: string,
+  accessRepoId: string,
   reason: Revoked['reason'],
 ): Promise<Revoked[]> {
   const t = targets.for(grant.resource);
   if (!t) throw new Error(`no connection to the target of ${grant.resource}`);
-  const held = (await t.target.list()).filter((a) => a.owner === owner && a.grantId === grant.id);
+  const held = (await t.target.list()).filter(
+    (a) => a.accessRepoId === accessRepoId && a.grantId === grant.id,
+  );
   const out: Revoked[] = [];
   for (const a of held) {
     const r = await t.target.revoke(a);
@@ -376,9 +387,9 @@ export async function revokeGrant(
 }
 
 /** What a provider is asked to create for a planned grant. */
-function grantSpec(g: GrantAction, resource: Resource, owner: string): GrantSpec {
+function grantSpec(g: GrantAction, resource: Resource, accessRepoId: string): GrantSpec {
   return {
-    owner,
+    accessRepoId,
     file: g.file,
     grantId: g.grantId,
     requester: g.requester,
@@ -391,14 +402,14 @@ function grantSpec(g: GrantAction, resource: Resource, owner: string): GrantSpec
   };
 }
 
-async function withRetries<T>(attempts: number, fn: () => Promise<T>): Promise<T> {
+async function withRetries<T>(clock: Clock, attempts: number, fn: () => Promise<T>): Promise<T> {
   let last: unknown;
   for (let i = 0; i < attempts; i++) {
     try {
       return await fn();
     } catch (err) {
       last = err;
-      if (i + 1 < attempts) await new Promise((r) => setTimeout(r, 200 * 2 ** i));
+      if (i + 1 < attempts) await clock.sleep(200 * 2 ** i);
     }
   }
   throw last;

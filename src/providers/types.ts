@@ -1,29 +1,11 @@
-// What every provider plugin declares. Granting and revoking are added by the providers themselves;
-// the pure core only needs the schemas that check a provider's settings in policy files.
+// What every provider plugin declares. The core owns the part it needs (`ProviderDefinition`: schemas for
+// policy checks, in src/core/model.ts) and the shape of what providers list (`ActualAccess`); everything
+// here builds on those, so providers import the core and never the other way round.
+import type { Clock } from '../core/clock.js';
+import type { ProviderDefinition } from '../core/model.js';
 import type { ActualAccess } from '../core/reconcile.js';
 
-export interface ProviderDefinition {
-  /** The `provider:` value in policies. */
-  id: string;
-  /** One line for `--help` and docs. */
-  summary: string;
-  /** JSON Schema (draft-07) for the provider's own keys on a resource (besides provider, description, roles). */
-  resourceSchema: object;
-  /** JSON Schema (draft-07) for one role's settings. */
-  roleSchema: object;
-  /**
-   * What a schema cannot say about a role whose settings passed `roleSchema` (a key pattern that would
-   * reach Timebox's own bookkeeping, an object in a system schema): each problem is located at `path`
-   * inside the role's settings (`['keys', 2]`), so `timebox check` reports it at file:line. Pure: no I/O.
-   */
-  checkRole?(role: Record<string, unknown>, resource: Record<string, unknown>): RoleProblem[];
-}
-
-/** A reason to refuse a role, at a path inside its settings. */
-export interface RoleProblem {
-  path: (string | number)[];
-  message: string;
-}
+export type { ProviderDefinition, RoleProblem } from '../core/model.js';
 
 /** One grant as the ledger says it should exist: what a provider is asked to create. */
 export interface GrantSpec {
@@ -31,7 +13,7 @@ export interface GrantSpec {
    * The access repo this grant comes from (its root commit). Tags carry it, so that several access repos
    * can share one target without revoking each other's grants.
    */
-  owner: string;
+  accessRepoId: string;
   /** The request path: every object a provider creates is tagged with it. */
   file: string;
   /** `file@commit` of the grant (the ledger's id). */
@@ -41,6 +23,7 @@ export interface GrantSpec {
   /** Provider-specific resource settings (postgres `connection`, ssh `ca`, …). */
   resource: Record<string, unknown>;
   role: string;
+  /** Checked against the provider's `roleSchema` when the policy was loaded; read it with `roleSettingsOf`. */
   roleSettings: Record<string, unknown>;
   startsAt: Date;
   expiresAt: Date;
@@ -96,11 +79,36 @@ export interface PermissionPreview {
   statements: string[];
 }
 
-export interface Provider extends ProviderDefinition {
+/** What a target needs from the process that opens it. */
+export interface TargetContext {
+  /** Revocation times, retry pauses and lock timers (the entry point's clock). */
+  clock: Clock;
+}
+
+/** The implementation of a provider: loaded, with its database driver, only when a target is used. */
+export interface ProviderDriver {
+  /** `context` defaults to the system clock. */
+  connect(
+    resource: Record<string, unknown>,
+    env: NodeJS.ProcessEnv,
+    context?: TargetContext,
+  ): Promise<ProviderTarget>;
+}
+
+/**
+ * One registry entry (src/providers/registry.ts): what `check`, the report and the core need — schemas,
+ * the target a resource lives on, the preview — without loading a driver, and `load` for the rest.
+ */
+export interface ProviderEntry extends ProviderDefinition {
   /** A stable key for the target a resource lives on (grants on one target share a connection). */
   targetKey(resource: Record<string, unknown>): string;
-  connect(resource: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<ProviderTarget>;
+  /** Pure: what granting `spec` would do, for the pull request. */
   preview(spec: GrantSpec): PermissionPreview;
   /** Grants need `publicKeys` (the ssh provider signs each of the requester's keys). */
   needsPublicKeys?: boolean;
+  /** The implementation (a dynamic import of the provider's index.ts). */
+  load(): Promise<ProviderDriver>;
 }
+
+/** A loaded provider: its entry and its driver (what each provider's index.ts exports). */
+export type Provider = ProviderEntry & ProviderDriver;

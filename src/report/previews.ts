@@ -1,13 +1,16 @@
 // The permission preview of each request that could be granted: exactly what its provider would do.
 import type { Decision, Policies } from '../core/model.js';
-import { providers } from '../providers/index.js';
+import { providerDefinitions } from '../providers/registry.js';
 import type { PermissionPreview } from '../providers/types.js';
 
-/** Previews for approved and pending requests, by file; `owner` labels the tags (the repo's root commit). */
+/**
+ * Previews for approved and pending requests, by file; `accessRepoId` labels the tags (the repo's root
+ * commit). From the providers' registry entries: no database driver is loaded.
+ */
 export function previewsOf(
   decisions: readonly Decision[],
   policies: Policies,
-  owner: string,
+  accessRepoId: string,
   commit: string,
 ): Map<string, PermissionPreview> {
   const out = new Map<string, PermissionPreview>();
@@ -16,12 +19,12 @@ export function previewsOf(
     if (!r || !d.window || d.change === 'removed') continue;
     if (d.status !== 'approved' && d.status !== 'pending') continue;
     const resource = policies.resources.get(r.resource);
-    const provider = resource && providers.get(resource.provider);
+    const provider = resource && providerDefinitions.get(resource.provider);
     if (!resource || !provider) continue;
     out.set(
       d.file,
       provider.preview({
-        owner,
+        accessRepoId,
         file: d.file,
         grantId: `${d.file}@${commit}`,
         requester: r.requester,

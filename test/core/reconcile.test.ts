@@ -33,7 +33,7 @@ function grant(file: string, over: Partial<Grant> = {}): Grant {
 
 function actual(g: Grant, over: Partial<ActualAccess> = {}): ActualAccess {
   return {
-    owner: 'repo',
+    accessRepoId: 'repo',
     provider: 'postgres',
     resourceId: g.resource,
     file: g.file,
@@ -159,10 +159,10 @@ describe('a grant is matched by its whole identity (file, requester, resource, r
     expect(p.grant).toHaveLength(1);
   });
 
-  it('an untagged Timebox-named principal is revoked whatever git says, even with no owner', () => {
+  it('an untagged Timebox-named principal is revoked whatever git says, even with no access repo', () => {
     const stray = actual(old, {
       untagged: true,
-      owner: null,
+      accessRepoId: null,
       file: '',
       grantId: '',
       requester: null,
@@ -179,8 +179,8 @@ describe('a grant is matched by its whole identity (file, requester, resource, r
 
 it('access made by another access repo on the same target is left alone', () => {
   const g = grant('requests/a.yaml');
-  const theirs = actual(grant('requests/x.yaml'), { owner: 'other-repo' });
-  const untagged = actual(grant('requests/y.yaml'), { owner: null });
+  const theirs = actual(grant('requests/x.yaml'), { accessRepoId: 'other-repo' });
+  const untagged = actual(grant('requests/y.yaml'), { accessRepoId: null });
   const p = planReconcile([g], [actual(g), theirs, untagged], POLICY, AT, 'repo');
   expect(p).toMatchObject({ revoke: [], grant: [], unchanged: 1, foreign: 2 });
 });

@@ -18,7 +18,7 @@ const paragraph = (file: string, start: string) => {
 describe('a password at extension', () => {
   it('the provider sets a new one on the same role (ALTER ROLE … PASSWORD)', () => {
     const spec = {
-      owner: 'o',
+      accessRepoId: 'o',
       file: 'requests/alice/x.yaml',
       grantId: 'requests/alice/x.yaml@c',
       requester: 'alice',

@@ -317,7 +317,7 @@ export class World {
   names(): Set<string> {
     const out = new Set<string>();
     for (const r of REQUESTERS)
-      for (const file of SLOTS) out.add(grantName({ requester: r, file, owner: this.owner }));
+      for (const file of SLOTS) out.add(grantName({ requester: r, file, accessRepoId: this.owner }));
     for (const c of this.credentials) out.add(c.principal);
     return out;
   }
@@ -402,7 +402,7 @@ export class World {
       const { plan, failures } = await reconcileTargets(targets, {
         grants,
         policies,
-        owner: this.owner,
+        accessRepoId: this.owner,
         at: new Date(m.at),
         sealer: this.#sealer,
         dryRun: true,
@@ -457,7 +457,9 @@ export class World {
       if (!(starts <= m.at && m.at < ends)) continue;
       const resource = policies.resources.get(f.resource);
       if (!resource || !Object.hasOwn(resource.roles, f.role)) continue;
-      out.add(key(PROVIDER[f.resource], grantName({ requester: f.requester, file, owner: this.owner })));
+      out.add(
+        key(PROVIDER[f.resource], grantName({ requester: f.requester, file, accessRepoId: this.owner })),
+      );
     }
     return out;
   }
@@ -475,7 +477,7 @@ export class World {
       // A grant whose role the resource lacks is a plan problem: nothing can be provisioned for it.
       if (!resource || !Object.hasOwn(resource.roles, g.role)) continue;
       const provider = resource.provider;
-      out.add(key(provider, grantName({ requester: g.requester, file: g.file, owner: this.owner })));
+      out.add(key(provider, grantName({ requester: g.requester, file: g.file, accessRepoId: this.owner })));
     }
     return { grants: ledger.grants, active: out };
   }

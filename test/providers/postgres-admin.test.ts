@@ -152,7 +152,7 @@ describe.each(SERVERS)('%s', (_, major, start) => {
     const tag = kind === 'a superuser admin' ? 'su' : 'doc';
     const target = () => targets.get(kind) as ProviderTarget;
     const spec = (requester: string, over: Partial<GrantSpec> = {}): GrantSpec => ({
-      owner,
+      accessRepoId: owner,
       file: `requests/${requester}/${tag}.yaml`,
       grantId: `requests/${requester}/${tag}.yaml@c1`,
       requester,
@@ -177,7 +177,12 @@ describe.each(SERVERS)('%s', (_, major, start) => {
       expect((await session.query('SHOW log_statement')).rows[0].log_statement).toBe('all');
       const closed = new Promise<void>((resolve) => session.on('end', () => resolve()));
       const access = await listed(out.principal);
-      expect(access).toMatchObject({ owner, file: s.file, requester: 'alice', role: 'read-only' });
+      expect(access).toMatchObject({
+        accessRepoId: owner,
+        file: s.file,
+        requester: 'alice',
+        role: 'read-only',
+      });
 
       const revoked = await target().revoke(access);
       expect(revoked.sessionsEnded).toBe(1);
@@ -251,7 +256,7 @@ describe.each(SERVERS)('%s', (_, major, start) => {
       await query(superUrl, `COMMENT ON ROLE "${damaged.principal}" IS 'timebox:{"file":'`);
       const untagged = (principal: string): ManagedAccess => ({
         untagged: true,
-        owner: null,
+        accessRepoId: null,
         provider: 'postgres',
         resourceId: '',
         file: '',
@@ -295,7 +300,7 @@ describe.each(SERVERS)('%s', (_, major, start) => {
         const result = await reconcileTargets(targets, {
           grants: [],
           policies: policy,
-          owner: `another-repo-${run}`,
+          accessRepoId: `another-repo-${run}`,
           at: new Date(),
           sealer: { canSeal: () => null, seal: async (_login, secret) => secret },
         });
@@ -315,7 +320,12 @@ describe.each(SERVERS)('%s', (_, major, start) => {
       await query(superUrl, `CREATE ROLE ${victim} NOLOGIN; COMMENT ON ROLE ${victim} IS '${forged}'`);
       expect(await listed(victim)).toBeUndefined();
       await expect(
-        target().revoke({ ...untaggedAccess(victim), owner, file: 'requests/x.yaml', untagged: false }),
+        target().revoke({
+          ...untaggedAccess(victim),
+          accessRepoId: owner,
+          file: 'requests/x.yaml',
+          untagged: false,
+        }),
       ).rejects.toThrow(/refusing to revoke/);
       expect(await exists(victim)).toBe(true);
     });
@@ -364,7 +374,7 @@ describe.each(SERVERS)('%s', (_, major, start) => {
 
 function untaggedAccess(principal: string): ManagedAccess {
   return {
-    owner: null,
+    accessRepoId: null,
     provider: 'postgres',
     resourceId: 'orders-db',
     file: '',

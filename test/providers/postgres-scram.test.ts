@@ -44,7 +44,7 @@ describe.each(CLUSTERS)('postgres with password authentication: %s', (_, start) 
   });
 
   const spec = (file: string, expiresAt: Date): GrantSpec => ({
-    owner: 'scram-test',
+    accessRepoId: 'scram-test',
     file,
     grantId: `${file}@c1`,
     requester: 'alice',

@@ -7,7 +7,7 @@ import { ssh } from '../../src/providers/ssh/index.js';
 import type { GrantSpec } from '../../src/providers/types.js';
 
 const base = {
-  owner: 'root-commit',
+  accessRepoId: 'root-commit',
   file: 'requests/alice/x.yaml',
   grantId: 'requests/alice/x.yaml@abc',
   requester: 'alice',

@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/demo/postgres.js';
 import { certificateOptions, listedSerials, ssh } from '../../src/providers/ssh/index.js';
 import type { GrantSpec, ProviderTarget } from '../../src/providers/types.js';
+import { outsideSchema } from './contract.js';
 import { type Child, startChild } from './ssh-child.js';
 
 const SSHD = '/usr/sbin/sshd';
@@ -129,7 +130,7 @@ function login(cert: string): { status: number | null; stderr: string } {
 
 function spec(over: Partial<GrantSpec> = {}): GrantSpec {
   return {
-    owner: 'owner-ssh-test',
+    accessRepoId: 'owner-ssh-test',
     file: 'requests/alice/app-shell.yaml',
     grantId: 'requests/alice/app-shell.yaml@abc',
     requester: 'alice',
@@ -357,7 +358,10 @@ describe.skipIf(!canRun)(`ssh provider${canRun ? '' : ` (skipped: ${why})`}`, ()
   it('options are checked: no smuggled principals, extensions or commands', () => {
     expect(() => certificateOptions({ principals: ['root,admin'] })).toThrow(/refusing the principal/);
     expect(() =>
-      certificateOptions({ principals: ['root'], extensions: ['permit-pty -O no-touch-required'] }),
+      // Outside the schema on purpose: what a policy that skipped `check` could hold.
+      certificateOptions(
+        outsideSchema({ principals: ['root'], extensions: ['permit-pty -O no-touch-required'] }),
+      ),
     ).toThrow(/refusing the extension/);
     expect(() => certificateOptions({ principals: ['root'], force_command: 'ls\nrm -rf /' })).toThrow(
       /control characters/,
@@ -418,7 +422,7 @@ describe('revoking a serial the registry does not know', () => {
         { TIMEBOX_SSH_PROD_CA_KEY: join(home, 'ca'), TIMEBOX_SSH_PROD_KRL: krl },
       );
       const access = {
-        owner: 'o',
+        accessRepoId: 'o',
         provider: 'ssh',
         resourceId: 'app-servers',
         file: 'f',

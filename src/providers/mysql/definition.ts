@@ -1,6 +1,7 @@
-// The mysql provider's settings in policy files (MariaDB and MySQL); granting is in index.ts.
-import { connectionProperties } from '../common.js';
-import type { ProviderDefinition, RoleProblem } from '../types.js';
+// The mysql provider's registry entry (MariaDB and MySQL): its settings in policy files, the account and
+// statements of a grant, and its preview. Pure: no driver; granting is in index.ts.
+import { connectionProperties, type FromSchema, grantName, roleSettingsOf } from '../common.js';
+import type { GrantSpec, PermissionPreview, ProviderEntry, RoleProblem } from '../types.js';
 
 /** Where Timebox keeps its tags (`grants`) and the events that lock accounts at expiry. */
 export const META_DB = 'timebox_meta';
@@ -87,7 +88,94 @@ export const mysqlDefinition = {
     },
   },
   checkRole: checkMysqlRole,
-} as const satisfies ProviderDefinition;
+
+  targetKey(resource) {
+    return `mysql:${String(resource.connection)}`;
+  },
+
+  preview(spec): PermissionPreview {
+    const user = userFor(spec);
+    const host = hostOf(spec.resource);
+    const role = roleOf(spec);
+    const account = accountLiteral(user, host);
+    return {
+      summary: `a MySQL account ${account} with ${role.privileges.join(', ')} on ${role.on.join(', ')}, until ${spec.expiresAt.toISOString()}`,
+      statements: [
+        `CREATE USER ${account} IDENTIFIED BY PASSWORD '<hash of the password>' WITH MAX_USER_CONNECTIONS ${role.max_user_connections ?? 2}`,
+        ...grantStatements(role).map((g) => g.replace('?@?', account)),
+      ],
+    };
+  },
+
+  load: async () => (await import('./index.js')).mysqlProvider,
+} as const satisfies ProviderEntry;
+
+/** A mysql role's settings, as its schema says. */
+export type MysqlRole = FromSchema<typeof mysqlDefinition.roleSchema>;
+
+export function roleOf(spec: Pick<GrantSpec, 'roleSettings'>): MysqlRole {
+  return roleSettingsOf(mysqlDefinition, spec);
+}
+
+export class MysqlError extends Error {
+  override name = 'MysqlError';
+}
+
+/** MySQL allows 32 characters in a user name: `tb_` + 17 of the login + `_` + 10 hex. */
+export const USER = /^tb_[a-z0-9_]{1,17}_[0-9a-f]{10}$/;
+const OBJECT_RE = new RegExp(OBJECT);
+const HOST_RE = /^[A-Za-z0-9.%:_-]{1,255}$/;
+
+export function userFor(spec: Pick<GrantSpec, 'file' | 'requester' | 'accessRepoId'>): string {
+  return checkedUser(grantName({ ...spec, requester: spec.requester.slice(0, 17) }));
+}
+
+export function checkedUser(name: string): string {
+  if (!USER.test(name)) throw new MysqlError(`refusing an unsafe account name ${JSON.stringify(name)}`);
+  return name;
+}
+
+export function hostOf(resource: Record<string, unknown>): string {
+  const host = typeof resource.host === 'string' ? resource.host : '%';
+  if (!HOST_RE.test(host)) throw new MysqlError(`refusing the account host ${JSON.stringify(host)}`);
+  return host;
+}
+
+/**
+ * `'user'@'host'` as the driver would quote the two values: both are allow-listed (USER, HOST_RE), so no
+ * character in them needs escaping. The preview says it without loading the driver.
+ */
+function accountLiteral(user: string, host: string): string {
+  return `'${checkedUser(user)}'@'${hostOf({ host })}'`;
+}
+
+/** A MySQL identifier in backticks (what the driver's `escapeId` does to a name without a dot). */
+function escapeId(name: string): string {
+  return `\`${name.replace(/`/g, '``')}\``;
+}
+
+/**
+ * `GRANT <privileges> ON <db>.<table> TO ?@?` per object, with the identifiers escaped. In a database-level
+ * grant (`db.*`) MySQL and MariaDB read `_` and `%` in the name as wildcards (`shop_eu.*` would also grant
+ * `shopXeu`), so they are escaped there (`shop\_eu`); in a table-level grant the name is literal, and an
+ * escape would name another database.
+ */
+export function grantStatements(role: MysqlRole): string[] {
+  for (const p of role.privileges) {
+    if (!(PRIVILEGES as readonly string[]).includes(p))
+      throw new MysqlError(`refusing the privilege ${JSON.stringify(p)}`);
+  }
+  for (const o of role.on)
+    if (!OBJECT_RE.test(o)) throw new MysqlError(`refusing the object ${JSON.stringify(o)}`);
+  const reach = checkMysqlRole(role);
+  if (reach.length > 0) throw new MysqlError(`refusing the role: ${reach.map((p) => p.message).join('; ')}`);
+  return role.on.map((object) => {
+    const [db, table] = object.split('.') as [string, string];
+    const where =
+      table === '*' ? `${escapeId(db.replace(/[_%]/g, '\\$&'))}.*` : `${escapeId(db)}.${escapeId(table)}`;
+    return `GRANT ${role.privileges.join(', ')} ON ${where} TO ?@?`;
+  });
+}
 
 /**
  * Refuses `on:` objects in Timebox's bookkeeping or the server's system schemas. Compared without case:

@@ -8,74 +8,22 @@
 // placeholders; privileges and objects are allow-listed, and no object may be in a reserved schema.
 import { createHash, randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { adminUrl, grantName, parseTag, type Tag, taggedAccess, untaggedAccess } from '../common.js';
-import type {
-  GrantOutcome,
-  GrantSpec,
-  ManagedAccess,
-  PermissionPreview,
-  Provider,
-  ProviderTarget,
-  RevokeOutcome,
-} from '../types.js';
-import { checkMysqlRole, META_DB, mysqlDefinition, OBJECT, PRIVILEGES } from './definition.js';
+import { adminUrl, parseTag, type Tag, tagFor, taggedAccess, untaggedAccess } from '../common.js';
+import type { GrantOutcome, ManagedAccess, Provider, ProviderTarget, RevokeOutcome } from '../types.js';
+import {
+  checkedUser,
+  grantStatements,
+  hostOf,
+  META_DB,
+  MysqlError,
+  mysqlDefinition,
+  roleOf,
+  USER,
+  userFor,
+} from './definition.js';
 
-export { META_DB };
-
-/** MySQL allows 32 characters in a user name: `tb_` + 17 of the login + `_` + 10 hex. */
-const USER = /^tb_[a-z0-9_]{1,17}_[0-9a-f]{10}$/;
-const OBJECT_RE = new RegExp(OBJECT);
-const HOST_RE = /^[A-Za-z0-9.%:_-]{1,255}$/;
-
-export class MysqlError extends Error {
-  override name = 'MysqlError';
-}
-
-interface RoleSettings {
-  privileges: string[];
-  on: string[];
-  max_user_connections?: number;
-}
-
-export function userFor(spec: Pick<GrantSpec, 'file' | 'requester' | 'owner'>): string {
-  return checkedUser(grantName({ ...spec, requester: spec.requester.slice(0, 17) }));
-}
-
-function checkedUser(name: string): string {
-  if (!USER.test(name)) throw new MysqlError(`refusing an unsafe account name ${JSON.stringify(name)}`);
-  return name;
-}
-
-function hostOf(resource: Record<string, unknown>): string {
-  const host = typeof resource.host === 'string' ? resource.host : '%';
-  if (!HOST_RE.test(host)) throw new MysqlError(`refusing the account host ${JSON.stringify(host)}`);
-  return host;
-}
-
-/**
- * `GRANT <privileges> ON <db>.<table> TO ?@?` per object, with the identifiers escaped. In a database-level
- * grant (`db.*`) MySQL and MariaDB read `_` and `%` in the name as wildcards (`shop_eu.*` would also grant
- * `shopXeu`), so they are escaped there (`shop\_eu`); in a table-level grant the name is literal, and an
- * escape would name another database.
- */
-export function grantStatements(role: RoleSettings): string[] {
-  for (const p of role.privileges) {
-    if (!(PRIVILEGES as readonly string[]).includes(p))
-      throw new MysqlError(`refusing the privilege ${JSON.stringify(p)}`);
-  }
-  for (const o of role.on)
-    if (!OBJECT_RE.test(o)) throw new MysqlError(`refusing the object ${JSON.stringify(o)}`);
-  const reach = checkMysqlRole(role as unknown as Record<string, unknown>);
-  if (reach.length > 0) throw new MysqlError(`refusing the role: ${reach.map((p) => p.message).join('; ')}`);
-  return role.on.map((object) => {
-    const [db, table] = object.split('.') as [string, string];
-    const where =
-      table === '*'
-        ? `${mysql.escapeId(db.replace(/[_%]/g, '\\$&'))}.*`
-        : `${mysql.escapeId(db)}.${mysql.escapeId(table)}`;
-    return `GRANT ${role.privileges.join(', ')} ON ${where} TO ?@?`;
-  });
-}
+// What tests import from here (the pure parts live in definition.ts).
+export { grantStatements, META_DB, MysqlError, userFor };
 
 /**
  * The mysql_native_password hash of a password (`*` and the upper-case hex of SHA1(SHA1(password))): what
@@ -103,24 +51,6 @@ interface CoreConnection {
 
 export const mysqlProvider: Provider = {
   ...mysqlDefinition,
-
-  targetKey(resource) {
-    return `mysql:${String(resource.connection)}`;
-  },
-
-  preview(spec): PermissionPreview {
-    const user = userFor(spec);
-    const host = hostOf(spec.resource);
-    const role = spec.roleSettings as unknown as RoleSettings;
-    const account = mysql.format('?@?', [user, host]);
-    return {
-      summary: `a MySQL account ${account} with ${role.privileges.join(', ')} on ${role.on.join(', ')}, until ${spec.expiresAt.toISOString()}`,
-      statements: [
-        `CREATE USER ${account} IDENTIFIED BY PASSWORD '<hash of the password>' WITH MAX_USER_CONNECTIONS ${role.max_user_connections ?? 2}`,
-        ...grantStatements(role).map((g) => mysql.format(g, [user, host])),
-      ],
-    };
-  },
 
   async connect(resource, env) {
     const { connection, variable, url } = adminUrl('mysql', resource, env, (m) => new MysqlError(m));
@@ -242,21 +172,13 @@ function target(
     async grant(spec): Promise<GrantOutcome> {
       const user = userFor(spec);
       const host = hostOf(spec.resource);
-      const role = spec.roleSettings as unknown as RoleSettings;
+      const role = roleOf(spec);
       const grants = grantStatements(role);
       const limit = Number(role.max_user_connections ?? 2);
       if (!Number.isInteger(limit) || limit < 1 || limit > 100)
         throw new MysqlError(`refusing max_user_connections ${limit}`);
       const password = randomBytes(24).toString('base64url');
-      const tag: Tag = {
-        owner: spec.owner,
-        file: spec.file,
-        grant: spec.grantId,
-        requester: spec.requester,
-        role: spec.role,
-        resource: spec.resourceId,
-        expires: spec.expiresAt.toISOString(),
-      };
+      const tag = tagFor(spec);
       const hash = nativePasswordHash(password);
       const conn = await pool.getConnection();
       let locked = false;

@@ -1,7 +1,19 @@
-import { connectionProperties } from '../common.js';
-import type { ProviderDefinition } from '../types.js';
+// The postgres provider's registry entry: its settings in policy files (what `timebox check` validates),
+// the name and statements of a grant, and its preview. Pure: no driver; granting is in index.ts.
+import {
+  connectionProperties,
+  type FromSchema,
+  grantName,
+  roleSettingsOf,
+  connectionEnv as sharedConnectionEnv,
+  tagFor,
+} from '../common.js';
+import type { GrantSpec, PermissionPreview, ProviderEntry } from '../types.js';
 
 const IDENT = '^[a-z_][a-z0-9_]{0,62}$';
+const IDENT_RE = new RegExp(IDENT);
+/** Where a role's tag starts in its COMMENT. */
+export const TAG = 'timebox:';
 
 /**
  * Built-in roles a policy may never grant, and why: each reaches beyond the data a policy names — the
@@ -32,6 +44,10 @@ export const ALLOWED_BUILTIN_ROLES: readonly string[] = [
   'pg_read_all_stats',
   'pg_stat_scan_tables',
 ];
+
+export class PostgresError extends Error {
+  override name = 'PostgresError';
+}
 
 export const postgresDefinition = {
   id: 'postgres',
@@ -86,4 +102,71 @@ export const postgresDefinition = {
       log_statement: { enum: ['none', 'ddl', 'mod', 'all'], default: 'all' },
     },
   },
-} satisfies ProviderDefinition;
+
+  targetKey(resource) {
+    return `postgres:${String(resource.connection)}`;
+  },
+
+  preview(spec): PermissionPreview {
+    const role = roleOf(spec);
+    return {
+      summary: `a PostgreSQL login ${principalFor(spec)} in ${role.grant.join(', ')}${role.read_only ? ', read-only' : ''}, valid until ${spec.expiresAt.toISOString()}`,
+      statements: grantStatements(spec, '********', false),
+    };
+  },
+
+  load: async () => (await import('./index.js')).postgres,
+} as const satisfies ProviderEntry;
+
+/** A postgres role's settings, as its schema says. */
+export type PostgresRole = FromSchema<typeof postgresDefinition.roleSchema>;
+
+export function roleOf(spec: Pick<GrantSpec, 'roleSettings'>): PostgresRole {
+  return roleSettingsOf(postgresDefinition, spec);
+}
+
+/** `tb_<login>_<hash of the request path>`: ≤ 63 bytes, lower-case, and only [a-z0-9_]. */
+export function principalFor(
+  spec: Pick<GrantSpec, 'file' | 'requester'> & { accessRepoId?: string },
+): string {
+  const name = grantName(spec);
+  if (!IDENT_RE.test(name)) throw new PostgresError(`cannot derive a safe role name for ${spec.requester}`);
+  return name;
+}
+
+/** Quote an identifier after allow-listing it: names never reach SQL unchecked. */
+export function ident(name: string): string {
+  if (!IDENT_RE.test(name))
+    throw new PostgresError(`refusing unsafe PostgreSQL identifier ${JSON.stringify(name)}`);
+  return `"${name}"`;
+}
+
+function literal(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+export function connectionEnv(connection: string): string {
+  return sharedConnectionEnv('postgres', connection);
+}
+
+/**
+ * The statements a grant runs, in order. `verifier` is the password's SCRAM verifier (scram.ts), never the
+ * password itself, so nothing the server logs or keeps in pg_stat_statements can log in; previews pass a
+ * placeholder.
+ */
+export function grantStatements(spec: GrantSpec, verifier: string, exists: boolean): string[] {
+  const role = roleOf(spec);
+  const name = ident(principalFor(spec));
+  const until = literal(spec.expiresAt.toISOString());
+  const limit = role.connection_limit ?? 1;
+  const out = [
+    `${exists ? 'ALTER' : 'CREATE'} ROLE ${name} WITH LOGIN PASSWORD ${literal(verifier)} VALID UNTIL ${until} CONNECTION LIMIT ${limit}`,
+  ];
+  out.push(`COMMENT ON ROLE ${name} IS ${literal(TAG + JSON.stringify(tagFor(spec)))}`);
+  for (const g of role.grant) out.push(`GRANT ${ident(g)} TO ${name}`);
+  out.push(`ALTER ROLE ${name} SET default_transaction_read_only = ${role.read_only ? 'on' : 'off'}`);
+  if (role.statement_timeout)
+    out.push(`ALTER ROLE ${name} SET statement_timeout = ${literal(role.statement_timeout)}`);
+  out.push(`ALTER ROLE ${name} SET log_statement = ${literal(role.log_statement ?? 'all')}`);
+  return out;
+}

@@ -2,29 +2,25 @@
 // with per-role settings and a COMMENT that tags it with the request file. See README.md beside this file.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { Clock } from '../../core/clock.js';
+import { adminUrl, clockOf, parseTag, type Tag, taggedAccess, untaggedAccess } from '../common.js';
+import type { GrantOutcome, ManagedAccess, Provider, ProviderTarget, RevokeOutcome } from '../types.js';
 import {
-  adminUrl,
-  grantName,
-  parseTag,
-  connectionEnv as sharedConnectionEnv,
-  type Tag,
-  taggedAccess,
-  untaggedAccess,
-} from '../common.js';
-import type {
-  GrantOutcome,
-  GrantSpec,
-  ManagedAccess,
-  PermissionPreview,
-  Provider,
-  ProviderTarget,
-  RevokeOutcome,
-} from '../types.js';
-import { ALLOWED_BUILTIN_ROLES, postgresDefinition, REFUSED_BUILTIN_ROLES } from './definition.js';
+  ALLOWED_BUILTIN_ROLES,
+  grantStatements,
+  ident,
+  PostgresError,
+  postgresDefinition,
+  principalFor,
+  REFUSED_BUILTIN_ROLES,
+  roleOf,
+  TAG,
+} from './definition.js';
 import { scramVerifier } from './scram.js';
 
-const TAG = 'timebox:';
-const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+// What tests and docs import from here (the pure parts live in definition.ts).
+export { connectionEnv, grantStatements, ident, PostgresError, principalFor } from './definition.js';
+
 /**
  * `tb_` roles are Timebox's: `list` reports only those, and `revoke` never touches another role, whatever
  * its tag says (a tag copied onto a production role must not get it dropped with all it owns).
@@ -33,91 +29,10 @@ const OURS = /^tb_/;
 /** The names Timebox gives its roles (`tb_<login>_<10 hex>`, see grantName): listed even without a tag. */
 const PRINCIPAL = /^tb_[a-z0-9_]{1,30}_[0-9a-f]{10}$/;
 
-export class PostgresError extends Error {
-  override name = 'PostgresError';
-}
-
-interface RoleSettings {
-  grant: string[];
-  read_only?: boolean;
-  statement_timeout?: string;
-  connection_limit?: number;
-  log_statement?: 'none' | 'ddl' | 'mod' | 'all';
-}
-
-/** `tb_<login>_<hash of the request path>`: ≤ 63 bytes, lower-case, and only [a-z0-9_]. */
-export function principalFor(spec: Pick<GrantSpec, 'file' | 'requester'> & { owner?: string }): string {
-  const name = grantName(spec);
-  if (!IDENT.test(name)) throw new PostgresError(`cannot derive a safe role name for ${spec.requester}`);
-  return name;
-}
-
-/** Quote an identifier after allow-listing it: names never reach SQL unchecked. */
-export function ident(name: string): string {
-  if (!IDENT.test(name))
-    throw new PostgresError(`refusing unsafe PostgreSQL identifier ${JSON.stringify(name)}`);
-  return `"${name}"`;
-}
-
-function literal(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-export function connectionEnv(connection: string): string {
-  return sharedConnectionEnv('postgres', connection);
-}
-
-/**
- * The statements a grant runs, in order. `verifier` is the password's SCRAM verifier (scram.ts), never the
- * password itself, so nothing the server logs or keeps in pg_stat_statements can log in; previews pass a
- * placeholder.
- */
-export function grantStatements(spec: GrantSpec, verifier: string, exists: boolean): string[] {
-  const role = spec.roleSettings as unknown as RoleSettings;
-  const name = ident(principalFor(spec));
-  const until = literal(spec.expiresAt.toISOString());
-  const limit = role.connection_limit ?? 1;
-  const tag: Tag = {
-    owner: spec.owner,
-    file: spec.file,
-    grant: spec.grantId,
-    requester: spec.requester,
-    role: spec.role,
-    resource: spec.resourceId,
-    expires: spec.expiresAt.toISOString(),
-  };
-  const out = exists
-    ? [
-        `ALTER ROLE ${name} WITH LOGIN PASSWORD ${literal(verifier)} VALID UNTIL ${until} CONNECTION LIMIT ${limit}`,
-      ]
-    : [
-        `CREATE ROLE ${name} WITH LOGIN PASSWORD ${literal(verifier)} VALID UNTIL ${until} CONNECTION LIMIT ${limit}`,
-      ];
-  out.push(`COMMENT ON ROLE ${name} IS ${literal(TAG + JSON.stringify(tag))}`);
-  for (const g of role.grant) out.push(`GRANT ${ident(g)} TO ${name}`);
-  out.push(`ALTER ROLE ${name} SET default_transaction_read_only = ${role.read_only ? 'on' : 'off'}`);
-  if (role.statement_timeout)
-    out.push(`ALTER ROLE ${name} SET statement_timeout = ${literal(role.statement_timeout)}`);
-  out.push(`ALTER ROLE ${name} SET log_statement = ${literal(role.log_statement ?? 'all')}`);
-  return out;
-}
-
 export const postgres: Provider = {
   ...postgresDefinition,
 
-  targetKey(resource) {
-    return `postgres:${String(resource.connection)}`;
-  },
-
-  preview(spec): PermissionPreview {
-    const role = spec.roleSettings as unknown as RoleSettings;
-    return {
-      summary: `a PostgreSQL login ${principalFor(spec)} in ${role.grant.join(', ')}${role.read_only ? ', read-only' : ''}, valid until ${spec.expiresAt.toISOString()}`,
-      statements: grantStatements(spec, '********', false),
-    };
-  },
-
-  async connect(resource, env) {
+  async connect(resource, env, context) {
     const { connection, variable, url } = adminUrl('postgres', resource, env, (m) => new PostgresError(m));
     // A small pool: revocations at expiry run in parallel, and a grant's transaction owns its connection.
     const pool = new pg.Pool({
@@ -136,14 +51,19 @@ export const postgres: Provider = {
         `cannot connect to connection \`${connection}\` (${variable}): ${(err as Error).message}`,
       );
     }
-    return target(pool, resource, url);
+    return target(pool, resource, url, clockOf(context));
   },
 };
 
 /** Connections per target: enough for parallel revocations at expiry, few enough for a shared server. */
 const POOL_SIZE = 4;
 
-function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: string): ProviderTarget {
+function target(
+  pool: pg.Pool,
+  resource: Record<string, unknown>,
+  adminUrl: string,
+  clock: Clock,
+): ProviderTarget {
   /** Runs `fn` on one connection of the pool (statements that must share a session or a transaction). */
   const session = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
@@ -155,71 +75,12 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
   };
   const publicUrl = new URL(typeof resource.public_url === 'string' ? resource.public_url : adminUrl);
 
-  // Always on the caller's connection: asking the pool for a second one while holding one deadlocks once
-  // every connection is held by a revocation doing the same.
-  const sessionsOf = async (client: pg.ClientBase, name: string) =>
-    Number(
-      (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [name]))
-        .rows[0]?.n ?? 0,
-    );
-
-  /** `DROP OWNED … CASCADE` in another database of the cluster, over a connection of its own. */
-  const dropOwnedIn = async (database: string, name: string) => {
-    const url = new URL(adminUrl);
-    url.pathname = `/${encodeURIComponent(database)}`;
-    const client = new pg.Client({ connectionString: url.href, connectionTimeoutMillis: 5000 });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      // A name the URL cannot carry must not land in another database than the one meant.
-      const at = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db;
-      if (at !== database) throw new Error(`connected to ${JSON.stringify(at)} instead`);
-      await client.query(`DROP OWNED BY ${ident(name)} CASCADE`);
-    } catch (err) {
-      throw new PostgresError(
-        `revoking ${name}: cannot drop what it owns in database ${JSON.stringify(database)}: ${(err as Error).message}`,
-      );
-    } finally {
-      await client.end().catch(() => {});
-    }
-  };
-
   return {
-    async list() {
-      const { rows } = await pool.query<{
-        rolname: string;
-        rolvaliduntil: Date | null;
-        comment: string | null;
-      }>(
-        `SELECT r.rolname, r.rolvaliduntil, shobj_description(r.oid, 'pg_authid') AS comment
-           FROM pg_roles r
-          WHERE starts_with(r.rolname, 'tb_')
-            AND (r.rolname ~ $1 OR shobj_description(r.oid, 'pg_authid') LIKE 'timebox:%')
-          ORDER BY r.rolname`,
-        [PRINCIPAL.source],
-      );
-      const out: ManagedAccess[] = [];
-      for (const row of rows) {
-        // A role made by hand may say VALID UNTIL 'infinity', which is no date.
-        const until = row.rolvaliduntil;
-        const expiresAt =
-          until instanceof Date && !Number.isNaN(until.getTime()) ? until.toISOString() : null;
-        const tag = tagOf(row.comment);
-        if (!tag && !PRINCIPAL.test(row.rolname)) continue; // a damaged tag on a role not named as ours
-        if (!tag) {
-          // Named as Timebox names its roles, but no tag says which grant it is (erased, damaged, never
-          // written): nothing in git can explain it, so reconciliation revokes it.
-          out.push(untaggedAccess('postgres', row.rolname, expiresAt));
-          continue;
-        }
-        out.push(taggedAccess('postgres', row.rolname, tag, expiresAt));
-      }
-      return out;
-    },
+    list: () => listRoles(pool),
 
     async check(spec): Promise<string[]> {
       const name = principalFor(spec);
-      const wanted = (spec.roleSettings as unknown as RoleSettings).grant;
+      const wanted = roleOf(spec).grant;
       return session(async (client) => {
         const { rows } = await client.query<{ rolname: string }>(
           'SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])',
@@ -244,7 +105,7 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
 
     async grant(spec): Promise<GrantOutcome> {
       const name = principalFor(spec);
-      const wanted = (spec.roleSettings as unknown as RoleSettings).grant;
+      const wanted = roleOf(spec).grant;
       const password = randomBytes(24).toString('base64url');
       const verifier = scramVerifier(password);
       await session(async (client) => {
@@ -283,85 +144,155 @@ function target(pool: pg.Pool, resource: Record<string, unknown>, adminUrl: stri
       if (!OURS.test(name)) {
         throw new PostgresError(`refusing to revoke ${name}: the roles Timebox makes are named tb_…`);
       }
-      return session(async (client) => {
-        const exists =
-          (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
-        if (!exists) return { principal: name, sessionsEnded: 0, activity: null };
-        const step = async (what: string, sql: string) => {
-          try {
-            await client.query(sql);
-          } catch (err) {
-            throw new PostgresError(`revoking ${name}: ${what} failed: ${(err as Error).message}`);
-          }
-        };
-        // No new logins.
-        await step('ALTER ROLE … NOLOGIN', `ALTER ROLE ${ident(name)} NOLOGIN`);
-        // No rights from the grant any more, for live sessions too, and for what the role still owns should a
-        // later step fail (its SECURITY DEFINER functions run with its rights). DROP ROLE removes memberships in
-        // any case, so one the admin may not revoke (granted by someone else) does not stop the revocation.
-        for (const r of await membershipsOf(client, name))
-          await client.query(`REVOKE ${quote(r)} FROM ${ident(name)}`).catch(() => {});
-        // Ending the role's sessions and DROP OWNED need the role's privileges. A superuser has them; the
-        // documented admin (CREATEROLE) takes them by granting the role to itself: PostgreSQL 15 lets
-        // CREATEROLE grant any non-superuser role, 16+ lets the role's creator (ADMIN OPTION), and INHERIT
-        // is explicit there because the creator's own membership carries neither INHERIT nor SET.
-        const privileged = await client.query<{ ok: boolean }>(
-          `SELECT pg_has_role(current_user, $1, 'USAGE') AS ok`,
-          [name],
-        );
-        if (!privileged.rows[0]?.ok) {
-          const v16 =
-            Number((await client.query('SHOW server_version_num')).rows[0]?.server_version_num) >= 160000;
-          await step(
-            'taking the role’s privileges',
-            `GRANT ${ident(name)} TO CURRENT_USER${v16 ? ' WITH INHERIT TRUE, SET FALSE' : ''}`,
-          );
-        }
-        // Sessions, not signals: a session still shutting down is signalled again on the next look.
-        const ended = new Set<number>();
-        for (let attempt = 0; attempt < 50; attempt++) {
-          // The call stays in the select list: in WHERE, the planner may call it before `usename = $1`
-          // has filtered the rows, ending every session it may end.
-          const r = await client.query<{ pid: number; ok: boolean }>(
-            'SELECT pid, pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE usename = $1',
-            [name],
-          );
-          for (const row of r.rows) if (row.ok) ended.add(row.pid);
-          if ((await sessionsOf(client, name)) === 0) break;
-          // A terminated backend is gone within milliseconds: look again soon, then less often.
-          await new Promise((r) => setTimeout(r, Math.min(100, 5 * 2 ** attempt)));
-        }
-        const activity = await captureActivity(client, name);
-        // What the grant made is dropped, never handed to the admin (REASSIGN OWNED would give its SECURITY
-        // DEFINER functions and views the admin's rights). CASCADE: what others built on it goes too, so a
-        // grantee cannot pin its objects in place. DROP OWNED acts in one database: every other database in
-        // which the role owns something or holds a privilege (pg_shdepend) gets its own.
-        const elsewhere = await client.query<{ datname: string }>(
-          `SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
-            WHERE s.refclassid = 'pg_authid'::regclass
-              AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
-              AND d.datname <> current_database()
-            ORDER BY 1`,
-          [name],
-        );
-        for (const { datname } of elsewhere.rows) await dropOwnedIn(datname, name);
-        await step('DROP OWNED', `DROP OWNED BY ${ident(name)} CASCADE`);
-        await step('DROP ROLE', `DROP ROLE ${ident(name)}`);
-        const left = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0;
-        const sessions = await sessionsOf(client, name);
-        if (left > 0 || sessions > 0) {
-          throw new PostgresError(
-            `revoking ${name} is not verified: ${left} role(s) and ${sessions} session(s) left`,
-          );
-        }
-        return { principal: name, sessionsEnded: ended.size, activity };
-      });
+      return session((client) => revokeRole(client, name, adminUrl, clock));
     },
 
     async close() {
       await pool.end().catch(() => {});
     },
   };
+}
+
+async function listRoles(pool: pg.Pool): Promise<ManagedAccess[]> {
+  const { rows } = await pool.query<{
+    rolname: string;
+    rolvaliduntil: Date | null;
+    comment: string | null;
+  }>(
+    `SELECT r.rolname, r.rolvaliduntil, shobj_description(r.oid, 'pg_authid') AS comment
+       FROM pg_roles r
+      WHERE starts_with(r.rolname, 'tb_')
+        AND (r.rolname ~ $1 OR shobj_description(r.oid, 'pg_authid') LIKE 'timebox:%')
+      ORDER BY r.rolname`,
+    [PRINCIPAL.source],
+  );
+  const out: ManagedAccess[] = [];
+  for (const row of rows) {
+    // A role made by hand may say VALID UNTIL 'infinity', which is no date.
+    const until = row.rolvaliduntil;
+    const expiresAt = until instanceof Date && !Number.isNaN(until.getTime()) ? until.toISOString() : null;
+    const tag = tagOf(row.comment);
+    if (!tag && !PRINCIPAL.test(row.rolname)) continue; // a damaged tag on a role not named as ours
+    if (!tag) {
+      // Named as Timebox names its roles, but no tag says which grant it is (erased, damaged, never
+      // written): nothing in git can explain it, so reconciliation revokes it.
+      out.push(untaggedAccess('postgres', row.rolname, expiresAt));
+      continue;
+    }
+    out.push(taggedAccess('postgres', row.rolname, tag, expiresAt));
+  }
+  return out;
+}
+
+/**
+ * Revokes the role `name` on the caller's connection: no new logins, no rights, sessions ended, what it owns
+ * dropped in every database, the role dropped; verified.
+ */
+async function revokeRole(
+  client: pg.ClientBase,
+  name: string,
+  adminUrl: string,
+  clock: Clock,
+): Promise<RevokeOutcome> {
+  const exists = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
+  if (!exists) return { principal: name, sessionsEnded: 0, activity: null };
+  const step = async (what: string, sql: string) => {
+    try {
+      await client.query(sql);
+    } catch (err) {
+      throw new PostgresError(`revoking ${name}: ${what} failed: ${(err as Error).message}`);
+    }
+  };
+  // No new logins.
+  await step('ALTER ROLE … NOLOGIN', `ALTER ROLE ${ident(name)} NOLOGIN`);
+  // No rights from the grant any more, for live sessions too, and for what the role still owns should a
+  // later step fail (its SECURITY DEFINER functions run with its rights). DROP ROLE removes memberships in
+  // any case, so one the admin may not revoke (granted by someone else) does not stop the revocation.
+  for (const r of await membershipsOf(client, name))
+    await client.query(`REVOKE ${quote(r)} FROM ${ident(name)}`).catch(() => {});
+  // Ending the role's sessions and DROP OWNED need the role's privileges. A superuser has them; the
+  // documented admin (CREATEROLE) takes them by granting the role to itself: PostgreSQL 15 lets
+  // CREATEROLE grant any non-superuser role, 16+ lets the role's creator (ADMIN OPTION), and INHERIT
+  // is explicit there because the creator's own membership carries neither INHERIT nor SET.
+  const privileged = await client.query<{ ok: boolean }>(
+    `SELECT pg_has_role(current_user, $1, 'USAGE') AS ok`,
+    [name],
+  );
+  if (!privileged.rows[0]?.ok) {
+    const v16 = Number((await client.query('SHOW server_version_num')).rows[0]?.server_version_num) >= 160000;
+    await step(
+      'taking the role’s privileges',
+      `GRANT ${ident(name)} TO CURRENT_USER${v16 ? ' WITH INHERIT TRUE, SET FALSE' : ''}`,
+    );
+  }
+  // Sessions, not signals: a session still shutting down is signalled again on the next look.
+  const ended = new Set<number>();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    // The call stays in the select list: in WHERE, the planner may call it before `usename = $1`
+    // has filtered the rows, ending every session it may end.
+    const r = await client.query<{ pid: number; ok: boolean }>(
+      'SELECT pid, pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE usename = $1',
+      [name],
+    );
+    for (const row of r.rows) if (row.ok) ended.add(row.pid);
+    if ((await sessionsOf(client, name)) === 0) break;
+    // A terminated backend is gone within milliseconds: look again soon, then less often.
+    await clock.sleep(Math.min(100, 5 * 2 ** attempt));
+  }
+  const activity = await captureActivity(client, name);
+  // What the grant made is dropped, never handed to the admin (REASSIGN OWNED would give its SECURITY
+  // DEFINER functions and views the admin's rights). CASCADE: what others built on it goes too, so a
+  // grantee cannot pin its objects in place. DROP OWNED acts in one database: every other database in
+  // which the role owns something or holds a privilege (pg_shdepend) gets its own.
+  const elsewhere = await client.query<{ datname: string }>(
+    `SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+      WHERE s.refclassid = 'pg_authid'::regclass
+        AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
+        AND d.datname <> current_database()
+      ORDER BY 1`,
+    [name],
+  );
+  for (const { datname } of elsewhere.rows) await dropOwnedIn(adminUrl, datname, name);
+  await step('DROP OWNED', `DROP OWNED BY ${ident(name)} CASCADE`);
+  await step('DROP ROLE', `DROP ROLE ${ident(name)}`);
+  const left = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0;
+  const sessions = await sessionsOf(client, name);
+  if (left > 0 || sessions > 0) {
+    throw new PostgresError(
+      `revoking ${name} is not verified: ${left} role(s) and ${sessions} session(s) left`,
+    );
+  }
+  return { principal: name, sessionsEnded: ended.size, activity };
+}
+
+// Always on the caller's connection: asking the pool for a second one while holding one deadlocks once
+// every connection is held by a revocation doing the same.
+async function sessionsOf(client: pg.ClientBase, name: string): Promise<number> {
+  return Number(
+    (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [name])).rows[0]
+      ?.n ?? 0,
+  );
+}
+
+/** `DROP OWNED … CASCADE` in another database of the cluster, over a connection of its own. */
+async function dropOwnedIn(adminUrl: string, database: string, name: string): Promise<void> {
+  const url = new URL(adminUrl);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  const client = new pg.Client({ connectionString: url.href, connectionTimeoutMillis: 5000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    // A name the URL cannot carry must not land in another database than the one meant.
+    const at = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db;
+    if (at !== database) throw new Error(`connected to ${JSON.stringify(at)} instead`);
+    await client.query(`DROP OWNED BY ${ident(name)} CASCADE`);
+  } catch (err) {
+    throw new PostgresError(
+      `revoking ${name}: cannot drop what it owns in database ${JSON.stringify(database)}: ${(err as Error).message}`,
+    );
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /** The tag of a role, or null when its comment is not a whole Timebox tag. */

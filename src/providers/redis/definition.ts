@@ -1,7 +1,8 @@
-// The redis provider's settings in policy files (what `timebox check` validates); granting is in index.ts.
-import { connectionProperties } from '../common.js';
-import type { ProviderDefinition, RoleProblem } from '../types.js';
-import { outOfBounds, redisGlobMatch } from './acl.js';
+// The redis provider's registry entry: its settings in policy files (what `timebox check` validates), the
+// user and ACL rules of a grant, and its preview. Pure: no client; granting is in index.ts.
+import { connectionProperties, type FromSchema, grantName, roleSettingsOf } from '../common.js';
+import type { GrantSpec, PermissionPreview, ProviderEntry, RoleProblem } from '../types.js';
+import { DENY_AFTER, outOfBounds, redisGlobMatch } from './acl.js';
 
 /** Where the tags live: user name → JSON (owner, request path, grant, requester, role, resource, expiry). */
 export const TAGS_KEY = 'timebox:acl';
@@ -67,7 +68,79 @@ export const redisDefinition = {
     },
   },
   checkRole: checkRedisRole,
-} as const satisfies ProviderDefinition;
+
+  targetKey(resource) {
+    return `redis:${String(resource.connection)}`;
+  },
+
+  preview(spec): PermissionPreview {
+    const role = roleOf(spec);
+    return {
+      summary: `a Redis ACL user ${userFor(spec)} for keys ${role.keys.join(', ')} with ${role.commands.join(' ')}, revoked at ${spec.expiresAt.toISOString()}`,
+      statements: [setUserArgs(spec, '#<sha256 of the password>').join(' ')],
+    };
+  },
+
+  load: async () => (await import('./index.js')).redis,
+} as const satisfies ProviderEntry;
+
+/** A redis role's settings, as its schema says. */
+export type RedisRole = FromSchema<typeof redisDefinition.roleSchema>;
+
+export function roleOf(spec: Pick<GrantSpec, 'roleSettings'>): RedisRole {
+  return roleSettingsOf(redisDefinition, spec);
+}
+
+export class RedisError extends Error {
+  override name = 'RedisError';
+}
+
+export const USER = /^tb_[a-z0-9_]{1,30}_[0-9a-f]{10}$/;
+const PATTERN_RE = new RegExp(PATTERN);
+const COMMAND_RE = new RegExp(COMMAND_RULE);
+
+/** `tb_<login>_<hash of access repo and request path>`: stable, so a retry finds the same user. */
+export function userFor(spec: Pick<GrantSpec, 'file' | 'requester' | 'accessRepoId'>): string {
+  return checkedUser(grantName(spec));
+}
+
+export function checkedUser(name: string): string {
+  if (!USER.test(name)) throw new RedisError(`refusing an unsafe ACL user name ${JSON.stringify(name)}`);
+  return name;
+}
+
+/**
+ * The ACL rules of a role, each one argument of ACL SETUSER; everything is checked again here, and a role
+ * whose rights reach Timebox's bookkeeping is refused as `timebox check` refuses it. The role's rules are
+ * followed by `DENY_AFTER` (a no-op for an accepted role on Redis 7; on a server whose categories differ it
+ * still takes away every `@admin` command).
+ */
+export function aclRules(role: RedisRole): string[] {
+  const reach = checkRedisRole(role);
+  if (reach.length > 0)
+    throw new RedisError(
+      `refusing the role: ${reach.map((p) => `${p.path.join('.')}: ${p.message}`).join('; ')}`,
+    );
+  const rules = ['resetkeys', 'resetchannels', '-@all'];
+  for (const k of role.keys) {
+    if (!PATTERN_RE.test(k)) throw new RedisError(`refusing the key pattern ${JSON.stringify(k)}`);
+    rules.push(`~${k}`);
+  }
+  for (const c of role.channels ?? []) {
+    if (!PATTERN_RE.test(c)) throw new RedisError(`refusing the channel pattern ${JSON.stringify(c)}`);
+    rules.push(`&${c}`);
+  }
+  for (const c of role.commands) {
+    if (!COMMAND_RE.test(c)) throw new RedisError(`refusing the command rule ${JSON.stringify(c)}`);
+    rules.push(c);
+  }
+  return [...rules, ...DENY_AFTER];
+}
+
+/** `ACL SETUSER` for a grant, the password given as `hash` (never the password). */
+export function setUserArgs(spec: GrantSpec, hash: string): string[] {
+  return ['ACL', 'SETUSER', userFor(spec), 'reset', 'on', hash, ...aclRules(roleOf(spec))];
+}
 
 /**
  * Refuses a role whose rights reach Timebox's bookkeeping: a key pattern matching `timebox:acl` (a grantee

@@ -6,72 +6,21 @@
 // Timebox-named users whose tag is gone (they are revoked whatever git says).
 import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
-import { adminUrl, grantName, parseTag, type Tag, taggedAccess, untaggedAccess } from '../common.js';
-import type {
-  GrantOutcome,
-  GrantSpec,
-  ManagedAccess,
-  PermissionPreview,
-  Provider,
-  ProviderTarget,
-  RevokeOutcome,
-} from '../types.js';
-import { DENY_AFTER } from './acl.js';
-import { COMMAND_RULE, checkRedisRole, PATTERN, redisDefinition, TAGS_KEY } from './definition.js';
+import { adminUrl, parseTag, tagFor, taggedAccess, untaggedAccess } from '../common.js';
+import type { GrantOutcome, ManagedAccess, Provider, ProviderTarget, RevokeOutcome } from '../types.js';
+import {
+  aclRules,
+  checkedUser,
+  RedisError,
+  redisDefinition,
+  setUserArgs,
+  TAGS_KEY,
+  USER,
+  userFor,
+} from './definition.js';
 
-export { TAGS_KEY };
-
-const USER = /^tb_[a-z0-9_]{1,30}_[0-9a-f]{10}$/;
-const PATTERN_RE = new RegExp(PATTERN);
-const COMMAND_RE = new RegExp(COMMAND_RULE);
-
-export class RedisError extends Error {
-  override name = 'RedisError';
-}
-
-interface RoleSettings {
-  keys: string[];
-  channels?: string[];
-  commands: string[];
-}
-
-/** `tb_<login>_<hash of access repo and request path>`: stable, so a retry finds the same user. */
-export function userFor(spec: Pick<GrantSpec, 'file' | 'requester' | 'owner'>): string {
-  return checkedUser(grantName(spec));
-}
-
-function checkedUser(name: string): string {
-  if (!USER.test(name)) throw new RedisError(`refusing an unsafe ACL user name ${JSON.stringify(name)}`);
-  return name;
-}
-
-/**
- * The ACL rules of a role, each one argument of ACL SETUSER; everything is checked again here, and a role
- * whose rights reach Timebox's bookkeeping is refused as `timebox check` refuses it. The role's rules are
- * followed by `DENY_AFTER` (a no-op for an accepted role on Redis 7; on a server whose categories differ it
- * still takes away every `@admin` command).
- */
-export function aclRules(role: RoleSettings): string[] {
-  const reach = checkRedisRole(role as unknown as Record<string, unknown>);
-  if (reach.length > 0)
-    throw new RedisError(
-      `refusing the role: ${reach.map((p) => `${p.path.join('.')}: ${p.message}`).join('; ')}`,
-    );
-  const rules = ['resetkeys', 'resetchannels', '-@all'];
-  for (const k of role.keys) {
-    if (!PATTERN_RE.test(k)) throw new RedisError(`refusing the key pattern ${JSON.stringify(k)}`);
-    rules.push(`~${k}`);
-  }
-  for (const c of role.channels ?? []) {
-    if (!PATTERN_RE.test(c)) throw new RedisError(`refusing the channel pattern ${JSON.stringify(c)}`);
-    rules.push(`&${c}`);
-  }
-  for (const c of role.commands) {
-    if (!COMMAND_RE.test(c)) throw new RedisError(`refusing the command rule ${JSON.stringify(c)}`);
-    rules.push(c);
-  }
-  return [...rules, ...DENY_AFTER];
-}
+// What tests import from here (the pure parts live in definition.ts).
+export { aclRules, RedisError, TAGS_KEY, userFor };
 
 /**
  * `#<sha256 hex>`: Redis stores and compares the SHA-256 of a password, and accepts the hash itself, so the
@@ -81,32 +30,8 @@ export function passwordHash(password: string): string {
   return `#${createHash('sha256').update(password, 'utf8').digest('hex')}`;
 }
 
-function setUserArgs(spec: GrantSpec, hash: string): string[] {
-  return [
-    'ACL',
-    'SETUSER',
-    userFor(spec),
-    'reset',
-    'on',
-    hash,
-    ...aclRules(spec.roleSettings as unknown as RoleSettings),
-  ];
-}
-
 export const redis: Provider = {
   ...redisDefinition,
-
-  targetKey(resource) {
-    return `redis:${String(resource.connection)}`;
-  },
-
-  preview(spec): PermissionPreview {
-    const role = spec.roleSettings as unknown as RoleSettings;
-    return {
-      summary: `a Redis ACL user ${userFor(spec)} for keys ${role.keys.join(', ')} with ${role.commands.join(' ')}, revoked at ${spec.expiresAt.toISOString()}`,
-      statements: [setUserArgs(spec, '#<sha256 of the password>').join(' ')],
-    };
-  },
 
   async connect(resource, env) {
     const { connection, variable, url } = adminUrl('redis', resource, env, (m) => new RedisError(m));
@@ -171,15 +96,7 @@ function target(client: Client, resource: Record<string, unknown>, adminUrl: str
     async grant(spec): Promise<GrantOutcome> {
       const user = userFor(spec);
       const password = randomBytes(24).toString('base64url');
-      const tag: Tag = {
-        owner: spec.owner,
-        file: spec.file,
-        grant: spec.grantId,
-        requester: spec.requester,
-        role: spec.role,
-        resource: spec.resourceId,
-        expires: spec.expiresAt.toISOString(),
-      };
+      const tag = tagFor(spec);
       try {
         // One transaction: no one ever sees the user without its tag (which list would take for a user
         // whose tag was erased). Should ACL SETUSER fail, the tag stays alone, and list drops it.

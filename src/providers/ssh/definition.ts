@@ -1,4 +1,21 @@
-import type { ProviderDefinition } from '../types.js';
+// The ssh provider's registry entry: its settings in policy files, the ssh-keygen options of a grant, and its
+// preview. Pure: signing and revoking (ssh-keygen, the KRL) are in index.ts.
+import { type FromSchema, roleSettingsOf } from '../common.js';
+import type { GrantSpec, PermissionPreview, ProviderEntry } from '../types.js';
+
+const PRINCIPAL = /^[a-z_][a-z0-9_-]{0,31}$/;
+const EXTENSIONS = new Set([
+  'permit-X11-forwarding',
+  'permit-agent-forwarding',
+  'permit-port-forwarding',
+  'permit-pty',
+  'permit-user-rc',
+]);
+const ADDRESS = /^[0-9a-fA-F.:]+(\/[0-9]{1,3})?$/;
+
+export class SshError extends Error {
+  override name = 'SshError';
+}
 
 export const sshDefinition = {
   id: 'ssh',
@@ -55,4 +72,57 @@ export const sshDefinition = {
       },
     },
   },
-} satisfies ProviderDefinition;
+  needsPublicKeys: true,
+
+  targetKey(resource) {
+    return `ssh:${String(resource.ca)}`;
+  },
+
+  preview(spec): PermissionPreview {
+    const role = roleOf(spec);
+    const opts = certificateOptions(role);
+    return {
+      summary: `an SSH certificate for each of ${spec.requester}'s keys, as ${role.principals.join(', ')}, valid ${spec.startsAt.toISOString()} to ${spec.expiresAt.toISOString()}`,
+      statements: [
+        `ssh-keygen -s <${String(spec.resource.ca)} CA> -I ${spec.file} -V ${stamp(spec.startsAt)}:${stamp(spec.expiresAt)} -z <serial> ${opts.join(' ')} <key>.pub`,
+      ],
+    };
+  },
+
+  load: async () => (await import('./index.js')).ssh,
+} as const satisfies ProviderEntry;
+
+/** An ssh role's settings, as its schema says. */
+export type SshRole = FromSchema<typeof sshDefinition.roleSchema>;
+
+export function roleOf(spec: Pick<GrantSpec, 'roleSettings'>): SshRole {
+  return roleSettingsOf(sshDefinition, spec);
+}
+
+/** `YYYYMMDDHHMMSS` in UTC, as ssh-keygen -V reads it with TZ=UTC. */
+export function stamp(d: Date): string {
+  return d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+}
+
+/** The ssh-keygen options for a role, every value checked again here (they are arguments, never a shell). */
+export function certificateOptions(role: SshRole): string[] {
+  for (const p of role.principals)
+    if (!PRINCIPAL.test(p)) throw new SshError(`refusing the principal ${JSON.stringify(p)}`);
+  const out = ['-n', role.principals.join(','), '-O', 'clear'];
+  for (const e of role.extensions ?? ['permit-pty']) {
+    if (!EXTENSIONS.has(e)) throw new SshError(`refusing the extension ${JSON.stringify(e)}`);
+    out.push('-O', e);
+  }
+  if (role.force_command !== undefined) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
+    if (/[\u0000-\u001f\u007f]/.test(role.force_command) || role.force_command.length === 0)
+      throw new SshError('refusing a force_command with control characters');
+    out.push('-O', `force-command=${role.force_command}`);
+  }
+  if (role.source_address) {
+    for (const a of role.source_address)
+      if (!ADDRESS.test(a)) throw new SshError(`refusing the address ${JSON.stringify(a)}`);
+    out.push('-O', `source-address=${role.source_address.join(',')}`);
+  }
+  return out;
+}

@@ -17,56 +17,34 @@ import { copyFile, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Clock } from '../../core/clock.js';
 import { parseSshPublicKey } from '../../creds/ssh-keys.js';
+import { clockOf, type Tag, tagFor, taggedAccess } from '../common.js';
 import type {
   GrantOutcome,
   GrantSpec,
   ManagedAccess,
-  PermissionPreview,
   Provider,
   ProviderTarget,
   RevokeOutcome,
 } from '../types.js';
-import { sshDefinition } from './definition.js';
+import { certificateOptions, roleOf, SshError, sshDefinition, stamp } from './definition.js';
 import { type Held, withLock } from './lock.js';
 import { NotSynced, replaceFile } from './replace.js';
+
+// What tests import from here (the pure parts live in definition.ts).
+export { certificateOptions, SshError };
 
 const run = promisify(execFile);
 /** ssh-keygen while holding the KRL's lock: a hung one must not hold it forever. */
 const keygen = (args: string[]) => run('ssh-keygen', args, { timeout: 30_000 });
-const PRINCIPAL = /^[a-z_][a-z0-9_-]{0,31}$/;
-const EXTENSIONS = new Set([
-  'permit-X11-forwarding',
-  'permit-agent-forwarding',
-  'permit-port-forwarding',
-  'permit-pty',
-  'permit-user-rc',
-]);
-const ADDRESS = /^[0-9a-fA-F.:]+(\/[0-9]{1,3})?$/;
 /** A request path as key ID: what request files may be called (no spaces, quotes or control characters). */
 const KEY_ID = /^[A-Za-z0-9._/@-]{1,300}$/;
 const SERIAL = /^serial:([1-9][0-9]{0,18})$/;
 
-export class SshError extends Error {
-  override name = 'SshError';
-}
-
-interface RoleSettings {
-  principals: string[];
-  extensions?: string[];
-  force_command?: string;
-  source_address?: string[];
-}
-
-interface Issued {
-  owner: string;
-  file: string;
-  grant: string;
+/** One certificate in the registry: its grant's tag (the wire format: `owner` is the access repo). */
+interface Issued extends Tag {
   requester: string;
-  /** The role of the request (absent in tags written before 0.2). */
-  role?: string;
-  resource: string;
-  expires: string;
   /** The certificate line, kept to verify its revocation with `ssh-keygen -Q`. */
   certificate: string;
   revoked?: string;
@@ -79,34 +57,6 @@ interface Registry {
 
 export function caEnv(ca: string, what: 'CA_KEY' | 'KRL'): string {
   return `TIMEBOX_SSH_${ca.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${what}`;
-}
-
-/** `YYYYMMDDHHMMSS` in UTC, as ssh-keygen -V reads it with TZ=UTC. */
-function stamp(d: Date): string {
-  return d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-}
-
-/** The ssh-keygen options for a role, every value checked again here (they are arguments, never a shell). */
-export function certificateOptions(role: RoleSettings): string[] {
-  for (const p of role.principals)
-    if (!PRINCIPAL.test(p)) throw new SshError(`refusing the principal ${JSON.stringify(p)}`);
-  const out = ['-n', role.principals.join(','), '-O', 'clear'];
-  for (const e of role.extensions ?? ['permit-pty']) {
-    if (!EXTENSIONS.has(e)) throw new SshError(`refusing the extension ${JSON.stringify(e)}`);
-    out.push('-O', e);
-  }
-  if (role.force_command !== undefined) {
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
-    if (/[\u0000-\u001f\u007f]/.test(role.force_command) || role.force_command.length === 0)
-      throw new SshError('refusing a force_command with control characters');
-    out.push('-O', `force-command=${role.force_command}`);
-  }
-  if (role.source_address) {
-    for (const a of role.source_address)
-      if (!ADDRESS.test(a)) throw new SshError(`refusing the address ${JSON.stringify(a)}`);
-    out.push('-O', `source-address=${role.source_address.join(',')}`);
-  }
-  return out;
 }
 
 /** What went wrong in a child process: its stderr, else the first line of the error. */
@@ -178,24 +128,8 @@ export function listedSerials(listing: string, fp: string): (serial: bigint) => 
 
 export const ssh: Provider = {
   ...sshDefinition,
-  needsPublicKeys: true,
 
-  targetKey(resource) {
-    return `ssh:${String(resource.ca)}`;
-  },
-
-  preview(spec): PermissionPreview {
-    const role = spec.roleSettings as unknown as RoleSettings;
-    const opts = certificateOptions(role);
-    return {
-      summary: `an SSH certificate for each of ${spec.requester}'s keys, as ${role.principals.join(', ')}, valid ${spec.startsAt.toISOString()} to ${spec.expiresAt.toISOString()}`,
-      statements: [
-        `ssh-keygen -s <${String(spec.resource.ca)} CA> -I ${spec.file} -V ${stamp(spec.startsAt)}:${stamp(spec.expiresAt)} -z <serial> ${opts.join(' ')} <key>.pub`,
-      ],
-    };
-  },
-
-  async connect(resource, env) {
+  async connect(resource, env, context) {
     const ca = String(resource.ca);
     const keyVar = caEnv(ca, 'CA_KEY');
     const krlVar = caEnv(ca, 'KRL');
@@ -211,178 +145,176 @@ export const ssh: Provider = {
         `cannot read the CA key ${keyVar}=${caKey}: ${(err as Error).message.split('\n')[0]}`,
       );
     }
+    const clock = clockOf(context);
     if (!existsSync(krl))
-      await withLock(`${krl}.lock`, async (held) => {
-        if (!existsSync(krl)) await replaceFile(krl, (tmp) => keygen(['-k', '-f', tmp]).then(() => {}), held);
-      });
-    return target(ca, caKey, caPublic, krl);
+      await withLock(
+        `${krl}.lock`,
+        async (held) => {
+          if (!existsSync(krl))
+            await replaceFile(krl, (tmp) => keygen(['-k', '-f', tmp]).then(() => {}), held);
+        },
+        { clock },
+      );
+    return target({ ca, caKey, caPublic, krl, registryFile: `${krl}.timebox.json`, clock });
   },
 };
 
-function target(ca: string, caKey: string, caPublic: string, krl: string): ProviderTarget {
-  const registryFile = `${krl}.timebox.json`;
+/** One CA's target: its key, the KRL sshd reads, and the registry of issued certificates beside it. */
+interface Ca {
+  ca: string;
+  caKey: string;
+  caPublic: string;
+  krl: string;
+  registryFile: string;
+  clock: Clock;
+}
+
+/** The registry; never read as empty when it exists but cannot be read (an update would erase it). */
+async function readRegistry(registryFile: string): Promise<Registry> {
+  let text: string;
+  try {
+    text = await readFile(registryFile, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, certificates: {} };
+    throw new SshError(`cannot read ${registryFile}: ${(err as Error).message}`);
+  }
+  try {
+    const r = JSON.parse(text) as Registry;
+    if (typeof r?.certificates !== 'object' || r.certificates === null) throw new Error('no certificates');
+    return r;
+  } catch {
+    throw new SshError(
+      `${registryFile} is not a certificate registry (${text.length} bytes): restore it from a backup; ` +
+        'Timebox does not overwrite a registry it cannot read',
+    );
+  }
+}
+
+function writeRegistry(registryFile: string, r: Registry, held: Held): Promise<void> {
+  return replaceFile(registryFile, (tmp) => writeFile(tmp, JSON.stringify(r, null, 2), { flag: 'wx' }), held);
+}
+
+/**
+ * Adds the serials to the KRL: ssh-keygen updates a copy, which replaces the KRL whole (never an empty or
+ * half-written KRL, whatever fails or is killed). Called holding the lock.
+ */
+async function revokeSerials(c: Ca, serials: string[], r: Registry, held: Held): Promise<void> {
+  if (serials.length === 0) return;
+  const dir = await mkdtemp(join(tmpdir(), 'timebox-krl-'));
+  try {
+    const caFile = join(dir, 'ca.pub');
+    await writeFile(caFile, `${c.caPublic}\n`);
+    await writeFile(join(dir, 'spec'), serials.map((s) => `serial: ${s}\n`).join(''));
+    // A symlinked KRL: the file it points to is replaced, in its own directory.
+    let real = c.krl;
+    try {
+      real = await realpath(c.krl);
+      await replaceFile(
+        real,
+        async (tmp) => {
+          await copyFile(real, tmp, constants.COPYFILE_EXCL);
+          await keygen(['-k', '-u', '-s', caFile, '-f', tmp, join(dir, 'spec')]);
+        },
+        held,
+      );
+    } catch (err) {
+      const state = err instanceof NotSynced ? 'not known to be durable' : 'unchanged';
+      throw new SshError(
+        `revoking serial ${serials.join(', ')} failed, ${c.krl} is ${state}: ${reason(err)}`,
+      );
+    }
+    await verify(serials, r, real, caFile, dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Signs a certificate for each of the requester's keys, valid for the grant's window. */
+async function sign(c: Ca, spec: GrantSpec): Promise<[string, Issued][]> {
+  const options = certificateOptions(roleOf(spec));
+  if (!KEY_ID.test(spec.file)) throw new SshError(`refusing the key ID ${JSON.stringify(spec.file)}`);
+  const keys = (spec.publicKeys ?? []).map((line) => {
+    const parsed = parseSshPublicKey(line);
+    if (!parsed.ok) throw new SshError(`refusing a public key of ${spec.requester}: ${parsed.message}`);
+    return parsed.key.text;
+  });
+  if (keys.length === 0) throw new SshError(`${spec.requester} has no SSH public key to certify`);
+  const dir = await mkdtemp(join(tmpdir(), 'timebox-cert-'));
+  const issued: [string, Issued][] = [];
+  try {
+    for (const [i, key] of keys.entries()) {
+      const serial = (BigInt(`0x${randomBytes(8).toString('hex')}`) & 0x7fffffffffffffffn || 1n).toString();
+      const file = join(dir, `key${i}.pub`);
+      await writeFile(file, `${key} ${spec.requester}\n`);
+      await run(
+        'ssh-keygen',
+        [
+          '-q',
+          '-s',
+          c.caKey,
+          '-I',
+          spec.file,
+          '-V',
+          `${stamp(spec.startsAt)}:${stamp(spec.expiresAt)}`,
+          '-z',
+          serial,
+          ...options,
+          file,
+        ],
+        { env: { ...process.env, TZ: 'UTC' } },
+      );
+      const certificate = (await readFile(join(dir, `key${i}-cert.pub`), 'utf8')).trim();
+      issued.push([serial, { ...tagFor(spec), requester: spec.requester, certificate }]);
+    }
+  } catch (err) {
+    const stderr = String((err as { stderr?: string }).stderr ?? '').trim();
+    throw new SshError(
+      `signing ${spec.file} with CA \`${c.ca}\` failed: ${stderr || (err as Error).message.split('\n')[0]}`,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return issued;
+}
+
+function target(c: Ca): ProviderTarget {
   const pending = new Set<Promise<unknown>>();
   /** Runs `fn` holding `<krl>.lock`: the one writer of the KRL and the registry, across processes. */
   const locked = <T>(fn: (held: Held) => Promise<T>): Promise<T> => {
-    const p = withLock(`${krl}.lock`, fn);
+    const p = withLock(`${c.krl}.lock`, fn, { clock: c.clock });
     const settled = p.catch(() => undefined);
     pending.add(settled);
     void settled.then(() => pending.delete(settled));
     return p;
   };
 
-  /** The registry; never read as empty when it exists but cannot be read (an update would erase it). */
-  const read = async (): Promise<Registry> => {
-    let text: string;
-    try {
-      text = await readFile(registryFile, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, certificates: {} };
-      throw new SshError(`cannot read ${registryFile}: ${(err as Error).message}`);
-    }
-    try {
-      const r = JSON.parse(text) as Registry;
-      if (typeof r?.certificates !== 'object' || r.certificates === null) throw new Error('no certificates');
-      return r;
-    } catch {
-      throw new SshError(
-        `${registryFile} is not a certificate registry (${text.length} bytes): restore it from a backup; ` +
-          'Timebox does not overwrite a registry it cannot read',
-      );
-    }
-  };
-  const write = (r: Registry, held: Held) =>
-    replaceFile(registryFile, (tmp) => writeFile(tmp, JSON.stringify(r, null, 2), { flag: 'wx' }), held);
-
-  /**
-   * Adds the serials to the KRL: ssh-keygen updates a copy, which replaces the KRL whole (never an empty or
-   * half-written KRL, whatever fails or is killed). Called holding the lock.
-   */
-  const revokeSerials = async (serials: string[], r: Registry, held: Held): Promise<void> => {
-    if (serials.length === 0) return;
-    const dir = await mkdtemp(join(tmpdir(), 'timebox-krl-'));
-    try {
-      const caFile = join(dir, 'ca.pub');
-      await writeFile(caFile, `${caPublic}\n`);
-      await writeFile(join(dir, 'spec'), serials.map((s) => `serial: ${s}\n`).join(''));
-      // A symlinked KRL: the file it points to is replaced, in its own directory.
-      let real = krl;
-      try {
-        real = await realpath(krl);
-        await replaceFile(
-          real,
-          async (tmp) => {
-            await copyFile(real, tmp, constants.COPYFILE_EXCL);
-            await keygen(['-k', '-u', '-s', caFile, '-f', tmp, join(dir, 'spec')]);
-          },
-          held,
-        );
-      } catch (err) {
-        const state = err instanceof NotSynced ? 'not known to be durable' : 'unchanged';
-        throw new SshError(
-          `revoking serial ${serials.join(', ')} failed, ${krl} is ${state}: ${reason(err)}`,
-        );
-      }
-      await verify(serials, r, real, caFile, dir);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  };
-
   return {
-    async list() {
-      const r = await read();
+    async list(): Promise<ManagedAccess[]> {
+      const r = await readRegistry(c.registryFile);
       return Object.entries(r.certificates)
-        .filter(([, c]) => !c.revoked)
-        .map(([serial, c]) => ({
-          owner: c.owner,
-          provider: 'ssh',
-          resourceId: c.resource,
-          file: c.file,
-          grantId: c.grant,
-          requester: c.requester ?? null,
-          role: c.role ?? null,
-          principal: `serial:${serial}`,
-          expiresAt: c.expires,
-        }));
+        .filter(([, cert]) => !cert.revoked)
+        .map(([serial, cert]) => taggedAccess('ssh', `serial:${serial}`, cert));
     },
 
     async grant(spec: GrantSpec): Promise<GrantOutcome> {
-      const role = spec.roleSettings as unknown as RoleSettings;
-      const options = certificateOptions(role);
-      if (!KEY_ID.test(spec.file)) throw new SshError(`refusing the key ID ${JSON.stringify(spec.file)}`);
-      const keys = (spec.publicKeys ?? []).map((line) => {
-        const parsed = parseSshPublicKey(line);
-        if (!parsed.ok) throw new SshError(`refusing a public key of ${spec.requester}: ${parsed.message}`);
-        return parsed.key.text;
-      });
-      if (keys.length === 0) throw new SshError(`${spec.requester} has no SSH public key to certify`);
-      const dir = await mkdtemp(join(tmpdir(), 'timebox-cert-'));
-      const issued: [string, Issued][] = [];
-      try {
-        for (const [i, key] of keys.entries()) {
-          const serial = (
-            BigInt(`0x${randomBytes(8).toString('hex')}`) & 0x7fffffffffffffffn || 1n
-          ).toString();
-          const file = join(dir, `key${i}.pub`);
-          await writeFile(file, `${key} ${spec.requester}\n`);
-          await run(
-            'ssh-keygen',
-            [
-              '-q',
-              '-s',
-              caKey,
-              '-I',
-              spec.file,
-              '-V',
-              `${stamp(spec.startsAt)}:${stamp(spec.expiresAt)}`,
-              '-z',
-              serial,
-              ...options,
-              file,
-            ],
-            { env: { ...process.env, TZ: 'UTC' } },
-          );
-          const certificate = (await readFile(join(dir, `key${i}-cert.pub`), 'utf8')).trim();
-          issued.push([
-            serial,
-            {
-              owner: spec.owner,
-              file: spec.file,
-              grant: spec.grantId,
-              requester: spec.requester,
-              role: spec.role,
-              resource: spec.resourceId,
-              expires: spec.expiresAt.toISOString(),
-              certificate,
-            },
-          ]);
-        }
-      } catch (err) {
-        const stderr = String((err as { stderr?: string }).stderr ?? '').trim();
-        throw new SshError(
-          `signing ${spec.file} with CA \`${ca}\` failed: ${stderr || (err as Error).message.split('\n')[0]}`,
-        );
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
+      const issued = await sign(c, spec);
       // One set of certificates per request: the ones issued before for it are revoked (a re-grant).
       await locked(async (held) => {
-        const r = await read();
+        const r = await readRegistry(c.registryFile);
         const earlier = Object.entries(r.certificates)
-          .filter(([, c]) => !c.revoked && c.owner === spec.owner && c.file === spec.file)
+          .filter(([, cert]) => !cert.revoked && cert.owner === spec.accessRepoId && cert.file === spec.file)
           .map(([s]) => s);
-        for (const [s, c] of issued) r.certificates[s] = c;
-        await write(r, held);
+        for (const [s, cert] of issued) r.certificates[s] = cert;
+        await writeRegistry(c.registryFile, r, held);
         if (earlier.length === 0) return;
-        await revokeSerials(earlier, r, held);
-        for (const s of earlier) (r.certificates[s] as Issued).revoked = new Date().toISOString();
-        await write(r, held);
+        await revokeSerials(c, earlier, r, held);
+        for (const s of earlier) (r.certificates[s] as Issued).revoked = c.clock.now().toISOString();
+        await writeRegistry(c.registryFile, r, held);
       });
       return {
         principal: issued.map(([s]) => `serial:${s}`).join(','),
         expiresAt: spec.expiresAt.toISOString(),
-        secret: `${issued.map(([, c]) => c.certificate).join('\n')}\n`,
+        secret: `${issued.map(([, cert]) => cert.certificate).join('\n')}\n`,
       };
     },
 
@@ -393,12 +325,12 @@ function target(ca: string, caKey: string, caPublic: string, krl: string): Provi
           `refusing to revoke ${JSON.stringify(access.principal)}: not a certificate serial`,
         );
       await locked(async (held) => {
-        const r = await read();
-        await revokeSerials([serial], r, held);
-        const c = r.certificates[serial];
-        if (!c) return;
-        c.revoked = new Date().toISOString();
-        await write(r, held);
+        const r = await readRegistry(c.registryFile);
+        await revokeSerials(c, [serial], r, held);
+        const cert = r.certificates[serial];
+        if (!cert) return;
+        cert.revoked = c.clock.now().toISOString();
+        await writeRegistry(c.registryFile, r, held);
       });
       // Open SSH sessions belong to the hosts: the certificate can no longer open new ones.
       return { principal: access.principal, sessionsEnded: 0, activity: null };

@@ -17,6 +17,7 @@ import { readlinkSync } from 'node:fs';
 import { link, open, rename, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { type Clock, systemClock } from '../../core/clock.js';
 
 export class LockError extends Error {
   override name = 'LockError';
@@ -27,6 +28,11 @@ export interface LockOptions {
   staleMs?: number;
   /** How long to wait for a live holder before giving up (default 60 s). */
   timeoutMs?: number;
+  /**
+   * Waits, refreshes and ages (default: the system clock). Staleness compares it with the lock file's
+   * modification time, which the holder sets from it too.
+   */
+  clock?: Clock;
 }
 
 export interface Held {
@@ -72,7 +78,6 @@ function parseHolder(text: string): Holder | null {
 }
 
 const code = (err: unknown) => (err as NodeJS.ErrnoException).code;
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The lock file as found: its inode (to recognise it after a rename), age and holder. */
 async function inspect(
@@ -141,14 +146,14 @@ async function tryCreate(path: string, holder: Holder): Promise<boolean> {
   return true;
 }
 
-async function acquire(path: string, staleMs: number, timeoutMs: number): Promise<Holder> {
+async function acquire(path: string, staleMs: number, timeoutMs: number, clock: Clock): Promise<Holder> {
   const me: Holder = {
     pid: process.pid,
     where: WHERE,
     token: randomBytes(12).toString('hex'),
-    since: new Date().toISOString(),
+    since: clock.now().toISOString(),
   };
-  const started = Date.now();
+  const started = clock.nowMs();
   let wait = 5;
   for (;;) {
     if (await tryCreate(path, me)) return me;
@@ -157,17 +162,17 @@ async function acquire(path: string, staleMs: number, timeoutMs: number): Promis
     const { holder } = found;
     const gone =
       holder !== null && holder.where === WHERE && holder.pid !== process.pid && !alive(holder.pid);
-    if (gone || Date.now() - found.mtimeMs > staleMs) {
+    if (gone || clock.nowMs() - found.mtimeMs > staleMs) {
       await remove(path, { ino: found.ino, mtimeMs: found.mtimeMs });
       continue;
     }
-    if (Date.now() - started > timeoutMs)
+    if (clock.nowMs() - started > timeoutMs)
       throw new LockError(
         `${path} is held by ${holder ? `pid ${holder.pid} on ${holder.where.split(' ')[0]} since ${holder.since}` : 'a writer'}; ` +
           'waited too long (if that process is gone from another host, the lock is stale after ' +
           `${Math.round(staleMs / 1000)} s, or remove the file)`,
       );
-    await delay(wait + Math.random() * wait);
+    await clock.sleep(wait + Math.random() * wait);
     wait = Math.min(wait * 2, 100);
   }
 }
@@ -183,23 +188,25 @@ export function withLock<T>(
   const key = resolve(path);
   const staleMs = opts.staleMs ?? 20_000;
   const timeoutMs = opts.timeoutMs ?? 60_000;
+  const clock = opts.clock ?? systemClock;
   const run = async () => {
-    const me = await acquire(key, staleMs, timeoutMs);
+    const me = await acquire(key, staleMs, timeoutMs, clock);
     const assertHeld = async () => {
       const found = await inspect(key);
       if (found?.holder?.token !== me.token)
         throw new LockError(`lost the lock ${key} (it was judged stale and taken): nothing committed`);
     };
-    const refresh = setInterval(() => {
-      assertHeld()
-        .then(() => utimes(key, new Date(), new Date()))
-        .catch(() => undefined);
-    }, staleMs / 4);
-    refresh.unref();
+    const refresh = clock
+      .every(staleMs / 4, () => {
+        assertHeld()
+          .then(() => utimes(key, clock.now(), clock.now()))
+          .catch(() => undefined);
+      })
+      .unref();
     try {
       return await fn({ assertHeld });
     } finally {
-      clearInterval(refresh);
+      refresh.cancel();
       // Released only if it is still this holder's (a lock taken from it belongs to the new holder).
       const found = await inspect(key).catch(() => null);
       if (found?.holder?.token === me.token)
