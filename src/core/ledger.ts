@@ -194,37 +194,8 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
   const open = new Map<string, Open>();
   let lastMs = Number.NEGATIVE_INFINITY;
 
-  const close = (file: string, atMs: number, how: 'revoked' | 'replaced', commit: HistoryCommit) => {
-    const o = open.get(file);
-    if (!o) return;
-    open.delete(file);
-    if (atMs >= o.expiresMs) {
-      // It had already expired; the removal is the revert that records the revocation (who carried it out,
-      // when, and the activity), after the expiry that ended the access.
-      if (how === 'revoked') {
-        const activity = trailer(commit, TRAILERS.activity)[0];
-        if (activity) o.grant.activity = activity;
-        o.grant.reverted = {
-          at: iso(Math.max(atMs, o.expiresMs)),
-          by: actorOf(commit.author),
-          commit: commit.sha,
-          reason: trailer(commit, TRAILERS.reason)[0] ?? 'expired',
-        };
-      }
-      return;
-    }
-    const end = Math.max(atMs, o.startsMs);
-    o.grant.ends_at = iso(end);
-    o.grant.state = how;
-    o.grant.ended_by = commit.sha;
-    if (how === 'revoked') {
-      o.grant.ended_by_author = actorOf(commit.author);
-      const reason = trailer(commit, TRAILERS.reason)[0];
-      o.grant.revocation_reason = reason ?? 'request file removed before expiry';
-      const activity = trailer(commit, TRAILERS.activity)[0];
-      if (activity) o.grant.activity = activity;
-    }
-  };
+  const close = (file: string, atMs: number, how: 'revoked' | 'replaced', commit: HistoryCommit) =>
+    closeGrant(open, file, atMs, how, commit);
 
   const trust: TrailerTrust = {
     identities: config.audit?.timebox ?? [],
@@ -248,21 +219,7 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
         message: `${ignored.join(', ')} in a commit Timebox did not make: ignored (${reasons.join('; ')})`,
       });
     }
-    let ms = Date.parse(commit.time);
-    if (Number.isNaN(ms)) {
-      notes.push({
-        commit: commit.sha,
-        message: `commit has an unreadable date (${commit.time}); using its parent's`,
-      });
-      ms = lastMs;
-    }
-    if (ms < lastMs) {
-      notes.push({
-        commit: commit.sha,
-        message: `commit is dated ${iso(ms)}, before the commit below it (${iso(lastMs)}); using the later time`,
-      });
-      ms = lastMs;
-    }
+    const ms = commitTime(commit, lastMs, notes);
     commitTimes.push([commit.sha, ms]);
     lastMs = ms;
     if (commit.parents.length > 2)
@@ -339,6 +296,68 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
     unsetNote.note.message = `Timebox-* trailers ignored in ${unsetNote.count} commit${unsetNote.count === 1 ? '' : 's'} (this one and later): timebox.yaml sets no ${unset}, so no commit is known to be Timebox's (docs/audit.md)`;
   }
   return { version: 1, grants, notes, commitTimes };
+}
+
+/**
+ * Ends the open grant of `file` at `atMs`: revoked (its file removed) or replaced (edited). A grant already
+ * expired stays expired; its removal is the revert that records the revocation.
+ */
+function closeGrant(
+  open: Map<string, Open>,
+  file: string,
+  atMs: number,
+  how: 'revoked' | 'replaced',
+  commit: HistoryCommit,
+): void {
+  const o = open.get(file);
+  if (!o) return;
+  open.delete(file);
+  if (atMs >= o.expiresMs) {
+    // It had already expired; the removal is the revert that records the revocation (who carried it out,
+    // when, and the activity), after the expiry that ended the access.
+    if (how === 'revoked') {
+      const activity = trailer(commit, TRAILERS.activity)[0];
+      if (activity) o.grant.activity = activity;
+      o.grant.reverted = {
+        at: iso(Math.max(atMs, o.expiresMs)),
+        by: actorOf(commit.author),
+        commit: commit.sha,
+        reason: trailer(commit, TRAILERS.reason)[0] ?? 'expired',
+      };
+    }
+    return;
+  }
+  const end = Math.max(atMs, o.startsMs);
+  o.grant.ends_at = iso(end);
+  o.grant.state = how;
+  o.grant.ended_by = commit.sha;
+  if (how === 'revoked') {
+    o.grant.ended_by_author = actorOf(commit.author);
+    const reason = trailer(commit, TRAILERS.reason)[0];
+    o.grant.revocation_reason = reason ?? 'request file removed before expiry';
+    const activity = trailer(commit, TRAILERS.activity)[0];
+    if (activity) o.grant.activity = activity;
+  }
+}
+
+/** The commit's time for the ledger: never before the commit below it, its parent's when unreadable (with a note). */
+function commitTime(commit: HistoryCommit, lastMs: number, notes: LedgerNote[]): number {
+  let ms = Date.parse(commit.time);
+  if (Number.isNaN(ms)) {
+    notes.push({
+      commit: commit.sha,
+      message: `commit has an unreadable date (${commit.time}); using its parent's`,
+    });
+    ms = lastMs;
+  }
+  if (ms < lastMs) {
+    notes.push({
+      commit: commit.sha,
+      message: `commit is dated ${iso(ms)}, before the commit below it (${iso(lastMs)}); using the later time`,
+    });
+    ms = lastMs;
+  }
+  return ms;
 }
 
 /** Canonical spelling of each trailer Timebox writes, by lower-case key. */
