@@ -1,7 +1,9 @@
 // The fake's GitHub data, by resource: accounts (state/accounts.ts), repositories and pushes
 // (state/repos.ts), pull requests and merges (state/pulls.ts), and here issues, labels, reviews, comments and
 // check runs. The records' types are in state/types.ts.
-import { API_URL, buildIssue, buildLabel, type JsonObject, nodeId, WEB_URL } from './builders.js';
+
+import { buildIssue, buildLabel } from './builders/issues.js';
+import { API_URL, type JsonObject, nodeId, WEB_URL } from './builders.js';
 import { PullStore } from './state/pulls.js';
 import type { IssueState, OpenIssueInput, PullState, RepoState, ReviewInput } from './state/types.js';
 

@@ -1,5 +1,5 @@
 // The contents API: a file or directory at a ref, and deleting a file with a commit.
-import { buildContent, buildGitCommit } from '../builders.js';
+import { buildContent, buildGitCommit } from '../builders/git.js';
 import type { TreeEntry } from '../git-store.js';
 import { actorOf, error, type Forge, NOT_FOUND, type On, repoOf } from '../router.js';
 import { apiSigner, gitIdentity } from './git-data.js';

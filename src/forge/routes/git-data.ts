@@ -1,5 +1,7 @@
 // Git data: blobs, trees, commits and refs, read and written object by object as GitHub's git database API does.
-import { API_URL, base64Lines, buildGitCommit, buildGitRef, type JsonObject, nodeId } from '../builders.js';
+
+import { buildGitCommit, buildGitRef } from '../builders/git.js';
+import { API_URL, base64Lines, type JsonObject, nodeId } from '../builders.js';
 import { GitInputError, type Identity, type TreeEntry, type TreeInput } from '../git-store.js';
 import {
   actorOf,

@@ -1,6 +1,8 @@
 // A repository's history: its commits, the activity log of branch updates, comparisons, and the pull requests
 // a commit belongs to.
-import { API_URL, buildDiffEntry, type JsonObject, nodeId, WEB_URL } from '../builders.js';
+
+import { buildDiffEntry } from '../builders/git.js';
+import { API_URL, type JsonObject, nodeId, WEB_URL } from '../builders.js';
 import { ZERO_SHA } from '../git-store.js';
 import {
   type Context,

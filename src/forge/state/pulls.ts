@@ -1,6 +1,9 @@
 // Pull requests: opened, edited, closed, reopened and merged as GitHub does; the fields GitHub derives from
 // git (head/base sha, files, commits, counts, mergeability) are recomputed from the repository on every read.
-import { API_URL, buildDiffEntry, buildPull, type DiffParts, type JsonObject } from '../builders.js';
+
+import { buildDiffEntry, type DiffParts } from '../builders/git.js';
+import { buildPull } from '../builders/issues.js';
+import { API_URL, type JsonObject } from '../builders.js';
 import { RepoStore } from './repos.js';
 import {
   GITHUB_COMMITTER,
