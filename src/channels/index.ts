@@ -10,6 +10,7 @@ export {
   NOTIFY_EVENTS,
   type NotifyEvent,
 } from './message.js';
+export { channelsNotifier, type NoticeContext, toChannelMessages } from './notices.js';
 export { type ChannelLogger, Notifier, type NotifierOptions, type Route } from './router.js';
 export { SLACK_TOKEN_ENV, SlackChannel } from './slack.js';
 export { sign, WEBHOOK_SECRET_ENV, type WebhookBody, WebhookChannel, webhookBody } from './webhook.js';

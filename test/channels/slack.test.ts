@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { WebClient } from '@slack/web-api';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeliveryError } from '../../src/channels/message.js';
 import { SLACK_METADATA_TYPE, SlackChannel } from '../../src/channels/slack.js';
@@ -132,6 +135,54 @@ describe('Slack channel', () => {
   it('never sends the token anywhere but the Authorization header', async () => {
     await channel().deliver(message('opened'));
     expect(JSON.stringify(slack.calls)).not.toContain(TOKEN);
+  });
+});
+
+describe('where Slack’s OpenAPI description lags the live API (the double’s documented patches)', () => {
+  // The unpatched description, to show each lag the double works around is real.
+  const spec = JSON.parse(
+    readFileSync(new URL('../../../shared/specs/slack/slack_web_openapi_v2.json', import.meta.url), 'utf8'),
+  ) as {
+    paths: Record<
+      string,
+      Record<string, { parameters: { name: string }[]; responses: Record<string, { schema: object }> }>
+    >;
+  };
+  const ajv = new Ajv({ strict: false, allErrors: true, logger: false });
+  addFormats.default(ajv);
+  ajv.addSchema({ ...spec, $id: 'raw-slack' });
+  const response = (path: string, method: string) =>
+    ajv.compile({ $ref: `raw-slack#/paths/~1${path}/${method}/responses/200/schema` });
+  const message = { type: 'message', ts: '1764000001.000001', text: 'x', user: 'U0TIMEBOX01' };
+
+  it('has no message metadata, neither as a parameter nor on messages', () => {
+    const params = (path: string, method: string) =>
+      spec.paths[`/${path}`]?.[method]?.parameters.map((p) => p.name);
+    expect(params('chat.postMessage', 'post')).not.toContain('metadata');
+    expect(params('chat.update', 'post')).not.toContain('metadata');
+    expect(params('conversations.history', 'get')).not.toContain('include_all_metadata');
+    const history = response('conversations.history', 'get');
+    const page = {
+      ok: true,
+      has_more: false,
+      pin_count: 0,
+      channel_actions_ts: null,
+      channel_actions_count: 0,
+    };
+    expect(history({ ...page, messages: [message] })).toBe(true);
+    expect(
+      history({ ...page, messages: [{ ...message, metadata: { event_type: 't', event_payload: {} } }] }),
+    ).toBe(false);
+    // An empty channel (the live API answers `messages: []`) and a next page cursor are not allowed either.
+    expect(history({ ...page, messages: [] })).toBe(false);
+    expect(history({ ...page, messages: [message], response_metadata: { next_cursor: 'x' } })).toBe(false);
+  });
+
+  it('describes chat.update’s message.blocks as an object; the live API returns an array', () => {
+    const update = response('chat.update', 'post');
+    const ok = { ok: true, channel: 'C0ACCESS01', ts: message.ts, text: 'x' };
+    expect(update({ ...ok, message: { text: 'x', blocks: [{ type: 'section' }] } })).toBe(false);
+    expect(update({ ...ok, message: { text: 'x', blocks: {} } })).toBe(true);
   });
 });
 
