@@ -24,6 +24,7 @@ export async function runDemoCommand(io: Io, opts: { json?: boolean; out?: strin
     io.stdout(`${c.bold('Timebox demo')}: the whole life of one access request, on this machine.\n`);
   const result: DemoResult = await runDemo(opts.json ? quiet : plain, {
     env: io.env,
+    clock: io.clock,
     ...(opts.out ? { out: opts.out } : {}),
   });
   if (opts.json) {
