@@ -184,3 +184,25 @@ it('access made by another access repo on the same target is left alone', () => 
   const p = planReconcile([g], [actual(g), theirs, untagged], POLICY, AT, 'repo');
   expect(p).toMatchObject({ revoke: [], grant: [], unchanged: 1, foreign: 2 });
 });
+
+describe('re-grants are planned, not patched in afterwards', () => {
+  it('an existing grant whose credentials were lost is granted again, replacing itself', () => {
+    const g = grant('requests/a.yaml');
+    const p = planReconcile([g], [actual(g)], POLICY, AT, 'repo', { regrant: new Set([g.id]) });
+    expect(p.grant).toEqual([
+      expect.objectContaining({ action: 'grant', file: g.file, grantId: g.id, replaces: g.id }),
+    ]);
+    expect(p).toMatchObject({ revoke: [], unchanged: 0 });
+  });
+
+  it('nothing is granted again that is not active, not provisionable, or already planned', () => {
+    const expired = grant('requests/old.yaml', { ends_at: '2026-01-05T10:30:00Z' });
+    const gone = grant('requests/gone.yaml', { role: 'no-such-role' });
+    const missing = grant('requests/missing.yaml');
+    const regrant = new Set([expired.id, gone.id, missing.id]);
+    const p = planReconcile([expired, gone, missing], [], POLICY, AT, 'repo', { regrant });
+    // `missing` is planned once, as a plain grant (nothing exists to replace).
+    expect(p.grant).toEqual([expect.objectContaining({ grantId: missing.id })]);
+    expect(p.grant[0]).not.toHaveProperty('replaces');
+  });
+});

@@ -9,7 +9,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { adminUrl, parseTag, type Tag, tagFor, taggedAccess, untaggedAccess } from '../common.js';
-import type { GrantOutcome, ManagedAccess, Provider, ProviderTarget, RevokeOutcome } from '../types.js';
+import type {
+  GrantOutcome,
+  GrantSpec,
+  ManagedAccess,
+  Provider,
+  ProviderTarget,
+  RevokeOutcome,
+} from '../types.js';
 import {
   checkedUser,
   grantStatements,
@@ -86,6 +93,60 @@ export const mysqlProvider: Provider = {
 
 /** The server-wide lock a grant holds while it writes a tag and creates its account. */
 const lockName = (user: string) => `timebox:${user}`;
+const eventName = (user: string) => mysql.escapeId(`${user}_expiry`);
+
+async function schedulerOn(pool: mysql.Pool): Promise<boolean> {
+  const [rows] = await pool.query('SELECT @@event_scheduler AS s');
+  return String((rows as { s: string }[])[0]?.s).toUpperCase() === 'ON';
+}
+
+/**
+ * Tags and creates (or brings in line) the account of a grant, under its name's lock so that no list takes
+ * the tag for an orphan before the account exists; with an event that locks it at expiry where the server
+ * runs its event scheduler.
+ */
+async function createAccount(
+  pool: mysql.Pool,
+  flavour: Flavour,
+  a: { user: string; host: string; limit: number; grants: string[]; spec: GrantSpec; hash: string },
+): Promise<void> {
+  const { user, host, limit, hash } = a;
+  const conn = await pool.getConnection();
+  let locked = false;
+  try {
+    const [got] = await conn.query('SELECT GET_LOCK(?, 10) AS got', [lockName(user)]);
+    locked = (got as { got: number | null }[])[0]?.got === 1;
+    if (!locked) throw new Error('another grant of this account is under way');
+    // The tag first (a crash leaves a tag without an account, which list drops), then the account.
+    await conn.query(`REPLACE INTO ${META_DB}.grants (user, host, tag) VALUES (?, ?, ?)`, [
+      user,
+      host,
+      JSON.stringify(tagFor(a.spec)),
+    ]);
+    await conn.query(
+      `CREATE USER IF NOT EXISTS ?@? ${identifiedBy(flavour)} WITH MAX_USER_CONNECTIONS ${limit}`,
+      [user, host, hash],
+    );
+    await conn.query(
+      `ALTER USER ?@? ${identifiedBy(flavour)} WITH MAX_USER_CONNECTIONS ${limit} ACCOUNT UNLOCK`,
+      [user, host, hash],
+    );
+    // An edited role may grant less: start from nothing.
+    await conn.query('REVOKE ALL PRIVILEGES, GRANT OPTION FROM ?@?', [user, host]);
+    for (const g of a.grants) await conn.query(g, [user, host]);
+    if (await schedulerOn(pool)) {
+      await conn.query(
+        `CREATE OR REPLACE EVENT ${META_DB}.${eventName(user)} ON SCHEDULE AT ? DO ALTER USER ${mysql.format('?@?', [user, host])} ACCOUNT LOCK`,
+        [a.spec.expiresAt.toISOString().slice(0, 19).replace('T', ' ')],
+      );
+    }
+  } catch (err) {
+    throw new MysqlError(`granting ${user} failed: ${(err as Error).message}`);
+  } finally {
+    if (locked) await conn.query('SELECT RELEASE_LOCK(?)', [lockName(user)]).catch(() => {});
+    conn.release();
+  }
+}
 
 function target(
   pool: mysql.Pool,
@@ -104,11 +165,6 @@ function target(
     ]);
     return (rows as { id: number }[]).map((r) => r.id);
   };
-  const schedulerOn = async () => {
-    const [rows] = await pool.query('SELECT @@event_scheduler AS s');
-    return String((rows as { s: string }[])[0]?.s).toUpperCase() === 'ON';
-  };
-  const eventName = (user: string) => mysql.escapeId(`${user}_expiry`);
   /**
    * A tag whose account is gone (deleted by hand, a revoke stopped half way, a crash before the account):
    * the tag alone is not access, so it is dropped — unless a grant of that name holds its lock (it is
@@ -178,44 +234,14 @@ function target(
       if (!Number.isInteger(limit) || limit < 1 || limit > 100)
         throw new MysqlError(`refusing max_user_connections ${limit}`);
       const password = randomBytes(24).toString('base64url');
-      const tag = tagFor(spec);
-      const hash = nativePasswordHash(password);
-      const conn = await pool.getConnection();
-      let locked = false;
-      try {
-        // Under the name's lock, so that no list takes the tag for an orphan before the account exists.
-        const [got] = await conn.query('SELECT GET_LOCK(?, 10) AS got', [lockName(user)]);
-        locked = (got as { got: number | null }[])[0]?.got === 1;
-        if (!locked) throw new Error('another grant of this account is under way');
-        // The tag first (a crash leaves a tag without an account, which list drops), then the account.
-        await conn.query(`REPLACE INTO ${META_DB}.grants (user, host, tag) VALUES (?, ?, ?)`, [
-          user,
-          host,
-          JSON.stringify(tag),
-        ]);
-        await conn.query(
-          `CREATE USER IF NOT EXISTS ?@? ${identifiedBy(flavour)} WITH MAX_USER_CONNECTIONS ${limit}`,
-          [user, host, hash],
-        );
-        await conn.query(
-          `ALTER USER ?@? ${identifiedBy(flavour)} WITH MAX_USER_CONNECTIONS ${limit} ACCOUNT UNLOCK`,
-          [user, host, hash],
-        );
-        // An edited role may grant less: start from nothing.
-        await conn.query('REVOKE ALL PRIVILEGES, GRANT OPTION FROM ?@?', [user, host]);
-        for (const g of grants) await conn.query(g, [user, host]);
-        if (await schedulerOn()) {
-          await conn.query(
-            `CREATE OR REPLACE EVENT ${META_DB}.${eventName(user)} ON SCHEDULE AT ? DO ALTER USER ${mysql.format('?@?', [user, host])} ACCOUNT LOCK`,
-            [spec.expiresAt.toISOString().slice(0, 19).replace('T', ' ')],
-          );
-        }
-      } catch (err) {
-        throw new MysqlError(`granting ${user} failed: ${(err as Error).message}`);
-      } finally {
-        if (locked) await conn.query('SELECT RELEASE_LOCK(?)', [lockName(user)]).catch(() => {});
-        conn.release();
-      }
+      await createAccount(pool, flavour, {
+        user,
+        host,
+        limit,
+        grants,
+        spec,
+        hash: nativePasswordHash(password),
+      });
       const out = new URL(publicUrl.href);
       out.username = user;
       out.password = password;
