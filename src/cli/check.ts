@@ -24,9 +24,6 @@ export interface CheckOptions {
   headSha?: string;
 }
 
-/** Moved to the shared module (context.ts); re-exported until bench/apply.ts imports it from there. */
-export { loadRepoOrFail } from './context.js';
-
 export async function runCheck(io: Io, files: string[], opts: CheckOptions): Promise<number> {
   const root = repoRoot(io, opts.repo);
   const at = parseAt(opts.at, () => io.clock.now());

@@ -9,10 +9,6 @@ import { type Ledger, type LedgerEvent, statusAt } from '../core/ledger.js';
 import { colors, type Io, type LedgerOptions, loadLedger, parseAt, repoRoot } from './context.js';
 import { EXIT, UsageError } from './errors.js';
 
-/** Moved to the shared module (context.ts); re-exported until bench/apply.ts and test/model/world.ts
- * import it from there. */
-export { loadLedger } from './context.js';
-
 export async function runStatus(
   io: Io,
   opts: LedgerOptions & { at?: string; json?: boolean },
