@@ -54,6 +54,7 @@ export class SlackChannel implements Channel {
   readonly #historyPages: number;
   /** key → ts of that request's message. */
   readonly #posted = new Map<string, string>();
+  #canLookUp = true;
 
   constructor(options: SlackChannelOptions) {
     this.id = `slack:${options.channel}`;
@@ -140,13 +141,24 @@ export class SlackChannel implements Channel {
 
   async #find(key: string): Promise<string | undefined> {
     let cursor: string | undefined;
-    for (let page = 0; page < this.#historyPages; page++) {
-      const res = await this.#client.conversations.history({
-        channel: this.#channel,
-        limit: 200,
-        include_all_metadata: true,
-        ...(cursor ? { cursor } : {}),
-      });
+    for (let page = 0; page < this.#historyPages && this.#canLookUp; page++) {
+      let res: Awaited<ReturnType<WebClient['conversations']['history']>>;
+      try {
+        res = await this.#client.conversations.history({
+          channel: this.#channel,
+          limit: 200,
+          include_all_metadata: true,
+          ...(cursor ? { cursor } : {}),
+        });
+      } catch (error) {
+        // Without channels:history/groups:history a restart costs a second message per open request, which
+        // is better than no message at all; the scope is not asked for again.
+        if (error instanceof WebAPIPlatformError && error.data.error === 'missing_scope') {
+          this.#canLookUp = false;
+          return undefined;
+        }
+        throw error;
+      }
       for (const m of res.messages ?? []) {
         const meta = (m as { metadata?: { event_type?: string; event_payload?: { key?: unknown } } })
           .metadata;

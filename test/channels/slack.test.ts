@@ -101,6 +101,20 @@ describe('Slack channel', () => {
     ]);
   });
 
+  it('without a history scope, posts instead of looking up (and does not ask again)', async () => {
+    const c = channel();
+    slack.failNext('conversations.history', { error: 'missing_scope' });
+    await c.deliver(message('opened'));
+    await c.deliver(message('opened', { key: 'acme/access#43' }));
+    await c.deliver(message('granted'));
+    expect(slack.calls.map((x) => x.method)).toEqual([
+      'conversations.history',
+      'chat.postMessage',
+      'chat.postMessage',
+      'chat.update',
+    ]);
+  });
+
   it('posts a fresh message when the old one was deleted', async () => {
     const c = channel();
     await c.deliver(message('opened'));

@@ -6,7 +6,7 @@
 // recorded too, so a test fails loudly either way.
 //
 // Slack stopped updating that file; where it lags the live API the double follows the live API and says
-// so here (and only here), in SPEC_LAGS and REQUEST_LAGS:
+// so here (and only here), in loadSpec and REQUEST_LAGS:
 //  - `token`: described as a `token` header/query parameter; the live API and @slack/web-api send
 //    `Authorization: Bearer xoxb-…`. The double requires the bearer header.
 //  - GET methods (conversations.history, auth.test) are described with query parameters; @slack/web-api
@@ -20,6 +20,9 @@
 //  - chat.update's response describes `message.blocks` as an object; the live API returns an array.
 //  - conversations.history's response requires `messages` to have at least one item (an empty channel
 //    returns `[]`) and has no `response_metadata.next_cursor` (cursor pagination, 2018).
+// Failures injected with `failNext({ status })` are HTTP-level (a 5xx, a 429 with Retry-After): the
+// description has nothing to say about them, so they are sent as they are; `failNext({ error })` answers
+// are Slack error bodies and are validated like any other response.
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
