@@ -81,7 +81,7 @@ export function principalSet(from: readonly string[], teams: PullFacts['teams'])
  * Assign valid approvers to steps so that each person fills at most one step (bipartite matching with
  * `count` slots per step). Returns the approvers assigned to each step in a maximum assignment.
  */
-export function assignSteps(
+function assignSteps(
   steps: readonly ApprovalStepSpec[],
   approvers: readonly string[],
   teams: PullFacts['teams'],

@@ -50,7 +50,7 @@ export function isRequestPath(path: string, config: Config): boolean {
  * runs its own copy of Timebox (`uses: ./`), `bin/`, `src/`, `package.json` and the lockfile — all decide
  * how a request is judged; an allow-list of "harmless" paths would miss the next one.
  */
-export function isGovernancePath(path: string, config: Config): boolean {
+function isGovernancePath(path: string, config: Config): boolean {
   return !isRequestPath(path, config);
 }
 

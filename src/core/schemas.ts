@@ -17,9 +17,9 @@ const require = createRequire(import.meta.url);
 const load = (name: string): Record<string, unknown> => require(`../../schemas/${name}.schema.json`);
 
 export const requestSchema = load('request');
-export const policySchema = load('policy');
-export const configSchema = load('config');
-export const policyTestSchema = load('policy-test');
+const policySchema = load('policy');
+const configSchema = load('config');
+const policyTestSchema = load('policy-test');
 
 export type SchemaName = 'request' | 'policy' | 'config' | 'policy-test';
 
@@ -96,7 +96,7 @@ export function validateSchema(
   return validateAgainst(validator(name), value, loaded, base);
 }
 
-export function toFileErrors(
+function toFileErrors(
   errors: ErrorObject[],
   value: unknown,
   loaded: Pick<LoadedYaml, 'locate' | 'locateKey'>,

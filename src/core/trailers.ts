@@ -13,7 +13,7 @@ export interface CommitMessage {
 const LINE_BREAKING = /[\u0000-\u001f\u007f\u2028\u2029]+/g;
 
 /** A trailer value on one line: control characters and line breaks become spaces, trimmed and capped. */
-export function trailerValue(value: string): string {
+function trailerValue(value: string): string {
   return value.replace(LINE_BREAKING, ' ').trim().slice(0, 500);
 }
 

@@ -48,7 +48,7 @@ export interface LoadedYaml {
   locateKey(path: readonly PathSegment[]): Position;
 }
 
-export const DEFAULT_MAX_BYTES = 64 * 1024;
+const DEFAULT_MAX_BYTES = 64 * 1024;
 const DEFAULT_MAX_DEPTH = 32;
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -132,7 +132,7 @@ async function verifyDetached(
  * A raw commit object split into what was signed (the object without its `gpgsig` header) and the signature,
  * as `git verify-commit` does. Null when the commit carries no `gpgsig` header.
  */
-export function splitSignedCommit(raw: Buffer): { payload: Buffer; signature: string } | null {
+function splitSignedCommit(raw: Buffer): { payload: Buffer; signature: string } | null {
   const end = raw.indexOf('\n\n');
   const headerEnd = end < 0 ? raw.length : end + 1;
   const lines: Buffer[] = [];

@@ -1,7 +1,7 @@
 // SPEC "Decisions", sentence by sentence.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BUILTIN, decideAll, decideRequest, isGovernancePath, windowOf } from '../../src/core/decide.js';
+import { BUILTIN, decideAll, decideRequest, windowOf } from '../../src/core/decide.js';
 import type { Decision } from '../../src/core/model.js';
 import {
   approve,
@@ -527,11 +527,12 @@ describe('pull request scope', () => {
   });
 
   it('any path outside requests/ is governance (property)', () => {
-    const config = input(POLICY, []).config;
+    const i = input(POLICY, [{ path: FILE, text }], { pull: pull([approve('carol')]) });
     fc.assert(
       fc.property(fc.string({ minLength: 1, maxLength: 40 }), (path) => {
-        const inRequests = path.startsWith(`${config.paths.requests}/`);
-        expect(isGovernancePath(path, config)).toBe(!inRequests);
+        const inRequests = path.startsWith(`${i.config.paths.requests}/`);
+        const [d] = decideAll({ ...i, changedPaths: [FILE, path] });
+        expect(d?.rule === BUILTIN.separateReview).toBe(!inRequests);
       }),
     );
   });

@@ -9,7 +9,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Document, parse, visit } from 'yaml';
 import {
-  DEFAULT_MAX_BYTES,
   type FileError,
   formatPath,
   type LoadOptions,
@@ -344,7 +343,10 @@ describe('size cap', () => {
   };
 
   it('is 64 KiB by default', () => {
-    expect(DEFAULT_MAX_BYTES).toBe(65_536);
+    expect(errorsOf(sized(65_537), { scalars: 'strings' })).toEqual([
+      error(1, 1, '$', 'file is 65537 bytes; at most 65536 bytes are allowed'),
+    ]);
+    expect(errorsOf(sized(65_537), { scalars: 'strings', maxBytes: 65_537 })).toEqual([]);
   });
 
   it('64 KiB is allowed, 64 KiB + 1 byte is refused with a message naming the limit', () => {
