@@ -11,121 +11,24 @@ import { addCommitSignature } from '../repo/openpgp.js';
 
 const run = promisify(execFile);
 
-export const ZERO_SHA = '0'.repeat(40);
-const SHA = /^[0-9a-f]{40}$/;
+import { gitEnv, identityEnv, isValidPath, parseCommit, parseDiff, parseEntries, SHA } from './git/parse.js';
+import {
+  type CommitInfo,
+  type CommitSpec,
+  type DiffEntry,
+  GitInputError,
+  type Identity,
+  type Signer,
+  type TreeEntry,
+  type TreeInput,
+  ZERO_SHA,
+} from './git/types.js';
 
-export interface Identity {
-  name: string;
-  email: string;
-  /** Defaults to now. */
-  date?: Date;
-}
-
-/** Path → new content, or null to delete the file. */
-export type FileChanges = Record<string, string | Uint8Array | null>;
-
-export interface CommitSpec {
-  /** Parent commit; none for a root commit. */
-  parent?: string | undefined;
-  files: FileChanges;
-  author: Identity;
-  committer: Identity;
-  message: string;
-  /** Sign the commit (GitHub's web-flow signature). */
-  sign?: Signer | undefined;
-}
-
-/** An armored OpenPGP signature of a commit object's bytes, made at `at`. */
-export type Signer = (data: Buffer, at: Date) => Promise<string>;
-
-export interface CommitInfo {
-  sha: string;
-  tree: string;
-  parents: string[];
-  author: { name: string; email: string; date: string };
-  committer: { name: string; email: string; date: string };
-  message: string;
-  /** Set when the forge signed this commit: the armored signature and the bytes it signs. */
-  signature?: { signature: string; payload: string };
-}
-
-export interface TreeEntry {
-  mode: string;
-  type: 'blob' | 'tree' | 'commit';
-  sha: string;
-  /** Blob size in bytes; undefined for trees and submodules. */
-  size: number | undefined;
-  path: string;
-}
-
-export interface DiffEntry {
-  /** Git's status letter: A, D, M, R, C or T. */
-  status: string;
-  path: string;
-  /** Source path of a rename or copy. */
-  previousPath?: string;
-  oldSha: string;
-  newSha: string;
-  additions: number;
-  deletions: number;
-  binary: boolean;
-  /** Unified diff hunks without the `diff --git`/`---`/`+++` headers, as GitHub's `patch` field. */
-  patch?: string;
-}
-
-/** An entry of git data's create-a-tree: `sha: null` deletes the path. */
-export interface TreeInput {
-  path: string;
-  mode: string;
-  type: 'blob' | 'tree' | 'commit';
-  sha: string | null;
-}
-
-/** Input git (or GitHub) refuses: the route answers it 422 with this message. */
-export class GitInputError extends Error {}
+export * from './git/types.js';
 
 interface RunOptions {
   input?: string | Uint8Array;
   env?: Record<string, string>;
-}
-
-/** A clean environment: no inherited GIT_* variables (tests may run inside git hooks), no user config. */
-function gitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('GIT_')) env[key] = value;
-  }
-  return {
-    ...env,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    GIT_TERMINAL_PROMPT: '0',
-    // Paths are paths, never globs (GitHub's `path` parameters are literal too).
-    GIT_LITERAL_PATHSPECS: '1',
-    LC_ALL: 'C',
-    ...extra,
-  };
-}
-
-/** `@<seconds> +0000`, git's internal date format. */
-function gitDate(date: Date): string {
-  return `@${Math.floor(date.getTime() / 1000)} +0000`;
-}
-
-function identityEnv(author: Identity, committer: Identity, now: Date): Record<string, string> {
-  return {
-    GIT_AUTHOR_NAME: author.name,
-    GIT_AUTHOR_EMAIL: author.email,
-    GIT_AUTHOR_DATE: gitDate(author.date ?? now),
-    GIT_COMMITTER_NAME: committer.name,
-    GIT_COMMITTER_EMAIL: committer.email,
-    GIT_COMMITTER_DATE: gitDate(committer.date ?? now),
-  };
-}
-
-/** Git's strict ISO date (`2024-01-01T10:00:00+00:00`) → GitHub's `2024-01-01T10:00:00Z`. */
-function isoDate(raw: string): string {
-  return new Date(raw).toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 export class GitRepo {
@@ -628,88 +531,12 @@ export class GitRepo {
   async diff(from: string, to: string): Promise<DiffEntry[]> {
     return this.#cached('diff', [from, to], () => this.#diff(from, to));
   }
-
   async #diff(from: string, to: string): Promise<DiffEntry[]> {
     const common = ['-M', '--no-ext-diff', '--no-textconv', '--no-color', from, to, '--'];
     const [summary, patches] = await Promise.all([
       this.git(['diff', '--raw', '--numstat', '-z', '--no-abbrev', ...common]),
       this.git(['diff', '--patch', '--full-index', ...common]),
     ]);
-    const tokens = summary.split('\0');
-    const entries: DiffEntry[] = [];
-    let i = 0;
-    // Raw records first (`:old new oldsha newsha STATUS`, then one or two paths)...
-    while (i < tokens.length && tokens[i]?.startsWith(':')) {
-      const [, , oldSha = '', newSha = '', status = ''] = (tokens[i] ?? '').slice(1).split(' ');
-      const letter = status.charAt(0);
-      const twoPaths = letter === 'R' || letter === 'C';
-      const first = tokens[i + 1] ?? '';
-      const second = twoPaths ? (tokens[i + 2] ?? '') : undefined;
-      entries.push({
-        status: letter,
-        path: second ?? first,
-        ...(second !== undefined ? { previousPath: first } : {}),
-        oldSha,
-        newSha,
-        additions: 0,
-        deletions: 0,
-        binary: false,
-      });
-      i += twoPaths ? 3 : 2;
-    }
-    // ...then numstat records in the same order (`add\tdel\tpath`, or `add\tdel\t` + two paths for renames).
-    for (const entry of entries) {
-      const [add = '0', del = '0', path = ''] = (tokens[i] ?? '').split('\t');
-      entry.binary = add === '-';
-      entry.additions = entry.binary ? 0 : Number(add);
-      entry.deletions = entry.binary ? 0 : Number(del);
-      i += path === '' ? 3 : 1;
-    }
-    // The patch lists files in the same order too; GitHub's `patch` is the hunks without the headers.
-    const sections = patches.split(/^diff --git /m).slice(1);
-    entries.forEach((entry, n) => {
-      const section = sections[n] ?? '';
-      const hunk = section.indexOf('\n@@');
-      if (!entry.binary && hunk >= 0) entry.patch = section.slice(hunk + 1).replace(/\n$/, '');
-    });
-    return entries;
+    return parseDiff(summary, patches);
   }
-}
-
-/** `ls-tree -l -z` output: `<mode> <type> <sha> <size>\t<path>` records separated by NUL. */
-function parseEntries(out: string): TreeEntry[] {
-  return out
-    .split('\0')
-    .map((record) => /^(\d+) (blob|tree|commit) ([0-9a-f]{40}) +(-|\d+)\t(.*)$/s.exec(record))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({
-      mode: m[1] ?? '',
-      type: m[2] as TreeEntry['type'],
-      sha: m[3] ?? '',
-      size: m[4] === '-' ? undefined : Number(m[4]),
-      path: m[5] ?? '',
-    }));
-}
-
-function parseCommit(record: string): CommitInfo {
-  const [sha = '', tree = '', parents = '', an = '', ae = '', ad = '', cn = '', ce = '', cd = '', ...rest] =
-    record.replace(/^\n/, '').split('\x1f');
-  return {
-    sha,
-    tree,
-    parents: parents.split(' ').filter((p) => p.length > 0),
-    author: { name: an, email: ae, date: isoDate(ad) },
-    committer: { name: cn, email: ce, date: isoDate(cd) },
-    message: rest.join('\x1f').replace(/\n+$/, ''),
-  };
-}
-
-/** Repository-relative paths as GitHub stores them: no leading/trailing slash, no `.`/`..`/empty segments. */
-function isValidPath(path: string): boolean {
-  return (
-    path.length > 0 &&
-    !path.includes('\0') &&
-    !path.includes('\n') &&
-    path.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && s !== '.git')
-  );
 }
