@@ -61,7 +61,7 @@ export class Notifier {
   constructor(options: NotifierOptions) {
     this.#opts = {
       clock: options.clock,
-      logger: options.logger,
+      logger: quiet(options.logger),
       attempts: Math.max(1, options.attempts ?? 6),
       baseDelayMs: options.baseDelayMs ?? 1000,
       maxDelayMs: options.maxDelayMs ?? 5 * 60_000,
@@ -178,20 +178,24 @@ class ChannelQueue {
         );
     }
     this.#waiting.push(job);
-    if (!this.#running) {
-      this.#running = true;
-      // Started on a later microtask so `dispatch` returns before any channel code runs.
-      void Promise.resolve()
-        .then(() => this.#work())
-        .catch((error) =>
-          this.opts.logger.error({ channel: this.channel.id, error: describe(error) }, 'notifier bug'),
-        )
-        .finally(() => {
-          this.#running = false;
-          if (this.#waiting.length > 0) this.push(this.#waiting.shift() as Job);
-          else for (const wake of this.#idleWaiters.splice(0)) wake();
-        });
-    }
+    this.#start();
+  }
+
+  #start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    // Started on a later microtask so `dispatch` returns before any channel code runs.
+    void Promise.resolve()
+      .then(() => this.#work())
+      .catch((error) =>
+        this.opts.logger.error({ channel: this.channel.id, error: describe(error) }, 'notifier bug'),
+      )
+      .finally(() => {
+        this.#running = false;
+        // A job pushed while the loop was finishing found it running: start again rather than strand it.
+        if (this.#waiting.length > 0) this.#start();
+        else for (const wake of this.#idleWaiters.splice(0)) wake();
+      });
   }
 
   async #work(): Promise<void> {
@@ -259,6 +263,20 @@ class ChannelQueue {
   #about(job: Job) {
     return { channel: this.channel.id, key: job.message.key, event: job.message.event, delivery: job.id };
   }
+}
+
+/** The logger, except that a logger that throws cannot make `dispatch` throw or stop a queue. */
+function quiet(logger: ChannelLogger): ChannelLogger {
+  const guard =
+    (level: keyof ChannelLogger) =>
+    (obj: object, msg: string): void => {
+      try {
+        logger[level](obj, msg);
+      } catch {
+        // Nowhere left to report it.
+      }
+    };
+  return { info: guard('info'), warn: guard('warn'), error: guard('error') };
 }
 
 function wait(clock: Clock, ms: number): Promise<void> {

@@ -245,6 +245,46 @@ describe('never blocking', () => {
     expect(c.delivered.map((m) => m.event)).toEqual(['opened', 'granted', 'reminder']);
   });
 
+  it('keeps the order of a channel’s messages however they arrive', async () => {
+    const c = new ScriptedChannel('c');
+    const { notifier } = setup([{ channel: c }]);
+    notifier.dispatch(message('opened'));
+    await c.called(1);
+    notifier.dispatch(message('approved'));
+    notifier.dispatch(message('granted'));
+    c.call(0).settle();
+    // Dispatched while the worker is between jobs.
+    notifier.dispatch(message('reminder'));
+    notifier.dispatch(message('expired'));
+    for (let i = 1; i < 5; i++) {
+      await c.called(i + 1);
+      c.call(i).settle();
+    }
+    await notifier.drain();
+    expect(c.delivered.map((m) => m.event)).toEqual(['opened', 'approved', 'granted', 'reminder', 'expired']);
+  });
+
+  it('survives a logger that throws', async () => {
+    const c = new InstantChannel('c');
+    const throwing = {
+      info() {
+        throw new Error('log down');
+      },
+      warn() {
+        throw new Error('log down');
+      },
+      error() {
+        throw new Error('log down');
+      },
+    };
+    const notifier = new Notifier({ routes: [{ channel: c }], clock: new ManualClock(0), logger: throwing });
+    expect(notifier.dispatch(message('granted', { text: 'password=hunter2hunter2' }))).toBe(0);
+    expect(notifier.dispatch({ ...message('opened'), fields: null as never })).toBe(0);
+    expect(notifier.dispatch(message('opened'))).toBe(1);
+    await notifier.drain();
+    expect(c.delivered).toHaveLength(1);
+  });
+
   it('accepts nothing after close, and close waits for what was queued', async () => {
     const c = new InstantChannel('c');
     const { notifier, log } = setup([{ channel: c }]);
