@@ -261,7 +261,7 @@ async function startTimebox(d: Demo, f: FakeGitHub): Promise<RunningServer> {
     baseUrl: f.url,
     log: pino({ level: 'info' }, sinkInto(d.logs)),
     sweepIntervalMs: 0,
-    now: () => d.clock.now(),
+    clock: d.clock,
     stateDir: join(d.work, 'state'),
     providerEnv: {
       TIMEBOX_POSTGRES_ORDERS_URL: d.db?.urls.orders,
