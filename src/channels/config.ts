@@ -8,7 +8,7 @@ import addFormats from 'ajv-formats';
 import type { Clock } from '../core/clock.js';
 import { EmailChannel, SMTP_FROM_ENV, SMTP_URL_ENV } from './email.js';
 import type { NotifyEvent } from './message.js';
-import { type ChannelLogger, Notifier, type NotifierOptions, type Route } from './router.js';
+import { type ChannelLogger, ChannelRouter, type ChannelRouterOptions, type Route } from './router.js';
 import { SLACK_TOKEN_ENV, SlackChannel } from './slack.js';
 import { WEBHOOK_SECRET_ENV, WebhookChannel } from './webhook.js';
 
@@ -103,17 +103,19 @@ export function buildRoutes(
 }
 
 /**
- * The notifier for a `notify:` section: the entry point's one call. Problems are returned (and logged) but
+ * The router for a `notify:` section: the entry point's one call. Problems are returned (and logged) but
  * never thrown: a misconfigured channel must not stop grants and revocations.
  */
-export function createNotifier(
+export function createChannelRouter(
   notify: unknown,
-  options: BuildOptions & { clock: Clock; logger: ChannelLogger } & Partial<Omit<NotifierOptions, 'routes'>>,
-): { notifier: Notifier; errors: string[] } {
+  options: BuildOptions & { clock: Clock; logger: ChannelLogger } & Partial<
+      Omit<ChannelRouterOptions, 'routes'>
+    >,
+): { router: ChannelRouter; errors: string[] } {
   const { env, smtpTls, ...rest } = options;
   const parsed = parseNotify(notify);
   const built = buildRoutes(parsed.entries, { env, ...(smtpTls ? { smtpTls } : {}) });
   const errors = [...parsed.errors, ...built.errors];
   for (const error of errors) options.logger.error({ error }, 'notification channel not configured');
-  return { notifier: new Notifier({ ...rest, routes: built.routes }), errors };
+  return { router: new ChannelRouter({ ...rest, routes: built.routes }), errors };
 }

@@ -1,5 +1,11 @@
 // Delivery channels for notices (issue 17): the engine builds ChannelMessages and calls `dispatch`.
-export { buildRoutes, createNotifier, type NotifyEntry, parseNotify, SLACK_API_URL_ENV } from './config.js';
+export {
+  buildRoutes,
+  createChannelRouter,
+  type NotifyEntry,
+  parseNotify,
+  SLACK_API_URL_ENV,
+} from './config.js';
 export { EmailChannel, SMTP_FROM_ENV, SMTP_URL_ENV } from './email.js';
 export {
   type Channel,
@@ -11,6 +17,6 @@ export {
   type NotifyEvent,
 } from './message.js';
 export { channelsNotifier, type NoticeContext, toChannelMessages } from './notices.js';
-export { type ChannelLogger, Notifier, type NotifierOptions, type Route } from './router.js';
+export { type ChannelLogger, ChannelRouter, type ChannelRouterOptions, type Route } from './router.js';
 export { SLACK_TOKEN_ENV, SlackChannel } from './slack.js';
 export { sign, WEBHOOK_SECRET_ENV, type WebhookBody, WebhookChannel, webhookBody } from './webhook.js';

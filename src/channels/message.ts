@@ -51,7 +51,7 @@ export interface Channel {
   readonly id: string;
   /** Resolves when delivered; rejects (preferably with a DeliveryError) when not. */
   deliver(message: ChannelMessage, context?: DeliveryContext): Promise<void>;
-  /** Releases connections; called by the notifier's `close` after its queues drain. */
+  /** Releases connections; called by the router's `close` after its queues drain. */
   close?(): void | Promise<void>;
 }
 

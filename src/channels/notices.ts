@@ -1,5 +1,5 @@
 // The engine's notices (src/engine/notices) as channel messages, and a notifier for the engine's list that
-// hands them to the channels' router. `notify` only queues (Notifier.dispatch), so the engine's `emit`, which
+// hands them to the channels' router. `notify` only queues (ChannelRouter.dispatch), so the engine's `emit`, which
 // awaits each notifier in turn, is never held up by Slack, mail or a webhook.
 //
 // Only notices that say which request they are about (its pull request, resource and requester) map to a
@@ -8,7 +8,7 @@ import type { Decision } from '../core/model.js';
 import type { Notice } from '../engine/notices/notice.js';
 import type { Delivery, Notifier as EngineNotifier } from '../engine/notices/notifier.js';
 import type { ChannelMessage } from './message.js';
-import type { Notifier } from './router.js';
+import type { ChannelRouter } from './router.js';
 
 export interface NoticeContext {
   /** `owner/name` of the access repository. */
@@ -94,7 +94,7 @@ const REMEMBERED = 10_000;
  * summary is emitted again on every push and review; a request's event is sent once, when it changes
  * (remembered in memory: after a restart the current state may be sent once more).
  */
-export function channelsNotifier(notifier: Notifier, ctx: NoticeContext): EngineNotifier {
+export function channelsNotifier(router: ChannelRouter, ctx: NoticeContext): EngineNotifier {
   const last = new Map<string, ChannelMessage['event']>();
   return {
     name: 'channels',
@@ -104,7 +104,7 @@ export function channelsNotifier(notifier: Notifier, ctx: NoticeContext): Engine
         last.delete(m.key);
         last.set(m.key, m.event);
         if (last.size > REMEMBERED) last.delete(last.keys().next().value as string);
-        notifier.dispatch(m);
+        router.dispatch(m);
       }
       return undefined;
     },

@@ -29,7 +29,7 @@ export interface Route {
   events?: NotifyEvent[];
 }
 
-export interface NotifierOptions {
+export interface ChannelRouterOptions {
   routes: Route[];
   clock: Clock;
   logger: ChannelLogger;
@@ -52,13 +52,13 @@ interface Job {
 
 const GLOB_OPTIONS = { dot: true, nonegate: true, nocomment: true } as const;
 
-export class Notifier {
+export class ChannelRouter {
   readonly #routes: { channel: Channel; resources?: Minimatch[]; events?: Set<NotifyEvent> }[];
   readonly #queues = new Map<string, ChannelQueue>();
-  readonly #opts: Required<Omit<NotifierOptions, 'routes'>>;
+  readonly #opts: Required<Omit<ChannelRouterOptions, 'routes'>>;
   #closed = false;
 
-  constructor(options: NotifierOptions) {
+  constructor(options: ChannelRouterOptions) {
     this.#opts = {
       clock: options.clock,
       logger: quiet(options.logger),
@@ -93,7 +93,7 @@ export class Notifier {
   dispatch(message: ChannelMessage): number {
     try {
       if (this.#closed) {
-        this.#opts.logger.warn(this.#about(message), 'notifier closed; notification dropped');
+        this.#opts.logger.warn(this.#about(message), 'notification router closed; notification dropped');
         return 0;
       }
       const secret = findSecret(message);
@@ -157,7 +157,7 @@ class ChannelQueue {
 
   constructor(
     readonly channel: Channel,
-    readonly opts: Required<Omit<NotifierOptions, 'routes'>>,
+    readonly opts: Required<Omit<ChannelRouterOptions, 'routes'>>,
   ) {}
 
   get idle(): boolean {
@@ -188,7 +188,10 @@ class ChannelQueue {
     void Promise.resolve()
       .then(() => this.#work())
       .catch((error) =>
-        this.opts.logger.error({ channel: this.channel.id, error: describe(error) }, 'notifier bug'),
+        this.opts.logger.error(
+          { channel: this.channel.id, error: describe(error) },
+          'notification router bug',
+        ),
       )
       .finally(() => {
         this.#running = false;

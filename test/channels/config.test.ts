@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildRoutes, createNotifier, parseNotify } from '../../src/channels/config.js';
+import { buildRoutes, createChannelRouter, parseNotify } from '../../src/channels/config.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { SlackDouble } from '../doubles/slack.js';
 import { SmtpDouble } from '../doubles/smtp.js';
@@ -86,7 +86,7 @@ describe('all three channels together', () => {
       () => hook.stop(),
     );
     const log = new RecordingLogger();
-    const { notifier, errors } = createNotifier(
+    const { router: notifier, errors } = createChannelRouter(
       [
         { channel: 'slack', to: 'C0ACCESS01', users: { alice: 'U0ALICE001' } },
         { channel: 'email', to: 'dba@acme.example', resources: ['*-db'] },

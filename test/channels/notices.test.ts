@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Channel, type ChannelMessage, findSecret } from '../../src/channels/message.js';
 import { channelsNotifier, toChannelMessages } from '../../src/channels/notices.js';
-import { Notifier } from '../../src/channels/router.js';
+import { ChannelRouter } from '../../src/channels/router.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { Decision } from '../../src/core/model.js';
 import type { Notice } from '../../src/engine/notices/notice.js';
@@ -82,7 +82,7 @@ describe('the channels notifier in the engine’s list', () => {
   it('sends a request’s event once even when the summary is emitted again', async () => {
     const got: ChannelMessage[] = [];
     const channel: Channel = { id: 'c', deliver: async (m) => void got.push(m) };
-    const router = new Notifier({
+    const router = new ChannelRouter({
       routes: [{ channel }],
       clock: new ManualClock(0),
       logger: new RecordingLogger(),
@@ -114,7 +114,7 @@ describe('the channels notifier in the engine’s list', () => {
           };
         }),
     };
-    const router = new Notifier({
+    const router = new ChannelRouter({
       routes: [{ channel: stuck }],
       clock: new ManualClock(0),
       logger: new RecordingLogger(),

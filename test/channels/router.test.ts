@@ -10,7 +10,7 @@ import {
   findSecret,
   NOTIFY_EVENTS,
 } from '../../src/channels/message.js';
-import { Notifier, type Route } from '../../src/channels/router.js';
+import { ChannelRouter, type Route } from '../../src/channels/router.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { message } from './fixtures.js';
 import { RecordingLogger } from './log.js';
@@ -63,10 +63,10 @@ class InstantChannel implements Channel {
   }
 }
 
-function setup(routes: Route[], extra: Partial<ConstructorParameters<typeof Notifier>[0]> = {}) {
+function setup(routes: Route[], extra: Partial<ConstructorParameters<typeof ChannelRouter>[0]> = {}) {
   const clock = new ManualClock('2026-12-01T12:00:00Z');
   const log = new RecordingLogger();
-  const notifier = new Notifier({ routes, clock, logger: log, ...extra });
+  const notifier = new ChannelRouter({ routes, clock, logger: log, ...extra });
   return { clock, log, notifier };
 }
 
@@ -277,7 +277,11 @@ describe('never blocking', () => {
         throw new Error('log down');
       },
     };
-    const notifier = new Notifier({ routes: [{ channel: c }], clock: new ManualClock(0), logger: throwing });
+    const notifier = new ChannelRouter({
+      routes: [{ channel: c }],
+      clock: new ManualClock(0),
+      logger: throwing,
+    });
     expect(notifier.dispatch(message('granted', { text: 'password=hunter2hunter2' }))).toBe(0);
     expect(notifier.dispatch({ ...message('opened'), fields: null as never })).toBe(0);
     expect(notifier.dispatch(message('opened'))).toBe(1);
@@ -292,7 +296,7 @@ describe('never blocking', () => {
     await notifier.close();
     expect(notifier.dispatch(message('approved'))).toBe(0);
     expect(c.delivered.map((m) => m.event)).toEqual(['opened']);
-    expect(log.entries.map((e) => e.msg)).toEqual(['notifier closed; notification dropped']);
+    expect(log.entries.map((e) => e.msg)).toEqual(['notification router closed; notification dropped']);
   });
 });
 

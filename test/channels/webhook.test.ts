@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeliveryError } from '../../src/channels/message.js';
-import { Notifier } from '../../src/channels/router.js';
+import { ChannelRouter } from '../../src/channels/router.js';
 import { sign, WebhookChannel } from '../../src/channels/webhook.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { verify, WebhookReceiver } from '../doubles/webhook-receiver.js';
@@ -117,7 +117,7 @@ describe('webhook retries through the notifier', () => {
     r.failFirst(2, 502);
     const clock = new ManualClock('2026-12-01T12:00:00Z');
     const log = new RecordingLogger();
-    const notifier = new Notifier({
+    const notifier = new ChannelRouter({
       routes: [{ channel: new WebhookChannel({ url: r.url, secret: SECRET }) }],
       clock,
       logger: log,
@@ -151,7 +151,7 @@ describe('webhook retries through the notifier', () => {
     r.failFirst(100, 500);
     const clock = new ManualClock('2026-12-01T12:00:00Z');
     const log = new RecordingLogger();
-    const notifier = new Notifier({
+    const notifier = new ChannelRouter({
       routes: [{ channel: new WebhookChannel({ url: r.url, secret: SECRET }) }],
       clock,
       logger: log,
@@ -175,7 +175,7 @@ describe('webhook retries through the notifier', () => {
     const r = await receiver();
     r.failFirst(1, 422);
     const log = new RecordingLogger();
-    const notifier = new Notifier({
+    const notifier = new ChannelRouter({
       routes: [{ channel: new WebhookChannel({ url: r.url, secret: SECRET }) }],
       clock: new ManualClock('2026-12-01T12:00:00Z'),
       logger: log,
