@@ -2,14 +2,13 @@
 // App makes through the API is believed; a person's squash merge, web-UI merge or rebase merge carrying the
 // same trailers is not — the approval shows as unknown and a note names each such commit.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Octokit } from '@octokit/rest';
+import type { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeGitHub } from '../../src/forge/fake-github.js';
-import { MANIFEST, requestYaml } from '../helpers/github.js';
-import { ROOT, run, tempDir } from '../helpers/repo.js';
-import { AUDIT_YAML } from '../helpers/trust.js';
+import type { FakeGitHub } from '../../src/forge/fake-github.js';
+import { requestYaml } from '../helpers/github.js';
+import { run, tempDir } from '../helpers/repo.js';
+import { trustingAccessRepo } from '../helpers/trust.js';
 
 const REPO = 'acme/access';
 const ref = { owner: 'acme', repo: 'access' };
@@ -20,16 +19,7 @@ let fake: FakeGitHub;
 let gh: Octokit;
 
 beforeAll(async () => {
-  fake = await FakeGitHub.start();
-  await fake.createRepo(REPO, {
-    author: 'admin',
-    files: {
-      'timebox.yaml': AUDIT_YAML,
-      '.github/web-flow.gpg': fake.webFlowKey,
-      'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
-    },
-  });
-  gh = new Octokit({ baseUrl: fake.url, auth: fake.token(MANIFEST.default_permissions) });
+  ({ fake, gh } = await trustingAccessRepo());
 });
 afterAll(async () => {
   await fake?.close();

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gitAt, postgresAccessRepo } from '../helpers/apply.js';
 import { createTestDatabase, query, type TestDatabase } from '../helpers/postgres.js';
 import { git, run, tempDir, write } from '../helpers/repo.js';
 
@@ -15,52 +16,12 @@ afterAll(async () => {
   await db?.drop();
 });
 
-function gitAt(dir: string, when: Date, ...args: string[]) {
-  const iso = when.toISOString();
-  return execFileSync('git', args, {
-    cwd: dir,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'A',
-      GIT_AUTHOR_EMAIL: 'a@example.com',
-      GIT_COMMITTER_NAME: 'T',
-      GIT_COMMITTER_EMAIL: 't@example.com',
-      GIT_AUTHOR_DATE: iso,
-      GIT_COMMITTER_DATE: iso,
-    },
+const accessRepo = (mergedAt: Date) =>
+  postgresAccessRepo(db, {
+    grant: db.readRole,
+    roleExtra: ', statement_timeout: 5s',
+    git: (dir, ...args) => gitAt(dir, mergedAt, ...args),
   });
-}
-
-function accessRepo(mergedAt: Date): { dir: string; key: string; file: string } {
-  const dir = tempDir();
-  gitAt(dir, mergedAt, 'init', '-q', '-b', 'main');
-  write(
-    dir,
-    'policies/db.yaml',
-    `resources:
-  orders-db:
-    provider: postgres
-    connection: orders
-    roles:
-      read-only: { grant: [${db.readRole}], read_only: true, statement_timeout: 5s }
-rules:
-  - { name: all, resources: ["*"] }
-`,
-  );
-  const file = `requests/alice/${db.name}.yaml`;
-  write(
-    dir,
-    file,
-    'requester: alice\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Reproduce BUG-1234 in prod\n',
-  );
-  gitAt(dir, mergedAt, 'add', '-A');
-  gitAt(dir, mergedAt, 'commit', '-q', '-m', 'grant');
-  const key = join(dir, 'id_ed25519');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice', '-f', key]);
-  writeFileSync(join(dir, 'keys.yaml'), `alice:\n  - ${readFileSync(`${key}.pub`, 'utf8').trim()}\n`);
-  return { dir, key, file };
-}
 
 const envFor = (url: string) => ({ TIMEBOX_POSTGRES_ORDERS_URL: url });
 

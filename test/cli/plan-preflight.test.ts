@@ -1,11 +1,11 @@
 // `timebox plan` is `apply`'s preflight: what apply would fail on shows in the plan, before anything is
 // done; a missing admin URL is a configuration error (exit 2) that says what to set.
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresAccessRepo } from '../helpers/apply.js';
 import { createTestDatabase, query, type TestDatabase } from '../helpers/postgres.js';
-import { git, run, tempDir, write } from '../helpers/repo.js';
+import { run } from '../helpers/repo.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -15,35 +15,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-function accessRepo(grant: string): { dir: string; file: string } {
-  const dir = tempDir();
-  git(dir, 'init', '-q', '-b', 'main');
-  write(
-    dir,
-    'policies/db.yaml',
-    `resources:
-  orders-db:
-    provider: postgres
-    connection: orders
-    roles:
-      read-only: { grant: [${grant}], read_only: true }
-rules:
-  - { name: all, resources: ["*"] }
-`,
-  );
-  const file = `requests/alice/${db.name}.yaml`;
-  write(
-    dir,
-    file,
-    'requester: alice\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Reproduce BUG-1234 in prod\n',
-  );
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', 'grant');
-  const key = join(dir, 'id_ed25519');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice', '-f', key]);
-  writeFileSync(join(dir, 'keys.yaml'), `alice:\n  - ${readFileSync(`${key}.pub`, 'utf8').trim()}\n`);
-  return { dir, file };
-}
+const accessRepo = (grant: string) => postgresAccessRepo(db, { grant });
 
 /** Roles Timebox made for this test's request file (its path holds the test database's unique name). */
 const tbRoles = async () =>

@@ -17,7 +17,14 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/github/server.js';
-import { ordersPolicy, registerTimeboxApp } from '../helpers/github.js';
+import {
+  accessRepoRoot,
+  ordersPolicy,
+  qaOrganisation,
+  registerTimeboxApp,
+  rootTag,
+  serveOptions,
+} from '../helpers/github.js';
 import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
 import { git, ROOT, run, tempDir } from '../helpers/repo.js';
 import { AUDIT_YAML } from '../helpers/trust.js';
@@ -49,19 +56,16 @@ async function start(extra: Partial<ServerOptions> = {}): Promise<RunningServer>
       done();
     },
   });
-  return startServer({
-    appId: String(APP_ID),
+  const fixture = {
+    fake,
+    appId: APP_ID,
     privateKey: privateKeyPem,
-    webhookSecret: SECRET,
-    port: 0,
-    host: '127.0.0.1',
-    baseUrl: fake.url,
-    log: pino({ level: 'info' }, sink),
-    sweepIntervalMs: 0,
-    now: clock,
-    stateDir,
-    providerEnv: { TIMEBOX_POSTGRES_ORDERS_URL: db.url },
-    retryMs: [200, 400],
+    secret: SECRET,
+    repo: REPO,
+    dbUrl: db.url,
+  };
+  return startServer({
+    ...serveOptions(fixture, { now: clock, stateDir, log: pino({ level: 'info' }, sink) }),
     ...extra,
   });
 }
@@ -80,10 +84,7 @@ beforeAll(async () => {
     },
   });
   fake.install(REPO, APP_ID);
-  fake.setTeam('@acme/qa', ['alice', 'bob', 'erin', 'frank']);
-  fake.setTeam('@acme/qa-leads', ['carol']);
-  fake.setTeam('@acme/security', ['sam']);
-  for (const login of ['alice', 'bob', 'carol', 'erin', 'frank', 'sam']) fake.setPermission(login, 'write');
+  qaOrganisation(fake, ['alice', 'bob', 'carol', 'erin', 'frank', 'sam']);
   const keys = mkdtempSync(join(tmpdir(), 'timebox-life-keys-'));
   kept.push(keys);
   aliceKey = join(keys, 'id_ed25519');
@@ -97,8 +98,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   // Roles are cluster-wide: drop what this run left (a grant still active when the tests end).
-  if (fake && db)
-    await dropRolesOf(db.url, git(fake.gitDir(REPO), 'rev-list', '--max-parents=0', 'main').trim());
+  if (fake && db) await dropRolesOf(db.url, accessRepoRoot(fake, REPO));
   await fake?.close();
   await db?.drop();
   for (const dir of kept) rmSync(dir, { recursive: true, force: true });
@@ -142,8 +142,7 @@ const commentsOn = (pull: number) =>
     .map((c) => String(c.body));
 
 /** The access repo's identity (its root commit): roles are cluster-wide, so only this run's are counted. */
-const ownerTag = () =>
-  `timebox:{"owner":"${git(fake.gitDir(REPO), 'rev-list', '--max-parents=0', 'main').trim()}"`;
+const ownerTag = () => rootTag(fake, REPO);
 
 async function rolesFor(file: string): Promise<string[]> {
   const { rows } = await query(

@@ -3,18 +3,17 @@
 // Adversarial: a PR someone prepared on a revert branch, a push to Timebox's own revert branch before
 // or during its merge, a branch squatting the revert names — nothing but the removal ever lands.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Octokit } from '@octokit/rest';
+import type { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { noticesFor } from '../../src/engine/notices/index.js';
 import { isRevertBranchOf, type RevertInput, revertBranch, revertRequest } from '../../src/engine/revert.js';
-import { FakeGitHub } from '../../src/forge/fake-github.js';
+import type { FakeGitHub } from '../../src/forge/fake-github.js';
 import type { GitHub } from '../../src/github/client.js';
 import { githubForge } from '../../src/github/forge.js';
 import { MANIFEST, requestYaml } from '../helpers/github.js';
-import { ROOT, run, tempDir } from '../helpers/repo.js';
-import { AUDIT_YAML } from '../helpers/trust.js';
+import { run, tempDir } from '../helpers/repo.js';
+import { trustingAccessRepo } from '../helpers/trust.js';
 
 const REPO = 'acme/access';
 const ref = { owner: 'acme', repo: 'access' };
@@ -25,21 +24,13 @@ let fake: FakeGitHub;
 let gh: Octokit;
 
 beforeAll(async () => {
-  fake = await FakeGitHub.start();
-  await fake.createRepo(REPO, {
-    author: 'admin',
-    files: {
-      'timebox.yaml': AUDIT_YAML,
-      '.github/web-flow.gpg': fake.webFlowKey,
-      'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
-      'requests/alice/a.yaml': requestYaml('alice'),
-      ...Object.fromEntries(FILES.map((f) => [f, requestYaml('bob')])),
-      'requests/zed/z.yaml': requestYaml('zed'),
-      'requests/yan/y.yaml': requestYaml('yan'),
-    },
-  });
+  ({ fake, gh } = await trustingAccessRepo({
+    'requests/alice/a.yaml': requestYaml('alice'),
+    ...Object.fromEntries(FILES.map((f) => [f, requestYaml('bob')])),
+    'requests/zed/z.yaml': requestYaml('zed'),
+    'requests/yan/y.yaml': requestYaml('yan'),
+  }));
   fake.setPermission('mallory', 'write');
-  gh = new Octokit({ baseUrl: fake.url, auth: fake.token(MANIFEST.default_permissions) });
 });
 afterAll(async () => {
   // Every permission the revert flow used is one the App has (the token was minted with exactly those).

@@ -10,14 +10,20 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { Octokit } from '@octokit/rest';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verdictMarker } from '../../src/core/provenance.js';
 import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/github/server.js';
-import { ordersPolicy, registerTimeboxApp } from '../helpers/github.js';
+import {
+  accessRepoRoot,
+  ordersPolicy,
+  qaOrganisation,
+  registerTimeboxApp,
+  rootTag,
+  serveOptions,
+  silentLog,
+} from '../helpers/github.js';
 import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
 import { git, ROOT } from '../helpers/repo.js';
 
@@ -46,19 +52,16 @@ function freshState(): string {
 /** A new `timebox serve` process state: nothing remembered, its own git mirror. */
 async function restart(extra: Partial<ServerOptions> = {}): Promise<RunningServer> {
   await server?.close();
-  server = await startServer({
-    appId: String(APP_ID),
+  const fixture = {
+    fake,
+    appId: APP_ID,
     privateKey: privateKeyPem,
-    webhookSecret: SECRET,
-    port: 0,
-    host: '127.0.0.1',
-    baseUrl: fake.url,
-    log: pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() })),
-    sweepIntervalMs: 0,
-    now: clock,
-    stateDir: freshState(),
-    providerEnv: { TIMEBOX_POSTGRES_ORDERS_URL: db.url },
-    retryMs: [200, 400],
+    secret: SECRET,
+    repo: REPO,
+    dbUrl: db.url,
+  };
+  server = await startServer({
+    ...serveOptions(fixture, { now: clock, stateDir: freshState(), log: silentLog() }),
     ...extra,
   });
   return server;
@@ -82,11 +85,7 @@ beforeAll(async () => {
     },
   });
   fake.install(REPO, APP_ID);
-  fake.setTeam('@acme/qa', ['alice', 'bob', 'erin', 'frank']);
-  fake.setTeam('@acme/qa-leads', ['carol']);
-  fake.setTeam('@acme/security', ['sam']);
-  for (const login of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'sam'])
-    fake.setPermission(login, 'write');
+  qaOrganisation(fake, ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'sam']);
   keyDir = mkdtempSync(join(tmpdir(), 'timebox-verdicts-keys-'));
   const shared = sshKey('qa').pub;
   for (const login of ['bob', 'erin', 'frank']) fake.setUserKeys(login, [shared]);
@@ -95,8 +94,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  if (fake && db)
-    await dropRolesOf(db.url, git(fake.gitDir(REPO), 'rev-list', '--max-parents=0', 'main').trim());
+  if (fake && db) await dropRolesOf(db.url, accessRepoRoot(fake, REPO));
   await fake?.close();
   await db?.drop();
   for (const dir of [...stateDirs, keyDir]) if (dir) rmSync(dir, { recursive: true, force: true });
@@ -125,8 +123,7 @@ async function mergedRequest(
   return { pull, sha };
 }
 
-const ownerTag = () =>
-  `timebox:{"owner":"${git(fake.gitDir(REPO), 'rev-list', '--max-parents=0', 'main').trim()}"`;
+const ownerTag = () => rootTag(fake, REPO);
 
 async function rolesFor(file: string): Promise<string[]> {
   const { rows } = await query(

@@ -3,9 +3,12 @@
 import { type SpawnOptions, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { type Logger, pino } from 'pino';
 import { parse } from 'yaml';
 import type { FakeGitHub } from '../../src/forge/fake-github.js';
-import { ROOT } from './repo.js';
+import type { ServerOptions } from '../../src/github/server.js';
+import { git, ROOT } from './repo.js';
 
 /** app.yml, the permissions and events the App asks for. */
 export const MANIFEST = parse(readFileSync(join(ROOT, 'app.yml'), 'utf8')) as {
@@ -63,3 +66,57 @@ rules:
     approvals:
       - { from: ["@acme/qa-leads"], count: 1 }
 `;
+
+// ---- `timebox serve` against the fake: what the end-to-end tests share -----------------------------------
+
+/** The App and its access repo as a `timebox serve` test sets them up. */
+export interface ServeFixture {
+  fake: FakeGitHub;
+  appId: number;
+  privateKey: string;
+  secret: string;
+  repo: string;
+  /** The test database the `orders` connection points at. */
+  dbUrl: string;
+}
+
+/** startServer's options for a test: the fake as GitHub, no periodic sweep, quick revocation retries. */
+export function serveOptions(
+  f: ServeFixture,
+  opts: { now: () => Date; stateDir: string; log: Logger },
+): ServerOptions {
+  return {
+    appId: String(f.appId),
+    privateKey: f.privateKey,
+    webhookSecret: f.secret,
+    port: 0,
+    host: '127.0.0.1',
+    baseUrl: f.fake.url,
+    log: opts.log,
+    sweepIntervalMs: 0,
+    now: opts.now,
+    stateDir: opts.stateDir,
+    providerEnv: { TIMEBOX_POSTGRES_ORDERS_URL: f.dbUrl },
+    retryMs: [200, 400],
+  };
+}
+
+/** A logger that writes nowhere. */
+export const silentLog = (): Logger =>
+  pino({ level: 'silent' }, new Writable({ write: (_c, _e, done) => done() }));
+
+/** The QA organisation of the examples: teams (qa, qa-leads, security) and write access for `writers`. */
+export function qaOrganisation(fake: FakeGitHub, writers: readonly string[]): void {
+  fake.setTeam('@acme/qa', ['alice', 'bob', 'erin', 'frank']);
+  fake.setTeam('@acme/qa-leads', ['carol']);
+  fake.setTeam('@acme/security', ['sam']);
+  for (const login of writers) fake.setPermission(login, 'write');
+}
+
+/** The access repo's root commit on the fake (its id in the targets' tags). */
+export const accessRepoRoot = (fake: FakeGitHub, repo: string): string =>
+  git(fake.gitDir(repo), 'rev-list', '--max-parents=0', 'main').trim();
+
+/** The start of the tag Timebox puts on what it made for this access repo (roles are cluster-wide). */
+export const rootTag = (fake: FakeGitHub, repo: string): string =>
+  `timebox:{"owner":"${accessRepoRoot(fake, repo)}"`;

@@ -2,10 +2,15 @@
 // Timebox's bot and which GitHub signed (here with a web-flow key of the test's own), and the timebox.yaml
 // `audit` settings that make the audit believe exactly those (docs/audit.md).
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Octokit } from '@octokit/rest';
 import { type Config, DEFAULT_CONFIG } from '../../src/core/model.js';
+import { FakeGitHub } from '../../src/forge/fake-github.js';
 import { createWebFlowKey, type WebFlowKey } from '../../src/forge/web-flow.js';
 import { addCommitSignature, type PublicKey, readPublicKeys } from '../../src/repo/openpgp.js';
-import { write } from './repo.js';
+import { MANIFEST } from './github.js';
+import { ROOT, write } from './repo.js';
 
 /** GitHub's "web-flow" for local histories: one key per test process. */
 export const WEB_FLOW: WebFlowKey = await createWebFlowKey(new Date('2017-08-16T00:00:00Z'));
@@ -39,4 +44,24 @@ export async function signHead(dir: string, key: WebFlowKey = WEB_FLOW): Promise
   const sha = git(['hash-object', '-t', 'commit', '-w', '--stdin'], signed).toString().trim();
   git(['update-ref', 'HEAD', sha, old]);
   return sha;
+}
+
+/**
+ * A fake GitHub holding `acme/access` as the audit trusts it (timebox.yaml's `audit`, the fake's web-flow key,
+ * the example QA policy) plus `files`, and a client with the App's permissions.
+ */
+export async function trustingAccessRepo(
+  files: Record<string, string> = {},
+): Promise<{ fake: FakeGitHub; gh: Octokit }> {
+  const fake = await FakeGitHub.start();
+  await fake.createRepo('acme/access', {
+    author: 'admin',
+    files: {
+      'timebox.yaml': AUDIT_YAML,
+      '.github/web-flow.gpg': fake.webFlowKey,
+      'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
+      ...files,
+    },
+  });
+  return { fake, gh: new Octokit({ baseUrl: fake.url, auth: fake.token(MANIFEST.default_permissions) }) };
 }
