@@ -112,14 +112,10 @@ export function acceptedPermissionsHeader(need: Need): string | undefined {
 }
 
 /** Organization-level permissions: granted by an installation on an organization, never by GITHUB_TOKEN. */
-export const ORGANIZATION_PERMISSIONS = new Set([
-  'members',
-  'organization_administration',
-  'organization_projects',
-]);
+const ORGANIZATION_PERMISSIONS = new Set(['members', 'organization_administration', 'organization_projects']);
 
 /** Keys a workflow's `permissions:` block accepts (hyphens are normalised to underscores). */
-export const ACTIONS_PERMISSIONS = new Set([
+const ACTIONS_PERMISSIONS = new Set([
   'actions',
   'attestations',
   'checks',
@@ -160,7 +156,7 @@ export interface Principal {
 }
 
 /** A fresh token in GitHub's format for installation and GITHUB_TOKEN tokens (`ghs_` + 36 base62). */
-export function newToken(prefix = 'ghs_'): string {
+function newToken(prefix = 'ghs_'): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   return prefix + [...randomBytes(36)].map((b) => alphabet[b % alphabet.length]).join('');
 }
@@ -204,7 +200,7 @@ const MAX_LIFETIME_SECONDS = 10 * 60;
  * Verifies an app JWT: RS256 over `header.payload` with the app's registered public key, `iss` naming the
  * app (number or numeric string), `exp` in the future, `iat` not in the future beyond the slack.
  */
-export function verifyAppJwt(
+function verifyAppJwt(
   jwt: string,
   publicKeys: ReadonlyMap<number, string>,
   nowSeconds: number,

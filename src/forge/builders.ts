@@ -3,7 +3,7 @@
 // builders/issues.ts (pull requests, issues, labels).
 export const API_URL = 'https://api.github.com';
 export const WEB_URL = 'https://github.com';
-export const FIXED_TIME = '2024-01-01T00:00:00Z';
+const FIXED_TIME = '2024-01-01T00:00:00Z';
 
 export interface JsonObject {
   [key: string]: unknown;

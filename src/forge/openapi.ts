@@ -81,7 +81,7 @@ const DATA_KEYWORDS = new Set(['enum', 'const', 'default', 'example', 'examples'
  * `nullable` next to `$ref`/`oneOf`, which ajv's own `nullable` support rejects), and local `#/components/...`
  * references become absolute so they resolve against the whole document registered under SPEC_ID.
  */
-export function toJsonSchema(node: unknown): unknown {
+function toJsonSchema(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(toJsonSchema);
   if (node === null || typeof node !== 'object') return node;
   const out: JsonObject = {};

@@ -5,7 +5,7 @@
 // gpg imports and verifies what this writes (test/repo/openpgp.test.ts).
 import { createMessage, generateKey, type PrivateKey, sign } from 'openpgp';
 
-export const WEB_FLOW_UID = { name: 'GitHub (web-flow commit signing)', email: 'noreply@github.com' };
+const WEB_FLOW_UID = { name: 'GitHub (web-flow commit signing)', email: 'noreply@github.com' };
 
 export interface WebFlowKey {
   /** Upper-case hex v4 fingerprint. */

@@ -86,7 +86,7 @@ function webhookAjv(): { ajv: Ajv2020; names: Set<string> } {
 }
 
 /** `pull_request` + `ready_for_review` → `webhook-pull-request-ready-for-review`. */
-export function webhookSchemaName(event: string, action?: string): string {
+function webhookSchemaName(event: string, action?: string): string {
   return ['webhook', event, action]
     .filter((part): part is string => part !== undefined)
     .join('-')

@@ -258,7 +258,7 @@ export function gitIdentity(input: unknown, fallback: Identity): Identity {
   return { name: person.name, email: person.email, ...(person.date ? { date: new Date(person.date) } : {}) };
 }
 
-export function treeEntry(api: string, e: TreeEntry): JsonObject {
+function treeEntry(api: string, e: TreeEntry): JsonObject {
   const entry: JsonObject = { path: e.path, mode: e.mode, type: e.type, sha: e.sha };
   if (e.size !== undefined) entry.size = e.size;
   if (e.type === 'blob') entry.url = `${api}/git/blobs/${e.sha}`;
