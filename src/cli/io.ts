@@ -17,8 +17,20 @@ export interface Io {
   clock: Clock;
 }
 
+/**
+ * `timebox … | head` closes the pipe before everything is written: that is the reader being done, not an
+ * error, so the process ends quietly as other Unix tools do instead of crashing with a stack trace.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 export function processIo(): Io {
   const env = process.env;
+  quietOnClosedPipe(process.stdout);
   const color = env.NO_COLOR
     ? false
     : env.FORCE_COLOR

@@ -34,6 +34,7 @@ const COMMANDS: readonly AddCommands[] = [
   addNew,
   addStatus,
   addAudit,
+  addOncall,
   addReconcile,
   addCreds,
   addDemo,
@@ -150,6 +151,28 @@ function addStatus(program: Command, { io, done }: CommandContext): void {
     .action(async (opts) => {
       const { runStatus } = await import('./ledger.js');
       done(await runStatus(io, opts));
+    });
+}
+
+function addOncall(program: Command, { io, done }: CommandContext): void {
+  program
+    .command('oncall')
+    .description('who is on call (schedules/ in the access repo), their shift and the next hand-offs')
+    .argument(
+      '[schedule]',
+      'a schedule file, or NAME for schedules/NAME.yaml (default: every file in schedules/)',
+    )
+    .addOption(repoOption())
+    .option('--at <time>', 'at this RFC 3339 time (default: now)')
+    .option('--next <n>', 'how many hand-offs to list after the current shift', '3')
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 printed, 2 usage or configuration error (an invalid schedule, at file:line).',
+    )
+    .action(async (schedule: string | undefined, opts) => {
+      const { runOncall } = await import('./oncall.js');
+      done(await runOncall(io, { ...opts, schedule }));
     });
 }
 

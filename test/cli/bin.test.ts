@@ -25,6 +25,12 @@ describe('bin/timebox.js', () => {
     for (const c of ['check', 'verify', 'new']) expect(r.stdout).toContain(c);
   });
 
+  it('a reader that closes the pipe early (`| head -1`) ends it quietly, without a stack trace', () => {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --help | head -1`], { encoding: 'utf8' });
+    expect(r.stdout).toMatch(/^Usage: timebox/);
+    expect(r.stderr).not.toMatch(/EPIPE|Error/);
+  });
+
   it('no arguments prints help and exits 2', () => {
     expect(timebox([], ROOT).status).toBe(2);
   });
