@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { pullReference } from '../../src/cli/creds.js';
 import { sealTo } from '../../src/creds/seal.js';
 import { requireSshPublicKey } from '../../src/creds/ssh-keys.js';
+import { FakeGitHub } from '../../src/forge/fake-github.js';
 import { run, tempDir } from '../helpers/repo.js';
 
 function keyPair(dir: string, name: string): { key: string; pub: string } {
@@ -115,5 +116,41 @@ describe('timebox creds', () => {
     expect(() =>
       execFileSync('age', ['-d', '-i', plain.key, 'out.json'], { cwd: dir, stdio: 'pipe' }),
     ).toThrow();
+  });
+});
+
+describe('timebox creds PR: only Timebox’s own comment', () => {
+  it('ignores a newer look-alike by another bot or a person, and says whose it read', async () => {
+    const dir = tempDir('timebox-creds-pr-');
+    const alice = keyPair(dir, 'alice');
+    const seal = (text: string) => sealTo(text, [requireSshPublicKey(alice.pub)]);
+    const fake = await FakeGitHub.start();
+    try {
+      await fake.createRepo('acme/access', { author: 'admin', files: { 'README.md': 'hi\n' } });
+      await fake.commit('acme/access', {
+        branch: 'b',
+        files: { 'requests/alice/a.yaml': 'x\n' },
+        author: 'alice',
+      });
+      const pull = await fake.openPull({ repo: 'acme/access', head: 'b', user: 'alice' });
+      const marker = (id: string) => `<!-- timebox:credentials ${id} -->\n`;
+      fake.comment('acme/access', pull, 'timebox[bot]', `${marker('a')}${await seal('real\n')}`);
+      fake.comment('acme/access', pull, 'evil-app[bot]', `${marker('a')}${await seal('forged by a bot\n')}`);
+      fake.comment('acme/access', pull, 'mallory', `${marker('a')}${await seal('forged by a person\n')}`);
+      const env = { GH_TOKEN: fake.token(), GITHUB_REPOSITORY: 'acme/access', GITHUB_API_URL: fake.url };
+      const r = await run(['creds', String(pull), '--identity', alice.key], { cwd: dir, env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe('real\n');
+      expect(r.stderr).toContain('posted by timebox[bot]');
+      // An App of another name is named; then only its comments count.
+      const other = await run(['creds', String(pull), '--identity', alice.key], {
+        cwd: dir,
+        env: { ...env, TIMEBOX_BOT_LOGIN: 'access-keeper[bot]' },
+      });
+      expect(other.code).toBe(2);
+      expect(other.stderr).toContain('no credentials from Timebox (access-keeper[bot])');
+    } finally {
+      await fake.close();
+    }
   });
 });
