@@ -1,5 +1,5 @@
-// From GitHub's REST shapes to the core's PullFacts. Pure: the App's handlers fetch the pages
-// (reviews, commits, collaborator permissions, team members) and hand them here.
+// From a forge's review, commit and branch-activity shapes (GitHub's REST names) to the core's PullFacts.
+// Pure: the forge reads the pages (src/engine/forge.ts) and src/engine/gather.ts hands them here.
 import type { Permission, PullFacts, Review, ReviewState } from '../core/model.js';
 
 /** The fields of `GET /repos/{owner}/{repo}/pulls/{n}/reviews` items that count. */
