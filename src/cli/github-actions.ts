@@ -6,12 +6,13 @@ import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
 import type { KnownPush } from '../engine/facts.js';
 import type { ForgePull } from '../engine/forge.js';
 import { gatherFacts, referencedTeams } from '../engine/gather.js';
+import { summaryText } from '../engine/notices/render.js';
 import { statusOf, tokenClient } from '../github/client.js';
 import { githubEnv, parseRepoName } from '../github/env.js';
 import { githubForge } from '../github/forge.js';
 import type { AccessRepo } from '../repo/access-repo.js';
 import { previewsOf } from '../report/previews.js';
-import { annotationsOf, md, renderComment } from '../report/pull-request.js';
+import { annotationsOf } from '../report/pull-request.js';
 import type { Io } from './context.js';
 import { UsageError } from './errors.js';
 
@@ -144,8 +145,6 @@ export async function reportToActions(
   const summaryFile = io.env.GITHUB_STEP_SUMMARY;
   if (summaryFile) {
     const previews = owner ? previewsOf(decisions, repo.policies, owner, headSha) : new Map();
-    const text = renderComment({ decisions, previews, headSha });
-    const lines = notes.map((n) => `- note: ${md(n)}`).join('\n');
-    await appendFile(summaryFile, lines ? `${text}\n${lines}\n` : text);
+    await appendFile(summaryFile, summaryText({ decisions, previews, headSha, notes }));
   }
 }

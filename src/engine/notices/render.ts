@@ -21,8 +21,7 @@ export interface Rendered {
 export function renderNotice(n: Notice): Rendered {
   switch (n.kind) {
     case 'pull-summary': {
-      let body = renderComment({ decisions: n.decisions, previews: n.previews, headSha: n.headSha });
-      if (n.notes.length > 0) body += `\n${n.notes.map((x) => `- note: ${md(x)}`).join('\n')}\n`;
+      const body = summaryText(n);
       return {
         comment: { pull: n.pull, marker: COMMENT_MARKER, mode: 'upsert', body: truncate(body) },
         text: `#${n.pull}: ${n.decisions.map((d) => `${d.file} ${d.status}`).join(', ') || 'no access request changed'}`,
@@ -161,6 +160,14 @@ export function renderNotice(n: Notice): Rendered {
       };
     }
   }
+}
+
+/** The decision on a pull request in full (the comment is this, cut to what GitHub takes). */
+export function summaryText(
+  n: Pick<Extract<Notice, { kind: 'pull-summary' }>, 'decisions' | 'previews' | 'headSha' | 'notes'>,
+): string {
+  const body = renderComment({ decisions: n.decisions, previews: n.previews, headSha: n.headSha });
+  return n.notes.length > 0 ? `${body}\n${n.notes.map((x) => `- note: ${md(x)}`).join('\n')}\n` : body;
 }
 
 /** The body of a revert pull request (the record of an access that ended). */
