@@ -8,7 +8,18 @@
 //   - it has two parents: Timebox merges with `merge_method: merge`; squash and rebase commits (whose
 //     message or author a person chooses) have one.
 // Pure: the history reader checks the signature; this decides.
-import type { HistoryCommit } from './ledger.js';
+
+/**
+ * The facts of a commit this module judges (the ledger's `HistoryCommit` has them). Declared here, not
+ * imported from the ledger, which imports this module: the core has no import circle.
+ */
+export interface JudgedCommit {
+  parents: readonly string[];
+  author: string;
+  /** Lower-cased trailer key → values. */
+  trailers: Record<string, string[]>;
+  signature?: CommitSignature;
+}
 
 /** A commit's signature as the history reader checked it against the trusted keys. */
 export type CommitSignature =
@@ -32,7 +43,7 @@ export function unsetTrust(trust: TrailerTrust): string | null {
 const TIMEBOX_PREFIX = 'timebox-';
 
 /** The `Timebox-*` trailer keys of a commit (lower-case, as the reader stores them). */
-export function timeboxTrailerKeys(commit: HistoryCommit): string[] {
+export function timeboxTrailerKeys(commit: Pick<JudgedCommit, 'trailers'>): string[] {
   return Object.keys(commit.trailers).filter((k) => k.startsWith(TIMEBOX_PREFIX));
 }
 
@@ -60,7 +71,7 @@ export function isIdentity(identity: string, email: string): boolean {
 }
 
 /** Why `commit` is not one Timebox made (each reason), or an empty list when it is. */
-export function untrustedReasons(commit: HistoryCommit, trust: TrailerTrust): string[] {
+export function untrustedReasons(commit: JudgedCommit, trust: TrailerTrust): string[] {
   const reasons: string[] = [];
   const unset = unsetTrust(trust);
   if (unset) reasons.push(`timebox.yaml sets no ${unset}`);
