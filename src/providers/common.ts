@@ -5,6 +5,14 @@ import { createHash } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { GrantSpec, ManagedAccess, TargetContext } from './types.js';
 
+/** What a provider throws: its subclass names the provider (`PostgresError`, …) in messages and logs. */
+export class ProviderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
 /** `TIMEBOX_<PROVIDER>_<CONNECTION>_URL`: where a connection's admin URL is read from. */
 export function connectionEnv(provider: string, connection: string): string {
   const up = (s: string) => s.toUpperCase().replace(/[^A-Z0-9]/g, '_');
@@ -52,6 +60,27 @@ export function grantName(spec: { requester: string; file: string; accessRepoId?
     .digest('hex')
     .slice(0, 10);
   return `tb_${login}_${hash}`;
+}
+
+/**
+ * How a provider names its principals and checks a name before acting on it: `nameFor` is `grantName`
+ * (the requester cut to `loginLength` characters first, where the target's names are short) checked
+ * against `pattern`; `checked` refuses any name not of that shape (a tag, or a caller, could name any
+ * principal: root, default, a production role).
+ */
+export function principalNames(
+  pattern: RegExp,
+  what: string,
+  fail: (message: string) => Error,
+  loginLength?: number,
+) {
+  const checked = (name: string): string => {
+    if (!pattern.test(name)) throw fail(`refusing an unsafe ${what} ${JSON.stringify(name)}`);
+    return name;
+  };
+  const nameFor = (spec: Pick<GrantSpec, 'file' | 'requester' | 'accessRepoId'>): string =>
+    checked(grantName(loginLength ? { ...spec, requester: spec.requester.slice(0, loginLength) } : spec));
+  return { pattern, checked, nameFor };
 }
 
 /**

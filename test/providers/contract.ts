@@ -16,6 +16,16 @@ export function outsideSchema<T>(value: unknown): T {
   return value as T;
 }
 
+/** Whether `fn` resolves (a login that works, a query that runs). */
+export async function succeeds(fn: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await fn();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface Session {
   alive(): Promise<boolean>;
   close(): Promise<void>;

@@ -1,6 +1,12 @@
 // The mysql provider's registry entry (MariaDB and MySQL): its settings in policy files, the account and
 // statements of a grant, and its preview. Pure: no driver; granting is in index.ts.
-import { connectionProperties, type FromSchema, grantName, roleSettingsOf } from '../common.js';
+import {
+  connectionProperties,
+  type FromSchema,
+  ProviderError,
+  principalNames,
+  roleSettingsOf,
+} from '../common.js';
 import type { GrantSpec, PermissionPreview, ProviderEntry, RoleProblem } from '../types.js';
 
 /** Where Timebox keeps its tags (`grants`) and the events that lock accounts at expiry. */
@@ -113,27 +119,21 @@ export const mysqlDefinition = {
 /** A mysql role's settings, as its schema says. */
 export type MysqlRole = FromSchema<typeof mysqlDefinition.roleSchema>;
 
-export function roleOf(spec: Pick<GrantSpec, 'roleSettings'>): MysqlRole {
-  return roleSettingsOf(mysqlDefinition, spec);
-}
+export const roleOf = (spec: Pick<GrantSpec, 'roleSettings'>): MysqlRole =>
+  roleSettingsOf(mysqlDefinition, spec);
 
-export class MysqlError extends Error {
-  override name = 'MysqlError';
-}
+export class MysqlError extends ProviderError {}
 
 /** MySQL allows 32 characters in a user name: `tb_` + 17 of the login + `_` + 10 hex. */
-export const USER = /^tb_[a-z0-9_]{1,17}_[0-9a-f]{10}$/;
+const names = principalNames(
+  /^tb_[a-z0-9_]{1,17}_[0-9a-f]{10}$/,
+  'account name',
+  (m) => new MysqlError(m),
+  17,
+);
+export const { pattern: USER, nameFor: userFor, checked: checkedUser } = names;
 const OBJECT_RE = new RegExp(OBJECT);
 const HOST_RE = /^[A-Za-z0-9.%:_-]{1,255}$/;
-
-export function userFor(spec: Pick<GrantSpec, 'file' | 'requester' | 'accessRepoId'>): string {
-  return checkedUser(grantName({ ...spec, requester: spec.requester.slice(0, 17) }));
-}
-
-export function checkedUser(name: string): string {
-  if (!USER.test(name)) throw new MysqlError(`refusing an unsafe account name ${JSON.stringify(name)}`);
-  return name;
-}
 
 export function hostOf(resource: Record<string, unknown>): string {
   const host = typeof resource.host === 'string' ? resource.host : '%';

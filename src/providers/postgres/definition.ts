@@ -4,6 +4,7 @@ import {
   connectionProperties,
   type FromSchema,
   grantName,
+  ProviderError,
   roleSettingsOf,
   connectionEnv as sharedConnectionEnv,
   tagFor,
@@ -45,9 +46,7 @@ export const ALLOWED_BUILTIN_ROLES: readonly string[] = [
   'pg_stat_scan_tables',
 ];
 
-export class PostgresError extends Error {
-  override name = 'PostgresError';
-}
+export class PostgresError extends ProviderError {}
 
 export const postgresDefinition = {
   id: 'postgres',
@@ -121,9 +120,8 @@ export const postgresDefinition = {
 /** A postgres role's settings, as its schema says. */
 export type PostgresRole = FromSchema<typeof postgresDefinition.roleSchema>;
 
-export function roleOf(spec: Pick<GrantSpec, 'roleSettings'>): PostgresRole {
-  return roleSettingsOf(postgresDefinition, spec);
-}
+export const roleOf = (spec: Pick<GrantSpec, 'roleSettings'>): PostgresRole =>
+  roleSettingsOf(postgresDefinition, spec);
 
 /** `tb_<login>_<hash of the request path>`: ≤ 63 bytes, lower-case, and only [a-z0-9_]. */
 export function principalFor(

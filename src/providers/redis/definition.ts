@@ -1,6 +1,6 @@
 // The redis provider's registry entry: its settings in policy files (what `timebox check` validates), the
 // user and ACL rules of a grant, and its preview. Pure: no client; granting is in index.ts.
-import { connectionProperties, type FromSchema, grantName, roleSettingsOf } from '../common.js';
+import { connectionProperties, ProviderError, principalNames, roleSettingsOf } from '../common.js';
 import type { GrantSpec, PermissionPreview, ProviderEntry, RoleProblem } from '../types.js';
 import { DENY_AFTER, outOfBounds, redisGlobMatch } from './acl.js';
 
@@ -14,6 +14,15 @@ export const PATTERN = '^[A-Za-z0-9:_.*?\\[\\]{}/-]{1,200}$';
 /** `+@read`, `-@dangerous`, `+get`, `-flushall`, `+config|get`. */
 export const COMMAND_RULE = '^[+-](@[a-z]{1,30}|[a-z][a-z0-9-]{0,30}(\\|[a-z][a-z0-9-]{0,30})?)$';
 
+/** A grant's role settings, typed from the role schema below. */
+export const roleOf = (spec: Pick<GrantSpec, 'roleSettings'>) => roleSettingsOf(redisDefinition, spec);
+export type RedisRole = ReturnType<typeof roleOf>;
+
+export class RedisError extends ProviderError {}
+
+/** `tb_<login>_<hash of access repo and request path>`: stable, so a retry finds the same user. */
+const names = principalNames(/^tb_[a-z0-9_]{1,30}_[0-9a-f]{10}$/, 'ACL user name', (m) => new RedisError(m));
+export const { pattern: USER, nameFor: userFor, checked: checkedUser } = names;
 export const redisDefinition = {
   id: 'redis',
   summary: 'Redis: an ACL user per grant with the role’s key patterns and command rules',
@@ -84,30 +93,8 @@ export const redisDefinition = {
   load: async () => (await import('./index.js')).redis,
 } as const satisfies ProviderEntry;
 
-/** A redis role's settings, as its schema says. */
-export type RedisRole = FromSchema<typeof redisDefinition.roleSchema>;
-
-export function roleOf(spec: Pick<GrantSpec, 'roleSettings'>): RedisRole {
-  return roleSettingsOf(redisDefinition, spec);
-}
-
-export class RedisError extends Error {
-  override name = 'RedisError';
-}
-
-export const USER = /^tb_[a-z0-9_]{1,30}_[0-9a-f]{10}$/;
 const PATTERN_RE = new RegExp(PATTERN);
 const COMMAND_RE = new RegExp(COMMAND_RULE);
-
-/** `tb_<login>_<hash of access repo and request path>`: stable, so a retry finds the same user. */
-export function userFor(spec: Pick<GrantSpec, 'file' | 'requester' | 'accessRepoId'>): string {
-  return checkedUser(grantName(spec));
-}
-
-export function checkedUser(name: string): string {
-  if (!USER.test(name)) throw new RedisError(`refusing an unsafe ACL user name ${JSON.stringify(name)}`);
-  return name;
-}
 
 /**
  * The ACL rules of a role, each one argument of ACL SETUSER; everything is checked again here, and a role

@@ -1,6 +1,6 @@
 // The ssh provider's registry entry: its settings in policy files, the ssh-keygen options of a grant, and its
 // preview. Pure: signing and revoking (ssh-keygen, the KRL) are in index.ts.
-import { type FromSchema, roleSettingsOf } from '../common.js';
+import { type FromSchema, ProviderError, roleSettingsOf } from '../common.js';
 import type { GrantSpec, PermissionPreview, ProviderEntry } from '../types.js';
 
 const PRINCIPAL = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -13,9 +13,7 @@ const EXTENSIONS = new Set([
 ]);
 const ADDRESS = /^[0-9a-fA-F.:]+(\/[0-9]{1,3})?$/;
 
-export class SshError extends Error {
-  override name = 'SshError';
-}
+export class SshError extends ProviderError {}
 
 export const sshDefinition = {
   id: 'ssh',
@@ -95,9 +93,7 @@ export const sshDefinition = {
 /** An ssh role's settings, as its schema says. */
 export type SshRole = FromSchema<typeof sshDefinition.roleSchema>;
 
-export function roleOf(spec: Pick<GrantSpec, 'roleSettings'>): SshRole {
-  return roleSettingsOf(sshDefinition, spec);
-}
+export const roleOf = (spec: Pick<GrantSpec, 'roleSettings'>): SshRole => roleSettingsOf(sshDefinition, spec);
 
 /** `YYYYMMDDHHMMSS` in UTC, as ssh-keygen -V reads it with TZ=UTC. */
 export function stamp(d: Date): string {

@@ -2,12 +2,8 @@
 // target key, preview, and a lazy `load` of the implementation — is this file; the implementation is
 // index.ts; the one line that registers it is `registryOf([...builtinProviders, memoryDefinition])`
 // (test/providers/contract.test.ts), and it passes the contract suite like every built-in provider.
-import { type FromSchema, grantName, roleSettingsOf } from '../../../src/providers/common.js';
+import { type FromSchema, principalNames, roleSettingsOf } from '../../../src/providers/common.js';
 import type { GrantSpec, PermissionPreview, ProviderEntry } from '../../../src/providers/types.js';
-
-export class MemoryError extends Error {
-  override name = 'MemoryError';
-}
 
 export const memoryDefinition = {
   id: 'memory',
@@ -42,17 +38,11 @@ export const memoryDefinition = {
 
 export type MemoryRole = FromSchema<typeof memoryDefinition.roleSchema>;
 
-export function roleOf(spec: Pick<GrantSpec, 'roleSettings'>): MemoryRole {
-  return roleSettingsOf(memoryDefinition, spec);
-}
+export const roleOf = (spec: Pick<GrantSpec, 'roleSettings'>): MemoryRole =>
+  roleSettingsOf(memoryDefinition, spec);
 
-export const USER = /^tb_[a-z0-9_]{1,30}_[0-9a-f]{10}$/;
-
-export function userFor(spec: Pick<GrantSpec, 'file' | 'requester' | 'accessRepoId'>): string {
-  return checkedUser(grantName(spec));
-}
-
-export function checkedUser(name: string): string {
-  if (!USER.test(name)) throw new MemoryError(`refusing an unsafe account name ${JSON.stringify(name)}`);
-  return name;
-}
+export const {
+  pattern: USER,
+  nameFor: userFor,
+  checked: checkedUser,
+} = principalNames(/^tb_[a-z0-9_]{1,30}_[0-9a-f]{10}$/, 'account name', (m) => new Error(m));

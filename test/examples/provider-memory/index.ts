@@ -2,7 +2,7 @@
 // idempotently and tag, list by the tags (and find Timebox-named accounts without one), revoke and verify.
 import { adminUrl, parseTag, tagFor, taggedAccess, untaggedAccess } from '../../../src/providers/common.js';
 import type { ManagedAccess, Provider, ProviderTarget } from '../../../src/providers/types.js';
-import { checkedUser, MemoryError, memoryDefinition, USER, userFor } from './definition.js';
+import { checkedUser, memoryDefinition, USER, userFor } from './definition.js';
 import { newPassword, secretFor, serverNamed } from './server.js';
 
 export const memory: Provider = {
@@ -10,10 +10,9 @@ export const memory: Provider = {
 
   async connect(resource, env) {
     // The admin "URL" names the server, as a database provider's names its host.
-    const { url } = adminUrl('memory', { connection: resource.server }, env, (m) => new MemoryError(m));
+    const { url } = adminUrl('memory', { connection: resource.server }, env, (m) => new Error(m));
     const name = new URL(url).hostname;
-    if (name !== resource.server)
-      throw new MemoryError(`cannot connect to server \`${String(resource.server)}\``);
+    if (name !== resource.server) throw new Error(`cannot connect to server \`${String(resource.server)}\``);
     return target(name);
   },
 };
@@ -52,7 +51,7 @@ function target(name: string): ProviderTarget {
       const user = checkedUser(access.principal);
       const sessionsEnded = server.accounts.get(user)?.sessions.size ?? 0;
       server.accounts.delete(user);
-      if (server.accounts.has(user)) throw new MemoryError(`revoking ${user} is not verified`);
+      if (server.accounts.has(user)) throw new Error(`revoking ${user} is not verified`);
       server.tags.delete(user);
       return { principal: user, sessionsEnded, activity: null };
     },
