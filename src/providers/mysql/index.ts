@@ -70,8 +70,8 @@ export const mysqlProvider: Provider = {
       // closed, so nothing runs on it.
       // (mysql2 hands the listener the callback-style connection, whatever its typings say; the query is
       // queued before anything the pool runs on the new connection.)
-      pool.on('connection', (conn) => {
-        const core = conn as unknown as CoreConnection;
+      pool.on('connection', (conn: unknown) => {
+        const core = conn as CoreConnection;
         core.query("SET time_zone = '+00:00'", (err) => {
           if (err) core.destroy();
         });
