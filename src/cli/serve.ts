@@ -2,6 +2,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { githubEnv } from '../github/env.js';
 import { type ServerOptions, startServer } from '../github/server.js';
 import type { Io } from './context.js';
 import { EXIT, UsageError } from './errors.js';
@@ -41,7 +42,7 @@ export function serveOptionsFromEnv(env: NodeJS.ProcessEnv, cwd: string): Server
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UsageError(`PORT must be a port number, not ${JSON.stringify(env.PORT)}`);
   }
-  const baseUrl = env.GITHUB_API_URL?.replace(/\/+$/, '');
+  const baseUrl = githubEnv(env).apiUrl?.replace(/\/+$/, '');
   if (baseUrl && !/^https?:\/\/[^\s]+$/.test(baseUrl)) {
     throw new UsageError(`GITHUB_API_URL must be an http(s) URL, not ${JSON.stringify(env.GITHUB_API_URL)}`);
   }
