@@ -35,14 +35,14 @@ export interface Route {
 /** Registers a handler for an operation of GitHub's OpenAPI description (`GET`, `/repos/{owner}/{repo}/pulls`). */
 export type On = (method: string, path: string, handler: Handler) => void;
 
-/** What route modules serve from: the forge's data and its apps and tokens. */
-export interface Forge {
+/** What route modules serve from: the forge's data, and its apps and tokens. */
+export interface Stores {
   state: GitHubState;
   apps: AppRegistry;
 }
 
 /** A resource's routes: registers each with `on`. */
-export type RouteModule = (on: On, forge: Forge) => void;
+export type RouteModule = (on: On, stores: Stores) => void;
 
 const DOCS = 'https://docs.github.com/rest';
 

@@ -9,6 +9,7 @@ import type { IssueState, OpenIssueInput, PullState, RepoState, ReviewInput } fr
 
 export * from './state/types.js';
 
+/** All of the forge's data: each layer (accounts, repositories, pull requests, this) adds one kind of resource. */
 export class GitHubState extends PullStore {
   readonly #checkRunRepo = new Map<number, string>();
   readonly #commentRepo = new Map<number, string>();

@@ -2,10 +2,10 @@
 // reaches, and minting installation access tokens.
 import type { Permissions } from '../auth.js';
 import { type JsonObject, timestamp } from '../builders.js';
-import { appOf, error, type Forge, NOT_FOUND, type On, paged, repoOf } from '../router.js';
+import { appOf, error, NOT_FOUND, type On, paged, repoOf, type Stores } from '../router.js';
 import type { RepoState } from '../state.js';
 
-export function appRoutes(on: On, { state, apps }: Forge): void {
+export function appRoutes(on: On, { state, apps }: Stores): void {
   on('GET', '/app', (ctx) => {
     const app = appOf(ctx);
     return { status: 200, body: { ...app.json, installations_count: apps.installationsOf(app.id).length } };

@@ -1,9 +1,9 @@
 // Check runs: listing a commit's, creating and updating them (with their annotations).
 import { API_URL, type JsonObject, nodeId, WEB_URL } from '../builders.js';
-import { error, type Forge, NOT_FOUND, type On, page, principalOf, type Reply, repoOf } from '../router.js';
+import { error, NOT_FOUND, type On, page, principalOf, type Reply, repoOf, type Stores } from '../router.js';
 import type { GitHubState, RepoState } from '../state.js';
 
-export function checkRoutes(on: On, { state }: Forge): void {
+export function checkRoutes(on: On, { state }: Stores): void {
   on('GET', '/repos/{owner}/{repo}/commits/{ref}/check-runs', async (ctx) => {
     const repo = repoOf(ctx);
     const ref = ctx.params.ref ?? '';

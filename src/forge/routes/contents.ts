@@ -1,10 +1,10 @@
 // The contents API: a file or directory at a ref, and deleting a file with a commit.
 import { buildContent, buildGitCommit } from '../builders/git.js';
 import type { TreeEntry } from '../git-store.js';
-import { actorOf, error, type Forge, NOT_FOUND, type On, repoOf } from '../router.js';
+import { actorOf, error, NOT_FOUND, type On, repoOf, type Stores } from '../router.js';
 import { apiSigner, gitIdentity } from './git-data.js';
 
-export function contentRoutes(on: On, { state }: Forge): void {
+export function contentRoutes(on: On, { state }: Stores): void {
   on('GET', '/repos/{owner}/{repo}/contents/{path}', async (ctx) => {
     const repo = repoOf(ctx);
     const ref = ctx.query.get('ref') || String(repo.json.default_branch);

@@ -6,12 +6,12 @@ import { GitInputError, type Identity, type TreeEntry, type TreeInput } from '..
 import {
   actorOf,
   type Context,
-  type Forge,
   invalid,
   NOT_FOUND,
   type On,
   type Reply,
   repoOf,
+  type Stores,
 } from '../router.js';
 import type { GitHubState, RepoState } from '../state.js';
 
@@ -67,7 +67,7 @@ export function gitReadRoutes(on: On): void {
   });
 }
 
-export function gitWriteRoutes(on: On, { state }: Forge): void {
+export function gitWriteRoutes(on: On, { state }: Stores): void {
   on('POST', '/repos/{owner}/{repo}/git/blobs', async (ctx) => {
     const repo = repoOf(ctx);
     const input = ctx.body as { content: string; encoding?: string };

@@ -7,17 +7,17 @@ import { ZERO_SHA } from '../git-store.js';
 import {
   type Context,
   error,
-  type Forge,
   invalid,
   NOT_FOUND,
   type On,
   paged,
   type Reply,
   repoOf,
+  type Stores,
 } from '../router.js';
 import type { GitHubState, PullState, Push } from '../state.js';
 
-export function historyRoutes(on: On, { state }: Forge): void {
+export function historyRoutes(on: On, { state }: Stores): void {
   // GitHub's activity log: every update of a branch (push, force push, creation, deletion, merge) and who made
   // it, newest first, paged by cursor (`after` = the last id of a page).
   on('GET', '/repos/{owner}/{repo}/activity', (ctx) => {

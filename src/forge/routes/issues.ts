@@ -1,10 +1,10 @@
 // Issues (whose list holds pull requests too, as GitHub's does), their comments, and labels.
 import type { JsonObject } from '../builders.js';
-import { actorOf, type Forge, invalid, NOT_FOUND, type On, paged, principalOf, repoOf } from '../router.js';
+import { actorOf, invalid, NOT_FOUND, type On, paged, principalOf, repoOf, type Stores } from '../router.js';
 import type { IssueState } from '../state.js';
 import { changePullState } from './pulls.js';
 
-export function issueRoutes(on: On, { state }: Forge): void {
+export function issueRoutes(on: On, { state }: Stores): void {
   // Like GitHub, the issues list holds pull requests too (they carry `pull_request`).
   on('GET', '/repos/{owner}/{repo}/issues', (ctx) => {
     const repo = repoOf(ctx);
@@ -119,7 +119,7 @@ export function issueRoutes(on: On, { state }: Forge): void {
   });
 }
 
-export function commentRoutes(on: On, { state }: Forge): void {
+export function commentRoutes(on: On, { state }: Stores): void {
   const commentsPath = '/repos/{owner}/{repo}/issues/{issue_number}/comments';
   on('GET', commentsPath, (ctx) => {
     const repo = repoOf(ctx);

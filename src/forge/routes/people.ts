@@ -1,7 +1,7 @@
 // People: accounts and their public SSH keys, a collaborator's permission, and team members.
-import { type Forge, NOT_FOUND, type On, paged, repoOf } from '../router.js';
+import { NOT_FOUND, type On, paged, repoOf, type Stores } from '../router.js';
 
-export function peopleRoutes(on: On, { state }: Forge): void {
+export function peopleRoutes(on: On, { state }: Stores): void {
   on('GET', '/repos/{owner}/{repo}/collaborators/{username}/permission', (ctx) => ({
     status: 200,
     body: state.collaboratorPermission(repoOf(ctx), ctx.params.username ?? ''),

@@ -4,7 +4,6 @@ import {
   actorOf,
   type Context,
   error,
-  type Forge,
   type Handler,
   invalid,
   NOT_FOUND,
@@ -12,6 +11,7 @@ import {
   paged,
   type Reply,
   repoOf,
+  type Stores,
 } from '../router.js';
 import { type GitHubState, type MergeMethod, MergeRefused, type PullState } from '../state.js';
 
@@ -25,7 +25,7 @@ function withPull(fn: (pull: PullState, ctx: Context) => Promise<Reply>): Handle
   };
 }
 
-export function pullReadRoutes(on: On, { state }: Forge): void {
+export function pullReadRoutes(on: On, { state }: Stores): void {
   on('GET', '/repos/{owner}/{repo}/pulls', async (ctx) => {
     const repo = repoOf(ctx);
     const wanted = ctx.query.get('state') ?? 'open';
@@ -72,7 +72,7 @@ export function pullReadRoutes(on: On, { state }: Forge): void {
   );
 }
 
-export function pullWriteRoutes(on: On, { state }: Forge): void {
+export function pullWriteRoutes(on: On, { state }: Stores): void {
   on(
     'PUT',
     `${pullPath}/merge`,

@@ -15,6 +15,7 @@ import {
   type PullState,
 } from './types.js';
 
+/** Repositories, and their pull requests. */
 export class PullStore extends RepoStore {
   // ---- pull requests --------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ const FILE_STATUS: Record<string, DiffParts['status']> = {
   T: 'changed',
 };
 
+/** Accounts, and the repositories with what they hold: pushes, and the comments and check runs on them. */
 export class RepoStore extends Accounts {
   readonly checkRuns: JsonObject[] = [];
   readonly comments: JsonObject[] = [];
@@ -46,6 +47,7 @@ export class RepoStore extends Accounts {
     if (root) await rm(await root, { recursive: true, force: true });
   }
 
+  /** The account's rename reaches what repositories record by login: pull requests, issues, pushes. */
   override renameUser(from: string, to: string): JsonObject {
     const old = from.toLowerCase();
     const account = super.renameUser(from, to);
