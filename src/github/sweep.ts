@@ -5,19 +5,14 @@
 // every `reconcile_interval`.
 import type { Probot } from 'probot';
 import type { Clock } from '../core/clock.js';
-import type { Keeper, ReconcileReport } from '../engine/keeper.js';
-import { type Notifier, noticesFor } from '../engine/notices/index.js';
-import { closeStalePulls, type StaleResult } from '../engine/stale.js';
+import type { Keeper } from '../engine/keeper.js';
+import type { Notifier } from '../engine/notices/index.js';
+import { type SweepResult, sweepRepository } from '../engine/sweep.js';
 import { appBotLogin } from './app.js';
 import type { GitHub } from './client.js';
 import { githubForge } from './forge.js';
 
-export interface SweepResult {
-  repositories: number;
-  closed: { repo: string; pulls: number[] }[];
-  reconciled: ReconcileReport[];
-  errors: { repo: string; message: string }[];
-}
+export type { SweepResult } from '../engine/sweep.js';
 
 /**
  * `force`: every repository now; otherwise only those whose `reconcile_interval` (timebox.yaml, default 5m)
@@ -38,35 +33,15 @@ export async function sweepInstallations(
     const gh = (await probot.auth(installation.id)) as unknown as GitHub;
     const repos = await gh.paginate('GET /installation/repositories', { per_page: 100 });
     for (const r of repos) {
-      const name = r.full_name;
-      if (keeper && !force && !keeper.due({ owner: r.owner.login, repo: r.name })) continue;
-      out.repositories += 1;
-      try {
-        const forge = githubForge(gh, { owner: r.owner.login, repo: r.name });
-        const result: StaleResult = await closeStalePulls(forge, {
-          botLogin,
-          defaultBranch: r.default_branch ?? 'main',
-          clock,
-          notices: noticesFor(forge, botLogin, notifiers),
-        });
-        if (result.closed.length > 0) out.closed.push({ repo: name, pulls: result.closed });
-      } catch (err) {
-        // One broken repository (invalid timebox.yaml, no access) does not stop the others.
-        out.errors.push({ repo: name, message: (err as Error).message });
-      }
-      if (!keeper) continue;
-      try {
-        out.reconciled.push(
-          await keeper.reconcile({
-            installationId: installation.id,
-            repo: { owner: r.owner.login, repo: r.name },
-            defaultBranch: r.default_branch ?? 'main',
-          }),
-        );
-      } catch (err) {
-        // One broken repository (invalid timebox.yaml, no access) does not stop the others.
-        out.errors.push({ repo: name, message: (err as Error).message });
-      }
+      const repo = { owner: r.owner.login, repo: r.name };
+      if (keeper && !force && !keeper.due(repo)) continue;
+      const installed = { installationId: installation.id, repo, defaultBranch: r.default_branch ?? 'main' };
+      await sweepRepository(
+        githubForge(gh, repo),
+        installed,
+        { clock, botLogin, ...(keeper ? { keeper } : {}), notifiers },
+        out,
+      );
     }
   }
   return out;
