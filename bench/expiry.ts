@@ -2,7 +2,7 @@
 // (test/helpers/postgres.ts), `--grants` logins are granted through the postgres provider with expiries
 // spread over `--window` seconds (default: 200 grants in one minute), a tenth of them with a live session
 // open, and the ExpiryScheduler (src/scheduler/expiry.ts) revokes each as `timebox serve` does at expiry
-// (src/github/keeper.ts: `revokeGrant` over one shared connection — find the grant's role by its tag, NOLOGIN,
+// (src/engine/keeper.ts: `revokeGrant` over one shared connection — find the grant's role by its tag, NOLOGIN,
 // sessions ended, activity captured, role dropped, verified). Lateness = when the verified revocation
 // returned − expires_at. The baseline, measured in the same run, is one revocation alone (a grant made
 // and revoked at once), so the ratio says how much queueing adds.

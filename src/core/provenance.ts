@@ -69,7 +69,7 @@ export function checkProvenance(
 // ---- the durable record ------------------------------------------------------------------------------------
 //
 // A provenance verdict is decided once, the first time Timebox sees a merge, and recorded on the merge
-// commit (a check run, src/github/verdicts.ts). Every later run reads it back instead of deciding again:
+// commit (a check run, src/engine/verdicts.ts). Every later run reads it back instead of deciding again:
 // reviews, team membership and permissions change after a merge, and a past merge must never be judged with
 // today's facts (an admin-merged request whose approver joins the team later stays refused; a legitimate
 // grant whose approver leaves the team stays granted).
