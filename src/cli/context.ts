@@ -128,16 +128,19 @@ export function offlinePull(
   };
 }
 
-/** Bump when the fold's meaning changes, so that cached folds from older versions are not used. */
-const FOLD_CACHE_VERSION = 5;
+/** Bump when the fold's meaning changes, so that cached folds from older versions are not used. 6: NDJSON. */
+const FOLD_CACHE_VERSION = 6;
 
-interface FoldCache {
+/** The first line of the fold cache; the grants, the notes, then the commit times follow, one per line. */
+interface FoldHeader {
   version: number;
   tip: string;
   requestsDir: string;
   /** Whom and which keys the fold trusted (audit.timebox, audit.signing_keys' key states). */
   trust: string;
-  folded: FoldedLedger;
+  grants: number;
+  notes: number;
+  count: number;
 }
 
 /** Where the ledger is read: the access repo, the branch whose history it is, and whether to cache. */
@@ -176,17 +179,30 @@ export async function loadLedger(
   // Two caches: the folded ledger for this exact tip (a warm run reads nothing else), and the parsed
   // history per commit (a run after new commits reads only those from git).
   const name = `fold-${Buffer.from(dir).toString('hex')}`;
-  const cached = useCache ? await history.readCache<FoldCache>(resolved.gitDir, name) : null;
-  let folded: FoldedLedger;
-  if (
-    cached &&
-    cached.version === FOLD_CACHE_VERSION &&
-    cached.tip === resolved.tip &&
-    cached.requestsDir === dir &&
-    cached.trust === trust
-  ) {
-    folded = cached.folded;
-  } else {
+  // The header says where the grants end and the notes, then the commit times, begin.
+  let split = { grants: 0, notes: 0 };
+  let folded: FoldedLedger = { version: 1, grants: [], notes: [], commitTimes: [] };
+  const cached = useCache
+    ? await history.readCacheLines<FoldHeader>(
+        resolved.gitDir,
+        name,
+        (h) => {
+          split = { grants: h.grants, notes: h.grants + h.notes };
+          return (
+            h.version === FOLD_CACHE_VERSION &&
+            h.tip === resolved.tip &&
+            h.requestsDir === dir &&
+            h.trust === trust
+          );
+        },
+        (item, i) => {
+          if (i < split.grants) folded.grants.push(item as FoldedLedger['grants'][number]);
+          else if (i < split.notes) folded.notes.push(item as FoldedLedger['notes'][number]);
+          else folded.commitTimes.push(item as FoldedLedger['commitTimes'][number]);
+        },
+      )
+    : null;
+  if (!cached) {
     const { commits } = await history.cachedHistory(root, ref, dir, {
       cache: useCache,
       resolved,
@@ -195,13 +211,17 @@ export async function loadLedger(
     });
     folded = foldLedger(commits, config);
     if (useCache) {
-      await history.writeCache(resolved.gitDir, name, {
+      const header: FoldHeader = {
         version: FOLD_CACHE_VERSION,
         tip: resolved.tip,
         requestsDir: dir,
         trust,
-        folded,
-      } satisfies FoldCache);
+        grants: folded.grants.length,
+        notes: folded.notes.length,
+        count: folded.grants.length + folded.notes.length + folded.commitTimes.length,
+      };
+      const { grants, notes, commitTimes } = folded;
+      await history.writeCacheLines(resolved.gitDir, name, header, [grants, notes, commitTimes].flat());
     }
   }
   const ledger = finalizeLedger(folded, now, want);

@@ -4,9 +4,9 @@
 // trusted keys while the rest is still read), one `git log --no-walk --stdin` for the author time of merged
 // branches. Never one git process per commit; with the cache, each signature is checked once.
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import type { HistoryChange, HistoryCommit } from '../core/ledger.js';
 import { timeboxTrailerKeys } from '../core/trust.js';
 import { checkCommitSignature, type PublicKey } from './openpgp.js';
@@ -44,69 +44,101 @@ interface RawChange {
   from?: string;
 }
 
-/** Parse `git log --raw -z` output in FORMAT into commits with blob ids still to be read. */
-export function parseLog(buf: Buffer | string): {
-  commits: (Omit<HistoryCommit, 'changes'> & { raw: RawChange[] })[];
-} {
-  const text = typeof buf === 'string' ? buf : buf.toString('utf8');
-  const commits: (Omit<HistoryCommit, 'changes'> & { raw: RawChange[] })[] = [];
-  for (const record of text.split('\x1e')) {
-    if (record === '') continue;
-    const fields = record.split('\x1f');
-    const [
-      sha = '',
-      parents = '',
-      time = '',
-      authoredAt = '',
-      author = '',
-      committer = '',
-      subject = '',
-      trailerText = '',
-    ] = fields;
-    const rest = fields.slice(8).join('\x1f');
-    const trailers: Record<string, string[]> = {};
-    for (const line of trailerText.split('\n')) {
-      const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
-      if (!m) continue;
-      const key = (m[1] as string).toLowerCase();
-      const list = trailers[key] ?? [];
-      list.push((m[2] as string).trim());
-      trailers[key] = list;
-    }
-    const raw: RawChange[] = [];
-    const parts = rest.replace(/^\0?\n?/, '').split('\0');
-    for (let i = 0; i < parts.length; i++) {
-      const head = parts[i] as string;
-      if (!head.startsWith(':')) continue;
-      const [, , , blob = '', status = ''] = head.slice(1).split(' ');
-      if (status.startsWith('R') || status.startsWith('C')) {
-        raw.push({
-          status: status[0] as string,
-          blob,
-          from: parts[i + 1] as string,
-          path: parts[i + 2] as string,
-        });
-        i += 2;
-      } else {
-        raw.push({ status: status[0] as string, blob, path: parts[i + 1] as string });
-        i += 1;
-      }
-    }
-    commits.push({
-      sha,
-      parents: parents.split(' ').filter(Boolean),
-      time,
-      authoredAt,
-      author,
-      committer,
-      subject,
-      trailers,
-      raw,
-    });
+type LogCommit = Omit<HistoryCommit, 'changes'> & { raw: RawChange[] };
+
+const RS = 0x1e;
+const US = 0x1f;
+
+/**
+ * One record of FORMAT (the bytes between two RS). Every field is decoded on its own, so that no string
+ * kept for the ledger is a slice of a larger one: a kept sha would otherwise keep the whole log chunk alive.
+ */
+function parseRecord(buf: Buffer, start: number, end: number): LogCommit {
+  const fields: string[] = [];
+  let pos = start;
+  while (fields.length < 8) {
+    const us = buf.indexOf(US, pos);
+    if (us === -1 || us >= end) break;
+    fields.push(buf.toString('utf8', pos, us));
+    pos = us + 1;
   }
-  return { commits };
+  // Fewer than 8 separators: the last field runs to the end, as splitting the record would give it.
+  let rest = '';
+  if (fields.length < 8) fields.push(buf.toString('utf8', pos, end));
+  else rest = buf.toString('utf8', pos, end);
+  const [
+    sha = '',
+    parents = '',
+    time = '',
+    authoredAt = '',
+    author = '',
+    committer = '',
+    subject = '',
+    trailerText = '',
+  ] = fields;
+  const trailers: Record<string, string[]> = {};
+  for (const line of trailerText.split('\n')) {
+    const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
+    if (!m) continue;
+    const key = (m[1] as string).toLowerCase();
+    const list = trailers[key] ?? [];
+    list.push((m[2] as string).trim());
+    trailers[key] = list;
+  }
+  const raw: RawChange[] = [];
+  const parts = rest.replace(/^\0?\n?/, '').split('\0');
+  for (let i = 0; i < parts.length; i++) {
+    const head = parts[i] as string;
+    if (!head.startsWith(':')) continue;
+    const [, , , blob = '', status = ''] = head.slice(1).split(' ');
+    if (status.startsWith('R') || status.startsWith('C')) {
+      raw.push({
+        status: status[0] as string,
+        blob,
+        from: parts[i + 1] as string,
+        path: parts[i + 2] as string,
+      });
+      i += 2;
+    } else {
+      raw.push({ status: status[0] as string, blob, path: parts[i + 1] as string });
+      i += 1;
+    }
+  }
+  return {
+    sha,
+    parents: parents.split(' ').filter(Boolean),
+    time,
+    authoredAt,
+    author,
+    committer,
+    subject,
+    trailers,
+    raw,
+  };
 }
 
+/**
+ * Each complete record of `buf` (those followed by an RS; with `final`, the last one too), as splitting the
+ * text at RS would give them; returns the offset of the incomplete rest.
+ */
+function eachRecord(buf: Buffer, final: boolean, onCommit: (c: LogCommit) => void): number {
+  let start = -1;
+  for (;;) {
+    const found = buf.indexOf(RS, start + 1);
+    if (found === -1 && !final) return Math.max(start, 0);
+    const next = found === -1 ? buf.length : found;
+    if (next > start + 1) onCommit(parseRecord(buf, start + 1, next));
+    if (found === -1) return buf.length;
+    start = next;
+  }
+}
+
+/** Parse `git log --raw -z` output in FORMAT into commits with blob ids still to be read. */
+export function parseLog(buf: Buffer | string): { commits: LogCommit[] } {
+  const commits: LogCommit[] = [];
+  eachRecord(typeof buf === 'string' ? Buffer.from(buf, 'utf8') : buf, true, (c) => commits.push(c));
+  return { commits };
+}
 /**
  * One long-running `git cat-file --batch`: object ids go in as the log names them, contents come back in
  * the same order and are handed to `onObject` while git log is still walking (parsing overlaps git's work).
@@ -186,6 +218,8 @@ export async function readHistory(
     for (const change of waiting.get(sha) ?? []) {
       change.content = text;
       prepare?.(change);
+      // Read once: the ledger folds the parsed request, so the text need not be kept (nor cached).
+      if (change.parsed) change.content = undefined;
     }
     waiting.delete(sha);
   });
@@ -199,9 +233,9 @@ export async function readHistory(
   };
 
   const commits: HistoryCommit[] = [];
-  const toCommit = ({ raw, ...c }: Omit<HistoryCommit, 'changes'> & { raw: RawChange[] }): HistoryCommit => {
+  const toCommit = (c: LogCommit): HistoryCommit => {
     const changes: HistoryChange[] = [];
-    for (const r of raw) {
+    for (const r of c.raw) {
       if (r.status === 'R' && r.from) {
         changes.push({ status: 'removed', path: r.from });
         const added: HistoryChange = { status: 'added', path: r.path, renamedFrom: r.from };
@@ -217,7 +251,18 @@ export async function readHistory(
         wantBlob(change, r.blob);
       }
     }
-    const commit: HistoryCommit = { ...c, changes };
+    // One object shape for every commit, and no reference to the parsed record.
+    const commit: HistoryCommit = {
+      sha: c.sha,
+      parents: c.parents,
+      time: c.time,
+      authoredAt: c.authoredAt,
+      author: c.author,
+      committer: c.committer,
+      subject: c.subject,
+      trailers: c.trailers,
+      changes,
+    };
     // Without keys no signature can count: the commit objects are not read at all.
     if (keys.length > 0 && timeboxTrailerKeys(commit).length > 0 && !signed.has(commit.sha)) {
       signed.set(commit.sha, commit);
@@ -246,15 +291,13 @@ export async function readHistory(
       ],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    const decoder = new StringDecoder('utf8');
-    let pending = '';
+    // Records are cut from the bytes as they arrive; only the incomplete last one is carried over.
+    let pending: Buffer = Buffer.alloc(0);
+    const onCommit = (c: LogCommit) => commits.push(toCommit(c));
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
-      pending += decoder.write(chunk);
-      const cut = pending.lastIndexOf('\x1e');
-      if (cut <= 0) return;
-      for (const c of parseLog(pending.slice(0, cut)).commits) commits.push(toCommit(c));
-      pending = pending.slice(cut);
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      pending = pending.subarray(eachRecord(pending, false, onCommit));
     });
     child.stderr.on('data', (b: Buffer) => {
       stderr += b.toString('utf8');
@@ -262,8 +305,7 @@ export async function readHistory(
     child.on('error', (e) => reject(new GitError(`cannot run git: ${e.message}`)));
     child.on('close', (code) => {
       if (code !== 0) return reject(new GitError(`git log failed: ${stderr.trim()}`));
-      pending += decoder.end();
-      for (const c of parseLog(pending).commits) commits.push(toCommit(c));
+      eachRecord(pending, true, onCommit);
       resolve();
     });
   }).catch(async (err) => {
@@ -295,23 +337,24 @@ export async function readHistory(
   return commits;
 }
 
-interface CacheFile {
+/** The first line of the history cache; one line per commit (oldest first) follows. */
+interface CacheHeader {
   version: typeof CACHE_VERSION;
   ref: string;
   requestsDir: string;
   /** The keys signatures were checked against, as PublicKey.state (other keys or key states: read again). */
   keys: string[];
   tip: string;
-  commits: HistoryCommit[];
+  /** Lines after the header: a shorter file was cut off, and is not used. */
+  count: number;
 }
 
-/** 3: signatures checked by OpenPGP.js (revocation and expiry count), keys named by their state. */
-const CACHE_VERSION = 3;
-
 /**
- * The history of `ref`, cached per commit under `.git/timebox/` so that a repeated run reads only new
- * commits. The cache is an optimisation only: deleting it changes no answer.
+ * 3: signatures checked by OpenPGP.js (revocation and expiry count), keys named by their state.
+ * 4: one JSON line per commit (NDJSON), request texts left out once parsed.
  */
+const CACHE_VERSION = 4;
+
 /** The repository's git directory and the commit `ref` names. */
 export async function resolveRef(root: string, ref: string): Promise<{ gitDir: string; tip: string }> {
   try {
@@ -333,26 +376,89 @@ export async function resolveRef(root: string, ref: string): Promise<{ gitDir: s
   }
 }
 
-/** A JSON file under `.git/timebox/`, or null when absent or unreadable (caches are only optimisations). */
-export async function readCache<T>(gitDir: string, name: string): Promise<T | null> {
-  try {
-    return JSON.parse(await readFile(join(gitDir, 'timebox', `${name}.json`), 'utf8')) as T;
-  } catch {
-    return null;
-  }
-}
+/** Written in pieces of about this many characters: the cache is never one string of the whole file. */
+const WRITE_CHUNK = 1 << 20;
 
-export async function writeCache(gitDir: string, name: string, data: unknown): Promise<void> {
-  const file = join(gitDir, 'timebox', `${name}.json`);
+const cachePath = (gitDir: string, name: string, ext = 'ndjson') => join(gitDir, 'timebox', `${name}.${ext}`);
+
+/**
+ * Writes `header`, then one JSON line per item, to `.git/timebox/<name>.ndjson` (through a temporary file,
+ * renamed when complete). `header.count` must be the number of items: the reader checks it.
+ */
+export async function writeCacheLines(
+  gitDir: string,
+  name: string,
+  header: { count: number },
+  items: Iterable<unknown>,
+): Promise<void> {
+  const file = cachePath(gitDir, name);
   try {
     await mkdir(join(gitDir, 'timebox'), { recursive: true });
-    await writeFile(`${file}.tmp`, JSON.stringify(data));
+    const handle = await open(`${file}.tmp`, 'w');
+    try {
+      let chunk = `${JSON.stringify(header)}\n`;
+      for (const item of items) {
+        chunk += `${JSON.stringify(item)}\n`;
+        if (chunk.length >= WRITE_CHUNK) {
+          await handle.write(chunk);
+          chunk = '';
+        }
+      }
+      await handle.write(chunk);
+    } finally {
+      await handle.close();
+    }
     await rename(`${file}.tmp`, file);
+    // The whole-document cache of earlier versions (`<name>.json`) is never read again.
+    await rm(cachePath(gitDir, name, 'json'), { force: true });
   } catch {
     // A read-only .git only costs speed.
   }
 }
 
+/**
+ * Reads a file of `writeCacheLines` line by line: the header, which `accept` may refuse, then each item
+ * to `onItem`. The header, or null when the file is absent, unreadable, refused or incomplete (then the
+ * items seen so far must be dropped: caches are only optimisations).
+ */
+export async function readCacheLines<H extends { count: number }>(
+  gitDir: string,
+  name: string,
+  accept: (header: H) => boolean,
+  onItem: (item: unknown, index: number) => void,
+): Promise<H | null> {
+  const stream = createReadStream(cachePath(gitDir, name), { highWaterMark: 1 << 20 });
+  let header: H | null = null;
+  let items = 0;
+  let rest: Buffer = Buffer.alloc(0);
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      let buf = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
+      let start = 0;
+      for (let nl = buf.indexOf(10); nl !== -1; nl = buf.indexOf(10, start)) {
+        const value: unknown = JSON.parse(buf.toString('utf8', start, nl));
+        start = nl + 1;
+        if (header === null) {
+          header = value as H;
+          if (typeof header?.count !== 'number' || !accept(header)) return null;
+        } else if (items < header.count) onItem(value, items++);
+        else return null;
+      }
+      buf = buf.subarray(start);
+      rest = buf;
+    }
+    return header !== null && rest.length === 0 && items === header.count ? header : null;
+  } catch {
+    return null;
+  } finally {
+    stream.destroy();
+  }
+}
+
+/**
+ * The history of `ref`, cached per commit under `.git/timebox/` so that a repeated run reads only new
+ * commits. The cache is an optimisation only: deleting it changes no answer.
+ */
 export async function cachedHistory(
   root: string,
   ref: string,
@@ -371,39 +477,38 @@ export async function cachedHistory(
     return { tip, commits: await readHistory(root, tip, requestsDir, opts.prepare, keys), fromCache: 0 };
   const keyStates = keys.map((k) => k.state).sort();
 
-  const file = join(gitDir, 'timebox', `ledger-${Buffer.from(requestsDir).toString('hex')}.json`);
-  let cached: CacheFile | null = null;
-  try {
-    const parsed = JSON.parse(await readFile(file, 'utf8')) as CacheFile;
-    if (
-      parsed.version === CACHE_VERSION &&
-      parsed.requestsDir === requestsDir &&
-      parsed.keys?.join(',') === keyStates.join(',')
-    )
-      cached = parsed;
-  } catch {
-    cached = null;
-  }
+  const name = `ledger-${Buffer.from(requestsDir).toString('hex')}`;
+  let cachedCommits: HistoryCommit[] = [];
+  const cached = await readCacheLines<CacheHeader>(
+    gitDir,
+    name,
+    (h) =>
+      h.version === CACHE_VERSION &&
+      h.requestsDir === requestsDir &&
+      h.keys?.join(',') === keyStates.join(','),
+    (c) => cachedCommits.push(c as HistoryCommit),
+  );
+  if (!cached) cachedCommits = [];
+  if (cached && cached.tip === tip) return { tip, commits: cachedCommits, fromCache: cachedCommits.length };
   let commits: HistoryCommit[];
   let fromCache = 0;
-  if (cached && cached.tip === tip) {
-    return { tip, commits: cached.commits, fromCache: cached.commits.length };
-  }
   if (cached && (await isFirstParentAncestor(root, cached.tip, tip))) {
     const fresh = await readHistory(root, `${cached.tip}..${tip}`, requestsDir, opts.prepare, keys);
-    commits = [...cached.commits, ...fresh];
-    fromCache = cached.commits.length;
+    commits = cachedCommits.concat(fresh);
+    fromCache = cachedCommits.length;
   } else {
     commits = await readHistory(root, tip, requestsDir, opts.prepare, keys);
   }
-  const data: CacheFile = { version: CACHE_VERSION, ref, requestsDir, keys: keyStates, tip, commits };
-  try {
-    await mkdir(join(gitDir, 'timebox'), { recursive: true });
-    await writeFile(`${file}.tmp`, JSON.stringify(data));
-    await rename(`${file}.tmp`, file);
-  } catch {
-    // A read-only .git only costs speed.
-  }
+  cachedCommits = [];
+  const header: CacheHeader = {
+    version: CACHE_VERSION,
+    ref,
+    requestsDir,
+    keys: keyStates,
+    tip,
+    count: commits.length,
+  };
+  await writeCacheLines(gitDir, name, header, commits);
   return { tip, commits, fromCache };
 }
 
