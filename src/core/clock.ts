@@ -84,6 +84,15 @@ function timersClock(nowMs: () => number): Clock {
   return clock;
 }
 
+/** `base`'s waiting methods, bound (a class clock such as `ManualClock` keeps them on its prototype). */
+function timersOf(base: Clock): Pick<Clock, 'sleep' | 'after' | 'every'> {
+  return {
+    sleep: (ms, signal) => base.sleep(ms, signal),
+    after: (ms, fn) => base.after(ms, fn),
+    every: (ms, fn) => base.every(ms, fn),
+  };
+}
+
 /** The wall clock. */
 export const systemClock: Clock = timersClock(() => Date.now());
 
@@ -93,7 +102,7 @@ export const systemClock: Clock = timersClock(() => Date.now());
  */
 export function shiftedClock(base: Clock, offsetMs: () => number): Clock {
   return {
-    ...base,
+    ...timersOf(base),
     now: () => new Date(base.nowMs() + offsetMs()),
     nowMs: () => base.nowMs() + offsetMs(),
   };
@@ -103,7 +112,7 @@ export function shiftedClock(base: Clock, offsetMs: () => number): Clock {
 export function fixedClock(at: Date | string | number, base: Clock = systemClock): Clock {
   const ms = new Date(at).getTime();
   if (Number.isNaN(ms)) throw new Error(`not a time: ${String(at)}`);
-  return { ...base, now: () => new Date(ms), nowMs: () => ms };
+  return { ...timersOf(base), now: () => new Date(ms), nowMs: () => ms };
 }
 
 /**

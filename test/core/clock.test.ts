@@ -50,6 +50,17 @@ describe('clock', () => {
     expect(c.now().toISOString()).toBe('2026-01-01T00:00:14.500Z');
   });
 
+  it('shiftedClock and fixedClock over a ManualClock keep its timers (methods on its prototype)', async () => {
+    const base = new ManualClock(0);
+    const shifted = shiftedClock(base, () => 1000);
+    const fixed = fixedClock(5, base);
+    const fired: string[] = [];
+    shifted.after(10, () => fired.push(`shifted@${shifted.nowMs()}`));
+    fixed.after(20, () => fired.push(`fixed@${fixed.nowMs()}`));
+    await base.advance(20);
+    expect(fired).toEqual(['shifted@1010', 'fixed@5']);
+  });
+
   it('shiftedClock and fixedClock move only what now() reports', () => {
     const base = new ManualClock(1_000_000);
     let offset = 5;
