@@ -3,7 +3,7 @@
 // every provider writes beside it and reads back, and typed role settings.
 import { createHash } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
-import type { GrantSpec, ManagedAccess, TargetContext } from './types.js';
+import type { GrantSpec, ManagedAccess, Settled, TargetContext } from './types.js';
 
 /** What a provider throws: its subclass names the provider (`PostgresError`, …) in messages and logs. */
 export class ProviderError extends Error {
@@ -209,4 +209,13 @@ export function roleSettingsOf<D extends { roleSchema: object }>(
 /** The clock of a target: the entry point's, or the system clock for a target opened on its own. */
 export function clockOf(context: TargetContext | undefined): Clock {
   return context?.clock ?? systemClock;
+}
+
+/** What `fn` gives or throws, as a value: one item of a batch (`grantMany`, `revokeMany`). */
+export async function settle<T>(fn: () => Promise<T>): Promise<Settled<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
+  }
 }

@@ -5,9 +5,18 @@ import { type Clock, systemClock } from '../core/clock.js';
 import type { Grant } from '../core/ledger.js';
 import type { Policies, Resource } from '../core/model.js';
 import { type ActualAccess, type GrantAction, type Plan, planReconcile } from '../core/reconcile.js';
-import { connectionEnv } from './common.js';
+import { connectionEnv, settle } from './common.js';
 import { providerDefinitions } from './registry.js';
-import type { Activity, GrantSpec, ManagedAccess, ProviderEntry, ProviderTarget } from './types.js';
+import type {
+  Activity,
+  GrantOutcome,
+  GrantSpec,
+  ManagedAccess,
+  ProviderEntry,
+  ProviderTarget,
+  RevokeOutcome,
+  Settled,
+} from './types.js';
 
 /** Seals a secret to a requester (age, to their SSH keys). */
 export interface Sealer {
@@ -263,29 +272,56 @@ export async function reconcileTargets(targets: Targets, input: ReconcileInput):
     return { plan, actual, granted: [], revoked: [], failures };
   }
 
+  const revoked = await revokePlanned(targets, plan.revoke, input, failures);
+  const granted = await grantPlanned(targets, plan.grant, input, failures);
+  return { plan, actual, granted, revoked, failures };
+}
+
+/**
+ * Revokes what the plan revokes, a target's revocations together (`revokeMany`, fewer round trips) where
+ * its provider can; one that fails there is tried again alone, up to `input.retries` attempts in all.
+ * Results and failures in plan order.
+ */
+async function revokePlanned(
+  targets: Targets,
+  planned: Plan['revoke'],
+  input: ReconcileInput,
+  failures: Failure[],
+): Promise<Revoked[]> {
+  const attempts = input.retries ?? 3;
+  const accessOf = (r: Plan['revoke'][number]): ManagedAccess => ({
+    ...r,
+    accessRepoId: input.accessRepoId,
+    expiresAt: null,
+    requester: null,
+    role: null,
+  });
+  const outcomes: (Settled<RevokeOutcome> | undefined)[] = [];
+  for (const [t, indexes] of byTarget(targets, planned)) {
+    if (!t.target.revokeMany) continue;
+    const batch = await settleAll(indexes.length, () =>
+      (t.target.revokeMany as NonNullable<ProviderTarget['revokeMany']>)(
+        indexes.map((i) => accessOf(planned[i] as Plan['revoke'][number])),
+      ),
+    );
+    indexes.forEach((i, k) => {
+      outcomes[i] = batch[k];
+    });
+  }
   const revoked: Revoked[] = [];
-  for (const r of plan.revoke) {
+  for (const [i, r] of planned.entries()) {
     const t = targets.for(r.resourceId);
+    const fail = (message: string) =>
+      failures.push({ file: r.file, grantId: r.grantId, provider: r.provider, action: 'revoke', message });
     if (!t) {
-      failures.push({
-        file: r.file,
-        grantId: r.grantId,
-        provider: r.provider,
-        action: 'revoke',
-        message: `no connection to the target of ${r.resourceId}`,
-      });
+      fail(`no connection to the target of ${r.resourceId}`);
       continue;
     }
     try {
-      const out = await withRetries(targets.clock, input.retries ?? 3, () =>
-        t.target.revoke({
-          ...r,
-          accessRepoId: input.accessRepoId,
-          expiresAt: null,
-          requester: null,
-          role: null,
-        }),
-      );
+      const first = outcomes[i];
+      const out = first?.ok
+        ? first.value
+        : await withRetries(targets.clock, attempts, () => t.target.revoke(accessOf(r)), first);
       revoked.push({
         file: r.file,
         grantId: r.grantId,
@@ -296,20 +332,53 @@ export async function reconcileTargets(targets: Targets, input: ReconcileInput):
         activity: out.activity,
       });
     } catch (err) {
-      failures.push({
-        file: r.file,
-        grantId: r.grantId,
-        provider: r.provider,
-        action: 'revoke',
-        message: (err as Error).message,
-      });
+      fail((err as Error).message);
     }
   }
+  return revoked;
+}
 
+/** A planned grant on its way: refused before granting, or its spec and then its outcome. */
+interface Pending {
+  g: GrantAction;
+  t?: Connected;
+  spec?: GrantSpec;
+  refused?: { message: string; noKeys?: boolean };
+  outcome?: Settled<GrantOutcome>;
+  /** The granted secret, sealed to the requester. */
+  sealed?: Settled<string>;
+}
+
+/**
+ * Grants what the plan grants: each requester's keys checked first (nothing is granted that cannot be
+ * sealed), then a target's grants together (`grantMany`) where its provider can, one by one elsewhere;
+ * then every secret sealed. Results and failures in plan order.
+ */
+async function grantPlanned(
+  targets: Targets,
+  planned: Plan['grant'],
+  input: ReconcileInput,
+  failures: Failure[],
+): Promise<Granted[]> {
+  const pending: Pending[] = [];
+  for (const g of planned) pending.push(await prepareGrant(targets, g, input));
+  const ready = pending.filter((p) => p.spec && p.t);
+  for (const [t, indexes] of byTarget(
+    targets,
+    ready.map((p) => p.g),
+  )) {
+    const group = indexes.map((i) => ready[i] as Pending);
+    if (t.target.grantMany) await grantInBatches(t.target, group, input.sealer);
+    else {
+      for (const p of group) {
+        p.outcome = await settle(() => t.target.grant(p.spec as GrantSpec));
+        await sealOne(p, input.sealer);
+      }
+    }
+  }
   const granted: Granted[] = [];
-  for (const g of plan.grant) {
-    const resource = input.policies.resources.get(g.resourceId);
-    const t = targets.for(g.resourceId);
+  for (const p of pending) {
+    const g = p.g;
     const fail = (message: string, noKeys = false) =>
       failures.push({
         file: g.file,
@@ -319,43 +388,114 @@ export async function reconcileTargets(targets: Targets, input: ReconcileInput):
         message,
         ...(noKeys ? { noKeys } : {}),
       });
-    if (!resource || !t) {
-      fail(`no connection to the target of ${g.resourceId}`);
+    if (p.refused) {
+      fail(p.refused.message, p.refused.noKeys);
       continue;
     }
-    let refusal: string | null;
-    try {
-      refusal = await input.sealer.canSeal(g.requester);
-    } catch (err) {
-      fail(`cannot read the SSH keys of ${g.requester}: ${(err as Error).message}; nothing granted`);
+    const out = p.outcome;
+    if (!out) continue;
+    if (!out.ok) {
+      fail(out.error.message);
       continue;
     }
-    if (refusal) {
-      fail(`${refusal}; nothing granted`, true);
+    if (!p.sealed?.ok) {
+      fail(p.sealed?.error.message ?? 'not sealed');
       continue;
     }
-    try {
-      const publicKeys = t.provider.needsPublicKeys
-        ? ((await input.sealer.publicKeys?.(g.requester)) ?? [])
-        : undefined;
-      const out = await t.target.grant({
-        ...grantSpec(g, resource, input.accessRepoId),
-        ...(publicKeys ? { publicKeys } : {}),
-      });
-      granted.push({
-        file: g.file,
-        grantId: g.grantId,
-        requester: g.requester,
-        provider: g.provider,
-        principal: out.principal,
-        expires_at: out.expiresAt,
-        credentials: await input.sealer.seal(g.requester, out.secret),
-      });
-    } catch (err) {
-      fail((err as Error).message);
+    granted.push({
+      file: g.file,
+      grantId: g.grantId,
+      requester: g.requester,
+      provider: g.provider,
+      principal: out.value.principal,
+      expires_at: out.value.expiresAt,
+      credentials: p.sealed.value,
+    });
+  }
+  return granted;
+}
+
+/** Grants handed to `grantMany` at a time: the next batch is granted while this one's secrets are sealed. */
+const GRANT_CHUNK = 100;
+
+/**
+ * A target's grants through `grantMany`, a chunk at a time, pipelined: while the server makes one chunk's
+ * roles, this process seals the chunk before it (sealing is CPU here, granting is waiting on the server).
+ */
+async function grantInBatches(target: ProviderTarget, group: Pending[], sealer: Sealer): Promise<void> {
+  const grantMany = target.grantMany as NonNullable<ProviderTarget['grantMany']>;
+  const chunks: Pending[][] = [];
+  for (let i = 0; i < group.length; i += GRANT_CHUNK) chunks.push(group.slice(i, i + GRANT_CHUNK));
+  const start = (chunk: Pending[]) =>
+    settleAll(chunk.length, () => grantMany(chunk.map((p) => p.spec as GrantSpec)));
+  let next = chunks[0] ? start(chunks[0]) : null;
+  for (const [c, chunk] of chunks.entries()) {
+    const outcomes = await (next as Promise<Settled<GrantOutcome>[]>);
+    const following = chunks[c + 1];
+    next = following ? start(following) : null;
+    for (const [k, p] of chunk.entries()) {
+      p.outcome = outcomes[k];
+      await sealOne(p, sealer);
     }
   }
-  return { plan, actual, granted, revoked, failures };
+}
+
+/** Seals a granted secret to its requester (nothing when the grant failed). */
+async function sealOne(p: Pending, sealer: Sealer): Promise<void> {
+  const out = p.outcome;
+  if (out?.ok) p.sealed = await settle(() => sealer.seal(p.g.requester, out.value.secret));
+}
+
+/** A planned grant's spec, or why it is not granted (no target, no key to seal to). */
+async function prepareGrant(targets: Targets, g: GrantAction, input: ReconcileInput): Promise<Pending> {
+  const resource = input.policies.resources.get(g.resourceId);
+  const t = targets.for(g.resourceId);
+  if (!resource || !t) return { g, refused: { message: `no connection to the target of ${g.resourceId}` } };
+  let refusal: string | null;
+  try {
+    refusal = await input.sealer.canSeal(g.requester);
+  } catch (err) {
+    return {
+      g,
+      refused: {
+        message: `cannot read the SSH keys of ${g.requester}: ${(err as Error).message}; nothing granted`,
+      },
+    };
+  }
+  if (refusal) return { g, refused: { message: `${refusal}; nothing granted`, noKeys: true } };
+  try {
+    const publicKeys = t.provider.needsPublicKeys
+      ? ((await input.sealer.publicKeys?.(g.requester)) ?? [])
+      : undefined;
+    return {
+      g,
+      t,
+      spec: { ...grantSpec(g, resource, input.accessRepoId), ...(publicKeys ? { publicKeys } : {}) },
+    };
+  } catch (err) {
+    return { g, refused: { message: (err as Error).message } };
+  }
+}
+
+/** The indexes of `actions` by the connection serving each (those without one are left out). */
+function byTarget(targets: Targets, actions: readonly { resourceId: string }[]): Map<Connected, number[]> {
+  const out = new Map<Connected, number[]>();
+  for (const [i, a] of actions.entries()) {
+    const t = targets.for(a.resourceId);
+    if (!t) continue;
+    const list = out.get(t) ?? [];
+    list.push(i);
+    out.set(t, list);
+  }
+  return out;
+}
+
+/** A batch's outcomes; a batch that throws as a whole, or answers for too few, fails each of its items. */
+async function settleAll<T>(n: number, fn: () => Promise<Settled<T>[]>): Promise<Settled<T>[]> {
+  const all = await settle(fn);
+  if (all.ok && all.value.length === n) return all.value;
+  const error = all.ok ? new Error(`a batch of ${n} answered for ${all.value.length}`) : all.error;
+  return Array.from({ length: n }, () => ({ ok: false, error }));
 }
 
 /** Revoke one grant's access wherever the targets hold it (the precise expiry path). */
@@ -402,14 +542,20 @@ function grantSpec(g: GrantAction, resource: Resource, accessRepoId: string): Gr
   };
 }
 
-async function withRetries<T>(clock: Clock, attempts: number, fn: () => Promise<T>): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < attempts; i++) {
+/** `fn` until it succeeds, `attempts` in all, pausing longer each time; `first`: an attempt already failed. */
+async function withRetries<T>(
+  clock: Clock,
+  attempts: number,
+  fn: () => Promise<T>,
+  first?: Settled<T>,
+): Promise<T> {
+  let last: unknown = first && !first.ok ? first.error : undefined;
+  for (let i = first ? 1 : 0; i < attempts; i++) {
+    if (i > 0) await clock.sleep(200 * 2 ** (i - 1));
     try {
       return await fn();
     } catch (err) {
       last = err;
-      if (i + 1 < attempts) await clock.sleep(200 * 2 ** i);
     }
   }
   throw last;

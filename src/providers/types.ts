@@ -57,6 +57,9 @@ export interface RevokeOutcome {
   activity: Activity | null;
 }
 
+/** One outcome of a batch: what it gave, or why that one failed. */
+export type Settled<T> = { ok: true; value: T } | { ok: false; error: Error };
+
 /** A live connection to one target (one resource's connection), opened by `connect`. */
 export interface ProviderTarget {
   /** Everything Timebox manages on this target. */
@@ -65,6 +68,14 @@ export interface ProviderTarget {
   grant(spec: GrantSpec): Promise<GrantOutcome>;
   /** Remove the access and end its sessions; verifies nothing is left (idempotent). */
   revoke(access: ManagedAccess): Promise<RevokeOutcome>;
+  /**
+   * Optional: `grant` for many specs at once, in fewer round trips (postgres: one transaction per batch).
+   * One outcome per spec, in order; a spec that fails is reported alone and leaves the others granted
+   * (how the batch isolates it is the provider's: postgres falls back to one grant at a time).
+   */
+  grantMany?(specs: readonly GrantSpec[]): Promise<Settled<GrantOutcome>[]>;
+  /** Optional: `revoke` for many at once; one outcome per access, in order, each failure alone. */
+  revokeMany?(accesses: readonly ManagedAccess[]): Promise<Settled<RevokeOutcome>[]>;
   /**
    * Optional preflight for `timebox plan`: what `grant(spec)` would fail on (a group role missing in the
    * target, one Timebox refuses to grant), found without changing anything. Empty: nothing known to stop it.

@@ -3,20 +3,20 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Clock } from '../../core/clock.js';
-import { adminUrl, clockOf, parseTag, type Tag, taggedAccess, untaggedAccess } from '../common.js';
-import type { GrantOutcome, ManagedAccess, Provider, ProviderTarget, RevokeOutcome } from '../types.js';
-import {
-  ALLOWED_BUILTIN_ROLES,
-  grantStatements,
-  ident,
-  PostgresError,
-  postgresDefinition,
-  principalFor,
-  REFUSED_BUILTIN_ROLES,
-  roleOf,
-  TAG,
-} from './definition.js';
-import { scramVerifier } from './scram.js';
+import { adminUrl, clockOf, parseTag, settle, type Tag, taggedAccess, untaggedAccess } from '../common.js';
+import type {
+  GrantOutcome,
+  GrantSpec,
+  ManagedAccess,
+  Provider,
+  ProviderTarget,
+  RevokeOutcome,
+  Settled,
+} from '../types.js';
+import { grantBatch, revokeBatch } from './batch.js';
+import { ident, PostgresError, postgresDefinition, principalFor, roleOf, TAG } from './definition.js';
+import { grantRole, refuseDangerous } from './roles.js';
+import { scramVerifierAsync } from './scram.js';
 
 // What tests and docs import from here (the pure parts live in definition.ts).
 export { connectionEnv, grantStatements, ident, PostgresError, principalFor } from './definition.js';
@@ -57,6 +57,17 @@ export const postgres: Provider = {
 
 /** Connections per target: enough for parallel revocations at expiry, few enough for a shared server. */
 const POOL_SIZE = 4;
+/**
+ * Grants per transaction in `grantMany`, revocations per round of `revokeMany`: big enough that a round trip
+ * is shared by many, small enough that a fallback to one at a time (a failure in the batch) stays short.
+ */
+const GRANT_BATCH = 100;
+const REVOKE_BATCH = 50;
+
+interface Secret {
+  verifier: string;
+  outcome: GrantOutcome;
+}
 
 function target(
   pool: pg.Pool,
@@ -104,52 +115,83 @@ function target(
     },
 
     async grant(spec): Promise<GrantOutcome> {
-      const name = principalFor(spec);
-      const wanted = roleOf(spec).grant;
-      const password = randomBytes(24).toString('base64url');
-      const verifier = scramVerifier(password);
-      await session(async (client) => {
-        await refuseDangerous(client, name, wanted);
-        try {
-          const exists =
-            (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
-          if (!exists) {
-            // One transaction in one round trip: the role, its tag and its settings appear together or not at
-            // all. Every identifier is allow-listed and every literal escaped by grantStatements.
-            await client.query(['BEGIN', ...grantStatements(spec, verifier, false), 'COMMIT'].join(';\n'));
-          } else {
-            await client.query('BEGIN');
-            for (const sql of grantStatements(spec, verifier, true)) await client.query(sql);
-            // An edited request may name other roles: drop memberships it no longer grants.
-            const keep = new Set(wanted);
-            for (const r of await membershipsOf(client, name))
-              if (!keep.has(r)) await client.query(`REVOKE ${quote(r)} FROM ${ident(name)}`);
-            await client.query('COMMIT');
+      const secret = await newSecret(spec, publicUrl);
+      await session((client) => grantRole(client, spec, secret.verifier));
+      return secret.outcome;
+    },
+
+    async grantMany(specs): Promise<Settled<GrantOutcome>[]> {
+      const out: Settled<GrantOutcome>[] = [];
+      for (let i = 0; i < specs.length; i += GRANT_BATCH) {
+        const chunk = specs.slice(i, i + GRANT_BATCH);
+        // The verifiers of a batch are derived on the thread pool, side by side.
+        const secrets = await Promise.all(chunk.map((s) => settle(() => newSecret(s, publicUrl))));
+        const ready = chunk.flatMap((spec, k) => {
+          const s = secrets[k] as Settled<Secret>;
+          return s.ok ? [{ spec, verifier: s.value.verifier }] : [];
+        });
+        // A batch that fails as a whole (the connection lost) fails its own grants, not those made before.
+        const errors = await settle(() => session((client) => grantBatch(client, ready)));
+        let r = 0;
+        for (const s of secrets) {
+          if (!s.ok) {
+            out.push(s);
+            continue;
           }
-        } catch (err) {
-          await client.query('ROLLBACK').catch(() => {});
-          throw new PostgresError(`granting ${name} failed: ${(err as Error).message}`);
+          const error = errors.ok ? errors.value[r++] : errors.error;
+          out.push(error ? { ok: false, error } : { ok: true, value: s.value.outcome });
         }
-      });
-      const url = new URL(publicUrl.href);
-      url.username = name;
-      url.password = password;
-      url.search = '';
-      return { principal: name, expiresAt: spec.expiresAt.toISOString(), secret: `${url.href}\n` };
+      }
+      return out;
     },
 
     async revoke(access): Promise<RevokeOutcome> {
-      const name = access.principal;
-      ident(name);
-      if (!OURS.test(name)) {
-        throw new PostgresError(`refusing to revoke ${name}: the roles Timebox makes are named tb_…`);
+      const name = checkedName(access.principal);
+      const [out] = await session((client) => revokeBatch(client, [name], adminUrl, clock));
+      if (!out?.ok) throw out?.error ?? new PostgresError(`revoking ${name}: no outcome`);
+      return out.value;
+    },
+
+    async revokeMany(accesses): Promise<Settled<RevokeOutcome>[]> {
+      const names = await Promise.all(accesses.map((a) => settle(async () => checkedName(a.principal))));
+      const ok = [...new Set(names.flatMap((n) => (n.ok ? [n.value] : [])))];
+      const done = new Map<string, Settled<RevokeOutcome>>();
+      for (let i = 0; i < ok.length; i += REVOKE_BATCH) {
+        const chunk = ok.slice(i, i + REVOKE_BATCH);
+        const results = await settle(() => session((client) => revokeBatch(client, chunk, adminUrl, clock)));
+        for (const [k, name] of chunk.entries())
+          done.set(name, results.ok ? (results.value[k] as Settled<RevokeOutcome>) : results);
       }
-      return session((client) => revokeRole(client, name, adminUrl, clock));
+      return names.map((n) => (n.ok ? (done.get(n.value) as Settled<RevokeOutcome>) : n));
     },
 
     async close() {
       await pool.end().catch(() => {});
     },
+  };
+}
+
+/** A principal `revoke` may act on: allow-listed, and one of Timebox's (tb_). */
+function checkedName(name: string): string {
+  ident(name);
+  if (!OURS.test(name)) {
+    throw new PostgresError(`refusing to revoke ${name}: the roles Timebox makes are named tb_…`);
+  }
+  return name;
+}
+
+/** A fresh password for `spec`: its SCRAM verifier for the server, the URL with it for the requester. */
+async function newSecret(spec: GrantSpec, publicUrl: URL): Promise<Secret> {
+  const name = principalFor(spec);
+  const password = randomBytes(24).toString('base64url');
+  const verifier = await scramVerifierAsync(password);
+  const url = new URL(publicUrl.href);
+  url.username = name;
+  url.password = password;
+  url.search = '';
+  return {
+    verifier,
+    outcome: { principal: name, expiresAt: spec.expiresAt.toISOString(), secret: `${url.href}\n` },
   };
 }
 
@@ -184,194 +226,7 @@ async function listRoles(pool: pg.Pool): Promise<ManagedAccess[]> {
   return out;
 }
 
-/**
- * Revokes the role `name` on the caller's connection: no new logins, no rights, sessions ended, what it owns
- * dropped in every database, the role dropped; verified.
- */
-async function revokeRole(
-  client: pg.ClientBase,
-  name: string,
-  adminUrl: string,
-  clock: Clock,
-): Promise<RevokeOutcome> {
-  const exists = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
-  if (!exists) return { principal: name, sessionsEnded: 0, activity: null };
-  const step = async (what: string, sql: string) => {
-    try {
-      await client.query(sql);
-    } catch (err) {
-      throw new PostgresError(`revoking ${name}: ${what} failed: ${(err as Error).message}`);
-    }
-  };
-  // No new logins.
-  await step('ALTER ROLE … NOLOGIN', `ALTER ROLE ${ident(name)} NOLOGIN`);
-  // No rights from the grant any more, for live sessions too, and for what the role still owns should a
-  // later step fail (its SECURITY DEFINER functions run with its rights). DROP ROLE removes memberships in
-  // any case, so one the admin may not revoke (granted by someone else) does not stop the revocation.
-  for (const r of await membershipsOf(client, name))
-    await client.query(`REVOKE ${quote(r)} FROM ${ident(name)}`).catch(() => {});
-  // Ending the role's sessions and DROP OWNED need the role's privileges. A superuser has them; the
-  // documented admin (CREATEROLE) takes them by granting the role to itself: PostgreSQL 15 lets
-  // CREATEROLE grant any non-superuser role, 16+ lets the role's creator (ADMIN OPTION), and INHERIT
-  // is explicit there because the creator's own membership carries neither INHERIT nor SET.
-  const privileged = await client.query<{ ok: boolean }>(
-    `SELECT pg_has_role(current_user, $1, 'USAGE') AS ok`,
-    [name],
-  );
-  if (!privileged.rows[0]?.ok) {
-    const v16 = Number((await client.query('SHOW server_version_num')).rows[0]?.server_version_num) >= 160000;
-    await step(
-      'taking the role’s privileges',
-      `GRANT ${ident(name)} TO CURRENT_USER${v16 ? ' WITH INHERIT TRUE, SET FALSE' : ''}`,
-    );
-  }
-  // Sessions, not signals: a session still shutting down is signalled again on the next look.
-  const ended = new Set<number>();
-  for (let attempt = 0; attempt < 50; attempt++) {
-    // The call stays in the select list: in WHERE, the planner may call it before `usename = $1`
-    // has filtered the rows, ending every session it may end.
-    const r = await client.query<{ pid: number; ok: boolean }>(
-      'SELECT pid, pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE usename = $1',
-      [name],
-    );
-    for (const row of r.rows) if (row.ok) ended.add(row.pid);
-    if ((await sessionsOf(client, name)) === 0) break;
-    // A terminated backend is gone within milliseconds: look again soon, then less often.
-    await clock.sleep(Math.min(100, 5 * 2 ** attempt));
-  }
-  const activity = await captureActivity(client, name);
-  // What the grant made is dropped, never handed to the admin (REASSIGN OWNED would give its SECURITY
-  // DEFINER functions and views the admin's rights). CASCADE: what others built on it goes too, so a
-  // grantee cannot pin its objects in place. DROP OWNED acts in one database: every other database in
-  // which the role owns something or holds a privilege (pg_shdepend) gets its own.
-  const elsewhere = await client.query<{ datname: string }>(
-    `SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
-      WHERE s.refclassid = 'pg_authid'::regclass
-        AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
-        AND d.datname <> current_database()
-      ORDER BY 1`,
-    [name],
-  );
-  for (const { datname } of elsewhere.rows) await dropOwnedIn(adminUrl, datname, name);
-  await step('DROP OWNED', `DROP OWNED BY ${ident(name)} CASCADE`);
-  await step('DROP ROLE', `DROP ROLE ${ident(name)}`);
-  const left = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0;
-  const sessions = await sessionsOf(client, name);
-  if (left > 0 || sessions > 0) {
-    throw new PostgresError(
-      `revoking ${name} is not verified: ${left} role(s) and ${sessions} session(s) left`,
-    );
-  }
-  return { principal: name, sessionsEnded: ended.size, activity };
-}
-
-// Always on the caller's connection: asking the pool for a second one while holding one deadlocks once
-// every connection is held by a revocation doing the same.
-async function sessionsOf(client: pg.ClientBase, name: string): Promise<number> {
-  return Number(
-    (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [name])).rows[0]
-      ?.n ?? 0,
-  );
-}
-
-/** `DROP OWNED … CASCADE` in another database of the cluster, over a connection of its own. */
-async function dropOwnedIn(adminUrl: string, database: string, name: string): Promise<void> {
-  const url = new URL(adminUrl);
-  url.pathname = `/${encodeURIComponent(database)}`;
-  const client = new pg.Client({ connectionString: url.href, connectionTimeoutMillis: 5000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    // A name the URL cannot carry must not land in another database than the one meant.
-    const at = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db;
-    if (at !== database) throw new Error(`connected to ${JSON.stringify(at)} instead`);
-    await client.query(`DROP OWNED BY ${ident(name)} CASCADE`);
-  } catch (err) {
-    throw new PostgresError(
-      `revoking ${name}: cannot drop what it owns in database ${JSON.stringify(database)}: ${(err as Error).message}`,
-    );
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 /** The tag of a role, or null when its comment is not a whole Timebox tag. */
 function tagOf(comment: string | null): Tag | null {
   return comment?.startsWith(TAG) ? parseTag(comment.slice(TAG.length)) : null;
-}
-
-/** A role name read from the catalog, quoted (not allow-listed: it may be any role a DBA made). */
-function quote(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/** The roles `name` is a direct member of. */
-async function membershipsOf(client: pg.ClientBase, name: string): Promise<string[]> {
-  const { rows } = await client.query<{ rolname: string }>(
-    `SELECT DISTINCT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
-       JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1 ORDER BY 1`,
-    [name],
-  );
-  return rows.map((r) => r.rolname);
-}
-
-const ATTRIBUTES = [
-  ['rolsuper', 'SUPERUSER'],
-  ['rolcreaterole', 'CREATEROLE'],
-  ['rolcreatedb', 'CREATEDB'],
-  ['rolbypassrls', 'BYPASSRLS'],
-  ['rolreplication', 'REPLICATION'],
-] as const;
-
-/**
- * Refuses a grant whose roles reach further than data: a role with SUPERUSER, CREATEROLE (it could rewrite
- * tags and other roles), CREATEDB (databases outlive DROP OWNED), BYPASSRLS or REPLICATION, or a built-in
- * role outside the monitoring ones — itself, or any role it is a member of, however indirectly (a member may
- * SET ROLE to it or inherit its rights). The policy schema refuses the built-ins by name at check time; only
- * the target knows attributes and memberships.
- */
-async function refuseDangerous(client: pg.ClientBase, principal: string, roles: string[]): Promise<void> {
-  const { rows } = await client.query<
-    { granted: string; rolname: string } & Record<(typeof ATTRIBUTES)[number][0], boolean>
-  >(
-    `WITH RECURSIVE up(granted, oid) AS (
-       SELECT rolname, oid FROM pg_roles WHERE rolname = ANY($1::text[])
-       UNION
-       SELECT up.granted, m.roleid FROM up JOIN pg_auth_members m ON m.member = up.oid
-     )
-     SELECT up.granted, r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls, r.rolreplication
-       FROM up JOIN pg_roles r ON r.oid = up.oid
-      ORDER BY up.granted, r.rolname`,
-    [roles],
-  );
-  for (const row of rows) {
-    const who = row.rolname === row.granted ? 'it' : `it is a member of ${row.rolname}, which`;
-    const attribute = ATTRIBUTES.find(([column]) => row[column]);
-    let why: string | undefined;
-    if (attribute) why = `${who} has ${attribute[1]}`;
-    else if (row.rolname.startsWith('pg_') && !ALLOWED_BUILTIN_ROLES.includes(row.rolname))
-      why = `${who} ${REFUSED_BUILTIN_ROLES[row.rolname] ?? 'is a built-in role Timebox does not grant'}`;
-    if (why) throw new PostgresError(`refusing to grant ${row.granted} to ${principal}: ${why}`);
-  }
-}
-
-async function captureActivity(client: pg.ClientBase, name: string) {
-  try {
-    const ext = await client.query("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'");
-    if (ext.rowCount === 0) return null;
-    const { rows } = await client.query<{ query: string; calls: string; rows: string }>(
-      `SELECT s.query, s.calls, s.rows FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
-        WHERE r.rolname = $1 ORDER BY s.calls DESC, s.query LIMIT 100`,
-      [name],
-    );
-    const statements = rows.map((r) => ({ query: r.query, calls: Number(r.calls), rows: Number(r.rows) }));
-    const calls = statements.reduce((n, s) => n + s.calls, 0);
-    const total = statements.reduce((n, s) => n + s.rows, 0);
-    return {
-      summary: `${calls} statement${calls === 1 ? '' : 's'}, ${total} row${total === 1 ? '' : 's'}`,
-      statements,
-    };
-  } catch {
-    return null; // the extension is installed but not loaded (shared_preload_libraries): no activity to report
-  }
 }
