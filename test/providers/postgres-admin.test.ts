@@ -248,6 +248,35 @@ describe.each(SERVERS)('%s', (_, major, start) => {
       await expect(query(bystanderA, 'SELECT * FROM scratch.peek')).rejects.toThrow(/does not exist/);
     });
 
+    it('in batches too: a refused role fails its grant alone; revokeMany takes the roles it needs, verified', async () => {
+      const specs = [
+        spec('bea'),
+        spec('ben', { roleSettings: { grant: [roles.read, danger.deep] } }),
+        spec('bo'),
+      ];
+      const out = await (target().grantMany as NonNullable<ProviderTarget['grantMany']>)(specs);
+      expect(out.map((o) => o.ok)).toEqual([true, false, true]);
+      expect(out[1]?.ok ? '' : out[1]?.error.message).toBe(
+        `refusing to grant ${danger.deep} to ${principalFor(specs[1] as GrantSpec)}: it is a member of ${danger.su}, which has SUPERUSER`,
+      );
+      expect(await exists(principalFor(specs[1] as GrantSpec))).toBe(false);
+      const granted = out.flatMap((o) => (o.ok ? [o.value] : []));
+      const sessions = await Promise.all(granted.map((g) => login(g.secret.trim())));
+      for (const session of sessions) {
+        expect((await session.query('SELECT count(*)::int AS n FROM orders')).rows[0].n).toBe(2);
+        session.on('error', () => {});
+      }
+      const held = await Promise.all(granted.map((g) => listed(g.principal)));
+      const revoked = await (target().revokeMany as NonNullable<ProviderTarget['revokeMany']>)(held);
+      expect(revoked.map((r) => (r.ok ? r.value.sessionsEnded : r.error.message))).toEqual([1, 1]);
+      for (const g of granted) {
+        expect(await exists(g.principal)).toBe(false);
+        expect(await listed(g.principal)).toBeUndefined();
+        await expect(login(g.secret.trim())).rejects.toThrow();
+      }
+      for (const session of sessions) await session.end().catch(() => {});
+    });
+
     it('a Timebox-named role without its tag is listed as untagged, and revoking it works', async () => {
       const erased = await target().grant(spec('eve'));
       const damaged = await target().grant(spec('trudy'));

@@ -116,6 +116,86 @@ describe('postgres provider', () => {
     ).toBe(0);
   });
 
+  it('grantMany: a grant that fails mid-batch fails alone; the others are granted whole, nothing of it is left', async () => {
+    const many = ['bm1', 'bm2', 'bm3', 'bm4'].map((u) =>
+      spec({
+        file: `requests/${u}/${db.name}.yaml`,
+        grantId: `requests/${u}/${db.name}.yaml@batch`,
+        requester: u,
+      }),
+    );
+    // The third names a group role the database does not have: the batch's transaction fails on it.
+    const bad = many[2] as GrantSpec;
+    bad.roleSettings = { grant: [db.readRole, 'no_such_role_in_batch'] };
+    const out = await (target.grantMany as NonNullable<ProviderTarget['grantMany']>)(many);
+    expect(out.map((o) => o.ok)).toEqual([true, true, false, true]);
+    expect(out[2]?.ok ? null : out[2]?.error.message).toMatch(/no_such_role_in_batch/);
+    expect(
+      (await query(db.url, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [principalFor(bad)])).rowCount,
+    ).toBe(0);
+    for (const [i, s] of many.entries()) {
+      if (i === 2) continue;
+      const { rows } = await query(
+        db.url,
+        `SELECT rolcanlogin, rolvaliduntil, rolconnlimit, rolconfig, shobj_description(oid, 'pg_authid') AS tag,
+                pg_has_role(oid, $2, 'MEMBER') AS member
+           FROM pg_roles WHERE rolname = $1`,
+        [principalFor(s), db.readRole],
+      );
+      expect(rows[0]).toMatchObject({ rolcanlogin: true, rolconnlimit: 2, member: true });
+      expect(new Date(rows[0].rolvaliduntil).toISOString()).toBe(s.expiresAt.toISOString());
+      expect(rows[0].rolconfig).toContain('default_transaction_read_only=on');
+      expect(rows[0].tag).toMatch(new RegExp(`^timebox:.*requests/${s.requester}/`));
+    }
+    // The secrets log in; then revokeMany ends their sessions and drops every role, verified.
+    const ok = out.flatMap((o) => (o.ok ? [o.value] : []));
+    const sessions = await Promise.all(ok.map((o) => connectAs(o.secret.trim())));
+    const held = (await target.list()).filter((a) => a.grantId.endsWith('@batch'));
+    expect(held).toHaveLength(3);
+    const revoked = await (target.revokeMany as NonNullable<ProviderTarget['revokeMany']>)(held);
+    expect(revoked.map((r) => (r.ok ? r.value.sessionsEnded : r.error.message))).toEqual([1, 1, 1]);
+    expect((await target.list()).filter((a) => a.grantId.endsWith('@batch'))).toEqual([]);
+    for (const o of ok)
+      expect((await query(db.url, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [o.principal])).rowCount).toBe(
+        0,
+      );
+    for (const c of sessions) await c.end().catch(() => {});
+  }, 30_000);
+
+  it('revokeMany: a revocation that fails in a batch fails alone (the batch is done again one at a time)', async () => {
+    const made = await (target.grantMany as NonNullable<ProviderTarget['grantMany']>)(
+      ['rv1', 'rv2', 'rv3'].map((u) =>
+        spec({
+          file: `requests/${u}/${db.name}.yaml`,
+          grantId: `requests/${u}/${db.name}.yaml@rv`,
+          requester: u,
+        }),
+      ),
+    );
+    const names = made.map((m) => (m.ok ? m.value.principal : ''));
+    // The second owns a database: DROP OWNED leaves databases, so its DROP ROLE fails, and with it the batch's.
+    const stuck = `${db.name}_owned`;
+    await query(db.url, `CREATE DATABASE ${stuck} OWNER "${names[1]}"`);
+    try {
+      const held = (await target.list()).filter((a) => a.grantId.endsWith('@rv'));
+      held.sort((a, b) => names.indexOf(a.principal) - names.indexOf(b.principal));
+      // And one that is not Timebox's: refused, alone.
+      const foreign = { ...(held[0] as (typeof held)[number]), principal: db.readRole };
+      const out = await (target.revokeMany as NonNullable<ProviderTarget['revokeMany']>)([...held, foreign]);
+      expect(out.map((o) => o.ok)).toEqual([true, false, true, false]);
+      expect(out[1]?.ok ? '' : out[1]?.error.message).toMatch(/DROP ROLE failed/);
+      expect(out[3]?.ok ? '' : out[3]?.error.message).toMatch(/refusing to revoke/);
+      const left = await query(db.url, 'SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY($1)', [
+        names,
+      ]);
+      // The one that failed cannot log in any more; the others are gone.
+      expect(left.rows).toEqual([{ rolname: names[1], rolcanlogin: false }]);
+    } finally {
+      await query(db.url, `DROP DATABASE IF EXISTS ${stuck}`);
+      await query(db.url, `DROP ROLE IF EXISTS "${names[1]}"`);
+    }
+  }, 30_000);
+
   it('identifiers are allow-listed: injection attempts never reach SQL', () => {
     for (const evil of ['orders"; DROP ROLE postgres; --', 'Orders', 'a b', `x${'y'.repeat(63)}`, '']) {
       expect(() => ident(evil)).toThrow(/unsafe PostgreSQL identifier/);
