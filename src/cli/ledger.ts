@@ -68,7 +68,7 @@ export async function runAudit(
     return (!since || t >= since.getTime()) && (!until || t <= until.getTime());
   };
   const events = ledger.events.filter(inRange);
-  let text: string;
+  let text: string | Iterable<string>;
   if (format === 'csv') text = renderCsv(events);
   else if (format === 'html') {
     const ids = new Set(events.map((e) => e.grant));
@@ -81,7 +81,8 @@ export async function runAudit(
   if (opts.out) {
     await writeFile(resolve(io.cwd, opts.out), text);
     io.stderr(`wrote ${events.length} events to ${opts.out}\n`);
-  } else io.stdout(text);
+  } else if (typeof text === 'string') io.stdout(text);
+  else for (const piece of text) io.stdout(piece);
   return EXIT.ok;
 }
 
@@ -99,9 +100,33 @@ function remoteWebUrl(root: string): string | null {
   }
 }
 
-/** `{"events":[…],"notes":[…]}` with one event per line: compact for large histories, still greppable. */
-function auditJson(events: LedgerEvent[], notes: Ledger['notes']): string {
-  const lines = (items: unknown[]) =>
-    items.length === 0 ? '[]' : `[\n${items.map((x) => JSON.stringify(x)).join(',\n')}\n]`;
-  return `{"events":${lines(events)},\n"notes":${lines(notes)}}\n`;
+/** What `audit --format json` writes at a time: the document is never one string (87,000 events: 32 MiB). */
+const CHUNK = 1 << 20;
+
+/**
+ * `{"events":[…],"notes":[…]}` with one event per line: compact for large histories, still greppable.
+ * In pieces of about CHUNK characters, which joined are the whole document.
+ */
+export function* auditJson(events: readonly LedgerEvent[], notes: Ledger['notes']): Generator<string> {
+  let chunk = '';
+  function* lines(items: readonly unknown[]): Generator<string> {
+    if (items.length === 0) {
+      chunk += '[]';
+      return;
+    }
+    chunk += '[\n';
+    for (let i = 0; i < items.length; i++) {
+      chunk += `${i === 0 ? '' : ',\n'}${JSON.stringify(items[i])}`;
+      if (chunk.length >= CHUNK) {
+        yield chunk;
+        chunk = '';
+      }
+    }
+    chunk += '\n]';
+  }
+  chunk += '{"events":';
+  yield* lines(events);
+  chunk += ',\n"notes":';
+  yield* lines(notes);
+  yield `${chunk}}\n`;
 }
