@@ -16,7 +16,8 @@ export {
   NOTIFY_EVENTS,
   type NotifyEvent,
 } from './message.js';
-export { channelsNotifier, type NoticeContext, toChannelMessages } from './notices.js';
+export { channelsNotifier, type NoticeContext, SentEvents, toChannelMessages } from './notices.js';
+export { notifySection, RepoChannels, type RepoChannelsOptions } from './repos.js';
 export { type ChannelLogger, ChannelRouter, type ChannelRouterOptions, type Route } from './router.js';
 export { SLACK_TOKEN_ENV, SlackChannel } from './slack.js';
 export { sign, WEBHOOK_SECRET_ENV, type WebhookBody, WebhookChannel, webhookBody } from './webhook.js';

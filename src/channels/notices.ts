@@ -90,22 +90,32 @@ function iso(ms: number): string {
 const REMEMBERED = 10_000;
 
 /**
+ * What was last sent per request, so that a re-emitted pull request summary is not sent again (remembered in
+ * memory: after a restart the current state may be sent once more).
+ */
+export class SentEvents {
+  readonly #last = new Map<string, ChannelMessage['event']>();
+
+  /** Whether `m` says something new about its request (and remembers it). */
+  fresh(m: ChannelMessage): boolean {
+    if (this.#last.get(m.key) === m.event) return false;
+    this.#last.delete(m.key);
+    this.#last.set(m.key, m.event);
+    if (this.#last.size > REMEMBERED) this.#last.delete(this.#last.keys().next().value as string);
+    return true;
+  }
+}
+
+/**
  * A notifier for the engine's list (`noticesFor(forge, bot, [channelsNotifier(…)])`). The pull request
- * summary is emitted again on every push and review; a request's event is sent once, when it changes
- * (remembered in memory: after a restart the current state may be sent once more).
+ * summary is emitted again on every push and review; a request's event is sent once, when it changes.
  */
 export function channelsNotifier(router: ChannelRouter, ctx: NoticeContext): EngineNotifier {
-  const last = new Map<string, ChannelMessage['event']>();
+  const sent = new SentEvents();
   return {
     name: 'channels',
     async notify(notice): Promise<Delivery | undefined> {
-      for (const m of toChannelMessages(notice, ctx)) {
-        if (last.get(m.key) === m.event) continue;
-        last.delete(m.key);
-        last.set(m.key, m.event);
-        if (last.size > REMEMBERED) last.delete(last.keys().next().value as string);
-        router.dispatch(m);
-      }
+      for (const m of toChannelMessages(notice, ctx)) if (sent.fresh(m)) router.dispatch(m);
       return undefined;
     },
   };

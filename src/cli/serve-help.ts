@@ -15,6 +15,12 @@ Environment:
   TIMEBOX_WEBHOOK_MAX_BYTES       bytes of webhook bodies held at once; more get 503 (default 104857600)
   LOG_LEVEL         trace, debug, info (default), warn, error
 
+Notification channels (used when an access repo's timebox.yaml has \`notify:\`; docs/notifications.md):
+  TIMEBOX_SLACK_TOKEN     Slack bot token (xoxb-…, scope chat:write) for \`channel: slack\`
+  TIMEBOX_SMTP_URL        SMTP server for \`channel: email\` (smtps://user:pass@host:465 or smtp://host:587)
+  TIMEBOX_SMTP_FROM       sender when an entry has no \`from:\`
+  TIMEBOX_WEBHOOK_SECRET  HMAC-SHA256 secret for \`channel: webhook\` (an entry's \`secret_env:\` names another)
+
 Webhooks are received at POST /api/github/webhooks; GET /healthz answers 200. Each access repo's
 timebox.yaml sets reconcile_interval (full reconcile, default 5m), remind_before (default 15m) and
 pending_ttl (closing unapproved request PRs, default 7d).`;

@@ -66,6 +66,8 @@ export function serveOptionsFromEnv(env: NodeJS.ProcessEnv, cwd: string): Server
     ...(env.TIMEBOX_STATE_DIR ? { stateDir: resolve(cwd, env.TIMEBOX_STATE_DIR) } : {}),
     ...(env.HOST ? { host: env.HOST } : {}),
     ...(baseUrl && baseUrl !== 'https://api.github.com' ? { baseUrl } : {}),
+    // Slack, e-mail and webhook secrets are read from here when a repository's `notify:` names a channel.
+    channels: { env },
   };
 }
 
@@ -80,7 +82,8 @@ function positive<K extends string>(env: NodeJS.ProcessEnv, name: string, key: K
 /** Serve until SIGINT/SIGTERM (or `stop` resolves, for tests). */
 export async function runServe(io: Io, stop?: Promise<void>): Promise<number> {
   const options = serveOptionsFromEnv(io.env, io.cwd);
-  // The App's one clock: the CLI's (the wall clock), passed down to everything the server decides and schedules.
+  // The App's one clock: the CLI's (the wall clock), passed down to everything the server decides and schedules
+  // (the channels' retries too). `close` drains the notifications still queued.
   const server = await startServer({ ...options, clock: io.clock });
   io.stderr(`timebox serve: listening on ${server.url}/api/github/webhooks\n`);
   await new Promise<void>((done) => {

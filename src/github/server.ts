@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { Probot, ProbotOctokit } from 'probot';
+import { RepoChannels, type RepoChannelsOptions } from '../channels/repos.js';
 import { type Clock, systemClock, type Timer } from '../core/clock.js';
 import { Keeper } from '../engine/keeper.js';
 import type { Notifier } from '../engine/notices/index.js';
@@ -30,6 +31,11 @@ export interface ServerOptions {
   now?: () => Date;
   /** Notifiers beside the pull request's comments and issues. */
   notifiers?: readonly Notifier[];
+  /**
+   * Slack, e-mail and webhooks, routed per repository by its timebox.yaml `notify:` (docs/notifications.md);
+   * `env` holds their secrets. Omitted: no channels.
+   */
+  channels?: ServerChannels;
   appId: string;
   privateKey: string;
   webhookSecret: string;
@@ -74,12 +80,21 @@ export function timeboxOctokit(writeIntervalMs: number, clock: Clock): typeof Pr
   })) as unknown as typeof ProbotOctokit;
 }
 
+export interface ServerChannels
+  extends Partial<Pick<RepoChannelsOptions, 'smtpTls' | 'configTtlMs' | 'router' | 'webUrl'>> {
+  env: Record<string, string | undefined>;
+  /** How long a shutdown waits for queued notifications; default 10 s. */
+  drainMs?: number;
+}
+
 export interface RunningServer {
   url: string;
   port: number;
   probot: Probot;
   server: Server;
   keeper: Keeper;
+  /** The channels' notifier, when `channels` was given. */
+  channels?: RepoChannels;
   /** The webhook intake, for its limits and what is in flight now. */
   intake: Intake;
   /** Run the periodic work now for every repository (`now` overrides the time, for tests). */
@@ -105,6 +120,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
   });
   const ownLogin = rememberedBotLogin(probot);
+  const channels = opts.channels ? serverChannels(opts.channels, base, log, opts) : undefined;
+  const notifiers = [...(opts.notifiers ?? []), ...(channels ? [channels] : [])];
   const keeper = new Keeper({
     mirrors: new Mirrors(opts.stateDir ?? defaultStateDir(), opts.gitUrl ?? serverUrlFor(opts.baseUrl)),
     env: opts.providerEnv ?? process.env,
@@ -120,7 +137,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     log,
     cache: new CheckCache(),
     clock,
-    ...(opts.notifiers ? { notifiers: opts.notifiers } : {}),
+    notifiers,
     ...(opts.retryMs ? { retryMs: opts.retryMs } : {}),
   });
   await probot.load(
@@ -128,7 +145,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       clock,
       keeper,
       botLogin: ownLogin,
-      ...(opts.notifiers ? { notifiers: opts.notifiers } : {}),
+      notifiers,
     }),
   );
   await probot.ready();
@@ -178,7 +195,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       now ? clockReporting(now, clock) : clock,
       keeper,
       force,
-      opts.notifiers ?? [],
+      notifiers,
     );
     for (const c of result.closed)
       log.info({ repo: c.repo, closed: c.pulls }, `closed stale request PRs in ${c.repo}`);
@@ -211,16 +228,36 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     probot,
     server,
     keeper,
+    ...(channels ? { channels } : {}),
     intake,
     sweep: (now?: () => Date) => sweep(now),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      await new Promise<void>((resolve, reject) => {
         timer?.cancel();
         void keeper.stop();
         server.closeAllConnections();
         server.close((e) => (e ? reject(e) : resolve()));
-      }),
+      });
+      // After the last webhook: what is queued for Slack, mail and webhooks goes out (within drainMs).
+      await channels?.close(opts.channels?.drainMs);
+    },
   };
+}
+
+/** The channels' notifier on the server's timers and logger; links point at the forge's web address. */
+function serverChannels(
+  c: ServerChannels,
+  clock: Clock,
+  log: Logger,
+  opts: Pick<ServerOptions, 'gitUrl' | 'baseUrl'>,
+): RepoChannels {
+  const { drainMs: _drainMs, ...rest } = c;
+  return new RepoChannels({
+    ...rest,
+    webUrl: c.webUrl ?? opts.gitUrl ?? serverUrlFor(opts.baseUrl),
+    clock,
+    logger: log.child({ component: 'channels' }),
+  });
 }
 
 function defaultStateDir(): string {

@@ -35,6 +35,7 @@ export class WebhookReceiver {
   #failures: { count: number; status: number; retryAfter?: number } = { count: 0, status: 503 };
   #holding = false;
   readonly #held: (() => void)[] = [];
+  readonly #waiters: { test: (d: WebhookDelivery) => boolean; resolve: (d: WebhookDelivery) => void }[] = [];
 
   constructor(readonly secret: string) {
     this.#server = createServer((req, res) => {
@@ -83,6 +84,13 @@ export class WebhookReceiver {
     for (const finish of this.#held.splice(0)) finish();
   }
 
+  /** Resolves with the first delivery (already received or yet to come) matching `test`: waits by events. */
+  next(test: (d: WebhookDelivery) => boolean): Promise<WebhookDelivery> {
+    const seen = this.deliveries.find(test);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => this.#waiters.push({ test, resolve }));
+  }
+
   get held(): number {
     return this.#held.length;
   }
@@ -105,7 +113,12 @@ export class WebhookReceiver {
       this.#failures.count--;
       status = this.#failures.status;
     }
-    this.deliveries.push({ headers, raw, body, signed, status });
+    const delivery = { headers, raw, body, signed, status };
+    this.deliveries.push(delivery);
+    for (const w of this.#waiters.filter((x) => x.test(delivery))) {
+      this.#waiters.splice(this.#waiters.indexOf(w), 1);
+      w.resolve(delivery);
+    }
     return status;
   }
 }

@@ -7,7 +7,10 @@ import { type Notices, type Notifier, notices } from './notifier.js';
 export type { Notice, NoticeGrant, NoticeKind } from './notice.js';
 export type { Delivery, Notices, Notifier } from './notifier.js';
 
-/** The notifiers of one repository: the forge's comments and issues first, then any others given. */
+/**
+ * The notifiers of one repository: the forge's comments and issues first, then any others given (each made for
+ * this repository when it says how: `forRepo`).
+ */
 export function noticesFor(forge: Forge, botLogin: string, extra: readonly Notifier[] = []): Notices {
-  return notices([forgeNotifier(forge, botLogin), ...extra]);
+  return notices([forgeNotifier(forge, botLogin), ...extra.map((n) => n.forRepo?.(forge) ?? n)]);
 }

@@ -1,5 +1,6 @@
 // Notifiers deliver notices; the engine emits each notice once, through `Notices`. To add a channel (chat,
 // mail): implement `Notifier` in its own module and add it where the list is made (`noticesFor`, ./index.ts).
+import type { Forge } from '../forge.js';
 import type { Notice } from './notice.js';
 import { type Rendered, renderNotice } from './render.js';
 
@@ -19,6 +20,12 @@ export interface Delivery {
 export interface Notifier {
   readonly name: string;
   notify(notice: Notice, rendered: Rendered): Promise<Delivery | undefined>;
+  /**
+   * The notifier for one repository, when what it does depends on the repository (the channels routed by its
+   * timebox.yaml `notify:`): `noticesFor` calls it with the repository's forge. Called per list made, so it
+   * should be cheap (state kept per repository by the notifier itself).
+   */
+  forRepo?(forge: Forge): Notifier;
 }
 
 export interface Notices {
