@@ -12,7 +12,7 @@
 // Goals: (H) <= 2x (N), (C) <= 3x (N). A missed goal is reported, never an exit code.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -25,11 +25,12 @@ const BIN = join(ROOT, 'bin', 'timebox.js');
 const TIME = '/usr/bin/time';
 const REQUEST = 'requests/alice/2026-12-01-orders-db-read-only.yaml';
 
-const USAGE = `usage: npm run bench:startup -- [--rounds N] [--rss-rounds N] [--keep]
+const USAGE = `usage: npm run bench:startup -- [--rounds N] [--rss-rounds N] [--keep] [--bin PATH]
 
   --rounds N      measured rounds after one warm-up round (default 15; the median is reported)
   --rss-rounds N  separate runs of each command for its peak RSS (default 3; the median is reported)
   --keep          keep the temporary access repo and print its path
+  --bin PATH      the launcher to run (default bin/timebox.js; e.g. one beside a build with another --outDir)
 
 Runs bin/timebox.js, which loads dist/: run \`npm run build\` after changing src/.
 `;
@@ -92,6 +93,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '15' },
       'rss-rounds': { type: 'string', default: '3' },
       keep: { type: 'boolean', default: false },
+      bin: { type: 'string', default: BIN },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -99,18 +101,21 @@ async function main(): Promise<void> {
   if (values.help) lib.exitWithUsage(USAGE);
   const rounds = lib.wholeNumber('rounds', values.rounds, 1);
   const rssRounds = lib.wholeNumber('rss-rounds', values['rss-rounds'], 1);
-  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
-    throw new Error('dist/ is not built: run `npm run build` first');
+  const bin = resolve(values.bin);
+  if (!existsSync(join(dirname(bin), '..', 'dist', 'cli', 'main.js'))) {
+    throw new Error(`${join(dirname(bin), '..', 'dist')} is not built: run \`npm run build\` first`);
   }
+  // Without the validators `npm run build` precompiles, every start compiles the schemas (src/core/schemas.ts).
+  const precompiled = existsSync(join(dirname(bin), '..', 'dist', 'core', 'schema-validators.cjs'));
 
   const node = process.execPath;
   const commands: Command[] = [
     { key: 'node', label: '(N) node -e 0', args: [node, '-e', '0'], expect: /^$/ },
-    { key: 'help', label: '(H) timebox --help', args: [node, BIN, '--help'], expect: /^Usage: timebox /m },
+    { key: 'help', label: '(H) timebox --help', args: [node, bin, '--help'], expect: /^Usage: timebox /m },
     {
       key: 'check',
       label: '(C) timebox check <1 file>',
-      args: [node, BIN, 'check', REQUEST],
+      args: [node, bin, 'check', REQUEST],
       expect: /^1 file: 1 pending$/m,
     },
   ];
@@ -119,6 +124,9 @@ async function main(): Promise<void> {
   try {
     lib.printMachine('startup');
     lib.out(`access repo: policies/ and schemas/ of this repo, one request file (${REQUEST})`);
+    lib.out(
+      `launcher: ${bin}; schema validators ${precompiled ? 'precompiled by the build' : 'NOT precompiled (compiled at each start)'}`,
+    );
     lib.printRoundsPlan(rounds);
 
     const times: Record<Command['key'], number[]> = { node: [], help: [], check: [] };

@@ -1,8 +1,8 @@
 // JSON Schema validation with errors mapped back to file positions.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import ajvErrors from 'ajv-errors';
-import addFormats from 'ajv-formats';
+import { fileURLToPath } from 'node:url';
+import type { Ajv, ErrorObject, Format, Options, ValidateFunction } from 'ajv';
 import { checkTimestamp } from './time.js';
 import {
   type FileError,
@@ -33,24 +33,83 @@ let added = false;
 /** Compiled on first use, one by one: `check` never needs the policy-test schema, `verify` does. */
 const compiled = new Map<SchemaName, ValidateFunction>();
 
-/** One ajv instance (draft-07) for the shipped schemas; providers compile their own schemas through it too. */
-// `verbose`: errors carry their parent schema, so an unknown field can be compared with the known ones.
-export const ajv = new Ajv({
-  allErrors: true,
-  strict: true,
-  strictRequired: false,
-  allowUnionTypes: true,
-  verbose: true,
-  // Every schema compiled here is Timebox's own (schemas/*.json, the providers' definitions), never a user's:
-  // checking each against the JSON Schema meta-schema on every start cost a cold `check` ~40 ms. Tests do it
-  // (test/core/request-file.test.ts, test/core/schema-meta.test.ts); strict mode still runs when compiling.
-  validateSchema: false,
-});
-addFormats.default(ajv);
 // ajv-formats' `date-time` accepts times JavaScript cannot represent (leap seconds, `+01`, year 0000, …):
 // every schema's `date-time` is the one rule of src/core/time.ts instead.
-ajv.addFormat('date-time', { type: 'string', validate: (s: string) => checkTimestamp(s).ok });
-ajvErrors.default(ajv);
+const DATE_TIME: Format = { type: 'string', validate: (s: string) => checkTimestamp(s).ok };
+
+/**
+ * A new ajv (draft-07) for Timebox's own schemas. `standalone`: one that keeps each validator's source for
+ * scripts/build-validators.mjs, whose code then reads its formats from the `formats` of `precompiled()`.
+ * ajv, ajv-formats and ajv-errors are required here, not imported: a process whose validators were
+ * precompiled never loads them (about 150 CommonJS modules and the compiling, on every cold start).
+ */
+export function createAjv(standalone = false): Ajv {
+  const { Ajv: AjvClass, Name } = require('ajv') as typeof import('ajv');
+  const options: Options = {
+    allErrors: true,
+    strict: true,
+    strictRequired: false,
+    allowUnionTypes: true,
+    // `verbose`: errors carry their parent schema, so an unknown field can be compared with the known ones.
+    verbose: true,
+    // Every schema compiled here is Timebox's own (schemas/*.json, the providers' definitions), never a user's:
+    // checking each against the JSON Schema meta-schema on every start cost a cold `check` ~40 ms. Tests do it
+    // (test/core/request-file.test.ts, test/core/schema-meta.test.ts); strict mode still runs when compiling.
+    validateSchema: false,
+    ...(standalone ? { code: { source: true, formats: new Name(PRECOMPILED_FORMATS) } } : {}),
+  };
+  const ajv = new AjvClass(options);
+  (require('ajv-formats') as typeof import('ajv-formats')).default(ajv);
+  ajv.addFormat('date-time', DATE_TIME);
+  (require('ajv-errors') as typeof import('ajv-errors')).default(ajv);
+  return ajv;
+}
+
+/** The name generated validators read their formats from (a parameter of the generated module's function). */
+export const PRECOMPILED_FORMATS = '__timeboxFormats';
+
+/** The key of a schema among the precompiled validators: its JSON text, so that a stale build is never used. */
+export const schemaKey = (schema: object): string => JSON.stringify(schema);
+
+/** What the generated module's function returns: the validators of the schemas whose keys are given. */
+export interface PrecompiledValidators {
+  keys: string[];
+  validators: ValidateFunction[];
+}
+
+/** The validators `npm run build` generated beside this file (dist/core/); none under tsx or vitest. */
+const PRECOMPILED_FILE = fileURLToPath(new URL('./schema-validators.cjs', import.meta.url));
+let precompiledCache: Map<string, ValidateFunction> | null | undefined;
+
+/** The precompiled validators from `file` (scripts/build-validators.mjs writes it), by schema key. */
+export function loadPrecompiled(file: string): Map<string, ValidateFunction> {
+  const make = require(file) as (
+    formats: Record<string, Format>,
+    req: NodeJS.Require,
+  ) => PrecompiledValidators;
+  const { fullFormats } = require('ajv-formats/dist/formats') as { fullFormats: Record<string, Format> };
+  const { keys, validators } = make({ ...fullFormats, 'date-time': DATE_TIME }, require);
+  return new Map(keys.map((k, i) => [k, validators[i] as ValidateFunction]));
+}
+
+function precompiled(schema: object): ValidateFunction | undefined {
+  if (precompiledCache === undefined)
+    precompiledCache = existsSync(PRECOMPILED_FILE) ? loadPrecompiled(PRECOMPILED_FILE) : null;
+  return precompiledCache?.get(schemaKey(schema));
+}
+
+let runtime: Ajv | undefined;
+/** The ajv that compiles what was not precompiled, made on first use. */
+const runtimeAjv = (): Ajv => (runtime ??= createAjv());
+
+/** The ajv instance providers' schemas compile through when not precompiled (made when first used). */
+export const ajv: Ajv = new Proxy({} as Ajv, {
+  get(_, key) {
+    const target = runtimeAjv();
+    const value = Reflect.get(target, key, target);
+    return typeof value === 'function' ? value.bind(target) : value;
+  },
+});
 
 /** The message for a `date-time` value, with what is wrong when more can be said than "not a time". */
 const TIME_MESSAGE = 'must be an RFC 3339 time with a time zone, such as 2026-12-01T09:00:00Z';
@@ -63,17 +122,24 @@ function timeDetail(value: unknown): string {
 function validator(name: SchemaName): ValidateFunction {
   let v = compiled.get(name);
   if (!v) {
-    // All four are added (not compiled) at once, so that a $ref from one to another resolves.
-    if (!added) for (const schema of Object.values(SCHEMAS)) ajv.addSchema(schema);
-    added = true;
-    v = ajv.getSchema(SCHEMAS[name].$id as string) as ValidateFunction;
+    v = precompiled(SCHEMAS[name]);
+    if (!v) {
+      const a = runtimeAjv();
+      // All four are added (not compiled) at once, so that a $ref from one to another resolves.
+      if (!added) for (const schema of Object.values(SCHEMAS)) a.addSchema(schema);
+      added = true;
+      v = a.getSchema(SCHEMAS[name].$id as string) as ValidateFunction;
+    }
     compiled.set(name, v);
   }
   return v;
 }
 
+/** The shipped schemas by name, for scripts/build-validators.mjs. */
+export const shippedSchemas = (): Readonly<Record<SchemaName, Record<string, unknown>>> => SCHEMAS;
+
 export function compileSchema(schema: object): ValidateFunction {
-  return ajv.compile(schema);
+  return precompiled(schema) ?? runtimeAjv().compile(schema);
 }
 
 /** Validate `value` (found at `base` inside `loaded`) and return positioned errors. */
