@@ -1,6 +1,6 @@
 // `timebox check`: decide request files offline, from the working tree or against a base revision.
-import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { type FilesJob, readRequestFile, workersFor } from '../check/chunks.js';
 import { type CheckInput, decideAll } from '../core/decide.js';
 import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
 import type { AccessRepo } from '../repo/access-repo.js';
@@ -22,6 +22,11 @@ export interface CheckOptions {
   pullRequest?: string;
   /** The head commit the checked-out files are from; approvals must be of it. */
   headSha?: string;
+  /**
+   * Worker threads beside the main thread for request files of the working tree; by default one per other
+   * core from a few hundred files on (src/check/chunks.ts). Tests set it to compare with and without.
+   */
+  workers?: number;
 }
 
 export async function runCheck(io: Io, files: string[], opts: CheckOptions): Promise<number> {
@@ -34,6 +39,8 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
   let repo: AccessRepo;
   let changed: ChangedRequestFile[];
   let changedPaths: string[] = [];
+  /** Set when the files are many: they are read and decided by every core (src/check/parallel.ts). */
+  let parallel: { paths: string[]; workers: number } | null = null;
   const tree = workingTree(root);
   if (opts.base) {
     const base = await gitRevision(root, opts.base);
@@ -62,7 +69,10 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
     );
   } else {
     repo = await loadRepoOrFail(io, tree);
-    changed = await workingTreeFiles(io, root, tree, repo, files);
+    const paths = await requestPaths(io, root, tree, repo, files);
+    const workers = opts.pullRequest ? 0 : (opts.workers ?? workersFor(paths.length));
+    if (workers > 0) parallel = { paths, workers };
+    changed = parallel ? [] : readRequestFiles(root, paths);
   }
 
   const { pull, notes } = await pullFacts(io, opts, repo, changed, teams, at);
@@ -75,7 +85,13 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
     config: repo.config,
     at,
   };
-  const decisions = decideAll(input);
+  const decisions = parallel
+    ? await decideFilesInParallel(
+        { root, paths: parallel.paths, changedPaths, pull, atMs: at.getTime() },
+        repo,
+        parallel.workers,
+      )
+    : decideAll(input);
   if (io.env.GITHUB_ACTIONS === 'true') {
     // Role names in previews hash the access repo's root commit, as `timebox apply` does.
     const [{ rootCommit }, { reportToActions }] = await Promise.all([
@@ -109,35 +125,39 @@ async function pullFacts(
   return pullFromApi(io, opts.pullRequest, opts.headSha, repo, changed, teams);
 }
 
-/** `check FILES` (or every request file): the files as they are in the working tree, each as added. */
-async function workingTreeFiles(
+/** `check FILES` (or every request file): the repository paths of the files in the working tree. */
+async function requestPaths(
   io: Io,
   root: string,
   tree: RepoSource,
   repo: AccessRepo,
   files: string[],
-): Promise<ChangedRequestFile[]> {
-  const paths =
-    files.length > 0
-      ? files.map((f) => toRepoPath(root, resolve(io.cwd, f), f))
-      : (await tree.list(repo.config.paths.requests)).filter(
-          (p) => p.endsWith('.yaml') || p.endsWith('.yml'),
-        );
+): Promise<string[]> {
+  return files.length > 0
+    ? files.map((f) => toRepoPath(root, resolve(io.cwd, f), f))
+    : (await tree.list(repo.config.paths.requests)).filter((p) => p.endsWith('.yaml') || p.endsWith('.yml'));
+}
+
+/** The files as they are in the working tree, each as added; the first that cannot be read is a usage error. */
+function readRequestFiles(root: string, paths: string[]): ChangedRequestFile[] {
   const changed: ChangedRequestFile[] = [];
   for (const path of paths) {
-    // Synchronous reads: thousands of small files read one by one are far faster than awaited reads.
-    let content: string;
-    try {
-      content = readFileSync(resolve(root, path), 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new UsageError(
-        `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(err))}`,
-      );
-    }
-    changed.push({ path, status: 'added', content });
+    const read = readRequestFile(root, path);
+    if ('code' in read) throw unreadable(path, read.code);
+    changed.push(read);
   }
   return changed;
+}
+
+const unreadable = (path: string, code: string) =>
+  new UsageError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code}`);
+
+/** The files of `job` read and decided by `workers` worker threads and this one, in the order of the files. */
+async function decideFilesInParallel(job: FilesJob, repo: AccessRepo, workers: number): Promise<Decision[]> {
+  const { decideInParallel } = await import('../check/parallel.js');
+  const outcome = await decideInParallel(job, repo, workers);
+  if (!outcome.ok) throw unreadable(outcome.failure.path, outcome.failure.code);
+  return outcome.decisions;
 }
 
 function exitCode(decisions: Decision[], requireApproved: boolean): number {

@@ -1,0 +1,79 @@
+// The unit of work `timebox check` shares between threads: a chunk of request files of the working tree,
+// read and decided. The main thread and every worker run the same code on the same inputs, so a file's
+// decision does not depend on which thread decided it.
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { decideAll } from '../core/decide.js';
+import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
+import type { AccessRepo } from '../repo/access-repo.js';
+
+/** Files per chunk: small enough to share the work evenly, large enough that claiming one costs nothing. */
+export const CHUNK_FILES = 64;
+
+/** From this many files on, `check` uses worker threads: below it, starting one costs more than it saves. */
+export const PARALLEL_FROM = 400;
+
+/** Worker threads for `files` request files on this machine: one per other core, none for a small set. */
+export function workersFor(files: number): number {
+  if (files < PARALLEL_FROM) return 0;
+  return Math.max(0, Math.min(availableParallelism() - 1, Math.floor(files / PARALLEL_FROM), 7));
+}
+
+/** What every thread needs to decide any chunk: plain data, cloned into each worker. */
+export interface FilesJob {
+  /** The access repo's working tree: each worker loads its policies from it itself. */
+  root: string;
+  /** Repository paths of the request files, in the order of the output. */
+  paths: string[];
+  changedPaths: string[];
+  pull: PullFacts;
+  /** The time decided at, in ms (a Date is cloned as one, but a number says it is all that is needed). */
+  atMs: number;
+}
+
+/** A file that could not be read: where it is in the list, and the error `check` reports for it. */
+export interface ReadFailure {
+  index: number;
+  path: string;
+  code: string;
+}
+
+export interface ChunkResult {
+  chunk: number;
+  decisions: Decision[];
+  failure: ReadFailure | null;
+}
+
+export const chunkCount = (job: FilesJob): number => Math.ceil(job.paths.length / CHUNK_FILES);
+
+/** Reads one request file as `check` does: synchronously, since thousands of awaited small reads are slower. */
+export function readRequestFile(root: string, path: string): ChangedRequestFile | { code: string } {
+  try {
+    return { path, status: 'added', content: readFileSync(resolve(root, path), 'utf8') };
+  } catch (err) {
+    return { code: (err as NodeJS.ErrnoException).code ?? String(err) };
+  }
+}
+
+/** Reads and decides chunk `chunk` of `job`; the first file that cannot be read stops the chunk. */
+export function decideChunk(job: FilesJob, repo: AccessRepo, chunk: number): ChunkResult {
+  const from = chunk * CHUNK_FILES;
+  const files: ChangedRequestFile[] = [];
+  for (let i = from; i < Math.min(from + CHUNK_FILES, job.paths.length); i++) {
+    const path = job.paths[i] as string;
+    const read = readRequestFile(job.root, path);
+    if ('code' in read) return { chunk, decisions: [], failure: { index: i, path, code: read.code } };
+    files.push(read);
+  }
+  const decisions = decideAll({
+    files,
+    changedPaths: job.changedPaths,
+    pull: job.pull,
+    policies: repo.policies,
+    codeowners: repo.codeowners,
+    config: repo.config,
+    at: new Date(job.atMs),
+  });
+  return { chunk, decisions, failure: null };
+}

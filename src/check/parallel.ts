@@ -1,0 +1,104 @@
+// `timebox check` of many request files on every core: the main thread and worker threads claim chunks of
+// files from one shared counter (whoever is free takes the next), and the decisions are put back in the
+// order of the files, so the output is the same, byte for byte, whichever thread decided what. A worker
+// that fails (an exception, an exit) fails the check with an error that says so; nothing waits forever.
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Decision } from '../core/model.js';
+import type { AccessRepo } from '../repo/access-repo.js';
+import { type ChunkResult, chunkCount, decideChunk, type FilesJob, type ReadFailure } from './chunks.js';
+import type { WorkerData } from './worker.js';
+
+export type ParallelOutcome = { ok: true; decisions: Decision[] } | { ok: false; failure: ReadFailure };
+
+// Under tsx or vitest this file is TypeScript: the worker is too (see `startWorker`).
+const WORKER = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+
+/**
+ * A worker thread running `url`. A TypeScript worker (src/ under tsx or vitest, never dist/) is started by a
+ * line of JavaScript that registers tsx's loader in the worker first: a worker does not inherit the loader
+ * hooks of its parent, nor can `--import tsx` in its `execArgv` register them (Node 20).
+ */
+function startWorker(url: URL, workerData: WorkerData): Worker {
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
+  const require = createRequire(import.meta.url);
+  const tsx = require('tsx/package.json') as { exports: Record<string, { import: { default: string } }> };
+  const api = new URL(
+    tsx.exports['./esm/api']?.import.default ?? '',
+    pathToFileURL(require.resolve('tsx/package.json')),
+  );
+  const boot = `import(${JSON.stringify(api.href)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
+  return new Worker(boot, { eval: true, workerData });
+}
+
+/**
+ * Decides every file of `job` with `workers` worker threads beside the main thread. `repo` is the access
+ * repo the main thread loaded from `job.root`. The options are for tests: a worker that fails, and workers
+ * that decide every file (the main thread takes no part), so that a test sees their decisions for certain.
+ */
+export async function decideInParallel(
+  job: FilesJob,
+  repo: AccessRepo,
+  workers: number,
+  { workerUrl = WORKER, mainThread = true }: { workerUrl?: URL; mainThread?: boolean } = {},
+): Promise<ParallelOutcome> {
+  const chunks = chunkCount(job);
+  const next = new SharedArrayBuffer(4);
+  const counter = new Int32Array(next);
+  const results: ChunkResult[] = new Array(chunks);
+  const data: WorkerData = { job, next };
+  const threads = Array.from({ length: workers }, () => startWorker(workerUrl, data));
+  const finished = threads.map(
+    (w, i) =>
+      new Promise<void>((resolve, reject) => {
+        let done = false;
+        w.on('message', (m: ChunkResult | 'done') => {
+          if (m !== 'done') results[m.chunk] = m;
+          else {
+            done = true;
+            resolve();
+          }
+        });
+        w.on('error', (err) =>
+          reject(
+            new Error(`check: worker thread ${i + 1} of ${workers} failed: ${err.message}`, { cause: err }),
+          ),
+        );
+        w.on('exit', (code) => {
+          if (done) resolve();
+          else
+            reject(
+              new Error(
+                `check: worker thread ${i + 1} of ${workers} stopped (exit code ${code}) before its files were decided`,
+              ),
+            );
+        });
+      }),
+  );
+  // The first failure is the answer; the other workers are stopped rather than left running.
+  const all = Promise.all(finished).catch(async (err: unknown) => {
+    await Promise.all(threads.map((w) => w.terminate()));
+    throw err;
+  });
+  try {
+    if (mainThread) {
+      for (let c = Atomics.add(counter, 0, 1); c < chunks; c = Atomics.add(counter, 0, 1)) {
+        results[c] = decideChunk(job, repo, c);
+      }
+    }
+  } catch (err) {
+    // Stop the workers before reporting the main thread's own failure.
+    Atomics.store(counter, 0, chunks);
+    await Promise.allSettled([all]);
+    throw err;
+  }
+  await all;
+  const decisions: Decision[] = [];
+  for (const r of results) {
+    if (!r) throw new Error('check: a chunk of request files was never decided');
+    if (r.failure) return { ok: false, failure: r.failure };
+    decisions.push(...r.decisions);
+  }
+  return { ok: true, decisions };
+}

@@ -1,0 +1,152 @@
+// `timebox check` of many files uses worker threads (src/check/parallel.ts): the output must not depend on
+// it, byte for byte and in the same order, and a worker that fails must fail the check with a clear error
+// rather than hang. Times are measured by `npm run bench`, never here.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { type FilesJob, workersFor } from '../../src/check/chunks.js';
+import { decideInParallel } from '../../src/check/parallel.js';
+import { runCheck } from '../../src/cli/check.js';
+import { offlinePull } from '../../src/cli/context.js';
+import type { Io } from '../../src/cli/io.js';
+import { systemClock } from '../../src/core/clock.js';
+import { loadAccessRepo } from '../../src/repo/access-repo.js';
+import { workingTree } from '../../src/repo/source.js';
+import { exampleRepo, tempDir, write } from '../helpers/repo.js';
+
+const AT = '2026-01-07T10:00:00Z';
+const FILES = 300;
+
+/** Request file `i`: pending, approved, denied and broken ones in turn, with several users and resources. */
+function request(i: number): string {
+  const who = ['alice', 'bob', 'mallory'][i % 3];
+  const resource = ['orders-db', 'customers-db', 'billing-db', 'nope-db'][i % 4];
+  switch (i % 7) {
+    case 0:
+      return `requester: ${who}\nresource: ${resource}\nrole: read-only\nduration: ${i}h\nreason: Reproduce BUG-${i}\n`;
+    case 1:
+      return `requester: ${who}\nresource: orders-db\nrole: read-write\nduration: 1h\nreason: Fix BUG-${i}\nticket: OPS-${i}\n`;
+    case 2:
+      return `requester: ${who}\nresourse: ${resource}\nrole: read-only\nreason: typo ${i}\n`;
+    case 3:
+      return `requester: [${who}\nresource: x\n`;
+    case 4:
+      return `requester: ${who}\nresource: ${resource}\nrole: read-only\nduration: 2h\nreason: Check ${i}\nstart: 2026-01-0${1 + (i % 9)}T09:00:00Z\n`;
+    default:
+      return `requester: ${who}\nresource: ${resource}\nrole: read-only\nduration: 30m\nreason: Look at INC-${i}\n`;
+  }
+}
+
+function manyRequests(): string {
+  const dir = exampleRepo();
+  for (let i = 0; i < FILES; i++) write(dir, `requests/u${i % 11}/${i}.yaml`, request(i));
+  return dir;
+}
+
+/** Every request file of `manyRequests`, decided at AT with carol's approval and the example teams. */
+function jobOf(dir: string): FilesJob {
+  const teams = parse(readFileSync(join(dir, 'teams.yaml'), 'utf8')) as Record<string, string[]>;
+  const at = new Date(AT);
+  return {
+    root: dir,
+    paths: Array.from({ length: FILES }, (_, i) => `requests/u${i % 11}/${i}.yaml`),
+    changedPaths: [],
+    pull: offlinePull(undefined, ['carol'], teams, at),
+    atMs: at.getTime(),
+  };
+}
+
+function collect(dir: string): Io & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    color: false,
+    isTTY: false,
+    cwd: dir,
+    env: {},
+    clock: systemClock,
+  };
+}
+
+async function check(dir: string, workers: number, json: boolean, files: string[] = []) {
+  const io = collect(dir);
+  const code = await runCheck(io, files, {
+    teams: 'teams.yaml',
+    approvedBy: 'carol',
+    at: AT,
+    json,
+    workers,
+  });
+  return { code, stdout: io.out.join(''), stderr: io.err.join('') };
+}
+
+describe('check with worker threads', () => {
+  it('prints the same output, byte for byte, with and without workers (human and --json)', async () => {
+    const dir = manyRequests();
+    for (const json of [true, false]) {
+      const alone = await check(dir, 0, json);
+      const statuses = new Set(
+        (JSON.parse((await check(dir, 0, true)).stdout) as { results: { status: string }[] }).results.map(
+          (r) => r.status,
+        ),
+      );
+      // The set is mixed, so that a mix-up of files between threads would show.
+      expect([...statuses].sort()).toEqual(['approved', 'denied', 'invalid', 'pending']);
+      for (const workers of [2]) {
+        const shared = await check(dir, workers, json);
+        expect(shared.code).toBe(alone.code);
+        expect(shared.stderr).toBe(alone.stderr);
+        expect(shared.stdout === alone.stdout, `${workers} worker(s), json ${json}`).toBe(true);
+      }
+    }
+  }, 60_000);
+
+  it('reports an unreadable file as check without workers does (the first one in order)', async () => {
+    const dir = manyRequests();
+    const files = Array.from({ length: FILES }, (_, i) => `requests/u${i % 11}/${i}.yaml`);
+    files.splice(250, 0, 'requests/missing/a.yaml');
+    files.splice(290, 0, 'requests/missing/b.yaml');
+    const alone = check(dir, 0, false, files);
+    await expect(alone).rejects.toThrow('cannot read requests/missing/a.yaml: no such file');
+    await expect(check(dir, 2, false, files)).rejects.toThrow(
+      'cannot read requests/missing/a.yaml: no such file',
+    );
+  }, 60_000);
+
+  it('workers alone decide every file as the main thread alone does, in the same order', async () => {
+    const dir = manyRequests();
+    const repo = await loadAccessRepo(workingTree(dir));
+    const job = jobOf(dir);
+    const alone = await decideInParallel(job, repo, 0);
+    const byWorkers = await decideInParallel(job, repo, 2, { mainThread: false });
+    expect(alone.ok && alone.decisions.length).toBe(FILES);
+    expect(JSON.stringify(byWorkers)).toBe(JSON.stringify(alone));
+  }, 60_000);
+
+  it('a worker that throws fails the check with an error that says so', async () => {
+    const dir = manyRequests();
+    const repo = await loadAccessRepo(workingTree(dir));
+    const job = jobOf(dir);
+    const broken = join(tempDir(), 'broken-worker.mjs');
+    writeFileSync(broken, "throw new Error('cannot load the policies');\n");
+    await expect(decideInParallel(job, repo, 1, { workerUrl: new URL(`file://${broken}`) })).rejects.toThrow(
+      'check: worker thread 1 of 1 failed: cannot load the policies',
+    );
+    const quits = join(tempDir(), 'quitting-worker.mjs');
+    writeFileSync(quits, 'process.exit(3);\n');
+    await expect(decideInParallel(job, repo, 2, { workerUrl: new URL(`file://${quits}`) })).rejects.toThrow(
+      /check: worker thread [12] of 2 stopped \(exit code 3\) before its files were decided/,
+    );
+  }, 60_000);
+
+  it('uses workers only for a large set', () => {
+    expect(workersFor(10)).toBe(0);
+    expect(workersFor(399)).toBe(0);
+    expect(workersFor(100_000)).toBeLessThanOrEqual(7);
+  });
+});
