@@ -10,10 +10,16 @@
 //   (A)  audit     - `runAudit --format json`, cold and warm;
 // and the phases inside them (git log, parse, cat-file, cache, buildLedger, parseRequest, JSON output).
 // Goals: cold <= 1.5x (R), warm <= 0.2x (R). A missed goal is reported, never an exit code.
+// Memory: each of status and audit, cold and warm, runs again in a fresh node process (same flags, so with
+// tsx) that reports its own peak RSS (`process.resourceUsage().maxRSS`, as `/usr/bin/time -v` would), so
+// that no phase inherits another's peak. Goals: <= 256 MiB at 100,000 commits; above that, a second repo of
+// `--compare` commits (default 100,000; same grants) is generated and each peak must stay <= 1.2x its own
+// there: memory grows with the grants, not with the length of history.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runAudit, runStatus } from '../src/cli/ledger.js';
 import { parseRequest } from '../src/core/decide.js';
@@ -24,6 +30,12 @@ import * as lib from './lib.js';
 
 const COLD_GOAL = 1.5;
 const WARM_GOAL = 0.2;
+/** Peak RSS of one status or audit run, in a fresh process. */
+const MEMORY_GOAL = 256 * 1024 * 1024;
+/** Peak RSS at more commits (same grants) against the `--compare` repo's. */
+const MEMORY_GROWTH_GOAL = 1.2;
+/** How often each memory figure is taken (in a fresh process each time); the largest is reported. */
+const MEMORY_RUNS = 2;
 const REQUESTS = 'requests';
 /** The `git log` format of src/repo/history.ts, to time that one git process alone. */
 const LOG_FORMAT = '%x1e%H%x1f%P%x1f%cI%x1f%aI%x1f%an <%ae>%x1f%cn%x1f%s%x1f%(trailers:only,unfold)%x1f';
@@ -35,6 +47,10 @@ export interface BenchOptions {
   keep: boolean;
   /** Write a commit-graph with changed-path Bloom filters after the import, as `git maintenance` would. */
   commitGraph: boolean;
+  /** Commits of the repo whose peak RSS the run's is compared with (0: none). */
+  compare: number;
+  /** Internal: run one command in this (fresh) process and report its peak RSS (see `measureMemory`). */
+  rssChild?: { what: string; repo: string };
 }
 
 export function readOptions(argv: string[]): BenchOptions {
@@ -46,6 +62,9 @@ export function readOptions(argv: string[]): BenchOptions {
       rounds: { type: 'string', default: '3' },
       keep: { type: 'boolean', default: false },
       'commit-graph': { type: 'boolean', default: false },
+      compare: { type: 'string' },
+      'rss-child': { type: 'string' },
+      repo: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -58,7 +77,9 @@ export function readOptions(argv: string[]): BenchOptions {
         '  --rounds   measured rounds after one warm-up round (default 3; the median is reported)\n' +
         '  --keep     keep the generated repo and print its path\n' +
         '  --commit-graph  write a commit-graph with changed-path Bloom filters first (as `git maintenance`\n' +
-        '                  does); the default is a freshly imported pack without one\n',
+        '                  does); the default is a freshly imported pack without one\n' +
+        '  --compare  above 100000 commits: also generate a repo of N commits (default 100000, same grants)\n' +
+        '             and compare peak RSS with it (goal <= 1.2x); 0: no comparison\n',
     );
   }
   const commits = lib.wholeNumber('commits', values.commits, 10);
@@ -69,12 +90,24 @@ export function readOptions(argv: string[]): BenchOptions {
     );
     process.exit(2);
   }
+  const compare =
+    values.compare !== undefined
+      ? lib.wholeNumber('compare', values.compare, 0)
+      : commits > 100_000
+        ? 100_000
+        : 0;
+  if (compare > 0 && plan(compare, grants).others < 0) {
+    process.stderr.write(`--compare ${compare} is too few commits for --grants ${grants}\n`);
+    process.exit(2);
+  }
   return {
     commits,
     grants,
     rounds: lib.wholeNumber('rounds', values.rounds, 1),
     keep: values.keep,
     commitGraph: values['commit-graph'],
+    compare,
+    ...(values['rss-child'] ? { rssChild: { what: values['rss-child'], repo: values.repo ?? '.' } } : {}),
   };
 }
 
@@ -621,8 +654,117 @@ function dropCache(root: string): void {
 
 const ms = (n: number) => `${n.toFixed(0)} ms`;
 
+// --- memory: one fresh process per figure ----------------------------------------------------------------
+
+/** In the fresh process: one command, its output counted and dropped (as a pipe to `wc -c` would). */
+async function rssChild(what: string, root: string): Promise<void> {
+  let bytes = 0;
+  const io = {
+    ...lib.collectingIo(root),
+    stdout: (t: string) => {
+      bytes += t.length;
+    },
+  };
+  const start = performance.now();
+  let exit = 0;
+  if (what === 'status') exit = await runStatus(io, { repo: root, json: true });
+  else if (what === 'audit') exit = await runAudit(io, { repo: root, format: 'json' });
+  else if (what !== 'floor') throw new Error(`--rss-child ${what}: status, audit or floor`);
+  lib.reportFromChild({ ms: performance.now() - start, exit, bytes });
+}
+
+interface MemoryFigures {
+  /** node, tsx and the modules status and audit load, with no command run. */
+  floor: number;
+  statusCold: number;
+  statusWarm: number;
+  auditCold: number;
+  auditWarm: number;
+}
+
+const MEMORY_ROWS: [keyof MemoryFigures, string][] = [
+  ['statusCold', 'status --json, cold'],
+  ['statusWarm', 'status --json, warm'],
+  ['auditCold', 'audit --format json, cold'],
+  ['auditWarm', 'audit --format json, warm'],
+];
+
+/** The peak RSS of each command (cold: no cache; warm: the cache the cold run wrote), the largest of `runs`. */
+async function measureMemory(root: string, runs: number): Promise<MemoryFigures> {
+  const self = fileURLToPath(import.meta.url);
+  const peak = async (what: string) =>
+    (await lib.inChild(self, ['--rss-child', what, '--repo', root])).maxRss;
+  const m: MemoryFigures = { floor: 0, statusCold: 0, statusWarm: 0, auditCold: 0, auditWarm: 0 };
+  for (let i = 0; i < runs; i++) {
+    m.floor = Math.max(m.floor, await peak('floor'));
+    for (const what of ['status', 'audit'] as const) {
+      dropCache(root);
+      const cold = await peak(what);
+      const warm = await peak(what);
+      const [c, w] =
+        what === 'status' ? (['statusCold', 'statusWarm'] as const) : (['auditCold', 'auditWarm'] as const);
+      m[c] = Math.max(m[c], cold);
+      m[w] = Math.max(m[w], warm);
+    }
+  }
+  return m;
+}
+
+/** The memory figures and their goal lines: this repo's, and against a repo of `--compare` commits. */
+async function reportMemory(opts: BenchOptions, root: string): Promise<void> {
+  const mem = await measureMemory(root, MEMORY_RUNS);
+  let base: MemoryFigures | null = null;
+  if (opts.compare > 0) {
+    process.stderr.write(`generating the ${opts.compare}-commit repo to compare peak RSS with\n`);
+    const other = await generateRepo(opts.compare, opts.grants);
+    try {
+      base = await measureMemory(other.root, MEMORY_RUNS);
+    } finally {
+      lib.removeDir(other.root);
+    }
+  }
+  lib.out();
+  lib.out(
+    `peak RSS, each command in a fresh process (node ${process.execArgv.join(' ')}), largest of ${MEMORY_RUNS} runs` +
+      `${base ? `; against a repo of ${opts.compare} commits with the same ${opts.grants} grants` : ''}:`,
+  );
+  const rows: lib.Row[] = [
+    [
+      'node + modules, no command',
+      lib.mib(mem.floor),
+      base ? `${lib.mib(base.floor)} at ${opts.compare}` : '',
+    ],
+  ];
+  for (const [key, what] of MEMORY_ROWS) {
+    const ratio = base ? mem[key] / base[key] : 0;
+    rows.push([
+      what,
+      lib.mib(mem[key]),
+      base ? `${lib.mib(base[key])} at ${opts.compare}, ${ratio.toFixed(2)}x` : '',
+    ]);
+  }
+  lib.printTable(rows);
+  lib.out();
+  for (const [key, what] of MEMORY_ROWS) {
+    lib.out(
+      `goal peak RSS <= ${lib.mib(MEMORY_GOAL, 0)} (${what}, ${opts.commits} commits): ` +
+        `${mem[key] <= MEMORY_GOAL ? 'met' : 'NOT met'} (${lib.mib(mem[key])})`,
+    );
+  }
+  if (base) {
+    for (const [key, what] of MEMORY_ROWS) {
+      const ratio = mem[key] / base[key];
+      lib.out(
+        `goal peak RSS at ${opts.commits} commits <= ${MEMORY_GROWTH_GOAL}x at ${opts.compare} (${what}): ` +
+          `${ratio <= MEMORY_GROWTH_GOAL ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x)`,
+      );
+    }
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
   const opts = readOptions(argv);
+  if (opts.rssChild) return rssChild(opts.rssChild.what, opts.rssChild.repo);
   const stopSampler = lib.startRssSampler(true);
   const gc = lib.collector();
 
@@ -770,7 +912,7 @@ export async function main(argv: string[]): Promise<void> {
       ['status output (activeAt + JSON)', ms(m.statusOut), x(m.statusOut)],
       ['audit output (JSON)', ms(m.auditOut), `${x(m.auditOut)}  ${ledger?.events.length} events`],
       ['', '', ''],
-      ...lib.peakRssRows(),
+      ...lib.peakRssRows().map(([a, b, c]): lib.Row => [`${a}, this process (all phases)`, b, c]),
     ];
     lib.printTable(rows);
     lib.out();
@@ -798,6 +940,8 @@ export async function main(argv: string[]): Promise<void> {
         `${n / m.raw <= goal ? 'goal met' : 'goal NOT met'}: ${name} is ${x(n)} the raw git log (goal <= ${goal}x)`,
       );
     }
+
+    await reportMemory(opts, repo.root);
   } finally {
     stopSampler();
     if (!opts.keep) lib.removeDir(repo.root);

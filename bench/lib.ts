@@ -1,6 +1,7 @@
 // Helpers shared by the benchmarks (bench/check.ts, bench/ledger.ts, bench/apply.ts): option parsing, seeded
 // generation, temporary directories, measuring (peak RSS, GC, timing, medians) and printing the figures.
 // Only node: modules and types here, so that `bench/check.ts --dist` loads no module of src/ through it.
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -208,4 +209,51 @@ export function printTable(rows: Row[]): void {
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   for (const [a, b, c] of rows) out(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`.trimEnd());
+}
+
+// --- peak RSS in a fresh process -----------------------------------------------------------------------
+
+/** What a measuring child reports (one JSON line on stdout): its own peak RSS, not its parent's. */
+export interface ChildFigures {
+  /** The kernel's peak RSS of the child (`process.resourceUsage().maxRSS`), in bytes. */
+  maxRss: number;
+  ms: number;
+  /** Whatever else the child wants to tell (exit code, bytes written). */
+  [key: string]: number;
+}
+
+/** In the child: report `figures` with the process's peak RSS, for `inChild` to read. */
+export function reportFromChild(figures: Record<string, number>): void {
+  process.stdout.write(`${JSON.stringify({ ...figures, maxRss: maxRss() })}\n`);
+}
+
+/**
+ * Runs `script args…` in a fresh node with this process's flags (`--import tsx` included) and returns what
+ * it reported with `reportFromChild`. A fresh process per measurement: peaks of earlier phases (or of the
+ * benchmark itself) are not inherited, as `/usr/bin/time -v` would measure the command alone.
+ */
+export function inChild(script: string, args: string[]): Promise<ChildFigures> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, script, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const lines = Buffer.concat(out).toString('utf8').trim().split('\n');
+      try {
+        if (code !== 0) throw new Error(`exit ${code}`);
+        resolvePromise(JSON.parse(lines[lines.length - 1] as string) as ChildFigures);
+      } catch (e) {
+        reject(
+          new Error(
+            `measuring child ${args.join(' ')} failed (${(e as Error).message}): ${Buffer.concat(err).toString('utf8').trim()}`,
+          ),
+        );
+      }
+    });
+  });
 }
