@@ -1,0 +1,144 @@
+// Crash recovery for graphile-worker 0.16: a job whose worker process died stays locked for 4 hours
+// (node_modules/graphile-worker/dist/sql/resetLockedAt.js) unless someone calls `force_unlock_workers` with
+// the dead worker ids (sql/000015.sql). Which workers are dead is read from PostgreSQL itself, not from
+// heartbeats or a leader: each runner keeps one "liveness" session holding a session-level advisory lock
+// of its own, and records its worker ids against that lock. The server drops a session's advisory locks the
+// moment its backend ends — a killed process's socket closes at once; a lost host is noticed by TCP
+// keepalives — so "its lock is no longer in pg_locks" means "that runner is gone". Every runner runs the
+// same idempotent sweep; nobody is elected, nobody waits for anybody.
+import pg from 'pg';
+
+/** High half of every Timebox liveness lock (`tb`), so they never collide with other advisory locks. */
+export const LIVENESS_NAMESPACE = 0x7462;
+
+/** Jobs locked by a worker no runner has registered are released after this (the registration window). */
+export const UNREGISTERED_GRACE_SECONDS = 30;
+
+export const SCHEMA = 'timebox_jobs';
+
+const DDL = `
+create schema if not exists ${SCHEMA};
+create table if not exists ${SCHEMA}.workers (
+  worker_id text primary key,
+  lock_key integer not null,
+  runner text not null,
+  registered_at timestamptz not null default now()
+);`;
+
+/**
+ * Runs an idempotent `create … if not exists` step, again when a replica starting at the same moment won
+ * the race: PostgreSQL's IF NOT EXISTS checks, then inserts, so two fresh starts can collide on the catalog's
+ * unique index (23505) — graphile-worker 0.16's own `installSchema` (dist/migrate.js) included.
+ */
+export async function retryCreateRace(step: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await step();
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt < 5 && (code === '23505' || code === '42P07' || code === '42710')) continue;
+      throw err;
+    }
+  }
+}
+
+/** Creates Timebox's one table next to graphile-worker's schema. */
+export function migrateRecovery(pool: pg.Pool): Promise<void> {
+  return retryCreateRace(() => pool.query(DDL));
+}
+
+/** The runner's liveness session: open for the runner's life; its end is the runner's death certificate. */
+export class Liveness {
+  private constructor(
+    private readonly client: pg.Client,
+    readonly lockKey: number,
+    readonly runner: string,
+  ) {}
+
+  static async open(connectionString: string, runner: string, random: () => number): Promise<Liveness> {
+    const client = new pg.Client({
+      connectionString,
+      application_name: `timebox-jobs ${runner}`,
+      keepAlive: true,
+    });
+    await client.connect();
+    // A runner dying mid-query must not leave this session open for long.
+    client.on('error', () => undefined);
+    for (let tries = 0; tries < 20; tries++) {
+      const key = 1 + Math.floor(random() * 0x7ffffffe);
+      const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1, $2) as ok', [
+        LIVENESS_NAMESPACE,
+        key,
+      ]);
+      if (rows[0]?.ok) return new Liveness(client, key, runner);
+    }
+    await client.end();
+    throw new Error('could not take a liveness lock (20 keys in use)');
+  }
+
+  /** One query at a time on the session (pg clients do not pipeline): registrations go in a chain. */
+  #chain: Promise<unknown> = Promise.resolve();
+
+  register(workerId: string): Promise<void> {
+    const next = this.#chain.then(() => this.#insert(workerId));
+    this.#chain = next.catch(() => undefined);
+    return next;
+  }
+
+  async #insert(workerId: string): Promise<void> {
+    await this.client.query(
+      `insert into ${SCHEMA}.workers (worker_id, lock_key, runner) values ($1, $2, $3)
+       on conflict (worker_id) do update set lock_key = excluded.lock_key, runner = excluded.runner`,
+      [workerId, this.lockKey, this.runner],
+    );
+  }
+
+  /** Graceful end: graphile-worker has released its jobs by now; our rows go, then the lock with the session. */
+  async close(): Promise<void> {
+    await this.#chain;
+    try {
+      await this.client.query(`delete from ${SCHEMA}.workers where lock_key = $1 and runner = $2`, [
+        this.lockKey,
+        this.runner,
+      ]);
+    } finally {
+      await this.client.end();
+    }
+  }
+}
+
+/**
+ * Releases the jobs (and named queues) of workers whose runner's liveness lock is gone, and of workers no
+ * runner registered within the grace period; wakes the workers with graphile-worker's own `jobs:insert`
+ * notification. Returns the released worker ids. Safe to run on every replica at once: the deletes lock
+ * the rows they remove, and `force_unlock_workers` is idempotent.
+ */
+export async function releaseDeadWorkers(pool: pg.Pool, workerSchema = 'graphile_worker'): Promise<string[]> {
+  const ws = pg.escapeIdentifier(workerSchema);
+  const { rows } = await pool.query<{ worker_id: string }>(
+    `with dead as (
+       delete from ${SCHEMA}.workers w
+       where not exists (
+         select 1 from pg_locks l
+         where l.locktype = 'advisory' and l.granted and l.objsubid = 2
+           and l.database = (select oid from pg_database where datname = current_database())
+           and l.classid = $1::integer::oid and l.objid = w.lock_key::oid
+       )
+       returning w.worker_id
+     ),
+     unregistered as (
+       select distinct j.locked_by as worker_id from ${ws}._private_jobs j
+       where j.locked_by is not null
+         and j.locked_at < now() - make_interval(secs => $2)
+         and not exists (select 1 from ${SCHEMA}.workers w where w.worker_id = j.locked_by)
+     )
+     select worker_id from dead union select worker_id from unregistered`,
+    [LIVENESS_NAMESPACE, UNREGISTERED_GRACE_SECONDS],
+  );
+  const ids = rows.map((r) => r.worker_id);
+  if (ids.length === 0) return ids;
+  await pool.query(`select ${ws}.force_unlock_workers($1::text[])`, [ids]);
+  await pool.query(`select pg_notify('jobs:insert', $1)`, [JSON.stringify({ count: ids.length })]);
+  return ids;
+}
