@@ -24,6 +24,7 @@ import { loadSigningKeys } from '../repo/signing-keys.js';
 import { gitRevision } from '../repo/source.js';
 import { adminQuery, demoCa, demoKey, sinkInto, within } from './kit.js';
 import { type DemoPostgres, startDemoPostgres } from './postgres.js';
+import { DemoReceiver } from './receiver.js';
 
 /** The folder holding the shipped example (policies/, teams.example.yaml, .github/CODEOWNERS, app.yml). */
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -75,6 +76,8 @@ interface Demo {
   db?: DemoPostgres;
   forge?: FakeGitHub;
   server?: RunningServer;
+  /** The team's own service, receiving Timebox's signed webhooks (`notify:` in timebox.yaml). */
+  receiver?: DemoReceiver;
   /** alice's database session, cut at expiry. */
   session?: pg.Client;
 }
@@ -170,6 +173,7 @@ function reportFailure(d: Demo, err: unknown): void {
 async function tearDown(d: Demo): Promise<void> {
   await d.session?.end().catch(() => {});
   await d.server?.close().catch(() => {});
+  await d.receiver?.stop().catch(() => {});
   await d.forge?.close().catch(() => {});
   await d.db?.stop().catch(() => {});
   if (!d.opts.out) {
@@ -193,8 +197,12 @@ async function setUp(d: Demo): Promise<Story> {
     return [`${d.db.label}: orders, customers, billing`];
   });
   await step(d, 'a local forge with the access repo acme/access', async () => {
+    d.receiver = await new DemoReceiver().start();
     d.forge = await startForge(d);
-    return [`${d.forge.url} (git over HTTP, the REST API, signed webhooks), policies from policies/qa.yaml`];
+    return [
+      `${d.forge.url} (git over HTTP, the REST API, signed webhooks), policies from policies/qa.yaml`,
+      `timebox.yaml routes notices (notify:) to the team's webhook receiver at ${d.receiver.url}`,
+    ];
   });
   const alice = demoKey('alice@demo');
   await step(d, 'alice has an SSH key on her account', async () => {
@@ -225,6 +233,9 @@ async function startForge(d: Demo): Promise<FakeGitHub> {
       'audit:',
       '  timebox: ["timebox[bot]"]',
       '  signing_keys: [.github/web-flow.gpg]',
+      '# Notices go to the team’s own service too, signed with TIMEBOX_WEBHOOK_SECRET.',
+      'notify:',
+      `  - { channel: webhook, to: "${d.receiver?.url}", events: [opened, approved, granted, expired] }`,
       '',
     ].join('\n'),
     '.github/web-flow.gpg': forge.webFlowKey,
@@ -263,6 +274,8 @@ async function startTimebox(d: Demo, f: FakeGitHub): Promise<RunningServer> {
     sweepIntervalMs: 0,
     clock: d.clock,
     stateDir: join(d.work, 'state'),
+    // The channels' secrets, from the environment as in production: here the receiver's shared secret.
+    channels: { env: { TIMEBOX_WEBHOOK_SECRET: d.receiver?.secret }, drainMs: 2000 },
     providerEnv: {
       TIMEBOX_POSTGRES_ORDERS_URL: d.db?.urls.orders,
       TIMEBOX_POSTGRES_CUSTOMERS_URL: d.db?.urls.customers,
@@ -409,6 +422,18 @@ async function accessBegins(st: Story): Promise<void> {
       return [`${st.url.replace(/:[^:@/]+@/, ':********@')}`];
     },
   );
+  await step(d, 'a notice arrives: the team’s webhook receiver gets the grant, signed', async () => {
+    const receiver = d.receiver as DemoReceiver;
+    // Sent in the background (a channel never holds up a grant): wait for it, a little.
+    const n = await within(d.base, 10_000, receiver.next('granted'), undefined);
+    check(n, 'the webhook receiver got no `granted` notice');
+    check(receiver.refused === 0, `${receiver.refused} webhook deliveries had a bad signature`);
+    check(!JSON.stringify(n).includes('postgresql://'), 'the notice carries the credentials');
+    return [
+      `the webhook receiver got: ${n?.event} ${n?.resource} ${n?.fields.Role} to ${n?.requester} until ${n?.fields.Until}`,
+      `(all it got so far: ${receiver.received.map((x) => x.event).join(', ')}; each signature verified with HMAC-SHA256)`,
+    ];
+  });
   await step(d, 'alice connects: a SELECT works, an INSERT is refused (read-only)', async () => {
     const session = new pg.Client({ connectionString: st.url });
     d.session = session;

@@ -70,6 +70,13 @@ describe('timebox demo', () => {
     expect(result.report).toBe(join(out, 'timebox-demo-audit.html'));
     expect(existsSync(result.report)).toBe(true);
     expect(readFileSync(result.report, 'utf8')).toContain('requests/alice/orders-vat.yaml');
+    // A notice arrives: the access repo's `notify:` routes it to a signed-webhook receiver, which verifies it.
+    const notice = result.steps.find((s: { title: string }) => s.title.startsWith('a notice arrives'));
+    expect(notice?.ok).toBe(true);
+    expect(notice.details[0]).toMatch(
+      /^the webhook receiver got: granted orders-db read-only to alice until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
+    );
+    expect(notice.details[1]).toContain('opened, approved, granted');
     // Activity capture: pg_stat_statements is loaded, and what alice ran (one SELECT, one row) is in the
     // revert pull request, its merge commit and the audit.
     const revert = result.steps.find((s: { title: string }) => s.title.startsWith('the revert pull request'));
