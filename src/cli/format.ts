@@ -27,9 +27,22 @@ export function formatDecisions(decisions: Decision[], io: Pick<Io, 'color'>): s
     for (const e of d.errors)
       lines.push(`${indent}${d.file}:${e.line}:${e.column}: ${e.message} ${c.dim(`(${e.path})`)}`);
     for (const r of d.reasons) lines.push(`${indent}${c.cyan(r.rule)}: ${r.message}`);
+    const glass = d.break_glass;
+    if (glass) {
+      lines.push(
+        `${indent}${c.yellow('break-glass')}: approved by rule ${glass.rule} before its approvals; they must ratify it on the merged pull request within ${glass.ratify_within} (by ${glass.ratify_by}), or the access is revoked and an alarm issue opened`,
+      );
+    }
     const a = d.approvals;
     if (a && d.status !== 'denied') {
       a.steps.forEach((s, i) => {
+        if (s.filled) {
+          const f = s.filled;
+          lines.push(
+            `${indent}step ${i + 1}: ${s.count} of ${s.from.join(', ')} — filled: ${f.login} is on call (${f.schedule}, layer ${f.layer}, until ${f.to})`,
+          );
+          return;
+        }
         const got = s.approvers.length > 0 ? `approved by ${s.approvers.join(', ')}` : 'no approval yet';
         const can =
           s.approvers.length < s.count && s.candidates.length > 0

@@ -21,6 +21,9 @@ interface PolicyTest {
   at?: string;
   expect: Status;
   expect_rule?: string;
+  /** Logins with an open, unratified break-glass alarm (a fact the engine gathers; tests state it). */
+  open_alarms?: string[];
+  expect_break_glass?: boolean;
 }
 
 interface TestResult {
@@ -30,6 +33,8 @@ interface TestResult {
   expect: Status;
   status: Status;
   rule: string | null;
+  /** The rule whose `break_glass` approved it, or null. */
+  break_glass: string | null;
   passed: boolean;
   reasons: string[];
 }
@@ -83,12 +88,17 @@ function runTestFile(
     const decision = decideRequest(file, stringify(t.request), {
       files: [],
       changedPaths: [],
-      pull: offlinePull(t.author ?? requester, t.approved_by ?? [], teams, at),
+      pull: {
+        ...offlinePull(t.author ?? requester, t.approved_by ?? [], teams, at),
+        unratifiedAlarms: t.open_alarms ?? [],
+      },
       policies: repo.policies,
       codeowners: repo.codeowners,
       config: repo.config,
       at,
     });
+    const glass = decision.break_glass?.rule ?? null;
+    const glassOk = t.expect_break_glass === undefined || t.expect_break_glass === (glass !== null);
     return {
       file: path,
       line: loaded.locate(['tests', i]).line,
@@ -96,8 +106,14 @@ function runTestFile(
       expect: t.expect,
       status: decision.status,
       rule: decision.rule,
-      passed: decision.status === t.expect && (!t.expect_rule || decision.rule === t.expect_rule),
+      break_glass: glass,
+      passed: decision.status === t.expect && (!t.expect_rule || decision.rule === t.expect_rule) && glassOk,
       reasons: [
+        ...(glassOk
+          ? []
+          : [
+              `expected ${t.expect_break_glass ? '' : 'no '}break-glass approval, got ${glass ? `break-glass by rule ${glass}` : 'none'}`,
+            ]),
         ...decision.errors.map((e) => `${e.path}: ${e.message}`),
         ...decision.reasons.map((r) => `${r.rule}: ${r.message}`),
       ],

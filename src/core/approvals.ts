@@ -1,5 +1,14 @@
 // Approval counting (SPEC "Decisions"): which reviews count, and whether steps and CODEOWNERS are met.
-import type { ApprovalReport, ApprovalStepSpec, PullFacts, Review, StepReport } from './model.js';
+import { onCallAt } from '../oncall/schedule.js';
+import type {
+  ApprovalReport,
+  ApprovalStepSpec,
+  OnCallFill,
+  PullFacts,
+  Review,
+  Schedule,
+  StepReport,
+} from './model.js';
 
 const WRITE = new Set(['admin', 'maintain', 'write']);
 
@@ -114,22 +123,33 @@ function assignSteps(
   return result;
 }
 
+/**
+ * `filled[i]`: step i is met without a human (its `on_call` schedule has the requester on call). Such a step
+ * takes nobody's approval, so every approver stays free for the other steps.
+ */
 export function approvalReport(
   steps: readonly ApprovalStepSpec[],
   owners: readonly string[],
   counted: CountedApprovals,
   teams: PullFacts['teams'],
   exclude: readonly string[],
+  filled: readonly (OnCallFill | undefined)[] = [],
 ): ApprovalReport {
-  const assigned = assignSteps(steps, counted.valid, teams);
+  const open = steps.map((s, i) => (filled[i] ? { ...s, count: 0 } : s));
+  const assigned = assignSteps(open, counted.valid, teams);
   const excluded = new Set(exclude.map(lower));
-  const stepReports: StepReport[] = steps.map((s, i) => ({
-    from: [...s.from],
-    count: s.count,
-    approvers: assigned[i] ?? [],
-    candidates: principalSet(s.from, teams).members.filter((m) => !excluded.has(m)),
-  }));
-  const stepsOk = stepReports.every((s) => s.approvers.length >= s.count);
+  const stepReports: StepReport[] = steps.map((s, i) => {
+    const fill = filled[i];
+    return {
+      from: [...s.from],
+      count: s.count,
+      approvers: assigned[i] ?? [],
+      candidates: principalSet(s.from, teams).members.filter((m) => !excluded.has(m)),
+      ...(s.onCall === undefined ? {} : { on_call: s.onCall }),
+      ...(fill ? { filled: fill } : {}),
+    };
+  });
+  const stepsOk = stepReports.every((s) => s.filled !== undefined || s.approvers.length >= s.count);
   const ownerSet = principalSet(
     owners.filter((o) => o.startsWith('@')),
     teams,
@@ -142,3 +162,33 @@ export function approvalReport(
     ignored: counted.ignored,
   };
 }
+
+/**
+ * Which steps the requester's being on call fills at `at`: a step whose `on_call` schedule has the requester
+ * on call then (the person GitHub knows them as, compared case-insensitively). A schedule missing from
+ * `schedules` fills nothing: policy loading already refused the step, and the decision fails closed.
+ */
+export function onCallFills(
+  steps: readonly ApprovalStepSpec[],
+  schedules: ReadonlyMap<string, Schedule> | undefined,
+  requester: string,
+  at: Date,
+): (OnCallFill | undefined)[] {
+  return steps.map((step) => {
+    const schedule = step.onCall === undefined ? undefined : schedules?.get(step.onCall);
+    if (!schedule || step.onCall === undefined) return undefined;
+    const now = onCallAt(schedule, at);
+    if (!now || lower(now.login) !== lower(requester)) return undefined;
+    return {
+      reason: 'on_call',
+      schedule: step.onCall,
+      login: now.login,
+      layer: now.layer,
+      from: stamp(now.shift.start),
+      to: stamp(now.shift.end),
+    };
+  });
+}
+
+/** Whole seconds, as decisions show times. */
+const stamp = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');

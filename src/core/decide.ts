@@ -1,6 +1,6 @@
 // The pure decision function (SPEC "Decisions"): facts, policies and a time in; decisions out.
 // No fs, no git, no network, no clock.
-import { approvalReport, countApprovals, lower, principalSet } from './approvals.js';
+import { approvalReport, countApprovals, lower, onCallFills, principalSet } from './approvals.js';
 import { type CodeOwners, ownersOf } from './codeowners.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { describeHours, describeWallClock, withinHours } from './hours.js';
@@ -12,11 +12,12 @@ import type {
   Decision,
   Policies,
   PullFacts,
+  ReadRequest,
   Reason,
   Rule,
   Window,
 } from './model.js';
-import { compileGlob, type Glob } from './policy.js';
+import { rulesFor, rulesForRole } from './policy.js';
 import { editDistance, validateSchema } from './schemas.js';
 import { formatTimestamp, MAX_TIME_MS, MIN_TIME_MS, parseTimestamp } from './time.js';
 import { type FileError, loadYaml } from './yaml-loader.js';
@@ -38,6 +39,7 @@ export const BUILTIN = {
   noAllowRule: 'timebox/no-allow-rule',
   codeowners: 'timebox/codeowners',
   earlyRevocation: 'timebox/early-revocation',
+  breakGlassAlarm: 'timebox/break-glass-alarm',
 } as const;
 
 export function isRequestPath(path: string, config: Config): boolean {
@@ -59,7 +61,7 @@ function isGovernancePath(path: string, config: Config): boolean {
 const SAFE_PATH = /^(?!.*(?:^|\/)\.{1,2}(?:\/|$))(?!.*\/\/)[^\\\u0000-\u001f\u007f]+$/;
 
 export interface ParsedRequest {
-  request: AccessRequest | null;
+  request: ReadRequest | null;
   errors: FileError[];
   locate: (path: readonly (string | number)[]) => { line: number; column: number };
 }
@@ -77,7 +79,12 @@ export function parseRequest(path: string, text: string, config: Config): Parsed
     });
   }
   if (loaded.errors.length === 0) errors.push(...validateSchema('request', loaded.value, loaded));
-  const request = errors.length === 0 ? (loaded.value as AccessRequest) : null;
+  // `emergency` is read as written (`true`, `false`: the schema allows no other) and kept as a boolean.
+  let request: ReadRequest | null = null;
+  if (errors.length === 0) {
+    const { emergency, ...fields } = loaded.value as AccessRequest & { emergency?: string };
+    request = emergency === undefined ? fields : { ...fields, emergency: emergency === 'true' };
+  }
   return { request, errors, locate: loaded.locate };
 }
 
@@ -237,7 +244,7 @@ export function decideRequest(
     const unknown = unknownMembership(request, input, author, startsAt, expiresAt);
     if (unknown.met) {
       // Unknown is not a denial: the requester may be a member. The unknown team still approves nobody.
-      const report = reportFor(input.pull, unknown.met, requester, ownersOf(input.codeowners, path).owners);
+      const report = reportFor(input, unknown.met, requester, ownersOf(input.codeowners, path).owners);
       return {
         ...decided,
         status: 'pending',
@@ -266,35 +273,21 @@ export function decideRequest(
   if (met.length === 0) return { ...decided, status: 'denied', reasons: violations };
 
   const owners = ownersOf(input.codeowners, path).owners;
-  const reports = met.map((rule) => ({ rule, report: reportFor(input.pull, rule, requester, owners) }));
+  const reports = met.map((rule) => ({ rule, report: reportFor(input, rule, requester, owners) }));
+  const approve = (rule: Rule, approvals: ApprovalReport, extra: Partial<Decision> = {}) =>
+    approveUnlessMaybeDenied(decided, input, request, rule, approvals, extra);
   const done = reports.find((r) => r.report.satisfied);
-  if (done) {
-    // A deny rule that would match through a team whose membership is unknown may apply: not approved yet.
-    const maybe = rulesForRole(input.policies, request.resource, request.role).find(
-      (r) => r.effect === 'deny' && unknownTeamsOf(r, input.pull.teams).length > 0,
-    );
-    if (!maybe) return { ...decided, status: 'approved', rule: done.rule.name, approvals: done.report };
-    return {
-      ...decided,
-      status: 'pending',
-      rule: done.rule.name,
-      approvals: { ...done.report, satisfied: false },
-      reasons: [
-        {
-          rule: maybe.name,
-          message: `membership of ${unknownTeamsOf(maybe, input.pull.teams).join(', ')} is unknown, so whether this deny rule applies to ${requester} is not known yet (offline, pass --teams FILE)`,
-        },
-      ],
-    };
-  }
+  if (done) return approve(done.rule, done.report);
+  const glass = request.emergency ? reports.find((r) => r.rule.breakGlass) : undefined;
+  if (glass) return breakGlass(decided, input, request, glass.rule, glass.report);
 
   // Pending: report the rule closest to being met (fewest approvals missing), policy order on ties.
   const missing = (r: (typeof reports)[number]) =>
-    r.report.steps.reduce((n, s) => n + Math.max(0, s.count - s.approvers.length), 0) +
+    r.report.steps.reduce((n, s) => n + (s.filled ? 0 : Math.max(0, s.count - s.approvers.length)), 0) +
     (r.report.codeowners.satisfied ? 0 : 1);
   const best = [...reports].sort((a, b) => missing(a) - missing(b))[0] as (typeof reports)[number];
   const reasons: Reason[] = best.report.steps
-    .filter((s) => s.approvers.length < s.count)
+    .filter((s) => !s.filled && s.approvers.length < s.count)
     .map((s) => ({
       rule: best.rule.name,
       message: `needs ${s.count - s.approvers.length} more approval${s.count - s.approvers.length === 1 ? '' : 's'} from ${s.from.join(', ')}`,
@@ -308,9 +301,79 @@ export function decideRequest(
   return { ...decided, status: 'pending', rule: best.rule.name, reasons, approvals: best.report };
 }
 
-/** Approval reports depend only on the PR facts, the rule, the requester and the owners: share them. */
+/** Approved, unless a deny rule might match through a team whose membership is unknown: then pending. */
+function approveUnlessMaybeDenied(
+  decided: Decision,
+  input: CheckInput,
+  request: ReadRequest,
+  rule: Rule,
+  approvals: ApprovalReport,
+  extra: Partial<Decision>,
+): Decision {
+  const maybe = rulesForRole(input.policies, request.resource, request.role).find(
+    (r) => r.effect === 'deny' && unknownTeamsOf(r, input.pull.teams).length > 0,
+  );
+  if (!maybe) return { ...decided, status: 'approved', rule: rule.name, approvals, ...extra };
+  return {
+    ...decided,
+    status: 'pending',
+    rule: rule.name,
+    approvals: { ...approvals, satisfied: false },
+    reasons: [
+      {
+        rule: maybe.name,
+        message: `membership of ${unknownTeamsOf(maybe, input.pull.teams).join(', ')} is unknown, so whether this deny rule applies to ${request.requester} is not known yet (offline, pass --teams FILE)`,
+      },
+    ],
+  };
+}
+
+/**
+ * Break-glass (SPEC "Break-glass"): an emergency under a met rule with `break_glass` is approved now, and
+ * the approvals it lacks must ratify it after the merge, by `ratify_by`. The file's CODEOWNERS are part of
+ * that ratification, not a condition now (docs/decisions.md). A requester with an open alarm gets none.
+ */
+function breakGlass(
+  decided: Decision,
+  input: CheckInput,
+  request: ReadRequest,
+  rule: Rule,
+  report: ApprovalReport,
+): Decision {
+  const requester = request.requester;
+  if ((input.pull.unratifiedAlarms ?? []).some((l) => lower(l) === lower(requester))) {
+    return {
+      ...decided,
+      status: 'denied',
+      rule: BUILTIN.breakGlassAlarm,
+      reasons: [
+        {
+          rule: BUILTIN.breakGlassAlarm,
+          message: `${requester} has an unratified break-glass access whose \`timebox-alarm\` issue is still open; no emergency access until a code owner of ${input.config.paths.policies}/ closes it (without \`emergency: true\`, the request waits for its approvals as usual)`,
+        },
+      ],
+    };
+  }
+  const { maxDuration, ratifyWithin } = rule.breakGlass as NonNullable<Rule['breakGlass']>;
+  const by = Math.min(MAX_TIME_MS, input.at.getTime() + (parseDuration(ratifyWithin) ?? 0));
+  return approveUnlessMaybeDenied(decided, input, request, rule, report, {
+    break_glass: {
+      rule: rule.name,
+      max_duration: maxDuration,
+      ratify_within: ratifyWithin,
+      ratify_by: iso(by),
+      ratification: report,
+    },
+  });
+}
+
+/**
+ * Approval reports depend only on the PR facts, the rule, the requester, the owners and (for `on_call`
+ * steps, whose schedules come with the rule's policies) the decision time: share them.
+ */
 const reportCache = new WeakMap<PullFacts, WeakMap<Rule, Map<string, ApprovalReport>>>();
-function reportFor(pull: PullFacts, rule: Rule, requester: string, owners: string[]): ApprovalReport {
+function reportFor(input: CheckInput, rule: Rule, requester: string, owners: string[]): ApprovalReport {
+  const pull = input.pull;
   let byRule = reportCache.get(pull);
   if (!byRule) {
     byRule = new WeakMap();
@@ -321,12 +384,19 @@ function reportFor(pull: PullFacts, rule: Rule, requester: string, owners: strin
     byKey = new Map();
     byRule.set(rule, byKey);
   }
-  const key = `${lower(requester)}\u0000${owners.join('\u0000')}`;
+  const onCall = rule.approvals.some((s) => s.onCall !== undefined);
+  const key = `${lower(requester)}\u0000${owners.join('\u0000')}${onCall ? `\u0000${input.at.getTime()}` : ''}`;
   let report = byKey.get(key);
   if (!report) {
-    report = approvalReport(rule.approvals, owners, countApprovals(pull, [requester]), pull.teams, [
-      requester,
-    ]);
+    const fills = onCall ? onCallFills(rule.approvals, input.policies.schedules, requester, input.at) : [];
+    report = approvalReport(
+      rule.approvals,
+      owners,
+      countApprovals(pull, [requester]),
+      pull.teams,
+      [requester],
+      fills,
+    );
     byKey.set(key, report);
   }
   return report;
@@ -398,59 +468,9 @@ function memberships(teams: PullFacts['teams']): Memberships {
   };
 }
 
-/** A rule's role and resource globs, compiled once per rule object. */
-const compiledRules = new WeakMap<Rule, { roles: Glob[] | null; resources: Glob[] }>();
-function compiled(rule: Rule) {
-  let c = compiledRules.get(rule);
-  if (!c) {
-    c = {
-      roles: rule.roles ? rule.roles.map(compileGlob) : null,
-      resources: rule.resources.map(compileGlob),
-    };
-    compiledRules.set(rule, c);
-  }
-  return c;
-}
-
-/** Rules whose resource patterns match a resource id, in policy order; memoised per policy set. */
-const index = new WeakMap<Policies, Map<string, Rule[]>>();
-function rulesFor(policies: Policies, resource: string): Rule[] {
-  let byResource = index.get(policies);
-  if (!byResource) {
-    byResource = new Map();
-    index.set(policies, byResource);
-  }
-  let rules = byResource.get(resource);
-  if (!rules) {
-    rules = policies.rules.filter((r) => compiled(r).resources.some((g) => g.test(resource)));
-    byResource.set(resource, rules);
-  }
-  return rules;
-}
-
-/** Rules matching a resource and a role (requesters still to check), memoised per policy set. */
-const roleIndex = new WeakMap<Policies, Map<string, Rule[]>>();
-function rulesForRole(policies: Policies, resource: string, role: string): Rule[] {
-  let byKey = roleIndex.get(policies);
-  if (!byKey) {
-    byKey = new Map();
-    roleIndex.set(policies, byKey);
-  }
-  const key = `${resource}\u0000${role}`;
-  let rules = byKey.get(key);
-  if (!rules) {
-    rules = rulesFor(policies, resource).filter((r) => {
-      const roles = compiled(r).roles;
-      return !roles || roles.some((g) => g.test(role));
-    });
-    byKey.set(key, rules);
-  }
-  return rules;
-}
-
 function violationsOf(
   rule: Rule,
-  request: AccessRequest,
+  request: ReadRequest,
   author: string,
   startsAt: Date,
   expiresAt: Date,
@@ -465,6 +485,13 @@ function violationsOf(
   const max = rule.maxDuration ? parseDuration(rule.maxDuration) : null;
   if (max !== null && length > max) {
     out.push(`allows at most ${rule.maxDuration}; this request is for ${formatDuration(length)}`);
+  }
+  const glass = request.emergency ? rule.breakGlass : undefined;
+  const glassMax = glass ? parseDuration(glass.maxDuration) : null;
+  if (glass && glassMax !== null && length > glassMax) {
+    out.push(
+      `allows emergency (break-glass) access for at most ${glass.maxDuration}; this request is for ${formatDuration(length)}`,
+    );
   }
   if (rule.requireTicket && !request.ticket) out.push('requires a `ticket`');
   if (rule.hours && !withinHours(rule.hours, startsAt, expiresAt)) {

@@ -12,6 +12,14 @@ export interface AccessRequest {
   start?: string;
 }
 
+/**
+ * A request as read from its file: the fields above (as written) and `emergency` (SPEC "Break-glass"),
+ * written `true` or `false` and turned into a boolean by the loader.
+ */
+export interface ReadRequest extends AccessRequest {
+  emergency?: boolean;
+}
+
 /** Where something was defined, for messages: `policies/qa.yaml:12`. */
 export interface SourceRef {
   file: string;
@@ -40,6 +48,19 @@ export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
 export interface ApprovalStepSpec {
   from: string[];
   count: number;
+  /**
+   * An on-call schedule file (`schedules/primary.yaml`, a key of `Policies.schedules`): while the requester is
+   * on call in it at the decision time, the step is filled without a human.
+   */
+  onCall?: string;
+}
+
+/** A rule's `break_glass`: emergency requests are approved before their approvals, which must follow. */
+export interface BreakGlassSpec {
+  /** The longest emergency window (a duration as written, `1h`). */
+  maxDuration: string;
+  /** How long after the merge the rule's approvals may still be given on the merged PR (`4h`). */
+  ratifyWithin: string;
 }
 
 export interface Rule {
@@ -53,6 +74,7 @@ export interface Rule {
   requireTicket: boolean;
   hours?: HoursSpec;
   approvals: ApprovalStepSpec[];
+  breakGlass?: BreakGlassSpec;
   message?: string;
   source: SourceRef;
 }
@@ -60,6 +82,52 @@ export interface Rule {
 export interface Policies {
   resources: Map<string, Resource>;
   rules: Rule[];
+  /**
+   * The on-call schedules approval steps name, by repo path, read from the same source as the policies (the
+   * base branch, never the PR's). A step naming a schedule missing here is filled by nobody (fails closed).
+   */
+  schedules?: ReadonlyMap<string, Schedule>;
+}
+
+// On-call schedules as read from schedules/*.yaml (src/oncall/load.ts); plain data, so the core can carry them.
+// Instants are ms since the epoch; times of day are minutes after local midnight in the schedule's zone.
+
+export interface Restriction {
+  days: readonly Weekday[];
+  /** Minutes after local midnight. */
+  from: number;
+  /** Minutes after local midnight; at or before `from`, the window ends the next day (equal: a whole day). */
+  to: number;
+}
+
+export interface Layer {
+  name: string;
+  rotation: readonly string[];
+  /** One turn, in local calendar days (a week is 7): a turn holds one hand-off time, whatever the DST. */
+  turnDays: number;
+  /** The hand-off time, in minutes after local midnight. */
+  handoff: number;
+  /** The first hand-off (ms since the epoch), where `rotation[0]`'s first turn begins. */
+  start: number;
+  /** Where the layer stops applying (ms since the epoch), or null. */
+  end: number | null;
+  /** Local windows the layer is limited to; null: it applies at all times. */
+  restrict: readonly Restriction[] | null;
+}
+
+export interface Override {
+  login: string;
+  /** ms since the epoch, inclusive. */
+  start: number;
+  /** ms since the epoch, exclusive. */
+  end: number;
+}
+
+export interface Schedule {
+  /** IANA time zone of every hand-off and restriction. */
+  tz: string;
+  layers: readonly Layer[];
+  overrides: readonly Override[];
 }
 
 export interface FileProblem extends FileError {
@@ -123,6 +191,12 @@ export interface PullFacts {
   permissions: Record<string, Permission>;
   /** Team members per `@org/team` (lower-case). A team missing here does not exist: it matches and approves nobody. */
   teams: Record<string, string[]>;
+  /**
+   * Logins (any case) with an open `timebox-alarm` issue for an unratified break-glass access: their next
+   * emergency request is denied until a code owner of the policies closes it. Gathered by the engine from
+   * the open alarm issues; offline `check` knows none.
+   */
+  unratifiedAlarms?: string[];
 }
 
 export type FileStatus = 'added' | 'modified' | 'removed';
@@ -151,6 +225,37 @@ export interface StepReport {
   approvers: string[];
   /** Known people who could still approve it (team members expanded), when teams are known. */
   candidates: string[];
+  /** The step's `on_call` schedule, when it names one. */
+  on_call?: string;
+  /** Set when the step is met without a human: the requester is on call (the shift that holds the decision time). */
+  filled?: OnCallFill;
+}
+
+/** Why an `on_call` step is filled: who is on call, in which schedule, layer and shift. */
+export interface OnCallFill {
+  reason: 'on_call';
+  schedule: string;
+  login: string;
+  /** The layer's name, or `override`. */
+  layer: string;
+  /** The shift, RFC 3339. */
+  from: string;
+  to: string;
+}
+
+/**
+ * A request approved by break-glass (SPEC "Break-glass"): what must follow. The engine checks `ratification`
+ * again on the merged PR until `ratify_by`; unratified by then → revoke, open a `timebox-alarm` issue.
+ */
+export interface BreakGlassReport {
+  /** The allow rule whose `break_glass` approved it. */
+  rule: string;
+  max_duration: string;
+  ratify_within: string;
+  /** The decision time (the merge, in the App) + `ratify_within`, RFC 3339. */
+  ratify_by: string;
+  /** The approvals that must ratify it: the rule's steps and the file's CODEOWNERS, as they stand now. */
+  ratification: ApprovalReport;
 }
 
 export interface ApprovalReport {
@@ -171,12 +276,14 @@ export interface Decision {
   status: Status;
   /** `added`/`modified` for grants; `removed` for early revocations. */
   change: FileStatus;
-  request: AccessRequest | null;
+  request: ReadRequest | null;
   rule: string | null;
   errors: FileError[];
   reasons: Reason[];
   approvals: ApprovalReport | null;
   window: Window | null;
+  /** Present only when the request was approved by break-glass, before its approvals. */
+  break_glass?: BreakGlassReport;
 }
 
 /**

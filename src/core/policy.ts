@@ -1,6 +1,7 @@
 // Policy files: load, validate (shared schema, then each provider's own schemas), merge.
 import type { ValidateFunction } from 'ajv';
 import { Minimatch } from 'minimatch';
+import { parseSchedule } from '../oncall/load.js';
 import { parseDuration } from './duration.js';
 import { isValidTimeZone } from './hours.js';
 import type {
@@ -10,6 +11,7 @@ import type {
   ProviderDefinition,
   Resource,
   Rule,
+  Schedule,
   Weekday,
 } from './model.js';
 import { compileSchema, didYouMean, validateAgainst, validateSchema } from './schemas.js';
@@ -30,7 +32,7 @@ export interface PolicyLoad {
 const POLICY_MAX_BYTES = 1024 * 1024;
 
 const COMMON_RESOURCE_KEYS = new Set(['provider', 'description', 'roles']);
-const DENY_ONLY_FORBIDDEN = ['max_duration', 'require_ticket', 'hours', 'approvals'] as const;
+const DENY_ONLY_FORBIDDEN = ['max_duration', 'require_ticket', 'hours', 'approvals', 'break_glass'] as const;
 
 const providerValidators = new WeakMap<
   ProviderDefinition,
@@ -45,11 +47,17 @@ function validatorsFor(p: ProviderDefinition) {
   return v;
 }
 
+/**
+ * `scheduleFiles`: the on-call schedules (schedules/*.yaml) from the same source as `files`, so a step's
+ * `on_call` is read from where the policies are (the base branch), never from a pull request's branch.
+ */
 export function loadPolicies(
   files: SourceFile[],
   providers: ReadonlyMap<string, ProviderDefinition>,
+  scheduleFiles: readonly SourceFile[] = [],
 ): PolicyLoad {
   const resources = new Map<string, Resource>();
+  const schedules = new ScheduleSet(scheduleFiles);
   /** Every resource id declared, valid or not (see the rule check below). */
   const declared = new Set<string>();
   const rules: Rule[] = [];
@@ -98,6 +106,7 @@ export function loadPolicies(
       }
       ruleSources.set(raw.name, `${file.path}:${at.line}`);
       const rule = checkRule(raw, index, loaded, (e) => add(errors, e));
+      if (rule) schedules.check(rule, index, loaded, file.path, errors);
       if (rule) {
         const pushed = { ...rule, source: { file: file.path, line: at.line } };
         rules.push(pushed);
@@ -134,7 +143,50 @@ export function loadPolicies(
       if (literal || !matchesAny) errors.push(problem);
     });
   }
-  return { policies: { resources, rules }, errors, warnings };
+  return { policies: { resources, rules, schedules: schedules.loaded }, errors, warnings };
+}
+
+/**
+ * The schedules steps name, each parsed once. A step naming a schedule that is missing or invalid is a
+ * policy error at the step (and the schedule's own errors at its file:line): it would otherwise fill never,
+ * or worse, for the wrong person.
+ */
+class ScheduleSet {
+  readonly loaded = new Map<string, Schedule>();
+  private readonly files: Map<string, string>;
+  private readonly reported = new Set<string>();
+  constructor(files: readonly SourceFile[]) {
+    this.files = new Map(files.map((f) => [f.path, f.text]));
+  }
+
+  check(rule: Omit<Rule, 'source'>, index: number, loaded: LoadedYaml, file: string, errors: FileProblem[]) {
+    rule.approvals.forEach((step, j) => {
+      if (step.onCall === undefined) return;
+      const keyPath = ['rules', index, 'approvals', j, 'on_call'];
+      const at = { file, ...loaded.locate(keyPath), path: formatPath(keyPath) };
+      const problem = this.load(step.onCall, errors);
+      if (problem) errors.push({ ...at, message: problem });
+    });
+  }
+
+  /** Why `path` cannot be used (null: it is loaded); a schedule's own errors are added once. */
+  private load(path: string, errors: FileProblem[]): string | null {
+    if (this.loaded.has(path)) return null;
+    const text = this.files.get(path);
+    if (text === undefined) {
+      const known = [...this.files.keys()];
+      return `on-call schedule \`${path}\` does not exist${didYouMean(path, known) || (known.length > 0 ? ` (schedules: ${known.slice(0, 10).join(', ')})` : '')}`;
+    }
+    const parsed = parseSchedule(path, text);
+    if (parsed.schedule) {
+      this.loaded.set(path, parsed.schedule);
+      return null;
+    }
+    if (!this.reported.has(path)) errors.push(...parsed.errors);
+    this.reported.add(path);
+    const first = parsed.errors[0];
+    return `on-call schedule \`${path}\` is invalid${first ? ` (${path}:${first.line}: ${first.message})` : ''}`;
+  }
 }
 
 interface RawResource {
@@ -154,7 +206,8 @@ interface RawRule {
   max_duration?: string;
   require_ticket?: boolean;
   hours?: { days?: Weekday[]; from: string; to: string; tz: string };
-  approvals?: { from: string[]; count?: number }[];
+  approvals?: { from: string[]; count?: number; on_call?: string }[];
+  break_glass?: { max_duration: string; ratify_within: string };
   message?: string;
 }
 
@@ -236,6 +289,14 @@ function checkRule(
   if (raw.max_duration !== undefined && !(Number(parseDuration(raw.max_duration)) > 0)) {
     fail('max_duration', 'must be longer than 0');
   }
+  for (const key of ['max_duration', 'ratify_within'] as const) {
+    const value = raw.break_glass?.[key];
+    if (value !== undefined && !(Number(parseDuration(value)) > 0)) {
+      ok = false;
+      const keyPath = ['rules', index, 'break_glass', key];
+      report({ ...loaded.locate(keyPath), path: formatPath(keyPath), message: 'must be longer than 0' });
+    }
+  }
   let hours: HoursSpec | undefined;
   if (raw.hours) {
     if (!isValidTimeZone(raw.hours.tz))
@@ -259,7 +320,19 @@ function checkRule(
     ...(raw.max_duration === undefined ? {} : { maxDuration: raw.max_duration }),
     requireTicket: raw.require_ticket ?? false,
     ...(hours ? { hours } : {}),
-    approvals: (raw.approvals ?? []).map((s) => ({ from: s.from, count: s.count ?? 1 })),
+    approvals: (raw.approvals ?? []).map((s) => ({
+      from: s.from,
+      count: s.count ?? 1,
+      ...(s.on_call === undefined ? {} : { onCall: s.on_call }),
+    })),
+    ...(raw.break_glass === undefined
+      ? {}
+      : {
+          breakGlass: {
+            maxDuration: raw.break_glass.max_duration,
+            ratifyWithin: raw.break_glass.ratify_within,
+          },
+        }),
     ...(raw.message === undefined ? {} : { message: raw.message }),
   };
 }
@@ -288,4 +361,56 @@ export function compileGlob(pattern: string): Glob {
   };
   globCache.set(pattern, glob);
   return glob;
+}
+
+// Which rules cover a resource and role: asked for every request, so compiled and memoised per policy set.
+
+/** A rule's role and resource globs, compiled once per rule object. */
+const compiledRules = new WeakMap<Rule, { roles: Glob[] | null; resources: Glob[] }>();
+function compiled(rule: Rule) {
+  let c = compiledRules.get(rule);
+  if (!c) {
+    c = {
+      roles: rule.roles ? rule.roles.map(compileGlob) : null,
+      resources: rule.resources.map(compileGlob),
+    };
+    compiledRules.set(rule, c);
+  }
+  return c;
+}
+
+/** Rules whose resource patterns match a resource id, in policy order; memoised per policy set. */
+const index = new WeakMap<Policies, Map<string, Rule[]>>();
+export function rulesFor(policies: Policies, resource: string): Rule[] {
+  let byResource = index.get(policies);
+  if (!byResource) {
+    byResource = new Map();
+    index.set(policies, byResource);
+  }
+  let rules = byResource.get(resource);
+  if (!rules) {
+    rules = policies.rules.filter((r) => compiled(r).resources.some((g) => g.test(resource)));
+    byResource.set(resource, rules);
+  }
+  return rules;
+}
+
+/** Rules matching a resource and a role (requesters still to check), memoised per policy set. */
+const roleIndex = new WeakMap<Policies, Map<string, Rule[]>>();
+export function rulesForRole(policies: Policies, resource: string, role: string): Rule[] {
+  let byKey = roleIndex.get(policies);
+  if (!byKey) {
+    byKey = new Map();
+    roleIndex.set(policies, byKey);
+  }
+  const key = `${resource}\u0000${role}`;
+  let rules = byKey.get(key);
+  if (!rules) {
+    rules = rulesFor(policies, resource).filter((r) => {
+      const roles = compiled(r).roles;
+      return !roles || roles.some((g) => g.test(role));
+    });
+    byKey.set(key, rules);
+  }
+  return rules;
 }

@@ -1,9 +1,11 @@
-// Loading the governance side of an access repo (timebox.yaml, policies, CODEOWNERS) from a RepoSource.
+// Loading the governance side of an access repo (timebox.yaml, policies, the on-call schedules their steps
+// name, CODEOWNERS) from a RepoSource.
 import { type CodeOwners, findCodeOwners } from '../core/codeowners.js';
 import { type Config, DEFAULT_CONFIG, type FileProblem } from '../core/model.js';
 import { loadPolicies, type PolicyLoad } from '../core/policy.js';
 import { validateSchema } from '../core/schemas.js';
 import { loadYaml } from '../core/yaml-loader.js';
+import { SCHEDULES_DIR } from '../oncall/load.js';
 import { providerDefinitions } from '../providers/registry.js';
 import type { RepoSource } from './source.js';
 
@@ -38,7 +40,14 @@ export async function loadAccessRepo(source: RepoSource): Promise<AccessRepo> {
   const files = await Promise.all(
     policyPaths.map(async (path) => ({ path, text: (await source.read(path)) ?? '' })),
   );
-  const loaded = loadPolicies(files, providerDefinitions);
+  // On-call schedules come from the same source as the policies: with `check --base` and in the App, the base.
+  const schedulePaths = (await source.list(SCHEDULES_DIR)).filter((p) =>
+    /^[^/]+\.ya?ml$/.test(p.slice(SCHEDULES_DIR.length + 1)),
+  );
+  const schedules = await Promise.all(
+    schedulePaths.map(async (path) => ({ path, text: (await source.read(path)) ?? '' })),
+  );
+  const loaded = loadPolicies(files, providerDefinitions, schedules);
   if (policyPaths.length === 0) {
     errors.push({
       file: `${dir}/`,
