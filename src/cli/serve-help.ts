@@ -17,7 +17,7 @@ Environment:
 
 Notification channels (used when an access repo's timebox.yaml has \`notify:\`; docs/notifications.md):
   TIMEBOX_SLACK_TOKEN     Slack bot token (xoxb-…, scope chat:write) for \`channel: slack\`
-  TIMEBOX_SMTP_URL        SMTP server for \`channel: email\` (smtps://user:pass@host:465 or smtp://host:587)
+  TIMEBOX_SMTP_URL        SMTP server for \`channel: email\`, e.g. smtps://user:pass@host:465
   TIMEBOX_SMTP_FROM       sender when an entry has no \`from:\`
   TIMEBOX_WEBHOOK_SECRET  HMAC-SHA256 secret for \`channel: webhook\` (an entry's \`secret_env:\` names another)
 

@@ -2,7 +2,7 @@
 // refused with the cause before anything listens.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { serveOptionsFromEnv } from '../../src/cli/serve.js';
+import { SERVE_ENV_HELP, serveOptionsFromEnv } from '../../src/cli/serve.js';
 import { run, tempDir, write } from '../helpers/repo.js';
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -66,5 +66,18 @@ describe('timebox serve configuration', () => {
     expect(
       serveOptionsFromEnv({ ...GOOD, GITHUB_API_URL: 'https://api.github.com' }, '/').baseUrl,
     ).toBeUndefined();
+  });
+
+  it('hands the environment to the notification channels, and names their variables in --help', () => {
+    const env = { ...GOOD, TIMEBOX_WEBHOOK_SECRET: 'hook', TIMEBOX_SLACK_TOKEN: 'xoxb-1' };
+    expect(serveOptionsFromEnv(env, '/').channels?.env).toBe(env);
+    for (const name of [
+      'TIMEBOX_SLACK_TOKEN',
+      'TIMEBOX_SMTP_URL',
+      'TIMEBOX_SMTP_FROM',
+      'TIMEBOX_WEBHOOK_SECRET',
+    ])
+      expect(SERVE_ENV_HELP).toContain(name);
+    expect(SERVE_ENV_HELP).toContain('chat:write');
   });
 });
