@@ -49,6 +49,118 @@ tests:
   });
 });
 
+describe('timebox verify: break-glass and on-call', () => {
+  const POLICY = `resources:
+  incident-db:
+    provider: postgres
+    connection: incident
+    roles:
+      read-write: { grant: [incident_write] }
+rules:
+  - name: incident
+    requesters: ["@acme/sre"]
+    resources: [incident-db]
+    roles: [read-write]
+    break_glass: { max_duration: 1h, ratify_within: 4h }
+    approvals:
+      - { from: ["@acme/qa-leads"], count: 1 }
+  - name: on-call-read
+    requesters: [erin]
+    resources: [customers-db]
+    approvals:
+      - { from: ["@acme/qa-leads"], count: 1, on_call: schedules/primary.yaml }
+`;
+  const SCHEDULE = `tz: UTC
+layers:
+  - rotation: [erin, frank]
+    turn: weekly
+    handoff: "09:00"
+    handoff_day: mon
+    start: 2026-01-05T09:00:00Z
+`;
+  const REQUEST =
+    '{ requester: alice, resource: incident-db, role: read-write, duration: 30m, reason: INC-42 orders stuck';
+
+  it('policy tests say emergency: true, open_alarms and expect_break_glass, and run on-call steps', async () => {
+    const dir = exampleRepo();
+    write(dir, 'policies/incident.yaml', POLICY);
+    write(dir, 'schedules/primary.yaml', SCHEDULE);
+    write(
+      dir,
+      'policies/tests/incident.yaml',
+      `teams: { "@acme/sre": [alice] }
+tests:
+  - name: an emergency is approved at once
+    request: ${REQUEST}, emergency: true }
+    expect: approved
+    expect_rule: incident
+    expect_break_glass: true
+  - name: without emergency it waits
+    request: ${REQUEST} }
+    expect: pending
+    expect_break_glass: false
+  - name: longer than the break-glass maximum is denied
+    request: ${REQUEST.replace('30m', '2h')}, emergency: true }
+    expect: denied
+  - name: an open alarm denies the next emergency
+    request: ${REQUEST}, emergency: true }
+    open_alarms: [alice]
+    expect: denied
+    expect_rule: timebox/break-glass-alarm
+  - name: erin on call approves her own read
+    request: { requester: erin, resource: customers-db, role: read-only, duration: 1h, reason: Check a customer }
+    at: 2026-01-07T10:00:00Z
+    expect: approved
+  - name: after the hand-off she needs a lead
+    request: { requester: erin, resource: customers-db, role: read-only, duration: 1h, reason: Check a customer }
+    at: 2026-01-12T09:00:00Z
+    expect: pending
+`,
+    );
+    const r = await run(['verify'], { cwd: dir });
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.code).toBe(0);
+    const json = JSON.parse((await run(['verify', '--json'], { cwd: dir })).stdout);
+    expect(
+      json.tests.find((t: { name: string }) => t.name === 'an emergency is approved at once'),
+    ).toMatchObject({
+      status: 'approved',
+      break_glass: 'incident',
+      passed: true,
+    });
+  });
+
+  it('a wrong expect_break_glass fails and says so', async () => {
+    const dir = exampleRepo();
+    write(dir, 'policies/incident.yaml', POLICY);
+    write(dir, 'schedules/primary.yaml', SCHEDULE);
+    write(
+      dir,
+      'policies/tests/incident.yaml',
+      `teams: { "@acme/sre": [alice] }
+tests:
+  - name: not break-glass after all
+    request: ${REQUEST}, emergency: true }
+    expect: approved
+    expect_break_glass: false
+`,
+    );
+    const r = await run(['verify'], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('FAIL  not break-glass after all');
+    expect(r.stdout).toContain('expected no break-glass approval, got break-glass by rule incident');
+  });
+
+  it('a step naming a missing schedule makes the policies invalid (exit 2) at file:line', async () => {
+    const dir = exampleRepo();
+    write(dir, 'policies/incident.yaml', POLICY);
+    const r = await run(['verify'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('policies/incident.yaml:19');
+    expect(r.stderr).toContain('on-call schedule `schedules/primary.yaml` does not exist');
+  });
+});
+
 describe('timebox new', () => {
   const flags = [
     '--requester',

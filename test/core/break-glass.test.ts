@@ -283,3 +283,34 @@ describe('policy: break_glass', () => {
     );
   });
 });
+
+describe('timebox check shows break-glass', () => {
+  it('human output and JSON, with policies read from the base', async () => {
+    const { exampleRepo, git, run, write } = await import('../helpers/repo.js');
+    const dir = exampleRepo();
+    write(
+      dir,
+      'policies/incident.yaml',
+      'rules:\n  - name: incident\n    requesters: ["@acme/qa"]\n    resources: [orders-db]\n    roles: [read-write]\n    break_glass: { max_duration: 1h, ratify_within: 4h }\n    approvals:\n      - { from: ["@acme/qa-leads"], count: 1 }\n',
+    );
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'break-glass');
+    git(dir, 'switch', '-q', '-c', 'access');
+    write(dir, FILE, requestText(EMERGENCY));
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'emergency');
+    const args = ['check', '--base', 'main', '--teams', 'teams.yaml', '--at', '2026-01-07T10:00:00Z'];
+    const human = await run(args, { cwd: dir });
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(
+      'break-glass: approved by rule incident before its approvals; they must ratify it on the merged pull request within 4h (by 2026-01-07T14:00:00Z), or the access is revoked and an alarm issue opened',
+    );
+    expect(human.stdout).toContain('step 1: 1 of @acme/qa-leads — no approval yet; can approve: carol');
+    const json = JSON.parse((await run([...args, '--json'], { cwd: dir })).stdout);
+    expect(json.results[0]).toMatchObject({
+      status: 'approved',
+      rule: 'incident',
+      request: { emergency: true },
+    });
+  });
+});
