@@ -113,6 +113,35 @@ describe('on-call approval steps', () => {
     });
   });
 
+  it('hand-offs keep their wall-clock time across a DST change (Europe/Berlin, 29 March 2026)', () => {
+    const berlin = load(POLICY, [
+      {
+        path: 'schedules/primary.yaml',
+        text: SCHEDULE.replace('tz: UTC', 'tz: Europe/Berlin').replace(
+          'start: 2026-01-05T09:00:00Z',
+          'start: 2026-01-05T09:00:00+01:00',
+        ),
+      },
+    ]).policies;
+    const at = (when: string, requester: string) =>
+      decideRequest(
+        `requests/${requester}/orders.yaml`,
+        request(requester),
+        input(berlin, [], { at: new Date(when) }),
+      );
+    // The week of 23 March is bob's (the 12th turn after 5 January); the hand-off of Monday 30 March to alice
+    // is at 09:00 CEST = 07:00Z, an hour earlier in UTC than the week before (09:00 CET = 08:00Z).
+    expect(at('2026-03-30T06:59:59Z', 'bob').status).toBe('approved');
+    expect(at('2026-03-30T07:00:00Z', 'bob').status).toBe('pending');
+    const alice = at('2026-03-30T07:00:00Z', 'alice');
+    expect(alice.status).toBe('approved');
+    expect(alice.approvals?.steps[0]?.filled).toMatchObject({
+      from: '2026-03-30T07:00:00Z',
+      to: '2026-04-06T07:00:00Z',
+    });
+    expect(at('2026-03-23T08:00:00Z', 'bob').approvals?.steps[0]?.filled?.from).toBe('2026-03-23T08:00:00Z');
+  });
+
   it('a filled step takes nobody: other steps still need their own approvers', () => {
     const pending = decide('2026-01-07T10:00:00Z', 'alice', 'read-write');
     expect(pending.status).toBe('pending');
