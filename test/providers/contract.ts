@@ -192,6 +192,28 @@ export function providerContract(
           });
       });
 
+      it('grantMany and revokeMany (where offered): one outcome per item, in order; a refused one fails alone', async () => {
+        if (!target.grantMany || !target.revokeMany) return;
+        const specs = [spec(), spec(), spec()];
+        const out = await target.grantMany(specs);
+        expect(out.map((o) => o.ok)).toEqual([true, true, true]);
+        for (const [i, o] of out.entries()) {
+          if (!o.ok) continue;
+          expect(o.value.expiresAt).toBe(specs[i]?.expiresAt.toISOString());
+          expect(await fixture.canLogin(o.value.secret)).toBe(true);
+        }
+        const held = (await Promise.all(specs.map((s) => listedFor(s)))).flat();
+        expect(held.map((a) => a.file)).toEqual(specs.map((s) => s.file));
+        const [first, ...rest] = held as [ManagedAccess, ...ManagedAccess[]];
+        const foreign = fixture.foreign ? [{ ...first, principal: fixture.foreign.principal }] : [];
+        const revoked = await target.revokeMany([first, ...foreign, ...rest]);
+        expect(revoked.map((r) => r.ok)).toEqual([true, ...foreign.map(() => false), true, true]);
+        for (const s of specs) expect(await listedFor(s)).toEqual([]);
+        for (const o of out)
+          if (o.ok) for (const p of o.value.principal.split(',')) expect(await fixture.exists(p)).toBe(false);
+        if (fixture.foreign) expect(await fixture.foreign.exists()).toBe(true);
+      });
+
       it('granting twice converges on one grant with the new expiry; the first secret stops working', async () => {
         const s = spec();
         const first = await target.grant(s);
