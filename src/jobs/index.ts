@@ -224,8 +224,16 @@ export async function startJobs(options: JobsOptions): Promise<Jobs> {
     });
     if (!utils) throw new Error('graphile-worker utils missing');
     await migrateRecovery(pool);
-    liveness = await Liveness.open(options.connectionString, runnerId, random);
-    const live = liveness;
+    const live = new Liveness({
+      connectionString: options.connectionString,
+      runner: runnerId,
+      random,
+      clock,
+      onLost: (err) =>
+        logger.error('jobs: liveness session lost; reopening', { error: err.message, runner: runnerId }),
+    });
+    liveness = live;
+    await live.open();
     const workerIds: string[] = [];
     const registrations: Promise<void>[] = [];
     const recoverNow = async () => {

@@ -7,6 +7,7 @@
 // keepalives — so "its lock is no longer in pg_locks" means "that runner is gone". Every runner runs the
 // same idempotent sweep; nobody is elected, nobody waits for anybody.
 import pg from 'pg';
+import type { Clock, Timer } from '../core/clock.js';
 
 /** High half of every Timebox liveness lock (`tb`), so they never collide with other advisory locks. */
 export const LIVENESS_NAMESPACE = 0x7462;
@@ -48,62 +49,106 @@ export function migrateRecovery(pool: pg.Pool): Promise<void> {
   return retryCreateRace(() => pool.query(DDL));
 }
 
-/** The runner's liveness session: open for the runner's life; its end is the runner's death certificate. */
-export class Liveness {
-  private constructor(
-    private readonly client: pg.Client,
-    readonly lockKey: number,
-    readonly runner: string,
-  ) {}
+export interface LivenessOptions {
+  connectionString: string;
+  runner: string;
+  random: () => number;
+  clock: Clock;
+  /** The session was lost (a database restart, a network cut): other runners may now release our jobs. */
+  onLost(error: Error): void;
+}
 
-  static async open(connectionString: string, runner: string, random: () => number): Promise<Liveness> {
+/**
+ * The runner's liveness session: open for the runner's life; its end is the runner's death certificate.
+ * If it is lost while the runner lives, it is opened again under a new key and every worker re-registered,
+ * so the runner is not taken for dead a second time (what ran meanwhile may run twice: handlers are
+ * idempotent).
+ */
+export class Liveness {
+  #client: pg.Client | undefined;
+  #key = 0;
+  #closed = false;
+  #retry: Timer | undefined;
+  readonly #workers = new Set<string>();
+  /** One query at a time on the session (pg clients do not pipeline): everything goes in a chain. */
+  #chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: LivenessOptions) {}
+
+  get lockKey(): number {
+    return this.#key;
+  }
+
+  async open(): Promise<void> {
+    const { connectionString, runner, random } = this.options;
     const client = new pg.Client({
       connectionString,
       application_name: `timebox-jobs ${runner}`,
       keepAlive: true,
     });
+    client.on('error', (err) => this.#lost(client, err));
+    client.on('end', () => this.#lost(client, new Error('liveness session ended')));
     await client.connect();
-    // A runner dying mid-query must not leave this session open for long.
-    client.on('error', () => undefined);
     for (let tries = 0; tries < 20; tries++) {
       const key = 1 + Math.floor(random() * 0x7ffffffe);
       const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1, $2) as ok', [
         LIVENESS_NAMESPACE,
         key,
       ]);
-      if (rows[0]?.ok) return new Liveness(client, key, runner);
+      if (!rows[0]?.ok) continue;
+      this.#key = key;
+      this.#client = client;
+      for (const id of this.#workers) await this.#insert(client, id);
+      return;
     }
     await client.end();
     throw new Error('could not take a liveness lock (20 keys in use)');
   }
 
-  /** One query at a time on the session (pg clients do not pipeline): registrations go in a chain. */
-  #chain: Promise<unknown> = Promise.resolve();
+  #lost(client: pg.Client, error: Error): void {
+    if (this.#closed || this.#client !== client) return;
+    this.#client = undefined;
+    this.options.onLost(error);
+    const retry = () => {
+      this.#retry = undefined;
+      if (this.#closed) return;
+      this.open().catch((err: Error) => {
+        this.options.onLost(err);
+        if (!this.#closed) this.#retry = this.options.clock.after(1000, retry);
+      });
+    };
+    this.#retry = this.options.clock.after(250, retry);
+  }
 
   register(workerId: string): Promise<void> {
-    const next = this.#chain.then(() => this.#insert(workerId));
+    this.#workers.add(workerId);
+    const next = this.#chain.then(() => (this.#client ? this.#insert(this.#client, workerId) : undefined));
     this.#chain = next.catch(() => undefined);
     return next;
   }
 
-  async #insert(workerId: string): Promise<void> {
-    await this.client.query(
+  async #insert(client: pg.Client, workerId: string): Promise<void> {
+    await client.query(
       `insert into ${SCHEMA}.workers (worker_id, lock_key, runner) values ($1, $2, $3)
        on conflict (worker_id) do update set lock_key = excluded.lock_key, runner = excluded.runner`,
-      [workerId, this.lockKey, this.runner],
+      [workerId, this.#key, this.options.runner],
     );
   }
 
   /** Graceful end: graphile-worker has released its jobs by now; our rows go, then the lock with the session. */
   async close(): Promise<void> {
+    this.#closed = true;
+    this.#retry?.cancel();
     await this.#chain;
+    const client = this.#client;
+    this.#client = undefined;
+    if (!client) return;
     try {
-      await this.client.query(`delete from ${SCHEMA}.workers where lock_key = $1 and runner = $2`, [
-        this.lockKey,
-        this.runner,
+      await client.query(`delete from ${SCHEMA}.workers where worker_id = any($1::text[])`, [
+        [...this.#workers],
       ]);
     } finally {
-      await this.client.end();
+      await client.end();
     }
   }
 }

@@ -120,4 +120,30 @@ describe('jobs on graphile-worker, two runners', () => {
     expect(await a.recoverNow()).toEqual([]);
     expect(await b.recoverNow()).toEqual([]);
   });
+
+  it('a runner whose liveness session is cut opens a new one and re-registers its workers', async () => {
+    const keyOf = async (runner: string) =>
+      (await query(db.url, 'select distinct lock_key from timebox_jobs.workers where runner = $1', [runner]))
+        .rows;
+    const [before] = await keyOf('a');
+    await query(
+      db.url,
+      "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'timebox-jobs a'",
+    );
+    // The other runner sees the lock gone and drops a's rows; a comes back under a new key.
+    await waitFor('a to re-register', async () => {
+      await b.recoverNow();
+      const keys = await keyOf('a');
+      return keys.length === 1 && keys[0]?.lock_key !== before?.lock_key;
+    });
+    const rows = (await query(db.url, "select worker_id from timebox_jobs.workers where runner = 'a'")).rows;
+    expect(rows.map((r) => r.worker_id).sort()).toEqual([...a.workerIds()].sort());
+    expect(await b.recoverNow()).toEqual([]);
+    await a.enqueueWebhook({
+      id: 'after-cut',
+      name: 'push',
+      payload: { repository: { full_name: 'acme/x' } },
+    });
+    await waitFor('work after the cut', () => ran.some((r) => r.id === 'after-cut' && r.end));
+  });
 });
