@@ -1,6 +1,6 @@
 // What a pull request shows: the check run (conclusion, summary, annotations) and the one summary
 // comment, rendered from decisions. Pure: no octokit here; the engine's notices (src/engine/notices) use it.
-import type { Decision, Status } from '../core/model.js';
+import type { ApprovalReport, Decision, Status } from '../core/model.js';
 import { COMMENT_MARKER } from '../engine/notices/markers.js';
 import type { PermissionPreview } from '../providers/types.js';
 
@@ -119,24 +119,15 @@ export function renderComment(input: CommentInput): string {
       lines.push(`- line ${e.line}, column ${e.column} (\`${e.path.replace(/`/g, "'")}\`): ${md(e.message)}`);
     for (const reason of d.reasons) lines.push(`- **${md(reason.rule)}**: ${md(reason.message)}`);
     if (d.errors.length + d.reasons.length > 0) lines.push('');
-    const a = d.approvals;
-    if (a && d.status !== 'denied' && d.status !== 'invalid') {
-      lines.push('| step | needs | approved by | can approve |', '|---|---|---|---|');
-      a.steps.forEach((s, i) => {
-        const done = s.approvers.length >= s.count;
-        lines.push(
-          `| ${i + 1} ${done ? '✅' : '⏳'} | ${s.count} of ${s.from.map(who).join(', ')} | ${s.approvers.map(login).join(', ') || '—'} | ${done ? '' : s.candidates.map(login).join(', ')} |`,
-        );
-      });
-      if (a.codeowners.owners.length > 0) {
-        lines.push(
-          `| CODEOWNERS ${a.codeowners.satisfied ? '✅' : '⏳'} | one code owner | ${a.codeowners.satisfied ? 'yes' : '—'} | ${a.codeowners.satisfied ? '' : a.codeowners.owners.map(who).join(', ')} |`,
-        );
-      }
-      lines.push('');
-      for (const i of a.ignored) lines.push(`- not counted: ${login(i.login)} ${md(i.reason)}`);
-      if (a.ignored.length > 0) lines.push('');
+    const bg = d.break_glass;
+    if (bg) {
+      lines.push(
+        `> 🚨 **Break-glass** under rule **${md(bg.rule)}**: approved before its approvals. They must ratify it on this pull request by ${code(bg.ratify_by)} (within ${md(bg.ratify_within)} of the decision); unratified, the access is revoked and an alarm is raised.`,
+        '',
+      );
     }
+    const a = bg ? bg.ratification : d.approvals;
+    if (a && d.status !== 'denied' && d.status !== 'invalid') lines.push(...approvalTable(a, Boolean(bg)));
     const preview = input.previews.get(d.file);
     if (preview && (d.status === 'approved' || d.status === 'pending')) {
       lines.push('<details><summary>What would be granted</summary>', '', md(preview.summary), '', '```sql');
@@ -145,6 +136,37 @@ export function renderComment(input: CommentInput): string {
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The steps (and CODEOWNERS) with who approved and who still can; under break-glass, what must ratify. */
+function approvalTable(a: ApprovalReport, ratification: boolean): string[] {
+  const lines = [
+    `| ${ratification ? 'to ratify' : 'step'} | needs | approved by | can approve |`,
+    '|---|---|---|---|',
+  ];
+  a.steps.forEach((s, i) => {
+    const done = Boolean(s.filled) || s.approvers.length >= s.count;
+    const by = s.filled
+      ? `filled: ${login(s.filled.login)} is on call (${code(s.filled.schedule)}, ${md(s.filled.layer)}, until ${code(s.filled.to)})`
+      : s.approvers.map(login).join(', ') || '—';
+    lines.push(
+      `| ${i + 1} ${done ? '✅' : '⏳'} | ${s.count} of ${s.from.map(who).join(', ')}${s.on_call ? ` or on call in ${code(s.on_call)}` : ''} | ${by} | ${done ? '' : s.candidates.map(login).join(', ')} |`,
+    );
+  });
+  if (a.codeowners.owners.length > 0) {
+    lines.push(
+      `| CODEOWNERS ${a.codeowners.satisfied ? '✅' : '⏳'} | one code owner | ${a.codeowners.satisfied ? 'yes' : '—'} | ${a.codeowners.satisfied ? '' : a.codeowners.owners.map(who).join(', ')} |`,
+    );
+  }
+  lines.push('');
+  for (const i of a.ignored) lines.push(`- not counted: ${login(i.login)} ${md(i.reason)}`);
+  if (a.ignored.length > 0) lines.push('');
+  return lines;
+}
+
+/** A code span for text that is not Markdown (paths, times): backticks inside cannot end it. */
+function code(text: string): string {
+  return `\`${text.replace(/`/g, "'")}\``;
 }
 
 function summaryLine(decisions: readonly Decision[]): string {
