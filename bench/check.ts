@@ -1,7 +1,8 @@
 // `npm run bench`: how much slower is `timebox check` than merely parsing the same request files?
 // Generates a realistic access repo in a temporary directory, then times, in one process and alternating:
 //   (A) floor  - list the request files, read them, `YAML.parse` each (the least any checker must do);
-//   (B) check  - exactly what `timebox check` does (`runCheck`, with JSON and with human output);
+//   (B) check  - exactly what `timebox check` does (`runCheck`, with JSON and with human output), with the
+//                worker threads it starts for many files (src/check/parallel.ts), and (B1) without them;
 //   (C) policy - loading timebox.yaml, the policies and CODEOWNERS alone (`check` does it once per run);
 // and the same work on files already in memory, to separate file I/O from computation.
 // Goal: (B) / (A) <= 1.5. A missed goal is reported, never an exit code: benchmarks run on demand.
@@ -12,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
+import type * as chunksModule from '../src/check/chunks.js';
 import type * as checkModule from '../src/cli/check.js';
 import type * as contextModule from '../src/cli/context.js';
 import type * as decideModule from '../src/core/decide.js';
@@ -456,6 +458,7 @@ export function generateRepo(files: number, rules: number): GeneratedRepo {
 /** Timebox's modules: from src/ through tsx (default), or the compiled dist/ that `bin/timebox.js` runs. */
 interface Timebox {
   check: typeof checkModule;
+  chunks: typeof chunksModule;
   context: typeof contextModule;
   decide: typeof decideModule;
   accessRepo: typeof accessRepoModule;
@@ -490,6 +493,7 @@ async function loadTimebox(dist: boolean): Promise<Timebox> {
   const load = async <T>(path: string): Promise<T> => (await import(new URL(path, base).href)) as T;
   return {
     check: await load<typeof checkModule>('cli/check.js'),
+    chunks: await load<typeof chunksModule>('check/chunks.js'),
     context: await load<typeof contextModule>('cli/context.js'),
     decide: await load<typeof decideModule>('core/decide.js'),
     accessRepo: await load<typeof accessRepoModule>('repo/access-repo.js'),
@@ -533,7 +537,7 @@ interface CheckRun {
 }
 
 /** (B) `timebox check --at AT --teams teams.yaml --approved-by … [--json]` in the generated repo. */
-async function check(tb: Timebox, repo: GeneratedRepo, json: boolean): Promise<CheckRun> {
+async function check(tb: Timebox, repo: GeneratedRepo, json: boolean, workers?: number): Promise<CheckRun> {
   const io = lib.collectingIo(repo.root);
   const exit = await tb.check.runCheck(io, [], {
     repo: repo.root,
@@ -541,6 +545,7 @@ async function check(tb: Timebox, repo: GeneratedRepo, json: boolean): Promise<C
     at: AT,
     approvedBy: repo.approvedBy,
     json,
+    ...(workers === undefined ? {} : { workers }),
   });
   return { exit, output: io.out.join(''), warnings: io.err.join('') };
 }
@@ -628,6 +633,7 @@ export async function main(argv: string[]): Promise<void> {
       floor: [] as number[],
       floorAsync: [] as number[],
       json: [] as number[],
+      jsonAlone: [] as number[],
       human: [] as number[],
       policies: [] as number[],
       parseMem: [] as number[],
@@ -643,6 +649,8 @@ export async function main(argv: string[]): Promise<void> {
       floorParsed = await measure(times.floor, () => floor(repo.root, 'sync'));
       await measure(times.floorAsync, () => floor(repo.root, 'async'));
       json = await measure(times.json, () => check(tb, repo, true));
+      const alone = await measure(times.jsonAlone, () => check(tb, repo, true, 0));
+      if (alone.output !== json.output) throw new Error('check printed other results without worker threads');
       human = await measure(times.human, () => check(tb, repo, false));
       ruleCount = await measure(times.policies, () => loadPolicies(tb, repo));
       await measure(times.parseMem, () => parseAll(mem.texts));
@@ -661,11 +669,17 @@ export async function main(argv: string[]): Promise<void> {
     const n = opts.files;
     const rows: lib.Row[] = [
       ['(A) floor: list + readFileSync + YAML.parse', ms(m.floor), perFile(m.floor, n)],
-      ['(B) check --json (runCheck)', ms(m.json), perFile(m.json, n)],
+      [
+        '(B) check --json (runCheck)',
+        ms(m.json),
+        `${perFile(m.json, n)}; ${tb.chunks.workersFor(n)} worker thread(s) beside the main one`,
+      ],
+      ['(B1) check --json, main thread only', ms(m.jsonAlone), `${perFile(m.jsonAlone, n)} (workers: 0)`],
       ['(B) check, human output', ms(m.human), perFile(m.human, n)],
       ['(C) load policies + CODEOWNERS', ms(m.policies), `${ruleCount} rules; part of (B), once per run`],
       ['ratio (B) --json / (A)', `${ratio.toFixed(2)}x`, `goal <= ${GOAL}x`],
       ['ratio (B) human / (A)', `${(m.human / m.floor).toFixed(2)}x`, ''],
+      ['ratio (B1) --json / (A)', `${(m.jsonAlone / m.floor).toFixed(2)}x`, 'without worker threads'],
       ['', '', ''],
       [
         '(A~) floor, reading as check does',
@@ -693,7 +707,7 @@ export async function main(argv: string[]): Promise<void> {
     lib.printTable(rows);
     lib.out();
     lib.out(
-      `all rounds (ms): A ${lib.roundsList(times.floor)} | A~ ${lib.roundsList(times.floorAsync)} | B --json ${lib.roundsList(times.json)} | B human ${lib.roundsList(times.human)} | ` +
+      `all rounds (ms): A ${lib.roundsList(times.floor)} | A~ ${lib.roundsList(times.floorAsync)} | B --json ${lib.roundsList(times.json)} | B1 ${lib.roundsList(times.jsonAlone)} | B human ${lib.roundsList(times.human)} | ` +
         `C ${lib.roundsList(times.policies)} | A' ${lib.roundsList(times.parseMem)} | B' ${lib.roundsList(times.checkMem)}`,
     );
     lib.out(

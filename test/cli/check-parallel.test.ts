@@ -2,6 +2,7 @@
 // it, byte for byte and in the same order, and a worker that fails must fail the check with a clear error
 // rather than hang. Times are measured by `npm run bench`, never here.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -144,9 +145,12 @@ describe('check with worker threads', () => {
     );
   }, 60_000);
 
-  it('uses workers only for a large set', () => {
+  it('uses workers only for a large set, and only on idle cores', () => {
     expect(workersFor(10)).toBe(0);
     expect(workersFor(399)).toBe(0);
-    expect(workersFor(100_000)).toBeLessThanOrEqual(7);
+    expect(workersFor(100_000, 0)).toBeLessThanOrEqual(7);
+    expect(workersFor(100_000, 0)).toBeGreaterThanOrEqual(Math.min(availableParallelism() - 1, 7));
+    // A busy machine has no core to give: a worker would only compete with the main thread.
+    expect(workersFor(100_000, availableParallelism())).toBe(0);
   });
 });

@@ -110,6 +110,16 @@ describe('cold start: each command loads what it uses', () => {
     expect(heavyIn(r.modules)).toEqual([]);
     // Files in the work tree are read from disk: no git library either (`check --base` loads it).
     expect(r.modules.filter((m) => /node_modules\/simple-git\//.test(m))).toEqual([]);
+    // `npm run build` precompiled the schema validators (scripts/build-validators.mjs): no schema compiler,
+    // only ajv's small runtime helpers that the generated code calls.
+    expect(existsSync(join(ROOT, 'dist/core/schema-validators.cjs')), 'run `npm run build`').toBe(true);
+    expect(
+      r.modules.filter(
+        (m) =>
+          /node_modules\/(ajv-errors|fast-uri|json-schema-traverse)\//.test(m) ||
+          /node_modules\/ajv\/dist\/(?!runtime\/)/.test(m),
+      ),
+    ).toEqual([]);
   });
 
   it('a command still gets its module when it runs (creds loads the sealing code)', () => {
