@@ -66,8 +66,30 @@ function rsaPublicKeyObject(e: Uint8Array, n: Uint8Array): KeyObject {
   return createPublicKey({ format: 'jwk', key: { kty: 'RSA', n: base64url(n), e: base64url(e) } });
 }
 
+/**
+ * Recipients already built, by key: building one costs two curve operations (ed25519 → X25519 and the tweak's
+ * public point), about as much as the seal itself, and `apply` seals many grants to the same few keys. A
+ * recipient holds only public values and is used read-only, so sharing one is safe. Bounded: the oldest
+ * entry goes first.
+ */
+const recipients = new Map<string, Recipient>();
+const MAX_RECIPIENTS = 1024;
+
 /** A recipient for an already-validated SSH public key; the blob is re-validated here all the same. */
 export function sshRecipient(key: SshPublicKey): Recipient {
+  const id = `${key.type} ${Buffer.from(key.blob).toString('base64')}`;
+  const known = recipients.get(id);
+  if (known) return known;
+  const made = buildRecipient(key);
+  if (recipients.size >= MAX_RECIPIENTS) {
+    const oldest = recipients.keys().next().value;
+    if (oldest !== undefined) recipients.delete(oldest);
+  }
+  recipients.set(id, made);
+  return made;
+}
+
+function buildRecipient(key: SshPublicKey): Recipient {
   const decoded = decodeSshPublicKeyBlob(key.blob, key.type);
   if (!decoded.ok) throw new Error(`cannot encrypt to ${key.fingerprint}: ${decoded.message}`);
   const tag = sshTag(key.blob);

@@ -132,6 +132,11 @@ describe('sealing to real SSH keys', () => {
       const again = await sealTo(SECRET, [edKey, rsaKey]);
       expect(again).not.toBe(sealed);
       expect(header(again).stanzas[0]?.args[2]).not.toBe(header(sealed).stanzas[0]?.args[2]);
+      // The second seal reuses the recipients built for the first (src/creds/age-ssh.ts keeps them): age
+      // still opens it with either key.
+      const againPath = join(dir, 'again.age');
+      writeFileSync(againPath, again);
+      for (const key of [ed, rsa]) expect(age(['-d', '-i', key.path, againPath]).stdout).toBe(SECRET);
     });
 
     it('seals to a key listed twice once', async () => {
