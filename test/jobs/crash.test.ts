@@ -26,7 +26,7 @@ afterAll(async () => {
 it('a runner killed while holding jobs: another runner runs them, each once more', async () => {
   const events: Record<string, unknown>[] = [];
   const script = fileURLToPath(new URL('./child-runner.ts', import.meta.url));
-  child = spawn(process.execPath, ['--import', 'tsx', script, db.url, 'g-crash', '1500'], {
+  child = spawn(process.execPath, ['--import', 'tsx', script, db.url, 'hold', 'g-crash'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise((resolve) => child?.once('exit', resolve));
