@@ -10,6 +10,10 @@
 // handler finished, and Timebox posts the check run before the comment, so this bounds "check run posted"
 // from above. The fake's own work (git, OpenAPI validation) is inside these figures, as GitHub's would be.
 // Goal: T1 p99 <= 150 ms on 2 cores. A missed goal is reported, never an exit code.
+// Before the timing, the GitHub API economy (bench/webhook-api.ts, whose header says how it is measured):
+// the REST requests and the longest chain of sequential ones per event of a PR's life, 1 and 50 request
+// files, each in a fresh process; goal for the warm 1-file event (a review after the open): <= 8 requests,
+// <= 3 sequential; and the request PRs per hour one installation serves under GitHub's 5,000/hour.
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -22,11 +26,14 @@ import { Probot } from 'probot';
 import { FakeGitHub, type JsonObject } from '../src/forge/fake-github.js';
 import { startServer } from '../src/github/server.js';
 import * as lib from './lib.js';
+import { apiRows, lifecycle } from './webhook-api.js';
 
-const USAGE = `usage: npm run bench:webhook -- [--deliveries N] [--rounds N]
+const USAGE = `usage: npm run bench:webhook -- [--deliveries N] [--rounds N] [--api-only] [--list]
 
   --deliveries N   deliveries per case per round (default 40)
   --rounds N       measured rounds after one warm-up round (default 5)
+  --api-only       only the API economy (requests per event), no timing
+  --list           print each event's requests
 `;
 
 const ROOT = join(import.meta.dirname, '..');
@@ -40,6 +47,8 @@ async function main(): Promise<void> {
     options: {
       deliveries: { type: 'string', default: '40' },
       rounds: { type: 'string', default: '5' },
+      'api-only': { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -74,6 +83,27 @@ async function main(): Promise<void> {
   fake.setTeam('@acme/dba', ['dave']);
   fake.setTeam('@acme/sre', ['erin']);
   fake.setPermission('carol', 'write');
+
+  const scenario = { fake, privateKey: pem, secret: SECRET, repo: REPO, request: REQUEST };
+  const costs = [await lifecycle(scenario, 1, 'api-one'), await lifecycle(scenario, 50, 'api-fifty')];
+  const api = apiRows(costs);
+  out('');
+  lib.printTable(api.rows);
+  if (values.list) {
+    for (const c of costs) {
+      for (const [event, cost] of Object.entries(c).filter(([k]) => k !== 'files')) {
+        out(`\n${c.files} file(s), ${event}:`);
+        for (const line of (cost as { list: string[] }).list) out(`  ${line}`);
+      }
+    }
+  }
+  out('');
+  for (const g of api.goals) out(g);
+  if (values['api-only']) {
+    stopSampler();
+    await fake.close();
+    return;
+  }
 
   const silent = pino({ level: 'silent' });
   const timebox = await startServer({

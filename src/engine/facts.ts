@@ -12,6 +12,8 @@ export interface ApiReview {
 
 /** The fields of `GET /repos/{owner}/{repo}/pulls/{n}/commits` items that count. */
 export interface ApiCommit {
+  /** The commit (a pull request's list ends at its head). */
+  sha?: string;
   author: { login: string; type?: string } | null;
   committer: { login: string; type?: string } | null;
 }

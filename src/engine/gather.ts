@@ -2,7 +2,9 @@
 // permissions and team memberships. Everything is re-read on every event, so a redelivered or
 // out-of-order webhook decides on the current state, never on the payload's.
 import { type CodeOwners, ownersOf } from '../core/codeowners.js';
-import type { Config, Permission, Policies, PullFacts } from '../core/model.js';
+import { parseRequest } from '../core/decide.js';
+import type { ChangedRequestFile, Config, Permission, Policies, PullFacts } from '../core/model.js';
+import { compileGlob } from '../core/policy.js';
 import type { RepoSource } from '../repo/source.js';
 import { type PathChange, type RequestChanges, requestChanges } from './changes.js';
 import { type ApiCommit, type ApiReview, type KnownPush, pullFacts } from './facts.js';
@@ -45,11 +47,35 @@ export async function changedFiles(
   return { ...changed, truncated: expected !== undefined && expected > files.length };
 }
 
-/** `@org/team` names that policies or the changed files' CODEOWNERS refer to (lower-case). */
+/**
+ * The resources the changed requests ask for, or null when one cannot be told (a removal, a file that does
+ * not parse): then every rule may matter.
+ */
+export function requestedResources(
+  files: readonly ChangedRequestFile[],
+  config: Config,
+): { resource: string; role: string }[] | null {
+  const out: { resource: string; role: string }[] = [];
+  for (const f of files) {
+    if (f.status === 'removed' || f.content === undefined) return null;
+    const request = parseRequest(f.path, f.content, config).request;
+    if (typeof request?.resource !== 'string' || typeof request.role !== 'string') return null;
+    out.push({ resource: request.resource, role: request.role });
+  }
+  return out;
+}
+
+/**
+ * `@org/team` names that policies or the changed files' CODEOWNERS refer to (lower-case). Given what is
+ * requested, only what the decision can look at (src/core/decide.ts selects rules by resource and role first):
+ * everything of the rules matching a request's resource and role, and the requesters of the rules matching
+ * its resource (named when no rule allows the role). No other team's members need reading.
+ */
 export function referencedTeams(
   policies: Policies,
   codeowners: CodeOwners | null,
   paths: string[],
+  requested: readonly { resource: string; role: string }[] | null = null,
 ): string[] {
   const out = new Set<string>();
   const visit = (v: unknown): void => {
@@ -58,7 +84,14 @@ export function referencedTeams(
     } else if (Array.isArray(v)) v.forEach(visit);
     else if (v && typeof v === 'object') Object.values(v).forEach(visit);
   };
-  visit(policies.rules);
+  const matches = (patterns: readonly string[] | null, value: string) =>
+    patterns === null || patterns.some((p) => compileGlob(p).test(value));
+  for (const rule of policies.rules) {
+    if (requested === null) visit(rule);
+    else if (requested.some((q) => matches(rule.resources, q.resource) && matches(rule.roles, q.role)))
+      visit(rule);
+    else if (requested.some((q) => matches(rule.resources, q.resource))) visit(rule.requesters);
+  }
   for (const p of paths) for (const o of ownersOf(codeowners, p).owners) visit(o);
   return [...out].sort();
 }

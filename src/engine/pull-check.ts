@@ -15,7 +15,13 @@ import {
 } from '../report/pull-request.js';
 import type { KnownPush } from './facts.js';
 import type { Forge, ForgePull } from './forge.js';
-import { type ChangedFiles, changedFiles, gatherFacts, referencedTeams } from './gather.js';
+import {
+  type ChangedFiles,
+  changedFiles,
+  gatherFacts,
+  referencedTeams,
+  requestedResources,
+} from './gather.js';
 import type { Notice, Notices } from './notices/index.js';
 import { checkSummary, renderNotice } from './notices/render.js';
 
@@ -116,6 +122,7 @@ export async function decidePull(
           repo.policies,
           repo.codeowners,
           changed.requests.map((r) => r.path),
+          requestedResources(changed.requests, repo.config),
         ).filter((t) => !Object.hasOwn(knownTeams, t))
       : [],
   );

@@ -8,7 +8,7 @@ import { type Notifier, noticesFor } from '../engine/notices/index.js';
 import { CheckCache, checkPullRequest } from '../engine/pull-check.js';
 import { checkPush } from '../engine/push.js';
 import { KeyedRunner, RecentPushes } from '../engine/runner.js';
-import type { GitHub } from './client.js';
+import { type GitHub, GitHubCache } from './client.js';
 import { githubForge } from './forge.js';
 
 export interface AppOptions {
@@ -58,6 +58,8 @@ export function timeboxApp(options: AppOptions): ApplicationFunction {
   return (app: Probot) => {
     const runner = new KeyedRunner();
     const cache = new CheckCache();
+    // Between events, only what cannot change under its key or is bounded by a short time (client.ts).
+    const api = new GitHubCache();
     const ownLogin = options.botLogin ?? rememberedBotLogin(app);
     const pushes = new RecentPushes();
 
@@ -70,7 +72,12 @@ export function timeboxApp(options: AppOptions): ApplicationFunction {
         before?: string;
         after?: string;
         sender?: { login: string; type?: string } | null;
-        pull_request: { number: number };
+        pull_request: {
+          number: number;
+          head: { ref: string; sha: string; repo?: { full_name: string } | null };
+          base: { sha: string };
+        };
+        review?: { state?: string; user?: { login: string; type?: string } | null };
         repository: { name: string; owner: { login: string } };
       };
     }): Promise<void> => {
@@ -86,8 +93,22 @@ export function timeboxApp(options: AppOptions): ApplicationFunction {
       const result = await runner.run(key, () => {
         // Read when the run starts: a follow-up run shared by a burst sees the burst's last push.
         const latestPush = pushes.get(key);
-        const forge = githubForge(context.octokit as GitHub, ref);
-        return checkPullRequest(forge, ref.number, {
+        const forge = githubForge(context.octokit as GitHub, ref, api);
+        // Everything the check reads live goes out with the pull request's own read (one round trip).
+        const review = context.payload.review;
+        const reviewer =
+          review?.state?.toLowerCase() === 'approved' && review.user && review.user.type !== 'Bot'
+            ? [review.user.login]
+            : [];
+        const asked = api.asked.get(key);
+        forge.prefetch({
+          number: ref.number,
+          head: pull_request.head,
+          sha: { base: pull_request.base.sha, head: pull_request.head.sha },
+          approvers: [...(asked?.logins ?? []), ...reviewer],
+          teams: asked?.teams ?? [],
+        });
+        const done = checkPullRequest(forge, ref.number, {
           botLogin: login,
           cache,
           clock: options.clock,
@@ -95,6 +116,12 @@ export function timeboxApp(options: AppOptions): ApplicationFunction {
           ...(latestPush ? { latestPush } : {}),
           warn: (message) => context.log.warn({ pull: key }, message),
         });
+        // What was asked about: asked early next time (and still read live then).
+        void done.then(
+          () => api.asked.set(key, { logins: [...forge.asked], teams: [...forge.askedTeams] }),
+          () => undefined,
+        );
+        return done;
       });
       context.log.info(
         {
@@ -116,7 +143,7 @@ export function timeboxApp(options: AppOptions): ApplicationFunction {
       const repo = { owner: p.repository.owner?.login ?? '', repo: p.repository.name };
       const key = `${repo.owner}/${repo.repo}@${p.after}`;
       const result = await runner.run(key, async () => {
-        const forge = githubForge(context.octokit as unknown as GitHub, repo);
+        const forge = githubForge(context.octokit as unknown as GitHub, repo, api);
         const botLogin = await ownLogin();
         return checkPush(
           forge,

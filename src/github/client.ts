@@ -24,3 +24,47 @@ export function statusOf(err: unknown): number | undefined {
   const s = (err as { status?: unknown } | null)?.status;
   return typeof s === 'number' ? s : undefined;
 }
+
+/** A map that forgets its oldest entries past `max` (insertion order; a hit moves an entry to the end). */
+class Bounded<V> {
+  readonly #m = new Map<string, V>();
+  constructor(readonly max: number) {}
+  get(key: string): V | undefined {
+    const v = this.#m.get(key);
+    if (v !== undefined) {
+      this.#m.delete(key);
+      this.#m.set(key, v);
+    }
+    return v;
+  }
+  set(key: string, value: V): void {
+    this.#m.delete(key);
+    this.#m.set(key, value);
+    while (this.#m.size > this.max) {
+      const oldest = this.#m.keys().next().value;
+      if (oldest === undefined) break;
+      this.#m.delete(oldest);
+    }
+  }
+  delete(key: string): void {
+    this.#m.delete(key);
+  }
+}
+
+/**
+ * What the App keeps between events to spare GitHub requests (docs/decisions.md, "GitHub API economy"). Only
+ * what cannot change under the key, or changes rarely and is bounded by a short time:
+ * - blobs by sha (content-addressed: a sha names one text forever);
+ * - a pull request's changed files by its base and head commits (GitHub lists them from those two commits);
+ * - a pull request's commits by its base and head commits, likewise;
+ * - whose permission and which teams the last event of a pull request asked about, only to ask again early:
+ *   permissions and team members are still read live on every event (a revocation counts at the next one).
+ * Reviews, who pushed, permissions, team members and the pull request itself are read live on every event.
+ */
+export class GitHubCache {
+  readonly blobs = new Bounded<string>(2000);
+  readonly files = new Bounded<unknown[]>(500);
+  readonly commits = new Bounded<unknown[]>(500);
+  /** Per pull request: whose permission and which teams the last event asked about (asked early next time). */
+  readonly asked = new Bounded<{ logins: string[]; teams: string[] }>(1000);
+}

@@ -20,25 +20,85 @@ import type {
   ForgeReview,
   MergeOutcome,
 } from '../engine/forge.js';
-import { type GitHub, parseRepoName, type RepoRef, statusOf } from './client.js';
+import { type GitHub, type GitHubCache, parseRepoName, type RepoRef, statusOf } from './client.js';
 import { githubSource, readBlob } from './source.js';
 
 /** Updates of one branch read from GitHub's activity log at most; past them, who pushed is unknown. */
 const MAX_ACTIVITY = 1000;
 /** Largest number of keys read per user (GitHub lists at most 100 per page; nobody has more). */
 const MAX_KEYS = 100;
+/** Blobs larger than this are not kept between events (request files are a few hundred bytes). */
+const MAX_CACHED_BLOB = 64 * 1024;
 
-export function githubForge(gh: GitHub, repo: RepoRef): Forge {
-  return new GitHubForge(gh, repo);
+/** What an event already tells about its pull request, so that its live reads can all start at once. */
+export interface PullHint {
+  number: number;
+  /** The head branch and the repository it lives in: a pull request's never change. */
+  head: { ref: string; repo?: { full_name: string } | null };
+  /** Logins whose permission will likely be asked (last event's approvers, an approving reviewer). */
+  approvers?: readonly string[];
+  /** Teams whose members will likely be asked (last event's). */
+  teams?: readonly string[];
+  /** The base and head commits the event names (the live read decides; these only pick what to read early). */
+  sha?: { base: string; head: string };
+}
+
+export function githubForge(gh: GitHub, repo: RepoRef, cache?: GitHubCache): GitHubForge {
+  return new GitHubForge(gh, repo, cache);
 }
 
 export class GitHubForge implements Forge {
   readonly repo: RepoRef;
   readonly #gh: GitHub;
+  readonly #cache: GitHubCache | undefined;
+  /** Reads started early for this event (`prefetch`); each is used once, by the first call asking for it. */
+  readonly #early = new Map<string, Promise<unknown>>();
+  /** The base and head of each pull request as last read live by this forge: the key of its files. */
+  readonly #shas = new Map<number, { key: string; head: string; changed?: number; commits?: number }>();
+  /** Logins whose permission this forge read (the App remembers them per pull request). */
+  readonly asked = new Set<string>();
+  /** Teams whose members this forge read (likewise). */
+  readonly askedTeams = new Set<string>();
 
-  constructor(gh: GitHub, repo: RepoRef) {
+  constructor(gh: GitHub, repo: RepoRef, cache?: GitHubCache) {
     this.#gh = gh;
     this.repo = { owner: repo.owner, repo: repo.repo };
+    this.#cache = cache;
+  }
+
+  /**
+   * Starts the live reads an event of pull request `hint.number` will make anyway (reviews, commits, the
+   * branch's activity, comments, likely approvers' permissions) together with the pull request's own read,
+   * instead of one round trip after it. Nothing is answered from them but the first matching call.
+   */
+  prefetch(hint: PullHint): void {
+    const n = hint.number;
+    const early = <T>(key: string, read: () => Promise<T>): void => {
+      const p = read();
+      p.catch(() => undefined);
+      this.#early.set(key, p);
+    };
+    early(`reviews#${n}`, () => this.#reviews(n));
+    const known = hint.sha && this.#cache?.commits.get(this.#key(n, hint.sha.base, hint.sha.head));
+    if (!known) early(`commits#${n}`, () => this.#commits(n));
+    early(`comments#${n}`, () => this.#comments(n));
+    const home = hint.head.repo?.full_name;
+    if (home) early(`activity ${home} ${hint.head.ref}`, () => this.#activity(home, hint.head.ref));
+    for (const login of new Set(hint.approvers ?? []))
+      early(`permission ${login}`, () => this.#permission(login));
+    for (const team of new Set((hint.teams ?? []).map((t) => t.toLowerCase())))
+      early(`team ${team}`, () => this.#teamMembers(team));
+  }
+
+  #key(number: number, base: string, head: string): string {
+    return `${this.repo.owner}/${this.repo.repo}#${number} ${base}...${head}`;
+  }
+
+  #take<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const p = this.#early.get(key);
+    if (!p) return read();
+    this.#early.delete(key);
+    return p as Promise<T>;
   }
 
   async pull(number: number): Promise<ForgePull> {
@@ -46,7 +106,14 @@ export class GitHubForge implements Forge {
       ...this.repo,
       pull_number: number,
     });
-    return data as ForgePull;
+    const pull = data as ForgePull;
+    this.#shas.set(number, {
+      key: this.#key(number, pull.base.sha, pull.head.sha),
+      head: pull.head.sha,
+      ...(pull.changed_files !== undefined ? { changed: pull.changed_files } : {}),
+      ...(pull.commits !== undefined ? { commits: pull.commits } : {}),
+    });
+    return pull;
   }
 
   async openPulls(base?: string): Promise<ForgePull[]> {
@@ -58,15 +125,31 @@ export class GitHubForge implements Forge {
     })) as ForgePull[];
   }
 
+  /**
+   * Kept between events by the base and head commits of the pull request's last live read (read before the
+   * files, so a push in between can only make the list newer than the key, never older), and reused only when
+   * GitHub still counts as many changed files.
+   */
   async pullFiles(number: number): Promise<ForgeFile[]> {
-    return (await this.#gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/files', {
+    const at = this.#shas.get(number);
+    const cached = at && this.#cache?.files.get(at.key);
+    if (at && cached && (at.changed === undefined || at.changed === cached.length))
+      return cached as ForgeFile[];
+    const files = (await this.#gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/files', {
       ...this.repo,
       pull_number: number,
       per_page: 100,
     })) as ForgeFile[];
+    if (at && this.#cache && (at.changed === undefined || at.changed === files.length))
+      this.#cache.files.set(at.key, files);
+    return files;
   }
 
-  async reviews(number: number): Promise<ForgeReview[]> {
+  reviews(number: number): Promise<ForgeReview[]> {
+    return this.#take(`reviews#${number}`, () => this.#reviews(number));
+  }
+
+  async #reviews(number: number): Promise<ForgeReview[]> {
     return (await this.#gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews', {
       ...this.repo,
       pull_number: number,
@@ -74,7 +157,30 @@ export class GitHubForge implements Forge {
     })) as ForgeReview[];
   }
 
+  /**
+   * Kept between events like the files (`pullFiles`), and only a list that ends at the head commit read live
+   * and has as many commits as GitHub counts: a pull request's commits follow from its base and head.
+   */
   async commits(number: number): Promise<ApiCommit[]> {
+    const at = this.#shas.get(number);
+    const fits = (list: ApiCommit[]): boolean =>
+      at !== undefined &&
+      list.at(-1)?.sha === at.head &&
+      (at.commits === undefined || at.commits === list.length);
+    const cached = at && (this.#cache?.commits.get(at.key) as ApiCommit[] | undefined);
+    if (cached && fits(cached)) {
+      this.#early.get(`commits#${number}`)?.catch(() => undefined);
+      this.#early.delete(`commits#${number}`);
+      return cached;
+    }
+    let commits = await this.#take(`commits#${number}`, () => this.#commits(number));
+    // Read early (before the pull request) and a push came in between: read again.
+    if (at && !fits(commits) && commits.at(-1)?.sha !== at.head) commits = await this.#commits(number);
+    if (at && fits(commits)) this.#cache?.commits.set(at.key, commits);
+    return commits;
+  }
+
+  async #commits(number: number): Promise<ApiCommit[]> {
     return (await this.#gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/commits', {
       ...this.repo,
       pull_number: number,
@@ -93,21 +199,12 @@ export class GitHubForge implements Forge {
     const ref = `refs/heads/${pull.head.ref}`;
     const home = pull.head.repo?.full_name;
     if (!home) return { pushers: [], unknown: `the repository of the branch ${pull.head.ref} is gone` };
-    const activity: ApiActivity[] = [];
-    let more = false;
+    let activity: ApiActivity[];
+    let more: boolean;
     try {
-      const pages = this.#gh.paginate.iterator('GET /repos/{owner}/{repo}/activity', {
-        ...parseRepoName(home),
-        ref,
-        per_page: 100,
-      });
-      for await (const page of pages) {
-        activity.push(...(page.data as ApiActivity[]));
-        if (activity.length >= MAX_ACTIVITY) {
-          more = true;
-          break;
-        }
-      }
+      ({ activity, more } = await this.#take(`activity ${home} ${pull.head.ref}`, () =>
+        this.#activity(home, pull.head.ref),
+      ));
     } catch (err) {
       return {
         pushers: [],
@@ -127,7 +224,27 @@ export class GitHubForge implements Forge {
     return result;
   }
 
-  async permission(login: string): Promise<Permission> {
+  /** The newest `MAX_ACTIVITY` updates of `branch` in `home`; `more` when there are older ones. */
+  async #activity(home: string, branch: string): Promise<{ activity: ApiActivity[]; more: boolean }> {
+    const activity: ApiActivity[] = [];
+    const pages = this.#gh.paginate.iterator('GET /repos/{owner}/{repo}/activity', {
+      ...parseRepoName(home),
+      ref: `refs/heads/${branch}`,
+      per_page: 100,
+    });
+    for await (const page of pages) {
+      activity.push(...(page.data as ApiActivity[]));
+      if (activity.length >= MAX_ACTIVITY) return { activity, more: true };
+    }
+    return { activity, more: false };
+  }
+
+  permission(login: string): Promise<Permission> {
+    this.asked.add(login);
+    return this.#take(`permission ${login}`, () => this.#permission(login));
+  }
+
+  async #permission(login: string): Promise<Permission> {
     try {
       const { data } = await this.#gh.request(
         'GET /repos/{owner}/{repo}/collaborators/{username}/permission',
@@ -141,7 +258,12 @@ export class GitHubForge implements Forge {
     }
   }
 
-  async teamMembers(team: string): Promise<string[] | null> {
+  teamMembers(team: string): Promise<string[] | null> {
+    this.askedTeams.add(team.toLowerCase());
+    return this.#take(`team ${team.toLowerCase()}`, () => this.#teamMembers(team));
+  }
+
+  async #teamMembers(team: string): Promise<string[] | null> {
     const [org = '', slug = ''] = team.slice(1).split('/');
     try {
       const members = await this.#gh.paginate('GET /orgs/{org}/teams/{team_slug}/members', {
@@ -205,8 +327,13 @@ export class GitHubForge implements Forge {
     return githubSource(this.#gh, this.repo, commit, label);
   }
 
-  readBlob(sha: string, path: string): Promise<string> {
-    return readBlob(this.#gh, this.repo, sha, path);
+  async readBlob(sha: string, path: string): Promise<string> {
+    const key = `${this.repo.owner}/${this.repo.repo} ${sha}`;
+    const hit = this.#cache?.blobs.get(key);
+    if (hit !== undefined) return hit;
+    const text = await readBlob(this.#gh, this.repo, sha, path);
+    if (text.length <= MAX_CACHED_BLOB) this.#cache?.blobs.set(key, text);
+    return text;
   }
 
   async blobAt(path: string, ref: string): Promise<string | null> {
@@ -360,7 +487,11 @@ export class GitHubForge implements Forge {
     }));
   }
 
-  async comments(number: number): Promise<ForgeComment[]> {
+  comments(number: number): Promise<ForgeComment[]> {
+    return this.#take(`comments#${number}`, () => this.#comments(number));
+  }
+
+  async #comments(number: number): Promise<ForgeComment[]> {
     const list = await this.#gh.paginate('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', {
       ...this.repo,
       issue_number: number,
