@@ -26,7 +26,9 @@ describe('bin/timebox.js', () => {
   });
 
   it('a reader that closes the pipe early (`| head -1`) ends it quietly, without a stack trace', () => {
-    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --help | head -1`], { encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --help | head -1`], {
+      encoding: 'utf8',
+    });
     expect(r.stdout).toMatch(/^Usage: timebox/);
     expect(r.stderr).not.toMatch(/EPIPE|Error/);
   });
