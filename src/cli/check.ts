@@ -178,6 +178,7 @@ export function toJson(d: Decision) {
     approvals: d.approvals,
     change: d.change,
     window: d.window,
+    ...(d.break_glass ? { break_glass: d.break_glass } : {}),
   };
 }
 

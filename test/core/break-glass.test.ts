@@ -311,6 +311,7 @@ describe('timebox check shows break-glass', () => {
       status: 'approved',
       rule: 'incident',
       request: { emergency: true },
+      break_glass: { rule: 'incident', ratify_within: '4h', ratify_by: '2026-01-07T14:00:00Z' },
     });
   });
 });
