@@ -155,7 +155,7 @@ describe('Slack channel', () => {
 describe('where Slack’s OpenAPI description lags the live API (the double’s documented patches)', () => {
   // The unpatched description, to show each lag the double works around is real.
   const spec = JSON.parse(
-    readFileSync(new URL('../../../shared/specs/slack/slack_web_openapi_v2.json', import.meta.url), 'utf8'),
+    readFileSync(new URL('../doubles/specs/slack/slack_web_openapi_v2.json', import.meta.url), 'utf8'),
   ) as {
     paths: Record<
       string,

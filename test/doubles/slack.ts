@@ -1,6 +1,6 @@
 // A stateful Slack Web API double for the methods Timebox uses (chat.postMessage, chat.update,
 // conversations.history, auth.test). Every request it receives and every response it sends is validated
-// against Slack's published OpenAPI 2.0 description (../shared/specs/slack/slack_web_openapi_v2.json, see
+// against Slack's published OpenAPI 2.0 description (test/doubles/specs/slack/, vendored from ../shared/specs/slack/; see
 // ../shared/specs/README.md). A request that violates it is answered `invalid_arg_name` (Slack's own code
 // for a bad argument) and recorded in `violations`; a response that violates it becomes an HTTP 500 and is
 // recorded too, so a test fails loudly either way.
@@ -30,9 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 
-const SPEC_PATH = fileURLToPath(
-  new URL('../../../shared/specs/slack/slack_web_openapi_v2.json', import.meta.url),
-);
+const SPEC_PATH = fileURLToPath(new URL('./specs/slack/slack_web_openapi_v2.json', import.meta.url));
 const SPEC_ID = 'https://slack.test/slack_web_openapi_v2.json';
 
 export const BOT_ID = 'B0TIMEBOX01';

@@ -85,13 +85,16 @@ it('runs each cron task once per interval across two runners, and backfills what
   await waitFor('no cron job left', noCronJobs);
   const missed = [T - 120_000, T - 60_000, T].map((t) => new Date(t).toISOString());
   for (const task of ['reconcile', 'staleSweep'] as const) {
-    const made = ran.slice(before).filter((r) => r.task === task && (r.info as CronRunInfo).backfilled);
-    const ids = made.map((r) => r.id);
-    console.log(`${task} backfilled: ${ids.join(', ')}`);
+    const after = ran.slice(before).filter((r) => r.task === task);
+    const ids = after.filter((r) => (r.info as CronRunInfo).backfilled).map((r) => r.id);
+    console.log(
+      `${task} backfilled: ${ids.join(', ')}; all runs since: ${after.map((r) => r.id).join(', ')}`,
+    );
     // Missed intervals pending at once fold into one job (job key); each interval runs at most once, and
-    // the latest missed one always does.
-    expect(new Set(ids).size).toBe(ids.length);
+    // the latest missed one always does: as a backfill, or as a live run when graphile-worker took it for
+    // its current tick (seen on a loaded machine, where the restart took longer).
+    expect(new Set(after.map((r) => r.id)).size).toBe(after.length);
     expect(ids.every((id) => missed.includes(id))).toBe(true);
-    expect(ids).toContain(missed[2]);
+    expect(after.map((r) => r.id)).toContain(missed[2]);
   }
 }, 150_000);
