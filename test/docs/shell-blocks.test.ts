@@ -134,6 +134,18 @@ interface Setup {
 
 /** What the prose around a block says is there before it runs, keyed like SKIP; by default an access repo. */
 const SETUP: Record<string, () => Promise<Setup>> = {
+  // "every schedule in schedules/": an access repo holding the page's own example schedule.
+  'docs/on-call.md › `timebox oncall`': async () => {
+    const page = readFileSync(join(ROOT, 'docs/on-call.md'), 'utf8');
+    const example = /```yaml\n# schedules\/primary\.yaml\n([\s\S]*?)```/.exec(page)?.[1];
+    if (!example) throw new Error('docs/on-call.md no longer has its schedules/primary.yaml example');
+    return {
+      cwd: accessRepo((dir) => {
+        mkdirSync(join(dir, 'schedules'));
+        writeFileSync(join(dir, 'schedules/primary.yaml'), example);
+      }),
+    };
+  },
   // "Start from this one": an empty folder.
   'docs/deployment.md › The access repository': async () => ({ cwd: tempDir('timebox-doc-') }),
   // "in a clone of the access repo, with the provider admin URLs in the environment and the requesters'
