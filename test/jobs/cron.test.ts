@@ -1,10 +1,17 @@
 // Periodic work on graphile-worker's cron (minute resolution): two runners, one run per interval; and after
-// both were down over several intervals, the missed ones are made up once. This file waits for one real
-// minute boundary (up to a minute).
-import { afterAll, beforeAll, expect, it } from 'vitest';
+// both were down over several intervals, the missed ones are made up once.
+//
+// graphile-worker's cron reads the time only through `Date` (its start, the next minute, "is it that minute
+// yet", the backfill window) and waits with real `setTimeout`s, rechecking `Date` when one fires. So this
+// file fakes `Date` alone (vitest fake timers, toFake ['Date']) and holds it still: the minute boundary
+// comes when the test moves `Date` over it, not after up to a real minute. Timers, PostgreSQL, the two
+// runners and graphile-worker stay real. The boundary B is a past minute, so the jobs' `run_at` (the
+// interval's timestamp) is already due by PostgreSQL's own clock.
+import { performance } from 'node:perf_hooks';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { type CronRunInfo, type Jobs, startJobs } from '../../src/jobs/index.js';
 import { query } from '../helpers/postgres.js';
-import { clock, createJobsDb, type JobsDb, quiet, type Ran, recording, waitFor } from './helpers.js';
+import { clock, createJobsDb, type JobsDb, quiet, type Ran, recording } from './helpers.js';
 
 let db: JobsDb;
 let runners: Jobs[] = [];
@@ -32,25 +39,42 @@ const noCronJobs = async () =>
   (await query(db.url, "select 1 from graphile_worker.jobs where task_identifier like 'timebox.%'"))
     .rowCount === 0;
 
+// helpers.waitFor takes its deadline from `Date`, which this file holds still: the same wait on the
+// monotonic clock.
+async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await cond())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await clock.sleep(25);
+  }
+}
+
 beforeAll(async () => {
   db = await createJobsDb();
 });
 
 afterAll(async () => {
+  vi.useRealTimers();
   await Promise.all(runners.map((r) => r.stop()));
   await db?.drop();
 });
 
 it('runs each cron task once per interval across two runners, and backfills what both missed', async () => {
+  const B = Math.floor(Date.now() / 60_000) * 60_000;
+  vi.useFakeTimers({ toFake: ['Date'] });
+  // A quarter second before B: each runner's cron takes B as its next minute, and until `Date` reaches B its
+  // timer keeps firing early and re-arming (every ~250 ms), so however long the start takes, both wait.
+  vi.setSystemTime(B - 250);
   runners = await Promise.all([start('a'), start('b')]);
+  vi.setSystemTime(B);
   await waitFor(
-    'a minute boundary with both runners up',
+    'the minute boundary with both runners up',
     () => cronRuns(false).length >= 2 && cronRuns(false).every((r) => r.end),
-    75_000,
   );
   await waitFor('no cron job left', noCronJobs);
   const live = cronRuns(false);
   const tick = live[0]?.info as CronRunInfo;
+  expect(tick.scheduledFor.getTime()).toBe(B);
   expect(live.filter((r) => r.task === 'reconcile').map((r) => r.id)).toEqual([
     tick.scheduledFor.toISOString(),
   ]);
@@ -72,6 +96,8 @@ it('runs each cron task once per interval across two runners, and backfills what
     [new Date(T - 3 * 60_000), new Date(T - 60 * 60_000)],
   );
   const before = ran.length;
+  // `Date` half a minute past the tick (the next one never comes): the new runners start after T.
+  vi.setSystemTime(T + 30_000);
   runners = await Promise.all([start('a2'), start('b2')]);
   // Backfill goes one interval at a time after start: done when both tasks' last execution is T again
   // (the T job is stored by the same statement), and then when no cron job is left.
@@ -98,4 +124,4 @@ it('runs each cron task once per interval across two runners, and backfills what
     expect(ids.every((id) => missed.includes(id))).toBe(true);
     expect(ids.length).toBeGreaterThan(0);
   }
-}, 150_000);
+}, 60_000);
