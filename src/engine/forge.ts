@@ -44,6 +44,16 @@ export interface ForgePull {
   /** Counts the forge reports; the lists it serves may stop short of them. */
   commits?: number;
   changed_files?: number;
+  /** Whose review is requested now (GitHub drops a request once its reviewer reviews). */
+  requested_reviewers?: { login: string }[];
+  /** Teams (of the repository's organization) whose review is requested now. */
+  requested_teams?: { slug: string }[];
+}
+
+/** Review requests on a pull request: user logins, and team slugs of the repository's organization. */
+export interface ReviewRequests {
+  users: string[];
+  teams: string[];
 }
 
 /** A changed file of a pull request or a comparison. */
@@ -96,6 +106,14 @@ export interface ForgeCheckRun {
 
 export type MergeOutcome = { merged: string } | { refused: string; status: number };
 
+/** An issue as the engine reads it (alarm issues): who opened it tells Timebox's own. */
+export interface ForgeIssue {
+  number: number;
+  title: string;
+  state: 'open' | 'closed';
+  user: ForgeUser | null;
+}
+
 export interface Forge {
   readonly repo: RepoRef;
 
@@ -120,6 +138,12 @@ export interface Forge {
   merge(number: number, sha: string, message: { title: string; body: string }): Promise<MergeOutcome>;
   closePull(number: number): Promise<void>;
   createPull(input: { title: string; head: string; base: string; body: string }): Promise<number>;
+  /** Whose review is requested on the pull request now. */
+  requestedReviewers(number: number): Promise<ReviewRequests>;
+  /** Requests reviews (the forge notifies them); asking someone already asked changes nothing. */
+  requestReviewers(number: number, add: ReviewRequests): Promise<void>;
+  /** Withdraws review requests. */
+  removeReviewRequests(number: number, remove: ReviewRequests): Promise<void>;
 
   // ---- content
   /** The tree of a commit as a RepoSource (policies, CODEOWNERS, timebox.yaml). */
@@ -151,6 +175,10 @@ export interface Forge {
   openIssues(label: string): Promise<{ number: number; title: string }[]>;
   createIssue(input: { title: string; body: string; labels: string[] }): Promise<number>;
   closeIssue(number: number): Promise<void>;
+  /** Issues labelled `label`, open and closed. */
+  labelledIssues(label: string): Promise<ForgeIssue[]>;
+  /** Who closed issue `number` (null while it is open, or when the forge does not say). */
+  issueCloser(number: number): Promise<ForgeUser | null>;
 
   // ---- people
   /** The account a login names now, or null when none does. */

@@ -16,11 +16,15 @@ import type {
   ForgeCheckRun,
   ForgeComment,
   ForgeFile,
+  ForgeIssue,
   ForgePull,
   ForgeReview,
+  ForgeUser,
   MergeOutcome,
+  ReviewRequests,
 } from '../engine/forge.js';
 import { type GitHub, type GitHubCache, parseRepoName, type RepoRef, statusOf } from './client.js';
+import * as reviewRequests from './reviewers.js';
 import { githubSource, readBlob } from './source.js';
 
 /** Updates of one branch read from GitHub's activity log at most; past them, who pushed is unknown. */
@@ -323,6 +327,16 @@ export class GitHubForge implements Forge {
     return data.number;
   }
 
+  requestedReviewers(number: number): Promise<ReviewRequests> {
+    return reviewRequests.requestedReviewers(this.#gh, this.repo, number);
+  }
+  requestReviewers(number: number, add: ReviewRequests): Promise<void> {
+    return reviewRequests.requestReviewers(this.#gh, this.repo, number, add);
+  }
+  removeReviewRequests(number: number, remove: ReviewRequests): Promise<void> {
+    return reviewRequests.removeReviewRequests(this.#gh, this.repo, number, remove);
+  }
+
   source(commit: string, label?: string) {
     return githubSource(this.#gh, this.repo, commit, label);
   }
@@ -544,6 +558,33 @@ export class GitHubForge implements Forge {
       state: 'closed',
       state_reason: 'completed',
     });
+  }
+
+  async labelledIssues(label: string): Promise<ForgeIssue[]> {
+    const list = await this.#gh.paginate('GET /repos/{owner}/{repo}/issues', {
+      ...this.repo,
+      state: 'all',
+      labels: label,
+      per_page: 100,
+    });
+    return list
+      .filter((i) => !i.pull_request)
+      .map((i) => ({
+        number: i.number,
+        title: i.title,
+        state: i.state === 'closed' ? 'closed' : 'open',
+        user: i.user ? { login: i.user.login, id: i.user.id, type: i.user.type } : null,
+      }));
+  }
+
+  async issueCloser(number: number): Promise<ForgeUser | null> {
+    // The list leaves `closed_by` out; one issue's read has it.
+    const { data } = await this.#gh.request('GET /repos/{owner}/{repo}/issues/{issue_number}', {
+      ...this.repo,
+      issue_number: number,
+    });
+    const by = data.state === 'closed' ? data.closed_by : null;
+    return by ? { login: by.login, id: by.id, type: by.type } : null;
   }
 
   async account(login: string): Promise<{ id: number; login: string } | null> {

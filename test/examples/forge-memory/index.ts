@@ -11,10 +11,13 @@ import type {
   ForgeCheckRun,
   ForgeComment,
   ForgeFile,
+  ForgeIssue,
   ForgePull,
   ForgeReview,
+  ForgeUser,
   MergeOutcome,
   RepoRef,
+  ReviewRequests,
 } from '../../../src/engine/forge.js';
 import type { RepoSource } from '../../../src/repo/source.js';
 
@@ -30,11 +33,22 @@ export class MemoryForge implements Forge {
   readonly branches = new Map<string, string>();
   readonly pulls = new Map<number, ForgePull & { files: ForgeFile[]; reviews: ForgeReview[] }>();
   readonly comments_: (ForgeComment & { on: number })[] = [];
-  readonly issues: { number: number; title: string; body: string; labels: string[]; open: boolean }[] = [];
+  readonly issues: {
+    number: number;
+    title: string;
+    body: string;
+    labels: string[];
+    open: boolean;
+    /** Who opened it (Timebox, unless a test says otherwise) and who closed it. */
+    user?: ForgeUser;
+    closedBy?: string;
+  }[] = [];
   readonly runs: (ForgeCheckRun & { conclusion: string })[] = [];
   readonly permissions = new Map<string, Permission>();
   readonly teams = new Map<string, string[]>();
   readonly users = new Map<string, { id: number; keys: string[]; type: string }>();
+  /** Pull request → whose review is requested (logins, team slugs). */
+  readonly reviewRequests = new Map<number, ReviewRequests>();
   #next = 1;
 
   /** `now`: when merges and new pull requests happen. */
@@ -151,6 +165,31 @@ export class MemoryForge implements Forge {
     return number;
   }
 
+  async requestedReviewers(number: number): Promise<ReviewRequests> {
+    await this.pull(number);
+    const r = this.reviewRequests.get(number);
+    return { users: [...(r?.users ?? [])], teams: [...(r?.teams ?? [])] };
+  }
+  async requestReviewers(number: number, add: ReviewRequests) {
+    const r = await this.requestedReviewers(number);
+    const author = (await this.pull(number)).user?.login.toLowerCase();
+    if (add.users.some((u) => u.toLowerCase() === author))
+      throw new Error('Review cannot be requested from pull request author.');
+    const has = (list: string[], x: string) => list.some((y) => y.toLowerCase() === x.toLowerCase());
+    for (const u of add.users) if (!has(r.users, u)) r.users.push(u);
+    for (const t of add.teams) if (!has(r.teams, t)) r.teams.push(t);
+    this.reviewRequests.set(number, r);
+  }
+  async removeReviewRequests(number: number, remove: ReviewRequests) {
+    const r = await this.requestedReviewers(number);
+    const gone = (list: string[]) => new Set(list.map((x) => x.toLowerCase()));
+    const [users, teams] = [gone(remove.users), gone(remove.teams)];
+    this.reviewRequests.set(number, {
+      users: r.users.filter((u) => !users.has(u.toLowerCase())),
+      teams: r.teams.filter((t) => !teams.has(t.toLowerCase())),
+    });
+  }
+
   source(commit: string, label?: string): RepoSource {
     const tree = this.trees.get(this.branches.get(commit) ?? commit) ?? new Map();
     return {
@@ -241,7 +280,24 @@ export class MemoryForge implements Forge {
   }
   async closeIssue(number: number) {
     const i = this.issues.find((x) => x.number === number);
-    if (i) i.open = false;
+    if (i) {
+      i.open = false;
+      i.closedBy = 'timebox[bot]';
+    }
+  }
+  async labelledIssues(label: string): Promise<ForgeIssue[]> {
+    return this.issues
+      .filter((i) => i.labels.includes(label))
+      .map((i) => ({
+        number: i.number,
+        title: i.title,
+        state: i.open ? 'open' : 'closed',
+        user: i.user ?? { login: 'timebox[bot]', type: 'Bot' },
+      }));
+  }
+  async issueCloser(number: number): Promise<ForgeUser | null> {
+    const i = this.issues.find((x) => x.number === number);
+    return i && !i.open && i.closedBy ? { login: i.closedBy } : null;
   }
 
   async account(login: string) {
