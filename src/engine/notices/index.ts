@@ -4,8 +4,9 @@ import type { Forge } from '../forge.js';
 import { forgeNotifier } from './forge-notifier.js';
 import { type Notices, type Notifier, notices } from './notifier.js';
 
-export type { Notice, NoticeGrant, NoticeKind } from './notice.js';
+export type { BreakGlassNotice, Notice, NoticeGrant, NoticeKind, UnratifiedNotice } from './notice.js';
 export type { Delivery, Notices, Notifier } from './notifier.js';
+export { GLASS_MARK, unratifiedLogin, unratifiedTitle } from './render.js';
 
 /**
  * The notifiers of one repository: the forge's comments and issues first, then any others given (each made for

@@ -1,7 +1,7 @@
 // The one place notices become words (Markdown for the forge; a plain line for anything else). Values that
 // come from request files and logins are hostile input: they go through `md`/`mention`.
 import { md, mention, renderComment } from '../../report/pull-request.js';
-import { COMMENT_MARKER, IGNORED_MARKER, MARK } from './markers.js';
+import { ALARM_LABEL, COMMENT_MARKER, IGNORED_MARKER, MARK } from './markers.js';
 import type { Notice } from './notice.js';
 
 /** GitHub refuses check-run summaries and comment bodies longer than this. */
@@ -147,6 +147,49 @@ export function renderNotice(n: Notice): Rendered {
         },
         text: `#${n.pull} is not merged by Timebox: ${n.why}`,
       };
+    case 'break-glass': {
+      const g = n.grant;
+      const marker = GLASS_MARK.breakGlass(g.id);
+      const who =
+        n.ratifiers.length > 0 ? n.ratifiers.map((x) => md(x)).join(', ') : 'the approvals its rule needs';
+      const body = [
+        marker,
+        `🚨 **Break-glass.** ${mention(g.requester)} has **${md(g.role)}** on **${md(g.resource)}**${n.expiresAt === undefined ? '' : ` until **${utc(n.expiresAt)}**`}, approved by rule **${md(n.rule)}** before its approvals.`,
+        '',
+        `Reason: ${md(n.reason)}`,
+        '',
+        `To ratify it, approve this pull request by **${utc(n.ratifyBy)}** (${relative(n.ratifyBy - n.at)}): ${who}. Unratified by then, the access is revoked, a \`${ALARM_LABEL}\` issue is opened and ${md(g.requester)}'s next emergency request is denied until a code owner of the policies closes it.`,
+      ].join('\n');
+      return {
+        comment: { pull: n.pull, marker, mode: 'once', body },
+        text: `break-glass: ${g.requester} has ${g.role} on ${g.resource} (rule ${n.rule}); ratify on #${n.pull} by ${utc(n.ratifyBy)}`,
+      };
+    }
+    case 'unratified': {
+      const g = n.grant;
+      const marker = GLASS_MARK.unratified(g.id);
+      const missing =
+        n.missing.length > 0 ? n.missing.map((x) => md(x)).join(', ') : 'the approvals its rule needs';
+      return {
+        comment: {
+          pull: n.pull,
+          marker,
+          mode: 'once',
+          body: `${marker}\n**Not ratified.** The break-glass access of ${mention(g.requester)} to **${md(g.resource)}** was not ratified by **${utc(n.ratifyBy)}** (missing: ${missing}). Timebox revokes it and has opened a \`${ALARM_LABEL}\` issue.`,
+        },
+        issue: {
+          title: unratifiedTitle(g.requester, g.file),
+          body: [
+            `The break-glass access granted by \`${md(g.file)}\` (#${n.pull}, rule **${md(n.rule)}**) to ${mention(g.requester)} — **${md(g.role)}** on **${md(g.resource)}** — was not ratified by ${utc(n.ratifyBy)}.`,
+            '',
+            `Missing: ${missing}.`,
+            '',
+            `Timebox revokes the access. Until a code owner of the policies closes this issue, ${md(g.requester)}'s next request with \`emergency: true\` is denied (requests without it wait for their approvals as usual).`,
+          ].join('\n'),
+        },
+        text: `unratified break-glass: ${g.requester}'s ${g.role} on ${g.resource} (${g.file}) was not ratified by ${utc(n.ratifyBy)}; revoked, alarm opened`,
+      };
+    }
     case 'stale-closed': {
       const files = n.files.map((x) => `\`${x.file.replace(/`/g, "'")}\` (${x.status})`).join(', ');
       return {
@@ -186,6 +229,26 @@ export function truncate(text: string): string {
 }
 
 export const revocationTitle = (file: string) => `Timebox alarm: revoking ${file} is failing`;
+
+/** Markers of the break-glass comments, one per grant (each said once on the pull request). */
+export const GLASS_MARK = {
+  breakGlass: (id: string) => `<!-- timebox:break-glass ${id} -->`,
+  unratified: (id: string) => `<!-- timebox:unratified ${id} -->`,
+};
+
+const UNRATIFIED_PREFIX = 'Timebox alarm: unratified break-glass access by ';
+
+/** The alarm issue of an unratified break-glass access (one per request file). */
+export const unratifiedTitle = (login: string, file: string) => `${UNRATIFIED_PREFIX}${login} (${file})`;
+
+/** The requester named by an unratified break-glass alarm's title, or null when the title is another's. */
+export function unratifiedLogin(title: string): string | null {
+  if (!title.startsWith(UNRATIFIED_PREFIX)) return null;
+  const m = /^([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\[bot\])?) \(/.exec(
+    title.slice(UNRATIFIED_PREFIX.length),
+  );
+  return m ? (m[1] as string) : null;
+}
 
 export function utc(ms: number): string {
   return new Date(ms)
