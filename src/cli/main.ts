@@ -105,10 +105,12 @@ function addVerify(program: Command, { io, done }: CommandContext): void {
     .description('run the policy tests in policies/tests/*.yaml')
     .addOption(repoOption())
     .option('--teams <file>', 'YAML map of "@org/team" to member logins')
+    .option('--coverage', 'also report the rules and approval steps no policy test exercises')
+    .option('--min <pct>', 'with coverage: exit 1 when rules or approval steps are covered below PCT percent')
     .addOption(jsonOption())
     .addHelpText(
       'after',
-      '\nPrints `N passed, N failed`. Exit codes: 0 all passed, 1 a test failed, 2 configuration error.',
+      '\nPrints `N passed, N failed` (with --coverage, then the coverage of rules and approval steps and what no test exercises; docs/policy-reference.md#coverage).\nExit codes: 0 all passed, 1 a test failed (or coverage below --min), 2 configuration error.',
     )
     .action(async (opts) => {
       const { runVerify } = await import('./verify.js');
