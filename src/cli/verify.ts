@@ -1,13 +1,14 @@
 // `timebox verify`: run the policy tests in policies/tests/*.yaml against the policies beside them.
 import { stringify } from 'yaml';
+import { belowMinimum, type Coverage, policyCoverage } from '../core/coverage.js';
 import { decideRequest } from '../core/decide.js';
-import type { Status } from '../core/model.js';
+import type { Decision, Status } from '../core/model.js';
 import { validateSchema } from '../core/schemas.js';
 import { loadYaml } from '../core/yaml-loader.js';
 import type { AccessRepo } from '../repo/access-repo.js';
 import { workingTree } from '../repo/source.js';
 import { colors, type Io, loadRepoOrFail, loadTeams, offlinePull, repoRoot } from './context.js';
-import { ConfigError, EXIT } from './errors.js';
+import { ConfigError, EXIT, UsageError } from './errors.js';
 
 /** Tests decide at a fixed time unless they say otherwise, so they never depend on the clock. */
 const DEFAULT_TEST_TIME = '2026-01-07T10:00:00Z';
@@ -39,10 +40,18 @@ interface TestResult {
   reasons: string[];
 }
 
-export async function runVerify(
-  io: Io,
-  opts: { repo?: string; teams?: string; json?: boolean },
-): Promise<number> {
+export interface VerifyOptions {
+  repo?: string;
+  teams?: string;
+  json?: boolean;
+  /** Also report the rules and approval steps no test exercises (src/core/coverage.ts). */
+  coverage?: boolean;
+  /** With coverage: exit 1 when rules or steps are covered below this percentage (implies coverage). */
+  min?: string;
+}
+
+export async function runVerify(io: Io, opts: VerifyOptions): Promise<number> {
+  const min = parseMin(opts.min);
   const root = repoRoot(io, opts.repo);
   const tree = workingTree(root);
   const repo = await loadRepoOrFail(io, tree);
@@ -52,13 +61,70 @@ export async function runVerify(
   if (testFiles.length === 0) throw new ConfigError(`no policy tests found in ${dir}/`);
 
   const results: TestResult[] = [];
-  for (const path of testFiles)
-    results.push(...runTestFile(path, (await tree.read(path)) ?? '', repo, cliTeams));
+  const decisions: Decision[] = [];
+  for (const path of testFiles) {
+    for (const { result, decision } of runTestFile(path, (await tree.read(path)) ?? '', repo, cliTeams)) {
+      results.push(result);
+      decisions.push(decision);
+    }
+  }
   const passed = results.filter((r) => r.passed).length;
   const failed = results.length - passed;
-  if (opts.json) io.stdout(`${JSON.stringify({ tests: results, passed, failed }, null, 2)}\n`);
-  else io.stdout(formatResults(io, results, passed, failed));
-  return failed > 0 ? EXIT.failed : EXIT.ok;
+  const coverage = opts.coverage || min !== null ? policyCoverage(repo.policies.rules, decisions) : null;
+  const short = coverage && min !== null ? belowMinimum(coverage, min) : [];
+  if (opts.json) {
+    const doc = {
+      tests: results,
+      passed,
+      failed,
+      ...(coverage
+        ? { coverage: { ...coverage, ...(min === null ? {} : { min, met: short.length === 0 }) } }
+        : {}),
+    };
+    io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
+  } else {
+    io.stdout(formatResults(io, results, passed, failed));
+    if (coverage) io.stdout(formatCoverage(coverage));
+  }
+  if (coverage && min !== null && short.length > 0) io.stderr(belowMessage(coverage, min, short));
+  return failed > 0 || short.length > 0 ? EXIT.failed : EXIT.ok;
+}
+
+/** `--min PCT`: a percentage from 0 to 100 (a trailing `%` is allowed), or null without the flag. */
+function parseMin(value: string | undefined): number | null {
+  if (value === undefined) return null;
+  const n = /^\s*(\d{1,3}(?:\.\d+)?)\s*%?\s*$/.exec(value)?.[1];
+  const pct = n === undefined ? Number.NaN : Number(n);
+  if (!(pct >= 0 && pct <= 100))
+    throw new UsageError(`--min must be a percentage from 0 to 100, such as 80 (got ${value})`);
+  return pct;
+}
+
+const pct = (n: number) => `${n.toFixed(1).replace(/\.0$/, '')}%`;
+
+/** The coverage lines after the test results: the two percentages, then each rule and step no test exercises. */
+function formatCoverage(c: Coverage): string {
+  const lines = [
+    `coverage: rules ${c.rules.covered}/${c.rules.total} (${pct(c.rules.percent)}), approval steps ${c.steps.covered}/${c.steps.total} (${pct(c.steps.percent)})`,
+    ...c.rules.uncovered.map(
+      (r) => `  rule not exercised: ${r.rule} (${r.effect})  ${r.source.file}:${r.source.line}`,
+    ),
+    ...c.steps.uncovered.map(
+      (s) =>
+        `  step not exercised: ${s.rule} step ${s.step} (${s.count} from ${s.from.join(', ')})  ${s.source.file}:${s.source.line}`,
+    ),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** Why `--min` failed: which percentage is short, and what is uncovered, by name. */
+function belowMessage(c: Coverage, min: number, short: ('rules' | 'steps')[]): string {
+  const parts = short.map((k) =>
+    k === 'rules'
+      ? `rules ${pct(c.rules.percent)} < ${pct(min)} (not exercised: ${c.rules.uncovered.map((r) => r.rule).join(', ')})`
+      : `approval steps ${pct(c.steps.percent)} < ${pct(min)} (not exercised: ${c.steps.uncovered.map((s) => `${s.rule} step ${s.step}`).join(', ')})`,
+  );
+  return `timebox: coverage below --min ${pct(min)}: ${parts.join('; ')}\n`;
 }
 
 /** Every test of one file, decided against the access repo's policies; the file's teams add to `--teams`. */
@@ -67,7 +133,7 @@ function runTestFile(
   text: string,
   repo: AccessRepo,
   cliTeams: Record<string, string[]>,
-): TestResult[] {
+): { result: TestResult; decision: Decision }[] {
   const loaded = loadYaml(text, { scalars: 'core', maxBytes: 1024 * 1024 });
   const errors =
     loaded.errors.length > 0 ? loaded.errors : validateSchema('policy-test', loaded.value, loaded);
@@ -99,7 +165,7 @@ function runTestFile(
     });
     const glass = decision.break_glass?.rule ?? null;
     const glassOk = t.expect_break_glass === undefined || t.expect_break_glass === (glass !== null);
-    return {
+    const result: TestResult = {
       file: path,
       line: loaded.locate(['tests', i]).line,
       name: t.name,
@@ -118,6 +184,7 @@ function runTestFile(
         ...decision.reasons.map((r) => `${r.rule}: ${r.message}`),
       ],
     };
+    return { result, decision };
   });
 }
 
