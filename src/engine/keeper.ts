@@ -56,6 +56,17 @@ export interface KeeperOptions {
   notifiers?: readonly Notifier[];
   /** Waits between retries of a failing revocation (default 1 s … 60 s). */
   retryMs?: readonly number[];
+  /**
+   * Replicas: revocations and reminders kept as durable jobs (src/jobs via src/github/replica.ts) instead of
+   * this process's timers; the jobs call `revokeDue` / `remindDue` on whichever replica runs them.
+   */
+  timers?: DurableTimers;
+}
+
+/** Revocations and reminders kept outside the process: one job per grant, at its time. */
+export interface DurableTimers {
+  /** A repository's grants active now (after a reconcile): each one's revocation and reminder, (re)scheduled. */
+  schedule(installed: InstalledRepo, grants: readonly ScheduledGrant[]): Promise<void>;
 }
 
 /** A repository the App is installed on. */
@@ -119,18 +130,7 @@ export class Keeper {
       {
         revoke: (g) => this.#revokeScheduled(g),
         remind: (g) => this.#remind(g),
-        alarm: (g, err, attempts, retryInMs) => {
-          opts.log.error(
-            { grant: g.id, attempts, retry_in_ms: retryInMs },
-            `revocation of ${g.file} failed (attempt ${attempts}): ${(err as Error).message}`,
-          );
-          const state = this.#repos.get(repoKeyOf(g.id));
-          if (attempts === 1 && state) {
-            this.#track(
-              this.#alarms(state).then((input) => revocationFailing(input, g.file, (err as Error).message)),
-            );
-          }
-        },
+        alarm: (g, err, attempts, retryInMs) => this.#alarm(g, err, attempts, retryInMs),
         recovered: (g, attempts) => {
           opts.log.info({ grant: g.id, attempts }, `revocation of ${g.file} went through`);
         },
@@ -185,6 +185,51 @@ export class Keeper {
   /** The clock moved (tests inject one): run whatever is now due. */
   tick(): void {
     this.scheduler.rearm();
+  }
+
+  /**
+   * Replicas: grant `id`'s revocation job came due, on whichever replica. Reconciles the repository first when
+   * this process does not know the grant; throws while the revocation is not verified (the job is retried),
+   * raising the alarm at the first failure.
+   */
+  async revokeDue(installed: InstalledRepo, id: string, attempt = 1): Promise<void> {
+    if (!this.#lookup(id).grant) await this.reconcile(installed);
+    const { state, grant } = this.#lookup(id);
+    if (!state || !grant) {
+      this.#o.log.warn({ grant: id }, `revocation of ${id}: no such grant in the history`);
+      return;
+    }
+    const g = this.#scheduled.get(state.key)?.find((s) => s.id === id) ?? {
+      id,
+      file: grant.file,
+      expiresAt: Date.parse(grant.ends_at),
+    };
+    try {
+      await this.#revokeScheduled(g);
+    } catch (err) {
+      this.#alarm(g, err, attempt, null);
+      throw err;
+    }
+  }
+
+  /** Replicas: grant `id`'s reminder job came due. Reminds only while the grant is still active. */
+  async remindDue(installed: InstalledRepo, id: string): Promise<void> {
+    if (!this.#lookup(id).grant || this.due(installed.repo)) await this.reconcile(installed);
+    const g = this.#scheduled.get(keyOf(installed.repo))?.find((s) => s.id === id);
+    if (g) await this.#remind(g);
+  }
+
+  #alarm(g: ScheduledGrant, err: unknown, attempts: number, retryInMs: number | null): void {
+    this.#o.log.error(
+      { grant: g.id, attempts, retry_in_ms: retryInMs },
+      `revocation of ${g.file} failed (attempt ${attempts}): ${(err as Error).message}`,
+    );
+    const state = this.#repos.get(repoKeyOf(g.id));
+    if (attempts === 1 && state) {
+      this.#track(
+        this.#alarms(state).then((input) => revocationFailing(input, g.file, (err as Error).message)),
+      );
+    }
   }
 
   async stop(): Promise<void> {
@@ -245,7 +290,8 @@ export class Keeper {
         ...(remindMs !== null ? { remindMs } : {}),
       }));
     this.#scheduled.set(key, scheduled);
-    this.scheduler.sync([...this.#scheduled.values()].flat());
+    if (this.#o.timers) await this.#o.timers.schedule(installed, scheduled);
+    else this.scheduler.sync([...this.#scheduled.values()].flat());
     this.#armStart(
       installed,
       done.trusted.filter((g) => Date.parse(g.starts_at) > t),

@@ -7,7 +7,9 @@
 // - the body goes through the HMAC as it arrives, never more than `maxBodyBytes` held; a mismatch is 401;
 // - a refused delivery is logged by its size in bytes and nothing else (no header, no payload);
 // - a signed body that is not JSON, or not the shape the handlers read, is 400 with a plain message;
-//   a handler's failure is 500 "internal error" (its details go to the log, not to the caller).
+//   a handler's failure is 500 "internal error" (its details go to the log, not to the caller);
+// - with replicas (`durable`), a verified delivery is stored as a job and answered 200 at once; when it
+//   cannot be stored (the state database is down) it is 503, so GitHub records the failure.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ValidateFunction } from 'ajv';
@@ -45,8 +47,14 @@ export interface IntakeOptions {
   /** The 202 timer and the pace of refusal lines. */
   clock: Clock;
   limits?: Partial<IntakeLimits>;
-  /** Runs the handlers of a verified, well-formed delivery (Probot's `receive`). */
+  /** Runs the handlers of a verified, well-formed delivery (Probot's `receive`), or stores it (`durable`). */
   receive(event: WebhookEvent): Promise<void>;
+  /**
+   * Replicas (`TIMEBOX_DATABASE_URL`): `receive` stores the delivery as a job rather than handling it. The
+   * answer is 200 once it is stored, and 503 with `Retry-After` when storing fails or takes longer than
+   * `responseTimeoutMs`: GitHub records a failed delivery, which the redelivery sweep sends again.
+   */
+  durable?: boolean;
 }
 
 export interface IntakeState {
@@ -136,12 +144,27 @@ export function webhookIntake(opts: IntakeOptions): Intake {
       }
       const problem = shapeProblem(name, payload);
       if (problem) return reply(res, 400, { error: `the payload is not a valid ${name} event: ${problem}` });
-      await respondWhenHandled(res, opts.clock, limits.responseTimeoutMs, () =>
-        opts.receive({ id, name, payload: payload as Record<string, unknown> }),
-      ).catch((err: unknown) => {
-        opts.log.error({ delivery: id, event: name, err: summary(err) }, `handling ${name} ${id} failed`);
-        if (!res.headersSent) reply(res, 500, { error: 'internal error' });
-      });
+      const event = { id, name, payload: payload as Record<string, unknown> };
+      if (opts.durable) {
+        return await respondWhenStored(res, opts.clock, limits.responseTimeoutMs, () =>
+          opts.receive(event),
+        ).catch((err: unknown) => {
+          opts.log.error(
+            { delivery: id, event: name, err: summary(err) },
+            `storing ${name} ${id} failed; answered 503`,
+          );
+          if (!res.headersSent) {
+            res.setHeader('retry-after', '30');
+            reply(res, 503, { error: 'the state database is unavailable; retry later' });
+          }
+        });
+      }
+      await respondWhenHandled(res, opts.clock, limits.responseTimeoutMs, () => opts.receive(event)).catch(
+        (err: unknown) => {
+          opts.log.error({ delivery: id, event: name, err: summary(err) }, `handling ${name} ${id} failed`);
+          if (!res.headersSent) reply(res, 500, { error: 'internal error' });
+        },
+      );
     } finally {
       current.requests -= 1;
       current.bytes -= held;
@@ -255,6 +278,28 @@ async function respondWhenHandled(
   } finally {
     timer?.cancel();
   }
+}
+
+/** 200 once `store` resolved; rejects when it fails or is not done within `ms` (the caller answers 503). */
+async function respondWhenStored(
+  res: ServerResponse,
+  clock: Clock,
+  ms: number,
+  store: () => Promise<void>,
+): Promise<void> {
+  let timer: Timer | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = clock.after(ms, () => reject(new Error(`not stored within ${ms} ms`))).unref();
+  });
+  const stored = store();
+  // Late or not, its own failure is logged by nobody else: keep it from being an unhandled rejection.
+  stored.catch(() => undefined);
+  try {
+    await Promise.race([stored, late]);
+  } finally {
+    timer?.cancel();
+  }
+  reply(res, 200, { ok: true, stored: true });
 }
 
 // ---- the shape the handlers read ------------------------------------------------------------------------

@@ -56,11 +56,15 @@ export interface CronRunInfo extends RunInfo {
 /** The work itself. Each may run twice (crash after the effect, before the ack): effects must be idempotent. */
 export interface JobHandlers {
   webhook(delivery: WebhookDelivery, run: RunInfo): Promise<void>;
-  revocation(grantId: string, run: RunInfo): Promise<void>;
-  reminder(grantId: string, run: RunInfo): Promise<void>;
+  /** `data`: what the scheduler stored with the job (serve: the grant's installation and repository). */
+  revocation(grantId: string, run: RunInfo, data?: JobData): Promise<void>;
+  reminder(grantId: string, run: RunInfo, data?: JobData): Promise<void>;
   reconcile(run: CronRunInfo): Promise<void>;
   staleSweep(run: CronRunInfo): Promise<void>;
 }
+
+/** Plain JSON stored with a scheduled job and handed back to its handler. */
+export type JobData = Record<string, unknown>;
 
 export interface JobsLogger {
   debug?(message: string, meta?: Record<string, unknown>): void;
@@ -76,8 +80,16 @@ export interface JobsOptions {
   /** Jobs this runner works on at once (graphile-worker workers). */
   concurrency?: number;
   handlers: JobHandlers;
-  /** Cron patterns (minute resolution, UTC). Defaults: reconcile every 5 minutes, stale sweep hourly. */
-  cron?: { reconcile?: string; staleSweep?: string };
+  /**
+   * Cron patterns (minute resolution, UTC). Defaults: reconcile every 5 minutes, stale sweep hourly. `false`:
+   * no cron on this runner (tests that must not see a periodic run).
+   */
+  cron?: { reconcile?: string; staleSweep?: string } | false;
+  /**
+   * How long getting a database connection may take before the call fails (default 5 s): a webhook is
+   * answered 503 within GitHub's 10 s when the database cannot be reached, rather than hanging.
+   */
+  connectTimeoutMs?: number;
   /** How far back missed cron intervals are made up, in graphile-worker's time phrase (`1h`, `1d`). */
   backfill?: string;
   /** How often workers look for due jobs when no notification came (future `run_at`s). */
@@ -94,9 +106,9 @@ export interface Jobs {
   readonly runnerId: string;
   enqueueWebhook(delivery: WebhookDelivery): Promise<void>;
   /** Schedules the grant's revocation at `at`, replacing any earlier schedule for the grant. */
-  scheduleRevocation(grantId: string, at: Date): Promise<void>;
+  scheduleRevocation(grantId: string, at: Date, data?: JobData): Promise<void>;
   /** Schedules the grant's reminder at `at`, replacing any earlier schedule for the grant. */
-  scheduleReminder(grantId: string, at: Date): Promise<void>;
+  scheduleReminder(grantId: string, at: Date, data?: JobData): Promise<void>;
   /** Drops the grant's pending revocation and reminder (a run already in progress finishes). */
   cancel(grantId: string): Promise<void>;
   /** Runs the dead-runner sweep now; returns the worker ids it released. */
@@ -164,16 +176,19 @@ function cronInfo(payload: unknown, helpers: JobHelpers, runner: string): CronRu
 
 function taskList(handlers: JobHandlers, runner: string): Record<string, Task> {
   const grant = (payload: unknown) => String((payload as { grantId?: unknown })?.grantId ?? '');
+  const data = (payload: unknown) => (payload as { data?: JobData })?.data;
   return {
     [TASKS.webhook]: (payload, h) => handlers.webhook(payload as WebhookDelivery, runInfo(h, runner)),
-    [TASKS.revocation]: (payload, h) => handlers.revocation(grant(payload), runInfo(h, runner)),
-    [TASKS.reminder]: (payload, h) => handlers.reminder(grant(payload), runInfo(h, runner)),
+    [TASKS.revocation]: (payload, h) =>
+      handlers.revocation(grant(payload), runInfo(h, runner), data(payload)),
+    [TASKS.reminder]: (payload, h) => handlers.reminder(grant(payload), runInfo(h, runner), data(payload)),
     [TASKS.reconcile]: (payload, h) => handlers.reconcile(cronInfo(payload, h, runner)),
     [TASKS.staleSweep]: (payload, h) => handlers.staleSweep(cronInfo(payload, h, runner)),
   };
 }
 
 function cronItems(options: JobsOptions): CronItem[] {
+  if (options.cron === false) return [];
   const fill = options.backfill ?? '1h';
   const item = (task: string, match: string): CronItem => ({
     task,
@@ -184,10 +199,12 @@ function cronItems(options: JobsOptions): CronItem[] {
     options: { backfillPeriod: parseFill(fill), jobKey: task, jobKeyMode: 'preserve_run_at', maxAttempts: 3 },
   });
   return [
-    item(TASKS.reconcile, options.cron?.reconcile ?? '*/5 * * * *'),
-    item(TASKS.staleSweep, options.cron?.staleSweep ?? '0 * * * *'),
+    item(TASKS.reconcile, options.cron?.reconcile ?? DEFAULT_CRON.reconcile),
+    item(TASKS.staleSweep, options.cron?.staleSweep ?? DEFAULT_CRON.staleSweep),
   ];
 }
+
+export const DEFAULT_CRON = { reconcile: '*/5 * * * *', staleSweep: '0 * * * *' } as const;
 
 /** graphile-worker's crontab time phrase (`30m`, `1h`, `1d4h`) in milliseconds. */
 export function parseFill(phrase: string): number {
@@ -211,6 +228,7 @@ export async function startJobs(options: JobsOptions): Promise<Jobs> {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: (options.concurrency ?? 4) + 4,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
   });
   pool.on('error', (err) => logger.warn('jobs: idle database connection failed', { error: err.message }));
   let liveness: Liveness | undefined;
@@ -226,6 +244,7 @@ export async function startJobs(options: JobsOptions): Promise<Jobs> {
     await migrateRecovery(pool);
     const live = new Liveness({
       connectionString: options.connectionString,
+      connectTimeoutMs: options.connectTimeoutMs ?? 5000,
       runner: runnerId,
       random,
       clock,
@@ -285,17 +304,17 @@ export async function startJobs(options: JobsOptions): Promise<Jobs> {
           { queueName: `timebox:${key}`, maxAttempts: 25 },
         );
       },
-      scheduleRevocation: async (grantId, at) => {
+      scheduleRevocation: async (grantId, at, data) => {
         await jobsUtils.addJob(
           TASKS.revocation,
-          { grantId },
+          { grantId, ...(data ? { data } : {}) },
           { runAt: at, jobKey: revocationKey(grantId), jobKeyMode: 'replace', maxAttempts: 25 },
         );
       },
-      scheduleReminder: async (grantId, at) => {
+      scheduleReminder: async (grantId, at, data) => {
         await jobsUtils.addJob(
           TASKS.reminder,
-          { grantId },
+          { grantId, ...(data ? { data } : {}) },
           { runAt: at, jobKey: reminderKey(grantId), jobKeyMode: 'replace', maxAttempts: 5 },
         );
       },

@@ -51,6 +51,8 @@ export function migrateRecovery(pool: pg.Pool): Promise<void> {
 
 export interface LivenessOptions {
   connectionString: string;
+  /** How long opening the session may take (default 5 s). */
+  connectTimeoutMs?: number;
   runner: string;
   random: () => number;
   clock: Clock;
@@ -85,6 +87,7 @@ export class Liveness {
       connectionString,
       application_name: `timebox-jobs ${runner}`,
       keepAlive: true,
+      connectionTimeoutMillis: this.options.connectTimeoutMs ?? 5000,
     });
     client.on('error', (err) => this.#lost(client, err));
     client.on('end', () => this.#lost(client, new Error('liveness session ended')));
