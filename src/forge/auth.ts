@@ -82,6 +82,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Need>> = {
   'DELETE /repos/{owner}/{repo}/contents/{path}': any(['contents', 'write']),
 
   'GET /repos/{owner}/{repo}/issues': any(['issues', 'read']),
+  'GET /repos/{owner}/{repo}/issues/{issue_number}': any(['issues', 'read']),
   'POST /repos/{owner}/{repo}/issues': any(['issues', 'write']),
   'PATCH /repos/{owner}/{repo}/issues/{issue_number}': any(['issues', 'write'], ['pull_requests', 'write']),
   'POST /repos/{owner}/{repo}/labels': any(['issues', 'write'], ['pull_requests', 'write']),

@@ -322,6 +322,15 @@ export class FakeGitHub {
       .then((p) => this.#state.pullIssueJson(p));
   }
 
+  /** `user` closes (or reopens) issue `number`, as `PATCH /issues/{n}` with their own token would. */
+  setIssueState(fullName: string, number: number, user: string, to: 'open' | 'closed'): JsonObject {
+    const repo = this.#state.mustRepo(fullName);
+    const issue = repo.issues.get(number);
+    if (!issue) throw new Error(`${fullName}: no issue #${number}`);
+    this.#state.editIssue(issue, user, { state: to }, repo);
+    return this.#state.issueJson(repo, issue);
+  }
+
   // ---- apps and tokens ------------------------------------------------------------------------------------
 
   /** Registers a GitHub App whose JWTs (RS256, `iss` = id) are checked against `publicKeyPem`. */

@@ -584,7 +584,7 @@ export class GitHubForge implements Forge {
       issue_number: number,
     });
     const by = data.state === 'closed' ? data.closed_by : null;
-    return by ? { login: by.login, id: by.id, type: by.type } : null;
+    return by ? { login: by.login, id: Number(by.id), type: by.type } : null;
   }
 
   async account(login: string): Promise<{ id: number; login: string } | null> {

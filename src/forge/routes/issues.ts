@@ -42,6 +42,16 @@ export function issueRoutes(on: On, { state }: Stores): void {
     return paged(ctx, items);
   });
 
+  on('GET', '/repos/{owner}/{repo}/issues/{issue_number}', async (ctx) => {
+    const repo = repoOf(ctx);
+    const number = Number(ctx.params.issue_number);
+    const issue = repo.issues.get(number);
+    if (issue) return { status: 200, body: state.issueJson(repo, issue) };
+    const pull = repo.pulls.get(number);
+    if (!pull) return NOT_FOUND;
+    return { status: 200, body: state.pullIssueJson(await state.refresh(pull)) };
+  });
+
   on('POST', '/repos/{owner}/{repo}/issues', (ctx) => {
     const repo = repoOf(ctx);
     const input = ctx.body as {
