@@ -29,12 +29,18 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Need>> = {
   'GET /app/installations': JWT,
   'POST /app/installations/{installation_id}/access_tokens': JWT,
   'GET /repos/{owner}/{repo}/installation': JWT,
+  'GET /app/hook/deliveries': JWT,
+  'GET /app/hook/deliveries/{delivery_id}': JWT,
+  'POST /app/hook/deliveries/{delivery_id}/attempts': JWT,
 
   'GET /repos/{owner}/{repo}/pulls': any(['pull_requests', 'read']),
   'GET /repos/{owner}/{repo}/pulls/{pull_number}': any(['pull_requests', 'read']),
   'GET /repos/{owner}/{repo}/pulls/{pull_number}/files': any(['pull_requests', 'read']),
   'GET /repos/{owner}/{repo}/pulls/{pull_number}/commits': any(['pull_requests', 'read']),
   'GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews': any(['pull_requests', 'read']),
+  'GET /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers': any(['pull_requests', 'read']),
+  'POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers': any(['pull_requests', 'write']),
+  'DELETE /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers': any(['pull_requests', 'write']),
 
   'GET /repos/{owner}/{repo}/git/trees/{tree_sha}': any(['contents', 'read']),
   'GET /repos/{owner}/{repo}/git/blobs/{file_sha}': any(['contents', 'read']),

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../core/clock.js';
 import { type AppConfig, AppRegistry, type Level, type Permissions } from './auth.js';
 import type { JsonObject } from './builders.js';
+import type { HookDeliveries } from './deliveries.js';
 import { githubApi } from './openapi.js';
 import {
   type PayloadOptions,
@@ -35,7 +36,7 @@ import {
   type ReviewInput,
 } from './state.js';
 import { createWebFlowKey, type WebFlowKey } from './web-flow.js';
-import { assertWebhookPayload, type Delivery, type DeliveryOptions, deliver } from './webhooks.js';
+import { assertWebhookPayload, type Delivery, type DeliveryOptions } from './webhooks.js';
 
 export type { AppConfig, Level, Permissions } from './auth.js';
 export type { JsonObject } from './builders.js';
@@ -441,7 +442,9 @@ export class FakeGitHub {
 
   /**
    * Delivers `payload` like GitHub delivers to an App's webhook URL (signed with `secret`); the payload is
-   * validated first. The installation target is the app installed on the payload's repository.
+   * validated first. The installation target is the app installed on the payload's repository. Every attempt
+   * is recorded as the App's webhook delivery (`GET /app/hook/deliveries`, `hookDeliveries`), failed ones too:
+   * a receiver that cannot be reached gives status 502 and an empty body (no rejection).
    */
   async deliver(
     url: string,
@@ -455,11 +458,29 @@ export class FakeGitHub {
     const appId = installation
       ? this.#apps.installation(Number(installation.id))?.app.identity.id
       : undefined;
-    return deliver(url, event, payload, secret, {
+    const sent = {
       targetType: 'integration',
       ...(appId !== undefined ? { targetId: appId } : {}),
       ...options,
+    };
+    const d = await this.#state.hookDeliveries.send({
+      appId: Number(sent.targetId ?? 1),
+      url,
+      event,
+      payload,
+      secret,
+      options: sent,
     });
+    return {
+      id: d.guid,
+      status: d.response.payload === null ? 502 : d.statusCode,
+      body: d.response.payload ?? '',
+    };
+  }
+
+  /** Every delivery to an App's webhook so far, and `settled()` for queued redeliveries. */
+  get hookDeliveries(): HookDeliveries {
+    return this.#state.hookDeliveries;
   }
 }
 

@@ -4,6 +4,7 @@
 
 import { buildIssue, buildLabel } from './builders/issues.js';
 import { API_URL, type JsonObject, nodeId, WEB_URL } from './builders.js';
+import { HookDeliveries } from './deliveries.js';
 import { PullStore } from './state/pulls.js';
 import type { IssueState, OpenIssueInput, PullState, RepoState, ReviewInput } from './state/types.js';
 
@@ -13,6 +14,8 @@ export * from './state/types.js';
 export class GitHubState extends PullStore {
   readonly #checkRunRepo = new Map<number, string>();
   readonly #commentRepo = new Map<number, string>();
+  /** Every delivery to an App's webhook URL (`GET /app/hook/deliveries`). */
+  readonly hookDeliveries = new HookDeliveries(this.clock, () => this.nextId());
 
   // ---- issues and labels ----------------------------------------------------------------------------------
 

@@ -25,9 +25,36 @@ export interface DeliveryOptions {
   targetType?: string;
   /** `X-GitHub-Hook-Installation-Target-ID`: the app id for an app's webhook (default 1). */
   targetId?: number | string;
+  /** `X-GitHub-Delivery` (default: a fresh UUID; a redelivery sends the original's again). */
+  guid?: string;
 }
 
-/** POST `payload` to `url` the way GitHub delivers a webhook event (no validation: see FakeGitHub.deliver). */
+/** The headers GitHub sends with a webhook delivery of `body` (already serialised). */
+export function webhookHeaders(
+  event: string,
+  guid: string,
+  body: string,
+  secret: string,
+  options: DeliveryOptions = {},
+): Record<string, string> {
+  return {
+    accept: '*/*',
+    'content-type': 'application/json',
+    'user-agent': 'GitHub-Hookshot/fake',
+    'x-github-event': event,
+    'x-github-delivery': guid,
+    'x-github-hook-id': String(options.hookId ?? 1),
+    'x-github-hook-installation-target-type': options.targetType ?? 'integration',
+    'x-github-hook-installation-target-id': String(options.targetId ?? 1),
+    'x-hub-signature': `sha1=${createHmac('sha1', secret).update(body).digest('hex')}`,
+    'x-hub-signature-256': signWebhook(secret, body),
+  };
+}
+
+/**
+ * POST `payload` to `url` the way GitHub delivers a webhook event (no validation, nothing recorded: see
+ * FakeGitHub.deliver). Rejects when the receiver cannot be reached.
+ */
 export async function deliver(
   url: string,
   event: string,
@@ -35,22 +62,11 @@ export async function deliver(
   secret: string,
   options: DeliveryOptions = {},
 ): Promise<Delivery> {
-  const id = randomUUID();
+  const id = options.guid ?? randomUUID();
   const body = JSON.stringify(payload);
   const response = await fetch(url, {
     method: 'POST',
-    headers: {
-      accept: '*/*',
-      'content-type': 'application/json',
-      'user-agent': 'GitHub-Hookshot/fake',
-      'x-github-event': event,
-      'x-github-delivery': id,
-      'x-github-hook-id': String(options.hookId ?? 1),
-      'x-github-hook-installation-target-type': options.targetType ?? 'integration',
-      'x-github-hook-installation-target-id': String(options.targetId ?? 1),
-      'x-hub-signature': `sha1=${createHmac('sha1', secret).update(body).digest('hex')}`,
-      'x-hub-signature-256': signWebhook(secret, body),
-    },
+    headers: webhookHeaders(event, id, body, secret, options),
     body,
   });
   return { id, status: response.status, body: await response.text() };

@@ -1,8 +1,20 @@
 // GitHub Apps: the app itself and its installations (JWT routes), the repositories an installation token
-// reaches, and minting installation access tokens.
+// reaches, minting installation access tokens, and the deliveries of the App's webhook (listed with GitHub's
+// cursor paging, read one by one, redelivered).
 import type { Permissions } from '../auth.js';
 import { type JsonObject, timestamp } from '../builders.js';
-import { appOf, error, NOT_FOUND, type On, paged, repoOf, type Stores } from '../router.js';
+import { deliveryItemJson, deliveryJson, type HookDelivery } from '../deliveries.js';
+import {
+  appOf,
+  type Context,
+  error,
+  NOT_FOUND,
+  type On,
+  paged,
+  type Reply,
+  repoOf,
+  type Stores,
+} from '../router.js';
 import type { RepoState } from '../state.js';
 
 export function appRoutes(on: On, { state, apps }: Stores): void {
@@ -17,6 +29,20 @@ export function appRoutes(on: On, { state, apps }: Stores): void {
       apps.installationsOf(appOf(ctx).id).map((i) => apps.installationJson(i)),
     ),
   );
+
+  on('GET', '/app/hook/deliveries', (ctx) => listDeliveries(ctx, state.hookDeliveries.ofApp(appOf(ctx).id)));
+
+  on('GET', '/app/hook/deliveries/{delivery_id}', (ctx) => {
+    const d = state.hookDeliveries.find(appOf(ctx).id, Number(ctx.params.delivery_id));
+    return d ? { status: 200, body: deliveryJson(d) } : NOT_FOUND;
+  });
+
+  on('POST', '/app/hook/deliveries/{delivery_id}/attempts', (ctx) => {
+    const d = state.hookDeliveries.find(appOf(ctx).id, Number(ctx.params.delivery_id));
+    if (!d) return NOT_FOUND;
+    state.hookDeliveries.redeliver(d);
+    return { status: 202, body: {} };
+  });
 
   on('GET', '/installation/repositories', (ctx) => {
     const p = ctx.principal;
@@ -84,4 +110,36 @@ export function appRoutes(on: On, { state, apps }: Stores): void {
       },
     };
   });
+}
+
+/**
+ * GitHub's cursor paging of deliveries, newest first: `per_page` (at most 100), `cursor` (opaque; here `v1_`
+ * and the id of the last delivery of the page before), `status` (`success`: 200-399, `failure`: 400-599), and
+ * a `Link` header with `rel="next"` while there are older deliveries.
+ */
+function listDeliveries(ctx: Context, all: HookDelivery[]): Reply {
+  const perPage = Math.min(Number(ctx.query.get('per_page') ?? 30) || 30, 100);
+  const status = ctx.query.get('status');
+  const cursor = ctx.query.get('cursor');
+  const after = cursor === null ? undefined : /^v1_(\d+)$/.exec(cursor)?.[1];
+  if (cursor !== null && after === undefined) return error(400, 'Invalid cursor');
+  const matching = all.filter(
+    (d) =>
+      status === null ||
+      (status === 'success'
+        ? d.statusCode >= 200 && d.statusCode < 400
+        : d.statusCode >= 400 && d.statusCode < 600),
+  );
+  const start = after === undefined ? 0 : matching.findIndex((d) => d.id < Number(after));
+  const rest = start < 0 ? [] : matching.slice(start);
+  const items = rest.slice(0, perPage);
+  const last = items[items.length - 1];
+  const headers: Record<string, string> = {};
+  if (last && rest.length > items.length) {
+    const next = new URL(ctx.url);
+    next.searchParams.set('per_page', String(perPage));
+    next.searchParams.set('cursor', `v1_${last.id}`);
+    headers.link = `<${next.toString()}>; rel="next"`;
+  }
+  return { status: 200, body: items.map(deliveryItemJson), headers };
 }
