@@ -31,6 +31,7 @@ type AddCommands = (program: Command, ctx: CommandContext) => void;
 const COMMANDS: readonly AddCommands[] = [
   addCheck,
   addVerify,
+  addWhatif,
   addNew,
   addStatus,
   addAudit,
@@ -115,6 +116,28 @@ function addVerify(program: Command, { io, done }: CommandContext): void {
     .action(async (opts) => {
       const { runVerify } = await import('./verify.js');
       done(await runVerify(io, opts));
+    });
+}
+
+function addWhatif(program: Command, { io, done }: CommandContext): void {
+  program
+    .command('whatif')
+    .description(
+      'replay every request in history (and the open ones) under the policies at REF and those of the working tree; list what changes',
+    )
+    .addOption(repoOption())
+    .requiredOption('--base <ref>', 'the policies in force (and the branch whose history is replayed)')
+    .option('--ref <ref>', 'replay the history of this branch instead of --base')
+    .option('--teams <file>', 'YAML map of "@org/team" to member logins')
+    .option('--at <time>', 'decide open requests at this RFC 3339 time (default: now)')
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      '\nEach merged version is decided at its merge time with the approvals Timebox recorded on its own merge commit\n(docs/whatif.md). Exit codes: 0 done (whether or not anything changes), 2 usage or configuration error.',
+    )
+    .action(async (opts) => {
+      const { runWhatif } = await import('./whatif.js');
+      done(await runWhatif(io, opts));
     });
 }
 
