@@ -61,6 +61,8 @@ export interface JobHandlers {
   reminder(grantId: string, run: RunInfo, data?: JobData): Promise<void>;
   reconcile(run: CronRunInfo): Promise<void>;
   staleSweep(run: CronRunInfo): Promise<void>;
+  /** Missed webhook deliveries redelivered (src/github/deliveries.ts); no cron task without it. */
+  deliveries?(run: CronRunInfo): Promise<void>;
 }
 
 /** Plain JSON stored with a scheduled job and handed back to its handler. */
@@ -84,7 +86,7 @@ export interface JobsOptions {
    * Cron patterns (minute resolution, UTC). Defaults: reconcile every 5 minutes, stale sweep hourly. `false`:
    * no cron on this runner (tests that must not see a periodic run).
    */
-  cron?: { reconcile?: string; staleSweep?: string } | false;
+  cron?: { reconcile?: string; staleSweep?: string; deliveries?: string } | false;
   /**
    * How long getting a database connection may take before the call fails (default 5 s): a webhook is
    * answered 503 within GitHub's 10 s when the database cannot be reached, rather than hanging.
@@ -125,6 +127,7 @@ export const TASKS = {
   reminder: 'timebox.reminder',
   reconcile: 'timebox.reconcile',
   staleSweep: 'timebox.stale-sweep',
+  deliveries: 'timebox.deliveries',
 } as const;
 
 const revocationKey = (grantId: string) => `revocation:${grantId}`;
@@ -184,6 +187,12 @@ function taskList(handlers: JobHandlers, runner: string): Record<string, Task> {
     [TASKS.reminder]: (payload, h) => handlers.reminder(grant(payload), runInfo(h, runner), data(payload)),
     [TASKS.reconcile]: (payload, h) => handlers.reconcile(cronInfo(payload, h, runner)),
     [TASKS.staleSweep]: (payload, h) => handlers.staleSweep(cronInfo(payload, h, runner)),
+    ...(handlers.deliveries
+      ? {
+          [TASKS.deliveries]: async (payload: unknown, h: JobHelpers) =>
+            handlers.deliveries?.(cronInfo(payload, h, runner)),
+        }
+      : {}),
   };
 }
 
@@ -201,10 +210,17 @@ function cronItems(options: JobsOptions): CronItem[] {
   return [
     item(TASKS.reconcile, options.cron?.reconcile ?? DEFAULT_CRON.reconcile),
     item(TASKS.staleSweep, options.cron?.staleSweep ?? DEFAULT_CRON.staleSweep),
+    ...(options.handlers.deliveries
+      ? [item(TASKS.deliveries, options.cron?.deliveries ?? DEFAULT_CRON.deliveries)]
+      : []),
   ];
 }
 
-export const DEFAULT_CRON = { reconcile: '*/5 * * * *', staleSweep: '0 * * * *' } as const;
+export const DEFAULT_CRON = {
+  reconcile: '*/5 * * * *',
+  staleSweep: '0 * * * *',
+  deliveries: '*/5 * * * *',
+} as const;
 
 /** graphile-worker's crontab time phrase (`30m`, `1h`, `1d4h`) in milliseconds. */
 export function parseFill(phrase: string): number {
