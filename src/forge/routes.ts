@@ -11,12 +11,14 @@ import { historyRoutes } from './routes/history.js';
 import { commentRoutes, issueRoutes } from './routes/issues.js';
 import { peopleRoutes } from './routes/people.js';
 import { pullReadRoutes, pullWriteRoutes } from './routes/pulls.js';
+import { reviewerRoutes } from './routes/reviewers.js';
 import type { GitHubState } from './state.js';
 
 const MODULES: readonly RouteModule[] = [
   appRoutes,
   pullReadRoutes,
   pullWriteRoutes,
+  reviewerRoutes,
   historyRoutes,
   gitReadRoutes,
   gitWriteRoutes,

@@ -3,6 +3,7 @@
 
 import { buildDiffEntry, type DiffParts } from '../builders/git.js';
 import { buildPull } from '../builders/issues.js';
+import { buildTeam } from '../builders/teams.js';
 import { API_URL, type JsonObject } from '../builders.js';
 import { RepoStore } from './repos.js';
 import {
@@ -13,7 +14,12 @@ import {
   type OpenPullInput,
   type PullRefusal,
   type PullState,
+  type RepoState,
+  type ReviewRequest,
 } from './types.js';
+
+const sameName = (list: readonly string[], name: string) =>
+  list.some((x) => x.toLowerCase() === name.toLowerCase());
 
 /** Repositories, and their pull requests. */
 export class PullStore extends RepoStore {
@@ -59,6 +65,8 @@ export class PullStore extends RepoStore {
       headSha,
       baseSha,
       reviews: [],
+      requestedUsers: [],
+      requestedTeams: [],
       changes: undefined,
     });
     return { number };
@@ -258,7 +266,7 @@ export class PullStore extends RepoStore {
       mergeCommitSha: pull.mergeCommitSha,
       mergedBy: pull.mergedBy ? this.user(pull.mergedBy) : null,
     };
-    if (!detail) return buildPull(parts);
+    if (!detail) return this.#withRequests(pull, buildPull(parts));
     const [files, commits, mergeable] = await Promise.all([
       this.#diff(pull),
       repo.git.countCommits(pull.baseSha, pull.headSha),
@@ -273,18 +281,80 @@ export class PullStore extends RepoStore {
     else if (mergeable && pull.draft) mergeableState = 'draft';
     else if (mergeable) mergeableState = 'clean';
     const issueUrl = `${API_URL}/repos/${repo.fullName}/issues/${pull.number}`;
-    return buildPull({
-      ...parts,
-      detail: {
-        commits,
-        changedFiles: files.length,
-        additions: files.reduce((n, f) => n + f.additions, 0),
-        deletions: files.reduce((n, f) => n + f.deletions, 0),
-        mergeable,
-        mergeableState,
-        comments: this.comments.filter((c) => c.issue_url === issueUrl).length,
-      },
-    });
+    return this.#withRequests(
+      pull,
+      buildPull({
+        ...parts,
+        detail: {
+          commits,
+          changedFiles: files.length,
+          additions: files.reduce((n, f) => n + f.additions, 0),
+          deletions: files.reduce((n, f) => n + f.deletions, 0),
+          mergeable,
+          mergeableState,
+          comments: this.comments.filter((c) => c.issue_url === issueUrl).length,
+        },
+      }),
+    );
+  }
+
+  // ---- review requests (routes/reviewers.ts) ----------------------------------------------------------------
+
+  /** `requested_reviewers` and `requested_teams`: the review requests still open. */
+  #withRequests(pull: PullState, json: JsonObject): JsonObject {
+    const open = this.openReviewRequests(pull);
+    json.requested_reviewers = open.users.map((login) => this.user(login));
+    json.requested_teams = open.teams.map((slug) => this.teamJson(pull.repo, slug));
+    return json;
+  }
+
+  teamJson(repo: RepoState, slug: string): JsonObject {
+    return buildTeam(repo.owner, slug);
+  }
+
+  /**
+   * The review requests not answered yet: GitHub drops a request once its user reviews, and a team's once one
+   * of its members does.
+   */
+  openReviewRequests(pull: PullState): { users: string[]; teams: string[] } {
+    const org = String(pull.repo.owner.login);
+    const reviewedSince = (after: number) =>
+      new Set(
+        pull.reviews
+          .slice(after)
+          .filter((r) => r.state !== 'PENDING')
+          .map((r) => String((r.user as JsonObject).login).toLowerCase()),
+      );
+    return {
+      users: pull.requestedUsers
+        .filter((r) => !reviewedSince(r.after).has(r.name.toLowerCase()))
+        .map((r) => r.name),
+      teams: pull.requestedTeams
+        .filter((r) => {
+          const reviewed = reviewedSince(r.after);
+          return !(this.teamMembers(org, r.name) ?? []).some((m) => reviewed.has(m.toLowerCase()));
+        })
+        .map((r) => r.name),
+    };
+  }
+
+  /** `POST …/requested_reviewers`: asking anew whoever has answered renews the request. */
+  requestReviews(pull: PullState, users: readonly string[], teams: readonly string[]): void {
+    const open = this.openReviewRequests(pull);
+    const after = pull.reviews.length;
+    const renew = (list: ReviewRequest[], openNames: string[], name: string): ReviewRequest[] =>
+      sameName(openNames, name)
+        ? list
+        : [...list.filter((r) => r.name.toLowerCase() !== name.toLowerCase()), { name, after }];
+    for (const u of users)
+      pull.requestedUsers = renew(pull.requestedUsers, open.users, String(this.user(u).login));
+    for (const t of teams) pull.requestedTeams = renew(pull.requestedTeams, open.teams, t.toLowerCase());
+  }
+
+  /** `DELETE …/requested_reviewers`. */
+  withdrawReviewRequests(pull: PullState, users: readonly string[], teams: readonly string[]): void {
+    pull.requestedUsers = pull.requestedUsers.filter((r) => !sameName(users, r.name));
+    pull.requestedTeams = pull.requestedTeams.filter((r) => !sameName(teams, r.name));
   }
 
   /** Three-dot diff: from the merge base of base and head, to head. */

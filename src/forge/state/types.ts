@@ -149,6 +149,15 @@ export interface RepoState {
   pushes: Push[];
 }
 
+/**
+ * A review request: whose (a login, a team slug), and how many reviews the pull request had when it was made.
+ * GitHub drops it once answered: by a review of that user, or for a team by one of its members.
+ */
+export interface ReviewRequest {
+  name: string;
+  after: number;
+}
+
 export interface PullState {
   repo: RepoState;
   number: number;
@@ -170,6 +179,9 @@ export interface PullState {
   headSha: string;
   baseSha: string;
   reviews: JsonObject[];
+  /** Review requests of users (logins) and teams (slugs of the repository's organization), as made. */
+  requestedUsers: ReviewRequest[];
+  requestedTeams: ReviewRequest[];
   /** `changes` of the last edit, for `pull_request.edited` payloads. */
   changes: JsonObject | undefined;
 }
