@@ -68,6 +68,8 @@ export interface BenchOptions {
   rounds: number;
   keep: boolean;
   dist: boolean;
+  /** Worker threads for the (B) rows; undefined: as many as `timebox check` chooses on this machine. */
+  workers: number | undefined;
 }
 
 export function readOptions(argv: string[]): BenchOptions {
@@ -79,18 +81,20 @@ export function readOptions(argv: string[]): BenchOptions {
       rounds: { type: 'string', default: '5' },
       keep: { type: 'boolean', default: false },
       dist: { type: 'boolean', default: false },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
     lib.exitWithUsage(
-      'usage: npm run bench -- [--files N] [--rules N] [--rounds N] [--keep] [--dist]\n' +
+      'usage: npm run bench -- [--files N] [--rules N] [--rounds N] [--keep] [--dist] [--workers N]\n' +
         '  --files   request files to generate (default 10000)\n' +
         '  --rules   policy rules to generate (default 1000; resources = rules / 5)\n' +
         '  --rounds  measured rounds after one warm-up round (default 5; the median is reported)\n' +
         '  --keep    keep the generated repo and print its path\n' +
-        '  --dist    measure the compiled dist/ (run `npm run build` first) instead of src/ through tsx\n',
+        '  --dist    measure the compiled dist/ (run `npm run build` first) instead of src/ through tsx\n' +
+        '  --workers worker threads for check (default: what timebox check picks for this machine now)\n',
     );
   }
   return {
@@ -99,6 +103,7 @@ export function readOptions(argv: string[]): BenchOptions {
     rounds: lib.wholeNumber('rounds', values.rounds, 1),
     keep: values.keep,
     dist: values.dist,
+    workers: values.workers === undefined ? undefined : lib.wholeNumber('workers', values.workers, 0),
   };
 }
 
@@ -648,10 +653,10 @@ export async function main(argv: string[]): Promise<void> {
       const measure = lib.measurer(gc, round);
       floorParsed = await measure(times.floor, () => floor(repo.root, 'sync'));
       await measure(times.floorAsync, () => floor(repo.root, 'async'));
-      json = await measure(times.json, () => check(tb, repo, true));
+      json = await measure(times.json, () => check(tb, repo, true, opts.workers));
       const alone = await measure(times.jsonAlone, () => check(tb, repo, true, 0));
       if (alone.output !== json.output) throw new Error('check printed other results without worker threads');
-      human = await measure(times.human, () => check(tb, repo, false));
+      human = await measure(times.human, () => check(tb, repo, false, opts.workers));
       ruleCount = await measure(times.policies, () => loadPolicies(tb, repo));
       await measure(times.parseMem, () => parseAll(mem.texts));
       await measure(times.checkMem, () => checkInMemory(tb, mem));
@@ -672,7 +677,7 @@ export async function main(argv: string[]): Promise<void> {
       [
         '(B) check --json (runCheck)',
         ms(m.json),
-        `${perFile(m.json, n)}; ${tb.chunks.workersFor(n)} worker thread(s) beside the main one`,
+        `${perFile(m.json, n)}; ${opts.workers ?? tb.chunks.workersFor(n)} worker thread(s) beside the main one`,
       ],
       ['(B1) check --json, main thread only', ms(m.jsonAlone), `${perFile(m.jsonAlone, n)} (workers: 0)`],
       ['(B) check, human output', ms(m.human), perFile(m.human, n)],

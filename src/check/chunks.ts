@@ -16,14 +16,22 @@ export const PARALLEL_FROM = 400;
 
 /**
  * Worker threads for `files` request files on this machine: one per other idle core, none for a small set.
- * A worker first loads the modules and the policies again and runs cold (unoptimised) code, about half a
- * second of CPU: on a machine whose cores are busy (load average at or above the cores but one) it gets no
- * core of its own and only slows the check down (measured: 1.9x the floor alone, 2.9x with one worker).
+ * A worker loads the modules and the policies again and runs cold (unoptimised) code, about half a second
+ * of CPU: on a machine whose cores are busy it gets no core of its own and only slows the check down
+ * (measured: 1.9x the floor alone, 2.9x with one worker). `load` is the one-minute load average; the part
+ * of it this process caused itself (a long-running caller such as a benchmark) is not someone else's.
  */
-export function workersFor(files: number, load = loadavg()[0] ?? 0): number {
+export function workersFor(files: number, load = loadavg()[0] ?? 0, own = ownLoad()): number {
   if (files < PARALLEL_FROM) return 0;
-  const idle = Math.floor(availableParallelism() - 1 - load);
+  const others = Math.max(0, load - own);
+  const idle = Math.round(availableParallelism() - 1 - others);
   return Math.max(0, Math.min(idle, Math.floor(files / PARALLEL_FROM), 7));
+}
+
+/** Roughly what this process adds to the one-minute load average: its CPU time over the last minute, at most 1. */
+function ownLoad(): number {
+  const { user, system } = process.cpuUsage();
+  return Math.min(1, (user + system) / 60e6);
 }
 
 /** What every thread needs to decide any chunk: plain data, cloned into each worker. */

@@ -33,9 +33,109 @@ function startWorker(url: URL, workerData: WorkerData): Worker {
 }
 
 /**
- * Decides every file of `job` with `workers` worker threads beside the main thread. `repo` is the access
- * repo the main thread loaded from `job.root`. The options are for tests: a worker that fails, and workers
- * that decide every file (the main thread takes no part), so that a test sees their decisions for certain.
+ * Worker threads of one `check`, started before the main thread loads the policies, so that they load them
+ * at the same time on the other cores; `run` then hands them the job. `stop` ends threads never given one.
+ */
+export class CheckThreads {
+  private readonly next = new SharedArrayBuffer(4);
+  private readonly threads: Worker[];
+  private results: ChunkResult[] = [];
+  private readonly finished: Promise<void>[];
+  private stopped = false;
+
+  private constructor(root: string, workerUrl: URL, workers: number) {
+    const data: WorkerData = { root, next: this.next };
+    this.threads = Array.from({ length: workers }, () => startWorker(workerUrl, data));
+    this.finished = this.threads.map(
+      (w, i) =>
+        new Promise<void>((resolve, reject) => {
+          let done = false;
+          w.on('message', (m: ChunkResult | 'done') => {
+            if (m !== 'done') this.results[m.chunk] = m;
+            else {
+              done = true;
+              resolve();
+            }
+          });
+          w.on('error', (err) =>
+            reject(
+              new Error(`check: worker thread ${i + 1} of ${workers} failed: ${err.message}`, { cause: err }),
+            ),
+          );
+          w.on('exit', (code) => {
+            if (done || this.stopped) resolve();
+            else
+              reject(
+                new Error(
+                  `check: worker thread ${i + 1} of ${workers} stopped (exit code ${code}) before its files were decided`,
+                ),
+              );
+          });
+        }),
+    );
+    // A failure is reported by `run`; threads stopped unused report nothing.
+    for (const f of this.finished) f.catch(() => {});
+  }
+
+  /** Starts `workers` threads that load the access repo at `root`; `workerUrl` is for tests. */
+  static start(
+    root: string,
+    workers: number,
+    { workerUrl = WORKER }: { workerUrl?: URL } = {},
+  ): CheckThreads {
+    return new CheckThreads(root, workerUrl, workers);
+  }
+
+  get size(): number {
+    return this.threads.length;
+  }
+
+  /** Ends the threads without their results (the check needed none, or failed before `run`). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.threads.map((w) => w.terminate()));
+  }
+
+  /**
+   * Decides every file of `job` with these threads and, unless `mainThread` is false (tests: the workers
+   * decide every file, so that a test sees their decisions for certain), the main thread. `repo` is the
+   * access repo the main thread loaded from `job.root`.
+   */
+  async run(job: FilesJob, repo: AccessRepo, { mainThread = true } = {}): Promise<ParallelOutcome> {
+    const chunks = chunkCount(job);
+    const counter = new Int32Array(this.next);
+    this.results = new Array(chunks);
+    for (const w of this.threads) w.postMessage(job);
+    // The first failure is the answer; the other workers are stopped rather than left running.
+    const all = Promise.all(this.finished).catch(async (err: unknown) => {
+      await this.stop();
+      throw err;
+    });
+    try {
+      if (mainThread) {
+        for (let c = Atomics.add(counter, 0, 1); c < chunks; c = Atomics.add(counter, 0, 1)) {
+          this.results[c] = decideChunk(job, repo, c);
+        }
+      }
+    } catch (err) {
+      // Stop the workers before reporting the main thread's own failure.
+      Atomics.store(counter, 0, chunks);
+      await Promise.allSettled([all]);
+      throw err;
+    }
+    await all;
+    const decisions: Decision[] = [];
+    for (const r of this.results) {
+      if (!r) throw new Error('check: a chunk of request files was never decided');
+      if (r.failure) return { ok: false, failure: r.failure };
+      decisions.push(...r.decisions);
+    }
+    return { ok: true, decisions };
+  }
+}
+
+/**
+ * Decides every file of `job` with `workers` worker threads beside the main thread (see `CheckThreads`).
  */
 export async function decideInParallel(
   job: FilesJob,
@@ -43,62 +143,5 @@ export async function decideInParallel(
   workers: number,
   { workerUrl = WORKER, mainThread = true }: { workerUrl?: URL; mainThread?: boolean } = {},
 ): Promise<ParallelOutcome> {
-  const chunks = chunkCount(job);
-  const next = new SharedArrayBuffer(4);
-  const counter = new Int32Array(next);
-  const results: ChunkResult[] = new Array(chunks);
-  const data: WorkerData = { job, next };
-  const threads = Array.from({ length: workers }, () => startWorker(workerUrl, data));
-  const finished = threads.map(
-    (w, i) =>
-      new Promise<void>((resolve, reject) => {
-        let done = false;
-        w.on('message', (m: ChunkResult | 'done') => {
-          if (m !== 'done') results[m.chunk] = m;
-          else {
-            done = true;
-            resolve();
-          }
-        });
-        w.on('error', (err) =>
-          reject(
-            new Error(`check: worker thread ${i + 1} of ${workers} failed: ${err.message}`, { cause: err }),
-          ),
-        );
-        w.on('exit', (code) => {
-          if (done) resolve();
-          else
-            reject(
-              new Error(
-                `check: worker thread ${i + 1} of ${workers} stopped (exit code ${code}) before its files were decided`,
-              ),
-            );
-        });
-      }),
-  );
-  // The first failure is the answer; the other workers are stopped rather than left running.
-  const all = Promise.all(finished).catch(async (err: unknown) => {
-    await Promise.all(threads.map((w) => w.terminate()));
-    throw err;
-  });
-  try {
-    if (mainThread) {
-      for (let c = Atomics.add(counter, 0, 1); c < chunks; c = Atomics.add(counter, 0, 1)) {
-        results[c] = decideChunk(job, repo, c);
-      }
-    }
-  } catch (err) {
-    // Stop the workers before reporting the main thread's own failure.
-    Atomics.store(counter, 0, chunks);
-    await Promise.allSettled([all]);
-    throw err;
-  }
-  await all;
-  const decisions: Decision[] = [];
-  for (const r of results) {
-    if (!r) throw new Error('check: a chunk of request files was never decided');
-    if (r.failure) return { ok: false, failure: r.failure };
-    decisions.push(...r.decisions);
-  }
-  return { ok: true, decisions };
+  return CheckThreads.start(job.root, workers, { workerUrl }).run(job, repo, { mainThread });
 }

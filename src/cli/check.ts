@@ -1,9 +1,10 @@
 // `timebox check`: decide request files offline, from the working tree or against a base revision.
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { type FilesJob, readRequestFile, workersFor } from '../check/chunks.js';
+import type { CheckThreads } from '../check/parallel.js';
 import { type CheckInput, decideAll } from '../core/decide.js';
-import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
-import type { AccessRepo } from '../repo/access-repo.js';
+import type { ChangedRequestFile, Config, Decision, PullFacts } from '../core/model.js';
+import { type AccessRepo, loadConfig } from '../repo/access-repo.js';
 import { changedSince, gitRevision, type RepoSource, workingTree } from '../repo/source.js';
 import { type Io, loadRepoOrFail, loadTeams, offlinePull, parseAt, parseList, repoRoot } from './context.js';
 import { EXIT, UsageError } from './errors.js';
@@ -40,7 +41,7 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
   let changed: ChangedRequestFile[];
   let changedPaths: string[] = [];
   /** Set when the files are many: they are read and decided by every core (src/check/parallel.ts). */
-  let parallel: { paths: string[]; workers: number } | null = null;
+  let parallel: { paths: string[]; threads: CheckThreads } | null = null;
   const tree = workingTree(root);
   if (opts.base) {
     const base = await gitRevision(root, opts.base);
@@ -68,10 +69,21 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
       `policies and CODEOWNERS from ${base.label}; ${changed.length} request file(s) changed since it\n`,
     );
   } else {
-    repo = await loadRepoOrFail(io, tree);
-    const paths = await requestPaths(io, root, tree, repo, files);
+    // The files are listed first (timebox.yaml alone says where), so that worker threads, when the files
+    // are many, load the policies on the other cores while this thread loads them too.
+    const { config } = await loadConfig(tree);
+    const paths = await requestPaths(io, root, tree, config, files);
     const workers = opts.pullRequest ? 0 : (opts.workers ?? workersFor(paths.length));
-    if (workers > 0) parallel = { paths, workers };
+    if (workers > 0) {
+      const { CheckThreads } = await import('../check/parallel.js');
+      parallel = { paths, threads: CheckThreads.start(root, workers) };
+    }
+    try {
+      repo = await loadRepoOrFail(io, tree);
+    } catch (err) {
+      await parallel?.threads.stop();
+      throw err;
+    }
     changed = parallel ? [] : readRequestFiles(root, paths);
   }
 
@@ -89,7 +101,7 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
     ? await decideFilesInParallel(
         { root, paths: parallel.paths, changedPaths, pull, atMs: at.getTime() },
         repo,
-        parallel.workers,
+        parallel.threads,
       )
     : decideAll(input);
   if (io.env.GITHUB_ACTIONS === 'true') {
@@ -130,12 +142,12 @@ async function requestPaths(
   io: Io,
   root: string,
   tree: RepoSource,
-  repo: AccessRepo,
+  config: Config,
   files: string[],
 ): Promise<string[]> {
   return files.length > 0
     ? files.map((f) => toRepoPath(root, resolve(io.cwd, f), f))
-    : (await tree.list(repo.config.paths.requests)).filter((p) => p.endsWith('.yaml') || p.endsWith('.yml'));
+    : (await tree.list(config.paths.requests)).filter((p) => p.endsWith('.yaml') || p.endsWith('.yml'));
 }
 
 /** The files as they are in the working tree, each as added; the first that cannot be read is a usage error. */
@@ -153,9 +165,12 @@ const unreadable = (path: string, code: string) =>
   new UsageError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code}`);
 
 /** The files of `job` read and decided by `workers` worker threads and this one, in the order of the files. */
-async function decideFilesInParallel(job: FilesJob, repo: AccessRepo, workers: number): Promise<Decision[]> {
-  const { decideInParallel } = await import('../check/parallel.js');
-  const outcome = await decideInParallel(job, repo, workers);
+async function decideFilesInParallel(
+  job: FilesJob,
+  repo: AccessRepo,
+  threads: CheckThreads,
+): Promise<Decision[]> {
+  const outcome = await threads.run(job, repo);
   if (!outcome.ok) throw unreadable(outcome.failure.path, outcome.failure.code);
   return outcome.decisions;
 }

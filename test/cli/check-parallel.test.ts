@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { type FilesJob, workersFor } from '../../src/check/chunks.js';
-import { decideInParallel } from '../../src/check/parallel.js';
+import { CheckThreads, decideInParallel } from '../../src/check/parallel.js';
 import { runCheck } from '../../src/cli/check.js';
 import { offlinePull } from '../../src/cli/context.js';
 import type { Io } from '../../src/cli/io.js';
@@ -145,12 +145,35 @@ describe('check with worker threads', () => {
     );
   }, 60_000);
 
+  it('stops the threads it started early when the policies turn out to be broken', async () => {
+    const dir = manyRequests();
+    write(dir, 'policies/broken.yaml', 'rules: [\n');
+    await expect(check(dir, 2, true)).rejects.toThrow("the access repo's configuration is invalid");
+    // Threads started and stopped before any job: stopping resolves and reports no failure.
+    const threads = CheckThreads.start(dir, 2);
+    expect(threads.size).toBe(2);
+    await threads.stop();
+  }, 60_000);
+
+  it('threads started before the main thread has loaded the policies decide as it does', async () => {
+    const dir = manyRequests();
+    const threads = CheckThreads.start(dir, 2);
+    const repo = await loadAccessRepo(workingTree(dir));
+    const byWorkers = await threads.run(jobOf(dir), repo, { mainThread: false });
+    const alone = await decideInParallel(jobOf(dir), repo, 0);
+    expect(byWorkers.ok && byWorkers.decisions.length).toBe(FILES);
+    expect(JSON.stringify(byWorkers)).toBe(JSON.stringify(alone));
+  }, 60_000);
+
   it('uses workers only for a large set, and only on idle cores', () => {
+    // The load a long-running caller caused itself leaves the other cores idle.
+    expect(workersFor(100_000, 1, 1)).toBe(Math.min(availableParallelism() - 1, 7));
+    expect(workersFor(100_000, availableParallelism(), 0)).toBe(0);
     expect(workersFor(10)).toBe(0);
     expect(workersFor(399)).toBe(0);
     expect(workersFor(100_000, 0)).toBeLessThanOrEqual(7);
     expect(workersFor(100_000, 0)).toBeGreaterThanOrEqual(Math.min(availableParallelism() - 1, 7));
     // A busy machine has no core to give: a worker would only compete with the main thread.
-    expect(workersFor(100_000, availableParallelism())).toBe(0);
+    expect(workersFor(100_000, availableParallelism() + 1)).toBe(0);
   });
 });
