@@ -115,7 +115,7 @@ const GLOSSARY: [term: string, meaning: string][] = [
   ],
   [
     'approved',
-    'A reviewer whose approval satisfied the policy, as Timebox named them when it merged. An approval with no actor is one that a commit Timebox did not make claimed: it is not believed.',
+    'A reviewer whose approval satisfied the policy, as Timebox named them when it merged. An approval with no actor is one that a commit Timebox did not make claimed: it is not believed. An approval "on call in <schedule>" is a step filled because the requester was on call: the schedule and the shift are named.',
   ],
   ['granted', 'Access began: when the request was merged onto the default branch, or at its later start.'],
   [
@@ -131,6 +131,18 @@ const GLOSSARY: [term: string, meaning: string][] = [
     'The request file was removed. Before the expiry this is an early revocation and access ended then; after it, it is the revert Timebox made once it had revoked the expired access (with what the session did).',
   ],
   ['expired', 'The grant reached its expiry (expires_at).'],
+  [
+    'break_glass',
+    'An emergency request approved before its approvals, under a rule with break_glass: the approvals it lacked had to ratify it on the merged pull request by the time shown ("ratify by").',
+  ],
+  [
+    'ratified',
+    'A break-glass access ratified: one event per reviewer whose approval on the merged pull request counted, at the time the last of them approved.',
+  ],
+  [
+    'unratified',
+    "A break-glass access not ratified by its deadline: revoked if still running, a timebox-alarm issue opened, and the requester's next emergency request denied until a code owner of the policies closes it.",
+  ],
   ['active / scheduled', 'Running when this page was generated / approved, with a start still to come.'],
   [
     'actor',

@@ -1,6 +1,15 @@
 // The ledger: who had what access when, folded from the first-parent history of the default branch.
 // Pure: commits in (oldest first), grants, events and notes out. Reading git is the adapter's job.
 import { isRequestPath, parseRequest, requestWindow } from './decide.js';
+import {
+  GLASS_TRAILERS,
+  type GlassEvent,
+  type GrantGlass,
+  glassEvents,
+  marksOf,
+  type OnCallMark,
+  settleGlass,
+} from './glass-trailers.js';
 import type { AccessRequest, Config } from './model.js';
 import {
   type CommitSignature,
@@ -19,6 +28,7 @@ export const TRAILERS = {
   pullRequest: 'Timebox-Pull-Request',
   reason: 'Timebox-Revocation-Reason',
   activity: 'Timebox-Activity',
+  ...GLASS_TRAILERS,
 } as const;
 
 export type ChangeStatus = 'added' | 'modified' | 'removed';
@@ -107,9 +117,20 @@ export interface Grant {
   activity?: string;
   /** `Timebox-*` trailers of the granting commit that were ignored: Timebox did not make that commit. */
   ignored_trailers?: string[];
+  /** Approved by break-glass (`Timebox-Break-Glass`), and how its ratification was settled, once it was. */
+  break_glass?: GrantGlass;
+  /** Approval steps filled because the requester was on call (`Timebox-On-Call`). */
+  on_call?: OnCallMark[];
 }
 
-export type EventType = 'requested' | 'approved' | 'granted' | 'extended' | 'revoked' | 'expired';
+export type EventType =
+  | 'requested'
+  | 'approved'
+  | 'granted'
+  | 'extended'
+  | 'revoked'
+  | 'expired'
+  | GlassEvent;
 
 export interface LedgerEvent {
   time: string;
@@ -286,6 +307,7 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
         // Who brought it onto the branch: the merge's author is the account that merged (GitHub commits as itself).
         granted_by: actorOf(commit.author),
         ...(ignored.length > 0 ? { ignored_trailers: ignored } : {}),
+        ...marksOf(commit, change.path),
       };
       grants.push(grant);
       open.set(change.path, { grant, ...window });
@@ -312,6 +334,7 @@ function closeGrant(
   const o = open.get(file);
   if (!o) return;
   open.delete(file);
+  if (how === 'revoked') settleGlass(o.grant, commit);
   if (atMs >= o.expiresMs) {
     // It had already expired; the removal is the revert that records the revocation (who carried it out,
     // when, and the activity), after the expiry that ended the access.
@@ -452,6 +475,13 @@ function eventsOf(grants: Grant[], nowMs: number): LedgerEvent[] {
       }),
     );
     for (const approver of g.approvers) events.push(ev(g, g.merged_at, 'approved', approver, g.commit));
+    for (const c of g.on_call ?? []) {
+      const reason = `on call in ${c.schedule}, shift ${c.from} to ${c.to}${c.layer ? ` (${c.layer})` : ''}`;
+      events.push(ev(g, g.merged_at, 'approved', c.login, g.commit, { reason }));
+    }
+    glassEvents(g, nowMs, (time, type, actor, commit, reason) =>
+      events.push(ev(g, time, type, actor, commit, { reason })),
+    );
     if (g.approvers.length === 0 && g.ignored_trailers?.includes(TRAILERS.approvedBy)) {
       // The commit named approvers, but Timebox did not make it: who approved is not known.
       events.push(
@@ -492,7 +522,16 @@ function eventsOf(grants: Grant[], nowMs: number): LedgerEvent[] {
 }
 
 // At the same instant, an expiry comes before the revocation that carried it out.
-const ORDER: EventType[] = ['requested', 'approved', 'granted', 'extended', 'expired', 'revoked'];
+const ORDER: EventType[] = [
+  'requested',
+  'approved',
+  'break_glass',
+  'granted',
+  'extended',
+  'ratified',
+  'expired',
+];
+ORDER.push('unratified', 'revoked');
 const order = (t: EventType) => ORDER.indexOf(t);
 
 function minIso(a: string, b: string): string {

@@ -1,5 +1,6 @@
 // The commit messages Timebox writes when it merges a request and when it reverts one: a title, a short
 // body, and git trailers the ledger reads back (docs/audit.md). Pure: text in, text out.
+import { type GlassMark, glassTrailer, onCallTrailer } from './glass-trailers.js';
 import { TRAILERS } from './ledger.js';
 import type { Decision } from './model.js';
 
@@ -51,6 +52,17 @@ export function mergeMessage(input: MergeInput): CommitMessage {
     [TRAILERS.requestedBy, input.author],
     [TRAILERS.approvedBy, [...approvers].sort().join(', ')],
     ...grants.flatMap((d): [string, string][] => (d.window ? [[TRAILERS.expires, d.window.expires_at]] : [])),
+    ...grants.flatMap((d): [string, string][] => {
+      const bg = d.break_glass;
+      return bg
+        ? [[TRAILERS.breakGlass, glassTrailer({ file: d.file, rule: bg.rule, ratify_by: bg.ratify_by })]]
+        : [];
+    }),
+    ...grants.flatMap((d) =>
+      (d.approvals?.steps ?? []).flatMap((s): [string, string][] =>
+        s.filled ? [[TRAILERS.onCall, onCallTrailer(s.filled)]] : [],
+      ),
+    ),
     [TRAILERS.pullRequest, String(input.pull)],
   ];
   const summary = grants
@@ -73,6 +85,8 @@ export interface RevertInput {
   activity?: string;
   /** The pull request that granted it, when known. */
   pull?: number;
+  /** A break-glass grant: how its ratification was settled (the audit's `ratified` / `unratified`). */
+  glass?: GlassMark & ({ ratified: { by: string[]; at: string } } | { unratified: true });
 }
 
 /** The commit that removes a request file once its access has been revoked. */
@@ -84,6 +98,15 @@ export function revertMessage(input: RevertInput): CommitMessage {
       [TRAILERS.reason, input.reason],
       [TRAILERS.activity, input.activity ?? ''],
       [TRAILERS.pullRequest, input.pull === undefined ? '' : String(input.pull)],
+      ...glassLines(input.glass),
     ])}\n`,
   };
+}
+
+function glassLines(g: RevertInput['glass']): [string, string][] {
+  if (!g) return [];
+  const mark: [string, string] = [TRAILERS.breakGlass, glassTrailer(g)];
+  if ('ratified' in g)
+    return [mark, [TRAILERS.ratifiedBy, g.ratified.by.join(', ')], [TRAILERS.ratifiedAt, g.ratified.at]];
+  return [mark, [TRAILERS.unratified, g.ratify_by]];
 }
