@@ -12,7 +12,14 @@ import type { Forge } from '../engine/forge.js';
 import type { Notice } from '../engine/notices/notice.js';
 import type { Notifier } from '../engine/notices/notifier.js';
 import { createChannelRouter } from './config.js';
-import { SentEvents, toChannelMessages } from './notices.js';
+import {
+  type NoticeContext,
+  RequestMemory,
+  type RequestRef,
+  SentEvents,
+  toChannelMessages,
+  unresolvedFile,
+} from './notices.js';
 import type { ChannelLogger, ChannelRouter, ChannelRouterOptions } from './router.js';
 import { describe } from './router.js';
 
@@ -41,6 +48,8 @@ interface RepoState {
   checkedAt: number;
   router?: ChannelRouter;
   sent: SentEvents;
+  /** The request each file was last seen as. */
+  requests: RequestMemory;
   /** The notices of this repository, handled one after the other. */
   chain: Promise<void>;
   /** Notices queued or being handled. */
@@ -114,15 +123,23 @@ export class RepoChannels implements Notifier {
   }
 
   #queue(forge: Forge, notice: Notice): void {
-    const messages = toChannelMessages(notice, { repo: fullName(forge), ...this.#webUrl() });
-    if (messages.length === 0 || this.#closed) return;
+    const ctx: NoticeContext = { repo: fullName(forge), ...this.#webUrl() };
+    if (this.#closed || toChannelMessages(notice, ctx).length === 0) return;
     const state = this.#state(forge);
+    state.requests.learn(notice, ctx);
     state.pending++;
     state.chain = state.chain
       .then(async () => {
         const router = await this.#router(forge, state, notice);
         if (!router) return;
-        for (const m of messages) if (state.sent.fresh(m)) router.dispatch(m);
+        const file = unresolvedFile(notice);
+        const read =
+          file === undefined || state.requests.get(file)
+            ? undefined
+            : await this.#readRequest(forge, state, notice, file);
+        const request = (f: string) => (f === file && read ? read : state.requests.get(f));
+        for (const m of toChannelMessages(notice, { ...ctx, request }))
+          if (state.sent.fresh(m)) router.dispatch(m);
       })
       .catch((error: unknown) =>
         this.#o.logger.error(
@@ -142,12 +159,50 @@ export class RepoChannels implements Notifier {
       state = {
         checkedAt: Number.NEGATIVE_INFINITY,
         sent: new SentEvents(),
+        requests: new RequestMemory(),
         chain: Promise.resolve(),
         pending: 0,
       };
       this.#repos.set(key, state);
     }
     return state;
+  }
+
+  /**
+   * The request `file` was, read from the forge when this process has not seen it (a restart): for a revert, at
+   * the revert pull request's base (where the file still was); otherwise on the default branch. Its request
+   * pull request is not known then, so Slack posts a new message rather than editing the old one.
+   */
+  async #readRequest(
+    forge: Forge,
+    state: RepoState,
+    notice: Notice,
+    file: string,
+  ): Promise<RequestRef | undefined> {
+    try {
+      const ref = notice.kind === 'reverted' ? (await forge.pull(notice.pull)).base.sha : state.ref;
+      if (!ref) return undefined;
+      const blob = await forge.blobAt(file, ref);
+      if (blob === null) return undefined;
+      const loaded = loadYaml(await forge.readBlob(blob, file), { scalars: 'strings' });
+      const v = loaded.value as Record<string, unknown> | null;
+      const str = (k: string) => (v && typeof v === 'object' && typeof v[k] === 'string' ? v[k] : '');
+      if (!str('resource')) return undefined;
+      const found: RequestRef = {
+        key: `${fullName(forge)}:${file}`,
+        resource: str('resource'),
+        requester: str('requester'),
+        role: str('role'),
+      };
+      state.requests.set(file, found);
+      return found;
+    } catch (error) {
+      this.#o.logger.warn(
+        { repo: fullName(forge), file, error: describe(error) },
+        'cannot read the request a notice is about; routed without its resource',
+      );
+      return undefined;
+    }
   }
 
   /** The repository's router, rebuilt when its timebox.yaml changed (looked at once per `configTtlMs`). */

@@ -50,6 +50,9 @@ interface Job {
   id: string;
 }
 
+/** The one event every route hears, whatever its `resources:` and `events:`. */
+export const EVERYWHERE: NotifyEvent = 'break_glass';
+
 const GLOB_OPTIONS = { dot: true, nonegate: true, nocomment: true } as const;
 
 export class ChannelRouter {
@@ -75,10 +78,18 @@ export class ChannelRouter {
     }));
   }
 
-  /** The channels `message` is routed to (each once, even when several entries select it). */
+  /**
+   * The channels `message` is routed to (each once, even when several entries select it). A break-glass goes
+   * to every channel whatever its filters (SPEC "Break-glass": every configured notifier is alerted at once).
+   */
   channelsFor(message: Pick<ChannelMessage, 'resource' | 'event'>): Channel[] {
     const chosen = new Map<string, Channel>();
+    const everywhere = message.event === EVERYWHERE;
     for (const r of this.#routes) {
+      if (everywhere) {
+        if (!chosen.has(r.channel.id)) chosen.set(r.channel.id, r.channel);
+        continue;
+      }
       if (r.events && !r.events.has(message.event)) continue;
       if (r.resources && !r.resources.some((g) => g.match(message.resource))) continue;
       if (!chosen.has(r.channel.id)) chosen.set(r.channel.id, r.channel);

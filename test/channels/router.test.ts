@@ -82,12 +82,29 @@ describe('routing', () => {
       { channel: breakGlass, events: ['break_glass', 'unratified'], resources: ['prod-*', 'billing'] },
     ]);
     expect(notifier.dispatch(message('granted'))).toBe(2);
-    expect(notifier.dispatch(message('break_glass', { resource: 'billing' }))).toBe(2);
+    expect(notifier.dispatch(message('unratified', { resource: 'billing' }))).toBe(2);
     expect(notifier.dispatch(message('opened', { resource: 'staging-cache' }))).toBe(1);
     await notifier.drain();
     expect(prod.delivered.map((m) => m.event)).toEqual(['granted']);
     expect(breakGlass.delivered.map((m) => m.resource)).toEqual(['billing']);
     expect(all.delivered).toHaveLength(3);
+  });
+
+  it('alerts every channel of a break-glass at once, whatever its resources: and events:', async () => {
+    const prod = new InstantChannel('prod');
+    const grants = new InstantChannel('grants');
+    const other = new InstantChannel('other');
+    const { notifier } = setup([
+      { channel: prod, resources: ['prod-*'] },
+      { channel: grants, events: ['granted', 'expired'] },
+      { channel: other, resources: ['staging-*'], events: ['opened'] },
+    ]);
+    expect(notifier.dispatch(message('break_glass', { resource: 'billing' }))).toBe(3);
+    // Only break_glass: the other alarms follow the filters.
+    expect(notifier.dispatch(message('unratified', { resource: 'billing' }))).toBe(0);
+    expect(notifier.dispatch(message('revocation_failing', { resource: 'billing' }))).toBe(0);
+    await notifier.drain();
+    for (const c of [prod, grants, other]) expect(c.delivered.map((m) => m.event)).toEqual(['break_glass']);
   });
 
   it('routes nothing when nothing matches', async () => {
