@@ -17,6 +17,7 @@ import type {
   ProviderTarget,
   RevokeOutcome,
 } from '../types.js';
+import { captureActivity } from './activity.js';
 import {
   checkedUser,
   grantStatements,
@@ -260,6 +261,8 @@ function target(
       for (const host of hosts) await pool.query('ALTER USER ?@? ACCOUNT LOCK', [user, host]);
       const open = await processes(user);
       for (const id of open) await pool.query(`KILL CONNECTION ${Number(id)}`).catch(() => {});
+      // What the account did, once its connections are ended (their statements are counted) and before it is dropped.
+      const activity = hosts.length > 0 ? await captureActivity(pool, user).catch(() => null) : null;
       for (const host of hosts) await pool.query('DROP USER IF EXISTS ?@?', [user, host]);
       await pool.query(`DROP EVENT IF EXISTS ${META_DB}.${eventName(user)}`);
       const [leftRows] = await pool.query('SELECT 1 FROM mysql.user WHERE User = ?', [user]);
@@ -270,7 +273,7 @@ function target(
           `revoking ${user} is not verified: ${left} account(s) and ${sessions} connection(s) left`,
         );
       await pool.query(`DELETE FROM ${META_DB}.grants WHERE user = ?`, [user]);
-      return { principal: user, sessionsEnded: open.length, activity: null };
+      return { principal: user, sessionsEnded: open.length, activity };
     },
 
     async close() {
