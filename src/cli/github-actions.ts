@@ -5,7 +5,7 @@ import { appendFile, readFile } from 'node:fs/promises';
 import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
 import type { KnownPush } from '../engine/facts.js';
 import type { ForgePull } from '../engine/forge.js';
-import { gatherFacts, referencedTeams } from '../engine/gather.js';
+import { asksEmergency, gatherFacts, referencedTeams } from '../engine/gather.js';
 import { summaryText } from '../engine/notices/render.js';
 import { statusOf, tokenClient } from '../github/client.js';
 import { githubEnv, parseRepoName } from '../github/env.js';
@@ -88,7 +88,10 @@ export async function pullFromApi(
     changed.map((c) => c.path),
   ).filter((t) => !(t in offlineTeams));
   const latestPush = await eventPush(io, n);
-  const { facts, problems } = await gatherFacts(forge, pull, wanted, latestPush ? { latestPush } : {});
+  const { facts, problems } = await gatherFacts(forge, pull, wanted, {
+    ...(latestPush ? { latestPush } : {}),
+    emergency: asksEmergency(changed, repo.config),
+  });
   for (const p of problems) io.stderr(`warning: ${p.message}\n`);
   if (headSha && headSha !== pull.head.sha) {
     io.stderr(

@@ -6,6 +6,7 @@ import { parseRequest } from '../core/decide.js';
 import type { ChangedRequestFile, Config, Permission, Policies, PullFacts } from '../core/model.js';
 import { compileGlob } from '../core/policy.js';
 import type { RepoSource } from '../repo/source.js';
+import { unratifiedAlarms } from './break-glass-alarms.js';
 import { type PathChange, type RequestChanges, requestChanges } from './changes.js';
 import { type ApiCommit, type ApiReview, type KnownPush, pullFacts } from './facts.js';
 import type { Forge, ForgeFile, ForgePull } from './forge.js';
@@ -65,6 +66,16 @@ export function requestedResources(
   return out;
 }
 
+/** Whether a changed request asks for `emergency: true` (then break-glass alarms matter to its decision). */
+export function asksEmergency(files: readonly ChangedRequestFile[], config: Config): boolean {
+  return files.some(
+    (f) =>
+      f.status !== 'removed' &&
+      f.content !== undefined &&
+      parseRequest(f.path, f.content, config).request?.emergency === true,
+  );
+}
+
 /**
  * `@org/team` names that policies or the changed files' CODEOWNERS refer to (lower-case). Given what is
  * requested, only what the decision can look at (src/core/decide.ts selects rules by resource and role first):
@@ -103,8 +114,13 @@ export interface FactsProblem {
 export interface GatherOptions {
   /** The push of the `synchronize` delivery being handled: the forge's activity log may not show it yet. */
   latestPush?: KnownPush;
-  /** Timebox's own login (`<slug>[bot]`): its pushes are known. */
+  /** Timebox's own login (`<slug>[bot]`): its pushes are known, and its alarm issues. */
   ownBot?: string;
+  /**
+   * Whether a changed request asks for `emergency: true`: only then do open break-glass alarms matter
+   * (`PullFacts.unratifiedAlarms`). Not given: they are read.
+   */
+  emergency?: boolean | Promise<boolean>;
 }
 
 /** What to do when who pushed is unknown, said with the reason on the pull request. */
@@ -121,11 +137,13 @@ export async function gatherFacts(
   options: GatherOptions = {},
 ): Promise<{ facts: PullFacts; problems: FactsProblem[] }> {
   const problems: FactsProblem[] = [];
-  const [reviews, commits, pushed] = await Promise.all([
+  const [reviews, commits, pushed, alarms] = await Promise.all([
     forge.reviews(pull.number),
     forge.commits(pull.number),
     forge.pushers(pull, options),
+    alarmsOf(forge, pull, options),
   ]);
+  problems.push(...alarms.problems.map((message) => ({ message })));
   // GitHub lists at most 250 commits: the identities of the others are unknown, so nobody's approval can count.
   if (pushed.unknown) problems.push({ message: pushersRemedy(pushed.unknown) });
   if ((pull.commits ?? 0) > commits.length) {
@@ -178,5 +196,32 @@ export async function gatherFacts(
     permissions,
     teams,
   });
-  return { facts, problems };
+  return {
+    facts: alarms.logins.length > 0 ? { ...facts, unratifiedAlarms: alarms.logins } : facts,
+    problems,
+  };
+}
+
+/** Requesters whose break-glass is locked by an alarm; unreadable alarms lock the author (fail closed). */
+async function alarmsOf(
+  forge: Forge,
+  pull: ForgePull,
+  options: GatherOptions,
+): Promise<{ logins: string[]; problems: string[] }> {
+  if ((await options.emergency) === false) return { logins: [], problems: [] };
+  const who = pull.user?.login;
+  try {
+    return await unratifiedAlarms(forge, {
+      ...(who ? { who } : {}),
+      ...(options.ownBot ? { ownBot: options.ownBot } : {}),
+      base: () => forge.source(pull.base.sha),
+    });
+  } catch (err) {
+    return {
+      logins: who ? [who] : [],
+      problems: [
+        `could not read the break-glass alarms (${(err as Error).message}); no emergency access is given until they can be read`,
+      ],
+    };
+  }
 }

@@ -16,6 +16,7 @@ import {
 import type { KnownPush } from './facts.js';
 import type { Forge, ForgePull } from './forge.js';
 import {
+  asksEmergency,
   type ChangedFiles,
   changedFiles,
   gatherFacts,
@@ -128,6 +129,9 @@ export async function decidePull(
   );
   const factsP = gatherFacts(forge, pull, teamsP, {
     ownBot: opts.botLogin,
+    emergency: Promise.all([repoP, changedP]).then(([r, c]) =>
+      c ? asksEmergency(c.requests, r.config) : false,
+    ),
     ...(opts.latestPush ? { latestPush: opts.latestPush } : {}),
   });
   // Settled here so that an early return below leaves no unhandled rejection behind.
