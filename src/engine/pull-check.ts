@@ -2,7 +2,7 @@
 // `timebox` check run (annotations at file:line) and one summary comment updated in place (a notice).
 import type { Clock } from '../core/clock.js';
 import { decideAll } from '../core/decide.js';
-import type { Decision } from '../core/model.js';
+import type { Decision, PullFacts } from '../core/model.js';
 import { mergeMessage } from '../core/trailers.js';
 import { type AccessRepo, loadAccessRepo } from '../repo/access-repo.js';
 import { previewsOf } from '../report/previews.js';
@@ -25,6 +25,7 @@ import {
 } from './gather.js';
 import type { Notice, Notices } from './notices/index.js';
 import { checkSummary, renderNotice } from './notices/render.js';
+import { type ReviewRequestResult, syncReviewRequests } from './reviewers.js';
 
 export const CHECK_NAME = 'timebox';
 
@@ -81,6 +82,8 @@ export interface PullCheckResult {
   merged?: string;
   /** Why an approved pull request with `auto_merge` was not merged. */
   mergeRefused?: string;
+  /** The review requests Timebox made and withdrew (docs/decisions.md, "Review requests"). */
+  reviewRequests?: ReviewRequestResult;
 }
 
 export interface PullDecision {
@@ -95,6 +98,8 @@ export interface PullDecision {
   annotations: Annotation[][];
   /** `auto_merge` in the base's timebox.yaml. */
   autoMerge: boolean;
+  /** The facts decided on (absent when nothing was decided). */
+  facts?: PullFacts;
 }
 
 /** Read everything and decide; posts nothing. */
@@ -186,6 +191,7 @@ export async function decidePull(
     conclusion: conclusionOf(decisions),
     annotations: annotationsOf(decisions),
     autoMerge: repo.config.auto_merge,
+    facts,
   };
 }
 
@@ -251,8 +257,14 @@ export async function checkPullRequest(
   const checkRunId = await postCheckRun(forge, d, opts);
   const delivered = await opts.notices.emit(d.notice);
   const merge = await autoMerge(forge, d);
+  // A draft is left as it is: GitHub asks nobody for a draft either; `ready_for_review` decides again.
+  const reviewRequests =
+    merge.merged || !d.facts || d.pull.draft
+      ? undefined
+      : await syncReviewRequests(forge, d.pull, d.decisions, d.facts, opts.warn);
   return {
     ...merge,
+    ...(reviewRequests ? { reviewRequests } : {}),
     headSha: d.pull.head.sha,
     conclusion: d.conclusion,
     decisions: d.decisions,
