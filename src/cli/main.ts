@@ -155,6 +155,10 @@ function addNew(program: Command, { io, done }: CommandContext): void {
     .option('--reason <text>', 'why you need it (at least 10 characters)')
     .option('--ticket <ref>', 'ticket reference, e.g. BUG-1234')
     .option('--file <path>', 'where to write it (default: requests/<login>/<date>-<resource>-<role>.yaml)')
+    .option(
+      '--emergency',
+      "break-glass: writes `emergency: true`, so the request is approved at once (before its approvals) under an allow rule with `break_glass`; every notifier is alerted, and the usual approvers must ratify it on the merged pull request within the rule's ratify_within or the access is revoked and an alarm opened. Refused where no rule for the resource and role has break_glass",
+    )
     .addOption(jsonOption())
     .action(async (opts) => {
       const { inquirerPrompter, runNew } = await import('./new.js');

@@ -5,7 +5,9 @@ import { dirname, relative, resolve, sep } from 'node:path';
 import { simpleGit } from 'simple-git';
 import { stringify } from 'yaml';
 import { parseRequest } from '../core/decide.js';
-import type { AccessRequest, Policies } from '../core/model.js';
+import { parseDuration } from '../core/duration.js';
+import type { AccessRequest, Policies, ReadRequest } from '../core/model.js';
+import { rulesForRole } from '../core/policy.js';
 import { requestSchema } from '../core/schemas.js';
 import { workingTree } from '../repo/source.js';
 import { type Io, loadRepoOrFail, repoRoot } from './context.js';
@@ -23,6 +25,8 @@ export interface NewOptions {
   start?: string;
   file?: string;
   json?: boolean;
+  /** Break-glass (SPEC "Break-glass"): writes `emergency: true`; refused where no allow rule has `break_glass`. */
+  emergency?: boolean;
 }
 
 /** Asks for one value; injected so tests can answer without a terminal. */
@@ -76,7 +80,8 @@ export async function runNew(io: Io, opts: NewOptions, prompter?: Prompter): Pro
       `missing ${missing.map((m) => `--${m}`).join(', ')} (run \`timebox new\` in a terminal to be asked, or pass the flags)`,
     );
   }
-  const request = draft as AccessRequest;
+  const request: ReadRequest = draft as AccessRequest;
+  if (opts.emergency) request.emergency = true;
   const path = opts.file
     ? relative(root, resolve(io.cwd, opts.file)).split(sep).join('/')
     : defaultPath(root, repo.config.paths.requests, request, io.clock.now());
@@ -91,6 +96,7 @@ export async function runNew(io: Io, opts: NewOptions, prompter?: Prompter): Pro
   else if (!Object.hasOwn(repo.policies.resources.get(request.resource)?.roles ?? {}, request.role)) {
     problems.push(`--role: resource \`${request.resource}\` has no role \`${request.role}\``);
   }
+  if (problems.length === 0 && request.emergency) problems.push(...emergencyProblems(repo.policies, request));
   if (problems.length > 0) throw new UsageError(`cannot write this request:\n  ${problems.join('\n  ')}`);
 
   const abs = resolve(root, path);
@@ -105,6 +111,29 @@ export async function runNew(io: Io, opts: NewOptions, prompter?: Prompter): Pro
     );
   }
   return EXIT.ok;
+}
+
+/**
+ * Why `--emergency` cannot help this request: no allow rule for its resource and role has `break_glass` (the
+ * flag would change nothing: the request would wait for its approvals), or it asks for longer than every such
+ * rule's `max_duration` (it would be denied). Who may use a rule is checked by `timebox check`, which knows
+ * the teams.
+ */
+function emergencyProblems(policies: Policies, r: ReadRequest): string[] {
+  const rules = rulesForRole(policies, r.resource, r.role).filter(
+    (x) => x.effect === 'allow' && x.breakGlass,
+  );
+  if (rules.length === 0)
+    return [
+      `--emergency: no allow rule for \`${r.resource}\` role \`${r.role}\` has \`break_glass\`, so an emergency request would just wait for its approvals; leave out --emergency (or ask the policy owners for a break-glass rule)`,
+    ];
+  const asked = r.duration === undefined ? null : parseDuration(r.duration);
+  const longest = Math.max(...rules.map((x) => parseDuration(x.breakGlass?.maxDuration ?? '') ?? 0));
+  if (asked !== null && asked > longest) {
+    const limits = rules.map((x) => `${x.breakGlass?.maxDuration} under rule ${x.name}`).join(', ');
+    return [`--duration: an emergency request may last at most ${limits}; ${r.duration} would be denied`];
+  }
+  return [];
 }
 
 async function ask(draft: Partial<AccessRequest>, policies: Policies, p: Prompter): Promise<void> {
@@ -160,18 +189,19 @@ function defaultPath(root: string, dir: string, r: AccessRequest, now: Date): st
 }
 
 /** The request as YAML with the schema modeline, keys in the documented order. */
-function render(root: string, path: string, request: AccessRequest): string {
+function render(root: string, path: string, request: ReadRequest): string {
   const local = resolve(root, 'schemas/request.schema.json');
   const schema = existsSync(local)
     ? relative(dirname(resolve(root, path)), local)
         .split(sep)
         .join('/')
     : String(requestSchema.$id);
-  const ordered: Record<string, string> = {};
+  const ordered: Record<string, string | boolean> = {};
   for (const k of ORDER) {
     const v = request[k];
     if (v !== undefined) ordered[k] = v;
   }
+  if (request.emergency) ordered.emergency = true;
   return `# yaml-language-server: $schema=${schema}\n${stringify(ordered, { lineWidth: 0 })}`;
 }
 
