@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { adminUrl, parseTag, tagFor, taggedAccess, untaggedAccess } from '../common.js';
 import type { GrantOutcome, ManagedAccess, Provider, ProviderTarget, RevokeOutcome } from '../types.js';
+import { redisActivity } from './activity.js';
 import {
   aclRules,
   checkedUser,
@@ -61,6 +62,17 @@ function target(client: Client, resource: Record<string, unknown>, adminUrl: str
     String(await client.sendCommand(['CLIENT', 'LIST']))
       .split('\n')
       .filter((line) => new RegExp(`(^| )user=${user}( |$)`).test(line)).length;
+
+  const capture = async (user: string) => {
+    const [clientList, aclLog] = await Promise.all([
+      client.sendCommand(['CLIENT', 'LIST']),
+      client.sendCommand(['ACL', 'LOG']),
+    ]);
+    return redisActivity(user, {
+      clientList: String(clientList),
+      aclLog: Array.isArray(aclLog) ? aclLog : [],
+    });
+  };
 
   return {
     async list() {
@@ -117,6 +129,8 @@ function target(client: Client, resource: Record<string, unknown>, adminUrl: str
     async revoke(access): Promise<RevokeOutcome> {
       const user = checkedUser(access.principal);
       const open = await sessionsOf(user);
+      // What it did, as far as Redis can tell, before the user and its connections are gone.
+      const activity = await capture(user).catch(() => null);
       // ACL DELUSER also disconnects the user's clients; CLIENT KILL makes sure of it on any version.
       if (await exists(user)) await client.sendCommand(['ACL', 'DELUSER', user]);
       await client.sendCommand(['CLIENT', 'KILL', 'USER', user]).catch(() => 0);
@@ -127,7 +141,7 @@ function target(client: Client, resource: Record<string, unknown>, adminUrl: str
           `revoking ${user} is not verified: ${left} user(s) and ${sessions} connection(s) left`,
         );
       await client.hDel(TAGS_KEY, user);
-      return { principal: user, sessionsEnded: open, activity: null };
+      return { principal: user, sessionsEnded: open, activity };
     },
 
     async close() {
