@@ -102,7 +102,9 @@ describe('wantedReviewers, by example', () => {
     });
     const d = decisionOf({ steps, owners: [], filled: [], pull });
     const w = wantedReviewers({
-      decisions: [{ ...d, request: { ...(d.request as never), requester: 'alice' } }],
+      decisions: [
+        { ...d, request: { ...(d.request as NonNullable<Decision['request']>), requester: 'alice' } },
+      ],
       pull,
       org: 'acme',
     });
