@@ -26,9 +26,9 @@ import { cachedHistory, rootCommit } from '../repo/history.js';
 import { gitRevision } from '../repo/source.js';
 import type { Forge, RepoRef } from './forge.js';
 import { type ForgeSealer, forgeSealer } from './keys.js';
-import { hasOurComment, openAlarmTitles } from './notices/forge-notifier.js';
+import { openAlarmTitles } from './notices/forge-notifier.js';
 import type { NoticeGrant, Notices } from './notices/index.js';
-import { MARK } from './notices/markers.js';
+import { MARK, ours } from './notices/markers.js';
 import { revocationTitle } from './notices/render.js';
 import type { CheckCache } from './pull-check.js';
 import { settleProvenance, verdictAuthor } from './verdicts.js';
@@ -201,19 +201,26 @@ async function checkProvenanceOf(
   return { refused, untrusted };
 }
 
-/** Credentials that were granted but never delivered (a crash between the two) are granted again. */
+/**
+ * Credentials that were granted but never delivered (a crash between the two) are granted again. A pull
+ * request's comments are read once, together, however many of its grants are asked about.
+ */
 async function undelivered(input: ProvisionInput, trusted: Grant[]): Promise<Set<string>> {
   const key = keyOf(input.forge.repo);
   const t = input.now.getTime();
+  const asked = trusted
+    .filter((g) => activeAt(g, t) && !input.memory.delivered.has(`${key}#${g.id}`))
+    .map((g) => ({ id: g.id, pull: input.memory.verdicts.get(`${key}#${g.id}`)?.pull ?? null }));
+  const pulls = [...new Set(asked.flatMap((a) => (a.pull === null ? [] : [a.pull])))];
+  const comments = new Map(
+    await Promise.all(pulls.map(async (n) => [n, await input.forge.comments(n)] as const)),
+  );
   const regrant = new Set<string>();
-  for (const g of trusted) {
-    if (!activeAt(g, t) || input.memory.delivered.has(`${key}#${g.id}`)) continue;
-    const pull = input.memory.verdicts.get(`${key}#${g.id}`)?.pull ?? null;
-    if (pull !== null && (await hasOurComment(input.forge, pull, MARK.credentials(g.id), input.botLogin))) {
-      input.memory.delivered.add(`${key}#${g.id}`);
-      continue;
-    }
-    regrant.add(g.id);
+  for (const a of asked) {
+    const list = a.pull === null ? [] : (comments.get(a.pull) ?? []);
+    if (ours(list, input.botLogin, MARK.credentials(a.id)).length > 0)
+      input.memory.delivered.add(`${key}#${a.id}`);
+    else regrant.add(a.id);
   }
   return regrant;
 }

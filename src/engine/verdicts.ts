@@ -57,6 +57,8 @@ export async function mergedPullsAt(
 ): Promise<MergedPullFacts[]> {
   const associated = await forge.pullsOfCommit(commit);
   const pulls: MergedPullFacts[] = [];
+  // The decision and the reviewers' accounts come from the same reads: each pull's reviews and files once.
+  forge = readOnce(forge, ['reviews', 'pullFiles']);
   for (const p of associated) {
     if (!p.merged_at || p.merge_commit_sha !== commit) continue;
     const pull = await forge.pull(p.number);
@@ -87,6 +89,31 @@ export async function mergedPullsAt(
     });
   }
   return pulls;
+}
+
+/**
+ * `forge` with the `methods` (reads of one pull request by its number) answered once per number: a second
+ * call shares the first one's answer. Only for the span of one decision.
+ */
+function readOnce(forge: Forge, methods: readonly ('reviews' | 'pullFiles')[]): Forge {
+  const kept = new Map<string, Promise<unknown>>();
+  return new Proxy(forge, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      if (!(methods as readonly (string | symbol)[]).includes(prop))
+        return (value as (...a: unknown[]) => unknown).bind(target);
+      return (n: number) => {
+        const k = `${String(prop)} ${n}`;
+        let p = kept.get(k);
+        if (!p) {
+          p = (value as (n: number) => Promise<unknown>).call(target, n);
+          kept.set(k, p);
+        }
+        return p;
+      };
+    },
+  });
 }
 
 /** The verdict records on `commit` that Timebox's own identity wrote (anyone else's are not looked at). */

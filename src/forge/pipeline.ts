@@ -2,7 +2,7 @@
 // description, validated, authenticated and authorized as GitHub does for Apps, handed to its route, and the
 // response validated before it is sent; git's smart HTTP fetches are authorized and served by git itself.
 // Everything is recorded (requests, violations, unmocked routes) for tests to inspect.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
 import {
@@ -201,12 +201,47 @@ export class Pipeline {
         body: { message: 'Response does not match the OpenAPI description', errors: responseErrors },
       };
     }
+    // 4. Conditional requests: a GET answered 200 carries an ETag; sent back in If-None-Match, it is answered 304.
+    if (method === 'GET' && reply.status === 200) {
+      const conditional = this.#conditional(op, reply, sent, req.headers['if-none-match']);
+      if ('errors' in conditional) {
+        this.#violation(method, url, op, 'response', conditional.errors);
+        reply = { status: 500, body: { message: 'Response does not match the OpenAPI description' } };
+      } else reply = conditional;
+    }
     record(reply.status, body, grant);
     const accepted = acceptedPermissionsHeader(need);
     this.send(res, reply.status, reply.body, {
       ...(accepted && auth.principal ? { 'x-accepted-github-permissions': accepted } : {}),
       ...reply.headers,
     });
+  }
+
+  /**
+   * The ETag of a 200 (a strong hash of the body as sent and of its `Link` header, so a list that grew a page
+   * never matches its first page's old tag) and, when `If-None-Match` names it, GitHub's 304 without a body.
+   * The description documents 304 on a few reads only, yet GitHub answers conditional GETs on most
+   * ("Use conditional requests if appropriate", REST API best practices): a 304 is validated where it is
+   * documented, and elsewhere allowed because it stands for the 200 validated just before.
+   */
+  #conditional(
+    op: SpecOperation,
+    reply: Reply,
+    sent: unknown,
+    ifNoneMatch: string | undefined,
+  ): Reply | { errors: string[] } {
+    const link = reply.headers?.link ?? '';
+    const hash = createHash('sha256')
+      .update(JSON.stringify(sent) ?? '')
+      .update('\n')
+      .update(link)
+      .digest('hex');
+    const etag = `"${hash}"`;
+    const headers = { ...reply.headers, etag };
+    if (!ifNoneMatch || !matchesEtag(ifNoneMatch, etag)) return { ...reply, headers };
+    const errors = op.raw.responses['304'] ? this.#api.validateResponse(op, 304, undefined) : [];
+    if (errors.length > 0) return { errors };
+    return { status: 304, headers };
   }
 
   #authorize(
@@ -387,6 +422,13 @@ export class Pipeline {
     });
     res.end(text);
   }
+}
+
+/** RFC 9110 If-None-Match: `*` or a list of tags, compared weakly (`W/"x"` matches `"x"`). */
+export function matchesEtag(header: string, etag: string): boolean {
+  const opaque = (t: string): string => t.trim().replace(/^W\//, '');
+  if (header.trim() === '*') return true;
+  return (header.match(/(?:W\/)?"[^"]*"/g) ?? []).some((t) => opaque(t) === opaque(etag));
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

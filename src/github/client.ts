@@ -25,6 +25,13 @@ export function statusOf(err: unknown): number | undefined {
   return typeof s === 'number' ? s : undefined;
 }
 
+/** A kept answer of a conditional read (./conditional.ts): its ETag, its body and, for a page, its `Link`. */
+export interface Validated {
+  etag: string;
+  data: unknown;
+  link?: string;
+}
+
 /** A map that forgets its oldest entries past `max` (insertion order; a hit moves an entry to the end). */
 class Bounded<V> {
   readonly #m = new Map<string, V>();
@@ -59,9 +66,13 @@ class Bounded<V> {
  * - a pull request's commits by its base and head commits, likewise;
  * - whose permission and which teams the last event of a pull request asked about, only to ask again early:
  *   permissions and team members are still read live on every event (a revocation counts at the next one).
- * Reviews, who pushed, permissions, team members and the pull request itself are read live on every event.
+ * Reviews, who pushed, permissions, team members and the pull request itself are read live on every event, as
+ * conditional requests (./conditional.ts): each answer is kept with its ETag and sent back in If-None-Match;
+ * GitHub's 304 (not counted against the rate limit) vouches that the kept answer is the current one.
  */
 export class GitHubCache {
+  /** Answers of repeated reads with their ETags, by URL (./conditional.ts). */
+  readonly validators = new Bounded<Validated>(2000);
   readonly blobs = new Bounded<string>(2000);
   readonly files = new Bounded<unknown[]>(500);
   readonly commits = new Bounded<unknown[]>(500);

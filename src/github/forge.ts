@@ -24,6 +24,7 @@ import type {
   ReviewRequests,
 } from '../engine/forge.js';
 import { type GitHub, type GitHubCache, parseRepoName, type RepoRef, statusOf } from './client.js';
+import { conditionalGet, conditionalList } from './conditional.js';
 import * as reviewRequests from './reviewers.js';
 import { githubSource, readBlob } from './source.js';
 
@@ -33,6 +34,10 @@ const MAX_ACTIVITY = 1000;
 const MAX_KEYS = 100;
 /** Blobs larger than this are not kept between events (request files are a few hundred bytes). */
 const MAX_CACHED_BLOB = 64 * 1024;
+
+type ApiUser = { login: string; id: number; type: string } | null;
+type ApiComment = { id: number; body?: string | null; user: ApiUser; created_at: string };
+type ApiIssue = { number: number; title: string; state: string; user: ApiUser; pull_request?: unknown };
 
 /** What an event already tells about its pull request, so that its live reads can all start at once. */
 export interface PullHint {
@@ -105,12 +110,21 @@ export class GitHubForge implements Forge {
     return p as Promise<T>;
   }
 
+  /** A GET whose answer is kept with its ETag and asked for again conditionally (./conditional.ts). */
+  async #get(route: string, params: Record<string, unknown>): Promise<unknown> {
+    return (await conditionalGet(this.#gh, this.#cache?.validators, route, params)).data;
+  }
+
+  /** All pages of a list, each page a conditional GET; at most `max` items (`more`: some were left). */
+  #list<T>(route: string, params: Record<string, unknown>, max?: number) {
+    return conditionalList<T>(this.#gh, this.#cache?.validators, route, { ...params, per_page: 100 }, max);
+  }
+
   async pull(number: number): Promise<ForgePull> {
-    const { data } = await this.#gh.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', {
+    const pull = (await this.#get('GET /repos/{owner}/{repo}/pulls/{pull_number}', {
       ...this.repo,
       pull_number: number,
-    });
-    const pull = data as ForgePull;
+    })) as ForgePull;
     this.#shas.set(number, {
       key: this.#key(number, pull.base.sha, pull.head.sha),
       head: pull.head.sha,
@@ -121,12 +135,8 @@ export class GitHubForge implements Forge {
   }
 
   async openPulls(base?: string): Promise<ForgePull[]> {
-    return (await this.#gh.paginate('GET /repos/{owner}/{repo}/pulls', {
-      ...this.repo,
-      state: 'open',
-      ...(base !== undefined ? { base } : {}),
-      per_page: 100,
-    })) as ForgePull[];
+    const params = { ...this.repo, state: 'open', ...(base !== undefined ? { base } : {}) };
+    return (await this.#list<ForgePull>('GET /repos/{owner}/{repo}/pulls', params)).items;
   }
 
   /**
@@ -139,11 +149,13 @@ export class GitHubForge implements Forge {
     const cached = at && this.#cache?.files.get(at.key);
     if (at && cached && (at.changed === undefined || at.changed === cached.length))
       return cached as ForgeFile[];
-    const files = (await this.#gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/files', {
-      ...this.repo,
-      pull_number: number,
-      per_page: 100,
-    })) as ForgeFile[];
+    const { items: files } = await this.#list<ForgeFile>(
+      'GET /repos/{owner}/{repo}/pulls/{pull_number}/files',
+      {
+        ...this.repo,
+        pull_number: number,
+      },
+    );
     if (at && this.#cache && (at.changed === undefined || at.changed === files.length))
       this.#cache.files.set(at.key, files);
     return files;
@@ -154,11 +166,8 @@ export class GitHubForge implements Forge {
   }
 
   async #reviews(number: number): Promise<ForgeReview[]> {
-    return (await this.#gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews', {
-      ...this.repo,
-      pull_number: number,
-      per_page: 100,
-    })) as ForgeReview[];
+    const route = 'GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews';
+    return (await this.#list<ForgeReview>(route, { ...this.repo, pull_number: number })).items;
   }
 
   /**
@@ -185,11 +194,8 @@ export class GitHubForge implements Forge {
   }
 
   async #commits(number: number): Promise<ApiCommit[]> {
-    return (await this.#gh.paginate('GET /repos/{owner}/{repo}/pulls/{pull_number}/commits', {
-      ...this.repo,
-      pull_number: number,
-      per_page: 100,
-    })) as ApiCommit[];
+    const route = 'GET /repos/{owner}/{repo}/pulls/{pull_number}/commits';
+    return (await this.#list<ApiCommit>(route, { ...this.repo, pull_number: number })).items;
   }
 
   /**
@@ -230,17 +236,12 @@ export class GitHubForge implements Forge {
 
   /** The newest `MAX_ACTIVITY` updates of `branch` in `home`; `more` when there are older ones. */
   async #activity(home: string, branch: string): Promise<{ activity: ApiActivity[]; more: boolean }> {
-    const activity: ApiActivity[] = [];
-    const pages = this.#gh.paginate.iterator('GET /repos/{owner}/{repo}/activity', {
-      ...parseRepoName(home),
-      ref: `refs/heads/${branch}`,
-      per_page: 100,
-    });
-    for await (const page of pages) {
-      activity.push(...(page.data as ApiActivity[]));
-      if (activity.length >= MAX_ACTIVITY) return { activity, more: true };
-    }
-    return { activity, more: false };
+    const { items, more } = await this.#list<ApiActivity>(
+      'GET /repos/{owner}/{repo}/activity',
+      { ...parseRepoName(home), ref: `refs/heads/${branch}` },
+      MAX_ACTIVITY,
+    );
+    return { activity: items, more };
   }
 
   permission(login: string): Promise<Permission> {
@@ -250,11 +251,8 @@ export class GitHubForge implements Forge {
 
   async #permission(login: string): Promise<Permission> {
     try {
-      const { data } = await this.#gh.request(
-        'GET /repos/{owner}/{repo}/collaborators/{username}/permission',
-        { ...this.repo, username: login },
-      );
-      return permissionFrom(data);
+      const route = 'GET /repos/{owner}/{repo}/collaborators/{username}/permission';
+      return permissionFrom((await this.#get(route, { ...this.repo, username: login })) as never);
     } catch (err) {
       // Not a collaborator: no write access.
       if (statusOf(err) === 404) return 'none';
@@ -270,12 +268,9 @@ export class GitHubForge implements Forge {
   async #teamMembers(team: string): Promise<string[] | null> {
     const [org = '', slug = ''] = team.slice(1).split('/');
     try {
-      const members = await this.#gh.paginate('GET /orgs/{org}/teams/{team_slug}/members', {
-        org,
-        team_slug: slug,
-        per_page: 100,
-      });
-      return members.map((m) => m.login);
+      const route = 'GET /orgs/{org}/teams/{team_slug}/members';
+      const { items } = await this.#list<{ login: string }>(route, { org, team_slug: slug });
+      return items.map((m) => m.login);
     } catch (err) {
       if (statusOf(err) === 404) return null;
       throw err;
@@ -506,12 +501,9 @@ export class GitHubForge implements Forge {
   }
 
   async #comments(number: number): Promise<ForgeComment[]> {
-    const list = await this.#gh.paginate('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', {
-      ...this.repo,
-      issue_number: number,
-      per_page: 100,
-    });
-    return list.map((c) => ({
+    const route = 'GET /repos/{owner}/{repo}/issues/{issue_number}/comments';
+    const { items } = await this.#list<ApiComment>(route, { ...this.repo, issue_number: number });
+    return items.map((c) => ({
       id: c.id,
       body: c.body ?? '',
       user: c.user ? { login: c.user.login, id: c.user.id, type: c.user.type } : null,
@@ -537,13 +529,9 @@ export class GitHubForge implements Forge {
   }
 
   async openIssues(label: string): Promise<{ number: number; title: string }[]> {
-    const list = await this.#gh.paginate('GET /repos/{owner}/{repo}/issues', {
-      ...this.repo,
-      state: 'open',
-      labels: label,
-      per_page: 100,
-    });
-    return list.map((i) => ({ number: i.number, title: i.title }));
+    const params = { ...this.repo, state: 'open', labels: label };
+    const { items } = await this.#list<ApiIssue>('GET /repos/{owner}/{repo}/issues', params);
+    return items.map((i) => ({ number: i.number, title: i.title }));
   }
 
   async createIssue(input: { title: string; body: string; labels: string[] }): Promise<number> {
@@ -561,13 +549,9 @@ export class GitHubForge implements Forge {
   }
 
   async labelledIssues(label: string): Promise<ForgeIssue[]> {
-    const list = await this.#gh.paginate('GET /repos/{owner}/{repo}/issues', {
-      ...this.repo,
-      state: 'all',
-      labels: label,
-      per_page: 100,
-    });
-    return list
+    const params = { ...this.repo, state: 'all', labels: label };
+    const { items } = await this.#list<ApiIssue>('GET /repos/{owner}/{repo}/issues', params);
+    return items
       .filter((i) => !i.pull_request)
       .map((i) => ({
         number: i.number,
