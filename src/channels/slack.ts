@@ -1,5 +1,7 @@
 // Slack: one message per request in the routed channel, edited in place as the request moves
-// (opened → approved → granted → expired), so a channel shows each request once, in its current state.
+// (opened → approved → granted → expired), so a channel shows each request once, in its current state. An edit
+// notifies nobody, so the alarms (break-glass, revocation failing, unratified) are also posted as a reply in
+// the request's thread, broadcast to the channel (`reply_broadcast`).
 //
 // Finding a request's message again: the `ts` of each key's message is kept in memory, and every message is
 // posted with Slack message metadata `{ event_type: "timebox_request", event_payload: { key } }`. After a
@@ -15,7 +17,7 @@ import {
   WebAPIRateLimitedError,
   WebClient,
 } from '@slack/web-api';
-import { type Channel, type ChannelMessage, DeliveryError } from './message.js';
+import { type Channel, type ChannelMessage, DeliveryError, type NotifyEvent } from './message.js';
 
 export const SLACK_TOKEN_ENV = 'TIMEBOX_SLACK_TOKEN';
 export const SLACK_METADATA_TYPE = 'timebox_request';
@@ -43,6 +45,9 @@ const TRANSIENT = new Set([
   'internal_error',
   'service_unavailable',
 ]);
+/** Events that must reach people: besides editing the request's message, posted as a broadcast thread reply. */
+export const ALERTS: ReadonlySet<NotifyEvent> = new Set(['break_glass', 'revocation_failing', 'unratified']);
+
 // chat.update cannot edit this message any more (deleted, or not ours): post a fresh one instead.
 const GONE = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed']);
 
@@ -81,6 +86,17 @@ export class SlackChannel implements Channel {
         try {
           await this.#client.chat.update({ channel: this.#channel, ts, ...content });
           this.#posted.set(message.key, ts);
+          // An edit notifies nobody: an alarm is also said in the request's thread, broadcast to the channel.
+          if (ALERTS.has(message.event))
+            await this.#client.chat.postMessage({
+              channel: this.#channel,
+              thread_ts: ts,
+              reply_broadcast: true,
+              text: content.text,
+              blocks: content.blocks,
+              unfurl_links: false,
+              unfurl_media: false,
+            });
           return;
         } catch (error) {
           if (!(error instanceof WebAPIPlatformError && GONE.has(error.data.error))) throw error;

@@ -159,6 +159,10 @@ export interface SlackMessage {
   bot_id?: string;
   blocks?: Json[];
   metadata?: { event_type: string; event_payload: Json };
+  /** A reply: the ts of the message it answers. */
+  thread_ts?: string;
+  /** `thread_broadcast`: a reply also shown in the channel (`reply_broadcast: true`). */
+  subtype?: string;
 }
 
 export type SlackFailure = { status: number; retryAfter?: number } | { error: string };
@@ -339,6 +343,10 @@ export class SlackDouble {
       ...(blocks ? { blocks } : {}),
       ...(p.metadata ? { metadata: parseJson(p.metadata) as SlackMessage['metadata'] } : {}),
     };
+    if (typeof p.thread_ts === 'string' && p.thread_ts) {
+      message.thread_ts = p.thread_ts;
+      if (p.reply_broadcast === true || p.reply_broadcast === 'true') message.subtype = 'thread_broadcast';
+    }
     list.push(message);
     return { ok: true, channel, ts: message.ts, message: { ...message } };
   }
@@ -369,7 +377,8 @@ export class SlackDouble {
     const limit = Math.min(Number(p.limit ?? 100), 999);
     const offset = typeof p.cursor === 'string' && p.cursor ? Number(p.cursor.replace(/^page:/, '')) : 0;
     const withMetadata = p.include_all_metadata === true || p.include_all_metadata === 'true';
-    const newestFirst = [...list].reverse();
+    // As Slack: a channel's history holds its messages and the replies broadcast to it, not the other replies.
+    const newestFirst = [...list].filter((m) => !m.thread_ts || m.subtype === 'thread_broadcast').reverse();
     const page = newestFirst.slice(offset, offset + limit).map((m) => {
       const { metadata, ...rest } = m;
       return withMetadata && metadata ? { ...rest, metadata } : rest;
