@@ -5,7 +5,7 @@ import type { Decision } from '../core/model.js';
 import {
   branchFiles,
   compareDecisions,
-  decideVersions,
+  decideBoth,
   historyVersions,
   openVersions,
   type WhatifChange,
@@ -49,10 +49,8 @@ export async function runWhatif(io: Io, opts: WhatifOptions): Promise<number> {
   const files = await Promise.all(paths.map(async (path) => ({ path, text: (await tree.read(path)) ?? '' })));
   const open = openVersions(files, branchFiles(commits, base.config), at);
   const versions = [...past, ...open];
-  const result = compareDecisions(
-    decideVersions(versions, base, teams),
-    decideVersions(versions, proposed, teams),
-  );
+  const decided = decideBoth(versions, base, proposed, teams);
+  const result = compareDecisions(decided.before, decided.after);
   io.stderr(
     `replayed ${past.length} merged version(s) of ${ref} (${tip.slice(0, 7)}) and ${open.length} open request(s): policies of ${baseSource.label} → working tree\n`,
   );

@@ -1,12 +1,15 @@
 // The pure half of `timebox whatif` (src/core/whatif.ts): which versions a history holds and with which
 // recorded approvals, which working-tree files are open, and the comparison of two decision sets.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseCodeOwners } from '../../src/core/codeowners.js';
 import type { HistoryCommit } from '../../src/core/ledger.js';
 import { DEFAULT_CONFIG, type Decision, type Status } from '../../src/core/model.js';
 import {
   branchFiles,
   compareDecisions,
   type Decided,
+  decideBoth,
   decideVersions,
   historyVersions,
   openVersions,
@@ -257,5 +260,120 @@ rules:
       TEAMS,
     );
     expect(out.map((d) => d.decision.status)).toEqual(['approved', 'denied', 'pending', 'denied']);
+  });
+});
+
+describe('decideBoth', () => {
+  const BASE = `resources:
+  orders-db:
+    provider: postgres
+    connection: orders
+    roles:
+      read-only: { grant: [r] }
+      read-write: { grant: [w] }
+  billing-db:
+    provider: postgres
+    connection: billing
+    roles:
+      read-only: { grant: [b] }
+rules:
+  - name: qa-read
+    requesters: ["@acme/qa"]
+    resources: ["*-db"]
+    roles: [read-only]
+    max_duration: 4h
+    approvals:
+      - { from: ["@acme/qa-leads"], count: 1 }
+  - name: qa-write
+    requesters: ["@acme/qa"]
+    resources: [orders-db]
+    roles: [read-write]
+    hours: { days: [mon, tue, wed, thu, fri], from: "08:00", to: "18:00", tz: UTC }
+    approvals:
+      - { from: ["@acme/qa-leads"], count: 1 }
+      - { from: ["@acme/dba"], count: 1 }
+`;
+  /** Policy changes a pull request might make, each a text edit of the policy (applied in order). */
+  const MUTATIONS: [string, (y: string) => string][] = [
+    ['shorter reads', (y) => y.replace('max_duration: 4h', 'max_duration: 2h')],
+    ['narrower hours', (y) => y.replace('to: "18:00"', 'to: "12:00"')],
+    ['reads need a DBA', (y) => y.replace(/(qa-read[\s\S]*?from: \[)"@acme\/qa-leads"/, '$1"@acme/dba"')],
+    ['reads for alice only', (y) => y.replace(/(qa-read\n {4}requesters: )\["@acme\/qa"\]/, '$1[alice]')],
+    ['billing denied', (y) => `${y}  - name: no-billing\n    effect: deny\n    resources: [billing-db]\n`],
+    [
+      'bob writes alone',
+      (y) =>
+        `${y}  - name: bob\n    requesters: [bob]\n    resources: [orders-db]\n    roles: [read-write]\n`,
+    ],
+    [
+      'a new resource',
+      (y) =>
+        y.replace(
+          'rules:\n',
+          '  payments-db:\n    provider: postgres\n    connection: p\n    roles:\n      read-only: { grant: [p] }\nrules:\n',
+        ),
+    ],
+    ['a comment only', (y) => `# reviewed\n${y}`],
+  ];
+  const CODEOWNERS = ['', 'requests/alice/ @dave\n'];
+
+  const req = (requester: string, resource: string, role: string, duration: string) =>
+    `requester: ${requester}\nresource: ${resource}\nrole: ${role}\nduration: ${duration}\nreason: Reproduce BUG-1234\n`;
+  const VERSIONS: RequestVersion[] = [
+    ['alice', 'orders-db', 'read-only', '3h', '2026-01-07T10:00:00Z', ['carol']],
+    ['alice', 'orders-db', 'read-only', '1h', '2026-01-07T10:00:00Z', ['dave']],
+    ['bob', 'orders-db', 'read-only', '1h', '2026-01-07T10:00:00Z', ['carol']],
+    ['alice', 'orders-db', 'read-write', '1h', '2026-01-07T14:00:00Z', ['carol', 'dave']],
+    ['bob', 'orders-db', 'read-write', '1h', '2026-01-07T10:00:00Z', []],
+    ['alice', 'billing-db', 'read-only', '1h', '2026-01-07T10:00:00Z', ['carol']],
+    ['alice', 'payments-db', 'read-only', '1h', '2026-01-07T10:00:00Z', ['carol']],
+    ['alice', 'orders-db', 'admin', '1h', '2026-01-07T10:00:00Z', ['carol']],
+  ].map(([who, res, role, d, at, approvers], i) => ({
+    file: `requests/${who}/${i}.yaml`,
+    commit: `c${i}`,
+    at: at as string,
+    text: req(who as string, res as string, role as string, d as string),
+    approvers: approvers as string[],
+  }));
+  VERSIONS.push({
+    file: 'requests/alice/bad.yaml',
+    commit: 'cx',
+    at: '2026-01-07T10:00:00Z',
+    text: 'requester: [',
+    approvers: [],
+  });
+
+  const side = (yaml: string, owners: string) => ({
+    policies: policies(yaml),
+    codeowners: owners ? parseCodeOwners(owners, '.github/CODEOWNERS') : null,
+    config: DEFAULT_CONFIG,
+  });
+  const statuses = (ds: Decided[]) => ds.map((d) => [d.version.file, d.decision.status, d.decision.rule]);
+
+  it('decides as deciding every version under both sides would, whatever the policy change', () => {
+    fc.assert(
+      fc.property(fc.subarray(MUTATIONS), fc.constantFrom(...CODEOWNERS), (edits, owners) => {
+        const before = side(BASE, CODEOWNERS[0] as string);
+        const after = side(
+          edits.reduce((y, [, edit]) => edit(y), BASE),
+          owners,
+        );
+        const both = decideBoth(VERSIONS, before, after, TEAMS);
+        expect(statuses(both.before)).toEqual(statuses(decideVersions(VERSIONS, before, TEAMS)));
+        expect(statuses(both.after)).toEqual(statuses(decideVersions(VERSIONS, after, TEAMS)));
+      }),
+      { numRuns: 120 },
+    );
+  });
+
+  it('each edit changes some decision (so the property above is not vacuous)', () => {
+    const before = side(BASE, '');
+    for (const [name, edit] of MUTATIONS.filter(([n]) => n !== 'a comment only')) {
+      const after = side(edit(BASE), '');
+      const both = decideBoth(VERSIONS, before, after, TEAMS);
+      expect(compareDecisions(both.before, both.after).changed.length, name).toBeGreaterThan(0);
+    }
+    const owned = decideBoth(VERSIONS, before, side(BASE, CODEOWNERS[1] as string), TEAMS);
+    expect(compareDecisions(owned.before, owned.after).changed.length).toBeGreaterThan(0);
   });
 });
