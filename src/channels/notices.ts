@@ -82,11 +82,12 @@ export function toChannelMessages(notice: Notice, ctx: NoticeContext): ChannelMe
           resource: r.resource,
           requester: r.requester,
           title: `${expired ? 'Access expired' : 'Access ended'}: ${who(r)}`,
-          text: `${r.requester || 'The requester'}'s access${r.role ? ` (${r.role} on ${r.resource})` : ''} has ended (${redact(notice.reason)}): it is revoked, and the request file was removed with #${notice.pull}.`,
+          text: `${r.requester === UNKNOWN ? 'The requester' : r.requester}'s access${r.role ? ` (${r.role} on ${r.resource})` : ''} has ended (${redact(notice.reason)}): it is revoked, and the request file was removed with #${notice.pull}.`,
           fields: {
             ...(r.role ? { Role: r.role } : {}),
             Ended: redact(notice.reason),
             Removal: `#${notice.pull}${notice.merged ? '' : ' (not merged)'}`,
+            File: notice.file,
           },
           url: r.url ?? pullUrl(notice.pull),
         },
@@ -182,13 +183,18 @@ function requestOf(
         : { url: `${base}/${ctx.repo}/pull/${at}` }),
     };
   }
-  // Not known (a restart, and nothing read from the forge): the file is the key, and only `notify:` entries
-  // without `resources:` hear about it.
-  return known ?? { key: `${ctx.repo}:${file}`, resource: '', requester: '', role: '' };
+  // Not known (a restart, and nothing read from the forge): the file is the key, resource and requester say
+  // `unknown`, and only `notify:` entries without `resources:` (or with a glob matching `unknown`) hear of it.
+  return known ?? { key: `${ctx.repo}:${file}`, resource: UNKNOWN, requester: UNKNOWN, role: '' };
 }
 
+/** The resource and requester of a notice whose request could not be told. */
+export const UNKNOWN = 'unknown';
+
 const who = (r: RequestRef) =>
-  r.requester ? `${r.requester} → ${r.resource} (${r.role})` : r.key.slice(r.key.indexOf(':') + 1);
+  r.requester !== UNKNOWN
+    ? `${r.requester} → ${r.resource} (${r.role})`
+    : r.key.slice(r.key.indexOf(':') + 1);
 
 /**
  * Takes out what must not reach a chat room or an inbox from a text Timebox did not write (a provider's error

@@ -151,7 +151,12 @@ describe('the SPEC events as channel messages', () => {
     const [withGrant] = toChannelMessages({ ...reverted, grant: GRANT, requestPull: 42 }, CTX);
     expect(withGrant).toMatchObject({ key: KEY, resource: 'prod-db', requester: 'alice' });
     const [unknown] = toChannelMessages(reverted, CTX);
-    expect(unknown).toMatchObject({ key: `acme/access:${FILE}`, resource: '', requester: '' });
+    expect(unknown).toMatchObject({
+      key: `acme/access:${FILE}`,
+      resource: 'unknown',
+      requester: 'unknown',
+      title: `Access expired: ${FILE}`,
+    });
   });
 
   it('revocation failing: the provider’s error without the passwords it may carry', () => {
