@@ -1,8 +1,8 @@
 // The first notifier: notices as comments on the pull request and `timebox-alarm` issues, over a Forge.
 // Comments are found again by their marker and the one "ours" rule (./markers.ts); one open issue per title:
-// raising an alarm that is already open adds nothing, clearing it comments and closes it.
+// raising an alarm that is already open adds nothing, clearing it comments (once, by marker) and closes it.
 import type { Forge } from '../forge.js';
-import { ALARM_LABEL, isOurs, ours } from './markers.js';
+import { ALARM_CLOSED_MARKER, ALARM_LABEL, isOurs, ours } from './markers.js';
 import type { Notice } from './notice.js';
 import type { Delivery, Notifier } from './notifier.js';
 import type { Rendered } from './render.js';
@@ -14,7 +14,8 @@ export function forgeNotifier(forge: Forge, botLogin: string): Notifier {
       const out: Delivery = {};
       if (r.comment) Object.assign(out, await comment(forge, botLogin, r.comment));
       if (r.issue) out.issue = await raiseIssue(forge, r.issue.title, r.issue.body);
-      if (r.closeIssue) out.closed = await clearIssue(forge, r.closeIssue.title, r.closeIssue.comment);
+      if (r.closeIssue)
+        out.closed = await clearIssue(forge, botLogin, r.closeIssue.title, r.closeIssue.comment);
       return out;
     },
   };
@@ -62,11 +63,20 @@ async function raiseIssue(forge: Forge, title: string, body: string): Promise<nu
   return forge.createIssue({ title, body, labels: [ALARM_LABEL] });
 }
 
-/** Closes the open alarm with this title (if any) with a comment saying why; returns its number, or null. */
-async function clearIssue(forge: Forge, title: string, comment: string): Promise<number | null> {
+/**
+ * Closes the open alarm with this title (if any) with a comment saying why; returns its number, or null. A
+ * close retried after a crash between the two finds its comment by the marker and does not say it again.
+ */
+async function clearIssue(
+  forge: Forge,
+  botLogin: string,
+  title: string,
+  comment: string,
+): Promise<number | null> {
   const issue = (await forge.openIssues(ALARM_LABEL)).find((i) => i.title === title);
   if (!issue) return null;
-  await forge.createComment(issue.number, comment);
+  if (!(await hasOurComment(forge, issue.number, ALARM_CLOSED_MARKER, botLogin)))
+    await forge.createComment(issue.number, `${ALARM_CLOSED_MARKER}\n${comment}`);
   await forge.closeIssue(issue.number);
   return issue.number;
 }

@@ -17,6 +17,12 @@ export const MARK = {
   reminder: (id: string) => `<!-- timebox:reminder ${id} -->`,
 };
 
+/** On a request pull request Timebox closed as stale: said once, even when the close is retried. */
+export const STALE_MARKER = '<!-- timebox:stale-closed -->';
+
+/** On an alarm issue Timebox closes: the closing comment is said once, even when the close is retried. */
+export const ALARM_CLOSED_MARKER = '<!-- timebox:alarm-closed -->';
+
 /** On a pull request whose branch looks like a revert branch but that Timebox will not merge. */
 export const IGNORED_MARKER = '<!-- timebox:revert-ignored -->';
 

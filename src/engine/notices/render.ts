@@ -1,8 +1,8 @@
 // The one place notices become words (Markdown for the forge; a plain line for anything else). Values that
 // come from request files and logins are hostile input: they go through `md`/`mention`.
 import { md, mention, renderComment } from '../../report/pull-request.js';
-import { ALARM_LABEL, COMMENT_MARKER, IGNORED_MARKER, MARK } from './markers.js';
-import type { Notice } from './notice.js';
+import { ALARM_LABEL, COMMENT_MARKER, IGNORED_MARKER, MARK, STALE_MARKER } from './markers.js';
+import type { BreakGlassNotice, Notice, UnratifiedNotice } from './notice.js';
 
 /** GitHub refuses check-run summaries and comment bodies longer than this. */
 export const MAX_TEXT = 65_000;
@@ -147,62 +147,70 @@ export function renderNotice(n: Notice): Rendered {
         },
         text: `#${n.pull} is not merged by Timebox: ${n.why}`,
       };
-    case 'break-glass': {
-      const g = n.grant;
-      const marker = GLASS_MARK.breakGlass(g.id);
-      const who =
-        n.ratifiers.length > 0 ? n.ratifiers.map((x) => md(x)).join(', ') : 'the approvals its rule needs';
-      const body = [
-        marker,
-        `🚨 **Break-glass.** ${mention(g.requester)} has **${md(g.role)}** on **${md(g.resource)}**${n.expiresAt === undefined ? '' : ` until **${utc(n.expiresAt)}**`}, approved by rule **${md(n.rule)}** before its approvals.`,
-        '',
-        `Reason: ${md(n.reason)}`,
-        '',
-        `To ratify it, approve this pull request by **${utc(n.ratifyBy)}** (${relative(n.ratifyBy - n.at)}): ${who}. Unratified by then, the access is revoked, a \`${ALARM_LABEL}\` issue is opened and ${md(g.requester)}'s next emergency request is denied until a code owner of the policies closes it.`,
-      ].join('\n');
-      return {
-        comment: { pull: n.pull, marker, mode: 'once', body },
-        text: `break-glass: ${g.requester} has ${g.role} on ${g.resource} (rule ${n.rule}); ratify on #${n.pull} by ${utc(n.ratifyBy)}`,
-      };
-    }
-    case 'unratified': {
-      const g = n.grant;
-      const marker = GLASS_MARK.unratified(g.id);
-      const missing =
-        n.missing.length > 0 ? n.missing.map((x) => md(x)).join(', ') : 'the approvals its rule needs';
-      return {
-        comment: {
-          pull: n.pull,
-          marker,
-          mode: 'once',
-          body: `${marker}\n**Not ratified.** The break-glass access of ${mention(g.requester)} to **${md(g.resource)}** was not ratified by **${utc(n.ratifyBy)}** (missing: ${missing}). Timebox revokes it and has opened a \`${ALARM_LABEL}\` issue.`,
-        },
-        issue: {
-          title: unratifiedTitle(g.requester, g.file),
-          body: [
-            `The break-glass access granted by \`${md(g.file)}\` (#${n.pull}, rule **${md(n.rule)}**) to ${mention(g.requester)} — **${md(g.role)}** on **${md(g.resource)}** — was not ratified by ${utc(n.ratifyBy)}.`,
-            '',
-            `Missing: ${missing}.`,
-            '',
-            `Timebox revokes the access. Until a code owner of the policies closes this issue, ${md(g.requester)}'s next request with \`emergency: true\` is denied (requests without it wait for their approvals as usual).`,
-          ].join('\n'),
-        },
-        text: `unratified break-glass: ${g.requester}'s ${g.role} on ${g.resource} (${g.file}) was not ratified by ${utc(n.ratifyBy)}; revoked, alarm opened`,
-      };
-    }
+    case 'break-glass':
+      return renderBreakGlass(n);
+    case 'unratified':
+      return renderUnratified(n);
     case 'stale-closed': {
       const files = n.files.map((x) => `\`${x.file.replace(/`/g, "'")}\` (${x.status})`).join(', ');
       return {
         comment: {
           pull: n.pull,
-          marker: null,
-          mode: 'always',
-          body: `Timebox closes this pull request: it has waited more than ${md(n.ttl)} without being approved (${files}). Nothing was granted. If the access is still needed, open a new request (\`timebox new\`).`,
+          marker: STALE_MARKER,
+          mode: 'once',
+          body: `${STALE_MARKER}\nTimebox closes this pull request: it has waited more than ${md(n.ttl)} without being approved (${files}). Nothing was granted. If the access is still needed, open a new request (\`timebox new\`).`,
         },
         text: `closed #${n.pull}: unapproved for more than ${n.ttl}`,
       };
     }
   }
+}
+
+/** A break-glass access: said once on the merged pull request (the summary already shows what must ratify). */
+function renderBreakGlass(n: BreakGlassNotice): Rendered {
+  const g = n.grant;
+  const marker = GLASS_MARK.breakGlass(g.id);
+  const who =
+    n.ratifiers.length > 0 ? n.ratifiers.map((x) => md(x)).join(', ') : 'the approvals its rule needs';
+  const body = [
+    marker,
+    `🚨 **Break-glass.** ${mention(g.requester)} has **${md(g.role)}** on **${md(g.resource)}**${n.expiresAt === undefined ? '' : ` until **${utc(n.expiresAt)}**`}, approved by rule **${md(n.rule)}** before its approvals.`,
+    '',
+    `Reason: ${md(n.reason)}`,
+    '',
+    `To ratify it, approve this pull request by **${utc(n.ratifyBy)}** (${relative(n.ratifyBy - n.at)}): ${who}. Unratified by then, the access is revoked, a \`${ALARM_LABEL}\` issue is opened and ${md(g.requester)}'s next emergency request is denied until a code owner of the policies closes it.`,
+  ].join('\n');
+  return {
+    comment: { pull: n.pull, marker, mode: 'once', body },
+    text: `break-glass: ${g.requester} has ${g.role} on ${g.resource} (rule ${n.rule}); ratify on #${n.pull} by ${utc(n.ratifyBy)}`,
+  };
+}
+
+/** An unratified break-glass access: said once on the pull request, and an alarm issue (one per file). */
+function renderUnratified(n: UnratifiedNotice): Rendered {
+  const g = n.grant;
+  const marker = GLASS_MARK.unratified(g.id);
+  const missing =
+    n.missing.length > 0 ? n.missing.map((x) => md(x)).join(', ') : 'the approvals its rule needs';
+  return {
+    comment: {
+      pull: n.pull,
+      marker,
+      mode: 'once',
+      body: `${marker}\n**Not ratified.** The break-glass access of ${mention(g.requester)} to **${md(g.resource)}** was not ratified by **${utc(n.ratifyBy)}** (missing: ${missing}). Timebox revokes it and has opened a \`${ALARM_LABEL}\` issue.`,
+    },
+    issue: {
+      title: unratifiedTitle(g.requester, g.file),
+      body: [
+        `The break-glass access granted by \`${md(g.file)}\` (#${n.pull}, rule **${md(n.rule)}**) to ${mention(g.requester)} — **${md(g.role)}** on **${md(g.resource)}** — was not ratified by ${utc(n.ratifyBy)}.`,
+        '',
+        `Missing: ${missing}.`,
+        '',
+        `Timebox revokes the access. Until a code owner of the policies closes this issue, ${md(g.requester)}'s next request with \`emergency: true\` is denied (requests without it wait for their approvals as usual).`,
+      ].join('\n'),
+    },
+    text: `unratified break-glass: ${g.requester}'s ${g.role} on ${g.resource} (${g.file}) was not ratified by ${utc(n.ratifyBy)}; revoked, alarm opened`,
+  };
 }
 
 /** The decision on a pull request in full (the comment is this, cut to what GitHub takes). */
