@@ -13,6 +13,9 @@ Environment:
   TIMEBOX_<PROVIDER>_<CONNECTION>_URL, …  the targets' admin credentials (docs/providers/)
   TIMEBOX_WEBHOOK_MAX_CONCURRENT  webhook deliveries read or handled at once; more get 503 (default 32)
   TIMEBOX_WEBHOOK_MAX_BYTES       bytes of webhook bodies held at once; more get 503 (default 104857600)
+  TIMEBOX_DATABASE_URL  PostgreSQL shared by several replicas (postgresql://…): webhooks stored and
+                    handled by one replica, revocations and reminders as jobs, periodic work once per
+                    interval (docs/deployment.md, "Replicas"). Unset: one process, state in memory
   LOG_LEVEL         trace, debug, info (default), warn, error
 
 Notification channels (used when an access repo's timebox.yaml has \`notify:\`; docs/notifications.md):

@@ -56,9 +56,15 @@ export function serveOptionsFromEnv(env: NodeJS.ProcessEnv, cwd: string): Server
     ...positive(env, 'TIMEBOX_WEBHOOK_MAX_CONCURRENT', 'maxConcurrent'),
     ...positive(env, 'TIMEBOX_WEBHOOK_MAX_BYTES', 'maxBytesInFlight'),
   };
+  const databaseUrl = env.TIMEBOX_DATABASE_URL?.trim();
+  if (databaseUrl && !/^postgres(?:ql)?:\/\/\S+$/.test(databaseUrl)) {
+    throw new UsageError('TIMEBOX_DATABASE_URL must be a postgresql:// URL (docs/deployment.md, "Replicas")');
+  }
   return {
     appId,
     privateKey: pem,
+    // Replicas: webhooks, revocations, reminders and periodic work as jobs in this database.
+    ...(databaseUrl ? { databaseUrl } : {}),
     ...(Object.keys(intake).length > 0 ? { intake } : {}),
     webhookSecret,
     port,

@@ -1,9 +1,10 @@
 // `timebox serve`'s HTTP side: the webhook intake (src/github/intake.ts: signature first, bounded bytes and
 // deliveries in flight) in front of Probot's handlers, plus a health check. The entry point of the App: the
-// clock is made here (the wall clock unless one is given) and passed to the engine.
+// clock is made here (the wall clock unless one is given) and passed to the engine. With `databaseUrl`
+// (replicas) webhooks are stored as jobs and handled by any replica, and timers are jobs (./replica.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { Probot, ProbotOctokit } from 'probot';
@@ -12,11 +13,13 @@ import { type Clock, systemClock, type Timer } from '../core/clock.js';
 import { Keeper } from '../engine/keeper.js';
 import type { Notifier } from '../engine/notices/index.js';
 import { CheckCache } from '../engine/pull-check.js';
+import type { Jobs, JobsLogger } from '../jobs/index.js';
 import { rememberedBotLogin, timeboxApp } from './app.js';
 import type { GitHub } from './client.js';
 import { githubForge } from './forge.js';
 import { DEFAULT_INTAKE_LIMITS, type Intake, type IntakeLimits, reply, webhookIntake } from './intake.js';
 import { Mirrors, serverUrlFor } from './mirror.js';
+import { durableTimers, type ReplicaOptions, startReplicaJobs } from './replica.js';
 import { steadyRequests } from './requests.js';
 import { type SweepResult, sweepInstallations } from './sweep.js';
 
@@ -64,6 +67,15 @@ export interface ServerOptions {
   gitUrl?: string;
   /** Waits between retries of a failing revocation. */
   retryMs?: readonly number[];
+  /**
+   * Replicas (`TIMEBOX_DATABASE_URL`): the PostgreSQL database every replica shares. Each webhook is stored
+   * and handled by one replica, revocations and reminders are jobs at their time, and the periodic work
+   * is cron jobs (docs/deployment.md "Replicas"); `sweepIntervalMs` then only turns the catch-up at start
+   * on or off. Omitted: one process with its state in memory.
+   */
+  databaseUrl?: string;
+  /** Replicas: how this replica runs its jobs (workers, cron, polling); see `ReplicaOptions`. */
+  replica?: Omit<ReplicaOptions, 'databaseUrl'>;
 }
 
 /**
@@ -97,6 +109,8 @@ export interface RunningServer {
   channels?: RepoChannels;
   /** The webhook intake, for its limits and what is in flight now. */
   intake: Intake;
+  /** Replicas: this replica's job runner (with `databaseUrl`). */
+  jobs?: Jobs;
   /** Run the periodic work now for every repository (`now` overrides the time, for tests). */
   sweep(now?: () => Date): Promise<SweepResult>;
   close(): Promise<void>;
@@ -122,6 +136,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const ownLogin = rememberedBotLogin(probot);
   const channels = opts.channels ? serverChannels(opts.channels, base, log, opts) : undefined;
   const notifiers = [...(opts.notifiers ?? []), ...(channels ? [channels] : [])];
+  // Replicas: the keeper's timers are jobs, written once the runner is up (no reconcile runs before).
+  let jobsStarted: (jobs: Jobs) => void = () => {};
+  const jobsReady = new Promise<Jobs>((resolve) => {
+    jobsStarted = resolve;
+  });
   const keeper = new Keeper({
     mirrors: new Mirrors(opts.stateDir ?? defaultStateDir(), opts.gitUrl ?? serverUrlFor(opts.baseUrl)),
     env: opts.providerEnv ?? process.env,
@@ -139,6 +158,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     clock,
     notifiers,
     ...(opts.retryMs ? { retryMs: opts.retryMs } : {}),
+    ...(opts.databaseUrl ? { timers: durableTimers(jobsReady, clock, opts.replica?.reminderMs) } : {}),
   });
   await probot.load(
     timeboxApp({
@@ -149,12 +169,23 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }),
   );
   await probot.ready();
+  const jobs = opts.databaseUrl
+    ? await startReplicaJobs(
+        { probot, keeper, clock, log: jobsLogger(log), notifiers },
+        { ...opts.replica, databaseUrl: opts.databaseUrl },
+        `${hostname()}-${process.pid}`,
+      )
+    : undefined;
+  if (jobs) jobsStarted(jobs);
   const intake = webhookIntake({
     secret: opts.webhookSecret,
     log,
     clock: base,
     limits: { ...opts.intake, maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES },
-    receive: (event) => probot.receive(event as Parameters<Probot['receive']>[0]),
+    receive: jobs
+      ? (event) => jobs.enqueueWebhook(event)
+      : (event) => probot.receive(event as Parameters<Probot['receive']>[0]),
+    ...(jobs ? { durable: true } : {}),
   });
 
   const server = createServer((req, res) => {
@@ -182,12 +213,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 3000, opts.host ?? '0.0.0.0', () => resolve());
+  }).catch(async (err: unknown) => {
+    await jobs?.stop();
+    throw err;
   });
   const { port } = server.address() as AddressInfo;
   const host = opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1';
   log.info(
     { port, path: WEBHOOK_PATH, api: opts.baseUrl ?? 'https://api.github.com' },
-    'timebox serve listening',
+    jobs ? `timebox serve listening (replica ${jobs.runnerId})` : 'timebox serve listening',
   );
   const sweep = async (now?: () => Date, force = true): Promise<SweepResult> => {
     const result = await sweepInstallations(
@@ -212,10 +246,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const every = opts.sweepIntervalMs ?? 60_000;
   let timer: Timer | undefined;
   if (every > 0) {
-    // At start every repository (catch-up); then those whose reconcile_interval has passed.
+    // At start every repository (catch-up); then those whose reconcile_interval has passed (replicas: the
+    // cron jobs instead).
     clock.after(0, () => {
       sweep().catch((err: unknown) => log.error({ err }, 'sweep failed'));
     });
+  }
+  if (every > 0 && !jobs) {
     timer = clock
       .every(every, () => {
         sweep(undefined, false).catch((err: unknown) => log.error({ err }, 'sweep failed'));
@@ -230,17 +267,32 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     keeper,
     ...(channels ? { channels } : {}),
     intake,
+    ...(jobs ? { jobs } : {}),
     sweep: (now?: () => Date) => sweep(now),
     close: async () => {
-      await new Promise<void>((resolve, reject) => {
-        timer?.cancel();
-        void keeper.stop();
+      timer?.cancel();
+      const closed = new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
         server.close((e) => (e ? reject(e) : resolve()));
       });
+      // Replicas: running jobs finish; pending ones stay in the database for the other replicas.
+      await jobs?.stop().catch((err: unknown) => log.error({ err }, 'stopping the jobs failed'));
+      void keeper.stop();
+      await closed;
       // After the last webhook: what is queued for Slack, mail and webhooks goes out (within drainMs).
       await channels?.close(opts.channels?.drainMs);
     },
+  };
+}
+
+/** The job layer's log lines into the server's logger. */
+function jobsLogger(log: Logger): JobsLogger {
+  const child = log.child({ component: 'jobs' });
+  return {
+    debug: (message, meta) => child.debug(meta ?? {}, message),
+    info: (message, meta) => child.info(meta ?? {}, message),
+    warn: (message, meta) => child.warn(meta ?? {}, message),
+    error: (message, meta) => child.error(meta ?? {}, message),
   };
 }
 

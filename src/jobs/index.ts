@@ -155,9 +155,13 @@ export function webhookKey(delivery: Pick<WebhookDelivery, 'payload' | 'key'>): 
 function graphileLogger(logger: JobsLogger): GraphileLogger {
   return new GraphileLogger((scope) => (level, message, meta) => {
     const data = { ...scope, ...(meta ?? {}) } as Record<string, unknown>;
+    // graphile-worker attaches the whole job to its lines: a webhook's payload has no place in the log.
+    const job = data.job as { id?: unknown; task_identifier?: unknown; attempts?: unknown } | undefined;
+    if (job) data.job = { id: job.id, task: job.task_identifier, attempts: job.attempts };
     if (level === 'error') logger.error(message, data);
     else if (level === 'warning') logger.warn(message, data);
-    else if (level === 'info') logger.info(message, data);
+    // One line per completed job is debug: the handlers log what they did.
+    else if (level === 'info' && data.success !== true) logger.info(message, data);
     else logger.debug?.(message, data);
   });
 }
