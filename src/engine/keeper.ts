@@ -13,6 +13,7 @@ import type { Policies } from '../core/model.js';
 import type { Account } from '../core/provenance.js';
 import { type Failure, type Granted, type Revoked, revokeGrant, Targets } from '../providers/reconcile.js';
 import { ExpiryScheduler, type ScheduledGrant } from '../scheduler/expiry.js';
+import { type GlassHost, GlassWatcher } from './break-glass-watch.js';
 import type { Forge, RepoRef } from './forge.js';
 import { type Notifier, noticesFor } from './notices/index.js';
 import {
@@ -24,7 +25,7 @@ import {
   revocationVerified,
 } from './provision.js';
 import type { CheckCache } from './pull-check.js';
-import { revertRequest } from './revert.js';
+import { type RevertGlass, revertRequest } from './revert.js';
 import { KeyedRunner } from './runner.js';
 
 const DEFAULT_INTERVAL_MS = 5 * 60_000;
@@ -107,6 +108,7 @@ interface RevertJob {
   reason: string;
   activity?: string;
   pull?: number;
+  glass?: RevertGlass;
 }
 
 export class Keeper {
@@ -122,6 +124,8 @@ export class Keeper {
   readonly #reverts = new Map<string, Map<string, RevertJob>>();
   readonly #revertRuns = new KeyedRunner();
   readonly #pending = new Set<Promise<unknown>>();
+  /** Break-glass grants until their ratification is recorded. */
+  readonly #glass: GlassWatcher;
 
   constructor(opts: KeeperOptions) {
     this.#o = opts;
@@ -138,6 +142,7 @@ export class Keeper {
       },
       { clock: opts.clock, ...(opts.retryMs ? { retryMs: opts.retryMs } : {}) },
     );
+    this.#glass = new GlassWatcher(this.#glassHost());
   }
 
   /** Seed provenance verdicts (the push handler has just read or decided and recorded them for `commit`). */
@@ -185,6 +190,20 @@ export class Keeper {
   /** The clock moved (tests inject one): run whatever is now due. */
   tick(): void {
     this.scheduler.rearm();
+    this.#glass.due();
+  }
+
+  /**
+   * A review on a merged pull request: if it is a break-glass grant's, see whether it is ratified now. A
+   * repository not reconciled yet by this process is reconciled (which watches every break-glass grant).
+   */
+  async reviewed(installed: InstalledRepo, pull: number): Promise<void> {
+    const key = keyOf(installed.repo);
+    if (!this.#repos.has(key)) {
+      await this.reconcile(installed);
+      return;
+    }
+    await this.#glass.reviewed(key, pull);
   }
 
   /**
@@ -235,6 +254,7 @@ export class Keeper {
   async stop(): Promise<void> {
     this.scheduler.stop();
     for (const t of this.#startTimers.values()) t.cancel();
+    this.#glass.stop();
     await Promise.allSettled([...this.#pending]);
     for (const s of this.#repos.values()) await this.#dropTargets(s);
   }
@@ -275,7 +295,11 @@ export class Keeper {
     if (previous && previous.revokeTargets !== state.revokeTargets) await this.#dropTargets(previous);
     this.#repos.set(key, state);
 
-    for (const r of done.reverts) this.#queueRevert(state, r.file, { reason: 'expired', ...r });
+    await this.#glass.sync(key, done.grants);
+    for (const r of done.reverts) {
+      const glass = this.#glass.revertGlass(key, r.file);
+      if (glass !== 'hold') this.#queueRevert(state, r.file, { reason: 'expired', ...r, ...glass });
+    }
     this.#startReverts(state);
 
     // Precise expiry for what is granted now; a timer for grants that start later.
@@ -367,12 +391,63 @@ export class Keeper {
     this.#track(this.#alarms(state).then((input) => revocationVerified(input, grant.file)));
     const activity = revoked.find((r) => r.activity)?.activity?.summary;
     const pull = this.#memory.verdicts.get(g.id)?.pull ?? undefined;
+    // A break-glass grant whose ratification is not settled yet keeps its file until it is (the revert records it).
+    const glass = this.#glass.revertGlass(state.key, grant.file);
+    if (glass === 'hold') return;
     this.#queueRevert(state, grant.file, {
       reason: 'expired',
       ...(activity ? { activity } : {}),
       ...(pull ? { pull } : {}),
+      ...glass,
     });
     this.#startReverts(state);
+  }
+
+  // ---- break-glass (src/engine/break-glass-watch.ts) ---------------------------------------------------------
+
+  #glassHost(): GlassHost {
+    const stateOf = (repo: string) => this.#repos.get(repo);
+    return {
+      clock: this.#clock,
+      log: this.#o.log,
+      ...(this.#o.cache ? { cache: this.#o.cache } : {}),
+      forge: async (repo) => {
+        const state = stateOf(repo);
+        return state ? this.#forge(state) : null;
+      },
+      pullOf: (repo, g) => this.#memory.verdicts.get(`${repo}#${g.id}`)?.pull ?? null,
+      unratified: async (repo, grant, pull, active) => {
+        const id = `${repo}#${grant.id}`;
+        // Not granted again by a reconcile before its revert lands: a refused verdict whose alarm is raised.
+        this.#memory.verdicts.set(id, { ok: false, pull, reason: 'break-glass not ratified' });
+        this.#memory.alarmed.add(`provenance#${id}`);
+        const state = stateOf(repo);
+        if (active && state) await this.#revokeUnratified(state, grant);
+      },
+      revert: (repo, file, job) => {
+        const state = stateOf(repo);
+        if (!state) return;
+        this.#queueRevert(state, file, job);
+        this.#startReverts(state);
+      },
+      track: (p) => this.#track(p),
+    };
+  }
+
+  /** The same revocation as at expiry, with end reason `unratified`. */
+  async #revokeUnratified(state: RepoState, grant: Grant): Promise<void> {
+    state.revokeTargets ??= Targets.connect(state.policies, this.#o.env);
+    try {
+      const revoked = await revokeGrant(await state.revokeTargets, grant, state.accessRepoId, 'unratified');
+      for (const r of revoked)
+        this.#o.log.info(
+          { repo: state.key, file: r.file, principal: r.principal },
+          `revoked ${r.file}: unratified`,
+        );
+    } catch (err) {
+      await this.#dropTargets(state);
+      throw err;
+    }
   }
 
   async #dropTargets(state: RepoState): Promise<void> {
@@ -387,10 +462,13 @@ export class Keeper {
     const known = queue.get(file);
     const activity = job.activity ?? known?.activity;
     const pull = job.pull ?? known?.pull;
+    const glass = job.glass ?? known?.glass;
     queue.set(file, {
-      reason: job.reason,
+      // An unratified revocation stays one when the expiry comes before its revert landed.
+      reason: known?.reason === 'unratified' ? known.reason : job.reason,
       ...(activity ? { activity } : {}),
       ...(pull ? { pull } : {}),
+      ...(glass ? { glass } : {}),
     });
   }
 
@@ -407,6 +485,7 @@ export class Keeper {
               reason: job.reason,
               ...(job.activity ? { activity: job.activity } : {}),
               ...(job.pull ? { pull: job.pull } : {}),
+              ...(job.glass ? { glass: job.glass } : {}),
               defaultBranch: state.installed.defaultBranch,
               botLogin,
             });

@@ -5,7 +5,7 @@
 // head commit that will be merged, is the removal of that one file and nothing else. Anyone with write
 // access can push to a branch or open a PR on a predictable branch name; nothing they prepared is merged.
 import { randomBytes } from 'node:crypto';
-import { revertMessage } from '../core/trailers.js';
+import { type RevertInput as CommitRevertInput, revertMessage } from '../core/trailers.js';
 import type { Forge, ForgePull } from './forge.js';
 import type { Notice, Notices } from './notices/index.js';
 import { isOurs } from './notices/markers.js';
@@ -21,7 +21,11 @@ export interface RevertInput {
   defaultBranch: string;
   /** Timebox's bot (`timebox[bot]`, `github-actions[bot]`): only pull requests it opened are reused. */
   botLogin: string;
+  /** A break-glass grant: how its ratification was settled (trailers for the audit; src/engine/break-glass.ts). */
+  glass?: RevertGlass;
 }
+
+export type RevertGlass = NonNullable<CommitRevertInput['glass']>;
 
 export interface RevertResult {
   /** Nothing to do: the file is not on the default branch any more. */

@@ -138,6 +138,18 @@ export function timeboxApp(options: AppOptions): ApplicationFunction {
     };
     app.on([...PULL_EVENTS], check);
     app.on([...REVIEW_EVENTS], check);
+    // A review of a merged request may ratify a break-glass access (src/engine/break-glass-watch.ts).
+    app.on([...REVIEW_EVENTS], async (context) => {
+      const p = context.payload;
+      if (!options.keeper || !p.pull_request.merged_at || !p.installation) return;
+      const repo = { owner: p.repository.owner.login, repo: p.repository.name };
+      const installed = {
+        installationId: p.installation.id,
+        repo,
+        defaultBranch: p.repository.default_branch,
+      };
+      await options.keeper.reviewed(installed, p.pull_request.number);
+    });
     app.on(PUSH_EVENTS[0], async (context) => {
       const p = context.payload;
       const repo = { owner: p.repository.owner?.login ?? '', repo: p.repository.name };
