@@ -99,6 +99,9 @@ describe('timebox verify --coverage', () => {
       '  step not exercised: qa-write step 1 (1 from @acme/qa-leads)  policies/qa.yaml:',
     );
     expect(r.stdout).toContain('  step not exercised: qa-write step 2 (1 from @acme/dba)  policies/qa.yaml:');
+    const help = await run(['verify', '--help'], { cwd: dir });
+    expect(help.stdout).toContain('--coverage');
+    expect(help.stdout).toContain('--min <pct>');
     // Without --coverage nothing about coverage is printed.
     const plain = await run(['verify'], { cwd: dir });
     expect(plain.stdout).not.toContain('coverage');

@@ -328,8 +328,13 @@ describe('timebox whatif', () => {
     expect(other.changed.map((c) => c.commit)).toEqual([null]);
   });
 
-  it('needs --base; an unknown ref is a usage error (exit 2)', async () => {
+  it('needs --base; an unknown ref is a usage error (exit 2); --help says what it replays', async () => {
     const dir = accessRepo();
+    const help = await run(['whatif', '--help'], { cwd: dir });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--base <ref>');
+    expect(help.stdout).toContain('approvals Timebox recorded on its own merge commit');
+    expect((await run(['--help'], { cwd: dir })).stdout).toContain('whatif');
     expect((await run(['whatif'], { cwd: dir })).code).toBe(2);
     const r = await run(['whatif', '--base', 'nope'], { cwd: dir });
     expect(r.code).toBe(2);
