@@ -4,8 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { resolve } from 'node:path';
+import { decisionLines, jsonItems } from '../cli/format.js';
 import { decideAll } from '../core/decide.js';
-import type { ChangedRequestFile, Decision, PullFacts } from '../core/model.js';
+import type { ChangedRequestFile, Decision, PullFacts, Status } from '../core/model.js';
 import type { AccessRepo } from '../repo/access-repo.js';
 
 /** Files per chunk: small enough to share the work evenly, large enough that claiming one costs nothing. */
@@ -44,6 +45,12 @@ export interface FilesJob {
   pull: PullFacts;
   /** The time decided at, in ms (a Date is cloned as one, but a number says it is all that is needed). */
   atMs: number;
+  /**
+   * When set, each thread writes its chunks' part of the output itself and sends that text and the
+   * statuses back instead of the decisions: cloning thousands of decisions to the main thread and writing
+   * all of them there would be the main thread's work alone, after the others are done.
+   */
+  render?: { json: boolean; color: boolean };
 }
 
 /** A file that could not be read: where it is in the list, and the error `check` reports for it. */
@@ -55,7 +62,11 @@ export interface ReadFailure {
 
 export interface ChunkResult {
   chunk: number;
+  /** The chunk's decisions; empty when the job says to render them (`rendered`). */
   decisions: Decision[];
+  /** The chunk's part of the output, when the job says to render it. */
+  rendered: string | null;
+  statuses: Status[];
   failure: ReadFailure | null;
 }
 
@@ -77,7 +88,14 @@ export function decideChunk(job: FilesJob, repo: AccessRepo, chunk: number): Chu
   for (let i = from; i < Math.min(from + CHUNK_FILES, job.paths.length); i++) {
     const path = job.paths[i] as string;
     const read = readRequestFile(job.root, path);
-    if ('code' in read) return { chunk, decisions: [], failure: { index: i, path, code: read.code } };
+    if ('code' in read)
+      return {
+        chunk,
+        decisions: [],
+        rendered: null,
+        statuses: [],
+        failure: { index: i, path, code: read.code },
+      };
     files.push(read);
   }
   const decisions = decideAll({
@@ -89,5 +107,9 @@ export function decideChunk(job: FilesJob, repo: AccessRepo, chunk: number): Chu
     config: repo.config,
     at: new Date(job.atMs),
   });
-  return { chunk, decisions, failure: null };
+  const statuses = decisions.map((d) => d.status);
+  const how = job.render;
+  if (!how) return { chunk, decisions, rendered: null, statuses, failure: null };
+  const rendered = how.json ? jsonItems(decisions) : decisionLines(decisions, how);
+  return { chunk, decisions: [], rendered, statuses, failure: null };
 }

@@ -5,12 +5,14 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Decision } from '../core/model.js';
+import type { Decision, Status } from '../core/model.js';
 import type { AccessRepo } from '../repo/access-repo.js';
 import { type ChunkResult, chunkCount, decideChunk, type FilesJob, type ReadFailure } from './chunks.js';
 import type { WorkerData } from './worker.js';
 
-export type ParallelOutcome = { ok: true; decisions: Decision[] } | { ok: false; failure: ReadFailure };
+export type ParallelOutcome =
+  | { ok: true; decisions: Decision[]; rendered: string[] | null; statuses: Status[] }
+  | { ok: false; failure: ReadFailure };
 
 // Under tsx or vitest this file is TypeScript: the worker is too (see `startWorker`).
 const WORKER = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
@@ -125,12 +127,16 @@ export class CheckThreads {
     }
     await all;
     const decisions: Decision[] = [];
+    const statuses: Status[] = [];
+    const rendered: string[] = [];
     for (const r of this.results) {
       if (!r) throw new Error('check: a chunk of request files was never decided');
       if (r.failure) return { ok: false, failure: r.failure };
       decisions.push(...r.decisions);
+      statuses.push(...r.statuses);
+      if (r.rendered !== null) rendered.push(r.rendered);
     }
-    return { ok: true, decisions };
+    return { ok: true, decisions, statuses, rendered: job.render ? rendered : null };
   }
 }
 

@@ -3,12 +3,14 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { type FilesJob, readRequestFile, workersFor } from '../check/chunks.js';
 import type { CheckThreads } from '../check/parallel.js';
 import { type CheckInput, decideAll } from '../core/decide.js';
-import type { ChangedRequestFile, Config, Decision, PullFacts } from '../core/model.js';
+import type { ChangedRequestFile, Config, Decision, PullFacts, Status } from '../core/model.js';
 import { type AccessRepo, loadConfig } from '../repo/access-repo.js';
 import { changedSince, gitRevision, type RepoSource, workingTree } from '../repo/source.js';
 import { type Io, loadRepoOrFail, loadTeams, offlinePull, parseAt, parseList, repoRoot } from './context.js';
 import { EXIT, UsageError } from './errors.js';
-import { formatDecisions } from './format.js';
+import { formatDecisions, humanOutput, jsonFromItems, jsonOutput } from './format.js';
+
+export { toJson } from './format.js';
 
 export interface CheckOptions {
   repo?: string;
@@ -97,13 +99,41 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
     config: repo.config,
     at,
   };
-  const decisions = parallel
-    ? await decideFilesInParallel(
-        { root, paths: parallel.paths, changedPaths, pull, atMs: at.getTime() },
-        repo,
-        parallel.threads,
-      )
-    : decideAll(input);
+  const actions = io.env.GITHUB_ACTIONS === 'true';
+  if (parallel) {
+    // Threads write their part of the output (unless Actions needs the decisions themselves).
+    const render = actions ? undefined : { json: opts.json ?? false, color: io.color };
+    const job: FilesJob = {
+      root,
+      paths: parallel.paths,
+      changedPaths,
+      pull,
+      atMs: at.getTime(),
+      ...(render ? { render } : {}),
+    };
+    const outcome = await parallel.threads.run(job, repo);
+    if (!outcome.ok) throw unreadable(outcome.failure.path, outcome.failure.code);
+    if (outcome.rendered) {
+      io.stdout(
+        opts.json ? jsonFromItems(outcome.rendered) : humanOutput(outcome.rendered, outcome.statuses),
+      );
+      return exitCode(outcome.statuses, opts.requireApproved ?? false);
+    }
+    return report(io, opts, outcome.decisions, repo, root, pull.headSha, notes);
+  }
+  return report(io, opts, decideAll(input), repo, root, pull.headSha, notes);
+}
+
+/** Prints `decisions` (and in Actions reports them to the run) and says the exit code. */
+async function report(
+  io: Io,
+  opts: CheckOptions,
+  decisions: Decision[],
+  repo: AccessRepo,
+  root: string,
+  headSha: PullFacts['headSha'],
+  notes: string[],
+): Promise<number> {
   if (io.env.GITHUB_ACTIONS === 'true') {
     // Role names in previews hash the access repo's root commit, as `timebox apply` does.
     const [{ rootCommit }, { reportToActions }] = await Promise.all([
@@ -111,11 +141,14 @@ export async function runCheck(io: Io, files: string[], opts: CheckOptions): Pro
       import('./github-actions.js'),
     ]);
     const accessRepoId = await rootCommit(root, opts.base ?? 'HEAD').catch(() => null);
-    await reportToActions(io, decisions, repo, pull.headSha, accessRepoId, notes);
+    await reportToActions(io, decisions, repo, headSha, accessRepoId, notes);
   }
-  if (opts.json) io.stdout(`${JSON.stringify({ results: decisions.map(toJson) }, null, 2)}\n`);
+  if (opts.json) io.stdout(jsonOutput(decisions));
   else io.stdout(formatDecisions(decisions, io));
-  return exitCode(decisions, opts.requireApproved ?? false);
+  return exitCode(
+    decisions.map((d) => d.status),
+    opts.requireApproved ?? false,
+  );
 }
 
 /** Who opened and approved: from `--author`/`--approved-by`, or with `--pull-request` from the GitHub API. */
@@ -164,37 +197,10 @@ function readRequestFiles(root: string, paths: string[]): ChangedRequestFile[] {
 const unreadable = (path: string, code: string) =>
   new UsageError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code}`);
 
-/** The files of `job` read and decided by `workers` worker threads and this one, in the order of the files. */
-async function decideFilesInParallel(
-  job: FilesJob,
-  repo: AccessRepo,
-  threads: CheckThreads,
-): Promise<Decision[]> {
-  const outcome = await threads.run(job, repo);
-  if (!outcome.ok) throw unreadable(outcome.failure.path, outcome.failure.code);
-  return outcome.decisions;
-}
-
-function exitCode(decisions: Decision[], requireApproved: boolean): number {
-  if (decisions.some((d) => d.status === 'denied' || d.status === 'invalid')) return EXIT.failed;
-  if (requireApproved && decisions.some((d) => d.status === 'pending')) return EXIT.failed;
+function exitCode(statuses: Status[], requireApproved: boolean): number {
+  if (statuses.some((s) => s === 'denied' || s === 'invalid')) return EXIT.failed;
+  if (requireApproved && statuses.includes('pending')) return EXIT.failed;
   return EXIT.ok;
-}
-
-/** The SPEC's `check --json` result shape (plus `change` and `window`). */
-export function toJson(d: Decision) {
-  return {
-    file: d.file,
-    status: d.status,
-    request: d.request,
-    rule: d.rule,
-    errors: d.errors,
-    reasons: d.reasons,
-    approvals: d.approvals,
-    change: d.change,
-    window: d.window,
-    ...(d.break_glass ? { break_glass: d.break_glass } : {}),
-  };
 }
 
 function toRepoPath(root: string, abs: string, given: string): string {

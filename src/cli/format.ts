@@ -11,6 +11,26 @@ const LABEL: Record<Status, string> = {
 };
 
 export function formatDecisions(decisions: Decision[], io: Pick<Io, 'color'>): string {
+  if (decisions.length === 0) return 'no request files to check\n';
+  return humanOutput(
+    [decisionLines(decisions, io)],
+    decisions.map((d) => d.status),
+  );
+}
+
+/** The human output from the lines of each part (in order) and every file's status. */
+export function humanOutput(parts: string[], statuses: Status[]): string {
+  if (statuses.length === 0) return 'no request files to check\n';
+  const counts = (['approved', 'pending', 'denied', 'invalid'] as const)
+    .map((s) => [s, statuses.filter((x) => x === s).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${n} ${s}`);
+  const footer = `\n${statuses.length} file${statuses.length === 1 ? '' : 's'}: ${counts.join(', ')}\n`;
+  return `${parts.filter((p) => p !== '').join('\n')}\n${footer}`;
+}
+
+/** The human lines of `decisions`, joined, without the totals: parts of one output can be made apart. */
+export function decisionLines(decisions: Decision[], io: Pick<Io, 'color'>): string {
   const c = colors(io);
   const paint: Record<Status, (s: string) => string> = {
     approved: c.green,
@@ -18,7 +38,6 @@ export function formatDecisions(decisions: Decision[], io: Pick<Io, 'color'>): s
     denied: c.red,
     invalid: c.red,
   };
-  if (decisions.length === 0) return 'no request files to check\n';
   const lines: string[] = [];
   const indent = '          ';
   for (const d of decisions) {
@@ -58,12 +77,41 @@ export function formatDecisions(decisions: Decision[], io: Pick<Io, 'color'>): s
       for (const i of a.ignored) lines.push(`${indent}${c.dim(`not counted: ${i.login} ${i.reason}`)}`);
     }
   }
-  const counts = (['approved', 'pending', 'denied', 'invalid'] as const)
-    .map((s) => [s, decisions.filter((d) => d.status === s).length] as const)
-    .filter(([, n]) => n > 0)
-    .map(([s, n]) => `${n} ${s}`);
-  lines.push('', `${decisions.length} file${decisions.length === 1 ? '' : 's'}: ${counts.join(', ')}`);
-  return `${lines.join('\n')}\n`;
+  return lines.join('\n');
+}
+
+/** The SPEC's `check --json` result shape (plus `change` and `window`). */
+export function toJson(d: Decision) {
+  return {
+    file: d.file,
+    status: d.status,
+    request: d.request,
+    rule: d.rule,
+    errors: d.errors,
+    reasons: d.reasons,
+    approvals: d.approvals,
+    change: d.change,
+    window: d.window,
+    ...(d.break_glass ? { break_glass: d.break_glass } : {}),
+  };
+}
+
+/** `check --json`: the whole output, as `JSON.stringify({ results }, null, 2)` writes it. */
+export function jsonOutput(decisions: Decision[]): string {
+  return `${JSON.stringify({ results: decisions.map(toJson) }, null, 2)}\n`;
+}
+
+/** The items of `decisions` as they stand inside `jsonOutput`'s array, joined: a part of one output. */
+export function jsonItems(decisions: Decision[]): string {
+  return decisions
+    .map((d) => `    ${JSON.stringify(toJson(d), null, 2).replaceAll('\n', '\n    ')}`)
+    .join(',\n');
+}
+
+/** `jsonOutput` from the items of each part, in order. */
+export function jsonFromItems(parts: string[]): string {
+  const items = parts.filter((p) => p !== '');
+  return items.length === 0 ? '{\n  "results": []\n}\n' : `{\n  "results": [\n${items.join(',\n')}\n  ]\n}\n`;
 }
 
 function describe(d: Decision): string {

@@ -58,7 +58,7 @@ function jobOf(dir: string): FilesJob {
   };
 }
 
-function collect(dir: string): Io & { out: string[]; err: string[] } {
+function collect(dir: string, color = false): Io & { out: string[]; err: string[] } {
   const out: string[] = [];
   const err: string[] = [];
   return {
@@ -66,7 +66,7 @@ function collect(dir: string): Io & { out: string[]; err: string[] } {
     err,
     stdout: (t) => out.push(t),
     stderr: (t) => err.push(t),
-    color: false,
+    color,
     isTTY: false,
     cwd: dir,
     env: {},
@@ -74,8 +74,8 @@ function collect(dir: string): Io & { out: string[]; err: string[] } {
   };
 }
 
-async function check(dir: string, workers: number, json: boolean, files: string[] = []) {
-  const io = collect(dir);
+async function check(dir: string, workers: number, json: boolean, files: string[] = [], color = false) {
+  const io = collect(dir, color);
   const code = await runCheck(io, files, {
     teams: 'teams.yaml',
     approvedBy: 'carol',
@@ -105,7 +105,11 @@ describe('check with worker threads', () => {
         expect(shared.stdout === alone.stdout, `${workers} worker(s), json ${json}`).toBe(true);
       }
     }
-  }, 60_000);
+    // In colour too: each thread paints its own part.
+    const painted = await check(dir, 0, false, [], true);
+    expect(painted.stdout).toContain('\u001b[');
+    expect((await check(dir, 2, false, [], true)).stdout === painted.stdout).toBe(true);
+  }, 90_000);
 
   it('reports an unreadable file as check without workers does (the first one in order)', async () => {
     const dir = manyRequests();
