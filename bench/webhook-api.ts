@@ -16,6 +16,12 @@
 // (the keeper's mirror of the access repo) are counted apart: GitHub does not charge them to the REST rate
 // limit. The installation token (`POST /app/installations/{id}/access_tokens`) and the App's login
 // (`GET /app`) are paid once per hour and once per process, and are shown in the cold figures.
+//
+// Three figures per event: requests sent; of which "counted" against the installation's primary rate limit,
+// which leaves out (a) conditional GETs answered `304 Not Modified` (GitHub: a 304 to a request made with an
+// Authorization header does not count) and (b) the App's own JWT requests (`/app…`, the App's budget, not
+// the installation's); writes (POST, PATCH, PUT, DELETE), which GitHub's secondary limits meter. A 304 is
+// still a round trip: it is in "sent" and in the sequential chain.
 import { mkdtempSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
