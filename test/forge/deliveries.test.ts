@@ -102,7 +102,7 @@ describe('the App webhook deliveries of the forge double', () => {
       expect(refusedItem).toMatchObject({ status: 'failed to connect to host', status_code: 502 });
 
       const { data: one } = await app.request('GET /app/hook/deliveries/{delivery_id}', {
-        delivery_id: failedItem?.id ?? 0,
+        delivery_id: Number(failedItem?.id ?? 0),
       });
       expect(one.request.payload).toEqual(payload);
       expect(one.request.headers?.['x-github-delivery']).toBe(failed.id);
@@ -111,7 +111,7 @@ describe('the App webhook deliveries of the forge double', () => {
       // Redelivery: 202 at once, then the same body and guid again, recorded as a redelivery.
       const got = r.got.length;
       const { status } = await app.request('POST /app/hook/deliveries/{delivery_id}/attempts', {
-        delivery_id: failedItem?.id ?? 0,
+        delivery_id: Number(failedItem?.id ?? 0),
       });
       expect(status).toBe(202);
       await fake.hookDeliveries.settled();
@@ -138,11 +138,12 @@ describe('the App webhook deliveries of the forge double', () => {
     expect(first.headers.link).toMatch(/cursor=v1_\d+.*rel="next"/);
     const paged = await app.paginate('GET /app/hook/deliveries', { per_page: 2 });
     expect(paged.map((d) => d.id)).toEqual(all);
-    const failures = await app.paginate('GET /app/hook/deliveries', { per_page: 100, status: 'failure' });
-    expect(failures.map((d) => d.status_code)).toEqual([500, 502]);
-    const successes = await app.paginate('GET /app/hook/deliveries', { per_page: 100, status: 'success' });
-    expect(successes.every((d) => d.status_code >= 200 && d.status_code < 400)).toBe(true);
-    expect(successes.length + failures.length).toBe(all.length);
+    const { data: failures } = await app.request('GET /app/hook/deliveries?status=failure&per_page=100');
+    expect((failures as { status_code: number }[]).map((d) => d.status_code)).toEqual([500, 502]);
+    const { data: successes } = await app.request('GET /app/hook/deliveries?status=success&per_page=100');
+    const ok = successes as { status_code: number }[];
+    expect(ok.every((d) => d.status_code >= 200 && d.status_code < 400)).toBe(true);
+    expect(ok.length + (failures as unknown[]).length).toBe(all.length);
   });
 
   it('needs the App’s JWT; another App sees none of them', async () => {
