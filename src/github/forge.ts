@@ -25,6 +25,7 @@ import type {
 } from '../engine/forge.js';
 import { type GitHub, type GitHubCache, parseRepoName, type RepoRef, statusOf } from './client.js';
 import { conditionalGet, conditionalList } from './conditional.js';
+import * as gitData from './git-data.js';
 import * as reviewRequests from './reviewers.js';
 import { githubSource, readBlob } from './source.js';
 
@@ -115,9 +116,22 @@ export class GitHubForge implements Forge {
     return (await conditionalGet(this.#gh, this.#cache?.validators, route, params)).data;
   }
 
-  /** All pages of a list, each page a conditional GET; at most `max` items (`more`: some were left). */
-  #list<T>(route: string, params: Record<string, unknown>, max?: number) {
-    return conditionalList<T>(this.#gh, this.#cache?.validators, route, { ...params, per_page: 100 }, max);
+  /**
+   * All pages of a list, at most `max` items (`more`: some were left); each page a conditional GET where
+   * answers can be kept (a cache), otherwise octokit's pagination.
+   */
+  async #list<T>(route: string, params: Record<string, unknown>, max = Number.POSITIVE_INFINITY) {
+    const all = { ...params, per_page: 100 };
+    const store = this.#cache?.validators;
+    if (store) return conditionalList<T>(this.#gh, store, route, all, max);
+    if (max === Number.POSITIVE_INFINITY)
+      return { items: (await this.#gh.paginate(route as never, all as never)) as T[], more: false };
+    const items: T[] = [];
+    for await (const page of this.#gh.paginate.iterator(route as never, all as never)) {
+      items.push(...(page.data as T[]));
+      if (items.length >= max) return { items, more: true };
+    }
+    return { items, more: false };
   }
 
   async pull(number: number): Promise<ForgePull> {
@@ -377,53 +391,12 @@ export class GitHubForge implements Forge {
     return (data.files ?? []) as ForgeFile[];
   }
 
-  /**
-   * The root commit, from the last page of the commit list. With several roots, GitHub's oldest is taken;
-   * `timebox apply` takes the smallest sha (docs/github-app.md).
-   */
-  async rootCommit(ref: string): Promise<string> {
-    const gh = this.#gh;
-    const repo = this.repo;
-    const first = await gh.request('GET /repos/{owner}/{repo}/commits', { ...repo, sha: ref, per_page: 1 });
-    const last = /[?&]page=(\d+)[^>]*>;\s*rel="last"/.exec(first.headers.link ?? '')?.[1];
-    const data = last
-      ? (
-          await gh.request('GET /repos/{owner}/{repo}/commits', {
-            ...repo,
-            sha: ref,
-            per_page: 1,
-            page: Number(last),
-          })
-        ).data
-      : first.data;
-    const sha = data[data.length - 1]?.sha;
-    if (!sha) throw new Error(`${repo.owner}/${repo.repo}: ${ref} has no commits`);
-    return sha;
+  rootCommit(ref: string): Promise<string> {
+    return gitData.rootCommit(this.#gh, this.repo, ref);
   }
 
-  async removalCommit(branch: string, path: string, message: string): Promise<string> {
-    const gh = this.#gh;
-    const { data: tipRef } = await gh.request('GET /repos/{owner}/{repo}/git/ref/{ref}', {
-      ...this.repo,
-      ref: `heads/${branch}`,
-    });
-    const tip = tipRef.object.sha;
-    const { data: tipCommit } = await gh.request('GET /repos/{owner}/{repo}/git/commits/{commit_sha}', {
-      ...this.repo,
-      commit_sha: tip,
-    });
-    const { data: tree } = await gh.request('POST /repos/{owner}/{repo}/git/trees', {
-      ...this.repo,
-      base_tree: tipCommit.tree.sha,
-      tree: [{ path, mode: '100644', type: 'blob', sha: null }],
-    });
-    const { data: commit } = await gh.request('POST /repos/{owner}/{repo}/git/commits', {
-      ...this.repo,
-      message,
-      tree: tree.sha,
-      parents: [tip],
-    });
-    return commit.sha;
+  removalCommit(branch: string, path: string, message: string): Promise<string> {
+    return gitData.removalCommit(this.#gh, this.repo, branch, path, message);
   }
 
   async createBranch(branch: string, sha: string): Promise<boolean> {
