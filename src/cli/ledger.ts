@@ -3,10 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { renderCsv } from '../audit/csv.js';
+import { type AuditFilter, EVENT_TYPES, filterLedger } from '../audit/filter.js';
 import { renderHtml } from '../audit/html.js';
+import { renderReview } from '../audit/review.js';
 import { webUrlFromEnv, webUrlOf } from '../audit/web-url.js';
-import { type Ledger, type LedgerEvent, statusAt } from '../core/ledger.js';
-import { colors, type Io, type LedgerOptions, loadLedger, parseAt, repoRoot } from './context.js';
+import { type EventType, type Ledger, type LedgerEvent, statusAt } from '../core/ledger.js';
+import { colors, type Io, type LedgerOptions, loadLedger, loadTeams, parseAt, repoRoot } from './context.js';
 import { EXIT, UsageError } from './errors.js';
 
 export async function runStatus(
@@ -52,31 +54,93 @@ export async function runStatus(
   return EXIT.ok;
 }
 
-export async function runAudit(
-  io: Io,
-  opts: LedgerOptions & { since?: string; until?: string; format?: string; out?: string; json?: boolean },
-): Promise<number> {
+export interface AuditOptions extends LedgerOptions {
+  since?: string;
+  until?: string;
+  format?: string;
+  out?: string;
+  json?: boolean;
+  who?: string[];
+  team?: string[];
+  teams?: string;
+  resource?: string[];
+  role?: string[];
+  type?: string[];
+  search?: string;
+}
+
+const FORMATS = ['json', 'csv', 'html', 'review'];
+
+export async function runAudit(io: Io, opts: AuditOptions): Promise<number> {
   const format = opts.json ? 'json' : (opts.format ?? 'json');
-  if (!['json', 'csv', 'html'].includes(format))
-    throw new UsageError(`--format must be json, csv or html (got ${format})`);
+  if (!FORMATS.includes(format))
+    throw new UsageError(`--format must be ${FORMATS.join(', ')} (got ${format})`);
+  const types = opts.type ?? [];
+  const unknown = types.filter((t) => !(EVENT_TYPES as readonly string[]).includes(t));
+  if (unknown.length > 0)
+    throw new UsageError(`--type ${unknown.join(', ')}: not an event type (${EVENT_TYPES.join(', ')})`);
+  if (opts.team?.length && !opts.teams)
+    throw new UsageError('--team needs --teams FILE (who is in which team)');
   const now = io.clock.now();
   const since = opts.since ? parseAt(opts.since, undefined, '--since') : null;
   const until = opts.until ? parseAt(opts.until, undefined, '--until') : null;
+  const teams = opts.team?.length ? await loadTeams(io, opts.teams) : {};
   const ledger = await loadLedger(io, opts, now);
-  const inRange = (e: LedgerEvent) => {
-    const t = Date.parse(e.time);
-    return (!since || t >= since.getTime()) && (!until || t <= until.getTime());
+  const filter: AuditFilter = {
+    since,
+    until,
+    who: opts.who ?? [],
+    teams: opts.team ?? [],
+    resources: opts.resource ?? [],
+    roles: opts.role ?? [],
+    types: types as EventType[],
+    ...(opts.search ? { search: opts.search } : {}),
   };
-  const events = ledger.events.filter(inRange);
+  let picked: ReturnType<typeof filterLedger>;
+  try {
+    picked = filterLedger(ledger, filter, teams);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { events } = picked;
   let text: string | Iterable<string>;
   if (format === 'csv') text = renderCsv(events);
   else if (format === 'html') {
-    const ids = new Set(events.map((e) => e.grant));
     const repoUrl = webUrlFromEnv(io.env) ?? remoteWebUrl(repoRoot(io, opts.repo));
     text = renderHtml(
-      { grants: ledger.grants.filter((g) => ids.has(g.id)), events, notes: ledger.notes },
+      { grants: picked.grants, events, notes: ledger.notes },
       { generatedAt: now, ...(repoUrl ? { repoUrl } : {}) },
     );
+  } else if (format === 'review') {
+    const root = repoRoot(io, opts.repo);
+    const ref = opts.ref ?? 'HEAD';
+    const sha = execFileSync('git', ['rev-parse', '--verify', `${ref}^{commit}`], {
+      cwd: root,
+      encoding: 'utf8',
+    }).trim();
+    const who = [
+      ...(filter.who ?? []),
+      ...Object.entries(teams)
+        .filter(([t]) => filter.teams?.includes(t))
+        .flatMap(([, m]) => m),
+    ];
+    const command = [
+      'timebox audit --format review',
+      `--ref ${sha}`,
+      ...(since ? [`--since ${since.toISOString()}`] : []),
+      `--until ${(until ?? now).toISOString()}`,
+      ...(opts.who ?? []).map((w) => `--who ${w}`),
+      ...(opts.resource ?? []).map((r) => `--resource '${r}'`),
+    ].join(' ');
+    text = `${renderReview(ledger, {
+      since,
+      until: until ?? now,
+      head: { sha, ref },
+      generatedAt: now,
+      who,
+      resources: filter.resources ?? [],
+      command,
+    })}\n`;
   } else text = auditJson(events, ledger.notes);
   if (opts.out) {
     await writeFile(resolve(io.cwd, opts.out), text);

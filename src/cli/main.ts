@@ -213,8 +213,26 @@ function addAudit(program: Command, { io, done }: CommandContext): void {
     .option('--ref <ref>', 'the branch whose history is the ledger', 'HEAD')
     .option('--since <time>', 'only events at or after this RFC 3339 time')
     .option('--until <time>', 'only events at or before this RFC 3339 time')
+    .option(
+      '--who <login...>',
+      "only these people's events: as requester, or as the one who acted (approved, merged, revoked)",
+    )
+    .option('--team <team...>', 'only events of these teams’ members (with --teams)')
+    .option('--teams <file>', 'who is in which team (YAML: team: [logins]), for --team')
+    .option('--resource <glob...>', 'only these resources (globs: billing-*)')
+    .option('--role <role...>', 'only these roles')
+    .option(
+      '--type <type...>',
+      'only these event types (requested, approved, granted, extended, revoked, expired, break_glass, ratified, unratified)',
+    )
+    .option(
+      '--search <text>',
+      'only events whose file, ticket, reason, activity, resource, role or people contain TEXT (any case)',
+    )
     .addOption(
-      new Option('--format <format>', 'output format').choices(['json', 'csv', 'html']).default('json'),
+      new Option('--format <format>', 'output format; review: an access review of the period in Markdown')
+        .choices(['json', 'csv', 'html', 'review'])
+        .default('json'),
     )
     .option('--out <file>', 'write to FILE instead of stdout')
     .option('--no-cache', 'ignore and do not write the ledger cache in .git/timebox/')
