@@ -21,6 +21,11 @@ export interface WantedReviewers extends ReviewerSet {
    * commit (GitHub dropped their request when they did; whether to ask them again is theirs to say).
    */
   managed: ReviewerSet;
+  /**
+   * Each asked team's members who could count (the author aside): who to ask one by one if the forge refuses
+   * the team (GitHub does for a team without access to the repository).
+   */
+  teamFallback: Record<string, string[]>;
 }
 
 export interface ReviewerInput {
@@ -29,6 +34,12 @@ export interface ReviewerInput {
   pull: PullFacts;
   /** The repository's owner: only its teams can be asked (`team_reviewers` are slugs of that organization). */
   org: string;
+  /**
+   * After a break-glass merge: ask who can fill the next unmet step of each break-glass decision's
+   * `ratification` instead (the keeper's ratification pass on the merged pull request). Default: pending
+   * decisions before the merge.
+   */
+  ratify?: boolean;
 }
 
 const isTeam = (p: string) => p.startsWith('@') && p.includes('/');
@@ -47,10 +58,12 @@ export function nextUnmetStep(steps: readonly StepReport[]): StepReport | undefi
  * Who could move a pending decision forward now: the principals (`login`, `@org/team`, `*`) of its next unmet
  * step, and its file's code owners while no code owner has approved. Nothing for any other decision: an
  * approved one (break-glass included: its ratification follows the merge) needs nobody before the merge.
+ * With `ratify`: the same of an approved break-glass decision's `ratification`, and nothing for the others.
  */
-export function askablePrincipals(decision: Decision): string[] {
-  const a = decision.approvals;
-  if (decision.status !== 'pending' || decision.break_glass || !a) return [];
+export function askablePrincipals(decision: Decision, ratify = false): string[] {
+  const glass = decision.status === 'approved' ? decision.break_glass : undefined;
+  const a = ratify ? glass?.ratification : decision.approvals;
+  if (!a || (!ratify && (decision.status !== 'pending' || decision.break_glass))) return [];
   const out = [...(nextUnmetStep(a.steps)?.from ?? [])];
   if (!a.codeowners.satisfied) out.push(...a.codeowners.owners.filter((o) => o.startsWith('@')));
   return out;
@@ -75,7 +88,7 @@ function asking(input: ReviewerInput): boolean {
   const { decisions, pull } = input;
   if (pull.pushersUnknown !== undefined) return false;
   if (decisions.some((d) => d.status === 'denied' || d.status === 'invalid')) return false;
-  return decisions.some((d) => askablePrincipals(d).length > 0);
+  return decisions.some((d) => askablePrincipals(d, input.ratify).length > 0);
 }
 
 /**
@@ -87,7 +100,7 @@ export function reviewersToRead(input: ReviewerInput): string[] {
   const known = new Set(Object.keys(input.pull.permissions).map(lower));
   const out = new Map<string, string>();
   for (const d of input.decisions)
-    for (const p of askablePrincipals(d))
+    for (const p of askablePrincipals(d, input.ratify))
       for (const m of members(p, input.pull.teams))
         if (!known.has(lower(m)) && !isBot({ login: m })) out.set(lower(m), m);
   return [...out.values()].sort();
@@ -116,6 +129,7 @@ export function wantedReviewers(input: ReviewerInput): WantedReviewers {
   const users = new Map<string, string>();
   const teams = new Set<string>();
   const teamMembers = new Set<string>();
+  const teamFallback: Record<string, string[]> = {};
   if (asking(input)) {
     const author = lower(pull.author ?? '');
     const pushers = new Set(pull.pushers.map(lower));
@@ -134,7 +148,7 @@ export function wantedReviewers(input: ReviewerInput): WantedReviewers {
           !reviewed.has(key)
         );
       };
-      for (const p of askablePrincipals(d)) {
+      for (const p of askablePrincipals(d, input.ratify)) {
         const people = members(p, pull.teams);
         const team = isTeam(p) ? teamParts(p) : undefined;
         const whole =
@@ -145,6 +159,7 @@ export function wantedReviewers(input: ReviewerInput): WantedReviewers {
         if (whole) {
           teams.add(team.slug);
           for (const m of people) teamMembers.add(lower(m));
+          teamFallback[team.slug] = people.filter((m) => lower(m) !== author).sort();
         } else for (const m of people) if (askable(m)) users.set(lower(m), m);
       }
     }
@@ -165,12 +180,13 @@ export function wantedReviewers(input: ReviewerInput): WantedReviewers {
       .sort(),
     teams: [...teams].sort(),
     managed: { users: [...managedUsers.values()].sort(), teams: [...managedTeams].sort() },
+    teamFallback,
   };
 }
 
 /**
  * What to ask and what to withdraw so that `current` becomes what is wanted: ask whoever is wanted and not
- * asked yet; withdraw a managed request that is not wanted. Applying the result and computing again gives
+ * asked yet; withdraw a managed request that is not wanted (a member of a wanted team counts as wanted). Applying the result and computing again gives
  * nothing to do, so a redelivered event changes nothing.
  */
 export function reviewRequestChanges(
@@ -189,7 +205,12 @@ export function reviewRequestChanges(
   return {
     add: { users: missing(wanted.users, current.users), teams: missing(wanted.teams, current.teams) },
     remove: {
-      users: unwanted(current.users, wanted.users, wanted.managed.users),
+      // A member of a wanted team asked on their own (the team was refused) is wanted too.
+      users: unwanted(
+        current.users,
+        [...wanted.users, ...Object.values(wanted.teamFallback).flat()],
+        wanted.managed.users,
+      ),
       teams: unwanted(current.teams, wanted.teams, wanted.managed.teams),
     },
   };

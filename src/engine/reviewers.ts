@@ -42,8 +42,15 @@ export async function syncReviewRequests(
   decisions: readonly Decision[],
   facts: PullFacts,
   warn: (message: string) => void = () => undefined,
+  /** The keeper's pass over a merged break-glass pull request: ask who must ratify it (core/reviewers.ts). */
+  options: { ratify?: boolean } = {},
 ): Promise<ReviewRequestResult> {
-  const input = { decisions, pull: facts, org: forge.repo.owner };
+  const input = {
+    decisions,
+    pull: facts,
+    org: forge.repo.owner,
+    ...(options.ratify ? { ratify: true } : {}),
+  };
   const permissions: Record<string, Permission> = { ...facts.permissions };
   await Promise.all(
     reviewersToRead(input).map(async (login) => {
@@ -56,13 +63,29 @@ export async function syncReviewRequests(
     }),
   );
   const wanted = wantedReviewers({ ...input, pull: { ...facts, permissions } });
-  const { add, remove } = reviewRequestChanges(wanted, await currentRequests(forge, pull));
+  const current = await currentRequests(forge, pull);
+  const { add, remove } = reviewRequestChanges(wanted, current);
   const removed = none(remove)
     ? remove
     : await apply(remove, (s) => forge.removeReviewRequests(pull.number, s), 'withdraw', warn);
   const added = none(add)
     ? add
     : await apply(add, (s) => forge.requestReviewers(pull.number, s), 'ask', warn);
+  // A team the forge refused (no access to the repository): its members who could count, one by one.
+  const asked = new Set([...current.users, ...added.users].map((u) => u.toLowerCase()));
+  const instead = add.teams
+    .filter((t) => !added.teams.includes(t))
+    .flatMap((t) => wanted.teamFallback[t] ?? [])
+    .filter((u) => !asked.has(u.toLowerCase()));
+  if (instead.length > 0) {
+    const more = await apply(
+      { users: [...new Set(instead)], teams: [] },
+      (s) => forge.requestReviewers(pull.number, s),
+      'ask',
+      warn,
+    );
+    added.users.push(...more.users);
+  }
   return { wanted: { users: wanted.users, teams: wanted.teams }, added, removed };
 }
 

@@ -173,10 +173,20 @@ describe('wantedReviewers, by example', () => {
         max_duration: '1h',
         ratify_within: '4h',
         ratify_by: '2026-01-07T14:00:00Z',
-        ratification: d.approvals as never,
+        ratification: d.approvals as NonNullable<Decision['approvals']>,
       },
     };
     expect(wantedReviewers({ decisions: [glass], pull: open, org: 'acme' })).toMatchObject({
+      users: [],
+      teams: [],
+    });
+    // After the merge, the keeper's ratification pass asks who can fill the ratification's next step; a
+    // pending decision asks nobody then.
+    expect(wantedReviewers({ decisions: [glass], pull: open, org: 'acme', ratify: true })).toMatchObject({
+      users: [],
+      teams: ['qa-leads'],
+    });
+    expect(wantedReviewers({ decisions: [d], pull: open, org: 'acme', ratify: true })).toMatchObject({
       users: [],
       teams: [],
     });

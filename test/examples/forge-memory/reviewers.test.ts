@@ -51,3 +51,37 @@ it('asks the next step’s people, withdraws what is no longer needed, and repea
   expect(approved.reviewRequests?.removed).toEqual({ users: [], teams: ['qa-leads'] });
   expect(await forge.requestedReviewers(pull)).toEqual({ users: ['zoe'], teams: [] });
 });
+
+it('a team the forge refuses is asked for through its members who could count, without churn', async () => {
+  /** Refuses every team, as GitHub does a team without access to the repository (422). */
+  class NoTeams extends MemoryForge {
+    override async requestReviewers(number: number, add: { users: string[]; teams: string[] }) {
+      if (add.teams.length > 0) throw new Error('Reviews may only be requested from collaborators.');
+      return super.requestReviewers(number, add);
+    }
+  }
+  const forge = new NoTeams(() => new Date('2026-03-02T10:00:00Z'));
+  forge.commit('main', { 'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8') });
+  forge.teams.set('@acme/qa', ['alice']);
+  forge.teams.set('@acme/qa-leads', ['carol', 'alice']);
+  forge.permissions.set('carol', 'write');
+  forge.branches.set('b', forge.branches.get('main') ?? '');
+  forge.commit('b', { 'requests/alice/orders.yaml': requestYaml('alice') });
+  const pull = forge.openPull('b', 'alice', '2026-03-02T09:00:00Z');
+  const warnings: string[] = [];
+  const check = () =>
+    checkPullRequest(forge, pull, {
+      botLogin: BOT,
+      clock: fixedClock(Date.parse('2026-03-02T10:00:00Z')),
+      notices: noticesFor(forge, BOT),
+      warn: (m) => warnings.push(m),
+    });
+  expect((await check()).reviewRequests?.added).toEqual({ users: ['carol'], teams: [] });
+  expect(warnings.join('\n')).toMatch(/could not ask qa-leads/);
+  expect(await forge.requestedReviewers(pull)).toEqual({ users: ['carol'], teams: [] });
+  expect((await check()).reviewRequests).toMatchObject({
+    added: { users: [], teams: [] },
+    removed: { users: [], teams: [] },
+  });
+  expect(await forge.requestedReviewers(pull)).toEqual({ users: ['carol'], teams: [] });
+});
