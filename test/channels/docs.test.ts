@@ -11,9 +11,50 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildRoutes, parseNotify, SLACK_API_URL_ENV } from '../../src/channels/config.js';
 import { SMTP_FROM_ENV, SMTP_URL_ENV } from '../../src/channels/email.js';
-import { SLACK_TOKEN_ENV } from '../../src/channels/slack.js';
+import { NOTIFY_EVENTS } from '../../src/channels/message.js';
+import { toChannelMessages } from '../../src/channels/notices.js';
+import { ALERTS, SLACK_TOKEN_ENV } from '../../src/channels/slack.js';
 import { sign, WEBHOOK_SECRET_ENV, webhookBody } from '../../src/channels/webhook.js';
+import type { Decision } from '../../src/core/model.js';
+import type { Notice, NoticeGrant } from '../../src/engine/notices/notice.js';
 import { message } from './fixtures.js';
+
+const G: NoticeGrant = {
+  id: 'g',
+  file: 'requests/a.yaml',
+  requester: 'alice',
+  role: 'read',
+  resource: 'prod-db',
+};
+const request = { requester: 'alice', resource: 'prod-db', role: 'read', duration: '2h', reason: 'INC-7 x' };
+const decided = (status: 'pending' | 'approved'): Decision => ({
+  file: G.file,
+  status,
+  change: 'added',
+  request,
+  rule: null,
+  errors: [],
+  reasons: [],
+  approvals: null,
+  window: null,
+});
+/** One notice of each kind the table names. */
+const SAMPLES: Notice[] = [
+  {
+    kind: 'pull-summary',
+    pull: 1,
+    headSha: 'a',
+    decisions: [decided('pending'), decided('approved')],
+    previews: new Map(),
+    notes: [],
+  },
+  { kind: 'granted', pull: 1, grant: G, principal: 'p', credentials: '', expiresAt: 0, at: 0 },
+  { kind: 'reminder', pull: 1, grant: G, endsAt: 0, at: 0 },
+  { kind: 'reverted', file: G.file, reason: 'expired', pull: 2, grant: G, requestPull: 1 },
+  { kind: 'revocation-failing', file: G.file, message: 'x', grant: G, pull: 1 },
+  { kind: 'break-glass', pull: 1, grant: G, rule: 'r', reason: 'x', ratifyBy: 0, ratifiers: [], at: 0 },
+  { kind: 'unratified', pull: 1, grant: G, rule: 'r', ratifyBy: 0, missing: [], at: 0 },
+];
 
 const DOC = readFileSync(new URL('../../docs/notifications.md', import.meta.url), 'utf8');
 
@@ -76,6 +117,26 @@ describe('docs/notifications.md', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('its events table lists exactly the events, each from the notice that makes it', () => {
+    const table = DOC.slice(DOC.indexOf('## Events'), DOC.indexOf('## Routing'));
+    const rows = table
+      .split('\n')
+      .filter((l) => /^\| `[a-z_]+` \|/.test(l))
+      .map((l) => l.split('|').map((c) => c.trim()));
+    const events = rows.map((r) => (r[1] as string).replace(/`/g, ''));
+    expect(events).toEqual([...NOTIFY_EVENTS]);
+    for (const [, event, , kind] of rows) {
+      const produced = SAMPLES.filter((n) => n.kind === kind?.replace(/`/g, '')).flatMap((n) =>
+        toChannelMessages(n, { repo: 'acme/access' }).map((m) => `\`${m.event}\``),
+      );
+      expect(produced, `${kind} makes ${event}`).toContain(event);
+    }
+    expect(table).toContain('sent to **every** `notify:` entry, whatever its `resources:` and `events:`');
+    expect([...ALERTS].every((e) => rows.find((r) => r[1] === `\`${e}\``)?.[4]?.includes('broadcast'))).toBe(
+      true,
+    );
   });
 
   it('names the environment variables the code reads', () => {
