@@ -139,7 +139,6 @@ export function settleGlass(g: MarkedGrant, commit: MarkedCommit): void {
 /** `break_glass` at the merge; `ratified` (one per ratifier) or `unratified` (at `ratify_by`) once recorded. */
 export function glassEvents(
   g: MarkedGrant,
-  nowMs: number,
   add: (time: string, type: GlassEvent, actor: string | null, commit: string, reason: string) => void,
 ): void {
   const bg = g.break_glass;
@@ -147,6 +146,7 @@ export function glassEvents(
   add(g.merged_at, 'break_glass', g.requester, g.commit, `rule ${bg.rule}; ratify by ${bg.ratify_by}`);
   const r = bg.ratified;
   if (r) for (const by of r.by) add(r.at, 'ratified', by, r.commit, `break-glass ratified (rule ${bg.rule})`);
-  else if (bg.unratified && Date.parse(bg.ratify_by) <= nowMs)
+  // Recorded by a commit: it happened, whatever the reader's clock says.
+  else if (bg.unratified)
     add(bg.ratify_by, 'unratified', null, bg.unratified.commit, `not ratified by ${bg.ratify_by}`);
 }

@@ -479,7 +479,7 @@ function eventsOf(grants: Grant[], nowMs: number): LedgerEvent[] {
       const reason = `on call in ${c.schedule}, shift ${c.from} to ${c.to}${c.layer ? ` (${c.layer})` : ''}`;
       events.push(ev(g, g.merged_at, 'approved', c.login, g.commit, { reason }));
     }
-    glassEvents(g, nowMs, (time, type, actor, commit, reason) =>
+    glassEvents(g, (time, type, actor, commit, reason) =>
       events.push(ev(g, time, type, actor, commit, { reason })),
     );
     if (g.approvers.length === 0 && g.ignored_trailers?.includes(TRAILERS.approvedBy)) {

@@ -11,10 +11,11 @@ import type { Clock, Timer } from '../core/clock.js';
 import type { Grant } from '../core/ledger.js';
 import {
   announceBreakGlass,
+  candidates,
   type GlassWatch,
+  glassMark,
   raiseUnratified,
   ratification,
-  unsettled,
 } from './break-glass.js';
 import type { Forge } from './forge.js';
 import type { Notices } from './notices/index.js';
@@ -48,6 +49,8 @@ export class GlassWatcher {
   readonly #h: GlassHost;
   /** By `owner/repo#grant-id`. */
   readonly #watched = new Map<string, Watched>();
+  /** Grants known to be ordinary approvals (decided once per process). */
+  readonly #ordinary = new Set<string>();
 
   constructor(host: GlassHost) {
     this.#h = host;
@@ -57,9 +60,22 @@ export class GlassWatcher {
   async sync(repo: string, grants: readonly Grant[]): Promise<void> {
     const now = this.#h.clock.nowMs();
     const fresh: string[] = [];
-    for (const w of unsettled(grants, (g) => this.#h.pullOf(repo, g))) {
-      const id = `${repo}#${w.grant.id}`;
-      if (this.#watched.has(id)) continue;
+    const todo = candidates(grants, (g) => this.#h.pullOf(repo, g)).filter((c) => {
+      const id = `${repo}#${c.grant.id}`;
+      return !this.#watched.has(id) && !this.#ordinary.has(id);
+    });
+    if (todo.length === 0) return;
+    const f = await this.#h.forge(repo);
+    if (!f) return;
+    const opts = { botLogin: f.botLogin, ...(this.#h.cache ? { cache: this.#h.cache } : {}) };
+    const marks = await Promise.all(todo.map((c) => glassMark(f.forge, c, opts)));
+    for (const [i, c] of todo.entries()) {
+      const w = marks[i];
+      const id = `${repo}#${c.grant.id}`;
+      if (!w) {
+        this.#ordinary.add(id);
+        continue;
+      }
       const byMs = Date.parse(w.grant.break_glass.ratify_by);
       const x: Watched = { repo, watch: w };
       this.#watched.set(id, x);

@@ -155,18 +155,48 @@ export async function raiseUnratified(
   return true;
 }
 
-/** The break-glass grants of a ledger still to be settled (not yet recorded as ratified or unratified). */
-export function unsettled(grants: readonly Grant[], pullOf: (g: Grant) => number | null): GlassWatch[] {
+/** A grant that may be break-glass: the latest of its file, still on the branch, with a known pull request. */
+export interface GlassCandidate {
+  grant: Grant;
+  pull: number;
+}
+
+/**
+ * The grants whose break-glass may still need settling: the latest grant of each file, running or expired
+ * but not yet reverted, and not recorded as settled. Whether each is break-glass is `glassMark`'s to say.
+ */
+export function candidates(grants: readonly Grant[], pullOf: (g: Grant) => number | null): GlassCandidate[] {
   const latest = new Map<string, Grant>();
   for (const g of grants) latest.set(g.file, g);
-  const out: GlassWatch[] = [];
-  for (const g of grants) {
-    const bg = g.break_glass;
-    if (!bg || bg.ratified || bg.unratified) continue;
-    // A later version of the file (an edit) settles nothing of this one; only the latest is watched.
-    if (latest.get(g.file) !== g) continue;
+  const out: GlassCandidate[] = [];
+  for (const g of latest.values()) {
+    if (g.state === 'revoked' || g.state === 'replaced' || g.reverted) continue;
+    if (g.break_glass?.ratified || g.break_glass?.unratified) continue;
     const pull = g.pull_request ?? pullOf(g);
-    if (pull !== null) out.push({ grant: { ...g, break_glass: bg }, pull });
+    if (pull !== null) out.push({ grant: g, pull });
   }
   return out;
+}
+
+/**
+ * Whether the grant was approved by break-glass, and until when it must be ratified: its merge's trailer when the
+ * ledger believed it, else its pull request decided again as at the merge with the reviews given by then (so a
+ * merge made by a person, whose message says nothing, is known too). Null: an ordinary approval.
+ */
+export async function glassMark(
+  forge: Forge,
+  c: GlassCandidate,
+  opts: { botLogin: string; cache?: CheckCache },
+): Promise<GlassWatch | null> {
+  const known = c.grant.break_glass;
+  if (known) return { grant: { ...c.grant, break_glass: known }, pull: c.pull };
+  const mergedMs = Date.parse(c.grant.merged_at);
+  const decided = await decidePull(reviewsUntil(forge, mergedMs), c.pull, {
+    botLogin: opts.botLogin,
+    clock: fixedClock(mergedMs),
+    ...(opts.cache ? { cache: opts.cache } : {}),
+  });
+  const bg = decided.decisions.find((d) => d.file === c.grant.file && d.status === 'approved')?.break_glass;
+  if (!bg) return null;
+  return { grant: { ...c.grant, break_glass: { rule: bg.rule, ratify_by: bg.ratify_by } }, pull: c.pull };
 }
