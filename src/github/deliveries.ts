@@ -8,6 +8,7 @@
 // idempotent anyway (a redelivered webhook changes nothing). The look-back is bounded (DEFAULT_LOOK_BACK_MS,
 // and at most `maxPages` pages); docs/deployment.md, "Missed deliveries".
 import type { Clock, Timer } from '../core/clock.js';
+import { pgRedeliveryLedger } from '../jobs/redeliveries.js';
 import type { GitHub } from './client.js';
 
 /** How far back a sweep looks at most (the first sweep of a process, or after a long outage): 24 hours. */
@@ -194,4 +195,53 @@ export function scheduleDeliverySweep(
     },
   };
   return handle;
+}
+
+/** What `serve` hands the sweep: Probot (its `auth()` without an installation is the App's JWT client). */
+export interface AppAuth {
+  auth(): Promise<unknown>;
+}
+
+type PinoLike = NonNullable<DeliverySweepOptions['log']>;
+
+/**
+ * One `serve` process (no PostgreSQL): the sweep at start and every `everyMs` (DEFAULT_SWEEP_INTERVAL_MS),
+ * its claims in memory. Wiring: `const t = startDeliverySweep(probot, { clock, log })`, `t.cancel()` on close.
+ */
+export function startDeliverySweep(
+  probot: AppAuth,
+  o: { clock: Clock; log: PinoLike & { error(obj: object, msg: string): void }; everyMs?: number },
+): Timer {
+  const ledger = memoryLedger();
+  return scheduleDeliverySweep(
+    o.clock,
+    o.everyMs ?? DEFAULT_SWEEP_INTERVAL_MS,
+    async () => redeliverFailed((await probot.auth()) as GitHub, { clock: o.clock, ledger, log: o.log }),
+    (err) => o.log.error({ err }, 'missed-deliveries sweep failed'),
+  ).unref();
+}
+
+/**
+ * Replicas: the `deliveries` handler of src/jobs (a cron task, once per interval across replicas), its claims
+ * in the shared database (made on first use). Wiring: `handlers: { ...replicaHandlers(ctx),
+ * deliveries: replicaDeliverySweep(probot, databaseUrl, clock, log) }`.
+ */
+export function replicaDeliverySweep(
+  probot: AppAuth,
+  databaseUrl: string,
+  clock: Clock,
+  log: {
+    info(message: string, meta?: Record<string, unknown>): void;
+    warn(message: string, meta?: Record<string, unknown>): void;
+  },
+): () => Promise<void> {
+  let ledger: Promise<RedeliveryLedger> | undefined;
+  const adapted: PinoLike = {
+    info: (obj, msg) => log.info(msg, obj as Record<string, unknown>),
+    warn: (obj, msg) => log.warn(msg, obj as Record<string, unknown>),
+  };
+  return async () => {
+    ledger ??= pgRedeliveryLedger(databaseUrl, { allowExitOnIdle: true });
+    await redeliverFailed((await probot.auth()) as GitHub, { clock, ledger: await ledger, log: adapted });
+  };
 }

@@ -24,9 +24,15 @@ export interface PgRedeliveryLedger {
   close(): Promise<void>;
 }
 
-/** The ledger in PostgreSQL (`connectionString`: the replicas' shared database); `close` ends its pool. */
-export async function pgRedeliveryLedger(connectionString: string): Promise<PgRedeliveryLedger> {
-  const pool = new pg.Pool({ connectionString, max: 2 });
+/**
+ * The ledger in PostgreSQL (`connectionString`: the replicas' shared database); `close` ends its pool.
+ * `allowExitOnIdle`: a pool that is never closed (a replica's) does not keep the process alive.
+ */
+export async function pgRedeliveryLedger(
+  connectionString: string,
+  options: { allowExitOnIdle?: boolean } = {},
+): Promise<PgRedeliveryLedger> {
+  const pool = new pg.Pool({ connectionString, max: 2, allowExitOnIdle: options.allowExitOnIdle === true });
   pool.on('error', () => undefined);
   try {
     await retryCreateRace(() => pool.query(DDL));

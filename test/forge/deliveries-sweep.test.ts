@@ -10,7 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
 import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
 import type { GitHub } from '../../src/github/client.js';
-import { failedGuids, memoryLedger, redeliverFailed } from '../../src/github/deliveries.js';
+import {
+  failedGuids,
+  memoryLedger,
+  redeliverFailed,
+  replicaDeliverySweep,
+  startDeliverySweep,
+} from '../../src/github/deliveries.js';
 import { type RunningServer, startServer } from '../../src/github/server.js';
 import { pgRedeliveryLedger } from '../../src/jobs/redeliveries.js';
 import {
@@ -173,6 +179,39 @@ describe('missed webhook deliveries', () => {
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
+  }, 180_000);
+
+  it('as serve wires it: the in-process sweep at start, and the replicas’ cron handler', async () => {
+    server ??= await start();
+    const { url } = server;
+    await server.close();
+    server = undefined;
+    const [a, b] = [await requestPull(), await requestPull()];
+    expect((await opened(url, a.pull)).status).toBe(502);
+    server = await start(Number(new URL(url).port));
+    const errors: unknown[] = [];
+    const log = { info: () => {}, warn: () => {}, error: (o: object) => errors.push(o) };
+    const timer = startDeliverySweep(server.probot, { clock: systemClock, log });
+    try {
+      await until('the sweep at start to bring the missed webhook', () => runsOn(a.head) === 1);
+    } finally {
+      timer.cancel();
+    }
+    expect(errors).toEqual([]);
+    // The redelivery's answer is in before the App goes down again (else GitHub records it as failed too).
+    await fake.hookDeliveries.settled();
+    await server.keeper.idle();
+
+    await server.close();
+    server = undefined;
+    expect((await opened(url, b.pull)).status).toBe(502);
+    server = await start(Number(new URL(url).port));
+    const quiet = { info: () => {}, warn: () => {} };
+    await replicaDeliverySweep(server.probot, db.url, systemClock, quiet)();
+    await fake.hookDeliveries.settled();
+    await until('the cron handler to bring the missed webhook', () => runsOn(b.head) === 1);
+    await server.keeper.idle();
+    expect([runsOn(a.head), runsOn(b.head)]).toEqual([1, 1]);
   }, 180_000);
 
   it('picks, per guid, the newest failed attempt unless one was delivered', () => {
