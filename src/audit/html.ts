@@ -1,22 +1,15 @@
-// The audit as one self-contained HTML page an auditor opens offline: a timeline chart (inline SVG,
-// one row per requester and resource, one bar per grant coloured by role) above the event table.
-// No network: inline CSS, inline SVG, one hashed inline script (hover highlights a grant's events),
-// and a Content-Security-Policy that forbids everything else. The chart reads without JavaScript:
-// every bar carries an SVG <title>, which browsers show natively on hover.
-// Everything that comes from git or a request file is escaped: it may be hostile.
-import type { GrantEnd, Ledger, LedgerEvent, LedgerNote } from '../core/ledger.js';
-import { renderChart, renderLegend, STATES } from './chart.js';
-import {
-  actorHtml,
-  escapeHtml as esc,
-  fmtSpan,
-  fmtTime,
-  pathHtml,
-  plural,
-  pullHtml,
-  timeTag,
-} from './html-text.js';
+// The audit as one self-contained HTML page an auditor opens offline. The header, legend, notes and
+// glossary are HTML; the ledger itself is ONE compact JSON document (page-data.ts) that the page's one
+// hashed inline script (page-script.ts, page-chart.ts) renders on demand: filters, a virtualised event
+// table, a zoomable timeline drawn only for what is in view, totals per person and per resource. So a
+// 100,000-commit history stays a page of a few MB that is ready in a second or two.
+// No network: inline CSS, one hashed inline script, and a Content-Security-Policy that forbids everything
+// else. Everything that comes from git or a request file is escaped here, or set with textContent there.
+import type { GrantEnd, Ledger, LedgerNote } from '../core/ledger.js';
+import { renderLegend, STATES } from './chart.js';
+import { escapeHtml as esc, fmtSpan, fmtTime, pathHtml, plural } from './html-text.js';
 import { CSP, DEFS, renderGlossary, SCRIPT, STYLE } from './page-assets.js';
+import { embedJson, pageData } from './page-data.js';
 
 /** Colour-blind-safe (Okabe–Ito first), dark enough for white hatching on top. Roles take them in name order. */
 const PALETTE = [
@@ -32,49 +25,63 @@ const PALETTE = [
   '#b8860b',
 ];
 
-function renderEvents(
-  events: LedgerEvent[],
-  colour: (role: string) => string,
-  repoUrl: string | undefined,
-): string {
-  if (events.length === 0) return '<p class="muted">No events in this range.</p>';
-  const head = [
-    'Time (UTC)',
-    'Event',
-    'File',
-    'Actor',
-    'Access',
-    'Ticket / PR',
-    'Reason / activity',
-    'Commit',
-  ];
-  const rows = events.map((e) => {
-    const extendsId = e.type === 'extended' ? /^extends (\S+)$/.exec(e.reason ?? '')?.[1] : undefined;
-    // The grant it extends is this file's earlier grant: name it by its commit (its id is `file@commit`).
-    const extended = extendsId?.startsWith(`${e.file}@`) ? extendsId.slice(e.file.length + 1) : undefined;
-    const reason = extended
-      ? `extends the grant of commit <code>${esc(extended)}</code>`
-      : extendsId
-        ? `extends <span class="path">${pathHtml(extendsId)}</span>`
-        : esc(e.reason);
-    const detail = [
-      e.reason ? `<div class="reason">${reason}</div>` : '',
-      e.activity ? `<div class="activity"><span class="muted">activity:</span> ${esc(e.activity)}</div>` : '',
-    ].join('');
-    return [
-      `<tr data-grant="${esc(e.grant)}" data-type="${esc(e.type)}">`,
-      `<td class="nowrap">${timeTag(e.time)}</td>`,
-      `<td><span class="type type-${esc(e.type)}">${esc(e.type)}</span></td>`,
-      `<td class="path">${pathHtml(e.file)}</td>`,
-      `<td class="actor">${actorHtml(e.actor)}</td>`,
-      `<td class="nowrap access"><div class="requester">${esc(e.requester)}</div><div><span class="role"><span class="dot" style="background:${colour(e.role)}"></span>${esc(e.role)}</span> <span class="on">on ${esc(e.resource)}</span></div><div class="expires"><span class="muted">expires</span> ${timeTag(e.expires_at)}</div></td>`,
-      `<td class="nowrap ticket-pr"><div class="ticket">${e.ticket ? esc(e.ticket) : '<span class="muted">no ticket</span>'}</div><div class="pr">${pullHtml(e.pull_request, repoUrl)}</div></td>`,
-      `<td class="detail">${detail}</td>`,
-      `<td><code title="${esc(e.commit)}">${esc(e.commit.slice(0, 8))}</code></td>`,
-      '</tr>',
-    ].join('');
-  });
-  return `<div class="table-wrap"><table class="events"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`;
+/** The page's controls and empty containers: the script fills them from the data document. */
+function renderApp(roles: string[], colour: (role: string) => string, grants: Ledger['grants']): string {
+  const select = (id: string, label: string, all: string) =>
+    `<label>${label}<select id="${id}"><option value="">${all}</option></select></label>`;
+  const states = new Set(grants.map((g) => g.state));
+  const th = (cols: string[]) => `<thead><tr>${cols.map((c) => `<th>${c}</th>`).join('')}</tr></thead>`;
+  const totalsCols = (first: string, other: string) =>
+    th([
+      first,
+      'Grants',
+      'Hours of access',
+      other,
+      'Approvals',
+      'Approved by',
+      'Break-glass',
+      'Unratified',
+      'Revoked',
+    ]);
+  return [
+    '<noscript><p class="warn">This page draws its timeline, event table and totals with JavaScript (its own inline script; nothing is loaded). Enable JavaScript for this file to read them.</p></noscript>',
+    '<div id="tb-app" hidden>',
+    '<section><h2>Filters</h2><div class="filters" role="search">',
+    select('f-who', 'Person', 'everyone'),
+    select('f-res', 'Resource', 'every resource'),
+    select('f-role', 'Role', 'every role'),
+    select('f-type', 'Event', 'every event type'),
+    '<label>From (UTC day)<input id="f-from" type="date"></label>',
+    '<label>To (UTC day, included)<input id="f-to" type="date"></label>',
+    '<label>Search: ticket, reason, file, commit, #PR<input id="f-q" type="search" placeholder="e.g. OPS-77"></label>',
+    '<button type="button" id="f-clear">Clear filters</button>',
+    '</div><p id="tb-count" class="muted" aria-live="polite"></p></section>',
+    '<section><h2>Timeline</h2>',
+    '<div class="tools"><button type="button" id="z-in" title="Zoom in">+ Zoom in</button><button type="button" id="z-out" title="Zoom out">− Zoom out</button>',
+    '<button type="button" id="p-left" title="Earlier">◀ Earlier</button><button type="button" id="p-right" title="Later">Later ▶</button>',
+    '<button type="button" id="z-fit">Fit</button><span id="tb-window" class="win"></span></div>',
+    '<div class="chart-wrap" id="tb-chart"><svg class="chart" id="tb-svg" role="img" aria-label="Access timeline: one row per requester and resource, one bar per grant"></svg><div id="tb-chart-tail"></div></div>',
+    renderLegend(roles, colour, states, false),
+    '<p class="muted">Wheel over the timeline to zoom, shift+wheel or drag to pan; drag up and down or use the scroll bar for more rows. Hover a bar for its details; click it to list its events. The glossary at the end explains the terms.</p>',
+    '</section>',
+    '<section><h2>Events</h2>',
+    '<p class="note-bar" id="tb-grant-note" hidden>Showing the events of grant <code id="tb-grant-note-id"></code> <button type="button" id="tb-grant-clear">Show all</button></p>',
+    '<div class="vt" id="tb-table"><div class="vt-head">',
+    ['Time (UTC)', 'Event', 'File', 'Actor', 'Access', 'Ticket / PR', 'Reason / activity', 'Commit']
+      .map((h) => `<div>${h}</div>`)
+      .join(''),
+    '</div><div class="vt-body" id="tb-rows" tabindex="0"><div class="vt-spacer" id="tb-spacer"></div></div></div>',
+    '<p class="muted">Click an event for all its details.</p></section>',
+    '<section><h2>Totals per person</h2><div class="totals-grid"><table class="totals" id="tb-people"><caption></caption>',
+    totalsCols('Person', 'Resources'),
+    '<tbody></tbody></table></div>',
+    '<h2>Totals per resource</h2><div class="totals-grid"><table class="totals" id="tb-resources"><caption></caption>',
+    totalsCols('Resource', 'People'),
+    '<tbody></tbody></table></div>',
+    '<p class="muted">For the grants the filters select. Hours of access: from each grant’s start to its end (or to when this page was generated), within the period when one is set. Approvals: the approvers the policy counted; break-glass: approved before its approvals; unratified: break-glass whose approvals did not ratify it in time.</p></section>',
+    '<div id="tb-details" hidden role="dialog" aria-label="Details"></div>',
+    '</div>',
+  ].join('');
 }
 
 function renderNotes(notes: LedgerNote[]): string {
@@ -93,6 +100,17 @@ export function renderHtml(ledger: Ledger, opts: { generatedAt: Date; repoUrl?: 
   const roleIndex = new Map(roles.map((r, i) => [r, i]));
   const colour = (role: string) => PALETTE[(roleIndex.get(role) ?? 0) % PALETTE.length] ?? '#7b8494';
 
+  const data =
+    grants.length > 0 || events.length > 0
+      ? `<script type="application/json" id="timebox-data">${embedJson(
+          pageData(ledger, {
+            generatedAt: opts.generatedAt,
+            ...(opts.repoUrl ? { repoUrl: opts.repoUrl } : {}),
+            roles,
+            colours: roles.map(colour),
+          }),
+        )}</script>`
+      : '';
   const generated = fmtTime(opts.generatedAt.getTime());
   const people = new Set(grants.map((g) => g.requester).concat(events.map((e) => e.requester)));
   const resources = new Set(grants.map((g) => g.resource).concat(events.map((e) => e.resource)));
@@ -133,26 +151,7 @@ export function renderHtml(ledger: Ledger, opts: { generatedAt: Date; repoUrl?: 
         '<p class="muted">Nothing was requested, granted, extended, revoked or expired in the selected period.</p></div>',
     );
   } else {
-    body.push(`<section><h2>Timeline <span class="count">${esc(plural(grants.length, 'grant'))}</span></h2>`);
-    body.push(renderChart(grants, colour, opts.generatedAt));
-    if (grants.length > 0) {
-      const states = new Set(grants.map((g) => g.state));
-      body.push(
-        renderLegend(
-          roles,
-          colour,
-          states,
-          grants.some((g) => g.extends),
-        ),
-      );
-      body.push(
-        '<p class="muted">Hover a bar for its details; its events are highlighted in the table below. The glossary at the end explains the terms.</p>',
-      );
-    }
-    body.push('</section>');
-    body.push(
-      `<section><h2>Events <span class="count">${events.length}</span></h2>${renderEvents(events, colour, opts.repoUrl)}</section>`,
-    );
+    body.push(renderApp(roles, colour, grants));
   }
   body.push(renderNotes(notes));
   if (grants.length > 0 || events.length > 0) body.push(renderGlossary());
@@ -171,6 +170,7 @@ export function renderHtml(ledger: Ledger, opts: { generatedAt: Date; repoUrl?: 
     '</head>',
     '<body>',
     DEFS,
+    data,
     header.join(''),
     '<main>',
     body.join('\n'),

@@ -2,24 +2,12 @@
 // Content-Security-Policy names) and the glossary. None of it is built from data.
 import { createHash } from 'node:crypto';
 import { escapeHtml as esc } from './html-text.js';
+import { SCRIPT_CHART } from './page-chart.js';
+import { SCRIPT_CORE } from './page-script.js';
 
-// Hover or focus on a bar highlights its events in the table; a click scrolls to the first one.
-// Static text (never built from data), so its hash in the CSP is a constant.
-export const SCRIPT = `(() => {
-  const rows = Array.from(document.querySelectorAll('tr[data-grant]'));
-  const mark = (id) => { for (const tr of rows) tr.classList.toggle('hl', id !== null && tr.dataset.grant === id); };
-  for (const bar of document.querySelectorAll('rect.grant[data-grant]')) {
-    const id = bar.getAttribute('data-grant');
-    bar.addEventListener('mouseenter', () => mark(id));
-    bar.addEventListener('focus', () => mark(id));
-    bar.addEventListener('mouseleave', () => mark(null));
-    bar.addEventListener('blur', () => mark(null));
-    bar.addEventListener('click', () => {
-      const first = rows.find((tr) => tr.dataset.grant === id);
-      if (first) first.scrollIntoView({ block: 'center', behavior: 'smooth' });
-    });
-  }
-})();`;
+// The page's one script (page-script.ts, page-chart.ts): static text, never built from data, so its hash in
+// the CSP is a constant. It renders the embedded data document on demand.
+export const SCRIPT = `(() => {${SCRIPT_CORE}${SCRIPT_CHART}})();`;
 
 /** The CSP's hash of the inline script. */
 const SCRIPT_HASH = `sha256-${createHash('sha256').update(SCRIPT, 'utf8').digest('base64')}`;
@@ -66,21 +54,41 @@ text.now-label { fill: #c0262d; font-size: 10px; text-anchor: middle; }
 .legend { display: flex; flex-wrap: wrap; gap: 12px 48px; margin: 12px 2px 0; }
 .legend ul { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 4px 18px; }
 .legend li { display: flex; align-items: center; gap: 6px; font-size: 13px; }
-.table-wrap { overflow-x: auto; }
-table.events { border-collapse: collapse; width: 100%; font-size: 13px; }
-table.events th { white-space: nowrap; text-align: left; font-weight: 600; color: var(--muted); border-bottom: 2px solid var(--line); padding: 6px; background: #fff; }
-table.events td { border-bottom: 1px solid var(--line); padding: 5px 6px; vertical-align: top; }
-table.events tbody tr:hover { background: var(--band); }
-table.events tr.hl { background: #fff4cc !important; }
-td.nowrap { white-space: nowrap; }
-td.path, span.path { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; overflow-wrap: normal; word-break: normal; }
-.path .seg { white-space: nowrap; }
-td.actor { white-space: nowrap; }
-td.access .role, td.access .on, td.access time { white-space: nowrap; }
+.filters { display: flex; flex-wrap: wrap; gap: 8px 14px; align-items: end; margin: 0 0 12px; }
+.filters label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); gap: 2px; }
+.filters select, .filters input { font: inherit; font-size: 13px; padding: 3px 6px; border: 1px solid #cfd4dc; border-radius: 4px; max-width: 220px; }
+button { font: inherit; font-size: 13px; padding: 3px 10px; border: 1px solid #cfd4dc; border-radius: 4px; background: #fff; cursor: pointer; }
+button:hover { background: var(--band); }
+.tools { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; margin: 0 0 6px; }
+.tools .win { color: var(--muted); font-size: 12px; margin-left: 8px; }
+.chart-wrap { position: relative; overflow-y: auto; overflow-x: hidden; padding: 0; }
+svg.chart { position: sticky; top: 0; min-width: 0; user-select: none; touch-action: none; }
+svg.chart .axis-bg { fill: #fff; }
+rect.unratified-mark { fill: #c0262d; pointer-events: none; }
+.vt { border: 1px solid var(--line); border-radius: 6px; font-size: 13px; }
+.vt-head, .vt-row { display: grid; grid-template-columns: 132px 92px minmax(150px, 1.3fr) 110px minmax(150px, 1fr) 104px minmax(150px, 1.6fr) 74px; }
+.vt-head div { font-weight: 600; color: var(--muted); padding: 6px; border-bottom: 2px solid var(--line); white-space: nowrap; }
+.vt-body { position: relative; overflow-y: auto; }
+.vt-spacer { position: relative; }
+.vt-row { position: absolute; left: 0; right: 0; height: 46px; border-bottom: 1px solid var(--line); cursor: pointer; }
+.vt-row.odd { background: #fbfbfc; }
+.vt-row:hover { background: #fff4cc; }
+.vt-row .c { padding: 4px 6px; overflow: hidden; min-width: 0; }
+.vt-row .l { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; line-height: 19px; }
+.vt-row .path { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; }
+.vt-row .on, .vt-row .activity { color: var(--muted); }
 .git-name { font-style: italic; }
-td .pr a { color: #1d4ed8; }
-td.detail { min-width: 11em; max-width: 420px; overflow-wrap: break-word; }
-td.detail .activity { white-space: pre-wrap; margin-top: 2px; }
+a { color: #1d4ed8; }
+#tb-details { position: fixed; right: 16px; bottom: 16px; max-width: min(720px, 90vw); max-height: 60vh; overflow: auto; background: #fff; border: 1px solid #cfd4dc; border-radius: 6px; box-shadow: 0 6px 24px rgba(0,0,0,.15); padding: 10px 12px; z-index: 5; }
+#tb-details pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 6px 0 0; font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", monospace; }
+.note-bar { background: #fff4cc; border-radius: 4px; padding: 4px 8px; margin: 0 0 6px; }
+table.totals { border-collapse: collapse; font-size: 13px; margin-bottom: 8px; }
+table.totals caption { caption-side: bottom; text-align: left; color: var(--muted); font-size: 12px; padding-top: 4px; }
+table.totals th { text-align: left; color: var(--muted); font-weight: 600; border-bottom: 2px solid var(--line); padding: 4px 8px; white-space: nowrap; }
+table.totals td { border-bottom: 1px solid var(--line); padding: 3px 8px; }
+table.totals td:nth-child(n+2):not(:nth-child(6)) { text-align: right; font-variant-numeric: tabular-nums; }
+.totals-grid { display: grid; grid-template-columns: 1fr; gap: 6px; overflow-x: auto; }
+[hidden] { display: none !important; }
 .dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 6px; vertical-align: 0; }
 .type { display: inline-block; border-radius: 4px; padding: 0 6px; font-size: 12px; font-weight: 600; background: #eef0f4; color: #344054; }
 .type-approved { background: #e0ecff; color: #1d4ed8; }
