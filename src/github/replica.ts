@@ -24,6 +24,7 @@ import {
 import type { ScheduledGrant } from '../scheduler/expiry.js';
 import { appBotLogin } from './app.js';
 import type { GitHub } from './client.js';
+import { replicaDeliverySweep } from './deliveries.js';
 import { githubForge } from './forge.js';
 
 /** How a replica runs its jobs; everything but the database has a default. */
@@ -192,7 +193,11 @@ export function startReplicaJobs(ctx: ReplicaContext, options: ReplicaOptions, n
     clock: ctx.clock,
     logger: ctx.log,
     runnerId: options.name ?? name,
-    handlers: replicaHandlers(ctx),
+    handlers: {
+      ...replicaHandlers(ctx),
+      // Missed webhook deliveries (docs/deployment.md "Missed deliveries"), a cron job like the reconcile.
+      deliveries: replicaDeliverySweep(ctx.probot, options.databaseUrl, ctx.clock, ctx.log),
+    },
     cron: options.cron === false ? false : { ...REPLICA_CRON, ...options.cron },
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     ...(options.backfill !== undefined ? { backfill: options.backfill } : {}),

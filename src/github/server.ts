@@ -16,6 +16,7 @@ import { CheckCache } from '../engine/pull-check.js';
 import type { Jobs, JobsLogger } from '../jobs/index.js';
 import { rememberedBotLogin, timeboxApp } from './app.js';
 import type { GitHub } from './client.js';
+import { startDeliverySweep } from './deliveries.js';
 import { githubForge } from './forge.js';
 import { DEFAULT_INTAKE_LIMITS, type Intake, type IntakeLimits, reply, webhookIntake } from './intake.js';
 import { Mirrors, serverUrlFor } from './mirror.js';
@@ -252,12 +253,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       sweep().catch((err: unknown) => log.error({ err }, 'sweep failed'));
     });
   }
+  let deliveries: Timer | undefined;
   if (every > 0 && !jobs) {
     timer = clock
       .every(every, () => {
         sweep(undefined, false).catch((err: unknown) => log.error({ err }, 'sweep failed'));
       })
       .unref();
+    // Missed webhook deliveries redelivered (replicas: a cron job); docs/deployment.md "Missed deliveries".
+    deliveries = startDeliverySweep(probot, { clock, log });
   }
   return {
     url: `http://${host}:${port}`,
@@ -271,6 +275,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     sweep: (now?: () => Date) => sweep(now),
     close: async () => {
       timer?.cancel();
+      deliveries?.cancel();
       const closed = new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
         server.close((e) => (e ? reject(e) : resolve()));
