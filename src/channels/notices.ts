@@ -154,6 +154,16 @@ export function toChannelMessages(notice: Notice, ctx: NoticeContext): ChannelMe
   }
 }
 
+/**
+ * The key a notice gets when only its request file is known (`owner/repo:<file>`), for a full key
+ * (`owner/repo#<pull>:<file>`); undefined when `key` is not of that form. Slack finds a request's newest message
+ * by it after a restart.
+ */
+export function fileKeyOf(key: string): string | undefined {
+  const m = /^([^#:]+)#\d+:(.+)$/.exec(key);
+  return m ? `${m[1]}:${m[2]}` : undefined;
+}
+
 /** The request file a notice names without saying which request it is (the caller may look it up first). */
 export function unresolvedFile(notice: Notice): string | undefined {
   if ((notice.kind === 'reverted' || notice.kind === 'revocation-failing') && !notice.grant)

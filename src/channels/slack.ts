@@ -4,10 +4,11 @@
 // the request's thread, broadcast to the channel (`reply_broadcast`).
 //
 // Finding a request's message again: the `ts` of each key's message is kept in memory, and every message is
-// posted with Slack message metadata `{ event_type: "timebox_request", event_payload: { key } }`. After a
-// restart (or on another replica) a key not in memory is looked up with `conversations.history`
-// (`include_all_metadata`), newest first, over the last `historyPages` pages of 200 messages; a request older
-// than that gets a new message. Nothing is stored outside Slack, so this works the same with or without a
+// posted with Slack message metadata `{ event_type: "timebox_request", event_payload: { key, file_key } }`.
+// After a restart (or on another replica) a key not in memory is looked up with `conversations.history`
+// (`include_all_metadata`), newest first, over the last `historyPages` pages of 200 messages; a key of the
+// request file alone (`file_key`: its pull request not known) matches that file's newest message. A request
+// older than that gets a new message. Nothing is stored outside Slack, so this works the same with or without a
 // database. Scopes (docs/notifications.md): `chat:write`, plus `channels:history` (public channel) or
 // `groups:history` (private channel) for the look-up; the app must be a member of the channel.
 import {
@@ -18,6 +19,7 @@ import {
   WebClient,
 } from '@slack/web-api';
 import { type Channel, type ChannelMessage, DeliveryError, type NotifyEvent } from './message.js';
+import { fileKeyOf } from './notices.js';
 
 export const SLACK_TOKEN_ENV = 'TIMEBOX_SLACK_TOKEN';
 export const SLACK_METADATA_TYPE = 'timebox_request';
@@ -144,7 +146,7 @@ export class SlackChannel implements Channel {
       ],
       metadata: {
         event_type: SLACK_METADATA_TYPE,
-        event_payload: { key: message.key, event: message.event },
+        event_payload: { key: message.key, event: message.event, ...fileKey(message.key) },
       },
     };
   }
@@ -176,9 +178,17 @@ export class SlackChannel implements Channel {
         throw error;
       }
       for (const m of res.messages ?? []) {
-        const meta = (m as { metadata?: { event_type?: string; event_payload?: { key?: unknown } } })
-          .metadata;
-        if (meta?.event_type === SLACK_METADATA_TYPE && meta.event_payload?.key === key && m.ts) {
+        const meta = (
+          m as { metadata?: { event_type?: string; event_payload?: { key?: unknown; file_key?: unknown } } }
+        ).metadata;
+        const payload = meta?.event_payload;
+        // A key naming only the request file (the notice's request pull request is not known after a restart)
+        // finds the newest message about that file.
+        if (
+          meta?.event_type === SLACK_METADATA_TYPE &&
+          (payload?.key === key || payload?.file_key === key) &&
+          m.ts
+        ) {
           this.#posted.set(key, m.ts);
           return m.ts;
         }
@@ -188,6 +198,12 @@ export class SlackChannel implements Channel {
     }
     return undefined;
   }
+}
+
+/** `{ file_key }` for a key naming its request pull request: the key of the file alone finds the message too. */
+function fileKey(key: string): { file_key?: string } {
+  const k = fileKeyOf(key);
+  return k ? { file_key: k } : {};
 }
 
 function slackFailure(error: unknown): DeliveryError {

@@ -32,13 +32,24 @@ afterEach(async () => {
 
 const CONFIG = `notify:\n  - channel: slack\n    to: ${CHANNEL}\n    users: { Alice: U0ALICE001 }\n`;
 
+const REQUEST = 'requester: alice\nresource: prod-db\nrole: read\nduration: 2h\nreason: INC-7 totals\n';
+
+/** Serves timebox.yaml on main and the request file at the base of the revert pull request #57. */
 function forge(): Forge {
   const sha = (t: string) => createHash('sha1').update(t).digest('hex');
+  const files = new Map([
+    ['timebox.yaml@main', CONFIG],
+    [`${FILE}@base57`, REQUEST],
+  ]);
+  const texts = new Map([...files.values()].map((t) => [sha(t), t]));
   return {
     repo: { owner: 'acme', repo: 'access' },
     pull: async (n: number) => ({ number: n, base: { ref: 'main', sha: `base${n}` } }),
-    blobAt: async (path: string) => (path === 'timebox.yaml' ? sha(CONFIG) : null),
-    readBlob: async () => CONFIG,
+    blobAt: async (path: string, ref: string) => {
+      const t = files.get(`${path}@${ref}`);
+      return t === undefined ? null : sha(t);
+    },
+    readBlob: async (s: string) => texts.get(s) ?? '',
     // The forge notifier runs first: comments and alarm issues go nowhere here.
     comments: async () => [],
     createComment: async () => 1,
@@ -114,7 +125,11 @@ describe('a request’s life in Slack', () => {
     const [message] = topLevel();
     expect(slack.messages(CHANNEL)).toHaveLength(1);
     expect(message?.text).toContain('<@U0ALICE001>');
-    expect(message?.metadata?.event_payload).toEqual({ key: `acme/access#42:${FILE}`, event: 'expired' });
+    expect(message?.metadata?.event_payload).toEqual({
+      key: `acme/access#42:${FILE}`,
+      event: 'expired',
+      file_key: `acme/access:${FILE}`,
+    });
     // The message posted once is the one every later notice edited.
     expect(calls('chat.postMessage')).toHaveLength(1);
     expect(calls('chat.update').map((c) => c.params.ts)).toEqual(Array(4).fill(message?.ts));
@@ -158,18 +173,29 @@ describe('a request’s life in Slack', () => {
     await channels.close();
   });
 
-  it('after a restart, finds the request’s message again and edits it (when the notice names its request)', async () => {
+  it('after a restart, finds the request’s message again and edits it', async () => {
     const first = server();
     for (const n of [summary('approved'), granted]) await first.emit(n);
     await first.channels.close();
     const [root] = topLevel();
 
+    // The notice names its request: found by its key.
     const second = server();
-    await second.emit({ ...expired, grant: GRANT, requestPull: 42 });
+    await second.emit(reminder);
     await second.channels.idle();
     expect(slack.messages(CHANNEL)).toHaveLength(1);
     expect(topLevel()[0]).toMatchObject({ ts: root?.ts });
-    expect(topLevel()[0]?.text).toMatch(/^Access expired: alice → prod-db \(read\)/);
+    expect(topLevel()[0]?.text).toMatch(/^Access ends soon: alice → prod-db \(read\)/);
     await second.channels.close();
+
+    // The notice names only the file (as the engine's revert does): the request is read at the revert pull
+    // request's base, and the file's newest message is the one edited.
+    const third = server();
+    await third.emit(expired);
+    await third.channels.idle();
+    expect(slack.messages(CHANNEL)).toHaveLength(1);
+    expect(topLevel()[0]).toMatchObject({ ts: root?.ts });
+    expect(topLevel()[0]?.text).toMatch(/^Access expired: alice → prod-db \(read\) \(<@U0ALICE001>\)/);
+    await third.channels.close();
   });
 });
