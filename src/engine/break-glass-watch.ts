@@ -60,7 +60,7 @@ export class GlassWatcher {
   async sync(repo: string, grants: readonly Grant[]): Promise<void> {
     const now = this.#h.clock.nowMs();
     const fresh: string[] = [];
-    const todo = candidates(grants, (g) => this.#h.pullOf(repo, g)).filter((c) => {
+    const todo = candidates(grants, (g) => this.#h.pullOf(repo, g), now).filter((c) => {
       const id = `${repo}#${c.grant.id}`;
       return !this.#watched.has(id) && !this.#ordinary.has(id);
     });

@@ -161,16 +161,26 @@ export interface GlassCandidate {
   pull: number;
 }
 
+/** How long after its merge a grant removed early is still looked at (its alarm is owed even so). */
+export const EARLY_REMOVAL_WATCH_MS = 7 * 24 * 3_600_000;
+
 /**
  * The grants whose break-glass may still need settling: the latest grant of each file, running or expired
- * but not yet reverted, and not recorded as settled. Whether each is break-glass is `glassMark`'s to say.
+ * but not yet reverted, or removed early by a person within `EARLY_REMOVAL_WATCH_MS` of its merge (removing
+ * the file does not escape the ratification), and not recorded as settled. Whether each is break-glass is
+ * `glassMark`'s to say.
  */
-export function candidates(grants: readonly Grant[], pullOf: (g: Grant) => number | null): GlassCandidate[] {
+export function candidates(
+  grants: readonly Grant[],
+  pullOf: (g: Grant) => number | null,
+  nowMs: number,
+): GlassCandidate[] {
   const latest = new Map<string, Grant>();
   for (const g of grants) latest.set(g.file, g);
   const out: GlassCandidate[] = [];
   for (const g of latest.values()) {
-    if (g.state === 'revoked' || g.state === 'replaced' || g.reverted) continue;
+    if (g.state === 'replaced' || g.reverted) continue;
+    if (g.state === 'revoked' && nowMs - Date.parse(g.merged_at) > EARLY_REMOVAL_WATCH_MS) continue;
     if (g.break_glass?.ratified || g.break_glass?.unratified) continue;
     const pull = g.pull_request ?? pullOf(g);
     if (pull !== null) out.push({ grant: g, pull });
