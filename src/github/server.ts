@@ -88,9 +88,24 @@ export function timeboxOctokit(writeIntervalMs: number, clock: Clock): typeof Pr
   const Steady = ProbotOctokit.plugin(steadyRequests({ writeIntervalMs, clock }));
   return Steady.defaults((options: Record<string, unknown> = {}) => ({
     ...options,
+    ...authOnBaseUrl(options),
     throttle: { ...(options.throttle as object | undefined), enabled: false },
     retry: { enabled: false },
   })) as unknown as typeof ProbotOctokit;
+}
+
+type AuthRequest = { defaults(options: { baseUrl: string }): unknown };
+
+/**
+ * Probot gives the App's auth strategy a `request` without the base URL, so an installation token asked for
+ * directly (`octokit.auth({ type: 'installation' })`, the keeper's git token) went to api.github.com whatever
+ * `baseUrl` said, unless a request through the octokit had fetched one first (GitHub Enterprise, the fake; a
+ * fresh replica whose first work is a revocation job). The strategy's `request` gets the base URL here.
+ */
+function authOnBaseUrl(options: Record<string, unknown>): { auth?: Record<string, unknown> } {
+  const auth = options.auth as { request?: AuthRequest } | undefined;
+  if (typeof options.baseUrl !== 'string' || !auth || typeof auth.request?.defaults !== 'function') return {};
+  return { auth: { ...auth, request: auth.request.defaults({ baseUrl: options.baseUrl }) } };
 }
 
 export interface ServerChannels
@@ -288,6 +303,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await channels?.close(opts.channels?.drainMs);
     },
   };
+}
+
+/**
+ * One replica of `timebox serve` on a shared state database (docs/deployment.md, "Replicas"): `startServer`
+ * with `databaseUrl`. Webhooks it receives are stored and handled by any replica's worker; `close()` stops it
+ * gracefully (running jobs finish, pending ones stay for the others). To see a replica die, run it in a child
+ * process and kill that (test/github/replica-child.ts): its jobs are released to the others within a second.
+ */
+export async function startReplica(
+  opts: ServerOptions & { databaseUrl: string },
+): Promise<RunningServer & { jobs: Jobs }> {
+  const running = await startServer(opts);
+  if (!running.jobs) throw new Error('a replica without jobs');
+  return running as RunningServer & { jobs: Jobs };
 }
 
 /** The job layer's log lines into the server's logger. */

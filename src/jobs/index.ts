@@ -158,12 +158,22 @@ function graphileLogger(logger: JobsLogger): GraphileLogger {
     // graphile-worker attaches the whole job to its lines: a webhook's payload has no place in the log.
     const job = data.job as { id?: unknown; task_identifier?: unknown; attempts?: unknown } | undefined;
     if (job) data.job = { id: job.id, task: job.task_identifier, attempts: job.attempts };
+    // Errors as their message and code: pg's carry their client (connection parameters) along.
+    for (const [k, v] of Object.entries(data)) {
+      if (v instanceof Error) data[k] = { message: v.message, ...errorCode(v) };
+      else if (k === 'client' || k === 'pgPool') delete data[k];
+    }
     if (level === 'error') logger.error(message, data);
     else if (level === 'warning') logger.warn(message, data);
     // One line per completed job is debug: the handlers log what they did.
     else if (level === 'info' && data.success !== true) logger.info(message, data);
     else logger.debug?.(message, data);
   });
+}
+
+function errorCode(err: Error): { code?: string } {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? { code } : {};
 }
 
 function runInfo(helpers: JobHelpers, runner: string): RunInfo {

@@ -6,9 +6,7 @@
 // - a revocation scheduled by the replica that handled the push runs on the other once the first is stopped
 //   (the role is dropped at expiry and the revert PR merged);
 // - with the database down a delivery is answered 503; once it is back the same delivery is stored and handled.
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -17,18 +15,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
 import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
 import { type RunningServer, startServer } from '../../src/github/server.js';
-import {
-  accessRepoRoot,
-  ordersPolicy,
-  qaOrganisation,
-  registerTimeboxApp,
-  rootTag,
-  serveOptions,
-} from '../helpers/github.js';
+import { accessRepoRoot, rootTag, serveOptions } from '../helpers/github.js';
 import { Outage } from '../helpers/outage.js';
-import { adminUrl, createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
-import { git, ROOT } from '../helpers/repo.js';
-import { AUDIT_YAML } from '../helpers/trust.js';
+import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
+import {
+  accessRepoForReplicas,
+  createStateDatabase,
+  pendingJobs as pendingJobs_,
+  type StateDatabase,
+  waitFor,
+} from '../helpers/replicas.js';
+import { git } from '../helpers/repo.js';
 
 const REPO = 'acme/access';
 const SECRET = 'replicas-webhook-secret';
@@ -37,47 +34,11 @@ const FILE = 'requests/alice/x.yaml';
 
 let fake: FakeGitHub;
 let target: TestDatabase;
-let state: { url: string; role: string; database: string; drop(): Promise<void> };
+let state: StateDatabase;
 let outage: Outage;
 const replicas = new Map<string, RunningServer>();
 const logs = new Map<string, JsonObject[]>();
 const kept: string[] = [];
-
-/** The SQL block under "### The state database" in docs/deployment.md, with this run's names. */
-function docsStateSql(role: string, database: string): string[] {
-  const doc = readFileSync(join(ROOT, 'docs/deployment.md'), 'utf8');
-  const section = doc.slice(doc.indexOf('### The state database'));
-  const block = /```sql\n([\s\S]*?)```/.exec(section)?.[1];
-  if (!block) throw new Error('docs/deployment.md has no sql block under "The state database"');
-  return block
-    .replaceAll('timebox_replicas', role)
-    .replaceAll('timebox_state', database)
-    .split(/;\s*\n/)
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-async function createStateDatabase() {
-  const suffix = randomBytes(4).toString('hex');
-  const role = `tb_replicas_${suffix}`;
-  const database = `timebox_state_${suffix}`;
-  const admin = await adminUrl();
-  // One statement at a time: CREATE DATABASE cannot run inside the implicit transaction of a batch.
-  for (const statement of docsStateSql(role, database)) await query(admin, statement);
-  const url = new URL(admin);
-  url.username = role;
-  url.password = 'change-me';
-  url.pathname = `/${database}`;
-  return {
-    url: url.href,
-    role,
-    database,
-    drop: async () => {
-      await query(admin, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await query(admin, `DROP ROLE IF EXISTS ${role}`);
-    },
-  };
-}
 
 async function startReplica(name: string): Promise<RunningServer> {
   const lines: JsonObject[] = logs.get(name) ?? [];
@@ -107,22 +68,12 @@ beforeAll(async () => {
   outage = new Outage(state.url);
   await outage.up();
   fake = await FakeGitHub.start();
-  privateKey = registerTimeboxApp(fake, APP_ID);
-  await fake.createRepo(REPO, {
-    author: 'admin',
-    files: {
-      'timebox.yaml': `auto_merge: true\n${AUDIT_YAML}`,
-      '.github/web-flow.gpg': fake.webFlowKey,
-      'policies/qa.yaml': ordersPolicy(target.readRole),
-      '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
-    },
+  privateKey = await accessRepoForReplicas(fake, {
+    repo: REPO,
+    appId: APP_ID,
+    readRole: target.readRole,
+    kept,
   });
-  fake.install(REPO, APP_ID);
-  qaOrganisation(fake, ['alice', 'bob', 'carol']);
-  const keys = mkdtempSync(join(tmpdir(), 'timebox-replicas-keys-'));
-  kept.push(keys);
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice', '-f', join(keys, 'id')]);
-  fake.setUserKeys('alice', [readFileSync(join(keys, 'id.pub'), 'utf8').trim()]);
   // Started together on an empty database, as replicas are.
   await Promise.all([startReplica('A'), startReplica('B')]);
 }, 120_000);
@@ -142,14 +93,6 @@ afterAll(async () => {
 
 // ---- helpers -------------------------------------------------------------------------------------------------
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
-  const deadline = systemClock.nowMs() + timeoutMs;
-  while (!(await cond())) {
-    if (systemClock.nowMs() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await systemClock.sleep(50);
-  }
-}
-
 async function deliver(name: string, event: string, payload: JsonObject) {
   const server = replicas.get(name);
   if (!server) throw new Error(`no replica ${name}`);
@@ -159,12 +102,7 @@ async function deliver(name: string, event: string, payload: JsonObject) {
 }
 
 const stateRows = async (sql: string) => (await query(state.url, sql)).rows;
-const pendingJobs = async (task: string) =>
-  Number(
-    (
-      await stateRows(`select count(*)::int as n from graphile_worker.jobs where task_identifier = '${task}'`)
-    )[0]?.n,
-  );
+const pendingJobs = (task: string) => pendingJobs_(state.url, task);
 
 /** Log lines of every replica whose message matches. */
 const logged = (re: RegExp) =>
@@ -286,7 +224,11 @@ describe('timebox serve replicas sharing a state database', () => {
         join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'timebox.revocation'`,
     );
     expect(String(job?.key)).toContain(`revocation:${REPO}#${FILE}@`);
-    expect(new Date(job?.run_at).getTime()).toBe(expiresAt);
+    // At the grant's end as granted (the ledger's; the trailer's is the decision's, seconds earlier).
+    const dueAt = new Date(job?.run_at).getTime();
+    const until = logged(new RegExp(`^granted ${FILE} until (\\S+)$`))[0]?.line.msg;
+    expect(dueAt).toBe(Date.parse(String(/until (\S+)$/.exec(String(until))?.[1])));
+    expect(Math.abs(dueAt - expiresAt)).toBeLessThan(10_000);
     expect(job?.payload.data).toMatchObject({ owner: 'acme', repo: 'access', defaultBranch: 'main' });
 
     const scheduler = logged(/^reconciled acme\/access at /)[0]?.replica;
@@ -295,12 +237,12 @@ describe('timebox serve replicas sharing a state database', () => {
     console.log(`replica ${scheduler} handled the push and scheduled the revocation; stopping it`);
     await replicas.get(String(scheduler))?.close();
     replicas.delete(String(scheduler));
-    expect(expiresAt).toBeGreaterThan(systemClock.nowMs());
+    expect(dueAt).toBeGreaterThan(systemClock.nowMs());
 
     await waitFor('the revocation at expiry', async () => (await rolesFor(FILE)).length === 0, 120_000);
     const revokedAt = systemClock.nowMs();
-    console.log(`role dropped ${revokedAt - expiresAt} ms after expiry (poll granularity 50 ms)`);
-    expect(revokedAt).toBeGreaterThanOrEqual(expiresAt);
+    console.log(`role dropped ${revokedAt - dueAt} ms after expiry (poll granularity 50 ms)`);
+    expect(revokedAt).toBeGreaterThanOrEqual(dueAt);
     const ran = logged(/^revocation of .* due$/);
     expect(ran.map((r) => r.replica)).toEqual([other]);
     await waitFor('the revert PR merged', () => {
