@@ -305,6 +305,12 @@ export interface ProviderDefinition {
    * inside the role's settings (`['keys', 2]`), so `timebox check` reports it at file:line. Pure: no I/O.
    */
   checkRole?(role: Record<string, unknown>, resource: Record<string, unknown>): RoleProblem[];
+  /**
+   * Whether a role with these settings may change data (true), only read (false), or the provider cannot
+   * tell from the settings (null). With the activity captured at revocation it says when write rights went
+   * unused ("used versus granted", docs/audit.md). Pure.
+   */
+  mayWrite?(role: Record<string, unknown>): boolean | null;
 }
 
 /** A reason to refuse a role, at a path inside its settings. */

@@ -17,6 +17,7 @@ import type {
   RevokeOutcome,
   Settled,
 } from './types.js';
+import { withUsage } from './usage.js';
 
 /** Seals a secret to a requester (age, to their SSH keys). */
 export interface Sealer {
@@ -135,6 +136,14 @@ export class Targets {
   }
 
   /** The connection serving a resource, or undefined when its target could not be reached. */
+  /** Whether `role` of `resourceId` may write, as its provider reads the role's settings (null: cannot tell). */
+  mayWrite(resourceId: string, role: string): boolean | null {
+    const resource = this.#policies.resources.get(resourceId);
+    const settings = resource?.roles[role];
+    const provider = resource && this.#registry.get(resource.provider);
+    return settings && provider?.mayWrite ? provider.mayWrite(settings) : null;
+  }
+
   for(resourceId: string): Connected | undefined {
     const resource = this.#policies.resources.get(resourceId);
     const provider = resource && this.#registry.get(resource.provider);
@@ -309,6 +318,7 @@ async function revokePlanned(
     });
   }
   const revoked: Revoked[] = [];
+  const roles = new Map(input.grants.map((g) => [g.id, g.role]));
   for (const [i, r] of planned.entries()) {
     const t = targets.for(r.resourceId);
     const fail = (message: string) =>
@@ -322,6 +332,8 @@ async function revokePlanned(
       const out = first?.ok
         ? first.value
         : await withRetries(targets.clock, attempts, () => t.target.revoke(accessOf(r)), first);
+      // Used versus granted: the grant's role as the policies say it now.
+      const role = roles.get(r.grantId);
       revoked.push({
         file: r.file,
         grantId: r.grantId,
@@ -329,7 +341,7 @@ async function revokePlanned(
         principal: out.principal,
         reason: r.reason,
         sessions_ended: out.sessionsEnded,
-        activity: out.activity,
+        activity: withUsage(role ? targets.mayWrite(r.resourceId, role) : null, out.activity),
       });
     } catch (err) {
       fail((err as Error).message);

@@ -48,6 +48,11 @@ export interface Activity {
   /** One line for a git trailer: `12 statements, 340 rows`. */
   summary: string;
   statements: { query: string; calls: number; rows: number }[];
+  /**
+   * How many of the statements changed data (insert, update, delete, DDL …), where the provider can tell
+   * them apart; absent where it cannot (Redis keeps no per-user command counts).
+   */
+  writes?: number;
 }
 
 export interface RevokeOutcome {

@@ -138,5 +138,21 @@ describe.each(CLUSTERS)('postgres with password authentication: %s', (_, start) 
       rows: 2,
     });
     expect(revoked.activity?.summary).toMatch(/^\d+ statements?, \d+ rows?$/);
+    // Only reads: nothing written (used versus granted, src/providers/usage.ts).
+    expect(revoked.activity?.writes).toBe(0);
+  });
+
+  it('revocation counts the statements that wrote', async () => {
+    const out = await target.grant(spec('requests/alice/w.yaml', new Date(Date.now() + 3_600_000)));
+    const client = await login(out.secret.trim());
+    await client.query('SELECT total FROM orders WHERE id = $1', [1]);
+    // Refused or not, the statement was run as this role: it tried to write.
+    await client.query('UPDATE orders SET total = total WHERE id = 1').catch(() => {});
+    await client.end();
+    const access = (await target.list()).find((a) => a.principal === out.principal);
+    const revoked = await target.revoke(access as NonNullable<typeof access>);
+    const update = revoked.activity?.statements.find((s) => s.query.startsWith('UPDATE'));
+    if (update) expect(revoked.activity?.writes).toBe(update.calls);
+    else expect(revoked.activity?.writes).toBe(0); // a refused statement is not kept by pg_stat_statements
   });
 });

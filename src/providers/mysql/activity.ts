@@ -9,6 +9,7 @@
 // names are unique per grant (src/providers/mysql/definition.ts), so they are this grant's.
 import type mysql from 'mysql2/promise';
 import type { Activity } from '../types.js';
+import { isWriteSql } from '../usage.js';
 
 /** Most statement kinds kept per account: a handful exist (select, insert, update, delete, …). */
 const MAX_KINDS = 100;
@@ -74,14 +75,26 @@ async function fromUserStatistics(db: Queryable, user: string): Promise<Activity
   return described(statements, 'user statistics', Number(r.rowsRead));
 }
 
+/**
+ * Statements that wrote: performance_schema's kinds (`insert`, `update multi`, `create table` …) read as SQL
+ * by their first word; user statistics' `update` counts writes, and its `other` may hide DDL, so with any
+ * `other` the writes are unknown (never a false "no write").
+ */
+function writesOf(statements: Activity['statements']): number | undefined {
+  if (statements.some((s) => s.query === 'other' && s.calls > 0)) return undefined;
+  return statements.filter((s) => isWriteSql(s.query)).reduce((n, s) => n + s.calls, 0);
+}
+
 function described(statements: Activity['statements'], source: string, rowsRead?: number): Activity {
   const calls = statements.reduce((n, s) => n + s.calls, 0);
   const rows = statements.reduce((n, s) => n + s.rows, 0);
   const kinds = statements.map((s) => `${s.calls} ${s.query}`).join(', ');
   const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
   const read = rowsRead === undefined ? '' : `, ${plural(rowsRead, 'row')} read`;
+  const writes = writesOf(statements);
   return {
     summary: `${plural(calls, 'statement')}${kinds ? ` (${kinds})` : ''}, ${plural(rows, 'row')}${read} (${source})`,
     statements,
+    ...(writes === undefined ? {} : { writes }),
   };
 }

@@ -94,6 +94,14 @@ export const mysqlDefinition = {
     },
   },
   checkRole: checkMysqlRole,
+  // INSERT, UPDATE or DELETE write; EXECUTE runs routines that may (unknown); the rest only read or lock.
+  mayWrite(role: Record<string, unknown>) {
+    const privileges = (Array.isArray(role.privileges) ? role.privileges : []).map((p) =>
+      String(p).toUpperCase(),
+    );
+    if (privileges.some((p) => ['INSERT', 'UPDATE', 'DELETE'].includes(p))) return true;
+    return privileges.includes('EXECUTE') ? null : false;
+  },
 
   targetKey(resource) {
     return `mysql:${String(resource.connection)}`;

@@ -106,6 +106,10 @@ export const postgresDefinition = {
     return `postgres:${String(resource.connection)}`;
   },
 
+  // Without `read_only` the session may write, as far as its grant roles allow: which they do is the
+  // server's to say, so "a read-only role would have done" is advice to set `read_only: true`.
+  mayWrite: (role: Record<string, unknown>) => role.read_only !== true,
+
   preview(spec): PermissionPreview {
     const role = roleOf(spec);
     return {

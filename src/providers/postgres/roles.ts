@@ -3,6 +3,7 @@
 import pg from 'pg';
 import type { Clock } from '../../core/clock.js';
 import type { Activity, GrantSpec, RevokeOutcome } from '../types.js';
+import { isWriteSql } from '../usage.js';
 import {
   ALLOWED_BUILTIN_ROLES,
   grantStatements,
@@ -272,6 +273,7 @@ export async function activities(
       out.set(name, {
         summary: `${calls} statement${calls === 1 ? '' : 's'}, ${total} row${total === 1 ? '' : 's'}`,
         statements,
+        writes: statements.filter((s) => isWriteSql(s.query)).reduce((n, s) => n + s.calls, 0),
       });
     }
   } catch {
