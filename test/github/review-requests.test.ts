@@ -60,6 +60,9 @@ beforeAll(async () => {
     host: '127.0.0.1',
     baseUrl: fake.url,
     maxBodyBytes: 256 * 1024,
+    // Answer each delivery when its check is done (never 202 "still processing" on a loaded machine), so the
+    // review requests can be read as soon as the delivery returns.
+    intake: { responseTimeoutMs: 600_000 },
     log: pino({ level: 'silent' }),
     sweepIntervalMs: 0,
     now: () => new Date('2026-01-07T10:00:00Z'),
@@ -165,7 +168,7 @@ describe('timebox serve: review requests', () => {
       .flatMap((r) => (r.body as { reviewers: string[] }).reviewers);
     expect(asked.sort()).toEqual(['carol', 'dave', 'erin']);
     fake.assertClean();
-  }, 60_000);
+  }, 300_000);
 
   it('asks a team as a team when all of it could count', async () => {
     fake.setTeam('@acme/qa-leads', ['carol', 'alice']);
@@ -185,5 +188,5 @@ describe('timebox serve: review requests', () => {
     } finally {
       fake.setTeam('@acme/qa-leads', ['carol', 'alice', 'mallory', 'ci-helper[bot]']);
     }
-  }, 60_000);
+  }, 300_000);
 });
