@@ -22,6 +22,7 @@ export interface PageData {
   types: string[];
   states: string[];
   grants: {
+    /** -2: the id is `file@` and the commit's first 12 characters (as the ledger names grants). */
     id: number[];
     file: number[];
     who: number[];
@@ -30,7 +31,9 @@ export interface PageData {
     /** Seconds from `base`; null when the ledger's time is unreadable. */
     start: (number | null)[];
     end: (number | null)[];
-    exp: number[];
+    /** The requested expiry, in seconds from `base` (null: unreadable, then `expRaw` has the text). */
+    exp: (number | null)[];
+    expRaw: Record<string, number>;
     state: number[];
     approvers: number[][];
     reason: number[];
@@ -50,10 +53,11 @@ export interface PageData {
     g: number[];
     actor: number[];
     commit: number[];
-    reason: number[];
-    activity: number[];
+    /** Sparse: event index → string, for the events that have one. */
+    reason: Record<string, number>;
+    activity: Record<string, number>;
   };
-  /** Events that do not repeat their grant: index → [file, who, res, role, exp, ticket, pr]. */
+  /** Events that do not repeat their grant: index → [file, who, res, role, exp (string), ticket, pr]. */
   own: Record<string, [number, number, number, number, number, number, number]>;
 }
 
@@ -118,6 +122,7 @@ export function pageData(
     start: [],
     end: [],
     exp: [],
+    expRaw: {},
     state: [],
     approvers: [],
     reason: [],
@@ -132,14 +137,16 @@ export function pageData(
   const byId = new Map<string, number>();
   grants.forEach((g, i) => {
     byId.set(g.id, i);
-    G.id.push(s.of(g.id));
+    G.id.push(g.id === `${g.file}@${g.commit.slice(0, 12)}` ? -2 : s.of(g.id));
     G.file.push(s.of(g.file));
     G.who.push(s.of(g.requester));
     G.res.push(s.of(g.resource));
     G.role.push(roleIndex.get(g.role) ?? 0);
     G.start.push(sec(g.starts_at));
     G.end.push(sec(g.ends_at));
-    G.exp.push(s.of(g.expires_at));
+    const exp = sec(g.expires_at);
+    G.exp.push(exp);
+    if (exp === null) G.expRaw[String(i)] = s.of(g.expires_at);
     G.state.push(Math.max(0, states.indexOf(g.state)));
     G.approvers.push(g.approvers.map((a) => s.of(a)));
     G.reason.push(s.of(g.reason));
@@ -151,7 +158,7 @@ export function pageData(
     G.activity.push(s.of(g.activity));
     G.glass.push(glassOf(g));
   });
-  const E: PageData['events'] = { t: [], type: [], g: [], actor: [], commit: [], reason: [], activity: [] };
+  const E: PageData['events'] = { t: [], type: [], g: [], actor: [], commit: [], reason: {}, activity: {} };
   const own: PageData['own'] = {};
   events.forEach((e, i) => {
     let gi = byId.get(e.grant) ?? -1;
@@ -173,8 +180,8 @@ export function pageData(
     E.g.push(gi);
     E.actor.push(s.of(e.actor));
     E.commit.push(s.of(e.commit));
-    E.reason.push(s.of(e.reason));
-    E.activity.push(s.of(e.activity));
+    if (e.reason !== undefined) E.reason[String(i)] = s.of(e.reason);
+    if (e.activity !== undefined) E.activity[String(i)] = s.of(e.activity);
   });
   return {
     v: DATA_VERSION,

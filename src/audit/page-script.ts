@@ -28,7 +28,6 @@ const fmt = (t) => {
   const s = d.getUTCSeconds();
   return utcDate(d) + ' ' + utcHm(d) + (s ? ':' + pad(s) : '');
 };
-const fmtIso = (iso) => { const t = Date.parse(iso); return Number.isNaN(t) ? iso : fmt(t); };
 const el = (tag, cls, text) => {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -51,20 +50,26 @@ const commitLink = (c) => link(c.slice(0, 8), '/commit/' + encodeURIComponent(c)
 const roleOfStr = new Map(D.roles.map((s, i) => [s, i]));
 const own = (i, k) => D.own[i][k];
 const ev = { file: new Int32Array(NE), who: new Int32Array(NE), res: new Int32Array(NE), role: new Int32Array(NE),
-  ticket: new Int32Array(NE), pr: new Int32Array(NE), exp: new Int32Array(NE) };
+  ticket: new Int32Array(NE), pr: new Int32Array(NE) };
 for (let i = 0; i < NE; i++) {
   const g = E.g[i];
   if (g >= 0) {
     ev.file[i] = G.file[g]; ev.who[i] = G.who[g]; ev.res[i] = G.res[g]; ev.role[i] = G.role[g];
-    ev.ticket[i] = G.ticket[g]; ev.pr[i] = G.pr[g]; ev.exp[i] = G.exp[g];
+    ev.ticket[i] = G.ticket[g]; ev.pr[i] = G.pr[g];
   } else {
     ev.file[i] = own(i, 0); ev.who[i] = own(i, 1); ev.res[i] = own(i, 2);
-    ev.role[i] = roleOfStr.get(own(i, 3)) ?? 0; ev.exp[i] = own(i, 4); ev.ticket[i] = own(i, 5); ev.pr[i] = own(i, 6);
+    ev.role[i] = roleOfStr.get(own(i, 3)) ?? 0; ev.ticket[i] = own(i, 5); ev.pr[i] = own(i, 6);
   }
 }
 const grantTypes = new Int32Array(NG);
 for (let i = 0; i < NE; i++) if (E.g[i] >= 0) grantTypes[E.g[i]] |= 1 << E.type[i];
 const gStart = (g) => ms(G.start[g]);
+for (let g = 0; g < NG; g++) if (G.id[g] === -2) { S.push(S[G.file[g]] + '@' + S[G.commit[g]].slice(0, 12)); G.id[g] = S.length - 1; }
+const eReason = new Int32Array(NE).fill(-1);
+const eActivity = new Int32Array(NE).fill(-1);
+for (const k in E.reason) eReason[Number(k)] = E.reason[k];
+for (const k in E.activity) eActivity[Number(k)] = E.activity[k];
+const gExp = (g) => (G.exp[g] === null ? str(G.expRaw[g]) : fmt(ms(G.exp[g])));
 const gEnd = (g) => ms(G.end[g]);
 
 // --- Filters.
@@ -74,7 +79,7 @@ const low = (i) => { if (!lower) lower = S.map((x) => x.toLowerCase()); return i
 const hasQ = (i) => i >= 0 && low(i).includes(F.q);
 const eventSearch = (i) => {
   const g = E.g[i];
-  return hasQ(ev.file[i]) || hasQ(ev.ticket[i]) || hasQ(E.reason[i]) || hasQ(E.activity[i]) || hasQ(E.actor[i]) ||
+  return hasQ(ev.file[i]) || hasQ(ev.ticket[i]) || hasQ(eReason[i]) || hasQ(eActivity[i]) || hasQ(E.actor[i]) ||
     hasQ(E.commit[i]) || (g >= 0 && hasQ(G.reason[g])) || ('#' + ev.pr[i]) === F.q;
 };
 const grantSearch = (g) => hasQ(G.file[g]) || hasQ(G.ticket[g]) || hasQ(G.reason[g]) || hasQ(G.id[g]) ||
@@ -146,7 +151,7 @@ function line(cls, ...parts) {
   return d;
 }
 function reasonText(i) {
-  const r = str(E.reason[i]);
+  const r = str(eReason[i]);
   const m = /^extends (\S+)$/.exec(r);
   if (D.types[E.type[i]] === 'extended' && m) {
     const file = str(ev.file[i]);
@@ -173,7 +178,7 @@ function rowOf(k) {
       line('', dot, str(D.roles[ev.role[i]]), el('span', 'on', ' on ' + str(ev.res[i])))),
     cell('ticket-pr', line('ticket', ev.ticket[i] >= 0 ? str(ev.ticket[i]) : el('span', 'muted', 'no ticket')),
       line('pr', prLink(ev.pr[i]))),
-    cell('detail', line('reason', reasonText(i)), E.activity[i] >= 0 ? line('activity', 'activity: ' + str(E.activity[i])) : null),
+    cell('detail', line('reason', reasonText(i)), eActivity[i] >= 0 ? line('activity', 'activity: ' + str(eActivity[i])) : null),
     cell('commit', line('', commitLink(str(E.commit[i])))),
   );
   r.addEventListener('click', (e) => { if (!e.target.closest('a')) showEvent(i); });
@@ -212,7 +217,7 @@ function grantLines(g) {
   const glass = ['', 'break-glass, ratified', 'break-glass, NOT ratified (unratified)', 'break-glass, ratification pending'][G.glass[g]];
   return [
     'grant: ' + str(G.id[g]), 'file: ' + str(G.file[g]), 'requester: ' + str(G.who[g]), 'resource: ' + str(G.res[g]),
-    'role: ' + str(D.roles[G.role[g]]), 'starts_at: ' + fmt(gStart(g)), 'ends_at: ' + fmt(gEnd(g)) + ' (requested until ' + fmtIso(str(G.exp[g])) + ')',
+    'role: ' + str(D.roles[G.role[g]]), 'starts_at: ' + fmt(gStart(g)), 'ends_at: ' + fmt(gEnd(g)) + ' (requested until ' + gExp(g) + ')',
     'state: ' + D.states[G.state[g]], 'approvers: ' + (G.approvers[g].length ? G.approvers[g].map(str).join(', ') : '(none recorded)'),
     'reason: ' + str(G.reason[g]), G.ticket[g] >= 0 ? 'ticket: ' + str(G.ticket[g]) : null,
     G.pr[g] >= 0 ? 'pull request: #' + G.pr[g] : null, 'commit: ' + str(G.commit[g]),
@@ -224,8 +229,8 @@ function grantLines(g) {
 function showEvent(i) {
   const g = E.g[i];
   details(['event: ' + D.types[E.type[i]] + ' at ' + fmt(ms(E.t[i])), 'actor: ' + (str(E.actor[i]) || '—'),
-    'commit: ' + str(E.commit[i]), E.reason[i] >= 0 ? 'reason: ' + str(E.reason[i]) : null,
-    E.activity[i] >= 0 ? 'activity: ' + str(E.activity[i]) : null, ''].concat(g >= 0 ? grantLines(g) : [
+    'commit: ' + str(E.commit[i]), eReason[i] >= 0 ? 'reason: ' + str(eReason[i]) : null,
+    eActivity[i] >= 0 ? 'activity: ' + str(eActivity[i]) : null, ''].concat(g >= 0 ? grantLines(g) : [
     'file: ' + str(ev.file[i]), 'requester: ' + str(ev.who[i]), 'resource: ' + str(ev.res[i])]));
 }
 
