@@ -6,6 +6,7 @@ import { renderCsv } from '../audit/csv.js';
 import { type AuditFilter, EVENT_TYPES, filterLedger } from '../audit/filter.js';
 import { renderHtml } from '../audit/html.js';
 import { renderReview } from '../audit/review.js';
+import { formatUsage, usageSummary } from '../audit/summary.js';
 import { webUrlFromEnv, webUrlOf } from '../audit/web-url.js';
 import { type EventType, type Ledger, type LedgerEvent, statusAt } from '../core/ledger.js';
 import { colors, type Io, type LedgerOptions, loadLedger, loadTeams, parseAt, repoRoot } from './context.js';
@@ -67,6 +68,7 @@ export interface AuditOptions extends LedgerOptions {
   role?: string[];
   type?: string[];
   search?: string;
+  summary?: boolean;
 }
 
 const FORMATS = ['json', 'csv', 'html', 'review'];
@@ -103,6 +105,13 @@ export async function runAudit(io: Io, opts: AuditOptions): Promise<number> {
     throw new UsageError((err as Error).message);
   }
   const { events } = picked;
+  if (opts.summary) {
+    const rows = usageSummary(picked.grants);
+    if (format !== 'json')
+      throw new UsageError('--summary prints a table, or JSON with --json (not --format)');
+    io.stdout(opts.json ? `${JSON.stringify({ usage: rows }, null, 2)}\n` : formatUsage(rows));
+    return EXIT.ok;
+  }
   let text: string | Iterable<string>;
   if (format === 'csv') text = renderCsv(events);
   else if (format === 'html') {

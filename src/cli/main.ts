@@ -226,6 +226,10 @@ function addAudit(program: Command, { io, done }: CommandContext): void {
       'only these event types (requested, approved, granted, extended, revoked, expired, break_glass, ratified, unratified)',
     )
     .option(
+      '--summary',
+      'per resource and role: grants, hours, and how often write rights went unused (a table; JSON with --json)',
+    )
+    .option(
       '--search <text>',
       'only events whose file, ticket, reason, activity, resource, role or people contain TEXT (any case)',
     )

@@ -268,3 +268,45 @@ describe('timebox audit filters a real history', () => {
     expect(review.stdout).toContain('no approval recorded');
   }, 60_000);
 });
+
+describe('timebox audit --summary', () => {
+  it('counts per resource and role how often write rights went unused', async () => {
+    const { usageSummary, formatUsage } = await import('../../src/audit/summary.js');
+    const unused =
+      '12 statements, 40 rows; write rights granted, no write executed: a read-only role would have done';
+    const grants = [
+      grant({ id: 'a@1', activity: unused }),
+      grant({ id: 'a@2', activity: unused }),
+      grant({ id: 'a@3', activity: '3 statements, 3 rows' }),
+      grant({ id: 'a@4' }),
+      grant({ id: 'b@1', role: 'read-only', activity: '1 statement, 1 row' }),
+    ];
+    const rows = usageSummary(grants);
+    expect(rows).toEqual([
+      { resource: 'billing-db', role: 'read-only', grants: 1, hours: 2, with_activity: 1, writes_unused: 0 },
+      { resource: 'billing-db', role: 'read-write', grants: 4, hours: 8, with_activity: 3, writes_unused: 2 },
+    ]);
+    const table = formatUsage(rows);
+    expect(table).toContain('2 (67%)');
+    expect(table).toContain('billing-db read-write: 2 of 3 grants with activity wrote nothing');
+  });
+
+  it('runs over a real history, and refuses --format', async () => {
+    const dir = exampleRepo();
+    write(
+      dir,
+      'requests/alice/a.yaml',
+      'requester: alice\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Look at BUG-77 in production\n',
+    );
+    execFileSync('git', ['add', '-A'], { cwd: dir });
+    execFileSync('git', ['commit', '-q', '-m', 'a'], { cwd: dir });
+    const json = await run(['audit', '--summary', '--json'], { cwd: dir });
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout).usage).toMatchObject([
+      { resource: 'orders-db', role: 'read-only', grants: 1 },
+    ]);
+    const table = await run(['audit', '--summary'], { cwd: dir });
+    expect(table.stdout).toMatch(/^RESOURCE\s+ROLE\s+GRANTS/);
+    expect((await run(['audit', '--summary', '--format', 'csv'], { cwd: dir })).code).toBe(2);
+  }, 60_000);
+});
