@@ -25,10 +25,10 @@ export function statusOf(err: unknown): number | undefined {
   return typeof s === 'number' ? s : undefined;
 }
 
-/** A kept answer of a conditional read (./conditional.ts): its ETag, its body and, for a page, its `Link`. */
+/** A kept answer of a conditional read (./conditional.ts): its ETag, its body as JSON text and, for a page, its `Link`. */
 export interface Validated {
   etag: string;
-  data: unknown;
+  json: string;
   link?: string;
 }
 
@@ -71,8 +71,8 @@ class Bounded<V> {
  * GitHub's 304 (not counted against the rate limit) vouches that the kept answer is the current one.
  */
 export class GitHubCache {
-  /** Answers of repeated reads with their ETags, by URL (./conditional.ts). */
-  readonly validators = new Bounded<Validated>(2000);
+  /** Answers of repeated reads with their ETags, by URL (./conditional.ts; none over 128 KiB). */
+  readonly validators = new Bounded<Validated>(1000);
   readonly blobs = new Bounded<string>(2000);
   readonly files = new Bounded<unknown[]>(500);
   readonly commits = new Bounded<unknown[]>(500);

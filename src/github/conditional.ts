@@ -20,6 +20,9 @@ interface Answer {
   notModified: boolean;
 }
 
+/** Answers larger than this are not kept (characters of JSON; a page of 100 activity entries is ~60 KB). */
+const MAX_KEPT = 128 * 1024;
+
 type Params = Record<string, unknown> & { headers?: Record<string, string> };
 
 /** The key of a read: its URL with query and the media type asked for (they name one representation). */
@@ -54,17 +57,15 @@ export async function conditionalGet(
     );
     const etag = res.headers.etag;
     if (key && store && etag) {
-      // A copy: callers own what they are given and may change it.
-      store.set(key, {
-        etag,
-        data: structuredClone(res.data),
-        ...(res.headers.link ? { link: res.headers.link } : {}),
-      });
+      // Kept as text: a hit parses a fresh copy, so what callers do with their answers cannot spoil it.
+      const json = JSON.stringify(res.data);
+      if (json.length <= MAX_KEPT)
+        store.set(key, { etag, json, ...(res.headers.link ? { link: res.headers.link } : {}) });
     }
     return { data: res.data, link: res.headers.link, notModified: false };
   } catch (err) {
     if (known && statusOf(err) === 304)
-      return { data: structuredClone(known.data), link: known.link, notModified: true };
+      return { data: JSON.parse(known.json), link: known.link, notModified: true };
     throw err;
   }
 }

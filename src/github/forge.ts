@@ -118,11 +118,16 @@ export class GitHubForge implements Forge {
 
   /**
    * All pages of a list, at most `max` items (`more`: some were left); each page a conditional GET where
-   * answers can be kept (a cache), otherwise octokit's pagination.
+   * answers can be kept (a cache, and `keep`), otherwise octokit's pagination.
    */
-  async #list<T>(route: string, params: Record<string, unknown>, max = Number.POSITIVE_INFINITY) {
+  async #list<T>(
+    route: string,
+    params: Record<string, unknown>,
+    max = Number.POSITIVE_INFINITY,
+    keep = true,
+  ) {
     const all = { ...params, per_page: 100 };
-    const store = this.#cache?.validators;
+    const store = keep ? this.#cache?.validators : undefined;
     if (store) return conditionalList<T>(this.#gh, store, route, all, max);
     if (max === Number.POSITIVE_INFINITY)
       return { items: (await this.#gh.paginate(route as never, all as never)) as T[], more: false };
@@ -163,13 +168,10 @@ export class GitHubForge implements Forge {
     const cached = at && this.#cache?.files.get(at.key);
     if (at && cached && (at.changed === undefined || at.changed === cached.length))
       return cached as ForgeFile[];
-    const { items: files } = await this.#list<ForgeFile>(
-      'GET /repos/{owner}/{repo}/pulls/{pull_number}/files',
-      {
-        ...this.repo,
-        pull_number: number,
-      },
-    );
+    // Kept by commits above, so read again only after a push, when the list has changed: not conditional.
+    const route = 'GET /repos/{owner}/{repo}/pulls/{pull_number}/files';
+    const params = { ...this.repo, pull_number: number };
+    const { items: files } = await this.#list<ForgeFile>(route, params, undefined, false);
     if (at && this.#cache && (at.changed === undefined || at.changed === files.length))
       this.#cache.files.set(at.key, files);
     return files;
@@ -208,8 +210,10 @@ export class GitHubForge implements Forge {
   }
 
   async #commits(number: number): Promise<ApiCommit[]> {
+    // Kept by commits (`commits`): not conditional, as the files.
     const route = 'GET /repos/{owner}/{repo}/pulls/{pull_number}/commits';
-    return (await this.#list<ApiCommit>(route, { ...this.repo, pull_number: number })).items;
+    return (await this.#list<ApiCommit>(route, { ...this.repo, pull_number: number }, undefined, false))
+      .items;
   }
 
   /**
