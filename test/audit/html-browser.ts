@@ -73,5 +73,5 @@ export async function open(
 
 /** Wait until the page has drawn `n` times (each filter change draws once). */
 export async function rendered(page: Page, n: number): Promise<void> {
-  await page.waitForFunction(`Number(document.documentElement.dataset.renders) >= ${n}`);
+  await page.waitForSelector(`html[data-renders="${n}"]`, { state: 'attached' });
 }
