@@ -68,11 +68,20 @@ export class GlassWatcher {
     const f = await this.#h.forge(repo);
     if (!f) return;
     const opts = { botLogin: f.botLogin, ...(this.#h.cache ? { cache: this.#h.cache } : {}) };
-    const marks = await Promise.all(todo.map((c) => glassMark(f.forge, c, opts)));
+    // One that cannot be decided now is neither watched nor ordinary: the next reconcile asks again.
+    const marks = await Promise.all(
+      todo.map((c) =>
+        glassMark(f.forge, c, opts).catch((err: unknown) => {
+          this.#h.log.warn({ repo, file: c.grant.file }, `break-glass: ${(err as Error).message}`);
+          return undefined;
+        }),
+      ),
+    );
     for (const [i, c] of todo.entries()) {
       const w = marks[i];
       const id = `${repo}#${c.grant.id}`;
-      if (!w) {
+      if (w === undefined) continue;
+      if (w === null) {
         this.#ordinary.add(id);
         continue;
       }
@@ -87,6 +96,8 @@ export class GlassWatcher {
       if (Date.parse(w.grant.ends_at) > now) this.#h.track(this.#announce(x, now));
     }
     await Promise.all(fresh.map((id) => this.check(id)));
+    // And whatever is past its ratify_by and still unsettled (a check that failed is tried again).
+    this.due();
   }
 
   /** Checks every watched grant whose `ratify_by` has come (the clock moved). */

@@ -295,7 +295,10 @@ export class Keeper {
     if (previous && previous.revokeTargets !== state.revokeTargets) await this.#dropTargets(previous);
     this.#repos.set(key, state);
 
-    await this.#glass.sync(key, done.grants);
+    // A forge that cannot answer about break-glass delays no revocation: logged, asked again next time.
+    await this.#glass
+      .sync(key, done.grants)
+      .catch((err: unknown) => this.#o.log.error({ repo: key }, `break-glass: ${(err as Error).message}`));
     for (const r of done.reverts) {
       const glass = this.#glass.revertGlass(key, r.file);
       if (glass !== 'hold') this.#queueRevert(state, r.file, { reason: 'expired', ...r, ...glass });

@@ -70,8 +70,8 @@ beforeAll(async () => {
   fake.setUserKeys('alice', [readFileSync(`${aliceKey}.pub`, 'utf8').trim()]);
   const stateDir = mkdtempSync(join(tmpdir(), 'timebox-glass-state-'));
   kept.push(stateDir);
-  server = await startServer(
-    serveOptions(
+  server = await startServer({
+    ...serveOptions(
       { fake, appId: APP_ID, privateKey, secret: SECRET, repo: REPO, dbUrl: db.url },
       {
         now: clock,
@@ -81,7 +81,9 @@ beforeAll(async () => {
           : silentLog(),
       },
     ),
-  );
+    // Each delivery answers once its handlers are done (on a loaded machine they can take more than GitHub's 10 s).
+    intake: { responseTimeoutMs: 120_000 },
+  });
 }, 120_000);
 
 afterAll(async () => {
