@@ -143,7 +143,10 @@ function draw() {
       rect.append(tip);
       rect.addEventListener('click', () => { if (!dragged) { F.grant = g; refresh(false); showGrant(g); } });
       bars.append(rect);
-      if (state === 'revoked') bars.append(svgEl('rect', { class: 'hatch', x: bx, y: by, width: bw, height: C.bar }));
+      if (state === 'revoked') {
+        bars.append(svgEl('rect', { class: 'hatch', x: bx, y: by, width: bw, height: C.bar }));
+        bars.append(svgEl('rect', { class: 'revoked-mark', x: bx + bw - 1.5, y: by - 3, width: 3, height: C.bar + 6 }));
+      }
       if (G.glass[g] === 2) bars.append(svgEl('rect', { class: 'unratified-mark', x: bx, y: by - 3, width: Math.min(bw, 6), height: 3 }));
     }
   }
