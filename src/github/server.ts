@@ -239,6 +239,55 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     { port, path: WEBHOOK_PATH, api: opts.baseUrl ?? 'https://api.github.com' },
     jobs ? `timebox serve listening (replica ${jobs.runnerId})` : 'timebox serve listening',
   );
+  const periodic = startPeriodic({
+    probot,
+    clock,
+    keeper,
+    notifiers,
+    log,
+    every: opts.sweepIntervalMs ?? 60_000,
+    replica: Boolean(jobs),
+  });
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    probot,
+    server,
+    keeper,
+    ...(channels ? { channels } : {}),
+    intake,
+    ...(jobs ? { jobs } : {}),
+    sweep: (now?: () => Date) => periodic.sweep(now),
+    close: async () => {
+      periodic.stop();
+      const closed = new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((e) => (e ? reject(e) : resolve()));
+      });
+      // Replicas: running jobs finish; pending ones stay in the database for the other replicas.
+      await jobs?.stop().catch((err: unknown) => log.error({ err }, 'stopping the jobs failed'));
+      void keeper.stop();
+      await closed;
+      // After the last webhook: what is queued for Slack, mail and webhooks goes out (within drainMs).
+      await channels?.close(opts.channels?.drainMs);
+    },
+  };
+}
+
+/**
+ * The periodic work of one process: at start every repository (catch-up), then those whose reconcile_interval
+ * has passed, and missed webhook deliveries redelivered. Replicas: the catch-up only; the rest are cron jobs.
+ */
+function startPeriodic(o: {
+  probot: Probot;
+  clock: Clock;
+  keeper: Keeper;
+  notifiers: readonly Notifier[];
+  log: Logger;
+  every: number;
+  replica: boolean;
+}): { sweep(now?: () => Date, force?: boolean): Promise<SweepResult>; stop(): void } {
+  const { probot, clock, keeper, notifiers, log, every } = o;
   const sweep = async (now?: () => Date, force = true): Promise<SweepResult> => {
     const result = await sweepInstallations(
       probot,
@@ -259,17 +308,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     return result;
   };
-  const every = opts.sweepIntervalMs ?? 60_000;
   let timer: Timer | undefined;
+  let deliveries: Timer | undefined;
   if (every > 0) {
-    // At start every repository (catch-up); then those whose reconcile_interval has passed (replicas: the
-    // cron jobs instead).
     clock.after(0, () => {
       sweep().catch((err: unknown) => log.error({ err }, 'sweep failed'));
     });
   }
-  let deliveries: Timer | undefined;
-  if (every > 0 && !jobs) {
+  if (every > 0 && !o.replica) {
     timer = clock
       .every(every, () => {
         sweep(undefined, false).catch((err: unknown) => log.error({ err }, 'sweep failed'));
@@ -279,28 +325,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     deliveries = startDeliverySweep(probot, { clock, log });
   }
   return {
-    url: `http://${host}:${port}`,
-    port,
-    probot,
-    server,
-    keeper,
-    ...(channels ? { channels } : {}),
-    intake,
-    ...(jobs ? { jobs } : {}),
-    sweep: (now?: () => Date) => sweep(now),
-    close: async () => {
+    sweep,
+    stop: () => {
       timer?.cancel();
       deliveries?.cancel();
-      const closed = new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((e) => (e ? reject(e) : resolve()));
-      });
-      // Replicas: running jobs finish; pending ones stay in the database for the other replicas.
-      await jobs?.stop().catch((err: unknown) => log.error({ err }, 'stopping the jobs failed'));
-      void keeper.stop();
-      await closed;
-      // After the last webhook: what is queued for Slack, mail and webhooks goes out (within drainMs).
-      await channels?.close(opts.channels?.drainMs);
     },
   };
 }
