@@ -247,8 +247,13 @@ const read = () => {
   refresh(true);
 };
 for (const id of ['f-who', 'f-res', 'f-role', 'f-type', 'f-from', 'f-to']) $(id).addEventListener('change', read);
-let typing = 0;
-$('f-q').addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(read, 200); });
+// Typing filters once a frame at most (keystrokes in between are one change); no timers.
+let typing = false;
+$('f-q').addEventListener('input', () => {
+  if (typing) return;
+  typing = true;
+  requestAnimationFrame(() => { typing = false; read(); });
+});
 on('f-clear', () => {
   for (const id of ['f-who', 'f-res', 'f-role', 'f-type', 'f-from', 'f-to', 'f-q']) $(id).value = '';
   read();
