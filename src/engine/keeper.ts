@@ -295,10 +295,13 @@ export class Keeper {
     if (previous && previous.revokeTargets !== state.revokeTargets) await this.#dropTargets(previous);
     this.#repos.set(key, state);
 
-    // A forge that cannot answer about break-glass delays no revocation: logged, asked again next time.
-    await this.#glass
+    // A forge that cannot answer about break-glass delays no revocation: logged, asked again next time. Waited
+    // for only when a revert is due (it may have to wait for a ratification); otherwise off the push's path.
+    const glass = this.#glass
       .sync(key, done.grants)
       .catch((err: unknown) => this.#o.log.error({ repo: key }, `break-glass: ${(err as Error).message}`));
+    if (done.reverts.length > 0) await glass;
+    else this.#track(glass);
     for (const r of done.reverts) {
       const glass = this.#glass.revertGlass(key, r.file);
       if (glass !== 'hold') this.#queueRevert(state, r.file, { reason: 'expired', ...r, ...glass });
