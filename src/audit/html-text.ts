@@ -1,5 +1,5 @@
-// Formatting shared by the audit page's chart and table: escaping (everything from git or a request file may
-// be hostile), UTC times and spans, and the small inline pieces (paths, actors, pull requests).
+// Formatting for the audit page's markup (header, notes, legend): escaping (everything from git or a request
+// file may be hostile), UTC times and spans, paths. The page's script formats the data it draws itself.
 
 const ENTITIES: Record<string, string> = {
   '&': '&amp;',
@@ -45,12 +45,6 @@ export function fmtSpan(ms: number): string {
 
 export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
-export function timeTag(value: string): string {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) return esc(value);
-  return `<time datetime="${esc(new Date(ms).toISOString())}">${esc(fmtTime(ms))}</time>`;
-}
-
 /** A path that wraps only after a `/`, never inside a name (each segment is kept whole). */
 export function pathHtml(path: string): string {
   return path
@@ -58,19 +52,3 @@ export function pathHtml(path: string): string {
     .map((seg) => `<span class="seg">${esc(seg)}</span>`)
     .join('/<wbr>');
 }
-
-/** An actor: a login, or (marked) a git name whose address named no GitHub login. */
-export function actorHtml(actor: string | null): string {
-  if (!actor) return '<span class="muted">—</span>';
-  if (actor.startsWith('git:'))
-    return `<span class="git-name" title="git author name: its e-mail address is not a GitHub no-reply address, so the login is not known">${esc(actor)}</span>`;
-  return esc(actor);
-}
-
-export function pullHtml(pull: number | null, repoUrl: string | undefined): string {
-  if (pull === null) return '<span class="muted">no PR</span>';
-  if (!repoUrl) return `#${pull}`;
-  return `<a href="${esc(`${repoUrl}/pull/${pull}`)}" rel="noreferrer noopener">#${pull}</a>`;
-}
-
-export const truncate = (s: string, n: number) => (s.length > n ? `${s.slice(0, Math.max(1, n - 1))}…` : s);
