@@ -156,6 +156,19 @@ describe('the HTML audit at moderate scale, in headless Chromium', () => {
     expect(found).toHaveLength(4);
     expect(new Set(found.map((r) => r.ticket))).toEqual(new Set(['TCK-421-Z']));
     await page.screenshot({ path: resolve(OUT, 'audit-scale-search.png'), fullPage: true });
+
+    // A period: whole UTC days, the last one included.
+    await page.fill('#f-q', '');
+    await rendered(page, 6);
+    await page.fill('#f-from', '2026-09-10');
+    await rendered(page, 7);
+    await page.fill('#f-to', '2026-09-12');
+    await rendered(page, 8);
+    const [lo, hi] = [Date.parse('2026-09-10T00:00:00Z'), Date.parse('2026-09-13T00:00:00Z')];
+    const inPeriod = LEDGER.events.filter((e) => Date.parse(e.time) >= lo && Date.parse(e.time) < hi);
+    expect(inPeriod.length).toBeGreaterThan(50);
+    expect(await allRows(page)).toHaveLength(inPeriod.length);
+    expect(await page.textContent('#tb-count')).toMatch(new RegExp(`^${inPeriod.length} of 2400 events, `));
     expect(problems).toEqual([]);
   });
 
