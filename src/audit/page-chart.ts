@@ -141,7 +141,10 @@ function draw() {
       const tip = svgEl('title', {});
       tip.textContent = grantLines(g).filter((l) => l !== null).join('\n');
       rect.append(tip);
-      rect.addEventListener('click', () => { if (!dragged) { F.grant = g; refresh(false); showGrant(g); } });
+      rect.setAttribute('tabindex', '0');
+      const pick = () => { F.grant = g; refresh(false); showGrant(g); };
+      rect.addEventListener('click', () => { if (!dragged) pick(); });
+      rect.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } });
       bars.append(rect);
       if (state === 'revoked') {
         bars.append(svgEl('rect', { class: 'hatch', x: bx, y: by, width: bw, height: C.bar }));

@@ -333,8 +333,16 @@ describe('renderHtml in headless Chromium', () => {
     expect(legend).toContain('revoked');
 
     // The script runs under the CSP: a click on a bar lists that grant's events, and only them.
-    await page.click(`rect.grant[data-grant="${G2.id}"]`);
+    // From the keyboard too: Enter on a focused bar.
+    await page.focus(`rect.grant[data-grant="${G1.id}"]`);
+    await page.keyboard.press('Enter');
     await rendered(page, 2);
+    expect(await page.textContent('#tb-count')).toBe('4 of 18 events, 1 of 5 grants');
+    await page.click('#tb-grant-clear');
+    await rendered(page, 3);
+    expect(await page.textContent('#tb-count')).toBe('18 of 18 events, 5 of 5 grants');
+    await page.click(`rect.grant[data-grant="${G2.id}"]`);
+    await rendered(page, 4);
     expect(await page.textContent('#tb-count')).toBe('5 of 18 events, 1 of 5 grants');
     const grants = await page.$$eval('.vt-row', (rs) => rs.map((r) => r.getAttribute('data-grant')));
     expect(grants).toEqual(LEDGER.events.filter((e) => e.grant === G2.id).map(() => G2.id));
