@@ -128,8 +128,11 @@ export function offlinePull(
   };
 }
 
-/** Bump when the fold's meaning changes, so that cached folds from older versions are not used. 6: NDJSON. */
-const FOLD_CACHE_VERSION = 6;
+/**
+ * Bump when the fold's meaning changes, so that cached folds from older versions are not used. 6: NDJSON;
+ * 7: grants carry break-glass and on-call marks, events break_glass/ratified/unratified.
+ */
+const FOLD_CACHE_VERSION = 7;
 
 /** The first line of the fold cache; the grants, the notes, then the commit times follow, one per line. */
 interface FoldHeader {
