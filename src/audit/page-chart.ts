@@ -171,7 +171,7 @@ function draw() {
     axis.append(svgEl('line', { class: 'now', x1: nx, x2: nx, y1: C.axis - 4, y2: viewH }));
   }
   svg.replaceChildren(...parts, bands, axis, labels, bars);
-  $('tb-window').textContent = fmt(t0) + ' — ' + fmt(t1) + ' · ' + rows.length + ' rows';
+  $('tb-window').textContent = fmt(t0) + ' — ' + fmt(t1) + ' · ' + rows.length + (rows.length === 1 ? ' row' : ' rows');
 }
 let chartQueued = false;
 const redraw = () => {
