@@ -148,8 +148,10 @@ async function issueTitles(): Promise<unknown[]> {
   return out;
 }
 
-// Off by default: its first runs found a request merged but never granted (see the issue 18 report), and it
-// takes minutes. TIMEBOX_CHAOS=1 runs it.
+// Off by default: it takes minutes, and its runs (Dec 1) fail. Every request was merged by Timebox once with one
+// summary comment, but nothing was granted: each merge raised "Timebox alarm: requests/alice/chaos-N.yaml at
+// <merge> was not approved through a pull request" (2 of 2 requests, 6 kills; with kills every 4 s no grant
+// either). Not seen with one replica (test/github/replica-kill.test.ts). TIMEBOX_CHAOS=1 runs it.
 it.skipIf(!process.env.TIMEBOX_CHAOS)(
   `${REQUESTS} requests through 3 replicas while one is killed every ${KILL_EVERY_MS} ms: each effect once`,
   async () => {
