@@ -14,7 +14,7 @@
 //               repository, look the grant up) but there is no PostgreSQL role to drop.
 // Goals: revocation lateness p99 <= 2 s with that kill; 3 replicas >= 2x the deliveries per second of one.
 // A missed goal is reported, never an exit code.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -24,10 +24,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { parse } from 'yaml';
 import { FakeGitHub, type JsonObject } from '../src/forge/fake-github.js';
-import { accessRepoRoot } from '../test/helpers/github.js';
-import { createTestDatabase, dropRolesOf, type TestDatabase } from '../test/helpers/postgres.js';
-import { accessRepoForReplicas, createStateDatabase, type StateDatabase } from '../test/helpers/replicas.js';
 
 const USAGE = `usage: npm run bench:replicas -- [--deliveries N] [--quick]
 
@@ -38,8 +36,125 @@ const USAGE = `usage: npm run bench:replicas -- [--deliveries N] [--quick]
 const REPO = 'acme/access';
 const SECRET = 'bench-replicas-secret';
 const APP_ID = 7373;
+const ADMIN_URL = process.env.TIMEBOX_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHILD = fileURLToPath(new URL('../test/github/replica-child.ts', import.meta.url));
 const TICK_MS = 1000 / 100; // USER_HZ: /proc/<pid>/stat counts CPU in 1/100 s
+
+// ---- the state database, the target database and the access repo (as test/helpers make them; those files
+// register vitest hooks, so they cannot be imported here) ------------------------------------------------------
+
+async function sql(url: string, text: string, params: unknown[] = []) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    return await client.query(text, params);
+  } finally {
+    await client.end();
+  }
+}
+
+interface Database {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+/** A state database and its role, made by the SQL under "The state database" in docs/deployment.md. */
+async function createStateDatabase(): Promise<Database> {
+  const suffix = randomBytes(4).toString('hex');
+  const role = `tb_bench_replicas_${suffix}`;
+  const name = `timebox_bench_state_${suffix}`;
+  const doc = readFileSync(join(ROOT, 'docs/deployment.md'), 'utf8');
+  const block = /```sql\n([\s\S]*?)```/.exec(doc.slice(doc.indexOf('### The state database')))?.[1];
+  if (!block) throw new Error('docs/deployment.md has no sql block under "The state database"');
+  const statements = block
+    .replaceAll('timebox_replicas', role)
+    .replaceAll('timebox_state', name)
+    .split(/;\s*\n/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const drop = async () => {
+    await sql(ADMIN_URL, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await sql(ADMIN_URL, `DROP ROLE IF EXISTS ${role}`);
+  };
+  try {
+    for (const statement of statements) await sql(ADMIN_URL, statement);
+  } catch (err) {
+    await drop().catch(() => {});
+    throw err;
+  }
+  const url = new URL(ADMIN_URL);
+  url.username = role;
+  url.password = 'change-me';
+  url.pathname = `/${name}`;
+  return { url: url.href, name, drop };
+}
+
+/** The target database the access repo's policy names (a read role; the bench grants nothing in it). */
+async function createTargetDatabase(): Promise<Database & { readRole: string }> {
+  const suffix = randomBytes(4).toString('hex');
+  const name = `timebox_bench_target_${suffix}`;
+  const readRole = `tb_bench_${suffix}_read`;
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const drop = async () => {
+    await sql(ADMIN_URL, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await sql(ADMIN_URL, `DROP ROLE IF EXISTS ${readRole}`);
+  };
+  try {
+    await sql(ADMIN_URL, `CREATE DATABASE ${name}`);
+    await sql(
+      url.href,
+      `CREATE TABLE orders (id serial PRIMARY KEY, total numeric NOT NULL);
+       CREATE ROLE ${readRole} NOLOGIN; GRANT SELECT ON orders TO ${readRole};`,
+    );
+  } catch (err) {
+    await drop().catch(() => {});
+    throw err;
+  }
+  return { url: url.href, name, readRole, drop };
+}
+
+/** The access repo on the double with the App installed, the QA teams and alice's SSH key; the App's key. */
+async function accessRepo(fake: FakeGitHub, readRole: string): Promise<string> {
+  const manifest = parse(readFileSync(join(ROOT, 'app.yml'), 'utf8'));
+  const privateKey = fake.registerManifestApp(APP_ID, 'timebox', manifest);
+  await fake.createRepo(REPO, {
+    author: 'admin',
+    files: {
+      'timebox.yaml':
+        'auto_merge: true\naudit:\n  timebox: ["timebox[bot]"]\n  signing_keys: [.github/web-flow.gpg]\n',
+      '.github/web-flow.gpg': fake.webFlowKey,
+      'policies/qa.yaml': `resources:
+  orders-db:
+    provider: postgres
+    connection: orders
+    roles:
+      read-only: { grant: [${readRole}], read_only: true, statement_timeout: 30s }
+rules:
+  - name: qa-read
+    requesters: ["@acme/qa"]
+    resources: ["*-db"]
+    roles: [read-only]
+    max_duration: 4h
+    approvals:
+      - { from: ["@acme/qa-leads"], count: 1 }
+`,
+      '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
+    },
+  });
+  fake.install(REPO, APP_ID);
+  fake.setTeam('@acme/qa', ['alice', 'bob']);
+  fake.setTeam('@acme/qa-leads', ['carol']);
+  const keys = mkdtempSync(join(tmpdir(), 'timebox-bench-replicas-keys-'));
+  kept.push(keys);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice', '-f', join(keys, 'id')]);
+  fake.setUserKeys('alice', [readFileSync(join(keys, 'id.pub'), 'utf8').trim()]);
+  return privateKey;
+}
+
+// ---- the replicas ----------------------------------------------------------------------------------------
 
 interface Replica {
   name: string;
@@ -143,18 +258,13 @@ async function main(): Promise<void> {
   if (!Number.isInteger(n) || n < 1) throw new Error(`--deliveries must be a positive integer\n${USAGE}`);
 
   let fake: FakeGitHub | undefined;
-  let target: TestDatabase | undefined;
-  const states: StateDatabase[] = [];
+  let target: (Database & { readRole: string }) | undefined;
+  const states: Database[] = [];
   try {
-    target = await createTestDatabase();
+    target = await createTargetDatabase();
     fake = await FakeGitHub.start();
     const f = fake;
-    const privateKey = await accessRepoForReplicas(f, {
-      repo: REPO,
-      appId: APP_ID,
-      readRole: target.readRole,
-      kept,
-    });
+    const privateKey = await accessRepo(f, target.readRole);
     const targetUrl = target.url;
 
     let prCount = 0;
@@ -260,10 +370,8 @@ async function main(): Promise<void> {
     report(results, n);
   } finally {
     for (const c of children) c.kill('SIGKILL');
-    if (fake && target) await dropRolesOf(target.url, accessRepoRoot(fake, REPO)).catch(() => {});
     await fake?.close();
-    for (const s of states)
-      await s.drop().catch((e: Error) => console.error(`drop ${s.database}: ${e.message}`));
+    for (const s of states) await s.drop().catch((e: Error) => console.error(`drop ${s.name}: ${e.message}`));
     await target?.drop().catch((e: Error) => console.error(`drop ${target?.name}: ${e.message}`));
     for (const dir of kept) rmSync(dir, { recursive: true, force: true });
   }
@@ -274,7 +382,7 @@ async function main(): Promise<void> {
  * SIGKILLed (and a fresh one started after, so that the count stays); due→done is measured on the survivors.
  */
 async function revocationRun(
-  state: StateDatabase,
+  state: Database,
   replicas: Replica[],
   rounds: number,
   installationId: number,
