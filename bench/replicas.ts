@@ -237,7 +237,11 @@ interface Result {
   p50: number;
   p99: number;
   perSecond: number;
+  /** CPU of the replicas' processes per delivery in the burst (/proc/<pid>/stat). */
   cpuPerDelivery: number;
+  /** CPU of this process (the GitHub double) per delivery in the burst (process.cpuUsage). */
+  doublePerDelivery: number;
+  wallPerDelivery: number;
   revocation?: { late: number[]; killedHolder: number; tried: number };
 }
 
@@ -343,17 +347,21 @@ async function main(): Promise<void> {
       const burst: Pull[] = [];
       for (let i = 0; i < n; i++) burst.push(await newPull());
       const cpu0 = replicas.reduce((s, r) => s + cpuMs(r.proc.pid), 0);
+      const own0 = process.cpuUsage();
       const t0 = performance.now();
       await Promise.all(burst.map((p) => deliver(p.payload)));
       await waitFor('the burst check runs', () => burst.every((p) => checked(p.sha)), 600_000);
       const elapsed = performance.now() - t0;
       const cpu1 = replicas.reduce((s, r) => s + cpuMs(r.proc.pid), 0);
+      const own = process.cpuUsage(own0);
       const result: Result = {
         replicas: count,
         p50: quantile(lat, 0.5),
         p99: quantile(lat, 0.99),
         perSecond: n / (elapsed / 1000),
         cpuPerDelivery: (cpu1 - cpu0) / n,
+        doublePerDelivery: (own.user + own.system) / 1000 / n,
+        wallPerDelivery: elapsed / n,
       };
 
       if (count > 1)
@@ -458,18 +466,36 @@ async function revocationRun(
 const installationOf = (payload: JsonObject | undefined) =>
   Number((payload?.installation as JsonObject | undefined)?.id);
 
+/** What bounds a configuration's deliveries per second, from the CPU it used against the time it took. */
+function limitOf(r: Result, cores: number): string {
+  const busy = r.cpuPerDelivery + r.doublePerDelivery;
+  const share = busy / (r.wallPerDelivery * cores);
+  const doubleShare = r.doublePerDelivery / r.wallPerDelivery;
+  const ceiling = (1000 * cores) / Math.max(1, busy);
+  const what =
+    doubleShare >= 0.8
+      ? 'the GitHub double: one process, near a full core'
+      : share >= 0.8
+        ? 'CPU: the bench processes use the cores'
+        : `waiting, not this bench's CPU: its processes used ${(share * 100).toFixed(0)}% of ${cores} cores ` +
+          '(the rest went to other work on the machine, PostgreSQL, or idle between job claims)';
+  return `${what}; ${busy.toFixed(0)} ms CPU per delivery caps ${cores} cores at ~${ceiling.toFixed(1)}/s`;
+}
+
 function report(results: Result[], n: number): void {
   const [one, three] = results as [Result, Result];
   const row = (r: Result) =>
     `${String(r.replicas).padStart(8)}  ${ms(r.p50).padStart(9)}  ${ms(r.p99).padStart(9)}  ${r.perSecond
       .toFixed(1)
-      .padStart(12)}  ${`${r.cpuPerDelivery.toFixed(0)} ms`.padStart(16)}`;
+      .padStart(
+        12,
+      )}  ${`${r.cpuPerDelivery.toFixed(0)} ms`.padStart(21)}  ${`${r.doublePerDelivery.toFixed(0)} ms`.padStart(6)}  ${`${r.wallPerDelivery.toFixed(0)} ms`.padStart(7)}`;
   console.log(
     `\nbench:replicas — ${n} deliveries per configuration, ${cpus().length} cores, load ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')}`,
   );
-  console.log('replicas  latency p50  latency p99  deliveries/s  CPU per delivery');
+  console.log('replicas  latency p50  latency p99  deliveries/s  CPU/delivery replicas  double  wall');
   for (const r of results) console.log(row(r));
   const rev = three.revocation;
   const revP99 = rev ? quantile(rev.late, 0.99) : Number.NaN;
@@ -490,11 +516,12 @@ function report(results: Result[], n: number): void {
     `goal 3 replicas >= 2x the deliveries/s of one: ${ratio >= 2 ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x)`,
   );
   const cores = cpus().length;
-  const cpuBound = (1000 * cores) / Math.max(1, three.cpuPerDelivery);
+  for (const r of results) console.log(`limit, ${r.replicas} replica(s): ${limitOf(r, cores)}`);
   console.log(
-    `notes: replicas, the GitHub double and PostgreSQL share ${cores} cores; CPU per delivery ${three.cpuPerDelivery.toFixed(0)} ms ` +
-      `(replicas only) bounds ${cores} cores at ~${cpuBound.toFixed(1)} deliveries/s before the double's own work.` +
-      ' The machine may be loaded by other work (load average above): figures are not tuned for it.',
+    `notes: the replicas, the GitHub double (this process) and PostgreSQL share ${cores} cores; CPU is per ` +
+      'delivery of the burst (replicas: /proc/<pid>/stat, double: process.cpuUsage; PostgreSQL not counted). ' +
+      'The machine is shared with other work (load average above); the figures are not tuned for it, and ' +
+      'with the cores busy elsewhere more replicas only add processes competing for them.',
   );
 }
 
