@@ -10,7 +10,7 @@ import {
   type OnCallMark,
   settleGlass,
 } from './glass-trailers.js';
-import type { AccessRequest, Config } from './model.js';
+import type { AccessRequest, Config, ReadRequest } from './model.js';
 import {
   type CommitSignature,
   type TrailerTrust,
@@ -45,7 +45,7 @@ export interface HistoryChange {
 }
 
 export interface ParsedChange {
-  request: AccessRequest | null;
+  request: ReadRequest | null;
   error: { line: number; message: string } | null;
 }
 
@@ -117,6 +117,8 @@ export interface Grant {
   activity?: string;
   /** `Timebox-*` trailers of the granting commit that were ignored: Timebox did not make that commit. */
   ignored_trailers?: string[];
+  /** The request said `emergency: true`: only such a grant can have been approved by break-glass. */
+  emergency?: true;
   /** Approved by break-glass (`Timebox-Break-Glass`), and how its ratification was settled, once it was. */
   break_glass?: GrantGlass;
   /** Approval steps filled because the requester was on call (`Timebox-On-Call`). */
@@ -293,6 +295,7 @@ export function foldLedger(commits: readonly HistoryCommit[], config: Config): F
         role: r.role,
         reason: r.reason,
         ...(r.ticket ? { ticket: r.ticket } : {}),
+        ...(r.emergency === true ? { emergency: true as const } : {}),
         starts_at: iso(window.startsMs),
         expires_at: iso(window.expiresMs),
         ends_at: iso(window.expiresMs),

@@ -182,6 +182,9 @@ export function candidates(
     if (g.state === 'replaced' || g.reverted) continue;
     if (g.state === 'revoked' && nowMs - Date.parse(g.merged_at) > EARLY_REMOVAL_WATCH_MS) continue;
     if (g.break_glass?.ratified || g.break_glass?.unratified) continue;
+    // Only a request that said `emergency: true` can have skipped its approvals: deciding every other
+    // merged pull request again would cost a dozen GitHub requests per file on every push.
+    if (!g.emergency && !g.break_glass) continue;
     const pull = g.pull_request ?? pullOf(g);
     if (pull !== null) out.push({ grant: g, pull });
   }
