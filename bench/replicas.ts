@@ -479,7 +479,10 @@ function limitOf(r: Result, cores: number): string {
         ? 'CPU: the bench processes use the cores'
         : `waiting, not this bench's CPU: its processes used ${(share * 100).toFixed(0)}% of ${cores} cores ` +
           '(the rest went to other work on the machine, PostgreSQL, or idle between job claims)';
-  return `${what}; ${busy.toFixed(0)} ms CPU per delivery caps ${cores} cores at ~${ceiling.toFixed(1)}/s`;
+  return (
+    `${what}; ${busy.toFixed(0)} ms CPU per delivery (the double ${r.doublePerDelivery.toFixed(0)} ms, ` +
+    `${(doubleShare * 100).toFixed(0)}% of a core) caps ${cores} cores at ~${ceiling.toFixed(1)}/s`
+  );
 }
 
 function report(results: Result[], n: number): void {
