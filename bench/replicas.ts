@@ -264,6 +264,25 @@ async function main(): Promise<void> {
   let fake: FakeGitHub | undefined;
   let target: (Database & { readRole: string }) | undefined;
   const states: Database[] = [];
+  // Once, from the end of the run, an error, or Ctrl-C / SIGTERM: no replica or database is left behind.
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () => {
+    cleaning ??= (async () => {
+      for (const c of children) c.kill('SIGKILL');
+      await fake?.close();
+      for (const s of states)
+        await s.drop().catch((e: Error) => console.error(`drop ${s.name}: ${e.message}`));
+      await target?.drop().catch((e: Error) => console.error(`drop ${target?.name}: ${e.message}`));
+      for (const dir of kept) rmSync(dir, { recursive: true, force: true });
+    })();
+    return cleaning;
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    console.error(`${signal}: stopping the replicas and dropping the databases`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     target = await createTargetDatabase();
     fake = await FakeGitHub.start();
@@ -377,11 +396,9 @@ async function main(): Promise<void> {
     }
     report(results, n);
   } finally {
-    for (const c of children) c.kill('SIGKILL');
-    await fake?.close();
-    for (const s of states) await s.drop().catch((e: Error) => console.error(`drop ${s.name}: ${e.message}`));
-    await target?.drop().catch((e: Error) => console.error(`drop ${target?.name}: ${e.message}`));
-    for (const dir of kept) rmSync(dir, { recursive: true, force: true });
+    await cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 
