@@ -78,6 +78,8 @@ let logSink: Writable;
 /** A `timebox serve` for the fake's App, with its own (new) state directory: a restart is another one of these. */
 function startApp(): Promise<RunningServer> {
   return startServer({
+    // The handlers' results are what these tests read: a loaded machine must not turn a slow one into a 202.
+    intake: { responseTimeoutMs: 120_000 },
     appId: String(APP_ID),
     privateKey,
     webhookSecret: SECRET,

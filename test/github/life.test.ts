@@ -65,6 +65,8 @@ async function start(extra: Partial<ServerOptions> = {}): Promise<RunningServer>
     dbUrl: db.url,
   };
   return startServer({
+    // The handlers' results are what these tests read: a loaded machine must not turn a slow one into a 202.
+    intake: { responseTimeoutMs: 120_000 },
     ...serveOptions(fixture, { now: clock, stateDir, log: pino({ level: 'info' }, sink) }),
     ...extra,
   });

@@ -81,6 +81,8 @@ beforeAll(async () => {
   });
   const fixture = { fake, appId: APP_ID, privateKey, secret: SECRET, repo: REPO, dbUrl: db.url };
   server = await startServer({
+    // The handlers' results are what these tests read: a loaded machine must not turn a slow one into a 202.
+    intake: { responseTimeoutMs: 120_000 },
     ...serveOptions(fixture, { now: clock, stateDir, log: pino({ level: 'info' }, sink) }),
     channels: {
       env: { TIMEBOX_WEBHOOK_SECRET: HOOK_SECRET, TIMEBOX_DOWN_WEBHOOK_SECRET: DOWN_SECRET },

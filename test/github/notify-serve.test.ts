@@ -78,6 +78,8 @@ beforeAll(async () => {
   });
   const fixture = { fake, appId: APP_ID, privateKey, secret: SECRET, repo: REPO, dbUrl: db.url };
   server = await startServer({
+    // The handlers' results are what these tests read: a loaded machine must not turn a slow one into a 202.
+    intake: { responseTimeoutMs: 120_000 },
     ...serveOptions(fixture, { now: () => new Date(), stateDir, log: pino({ level: 'info' }, sink) }),
     // What `timebox serve` passes (src/cli/serve.ts): the environment, where the webhook secrets are.
     channels: {

@@ -61,6 +61,8 @@ async function restart(extra: Partial<ServerOptions> = {}): Promise<RunningServe
     dbUrl: db.url,
   };
   server = await startServer({
+    // The handlers' results are what these tests read: a loaded machine must not turn a slow one into a 202.
+    intake: { responseTimeoutMs: 120_000 },
     ...serveOptions(fixture, { now: clock, stateDir: freshState(), log: silentLog() }),
     ...extra,
   });
