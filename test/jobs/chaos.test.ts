@@ -153,7 +153,7 @@ async function issueTitles(): Promise<unknown[]> {
 // <merge> was not approved through a pull request" (2 of 2 requests, 6 kills; with kills every 4 s no grant
 // either). Not seen with one replica (test/github/replica-kill.test.ts). TIMEBOX_CHAOS=1 runs it.
 it.skipIf(!process.env.TIMEBOX_CHAOS)(
-  `${REQUESTS} requests through 3 replicas while one is killed every ${KILL_EVERY_MS} ms: each effect once`,
+  `${REQUESTS} requests through 3 replicas while one is killed every ${KILL_EVERY_MS} ms: each effect once${process.env.TIMEBOX_CHAOS ? '' : ' (skipped: known to fail, issue 18 — set TIMEBOX_CHAOS=1 to run it)'}`,
   async () => {
     for (let i = 0; i < 3; i++) startReplica();
     await waitFor('three replicas', () => live.filter((r) => r.url).length === 3, 60_000);
