@@ -148,108 +148,104 @@ async function issueTitles(): Promise<unknown[]> {
   return out;
 }
 
-// Off by default: it takes minutes, and its runs (Dec 1) fail. Every request was merged by Timebox once with one
-// summary comment, but nothing was granted: each merge raised "Timebox alarm: requests/alice/chaos-N.yaml at
-// <merge> was not approved through a pull request" (2 of 2 requests, 6 kills; with kills every 4 s no grant
-// either). Not seen with one replica (test/github/replica-kill.test.ts). TIMEBOX_CHAOS=1 runs it.
-it.skipIf(!process.env.TIMEBOX_CHAOS)(
-  `${REQUESTS} requests through 3 replicas while one is killed every ${KILL_EVERY_MS} ms: each effect once${process.env.TIMEBOX_CHAOS ? '' : ' (skipped: known to fail, issue 18 — set TIMEBOX_CHAOS=1 to run it)'}`,
-  async () => {
-    for (let i = 0; i < 3; i++) startReplica();
-    await waitFor('three replicas', () => live.filter((r) => r.url).length === 3, 60_000);
+// Its first runs (Dec 1) granted nothing: every merge raised "not approved through a pull request". The cause
+// was the GitHub double, not Timebox: a read of the pull request while the merge was under way froze the merge
+// commit as its base, so the provenance check found no decision for it (src/forge/state/pulls.ts now marks
+// the pull request merged as the branch moves, as GitHub does). Revocations are not part of it yet (issue 18).
+it(`${REQUESTS} requests through 3 replicas while one is killed every ${KILL_EVERY_MS} ms: each effect once`, async () => {
+  for (let i = 0; i < 3; i++) startReplica();
+  await waitFor('three replicas', () => live.filter((r) => r.url).length === 3, 60_000);
 
-    let done = false;
-    let kills = 0;
-    const chaos = (async () => {
-      while (!done && kills < MAX_KILLS) {
-        await systemClock.sleep(KILL_EVERY_MS);
-        if (done) break;
-        // A random replica that is up, while another one is up too (one still starting does not count).
-        const ready = live.filter((r) => r.url);
-        const victim = ready[Math.floor(Math.random() * ready.length)];
-        if (!victim || ready.length < 2) continue;
-        victim.proc.kill('SIGKILL');
-        kills += 1;
-        startReplica();
-      }
-    })();
+  let done = false;
+  let kills = 0;
+  const chaos = (async () => {
+    while (!done && kills < MAX_KILLS) {
+      await systemClock.sleep(KILL_EVERY_MS);
+      if (done) break;
+      // A random replica that is up, while another one is up too (one still starting does not count).
+      const ready = live.filter((r) => r.url);
+      const victim = ready[Math.floor(Math.random() * ready.length)];
+      if (!victim || ready.length < 2) continue;
+      victim.proc.kill('SIGKILL');
+      kills += 1;
+      startReplica();
+    }
+  })();
 
-    const pulls: number[] = [];
-    try {
-      for (let i = 1; i <= REQUESTS; i++) {
-        const branch = `access/chaos-${i}`;
-        await fake.commit(REPO, {
-          branch,
-          author: 'alice',
-          files: { [`requests/alice/chaos-${i}.yaml`]: requestYaml('alice') },
-        });
-        const pull = await fake.openPull({ repo: REPO, head: branch, user: 'alice', title: `Chaos ${i}` });
-        pulls.push(pull);
-        await deliver(
-          'pull_request',
-          await fake.webhookPayload('pull_request', 'opened', { repo: REPO, pull, sender: 'alice' }),
-        );
-        const review = await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
-        await deliver(
-          'pull_request_review',
-          await fake.webhookPayload('pull_request_review', 'submitted', {
-            repo: REPO,
-            pull,
-            sender: 'carol',
-            review,
-          }),
-        );
-        await waitFor(
-          `#${pull} merged by Timebox`,
-          async () => (await fake.pull(REPO, pull)).merged === true,
-          120_000,
-        );
-        await deliver('push', await fake.webhookPayload('push', { repo: REPO, branch: 'main' }));
-      }
-      await waitFor('every request granted', async () => (await roles()) >= REQUESTS, 240_000).catch(
-        async (e) => {
-          const per = await Promise.all(
-            pulls.map(async (p) => ({
-              pull: p,
-              merged: (await fake.pull(REPO, p)).merged,
-              summary: ours(p, COMMENT_MARKER),
-              credentials: ours(p, CREDENTIALS_PREFIX),
-            })),
-          );
-          console.log(
-            `chaos: roles ${await roles()}, webhook jobs ${await pendingJobs(state.url, 'timebox.webhook')}, ` +
-              `kills ${kills}, pulls ${JSON.stringify(per)}, issues ${JSON.stringify(await issueTitles())}`,
-          );
-          throw e;
-        },
+  const pulls: number[] = [];
+  try {
+    for (let i = 1; i <= REQUESTS; i++) {
+      const branch = `access/chaos-${i}`;
+      await fake.commit(REPO, {
+        branch,
+        author: 'alice',
+        files: { [`requests/alice/chaos-${i}.yaml`]: requestYaml('alice') },
+      });
+      const pull = await fake.openPull({ repo: REPO, head: branch, user: 'alice', title: `Chaos ${i}` });
+      pulls.push(pull);
+      await deliver(
+        'pull_request',
+        await fake.webhookPayload('pull_request', 'opened', { repo: REPO, pull, sender: 'alice' }),
+      );
+      const review = await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
+      await deliver(
+        'pull_request_review',
+        await fake.webhookPayload('pull_request_review', 'submitted', {
+          repo: REPO,
+          pull,
+          sender: 'carol',
+          review,
+        }),
       );
       await waitFor(
-        'every credentials comment',
-        () => pulls.every((p) => ours(p, CREDENTIALS_PREFIX) >= 1),
-        60_000,
+        `#${pull} merged by Timebox`,
+        async () => (await fake.pull(REPO, pull)).merged === true,
+        120_000,
       );
-    } finally {
-      done = true;
-      await chaos;
+      await deliver('push', await fake.webhookPayload('push', { repo: REPO, branch: 'main' }));
     }
-    await waitFor('a replica to finish what is stored', () => live.some((r) => r.url), 60_000);
-    await waitFor(
-      'no webhook job left',
-      async () => (await pendingJobs(state.url, 'timebox.webhook')) === 0,
-      120_000,
+    await waitFor('every request granted', async () => (await roles()) >= REQUESTS, 240_000).catch(
+      async (e) => {
+        const per = await Promise.all(
+          pulls.map(async (p) => ({
+            pull: p,
+            merged: (await fake.pull(REPO, p)).merged,
+            summary: ours(p, COMMENT_MARKER),
+            credentials: ours(p, CREDENTIALS_PREFIX),
+          })),
+        );
+        console.log(
+          `chaos: roles ${await roles()}, webhook jobs ${await pendingJobs(state.url, 'timebox.webhook')}, ` +
+            `kills ${kills}, pulls ${JSON.stringify(per)}, issues ${JSON.stringify(await issueTitles())}`,
+        );
+        throw e;
+      },
     );
+    await waitFor(
+      'every credentials comment',
+      () => pulls.every((p) => ours(p, CREDENTIALS_PREFIX) >= 1),
+      60_000,
+    );
+  } finally {
+    done = true;
+    await chaos;
+  }
+  await waitFor('a replica to finish what is stored', () => live.some((r) => r.url), 60_000);
+  await waitFor(
+    'no webhook job left',
+    async () => (await pendingJobs(state.url, 'timebox.webhook')) === 0,
+    120_000,
+  );
 
-    console.log(`chaos: ${kills} replicas killed, ${started} started, ${REQUESTS} requests`);
-    expect(kills).toBeGreaterThan(0);
-    expect(await roles()).toBe(REQUESTS);
-    for (const p of pulls) {
-      expect(ours(p, COMMENT_MARKER), `summary comments on #${p}`).toBe(1);
-      expect(ours(p, CREDENTIALS_PREFIX), `credentials comments on #${p}`).toBe(1);
-      expect((await fake.pull(REPO, p)).merged).toBe(true);
-    }
-    // One merge per request on main, besides the repository's first commit.
-    expect(fake.pushes(REPO).filter((p) => p.branch === 'main')).toHaveLength(1 + REQUESTS);
-    expect(await issueTitles()).toEqual([]);
-  },
-  600_000,
-);
+  console.log(`chaos: ${kills} replicas killed, ${started} started, ${REQUESTS} requests`);
+  expect(kills).toBeGreaterThan(0);
+  expect(await roles()).toBe(REQUESTS);
+  for (const p of pulls) {
+    expect(ours(p, COMMENT_MARKER), `summary comments on #${p}`).toBe(1);
+    expect(ours(p, CREDENTIALS_PREFIX), `credentials comments on #${p}`).toBe(1);
+    expect((await fake.pull(REPO, p)).merged).toBe(true);
+  }
+  // One merge per request on main, besides the repository's first commit.
+  expect(fake.pushes(REPO).filter((p) => p.branch === 'main')).toHaveLength(1 + REQUESTS);
+  expect(await issueTitles()).toEqual([]);
+}, 600_000);

@@ -95,6 +95,8 @@ export class PullStore extends RepoStore {
   async refresh(pull: PullState): Promise<PullState> {
     if (pull.state !== 'open') return pull;
     const tips = await pull.repo.git.branchTips();
+    // Merged while the tips were read: the merge froze head and base (its own commit is not the base).
+    if (pull.state !== 'open') return pull;
     const head = tips.get(pull.head);
     const base = tips.get(pull.base);
     if (head && head !== pull.headSha) {
@@ -202,6 +204,9 @@ export class PullStore extends RepoStore {
       } catch {
         return refuse(405, 'Base branch was modified. Review and try the merge again.', 'base moved');
       }
+      // Merged from the moment the branch moved, as on GitHub: a read of the pull request from here on (the
+      // push below is delivered at once) sees it merged, with the base it was merged onto.
+      this.#closeMerged(pull, merged, actor);
       await this.recordPush(pull.repo, {
         branch: pull.base,
         before: base,
@@ -212,13 +217,16 @@ export class PullStore extends RepoStore {
       });
       return merged;
     });
+    return sha;
+  }
+
+  #closeMerged(pull: PullState, sha: string, actor: string): void {
     pull.state = 'closed';
     pull.mergedAt = this.stamp();
     pull.closedAt = pull.mergedAt;
     pull.updatedAt = pull.mergedAt;
     pull.mergeCommitSha = sha;
     pull.mergedBy = actor;
-    return sha;
   }
 
   /** `title` + blank line + `message`, GitHub's defaults filling what is not given; the message verbatim. */
