@@ -70,7 +70,7 @@ export function filterLedger(
     if (t < since || t > until) return false;
     if (types.size > 0 && !types.has(e.type)) return false;
     if (roles.size > 0 && !roles.has(e.role)) return false;
-    if (globs.length > 0 && !globs.some((g) => minimatch(e.resource, g, { nocase: false }))) return false;
+    if (globs.length > 0 && !globs.some((g) => minimatch(e.resource, g))) return false;
     if (byPerson && !people.has(lower(e.requester)) && !(e.actor && people.has(lower(e.actor)))) return false;
     if (text) {
       const hay = [e.file, e.ticket, e.reason, e.activity, e.resource, e.role, e.requester, e.actor]

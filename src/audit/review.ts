@@ -65,7 +65,7 @@ function exceptionsOf(g: Grant): string[] {
 
 export function renderReview(ledger: Pick<Ledger, 'grants' | 'notes'>, o: ReviewOptions): string {
   const from = o.since?.getTime() ?? Number.NEGATIVE_INFINITY;
-  const to = o.until?.getTime() ?? Math.min(o.generatedAt.getTime(), Number.POSITIVE_INFINITY);
+  const to = (o.until ?? o.generatedAt).getTime();
   const who = new Set((o.who ?? []).map((w) => w.toLowerCase()));
   const rows: Row[] = [];
   for (const g of ledger.grants) {

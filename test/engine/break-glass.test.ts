@@ -2,9 +2,10 @@
 // emergency request is known as break-glass by deciding it as at its merge; it is ratified only by approvals
 // the rule counts (a lead's, not the requester's, not a QA member's) submitted by ratify_by — one given later
 // never ratifies, whenever the question is asked — and the alarm is opened once per request file.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Grant } from '../../src/core/ledger.js';
-import { glassMark, raiseUnratified, ratification } from '../../src/engine/break-glass.js';
+import { candidates, glassMark, raiseUnratified, ratification } from '../../src/engine/break-glass.js';
 import { noticesFor } from '../../src/engine/notices/index.js';
 import { unratifiedTitle } from '../../src/engine/notices/render.js';
 import { MemoryForge } from '../examples/forge-memory/index.js';
@@ -123,5 +124,54 @@ describe('break-glass ratification in the engine', () => {
     await forge.closeIssue(alarms[0]?.number ?? 0);
     expect(await raiseUnratified(forge, notices, w, [], RATIFY_BY)).toBe(false);
     expect(forge.issues.filter((i) => i.title === unratifiedTitle('alice', FILE))).toHaveLength(1);
+  });
+});
+
+describe('candidates: only emergency requests are looked at again', () => {
+  it('a grant whose request did not say emergency: true is never decided again, whatever else holds', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            n: fc.nat(20),
+            emergency: fc.boolean(),
+            marked: fc.boolean(),
+            state: fc.constantFrom<Grant['state'][]>('active', 'expired', 'revoked', 'replaced'),
+            pull: fc.option(fc.nat(99), { nil: undefined }),
+          }),
+          { maxLength: 30 },
+        ),
+        (raw) => {
+          const now = Date.parse('2026-07-02T00:00:00Z');
+          const grants: Grant[] = raw.map((r, i) => ({
+            id: `requests/a/${r.n}.yaml@${i}`,
+            file: `requests/a/${r.n}.yaml`,
+            requester: 'alice',
+            resource: 'orders-db',
+            role: 'read-only',
+            reason: 'Reproduce BUG-1',
+            starts_at: '2026-07-01T10:00:00Z',
+            expires_at: '2026-07-01T11:00:00Z',
+            ends_at: '2026-07-01T11:00:00Z',
+            state: r.state,
+            commit: 'c'.repeat(40),
+            merged_at: '2026-07-01T10:00:00Z',
+            approvers: [],
+            ...(r.pull === undefined ? {} : { pull_request: r.pull }),
+            ...(r.emergency ? { emergency: true as const } : {}),
+            ...(r.marked ? { break_glass: { rule: 'incident', ratify_by: '2026-07-01T14:00:00Z' } } : {}),
+          }));
+          for (const c of candidates(grants, () => 7, now)) {
+            expect(c.grant.emergency === true || c.grant.break_glass !== undefined).toBe(true);
+          }
+          // And an unsettled emergency grant, latest of its file and not replaced, is looked at.
+          const last = new Map(grants.map((g) => [g.file, g]));
+          for (const g of last.values()) {
+            if (g.emergency && !g.break_glass && g.state !== 'replaced')
+              expect(candidates(grants, () => 7, now).some((c) => c.grant.id === g.id)).toBe(true);
+          }
+        },
+      ),
+    );
   });
 });
