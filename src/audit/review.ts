@@ -38,6 +38,51 @@ function cell(s: string | null | undefined): string {
 /** A Markdown code span: its text is literal, so only a backtick or a line break could break it. */
 const code = (s: string) => `\`${s.replace(/`/g, "'").replace(/[\r\n]+/g, ' ')}\``;
 
+/**
+ * A Markdown fenced code block holding `s` to the letter (line breaks and backticks included): its fence is
+ * longer than any run of backticks in `s`, so no line of `s` can close it.
+ */
+function fenced(s: string, info: string): string {
+  const longest = Math.max(0, ...(s.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(Math.max(3, longest + 1));
+  return `${fence}${info}\n${s}\n${fence}`;
+}
+
+/**
+ * One word for a POSIX shell, which the shell gives the command back unchanged: bare when it holds nothing
+ * the shell reads, else in single quotes, where nothing is special but the quote itself, written `'\''`
+ * (close, an escaped quote, open again).
+ */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** What the review was built from, for the command that rebuilds it. */
+export interface RebuildArgs {
+  sha: string;
+  since: Date | null;
+  until: Date;
+  who: readonly string[];
+  resources: readonly string[];
+}
+
+/**
+ * The `timebox audit --format review` command that rebuilds a review, every value quoted for a POSIX shell
+ * and given as `--option=value`, so that one starting with a dash is still a value.
+ */
+export function rebuildCommand(a: RebuildArgs): string {
+  const opt = (name: string, value: string) => shellQuote(`--${name}=${value}`);
+  return [
+    'timebox audit --format review',
+    opt('ref', a.sha),
+    ...(a.since ? [opt('since', a.since.toISOString())] : []),
+    opt('until', a.until.toISOString()),
+    ...a.who.map((w) => opt('who', w)),
+    ...a.resources.map((r) => opt('resource', r)),
+  ].join(' ');
+}
+
 interface Row {
   grant: Grant;
   /** Milliseconds of access inside the period. */
@@ -81,7 +126,9 @@ export function renderReview(ledger: Pick<Ledger, 'grants' | 'notes'>, o: Review
     `# Access review: ${period}`,
     '',
     `Built from ${code(o.head.ref)} at commit ${code(o.head.sha)} on ${iso(o.generatedAt.getTime())}: ${rows.length} grant${rows.length === 1 ? '' : 's'} active in the period.`,
-    `Anyone can rebuild it from the same history: ${code(o.command)}.`,
+    'Anyone can rebuild it from the same history:',
+    '',
+    fenced(o.command, 'sh'),
     '',
   ];
   const people = new Map<string, Row[]>();

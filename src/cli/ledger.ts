@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { renderCsv } from '../audit/csv.js';
 import { type AuditFilter, EVENT_TYPES, filterLedger } from '../audit/filter.js';
 import { renderHtml } from '../audit/html.js';
-import { renderReview } from '../audit/review.js';
+import { rebuildCommand, renderReview } from '../audit/review.js';
 import { formatUsage, usageSummary } from '../audit/summary.js';
 import { webUrlFromEnv, webUrlOf } from '../audit/web-url.js';
 import { type EventType, type Ledger, type LedgerEvent, statusAt } from '../core/ledger.js';
@@ -133,14 +133,7 @@ export async function runAudit(io: Io, opts: AuditOptions): Promise<number> {
         .filter(([t]) => filter.teams?.includes(t))
         .flatMap(([, m]) => m),
     ];
-    const command = [
-      'timebox audit --format review',
-      `--ref ${sha}`,
-      ...(since ? [`--since ${since.toISOString()}`] : []),
-      `--until ${(until ?? now).toISOString()}`,
-      ...(opts.who ?? []).map((w) => `--who ${w}`),
-      ...(opts.resource ?? []).map((r) => `--resource '${r}'`),
-    ].join(' ');
+    const command = rebuildCommand({ sha, since, until: until ?? now, who, resources: opts.resource ?? [] });
     text = `${renderReview(ledger, {
       since,
       until: until ?? now,
