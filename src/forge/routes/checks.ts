@@ -103,9 +103,19 @@ function annotationLimit(input: JsonObject | undefined): Reply | undefined {
 }
 
 /** `pull_requests` of a check run: the open pull requests whose head is that commit (pull-request-minimal). */
+/**
+ * The open pull requests whose head is `sha` (a check run's `pull_requests`). The branch tips are read once for
+ * all of them and only the pull requests they point at are refreshed: refreshing every one (a git process each,
+ * one after the other) made creating a check run cost a process per pull request the repository ever had.
+ */
 async function pullsAt(state: GitHubState, repo: RepoState, sha: string): Promise<JsonObject[]> {
   const out: JsonObject[] = [];
-  for (const pull of repo.pulls.values()) {
+  const tips = await repo.git.branchTips();
+  // A head branch that is gone leaves the pull request's last head (as `refresh` does).
+  const candidates = [...repo.pulls.values()].filter(
+    (p) => p.state === 'open' && (tips.get(p.head) ?? p.headSha) === sha,
+  );
+  for (const pull of candidates) {
     await state.refresh(pull);
     if (pull.state !== 'open' || pull.headSha !== sha) continue;
     const repoRef = { id: repo.json.id, url: repo.json.url, name: repo.json.name };
