@@ -165,6 +165,7 @@ export class PullStore extends RepoStore {
       // Onto the base as it is now (earlier writes may have moved it while this merge waited its turn).
       const base = (await git.branchTip(pull.base)) ?? pull.baseSha;
       pull.baseSha = base;
+      const head = pull.headSha;
       let merged: string | undefined;
       if (method === 'rebase') {
         const commits = await git.log(base, pull.headSha);
@@ -199,14 +200,18 @@ export class PullStore extends RepoStore {
           sign: this.webFlow.sign,
         });
       }
+      // Merged as the branch moves, as on GitHub: no read sees the branch moved and the pull request open. So it
+      // is marked merged (head and base frozen) before the ref is written — a read under way while `update-ref`
+      // runs would otherwise find the merge commit on the base and take it for the open pull request's base (no
+      // files), or list no merged pull request for it — and put back as it was if the branch moved meanwhile.
+      const before = { ...pull };
+      this.#closeMerged(pull, merged, actor, { base, head });
       try {
         await git.updateBranch(pull.base, merged, base);
       } catch {
+        Object.assign(pull, before);
         return refuse(405, 'Base branch was modified. Review and try the merge again.', 'base moved');
       }
-      // Merged from the moment the branch moved, as on GitHub: a read of the pull request from here on (the
-      // push below is delivered at once) sees it merged, with the base it was merged onto.
-      this.#closeMerged(pull, merged, actor);
       await this.recordPush(pull.repo, {
         branch: pull.base,
         before: base,
@@ -220,7 +225,9 @@ export class PullStore extends RepoStore {
     return sha;
   }
 
-  #closeMerged(pull: PullState, sha: string, actor: string): void {
+  #closeMerged(pull: PullState, sha: string, actor: string, at: { base: string; head: string }): void {
+    pull.baseSha = at.base;
+    pull.headSha = at.head;
     pull.state = 'closed';
     pull.mergedAt = this.stamp();
     pull.closedAt = pull.mergedAt;
