@@ -15,6 +15,7 @@ import {
   Parser,
   type YAMLMap,
 } from 'yaml';
+import { fastStrings } from './yaml-fast.js';
 
 export type PathSegment = string | number;
 
@@ -36,6 +37,8 @@ export interface LoadOptions {
   maxBytes?: number;
   /** Maximum nesting of mappings and sequences. Default 32. */
   maxDepth?: number;
+  /** `false`: always compose the document (tests compare this path with the fast one). Default true. */
+  fast?: boolean;
 }
 
 export interface LoadedYaml {
@@ -129,7 +132,26 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
     ]);
   }
 
-  const { docs, tokens } = compose(lexemes, options.scalars);
+  const tokens = parse(lexemes);
+  if (options.scalars === 'strings' && options.fast !== false) {
+    // The common block style, read straight from the syntax tree (src/core/yaml-fast.ts). Positions are
+    // asked for only to report a problem: the document is composed then, as the other path does.
+    const fast = fastStrings(tokens, maxDepth);
+    if (fast) {
+      let full: LoadedYaml | undefined;
+      const slow = () => {
+        full ??= loadUnsafe(text, { ...options, fast: false });
+        return full;
+      };
+      return {
+        value: fast.value,
+        errors: [],
+        locate: (p) => slow().locate(p),
+        locateKey: (p) => slow().locateKey(p),
+      };
+    }
+  }
+  const docs = compose(tokens, options.scalars);
   // Anchors, tags and directives as written: nodes know their own range, not where their `&a` or `!t` is.
   // Without any of these characters there can be no anchor, tag or directive: skip the walk.
   const props = /[&!%]/.test(text) ? findProps(tokens) : { anchor: [], tag: [], directive: [] };
@@ -188,15 +210,17 @@ function positionsIn(text: string): (offset: number) => Position {
   };
 }
 
-/** The lexemes parsed and composed into documents (the tokens are kept: they say where props are written). */
-function compose(
-  lexemes: readonly string[],
-  scalars: LoadOptions['scalars'],
-): { docs: Document.Parsed[]; tokens: CST.Token[] } {
+/** The lexemes parsed into the concrete syntax tree (kept: it says where props are written). */
+function parse(lexemes: readonly string[]): CST.Token[] {
   const parser = new Parser();
   const tokens: CST.Token[] = [];
   for (const lexeme of lexemes) for (const token of parser.next(lexeme)) tokens.push(token);
   for (const token of parser.end()) tokens.push(token);
+  return tokens;
+}
+
+/** The syntax tree composed into documents. */
+function compose(tokens: readonly CST.Token[], scalars: LoadOptions['scalars']): Document.Parsed[] {
   const composer = new Composer({
     schema: scalars === 'strings' ? 'failsafe' : 'core',
     // Duplicate keys are found in toValue, by the key's name as it ends up in the value (core: `1` and "1").
@@ -206,7 +230,7 @@ function compose(
     strict: true,
     keepSourceTokens: false,
   });
-  return { docs: Array.from(composer.compose(tokens)), tokens };
+  return Array.from(composer.compose(tokens));
 }
 
 /**
