@@ -2,7 +2,7 @@
 // generation, temporary directories, measuring (peak RSS, GC, timing, medians) and printing the figures.
 // Only node: modules and types here, so that `bench/check.ts --dist` loads no module of src/ through it.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -256,4 +256,53 @@ export function inChild(script: string, args: string[]): Promise<ChildFigures> {
       }
     });
   });
+}
+
+// --- CPU of processes (Linux /proc) -------------------------------------------------------------------------
+
+/** /proc counts CPU in clock ticks of 1/100 s (USER_HZ). */
+const TICK_MS = 10;
+
+/**
+ * CPU milliseconds (user + system) a process has used: `self`, and `children`, the ones of its children it has
+ * waited for (git subprocesses, once they exit). Undefined when the process is gone or /proc is not there.
+ */
+export function processCpu(pid: number): { self: number; children: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return {
+      self: (Number(f[11]) + Number(f[12])) * TICK_MS,
+      children: (Number(f[13]) + Number(f[14])) * TICK_MS,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pids whose command line (arguments joined by spaces) passes `test`. */
+export function pidsWhere(test: (cmdline: string) => boolean): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      if (test(cmdline)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** The whole machine's CPU milliseconds so far, all cores together, busy and idle (/proc/stat). */
+export function machineCpu(): { busy: number; idle: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const [, user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+    const busy = [user, nice, system, irq, softirq, steal].reduce<number>((s, v) => s + (v ?? 0), 0);
+    return { busy: busy * TICK_MS, idle: ((idle ?? 0) + (iowait ?? 0)) * TICK_MS };
+  } catch {
+    return { busy: 0, idle: 0 };
+  }
 }
