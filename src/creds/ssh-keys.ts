@@ -1,19 +1,10 @@
 // OpenSSH public keys as credentials are sealed to: the key lines GitHub serves for an account
 // (`https://github.com/LOGIN.keys`), or an offline keys file. Key lines are hostile input: every
 // field is validated, and nothing in them is ever passed on except the verified key.
+import { createHash } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { loadYaml, type PathSegment, type Position } from '../core/yaml-loader.js';
-import {
-  bitLength,
-  concat,
-  decodeBase64,
-  encodeBase64,
-  SshReader,
-  sshMpint,
-  sshString,
-  WireError,
-} from './wire.js';
+import { bitLength, concat, decodeBase64, SshReader, sshMpint, sshString, WireError } from './wire.js';
 
 /** The SSH key types age can encrypt to (age-encryption.org/v1 `ssh-ed25519` and `ssh-rsa` stanzas). */
 export const SUPPORTED_KEY_TYPES = ['ssh-ed25519', 'ssh-rsa'] as const;
@@ -87,6 +78,14 @@ function showChar(c: string): string {
  * as `unsupported-type`, anything malformed as `invalid`, each with a message that says what is wrong.
  */
 export function parseSshPublicKey(line: string): SshKeyResult {
+  return parseKeyLine(line, true);
+}
+
+/**
+ * `parseSshPublicKey`, with the ed25519 curve point check (the costly one: a point decompression) left out
+ * when `checkPoint` is false; a key accepted so must be checked with `decodeSshPublicKeyBlob` before use.
+ */
+function parseKeyLine(line: string, checkPoint: boolean): SshKeyResult {
   if (typeof line !== 'string') return invalid('a key line must be a string');
   if (line.length > MAX_KEY_LINE_LENGTH)
     return invalid(
@@ -133,7 +132,7 @@ export function parseSshPublicKey(line: string): SshKeyResult {
 
   const blob = decodeBase64(data, true);
   if (!blob) return invalid(`the ${type} key data is not valid base64 (truncated or altered?)`, type);
-  const decoded = decodeSshPublicKeyBlob(blob, type);
+  const decoded = decodeBlob(blob, type, checkPoint);
   if (!decoded.ok) return invalid(decoded.message, type);
 
   const bits = decoded.key.type === 'ssh-rsa' ? bitLength(decoded.key.n) : 256;
@@ -152,7 +151,7 @@ export function requireSshPublicKey(line: string): SshPublicKey {
 
 /** `SHA256:` and the unpadded base64 SHA-256 of the wire-format key, as OpenSSH shows fingerprints. */
 export function sshFingerprint(blob: Uint8Array): string {
-  return `SHA256:${encodeBase64(sha256(blob), false)}`;
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
 /**
@@ -163,6 +162,14 @@ export function sshFingerprint(blob: Uint8Array): string {
 export function decodeSshPublicKeyBlob(
   blob: Uint8Array,
   expectedType?: string,
+): { ok: true; key: DecodedSshKey } | { ok: false; message: string } {
+  return decodeBlob(blob, expectedType, true);
+}
+
+function decodeBlob(
+  blob: Uint8Array,
+  expectedType: string | undefined,
+  checkPoint: boolean,
 ): { ok: true; key: DecodedSshKey } | { ok: false; message: string } {
   const r = new SshReader(blob);
   let inner: string;
@@ -182,14 +189,8 @@ export function decodeSshPublicKeyBlob(
       r.end('the ed25519 public key');
       if (publicKey.length !== 32)
         return { ok: false, message: `the ed25519 public key is ${publicKey.length} bytes; it must be 32` };
-      let point: ReturnType<typeof ed25519.Point.fromBytes>;
-      try {
-        point = ed25519.Point.fromBytes(publicKey);
-      } catch {
-        return { ok: false, message: 'the ed25519 public key is not a valid curve point' };
-      }
-      if (point.isSmallOrder())
-        return { ok: false, message: 'the ed25519 public key is a small-order point' };
+      const problem = checkPoint ? ed25519PointProblem(publicKey) : null;
+      if (problem) return { ok: false, message: problem };
       return { ok: true, key: { type: 'ssh-ed25519', publicKey } };
     }
     if (inner === 'ssh-rsa') {
@@ -221,6 +222,17 @@ export function decodeSshPublicKeyBlob(
     throw err;
   }
   return { ok: false, message: `unsupported key type ${inner}: ${UNSUPPORTED_HINT}` };
+}
+
+/** Why 32 bytes are not an ed25519 public key to encrypt to (no curve point, or one of small order), or null. */
+function ed25519PointProblem(publicKey: Uint8Array): string | null {
+  let point: ReturnType<typeof ed25519.Point.fromBytes>;
+  try {
+    point = ed25519.Point.fromBytes(publicKey);
+  } catch {
+    return 'the ed25519 public key is not a valid curve point';
+  }
+  return point.isSmallOrder() ? 'the ed25519 public key is a small-order point' : null;
 }
 
 /** The canonical wire-format blob for decoded key material (used for private keys, which carry no line). */
@@ -286,13 +298,101 @@ const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/;
  * bob: |
  *   ssh-rsa AAAAB3Nza…
  * ```
+ *
+ * Every key is checked in full here; `scanKeysFile` leaves the costly check to the keys that are used.
  */
 export function parseKeysFile(text: string): KeysFile {
+  return readKeysFile(text, true).file;
+}
+
+/** The keys of one login of a scanned keys file, every check made, or what is wrong with them. */
+export type CheckedLoginKeys =
+  | { ok: true; login: string; keys: SshPublicKey[] }
+  | { ok: false; login: string; errors: KeysFileError[] };
+
+/** A keys file read with every check but the costly one, which is made per login on first use. */
+export interface KeysFileScan {
+  /** Every login of the file, by lower-cased login: as written. */
+  logins: ReadonlyMap<string, string>;
+  /** Keys of types age cannot encrypt to: left out, worth a warning. */
+  skipped: SkippedKey[];
+  /**
+   * What is wrong in the file (its YAML, its logins, duplicates, any key line's syntax, type, base64, wire
+   * format, RSA size and exponent): the file should not be used while there are any.
+   */
+  errors: KeysFileError[];
+  /**
+   * The keys of `login` (any case) with every check made — the ed25519 curve point decoded and not of small
+   * order, once per distinct key, on first use — or, when one of them fails it, why, at its line; undefined
+   * for a login the file does not list. Use no key of a login before this said `ok`.
+   */
+  keysOf(login: string): CheckedLoginKeys | undefined;
+}
+
+/**
+ * `parseKeysFile` without the ed25519 curve point check (a point decompression per key, most of the cost of
+ * a large file): `keysOf` makes it for the logins something is sealed to. Every other error is found here.
+ */
+export function scanKeysFile(text: string): KeysFileScan {
+  const { file, where } = readKeysFile(text, false);
+  const logins = new Map([...file.logins].map(([lower, entry]) => [lower, entry.login]));
+  const problems = new Map<string, string | null>();
+  const problemOf = (key: SshPublicKey): string | null => {
+    let problem = problems.get(key.text);
+    if (problem === undefined) {
+      const decoded = decodeSshPublicKeyBlob(key.blob, key.type);
+      problem = decoded.ok ? null : decoded.message;
+      problems.set(key.text, problem);
+    }
+    return problem;
+  };
+  const checked = new Map<string, CheckedLoginKeys>();
+  return {
+    logins,
+    skipped: file.skipped,
+    errors: file.errors,
+    keysOf(login) {
+      const lower = login.toLowerCase();
+      const entry = file.logins.get(lower);
+      if (!entry) return undefined;
+      let out = checked.get(lower);
+      if (!out) {
+        const errors: KeysFileError[] = [];
+        for (const key of entry.keys) {
+          const problem = problemOf(key);
+          const at = where.get(key) as { position: Position; label: string };
+          if (problem)
+            errors.push({
+              ...at.position,
+              login: entry.login,
+              message: `${entry.login}: ${at.label}: ${problem}`,
+            });
+        }
+        out =
+          errors.length > 0
+            ? { ok: false, login: entry.login, errors }
+            : { ok: true, login: entry.login, keys: entry.keys };
+        checked.set(lower, out);
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * Reads a keys file; without `checkPoint`, ed25519 keys are accepted without their curve point check, and
+ * must be checked before use (`where` says where each accepted key is, for that check's error).
+ */
+function readKeysFile(
+  text: string,
+  checkPoint: boolean,
+): { file: KeysFile; where: Map<SshPublicKey, { position: Position; label: string }> } {
+  const where = new Map<SshPublicKey, { position: Position; label: string }>();
   const loaded = loadYaml(text, { scalars: 'strings', maxBytes: 1024 * 1024, maxDepth: 4 });
   const result: KeysFile = { logins: new Map(), skipped: [], errors: [] };
   if (loaded.errors.length > 0) {
     result.errors.push(...loaded.errors.map(({ line, column, message }) => ({ line, column, message })));
-    return result;
+    return { file: result, where };
   }
   const value = loaded.value;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -300,7 +400,7 @@ export function parseKeysFile(text: string): KeysFile {
       ...loaded.locate([]),
       message: 'a keys file is a YAML map of GitHub login to a list of SSH public key lines',
     });
-    return result;
+    return { file: result, where };
   }
 
   for (const [login, entry] of Object.entries(value as Record<string, unknown>)) {
@@ -343,10 +443,13 @@ export function parseKeysFile(text: string): KeysFile {
 
     const keys: SshPublicKey[] = [];
     for (const c of candidates) {
-      const r = parseSshPublicKey(c.text);
+      const r = parseKeyLine(c.text, checkPoint);
       if (r.ok) {
         if (keys.some((k) => k.text === r.key.text)) fail(c.path, `${c.label}: the same key is listed twice`);
-        else keys.push(r.key);
+        else {
+          keys.push(r.key);
+          if (!checkPoint) where.set(r.key, { position: at(c.path), label: c.label });
+        }
       } else if (r.reason === 'unsupported-type') {
         result.skipped.push({
           ...at(c.path),
@@ -369,5 +472,5 @@ export function parseKeysFile(text: string): KeysFile {
       );
     result.logins.set(lower, { login, keys });
   }
-  return result;
+  return { file: result, where };
 }

@@ -97,6 +97,44 @@ describe('timebox apply on a real PostgreSQL', () => {
     expect(r.stderr).toContain('no SSH keys for alice');
   });
 
+  it('a requester key that fails the curve point check: nothing granted, plan and apply name the line and login', async () => {
+    const { dir, file } = accessRepo(new Date(Date.now() - 60_000));
+    // Well-formed, and accepted when the file is read (its check is made for the logins sealed to): but its
+    // 32 bytes are on no ed25519 curve point, so nothing can be sealed to alice.
+    const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+    const point = Buffer.alloc(32);
+    point[0] = 2;
+    const blob = Buffer.concat([str(Buffer.from('ssh-ed25519')), str(point)]);
+    writeFileSync(join(dir, 'keys.yaml'), `bob: []\nalice:\n  - ssh-ed25519 ${blob.toString('base64')}\n`);
+    // Another problem in the file is said at once, before anything is done…
+    const broken = await run(['plan', '--keys', 'keys.yaml'], { cwd: dir, env: envFor(db.url) });
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toContain('keys.yaml:1:6: bob: has no keys');
+    expect(broken.stderr).not.toContain('curve point');
+    writeFileSync(join(dir, 'keys.yaml'), `alice:\n  - ssh-ed25519 ${blob.toString('base64')}\n`);
+    const why = 'keys.yaml:2:5: alice: key 1: the ed25519 public key is not a valid curve point';
+    // …and the key is refused where it is used: by plan's preflight, and by apply, which grants nothing.
+    const plan = await run(['plan', '--keys', 'keys.yaml'], { cwd: dir, env: envFor(db.url) });
+    expect(plan.code).toBe(1);
+    expect(plan.stderr).toContain(`cannot read the SSH keys of alice: ${why}`);
+    const r = await run(['apply', '--keys', 'keys.yaml', '--json'], { cwd: dir, env: envFor(db.url) });
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout);
+    expect(out.granted).toEqual([]);
+    expect(out.errors).toEqual([
+      expect.objectContaining({
+        file,
+        message: `cannot read the SSH keys of alice: ${why}; nothing granted`,
+      }),
+    ]);
+    const made = await query(
+      db.url,
+      `SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE '%' || $1 || '%'`,
+      [file],
+    );
+    expect(made.rows).toEqual([]);
+  });
+
   it('a target that is down during revocation raises an alarm, and the next run revokes', async () => {
     const { dir } = accessRepo(new Date(Date.now() - 60_000));
     const granted = JSON.parse(

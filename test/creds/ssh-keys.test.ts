@@ -9,6 +9,7 @@ import {
   parseKeysFile,
   parseSshPublicKey,
   type SshKeyRejected,
+  scanKeysFile,
 } from '../../src/creds/ssh-keys.js';
 import { type KeyPair, keygen, requireTools, scratchDir } from './tools.js';
 
@@ -312,6 +313,115 @@ describe('real and hand-made SSH keys', () => {
       expect(file.errors.map((e) => e.message)).toEqual([
         `alice: has ${MAX_KEYS_PER_LOGIN + 1} keys; at most ${MAX_KEYS_PER_LOGIN} are allowed per login`,
       ]);
+    });
+  });
+
+  describe('scanKeysFile', () => {
+    // Well-formed ed25519 key lines whose 32 bytes are no key to encrypt to: y = 2 is on no point of the
+    // curve; y = 1 is the neutral point (small order).
+    const edLine = (key: Buffer, comment = '') =>
+      line('ssh-ed25519', Buffer.concat([str('ssh-ed25519'), str(key)]), comment);
+    const offCurve = () => {
+      const b = Buffer.alloc(32);
+      b[0] = 2;
+      return edLine(b, 'off@curve');
+    };
+    const neutral = () => {
+      const b = Buffer.alloc(32);
+      b[0] = 1;
+      return edLine(b);
+    };
+
+    it('finds every error but the curve point check at once; keysOf makes that check, per login', () => {
+      const text = [
+        'alice:',
+        `  - ${ed.publicLine}`,
+        'Bob:',
+        `  - ${rsa.publicLine}`,
+        `  - ${offCurve()}`,
+        'carol: |',
+        `  ${ed2.publicLine}`,
+        `  ${neutral()}`,
+        '',
+      ].join('\n');
+      const scan = scanKeysFile(text);
+      expect(scan.errors).toEqual([]);
+      expect([...scan.logins]).toEqual([
+        ['alice', 'alice'],
+        ['bob', 'Bob'],
+        ['carol', 'carol'],
+      ]);
+      expect(scan.keysOf('ALICE')).toEqual({
+        ok: true,
+        login: 'alice',
+        keys: [expect.objectContaining({ type: 'ssh-ed25519', comment: 'alice@laptop' })],
+      });
+      // A login with one bad key among good ones: none of its keys is given, and the bad one is named.
+      expect(scan.keysOf('bob')).toEqual({
+        ok: false,
+        login: 'Bob',
+        errors: [
+          {
+            line: 5,
+            column: 5,
+            login: 'Bob',
+            message: 'Bob: key 2: the ed25519 public key is not a valid curve point',
+          },
+        ],
+      });
+      expect(scan.keysOf('carol')).toEqual({
+        ok: false,
+        login: 'carol',
+        errors: [
+          expect.objectContaining({
+            line: 6,
+            login: 'carol',
+            message: 'carol: line 2 of the keys: the ed25519 public key is a small-order point',
+          }),
+        ],
+      });
+      expect(scan.keysOf('dave')).toBeUndefined();
+      // Once per login: the same answer, not a new check.
+      expect(scan.keysOf('Bob')).toBe(scan.keysOf('bob'));
+      // parseKeysFile makes every check at once, with the same messages.
+      expect(parseKeysFile(text).errors.map((e) => `${e.line}:${e.column} ${e.message}`)).toEqual([
+        '5:5 Bob: key 2: the ed25519 public key is not a valid curve point',
+        '6:8 carol: line 2 of the keys: the ed25519 public key is a small-order point',
+      ]);
+    });
+
+    it('reports what parseKeysFile reports, but for the curve point checks', () => {
+      const lines = [
+        `  - ${ed.publicLine}`,
+        `  - ${rsa1024.publicLine}`,
+        `  - ssh-ed25519 ${data(rsa.publicLine)}`,
+        `  - ${ed.publicLine} again`,
+        `  - ${offCurve()}`,
+        `  - ssh-ed25519 ${data(ed.publicLine).slice(0, -4)}`,
+        `  - ${ed.publicLine.replace('alice@laptop', 'a$b')}`,
+        `  - ${ecdsa.publicLine}`,
+      ];
+      // Every subset of these lines, under one login and in a list and a string form.
+      fc.assert(
+        fc.property(fc.subarray(lines, { minLength: 0 }), fc.boolean(), (picked, asString) => {
+          const text = asString
+            ? `erin: |\n${picked.map((l) => `  ${l.slice(4)}`).join('\n')}\n`
+            : `erin:${picked.length === 0 ? ' []' : `\n${picked.join('\n')}`}\n`;
+          const full = parseKeysFile(text);
+          const scan = scanKeysFile(text);
+          const checked = scan.keysOf('erin');
+          const lazy = [...scan.errors, ...(checked && !checked.ok ? checked.errors : [])];
+          const key = (e: { line: number; column: number; message: string }) =>
+            `${e.line}:${e.column} ${e.message}`;
+          expect(lazy.map(key).sort()).toEqual(full.errors.map(key).sort());
+          expect(scan.skipped).toEqual(full.skipped);
+          // The file is refused, at once or when erin's keys are used, exactly when parseKeysFile refuses it.
+          expect(scan.errors.length > 0 || checked?.ok === false).toBe(full.errors.length > 0);
+          if (full.errors.length === 0)
+            expect(checked).toEqual({ ok: true, login: 'erin', keys: full.logins.get('erin')?.keys });
+        }),
+        { numRuns: 60 },
+      );
     });
   });
 
