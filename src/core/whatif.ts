@@ -13,6 +13,8 @@ export interface RequestVersion {
   file: string;
   /** The commit that brought this version onto the branch; null for an open request. */
   commit: string | null;
+  /** The open pull request that proposes it (the App's and Actions' policy-change check); absent otherwise. */
+  pull?: number;
   /** When it is decided (RFC 3339): its merge time (the ledger's commit time), or `--at` for open requests. */
   at: string;
   text: string;
@@ -44,6 +46,8 @@ export interface WhatifChange {
   file: string;
   /** The merge commit of this version; null for an open request. */
   commit: string | null;
+  /** The open pull request that proposes it, when known. */
+  pull?: number;
   /** When it was decided. */
   at: string;
   before: Status;
@@ -223,7 +227,7 @@ export function decideBoth(
   return { before: was, after: now };
 }
 
-const keyOf = (v: RequestVersion) => `${v.file}\u0000${v.commit ?? ''}`;
+const keyOf = (v: RequestVersion) => `${v.file}\u0000${v.commit ?? ''}\u0000${v.pull ?? ''}`;
 
 /** Why a decision is what it is, in a line or a few: its reasons, its file errors, or the rule approving it. */
 function reasonsOf(d: Decision): WhatifReason[] {
@@ -252,6 +256,7 @@ export function compareDecisions(before: readonly Decided[], after: readonly Dec
     changed.push({
       file: version.file,
       commit: version.commit,
+      ...(version.pull !== undefined ? { pull: version.pull } : {}),
       at: version.at,
       before: was.status,
       after: now.status,

@@ -26,6 +26,7 @@ import {
 import type { Notice, Notices } from './notices/index.js';
 import { checkSummary, renderNotice } from './notices/render.js';
 import { type ReviewRequestResult, syncReviewRequests } from './reviewers.js';
+import { decisionInputs } from './whatif-check.js';
 
 export const CHECK_NAME = 'timebox';
 
@@ -71,6 +72,8 @@ export class CheckCache {
 export interface PullCheckResult {
   /** Set when nothing was posted (closed pull request). */
   skipped?: string;
+  /** The pull request as decided (absent when skipped). */
+  pull?: ForgePull;
   headSha?: string;
   conclusion?: CheckConclusion;
   decisions?: Decision[];
@@ -84,6 +87,8 @@ export interface PullCheckResult {
   mergeRefused?: string;
   /** The review requests Timebox made and withdrew (docs/decisions.md, "Review requests"). */
   reviewRequests?: ReviewRequestResult;
+  /** The changed paths that decide requests (policies, schedules, CODEOWNERS, timebox.yaml): a policy change. */
+  decisionInputs?: string[];
 }
 
 export interface PullDecision {
@@ -100,6 +105,8 @@ export interface PullDecision {
   autoMerge: boolean;
   /** The facts decided on (absent when nothing was decided). */
   facts?: PullFacts;
+  /** The changed paths that decide requests (src/engine/whatif-check.ts); absent when nothing was decided. */
+  decisionInputs?: string[];
 }
 
 /** Read everything and decide; posts nothing. */
@@ -192,6 +199,7 @@ export async function decidePull(
     annotations: annotationsOf(decisions),
     autoMerge: repo.config.auto_merge,
     facts,
+    decisionInputs: decisionInputs(changed.paths, repo.config),
   };
 }
 
@@ -265,9 +273,11 @@ export async function checkPullRequest(
   return {
     ...merge,
     ...(reviewRequests ? { reviewRequests } : {}),
+    pull: d.pull,
     headSha: d.pull.head.sha,
     conclusion: d.conclusion,
     decisions: d.decisions,
+    ...(d.decisionInputs ? { decisionInputs: d.decisionInputs } : {}),
     checkRunId,
     ...(delivered.commentId !== undefined ? { commentId: delivered.commentId } : {}),
     ...(delivered.changed !== undefined ? { commentChanged: delivered.changed } : {}),

@@ -2,14 +2,16 @@
 // Forge. Handlers read the pull request's current state, so redelivered and out-of-order deliveries change nothing.
 import type { ApplicationFunction, Probot } from 'probot';
 import type { Clock } from '../core/clock.js';
-import type { PullRef } from '../engine/forge.js';
+import type { Forge, PullRef } from '../engine/forge.js';
 import type { Keeper } from '../engine/keeper.js';
 import { type Notifier, noticesFor } from '../engine/notices/index.js';
 import { CheckCache, checkPullRequest } from '../engine/pull-check.js';
 import { checkPush } from '../engine/push.js';
 import { KeyedRunner, RecentPushes } from '../engine/runner.js';
+import { runWhatifCheck } from '../engine/whatif-check.js';
 import { type GitHub, GitHubCache } from './client.js';
 import { githubForge } from './forge.js';
+import type { Mirrors } from './mirror.js';
 
 export interface AppOptions {
   /** The clock decisions use (office hours, windows); the entry point makes it, tests inject one. */
@@ -20,7 +22,15 @@ export interface AppOptions {
   notifiers?: readonly Notifier[];
   /** The App's own login, when the caller already asks for it (`startServer` shares one with the keeper). */
   botLogin?: () => Promise<string>;
+  /**
+   * The access repos' git mirrors (src/github/mirror.ts): with them, a pull request that changes policies,
+   * schedules, CODEOWNERS or timebox.yaml also gets the `timebox / policy change` check (docs/whatif.md).
+   */
+  mirrors?: Pick<Mirrors, 'fetchCommits'>;
 }
+
+/** The pull request events after which the policy-change check runs again (its head or its base moved). */
+const WHATIF_ACTIONS = new Set(['opened', 'synchronize', 'reopened']);
 
 export const PULL_EVENTS = [
   'pull_request.opened',
@@ -54,6 +64,27 @@ export function rememberedBotLogin(probot: Probot): () => Promise<string> {
   };
 }
 
+/** What the pull request handler reads of a `pull_request` or `pull_request_review` delivery. */
+interface PullContext {
+  id: string;
+  octokit: unknown;
+  log: Probot['log'];
+  payload: {
+    action?: string;
+    changes?: object;
+    before?: string;
+    after?: string;
+    sender?: { login: string; type?: string } | null;
+    pull_request: {
+      number: number;
+      head: { ref: string; sha: string; repo?: { full_name: string } | null };
+      base: { sha: string };
+    };
+    review?: { state?: string; user?: { login: string; type?: string } | null };
+    repository: { name: string; owner: { login: string } };
+  };
+}
+
 export function timeboxApp(options: AppOptions): ApplicationFunction {
   return (app: Probot) => {
     const runner = new KeyedRunner();
@@ -63,24 +94,7 @@ export function timeboxApp(options: AppOptions): ApplicationFunction {
     const ownLogin = options.botLogin ?? rememberedBotLogin(app);
     const pushes = new RecentPushes();
 
-    const check = async (context: {
-      id: string;
-      octokit: unknown;
-      log: Probot['log'];
-      payload: {
-        action?: string;
-        before?: string;
-        after?: string;
-        sender?: { login: string; type?: string } | null;
-        pull_request: {
-          number: number;
-          head: { ref: string; sha: string; repo?: { full_name: string } | null };
-          base: { sha: string };
-        };
-        review?: { state?: string; user?: { login: string; type?: string } | null };
-        repository: { name: string; owner: { login: string } };
-      };
-    }): Promise<void> => {
+    const check = async (context: PullContext): Promise<void> => {
       const { repository, pull_request } = context.payload;
       const ref: PullRef = {
         owner: repository.owner.login,
@@ -135,6 +149,15 @@ export function timeboxApp(options: AppOptions): ApplicationFunction {
         },
         result.skipped ? `skipped ${key}: ${result.skipped}` : `checked ${key}: ${result.conclusion}`,
       );
+      // After the `timebox` check is out: a policy change is also replayed (it informs, never gates).
+      const mirrors = options.mirrors;
+      if (mirrors && policyCheckDue(context.payload, result))
+        await runner.run(`${key} policy change`, () =>
+          policyChangeCheck(context, githubForge(context.octokit as GitHub, ref, api), ref.number, {
+            clock: options.clock,
+            mirrors,
+          }),
+        );
     };
     app.on([...PULL_EVENTS], check);
     app.on([...REVIEW_EVENTS], check);
@@ -197,4 +220,53 @@ export function timeboxApp(options: AppOptions): ApplicationFunction {
       );
     });
   };
+}
+
+/** A pull request whose head or base moved, that changes what decides requests (and was decided, not skipped). */
+function policyCheckDue(
+  payload: { action?: string; changes?: object },
+  result: { pull?: unknown; decisionInputs?: string[] },
+): boolean {
+  if (!result.pull || (result.decisionInputs?.length ?? 0) === 0) return false;
+  return (
+    WHATIF_ACTIONS.has(payload.action ?? '') ||
+    (payload.action === 'edited' && 'base' in (payload.changes ?? {}))
+  );
+}
+
+/**
+ * The `timebox / policy change` check (src/engine/whatif-check.ts) on the mirror: the pull request's base and
+ * head, and the open pull requests' heads, fetched by commit with the installation's token. Logged, never thrown:
+ * the `timebox` check is already posted, and this one only informs.
+ */
+async function policyChangeCheck(
+  context: { octokit: unknown; log: Probot['log'] },
+  forge: Forge,
+  number: number,
+  o: { clock: Clock; mirrors: Pick<Mirrors, 'fetchCommits'> },
+): Promise<void> {
+  const key = `${forge.repo.owner}/${forge.repo.repo}#${number}`;
+  try {
+    // Read when the run starts: a run shared by a burst of pushes replays the last head.
+    const pull = await forge.pull(number);
+    if (pull.state !== 'open') return;
+    const octokit = context.octokit as { auth(o: { type: 'installation' }): Promise<unknown> };
+    const { token } = (await octokit.auth({ type: 'installation' })) as { token: string };
+    const w = await runWhatifCheck(forge, pull, {
+      clock: o.clock,
+      git: {
+        prepare: async (shas) => {
+          const { dir, missing } = await o.mirrors.fetchCommits(forge.repo, shas, token);
+          return { root: dir, missing };
+        },
+      },
+      warn: (message) => context.log.warn({ pull: key }, `policy change: ${message}`),
+    });
+    context.log.info(
+      { pull: key, head: pull.head.sha, check_run: w.checkRunId },
+      `policy change ${key}: ${w.title}`,
+    );
+  } catch (err) {
+    context.log.error({ err, pull: key }, `policy change check of ${key} failed`);
+  }
 }

@@ -40,20 +40,98 @@ export class Mirrors {
    */
   async fetch(repo: RepoRef, branch: string, token: string): Promise<{ dir: string; tip: string }> {
     const dir = this.dir(repo);
+    await this.#init(dir);
+    const ref = `refs/heads/${branch}`;
+    await git(
+      dir,
+      ['fetch', '--quiet', '--no-tags', '--prune', '--end-of-options', this.#url(repo), `+${ref}:${ref}`],
+      tokenEnv(token),
+    );
+    const tip = (await git(dir, ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])).trim();
+    return { dir, tip };
+  }
+
+  /**
+   * Brings the commits `shas` (and their history) into the mirror, without moving any of its refs: the
+   * policy-change check (src/engine/whatif-check.ts) reads a pull request's base and head, and the heads of
+   * the open pull requests, while a reconcile may be fetching the default branch into the same mirror.
+   * Returns the mirror and the commits it still lacks (a head GitHub no longer serves).
+   */
+  async fetchCommits(
+    repo: RepoRef,
+    shas: readonly string[],
+    token: string,
+  ): Promise<{ dir: string; missing: string[] }> {
+    const dir = this.dir(repo);
+    await this.#init(dir);
+    const missing = await fetchCommitsInto(dir, this.#url(repo), shas, tokenEnv(token));
+    return { dir, missing };
+  }
+
+  async #init(dir: string): Promise<void> {
     if (!(await exists(join(dir, 'HEAD')))) {
       await mkdir(dir, { recursive: true });
       await git(dir, ['init', '--quiet', '--bare']);
     }
-    const url = `${this.#serverUrl}/${encodeURIComponent(repo.owner)}/${encodeURIComponent(repo.repo)}.git`;
-    const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
-    const ref = `refs/heads/${branch}`;
-    await git(dir, ['fetch', '--quiet', '--no-tags', '--prune', '--end-of-options', url, `+${ref}:${ref}`], {
-      GIT_CONFIG_COUNT: '1',
-      GIT_CONFIG_KEY_0: 'http.extraHeader',
-      GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
-    });
-    const tip = (await git(dir, ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])).trim();
-    return { dir, tip };
+  }
+
+  #url(repo: RepoRef): string {
+    return `${this.#serverUrl}/${encodeURIComponent(repo.owner)}/${encodeURIComponent(repo.repo)}.git`;
+  }
+}
+
+/** git's environment for HTTPS with an installation or workflow token: never on a command line or in a file. */
+export function tokenEnv(token: string | undefined): Record<string, string> {
+  if (!token) return {};
+  const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
+  return {
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'http.extraHeader',
+    GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+  };
+}
+
+const isSha = (s: string) => /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(s);
+
+/**
+ * Fetches the commits `shas` that `dir` lacks from `remote` (a URL or a remote's name) by their ids, writing no
+ * ref and no FETCH_HEAD; returns those still missing. All in one fetch; when that fails (one head is gone),
+ * each on its own, so that one unreachable commit does not hide the others.
+ */
+export async function fetchCommitsInto(
+  dir: string,
+  remote: string,
+  shas: readonly string[],
+  env: Record<string, string> = {},
+): Promise<string[]> {
+  const want = [...new Set(shas)].filter(isSha);
+  const lacking = async (list: string[]) => {
+    const out: string[] = [];
+    for (const sha of list) if (!(await hasCommit(dir, sha))) out.push(sha);
+    return out;
+  };
+  const absent = await lacking(want);
+  if (absent.length === 0) return [...new Set(shas)].filter((s) => !isSha(s));
+  const fetch = (list: string[]) =>
+    git(
+      dir,
+      ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--end-of-options', remote, ...list],
+      env,
+    );
+  try {
+    await fetch(absent);
+  } catch {
+    for (const sha of absent) await fetch([sha]).catch(() => undefined);
+  }
+  return [...(await lacking(absent)), ...[...new Set(shas)].filter((s) => !isSha(s))];
+}
+
+async function hasCommit(dir: string, sha: string): Promise<boolean> {
+  try {
+    await git(dir, ['cat-file', '-e', '--end-of-options', `${sha}^{commit}`]);
+    return true;
+  } catch {
+    return false;
   }
 }
 

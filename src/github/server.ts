@@ -157,8 +157,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const jobsReady = new Promise<Jobs>((resolve) => {
     jobsStarted = resolve;
   });
+  const mirrors = new Mirrors(opts.stateDir ?? defaultStateDir(), opts.gitUrl ?? serverUrlFor(opts.baseUrl));
   const keeper = new Keeper({
-    mirrors: new Mirrors(opts.stateDir ?? defaultStateDir(), opts.gitUrl ?? serverUrlFor(opts.baseUrl)),
+    mirrors,
     env: opts.providerEnv ?? process.env,
     installation: async (id) => {
       const octokit = await probot.auth(id);
@@ -182,6 +183,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       keeper,
       botLogin: ownLogin,
       notifiers,
+      mirrors,
     }),
   );
   await probot.ready();
