@@ -26,6 +26,17 @@ import {
 
 export * from './git/types.js';
 
+/**
+ * Git commands that move no ref (some write objects or a temporary index): a remembered `branchTips` stays
+ * true across them. Any other command may move a ref and makes it be read again.
+ */
+const KEEPS_REFS = new Set(
+  (
+    'cat-file check-ref-format commit-tree diff diff-tree for-each-ref hash-object log ls-files ls-tree merge-base ' +
+    'merge-tree read-tree rev-list rev-parse update-index write-tree'
+  ).split(' '),
+);
+
 interface RunOptions {
   input?: string | Uint8Array;
   env?: Record<string, string>;
@@ -43,6 +54,10 @@ export class GitRepo {
   readonly #signatures = new Map<string, { signature: string; payload: string }>();
 
   readonly #clock: Clock;
+  /** Bumped before and after every command that may move a ref (see KEEPS_REFS). */
+  #refsGeneration = 0;
+  /** The last `for-each-ref` of the branches, and the generation it was started in. */
+  #tips: { generation: number; tips: Promise<Map<string, string>> } | undefined;
 
   private constructor(dir: string, clock: Clock) {
     this.dir = dir;
@@ -63,6 +78,16 @@ export class GitRepo {
   }
 
   async #exec(args: string[], options: RunOptions, encoding: 'utf8' | 'buffer'): Promise<string | Buffer> {
+    if (KEEPS_REFS.has(args[0] ?? '')) return this.#spawn(args, options, encoding);
+    this.#refsGeneration++;
+    try {
+      return await this.#spawn(args, options, encoding);
+    } finally {
+      this.#refsGeneration++;
+    }
+  }
+
+  async #spawn(args: string[], options: RunOptions, encoding: 'utf8' | 'buffer'): Promise<string | Buffer> {
     const promise = run('git', ['--git-dir', this.dir, ...args], {
       env: gitEnv(options.env),
       encoding,
@@ -351,8 +376,25 @@ export class GitRepo {
     return this.#revParse(`refs/heads/${branch}^{commit}`);
   }
 
-  /** Every branch → its tip, in one git call. */
+  /**
+   * Every branch → its tip, in one git call, remembered until a command that may move a ref starts (every ref
+   * of the forge moves through this object; git's HTTP side only serves fetches). Reading every pull request's
+   * head and base this way spawned a process per read, most of the forge's cost under load.
+   */
   async branchTips(): Promise<Map<string, string>> {
+    const generation = this.#refsGeneration;
+    if (this.#tips?.generation !== generation) {
+      const tips = this.#readBranchTips();
+      this.#tips = { generation, tips };
+      tips.catch(() => {
+        if (this.#tips?.tips === tips) this.#tips = undefined;
+      });
+    }
+    // A copy: callers may change theirs.
+    return new Map(await this.#tips.tips);
+  }
+
+  async #readBranchTips(): Promise<Map<string, string>> {
     const out = await this.git(['for-each-ref', '--format=%(objectname) %(refname:lstrip=2)', 'refs/heads/']);
     const tips = new Map<string, string>();
     for (const line of out.split('\n')) {
