@@ -360,10 +360,10 @@ export function scanKeysFile(text: string): KeysFileScan {
         const errors: KeysFileError[] = [];
         for (const key of entry.keys) {
           const problem = problemOf(key);
-          const at = where.get(key) as { position: Position; label: string };
+          const at = where.get(key) as KeyPlace;
           if (problem)
             errors.push({
-              ...at.position,
+              ...at.position(),
               login: entry.login,
               message: `${entry.login}: ${at.label}: ${problem}`,
             });
@@ -379,6 +379,12 @@ export function scanKeysFile(text: string): KeysFileScan {
   };
 }
 
+/** Where a key is: `position` is worked out only for an error (the YAML loader's fast path keeps none). */
+interface KeyPlace {
+  position: () => Position;
+  label: string;
+}
+
 /**
  * Reads a keys file; without `checkPoint`, ed25519 keys are accepted without their curve point check, and
  * must be checked before use (`where` says where each accepted key is, for that check's error).
@@ -386,8 +392,8 @@ export function scanKeysFile(text: string): KeysFileScan {
 function readKeysFile(
   text: string,
   checkPoint: boolean,
-): { file: KeysFile; where: Map<SshPublicKey, { position: Position; label: string }> } {
-  const where = new Map<SshPublicKey, { position: Position; label: string }>();
+): { file: KeysFile; where: Map<SshPublicKey, KeyPlace> } {
+  const where = new Map<SshPublicKey, KeyPlace>();
   const loaded = loadYaml(text, { scalars: 'strings', maxBytes: 1024 * 1024, maxDepth: 4 });
   const result: KeysFile = { logins: new Map(), skipped: [], errors: [] };
   if (loaded.errors.length > 0) {
@@ -448,7 +454,7 @@ function readKeysFile(
         if (keys.some((k) => k.text === r.key.text)) fail(c.path, `${c.label}: the same key is listed twice`);
         else {
           keys.push(r.key);
-          if (!checkPoint) where.set(r.key, { position: at(c.path), label: c.label });
+          if (!checkPoint) where.set(r.key, { position: () => at(c.path), label: c.label });
         }
       } else if (r.reason === 'unsupported-type') {
         result.skipped.push({
