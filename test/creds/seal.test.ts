@@ -145,6 +145,19 @@ describe('sealing to real SSH keys', () => {
       expect(age(['-d', '-i', ed.path], twice).stdout).toBe('x');
     });
 
+    it('lets I/O through between seals: each seal takes a turn of the event loop', async () => {
+      // apply seals one batch of grants while the next is on its way to the server: a loop of seals must
+      // not hold back the I/O callbacks (the server's answers) that were due before it.
+      let due = 0;
+      const seen: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        setImmediate(() => due++);
+        await sealTo(SECRET, [edKey]);
+        seen.push(due);
+      }
+      expect(seen).toEqual([1, 2, 3]);
+    });
+
     it('refuses to seal to no keys', async () => {
       await expect(sealTo(SECRET, [])).rejects.toThrow(/no SSH public keys were given/);
       await expect(sealTo(SECRET, [])).rejects.toMatchObject({ code: 'no-keys' });

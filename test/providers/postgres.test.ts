@@ -2,7 +2,9 @@
 // role's settings, revocations under load, transactional grants and allow-listed identifiers.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { grantBatch } from '../../src/providers/postgres/batch.js';
 import { ident, postgres, principalFor } from '../../src/providers/postgres/index.js';
+import { scramVerifier } from '../../src/providers/postgres/scram.js';
 import type { GrantSpec, ProviderTarget } from '../../src/providers/types.js';
 import { createTestDatabase, query, type TestDatabase } from '../helpers/postgres.js';
 
@@ -161,6 +163,78 @@ describe('postgres provider', () => {
       );
     for (const c of sessions) await c.end().catch(() => {});
   }, 30_000);
+
+  it('grantMany over several queries of one transaction: made together, or each alone after a failure', async () => {
+    // 30 new roles: the transaction is sent in two queries (25 roles, then 5 and COMMIT).
+    const batch = (tag: string) =>
+      Array.from({ length: 30 }, (_, i) =>
+        spec({
+          file: `requests/${tag}${i}/${db.name}.yaml`,
+          grantId: `requests/${tag}${i}/${db.name}.yaml@slices`,
+          requester: `${tag}${i}`,
+        }),
+      );
+    const whole = batch('sw');
+    const made = await (target.grantMany as NonNullable<ProviderTarget['grantMany']>)(whole);
+    expect(made.every((o) => o.ok)).toBe(true);
+    // One transaction: every role's catalog row written by the same one.
+    const xmins = await query(
+      db.url,
+      'SELECT count(DISTINCT xmin::text)::int AS n FROM pg_authid WHERE rolname = ANY($1)',
+      [whole.map((s) => principalFor(s))],
+    );
+    expect(xmins.rows[0].n).toBe(1);
+    // The 28th fails, in the second query: the first is rolled back with it, and all but it made alone.
+    const many = batch('sl');
+    (many[27] as GrantSpec).roleSettings = { grant: [db.readRole, 'no_such_role_in_slice'] };
+    const seen: string[] = [];
+    const out = await (target.grantMany as NonNullable<ProviderTarget['grantMany']>)(many);
+    expect(out.map((o, i) => (o.ok ? i : `${i}: ${o.error.message}`))).toEqual(
+      many.map((_, i) => (i === 27 ? expect.stringMatching(/^27: .*no_such_role_in_slice/) : i)),
+    );
+    const { rows } = await query(
+      db.url,
+      `SELECT rolname, rolcanlogin, shobj_description(oid, 'pg_authid') AS tag FROM pg_roles WHERE rolname = ANY($1)`,
+      [many.map((s) => principalFor(s))],
+    );
+    for (const r of rows) seen.push(r.rolname);
+    expect(seen.sort()).toEqual(
+      many
+        .filter((_, i) => i !== 27)
+        .map((s) => principalFor(s))
+        .sort(),
+    );
+    expect(rows.every((r) => r.rolcanlogin && String(r.tag).startsWith('timebox:'))).toBe(true);
+    const held = (await target.list()).filter((a) => a.grantId.endsWith('@slices'));
+    expect(held).toHaveLength(59);
+    const revoked = await (target.revokeMany as NonNullable<ProviderTarget['revokeMany']>)(held);
+    expect(revoked.every((r) => r.ok)).toBe(true);
+  }, 60_000);
+
+  it('grantBatch: a grant whose verifier cannot be derived fails alone, and is never sent', async () => {
+    const client = await connectAs(db.url);
+    const items = ['vf1', 'vf2', 'vf3'].map((u) => ({
+      spec: spec({ file: `requests/${u}/${db.name}.yaml`, grantId: `${u}@verifier`, requester: u }),
+      verifier: Promise.resolve(scramVerifier('Correct-horse-battery-staple-1')),
+    }));
+    const broken = items[1] as (typeof items)[number];
+    broken.verifier = Promise.reject(new Error('no verifier here'));
+    try {
+      const errors = await grantBatch(client, items);
+      expect(errors.map((e) => e?.message)).toEqual([undefined, 'no verifier here', undefined]);
+      const { rows } = await client.query('SELECT rolname FROM pg_roles WHERE rolname = ANY($1) ORDER BY 1', [
+        items.map((i) => principalFor(i.spec)),
+      ]);
+      expect(rows.map((r) => r.rolname)).toEqual(
+        [items[0], items[2]].map((i) => principalFor((i as (typeof items)[number]).spec)).sort(),
+      );
+      // Not left in a transaction: the connection goes on.
+      expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      for (const i of items) await client.query(`DROP ROLE IF EXISTS ${ident(principalFor(i.spec))}`);
+      await client.end();
+    }
+  });
 
   it('revokeMany: a revocation that fails in a batch fails alone (the batch is done again one at a time)', async () => {
     const made = await (target.grantMany as NonNullable<ProviderTarget['grantMany']>)(

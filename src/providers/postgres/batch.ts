@@ -10,16 +10,23 @@ import { activities, dropOwnedIn, grantRole, quote, reachOf, refusal, revokeRole
 
 export interface GrantItem {
   spec: GrantSpec;
-  /** The password's SCRAM verifier (scram.ts), never the password. */
-  verifier: string;
+  /**
+   * The password's SCRAM verifier (scram.ts), never the password; still being derived when the batch starts,
+   * so that its checks, and its first statements, reach the server while later verifiers are derived.
+   */
+  verifier: Promise<string>;
 }
+
+/** New roles per query of a batch's transaction: one query waits for these verifiers only. */
+const SLICE = 25;
 
 /**
  * Grants `items` on the caller's connection: the refusal check of every role they name in one query, which
- * of them exist in another, and the new ones in one transaction sent as one query. A role that exists
- * already (an edited or regranted request) is brought in line alone. When the batch fails (a role named
- * that does not exist, a name taken meanwhile, …) it is rolled back whole and its grants are made one at a
- * time: only the failing one fails, and nothing of it is left. One error (or undefined) per item, in order.
+ * of them exist in another, and the new ones in one transaction, sent a slice of roles per query as their
+ * verifiers are ready. A role that exists already (an edited or regranted request) is brought in line alone.
+ * When the batch fails (a role named that does not exist, a name taken meanwhile, …) it is rolled back whole
+ * and its grants are made one at a time: only the failing one fails, and nothing of it is left. An item
+ * whose verifier cannot be derived fails alone. One error (or undefined) per item, in order.
  */
 export async function grantBatch(
   client: pg.ClientBase,
@@ -27,6 +34,19 @@ export async function grantBatch(
 ): Promise<(Error | undefined)[]> {
   const errors: (Error | undefined)[] = items.map(() => undefined);
   if (items.length === 0) return errors;
+  const verifiers = items.map((i) =>
+    i.verifier.then(
+      (v) => v,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    ),
+  );
+  /** The verifier of item k, or undefined (and the item failed) when it could not be derived. */
+  const verifierOf = async (k: number): Promise<string | undefined> => {
+    const v = await verifiers[k];
+    if (typeof v === 'string') return v;
+    errors[k] = v;
+    return undefined;
+  };
   const names = items.map((i) => principalFor(i.spec));
   const wanted = items.map((i) => roleOf(i.spec).grant);
   const reached = await reachOf(client, [...new Set(wanted.flat())]);
@@ -49,22 +69,32 @@ export async function grantBatch(
     seen.add(name);
   }
   if (together.length > 0) {
-    // Every identifier is allow-listed and every literal escaped by grantStatements.
-    const statements = together.flatMap((k) => {
-      const item = items[k] as GrantItem;
-      return grantStatements(item.spec, item.verifier, false);
-    });
+    const sent: number[] = [];
     try {
-      await client.query(['BEGIN', ...statements, 'COMMIT'].join(';\n'));
+      // Every identifier is allow-listed and every literal escaped by grantStatements.
+      let statements = ['BEGIN'];
+      for (let i = 0; i < together.length; i += SLICE) {
+        for (const k of together.slice(i, i + SLICE)) {
+          const verifier = await verifierOf(k);
+          if (verifier === undefined) continue;
+          statements.push(...grantStatements((items[k] as GrantItem).spec, verifier, false));
+          sent.push(k);
+        }
+        if (i + SLICE >= together.length) statements.push('COMMIT');
+        if (statements.length > 0) await client.query(statements.join(';\n'));
+        statements = [];
+      }
     } catch {
       await client.query('ROLLBACK').catch(() => {});
-      alone.push(...together);
+      alone.push(...sent);
     }
   }
   for (const k of alone.sort((a, b) => a - b)) {
     const item = items[k] as GrantItem;
+    const verifier = await verifierOf(k);
+    if (verifier === undefined) continue;
     try {
-      await grantRole(client, item.spec, item.verifier);
+      await grantRole(client, item.spec, verifier);
     } catch (err) {
       errors[k] = err as Error;
     }

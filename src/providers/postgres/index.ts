@@ -124,22 +124,23 @@ function target(
       const out: Settled<GrantOutcome>[] = [];
       for (let i = 0; i < specs.length; i += GRANT_BATCH) {
         const chunk = specs.slice(i, i + GRANT_BATCH);
-        // The verifiers of a batch are derived on the thread pool, side by side.
-        const secrets = await Promise.all(chunk.map((s) => settle(() => newSecret(s, publicUrl))));
-        const ready = chunk.flatMap((spec, k) => {
-          const s = secrets[k] as Settled<Secret>;
-          return s.ok ? [{ spec, verifier: s.value.verifier }] : [];
+        // The verifiers of a batch are derived on the thread pool, side by side, while its first queries run.
+        const secrets = chunk.map((s) => settle(() => newSecret(s, publicUrl)));
+        const items = chunk.map((spec, k) => {
+          const verifier = (secrets[k] as Promise<Settled<Secret>>).then((s) => {
+            if (!s.ok) throw s.error;
+            return s.value.verifier;
+          });
+          // Its failure is the grant's (below), also when the batch never starts (no connection).
+          verifier.catch(() => {});
+          return { spec, verifier };
         });
         // A batch that fails as a whole (the connection lost) fails its own grants, not those made before.
-        const errors = await settle(() => session((client) => grantBatch(client, ready)));
-        let r = 0;
-        for (const s of secrets) {
-          if (!s.ok) {
-            out.push(s);
-            continue;
-          }
-          const error = errors.ok ? errors.value[r++] : errors.error;
-          out.push(error ? { ok: false, error } : { ok: true, value: s.value.outcome });
+        const errors = await settle(() => session((client) => grantBatch(client, items)));
+        for (const [k, secret] of secrets.entries()) {
+          const s = await secret;
+          const error = s.ok ? (errors.ok ? errors.value[k] : errors.error) : undefined;
+          out.push(!s.ok ? s : error ? { ok: false, error } : { ok: true, value: s.value.outcome });
         }
       }
       return out;
