@@ -24,7 +24,8 @@
 // exit code.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -41,6 +42,7 @@ const USAGE = `usage: npm run bench:replicas -- [--deliveries N] [--rounds R] [-
   --deliveries N   latency samples and sustained deliveries per configuration and round (default 40)
   --rounds R       rounds of both configurations, in alternating order (default 3)
   --quick          12 deliveries, 1 round, 2 revocations: a smoke run
+  --profile DIR    write a CPU profile of this process (the double) per sustained phase into DIR
 `;
 
 const OWNER = 'acme';
@@ -49,7 +51,7 @@ const APP_ID = 7373;
 const ADMIN_URL = process.env.TIMEBOX_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHILD = fileURLToPath(new URL('../test/github/replica-child.ts', import.meta.url));
-const IDLE_MS = 1500;
+const IDLE_MS = 2000;
 
 // ---- the state database, the target database and the access repo (as test/helpers make them; those files
 // register vitest hooks, so they cannot be imported here) ------------------------------------------------------
@@ -319,6 +321,31 @@ interface Setup {
   states: Database[];
   n: number;
   revocations: number;
+  /** `--profile DIR`: a CPU profile of this process (the double) during each sustained phase. */
+  profiler?: Profiler;
+}
+
+/** CPU profiles of this process through the inspector, written as `DIR/<name>.cpuprofile`. */
+class Profiler {
+  readonly #session = new Session();
+  constructor(readonly dir: string) {
+    this.#session.connect();
+  }
+  #post(method: string, params?: object): Promise<unknown> {
+    return new Promise((resolve, reject) =>
+      this.#session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+  }
+  async start(): Promise<void> {
+    await this.#post('Profiler.enable');
+    await this.#post('Profiler.setSamplingInterval', { interval: 200 });
+    await this.#post('Profiler.start');
+  }
+  async stop(name: string): Promise<void> {
+    const { profile } = (await this.#post('Profiler.stop')) as { profile: unknown };
+    mkdirSync(this.dir, { recursive: true });
+    writeFileSync(join(this.dir, `${name}.cpuprofile`), JSON.stringify(profile));
+  }
 }
 
 let prCount = 0;
@@ -358,7 +385,8 @@ async function runConfiguration(s: Setup, count: number, round: number): Promise
       stateDir,
       providerEnv: { TIMEBOX_POSTGRES_ORDERS_URL: s.targetUrl },
       databaseUrl: state.url,
-      replica: { cron: false, pollIntervalMs: 100, recoveryIntervalMs: 300 },
+      // The deployment's defaults (4 workers, idle polling and dead-replica sweeps every 500 ms), no cron.
+      replica: { cron: false },
     };
   };
   const replicas = await Promise.all(
@@ -396,9 +424,11 @@ async function runConfiguration(s: Setup, count: number, round: number): Promise
     await sleep(IDLE_MS);
     const snap0 = cpuSnapshot(replicas, state.name);
     const requests0 = f.requests.length;
+    await s.profiler?.start();
     await Promise.all(burst.map((p) => deliver(p.payload)));
     await waitFor('the sustained check runs', () => burst.every((p) => checked(p.sha)), 600_000);
     const snap1 = cpuSnapshot(replicas, state.name);
+    await s.profiler?.stop(`${count}-replica-round-${round}`);
     const calls = new Map<string, { count: number; ms: number }>();
     for (const r of f.requests.slice(requests0)) {
       const k = `${r.operationId ?? r.method} ${r.status}`;
@@ -442,6 +472,7 @@ async function main(): Promise<void> {
     options: {
       deliveries: { type: 'string' },
       rounds: { type: 'string' },
+      profile: { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -490,6 +521,7 @@ async function main(): Promise<void> {
       states,
       n,
       revocations: values.quick ? 2 : 5,
+      ...(values.profile ? { profiler: new Profiler(values.profile) } : {}),
     };
     const runs: Run[] = [];
     for (let round = 1; round <= rounds; round++) {
@@ -747,7 +779,7 @@ function limits(one: Totals, three: Totals, cores: number): void {
       `${(c1.double + c1.doubleGit).toFixed(0)} / ${(c3.double + c3.doubleGit).toFixed(0)} ms per delivery, ` +
       `${pct(c1.double + c1.doubleGit, c1.bench)} / ${pct(c3.double + c3.doubleGit, c3.bench)} of this bench's CPU; ` +
       `the replicas ${c1.replicas.toFixed(0)} ms (1) vs ${c3.replicas.toFixed(0)} ms in all (3), of which the ` +
-      `fixed cost of being up (idle polling every 100 ms, dead-replica sweeps, with PostgreSQL's share) is ` +
+      `fixed cost of being up (idle workers polling every 500 ms and dead-replica sweeps, the defaults, with PostgreSQL's share) is ` +
       `${c1.fixed.toFixed(0)} vs ${c3.fixed.toFixed(0)} ms. Replicas alone, each on a core of its own against a ` +
       `forge that costs nothing: ${alone.toFixed(2)}x.`,
   );
