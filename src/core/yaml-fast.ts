@@ -3,8 +3,9 @@
 // library's document nodes. It takes only shapes it can prove the composer reads without an error or a
 // warning, and the same value as the composer and `toValue` would give; on anything else it answers
 // `null` and the loader composes the document as always (test/core/yaml-fast.test.ts compares both paths
-// on generated and mutated documents). Scalars are read as strings only: the `strings` mode of requests.
-import { CST } from 'yaml';
+// on generated and mutated documents). Scalars are read as the loader's two modes read them: as written
+// (`strings`, requests) or by YAML 1.2's core schema (`core`, policies), through the library's own tags.
+import { CST, isScalar, Schema } from 'yaml';
 
 type Item = CST.CollectionItem;
 type Source = CST.SourceToken;
@@ -20,7 +21,12 @@ const giveUp = (): never => {
  * The value of the document in `tokens` (the parser's output for the whole text), or `null` when the text is
  * not one the fast path reads. Mappings are built as `toValue` builds them (own properties, `__proto__` too).
  */
-export function fastStrings(tokens: readonly CST.Token[], maxDepth: number): { value: unknown } | null {
+export function fastValue(
+  tokens: readonly CST.Token[],
+  maxDepth: number,
+  scalars: 'strings' | 'core',
+): { value: unknown } | null {
+  const read: Read = { maxDepth, core: scalars === 'core' };
   try {
     let doc: CST.Document | null = null;
     for (const t of tokens) {
@@ -33,7 +39,7 @@ export function fastStrings(tokens: readonly CST.Token[], maxDepth: number): { v
     }
     if (!doc || doc.start.length > 0 || doc.value?.type !== 'block-map') return null;
     for (const t of doc.end ?? []) if (!isBlank(t)) giveUp();
-    return { value: blockMap(doc.value, 0, maxDepth) };
+    return { value: blockMap(read, doc.value, 0) };
   } catch {
     // Not a shape this path reads (or one it did not foresee): the composing path reads it and reports.
     return null;
@@ -43,15 +49,27 @@ export function fastStrings(tokens: readonly CST.Token[], maxDepth: number): { v
 const hasTab = (t: Source) => t.source.includes('\t');
 const hasBreak = (s: string) => s.includes('\n') || s.includes('\r');
 
+/** What a walk needs: the depth allowed, and how scalars are read. */
+interface Read {
+  maxDepth: number;
+  core: boolean;
+}
+
+/** YAML 1.2 core schema's scalar tags that a plain scalar may resolve to, in the composer's order. */
+const CORE_TAGS = new Schema({ schema: 'core' }).tags.filter(
+  (t): t is typeof t & { test: RegExp; resolve: NonNullable<unknown> } =>
+    t.default === true && 'test' in t && t.test instanceof RegExp,
+);
+
 /** Whitespace without tabs, a newline, or a comment. */
 function isBlank(t: CST.Token): boolean {
   return (t.type === 'space' && !hasTab(t as Source)) || t.type === 'newline' || t.type === 'comment';
 }
 
 /**
- * Tokens before an item or its indicator: blank lines, indentation without tabs, comments that follow white
- * space (`spaced`: the tokens start on a new line). Returns the indicator `wanted`, if it is the one other
- * token, and whether a newline follows it.
+ * Tokens before an item's value: indentation without tabs, newlines and comments that follow white space
+ * around the one indicator `wanted` (`before: 'space'`: nothing but spaces before it). Returns the
+ * indicator, if found, and whether a newline follows it.
  */
 function props(
   tokens: readonly Source[],
@@ -85,49 +103,84 @@ function props(
   return { found, newlineAfter };
 }
 
-/** Blank lines, indentation and comments before a mapping entry, as they start on a new line. */
+/** Blank lines, indentation and comments before a mapping entry. */
 function blanks(tokens: readonly Source[]): void {
   for (const t of tokens) if (!isBlank(t)) giveUp();
 }
 
-function scalar(token: CST.Token): string {
-  if (
-    token.type !== 'scalar' &&
-    token.type !== 'single-quoted-scalar' &&
-    token.type !== 'double-quoted-scalar'
-  )
-    giveUp();
-  const flow = token as CST.FlowScalar;
-  if (hasBreak(flow.source)) giveUp();
+type FlowToken = CST.FlowScalar & { type: 'scalar' | 'single-quoted-scalar' | 'double-quoted-scalar' };
+const isFlowScalar = (t: CST.Token | null | undefined): t is FlowToken =>
+  t?.type === 'scalar' || t?.type === 'single-quoted-scalar' || t?.type === 'double-quoted-scalar';
+
+/** A one-line flow scalar's value: its text, or (core) what the core schema makes of a plain one. */
+function scalar(read: Read, token: CST.Token): unknown {
+  if (!isFlowScalar(token) || hasBreak(token.source)) return giveUp();
   let bad = false;
-  const resolved = CST.resolveAsScalar(flow, true, () => {
+  const resolved = CST.resolveAsScalar(token, true, () => {
     bad = true;
   });
-  if (bad || !resolved) giveUp();
-  return (resolved as { value: string }).value;
+  if (bad || !resolved) return giveUp();
+  if (!read.core || token.type !== 'scalar') return resolved.value;
+  return coreScalar(resolved.value);
 }
 
-function node(token: CST.Token | undefined, newline: boolean, depth: number, maxDepth: number): unknown {
-  if (depth > maxDepth) giveUp();
-  if (token === undefined) return '';
+function coreScalar(text: string): unknown {
+  for (const tag of CORE_TAGS) {
+    if (!tag.test.test(text)) continue;
+    const value = (tag.resolve as (s: string, onError: (m: string) => void, o: object) => unknown)(
+      text,
+      giveUp,
+      { intAsBigInt: false },
+    );
+    return isScalar(value) ? value.value : value;
+  }
+  return text;
+}
+
+/** An empty value, as the composer makes it: an empty plain scalar. */
+const empty = (read: Read): unknown => (read.core ? coreScalar('') : '');
+
+/** A mapping key as `toValue` names it; null keys and merge keys are for the composer to report. */
+function keyName(read: Read, key: CST.Token | null | undefined): string {
+  if (!isFlowScalar(key) || key.end?.length || key.source.length > 1000) return giveUp();
+  const value = scalar(read, key);
+  if (value === null || typeof value === 'object') giveUp();
+  const name = String(value);
+  if (name === '<<' && key.type === 'scalar') giveUp();
+  return name;
+}
+
+/**
+ * Sets `obj[name]` as `toValue` does: an own, enumerable, writable property. Only `__proto__` is not one
+ * that assignment makes (it would set the prototype), so only it is defined (defining every key is slow).
+ */
+function define(obj: Record<string, unknown>, name: string, value: unknown): void {
+  if (name === '__proto__')
+    Object.defineProperty(obj, name, { value, enumerable: true, writable: true, configurable: true });
+  else obj[name] = value;
+}
+
+function node(read: Read, token: CST.Token | undefined, newline: boolean, depth: number): unknown {
+  if (depth > read.maxDepth) giveUp();
+  if (token === undefined) return empty(read);
   switch (token.type) {
     case 'block-map':
       if (!newline) giveUp();
-      return blockMap(token, depth, maxDepth);
+      return blockMap(read, token, depth);
     case 'block-seq':
       if (!newline) giveUp();
-      return blockSeq(token, depth, maxDepth);
+      return blockSeq(read, token, depth);
     case 'flow-collection':
       if (newline) giveUp();
-      return flowSeq(token, depth, maxDepth);
+      return flow(read, token, depth);
     default:
       if (newline) giveUp();
-      return scalar(token);
+      return scalar(read, token);
   }
 }
 
-function blockMap(map: CST.BlockMap, depth: number, maxDepth: number): Record<string, unknown> {
-  if (depth > maxDepth) giveUp();
+function blockMap(read: Read, map: CST.BlockMap, depth: number): Record<string, unknown> {
+  if (depth > read.maxDepth) giveUp();
   const obj: Record<string, unknown> = {};
   const seen = new Set<string>();
   const items = map.items as Item[];
@@ -140,31 +193,19 @@ function blockMap(map: CST.BlockMap, depth: number, maxDepth: number): Record<st
       if (item.key || item.value || i !== items.length - 1) giveUp();
       continue;
     }
-    const key = item.key;
-    if (
-      key?.type !== 'scalar' &&
-      key?.type !== 'single-quoted-scalar' &&
-      key?.type !== 'double-quoted-scalar'
-    )
-      return giveUp();
-    if (key.indent !== map.indent || key.end?.length || key.source.length > 1000) giveUp();
-    const name = scalar(key);
-    if ((name === '<<' && key.type === 'scalar') || seen.has(name)) giveUp();
+    if (!item.key || !('indent' in item.key) || item.key.indent !== map.indent) giveUp();
+    const name = keyName(read, item.key);
+    if (seen.has(name)) giveUp();
     seen.add(name);
     const sep = props(item.sep, 'map-value-ind', false, 'space');
     if (!sep.found) giveUp();
-    Object.defineProperty(obj, name, {
-      value: node(item.value, sep.newlineAfter, depth + 1, maxDepth),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    define(obj, name, node(read, item.value, sep.newlineAfter, depth + 1));
   }
   return obj;
 }
 
-function blockSeq(seq: CST.BlockSequence, depth: number, maxDepth: number): unknown[] {
-  if (depth > maxDepth) giveUp();
+function blockSeq(read: Read, seq: CST.BlockSequence, depth: number): unknown[] {
+  if (depth > read.maxDepth) giveUp();
   const out: unknown[] = [];
   const items = seq.items as Item[];
   for (let i = 0; i < items.length; i++) {
@@ -175,38 +216,58 @@ function blockSeq(seq: CST.BlockSequence, depth: number, maxDepth: number): unkn
       if (item.value || i !== items.length - 1) giveUp();
       continue;
     }
-    if (start.found.indent !== seq.indent) giveUp();
-    const value = item.value;
     // `- key: value` and `- - item` are read as the composer reads them; a value on a later line is not.
-    if (start.newlineAfter) giveUp();
-    if (value?.type === 'block-map') out.push(blockMap(value, depth + 1, maxDepth));
-    else if (value?.type === 'block-seq') out.push(blockSeq(value, depth + 1, maxDepth));
-    else out.push(node(value, false, depth + 1, maxDepth));
+    if (start.found.indent !== seq.indent || start.newlineAfter) giveUp();
+    const value = item.value;
+    if (value?.type === 'block-map') out.push(blockMap(read, value, depth + 1));
+    else if (value?.type === 'block-seq') out.push(blockSeq(read, value, depth + 1));
+    else out.push(node(read, value, false, depth + 1));
   }
   return out;
 }
 
-/** `[a, "b", 'c']` on one line: scalars only. */
-function flowSeq(flow: CST.FlowCollection, depth: number, maxDepth: number): string[] {
-  if (depth > maxDepth || flow.start.type !== 'flow-seq-start') giveUp();
-  const out: string[] = [];
-  flow.items.forEach((item, i) => {
-    if (item.key !== undefined || item.sep !== undefined || !item.value) giveUp();
+/** `[a, "b"]` or `{ k: v, l: [x] }` on one line: scalars and such collections only, no empty item. */
+function flow(read: Read, fc: CST.FlowCollection, depth: number): unknown {
+  if (depth > read.maxDepth) giveUp();
+  const isMap = fc.start.type === 'flow-map-start';
+  const obj: Record<string, unknown> = {};
+  const seen = new Set<string>();
+  const list: unknown[] = [];
+  fc.items.forEach((item, i) => {
     let commas = 0;
     for (const t of item.start) {
       if (t.type === 'comma') commas++;
       else if (t.type !== 'space' || hasTab(t)) giveUp();
     }
-    if (commas !== (i === 0 ? 0 : 1) || depth + 1 > maxDepth) giveUp();
-    out.push(scalar(item.value as CST.Token));
+    if (commas !== (i === 0 ? 0 : 1)) giveUp();
+    const value = () => {
+      const v = item.value;
+      if (!v) return node(read, undefined, false, depth + 1);
+      return v.type === 'flow-collection' ? flow(read, v, depth + 1) : node(read, v, false, depth + 1);
+    };
+    if (!isMap) {
+      if (item.key !== undefined || item.sep !== undefined || !item.value) giveUp();
+      list.push(value());
+      return;
+    }
+    if (!item.sep || !item.key) giveUp();
+    const name = keyName(read, item.key);
+    if (seen.has(name)) giveUp();
+    seen.add(name);
+    let found = false;
+    for (const t of item.sep as Source[]) {
+      if (t.type === 'map-value-ind' && !found) found = true;
+      else if (t.type !== 'space' || hasTab(t)) giveUp();
+    }
+    if (!found) giveUp();
+    define(obj, name, value());
   });
-  const [close, ...rest] = flow.end;
-  if (close?.type !== 'flow-seq-end') giveUp();
+  const [close, ...rest] = fc.end;
+  if (close?.type !== (isMap ? 'flow-map-end' : 'flow-seq-end')) giveUp();
   let spaced = false;
   for (const t of rest) {
-    if (t.type === 'comment' && !spaced) giveUp();
-    if (!isBlank(t)) giveUp();
+    if (!isBlank(t) || (t.type === 'comment' && !spaced)) giveUp();
     spaced = t.type !== 'comment';
   }
-  return out;
+  return isMap ? obj : list;
 }

@@ -15,7 +15,7 @@ import {
   Parser,
   type YAMLMap,
 } from 'yaml';
-import { fastStrings } from './yaml-fast.js';
+import { fastValue } from './yaml-fast.js';
 
 export type PathSegment = string | number;
 
@@ -133,10 +133,10 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
   }
 
   const tokens = parse(lexemes);
-  if (options.scalars === 'strings' && options.fast !== false) {
+  if (options.fast !== false) {
     // The common block style, read straight from the syntax tree (src/core/yaml-fast.ts). Positions are
     // asked for only to report a problem: the document is composed then, as the other path does.
-    const fast = fastStrings(tokens, maxDepth);
+    const fast = fastValue(tokens, maxDepth, options.scalars);
     if (fast) {
       let full: LoadedYaml | undefined;
       const slow = () => {
