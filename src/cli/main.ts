@@ -130,12 +130,20 @@ function addWhatif(program: Command, { io, done }: CommandContext): void {
     .option('--ref <ref>', 'replay the history of this branch instead of --base')
     .option('--teams <file>', 'YAML map of "@org/team" to member logins')
     .option('--at <time>', 'decide open requests at this RFC 3339 time (default: now)')
+    .option(
+      '--pull-request <number>',
+      'Actions: the policy-change check of this PR (checked out at its head); open request PRs from the API',
+    )
     .addOption(jsonOption())
     .addHelpText(
       'after',
       '\nEach merged version is decided at its merge time with the approvals Timebox recorded on its own merge commit\n(docs/whatif.md). Exit codes: 0 done (whether or not anything changes), 2 usage or configuration error.',
     )
     .action(async (opts) => {
+      if (opts.pullRequest) {
+        const { runWhatifActions } = await import('./github-actions.js');
+        return done(await runWhatifActions(io, opts));
+      }
       const { runWhatif } = await import('./whatif.js');
       done(await runWhatif(io, opts));
     });
