@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { timeFetches } from '../../bench/webhook-api.js';
 import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
 import { type RunningServer, startServer } from '../../src/github/server.js';
 import {
@@ -104,11 +105,36 @@ describe('the policy-change check in the App', () => {
     // A request pull request gets the `timebox` check and no policy-change check.
     expect(runsOn(merged.head, 'timebox').length).toBeGreaterThan(0);
     expect(runsOn(merged.head)).toEqual([]);
-    // Open requests, waiting for their approval: bob's, and one whose file name is HTML and Markdown.
+    // Open requests, waiting for their approval: bob's, and one whose file name is HTML and Markdown (and
+    // below, bob's 1h request, pending under both).
     await open('bob', { 'requests/bob/open.yaml': request('bob', '3h') });
     await open('erin', { [EVIL]: request('erin', '3h') });
 
-    const tight = await open('admin', { 'policies/qa.yaml': policy('2h') });
+    const counted = timeFetches(fake.url);
+    const requestPull = await open('bob', { 'requests/bob/counted.yaml': request('bob', '1h') }).finally(() =>
+      counted.restore(),
+    );
+    const onRequest = counted.take().map((r) => `${r.method} ${r.path}`);
+    const policyCounted = timeFetches(fake.url);
+    const tight = await open('admin', { 'policies/qa.yaml': policy('2h') }).finally(() =>
+      policyCounted.restore(),
+    );
+    const onPolicy = policyCounted.take().map((r) => `${r.method} ${r.path}`);
+    // A request pull request costs the policy-change check nothing: no list of open pull requests, one check run.
+    expect(onRequest.filter((l) => l.includes('/pulls?'))).toEqual([]);
+    expect(onRequest.filter((l) => l.startsWith('POST') && l.includes('/check-runs'))).toHaveLength(1);
+    expect(runsOn(requestPull.head)).toEqual([]);
+    // A policy pull request: after the `timebox` check and its comment, five requests (read again, the open pull
+    // requests, the two teams the rule names, the check run); the commits come over git, into the mirror.
+    const comment = onPolicy.indexOf(`POST /repos/${REPO}/issues/${tight.pull}/comments`);
+    expect(comment).toBeGreaterThan(-1);
+    expect(onPolicy.slice(comment + 1).sort()).toEqual([
+      `GET /orgs/acme/teams/qa-leads/members?per_page=100`,
+      `GET /orgs/acme/teams/qa/members?per_page=100`,
+      `GET /repos/${REPO}/pulls/${tight.pull}`,
+      `GET /repos/${REPO}/pulls?state=open&base=main&per_page=100`,
+      `POST /repos/${REPO}/check-runs`,
+    ]);
     const [run, ...more] = runsOn(tight.head);
     expect(more).toEqual([]);
     expect(run?.conclusion).toBe('neutral');
@@ -144,7 +170,7 @@ describe('the policy-change check in the App', () => {
       }),
     );
     const [again] = runsOn(await headOf(tight.pull));
-    expect(output(again).title).toBe('No decision changes (1 past request and 2 open requests replayed)');
+    expect(output(again).title).toBe('No decision changes (1 past request and 3 open requests replayed)');
     expect(again?.conclusion).toBe('neutral');
   }, 120_000);
 
@@ -153,8 +179,8 @@ describe('the policy-change check in the App', () => {
     const same = policy('4h').replace('rules:', '# reviewed 2026\nrules:');
     const { head } = await open('admin', { 'policies/qa.yaml': same });
     const [run] = runsOn(head);
-    expect(output(run).title).toBe('No decision changes (1 past request and 2 open requests replayed)');
-    expect(output(run).summary).toContain('3 decisions are unchanged');
+    expect(output(run).title).toBe('No decision changes (1 past request and 3 open requests replayed)');
+    expect(output(run).summary).toContain('4 decisions are unchanged');
   }, 60_000);
 
   it('proposed policies that do not load: said, nothing replayed, still neutral', async () => {
