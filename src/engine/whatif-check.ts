@@ -255,7 +255,9 @@ async function teamsOf(
       .filter((t) => !Object.hasOwn(known, t))
       .map(async (team) => {
         try {
-          out[team] = (await forge.teamMembers(team)) ?? [];
+          const members = await forge.teamMembers(team);
+          if (members === null) opts.warn?.(`${team} is not visible; it approves nobody here`);
+          out[team] = members ?? [];
         } catch (err) {
           out[team] = [];
           opts.warn?.(
