@@ -183,6 +183,30 @@ describe('the policy-change check in the App', () => {
     expect(output(run).summary).toContain('4 decisions are unchanged');
   }, 60_000);
 
+  it('retargeted to another base branch: replayed again against that branch and its open pull requests', async () => {
+    await fake.commit(REPO, { branch: 'release', files: { 'README.md': 'release line\n' }, author: 'admin' });
+    const { pull, head } = await open('admin', { 'policies/qa.yaml': policy('2h') });
+    expect(output(runsOn(head)[0]).title).toBe(
+      '1 past request would now be denied, 2 open requests become denied',
+    );
+    // An edit of the title alone replays nothing.
+    fake.editPull(REPO, pull, { title: 'Shorter reads' });
+    await deliver(
+      'pull_request',
+      await fake.webhookPayload('pull_request', 'edited', { repo: REPO, pull, sender: 'admin' }),
+    );
+    expect(runsOn(head)).toHaveLength(1);
+    fake.editPull(REPO, pull, { base: 'release' });
+    await deliver(
+      'pull_request',
+      await fake.webhookPayload('pull_request', 'edited', { repo: REPO, pull, sender: 'admin' }),
+    );
+    const runs = runsOn(head);
+    expect(runs).toHaveLength(2);
+    // The release branch holds alice's merged request and no open request pull request.
+    expect(output(runs[1]).title).toBe('1 past request would now be denied');
+  }, 60_000);
+
   it('proposed policies that do not load: said, nothing replayed, still neutral', async () => {
     const { head } = await open('admin', { 'policies/qa.yaml': 'rules: [' });
     const [run] = runsOn(head);
