@@ -10,10 +10,11 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
 import { signWebhook } from '../../src/forge/webhooks.js';
-import { type RunningServer, startServer } from '../../src/github/server.js';
+import type { RunningServer } from '../../src/github/server.js';
 import { COMMENT_MARKER } from '../../src/report/pull-request.js';
 import { MANIFEST, registerTimeboxApp, requestYaml } from '../helpers/github.js';
 import { ROOT, run, tempDir } from '../helpers/repo.js';
+import { approvalPayload, noDatabaseOptions, startTestServer } from '../helpers/serve.js';
 import { AUDIT_YAML } from '../helpers/trust.js';
 
 const REPO = 'acme/access';
@@ -77,22 +78,17 @@ let logSink: Writable;
 
 /** A `timebox serve` for the fake's App, with its own (new) state directory: a restart is another one of these. */
 function startApp(): Promise<RunningServer> {
-  return startServer({
-    // The handlers' results are what these tests read: a loaded machine must not turn a slow one into a 202.
-    intake: { responseTimeoutMs: 120_000 },
-    appId: String(APP_ID),
-    privateKey,
-    webhookSecret: SECRET,
-    port: 0,
-    host: '127.0.0.1',
-    baseUrl: fake.url,
-    maxBodyBytes: 256 * 1024,
-    log: pino({ level: 'info' }, logSink),
-    sweepIntervalMs: 0,
-    now: () => new Date(AT),
-    stateDir: tempDir('timebox-app-state-'),
-    providerEnv: {},
-  });
+  return startTestServer(
+    noDatabaseOptions(
+      fake,
+      { appId: APP_ID, privateKey, secret: SECRET },
+      {
+        now: () => new Date(AT),
+        stateDir: tempDir('timebox-app-state-'),
+        log: pino({ level: 'info' }, logSink),
+      },
+    ),
+  );
 }
 
 afterAll(async () => {
@@ -688,13 +684,7 @@ describe('timebox serve: auto_merge', () => {
     return pull;
   }
   async function review(pull: number, user: string) {
-    const r = await fake.review({ repo: AUTO, pull, user, state: 'APPROVED' });
-    const payload = await fake.webhookPayload('pull_request_review', 'submitted', {
-      repo: AUTO,
-      pull,
-      sender: user,
-      review: r,
-    });
+    const payload = await approvalPayload(fake, AUTO, pull, user);
     expect((await fake.deliver(webhookUrl, 'pull_request_review', payload, SECRET)).status).toBe(200);
   }
 
@@ -792,13 +782,7 @@ describe('timebox serve: provenance on push to the default branch', () => {
       author: 'alice',
     });
     const pull = await fake.openPull({ repo: AUTO, head: 'access/push-ok', user: 'alice' });
-    const r = await fake.review({ repo: AUTO, pull, user: 'carol', state: 'APPROVED' });
-    const payload = await fake.webhookPayload('pull_request_review', 'submitted', {
-      repo: AUTO,
-      pull,
-      sender: 'carol',
-      review: r,
-    });
+    const payload = await approvalPayload(fake, AUTO, pull, 'carol');
     expect((await fake.deliver(webhookUrl, 'pull_request_review', payload, SECRET)).status).toBe(200);
     expect((await fake.pull(AUTO, pull)).merged).toBe(true);
     const before = (await alarms(AUTO)).length;

@@ -6,117 +6,65 @@
 // unratified, the requester's next emergency request is denied — still after they close the alarm themselves —
 // and approved again once a code owner of policies/ closed it.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Octokit } from '@octokit/rest';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unratifiedTitle } from '../../src/engine/notices/render.js';
-import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
-import { type RunningServer, startServer } from '../../src/github/server.js';
-import {
-  accessRepoRoot,
-  ordersPolicy,
-  qaOrganisation,
-  registerTimeboxApp,
-  rootTag,
-  serveOptions,
-  silentLog,
-} from '../helpers/github.js';
-import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
-import { git, ROOT, run, tempDir } from '../helpers/repo.js';
-import { AUDIT_YAML } from '../helpers/trust.js';
+import type { FakeGitHub } from '../../src/forge/fake-github.js';
+import type { RunningServer } from '../../src/github/server.js';
+import { ordersPolicy, silentLog } from '../helpers/github.js';
+import { git, run, tempDir } from '../helpers/repo.js';
+import { botComments, ServeWorld, sealedBlock } from '../helpers/serve.js';
 
 const REPO = 'acme/access';
-const SECRET = 'glass-webhook-secret';
-const APP_ID = 5252;
 
+let world: ServeWorld;
 let fake: FakeGitHub;
-let db: TestDatabase;
 let server: RunningServer | undefined;
 let aliceKey: string;
 let offset = 0;
 const clock = () => new Date(Date.now() + offset);
-const kept: string[] = [];
 
 const emergency = (reason = 'INC-42 checkout down, reading orders to find the stuck ones') =>
   `requester: alice\nresource: orders-db\nrole: read-only\nduration: 2h\nemergency: true\nreason: ${reason}\n`;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  fake = await FakeGitHub.start({ now: clock });
-  const privateKey = registerTimeboxApp(fake, APP_ID);
-  const policy = ordersPolicy(db.readRole).replace(
-    '    max_duration: 4h\n',
-    '    max_duration: 4h\n    break_glass: { max_duration: 2h, ratify_within: 1h }\n',
-  );
-  await fake.createRepo(REPO, {
-    author: 'admin',
-    files: {
-      'timebox.yaml': `auto_merge: true\n${AUDIT_YAML}`,
-      '.github/web-flow.gpg': fake.webFlowKey,
-      'policies/qa.yaml': policy,
-      '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
-    },
+  world = await ServeWorld.open({
+    repo: REPO,
+    appId: 5252,
+    secret: 'glass-webhook-secret',
+    writers: ['alice', 'bob', 'carol', 'sam'],
+    policy: (readRole) =>
+      ordersPolicy(readRole).replace(
+        '    max_duration: 4h\n',
+        '    max_duration: 4h\n    break_glass: { max_duration: 2h, ratify_within: 1h }\n',
+      ),
+    fake: { now: clock },
   });
-  fake.install(REPO, APP_ID);
-  qaOrganisation(fake, ['alice', 'bob', 'carol', 'sam']);
-  const keys = mkdtempSync(join(tmpdir(), 'timebox-glass-keys-'));
-  kept.push(keys);
-  aliceKey = join(keys, 'id_ed25519');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice', '-f', aliceKey]);
-  fake.setUserKeys('alice', [readFileSync(`${aliceKey}.pub`, 'utf8').trim()]);
-  const stateDir = mkdtempSync(join(tmpdir(), 'timebox-glass-state-'));
-  kept.push(stateDir);
-  server = await startServer({
-    ...serveOptions(
-      { fake, appId: APP_ID, privateKey, secret: SECRET, repo: REPO, dbUrl: db.url },
-      {
-        now: clock,
-        stateDir,
-        log: process.env.TIMEBOX_TEST_LOG
-          ? pino(pino.destination({ dest: process.env.TIMEBOX_TEST_LOG, sync: true }))
-          : silentLog(),
-      },
-    ),
-    // Each delivery answers once its handlers are done (on a loaded machine they can take more than GitHub's 10 s).
-    intake: { responseTimeoutMs: 120_000 },
+  fake = world.fake;
+  aliceKey = world.sshKey('alice');
+  server = await world.start({
+    now: clock,
+    stateDir: world.dir('timebox-glass-state-'),
+    log: process.env.TIMEBOX_TEST_LOG
+      ? pino(pino.destination({ dest: process.env.TIMEBOX_TEST_LOG, sync: true }))
+      : silentLog(),
   });
 }, 120_000);
 
-afterAll(async () => {
-  await server?.close();
-  if (fake && db) await dropRolesOf(db.url, accessRepoRoot(fake, REPO));
-  await fake?.close();
-  await db?.drop();
-  for (const dir of kept) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => world?.close(server));
 
 // ---- helpers -------------------------------------------------------------------------------------------------
 
-async function deliver(event: string, payload: JsonObject): Promise<void> {
-  const d = await fake.deliver(`${server?.url}/api/github/webhooks`, event, payload, SECRET);
-  expect(d.status, d.body).toBe(200);
-}
-
-const pullEvent = async (pull: number, action: 'opened' | 'edited', sender: string) =>
-  deliver('pull_request', await fake.webhookPayload('pull_request', action, { repo: REPO, pull, sender }));
+const pullEvent = (pull: number, action: 'opened' | 'edited', sender: string) =>
+  world.pullEvent(server, pull, action, sender);
 
 async function reviewBy(pull: number, user: string) {
-  const review = await fake.review({ repo: REPO, pull, user, state: 'APPROVED' });
-  await deliver(
-    'pull_request_review',
-    await fake.webhookPayload('pull_request_review', 'submitted', { repo: REPO, pull, sender: user, review }),
-  );
+  await world.approve(server, pull, user);
   await server?.keeper.idle();
 }
 
-async function pushedMain() {
-  await deliver('push', await fake.webhookPayload('push', { repo: REPO, branch: 'main' }));
-  await server?.keeper.idle();
-}
+const pushedMain = () => world.pushedMain(server);
 
 /** Moves the injected clock to `ms` and lets the keeper run what is due. */
 async function moveTo(ms: number) {
@@ -125,31 +73,13 @@ async function moveTo(ms: number) {
   await server?.keeper.idle();
 }
 
-const commentsOn = (pull: number) =>
-  fake.comments
-    .filter(
-      (c) =>
-        String(c.html_url ?? '').includes(`/pull/${pull}#`) &&
-        (c.user as JsonObject | undefined)?.login === 'timebox[bot]',
-    )
-    .map((c) => String(c.body));
-
-async function rolesFor(file: string): Promise<string[]> {
-  const { rows } = await query(
-    db.url,
-    `SELECT rolname FROM pg_roles WHERE starts_with(shobj_description(oid, 'pg_authid'), $1)
-        AND shobj_description(oid, 'pg_authid') LIKE $2 ORDER BY rolname`,
-    [rootTag(fake, REPO), `%"file":"${file}"%`],
-  );
-  return rows.map((r) => String(r.rolname));
-}
+const commentsOn = (pull: number) => botComments(fake, pull);
+const rolesFor = (file: string) => world.rolesFor(file);
 
 /** The connection URL sealed to alice on the pull request. */
 function credentialsOf(pull: number): string {
-  const body = commentsOn(pull).find((b) => b.includes('timebox:credentials')) ?? '';
-  const m = /-----BEGIN AGE ENCRYPTED FILE-----[\s\S]*?-----END AGE ENCRYPTED FILE-----/.exec(body);
-  if (!m) throw new Error(`no sealed credentials on #${pull}`);
-  return execFileSync('age', ['-d', '-i', aliceKey], { input: `${m[0]}\n`, encoding: 'utf8' }).trim();
+  const block = sealedBlock(commentsOn(pull).find((b) => b.includes('timebox:credentials')) ?? '');
+  return execFileSync('age', ['-d', '-i', aliceKey], { input: block, encoding: 'utf8' }).trim();
 }
 
 async function logsIn(url: string): Promise<boolean> {
@@ -175,16 +105,7 @@ async function emergencyPull(file: string): Promise<number> {
 
 const messageOf = (sha: string) => git(fake.gitDir(REPO), 'log', '-1', '--format=%B', sha);
 
-async function alarms(): Promise<{ number: number; title: string; state: string }[]> {
-  const gh = new Octokit({ baseUrl: fake.url, auth: fake.token() });
-  const { data } = await gh.request('GET /repos/{owner}/{repo}/issues', {
-    owner: 'acme',
-    repo: 'access',
-    labels: 'timebox-alarm',
-    state: 'all',
-  });
-  return data.map((i) => ({ number: i.number, title: i.title, state: i.state }));
-}
+const alarms = () => world.alarms('all');
 
 async function auditEvents(file: string): Promise<{ type: string; actor: string | null; reason?: string }[]> {
   const clone = tempDir('timebox-glass-clone-');

@@ -6,161 +6,66 @@
 // and grant, and between expiry and revocation; PostgreSQL down at expiry; duplicate and reordered
 // deliveries; a direct push.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { Octokit } from '@octokit/rest';
 import pg from 'pg';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
-import { type RunningServer, type ServerOptions, startServer } from '../../src/github/server.js';
-import {
-  accessRepoRoot,
-  ordersPolicy,
-  qaOrganisation,
-  registerTimeboxApp,
-  rootTag,
-  serveOptions,
-} from '../helpers/github.js';
-import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
+import type { FakeGitHub, JsonObject } from '../../src/forge/fake-github.js';
+import type { RunningServer, ServerOptions } from '../../src/github/server.js';
+import { rootTag } from '../helpers/github.js';
+import { query, type TestDatabase } from '../helpers/postgres.js';
 import { git, ROOT, run, tempDir } from '../helpers/repo.js';
-import { AUDIT_YAML } from '../helpers/trust.js';
+import { approvalPayload, botComments, collectingLog, ServeWorld, sealedBlock } from '../helpers/serve.js';
 
 const REPO = 'acme/access';
-const SECRET = 'life-webhook-secret';
-const APP_ID = 5151;
 
+let world: ServeWorld;
 let fake: FakeGitHub;
 let db: TestDatabase;
 let server: RunningServer | undefined;
-let privateKeyPem: string;
 let stateDir: string;
 let aliceKey: string;
 /** The injected clock: real time plus an offset the test moves. */
 let offset = 0;
 const clock = () => new Date(Date.now() + offset);
 const logs: JsonObject[] = [];
-/** Folders that live for the whole file (tempDir's are removed after each test). */
-const kept: string[] = [];
 
 const request = (requester: string, reason = 'Reproduce BUG-1234, EU order totals off by VAT') =>
   `requester: ${requester}\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: ${reason}\n`;
 
-async function start(extra: Partial<ServerOptions> = {}): Promise<RunningServer> {
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line));
-      done();
-    },
-  });
-  const fixture = {
-    fake,
-    appId: APP_ID,
-    privateKey: privateKeyPem,
-    secret: SECRET,
-    repo: REPO,
-    dbUrl: db.url,
-  };
-  return startServer({
-    // The handlers' results are what these tests read: a loaded machine must not turn a slow one into a 202.
-    intake: { responseTimeoutMs: 120_000 },
-    ...serveOptions(fixture, { now: clock, stateDir, log: pino({ level: 'info' }, sink) }),
-    ...extra,
-  });
-}
+const start = (extra: Partial<ServerOptions> = {}): Promise<RunningServer> =>
+  world.start({ now: clock, stateDir, log: collectingLog(logs) }, extra);
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  fake = await FakeGitHub.start();
-  privateKeyPem = registerTimeboxApp(fake, APP_ID);
-  await fake.createRepo(REPO, {
-    author: 'admin',
-    files: {
-      'timebox.yaml': `auto_merge: true\n${AUDIT_YAML}`,
-      '.github/web-flow.gpg': fake.webFlowKey,
-      'policies/qa.yaml': ordersPolicy(db.readRole),
-      '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
-    },
+  world = await ServeWorld.open({
+    repo: REPO,
+    appId: 5151,
+    secret: 'life-webhook-secret',
+    writers: ['alice', 'bob', 'carol', 'erin', 'frank', 'sam'],
+    logs,
   });
-  fake.install(REPO, APP_ID);
-  qaOrganisation(fake, ['alice', 'bob', 'carol', 'erin', 'frank', 'sam']);
-  const keys = mkdtempSync(join(tmpdir(), 'timebox-life-keys-'));
-  kept.push(keys);
-  aliceKey = join(keys, 'id_ed25519');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice', '-f', aliceKey]);
-  fake.setUserKeys('alice', [readFileSync(`${aliceKey}.pub`, 'utf8').trim()]);
-  stateDir = mkdtempSync(join(tmpdir(), 'timebox-life-state-'));
-  kept.push(stateDir);
+  ({ fake, db } = world);
+  aliceKey = world.sshKey('alice');
+  stateDir = world.dir('timebox-life-state-');
   server = await start();
 }, 120_000);
 
-afterAll(async () => {
-  await server?.close();
-  // Roles are cluster-wide: drop what this run left (a grant still active when the tests end).
-  if (fake && db) await dropRolesOf(db.url, accessRepoRoot(fake, REPO));
-  await fake?.close();
-  await db?.drop();
-  for (const dir of kept) rmSync(dir, { recursive: true, force: true });
-});
+// Roles are cluster-wide: close drops what this run left (a grant still active when the tests end).
+afterAll(() => world?.close(server));
 
 // ---- helpers -------------------------------------------------------------------------------------------------
 
-async function deliver(event: string, payload: JsonObject, url = server?.url): Promise<void> {
-  const d = await fake.deliver(`${url}/api/github/webhooks`, event, payload, SECRET);
-  expect(d.status, d.body).toBe(200);
-}
+const deliver = (event: string, payload: JsonObject) => world.deliver(server, event, payload);
 
-async function pullEvent(pull: number, action: string, sender: string) {
-  await deliver(
-    'pull_request',
-    await fake.webhookPayload('pull_request', action as 'opened', { repo: REPO, pull, sender }),
-  );
-}
-
-async function reviewBy(pull: number, user: string) {
-  const review = await fake.review({ repo: REPO, pull, user, state: 'APPROVED' });
-  await deliver(
-    'pull_request_review',
-    await fake.webhookPayload('pull_request_review', 'submitted', { repo: REPO, pull, sender: user, review }),
-  );
-}
-
-async function pushedMain() {
-  await deliver('push', await fake.webhookPayload('push', { repo: REPO, branch: 'main' }));
-  await server?.keeper.idle();
-}
-
+const pullEvent = (pull: number, action: string, sender: string) =>
+  world.pullEvent(server, pull, action, sender);
+const reviewBy = (pull: number, user: string) => world.approve(server, pull, user);
+const pushedMain = () => world.pushedMain(server);
 /** Timebox's own comments on the pull request. */
-const commentsOn = (pull: number) =>
-  fake.comments
-    .filter(
-      (c) =>
-        String(c.html_url ?? '').includes(`/pull/${pull}#`) &&
-        (c.user as JsonObject | undefined)?.login === 'timebox[bot]',
-    )
-    .map((c) => String(c.body));
-
+const commentsOn = (pull: number) => botComments(fake, pull);
+const rolesFor = (file: string) => world.rolesFor(file);
 /** The access repo's identity (its root commit): roles are cluster-wide, so only this run's are counted. */
 const ownerTag = () => rootTag(fake, REPO);
-
-async function rolesFor(file: string): Promise<string[]> {
-  const { rows } = await query(
-    db.url,
-    `SELECT rolname FROM pg_roles WHERE starts_with(shobj_description(oid, 'pg_authid'), $1)
-        AND shobj_description(oid, 'pg_authid') LIKE $2 ORDER BY rolname`,
-    [ownerTag(), `%"file":"${file}"%`],
-  );
-  return rows.map((r) => String(r.rolname));
-}
-
-function credentialsIn(body: string): string {
-  const m = /-----BEGIN AGE ENCRYPTED FILE-----[\s\S]*?-----END AGE ENCRYPTED FILE-----/.exec(body);
-  if (!m) throw new Error(`no sealed credentials in:\n${body}`);
-  return `${m[0]}\n`;
-}
 
 async function openRequest(
   user: string,
@@ -228,7 +133,7 @@ describe('timebox serve: the whole life of a request', () => {
     expect(granted).toMatch(/Granted.*until/);
     expect(granted).not.toContain('postgresql://');
     const url = execFileSync('age', ['-d', '-i', aliceKey], {
-      input: credentialsIn(granted as string),
+      input: sealedBlock(granted as string),
       encoding: 'utf8',
     }).trim();
     expect(url).toMatch(new RegExp(`^postgresql://${roles[0]}:`));
@@ -237,7 +142,7 @@ describe('timebox serve: the whole life of a request', () => {
       REPO,
       pull,
       'mallory',
-      `<!-- timebox:credentials fake -->\n${credentialsIn(granted as string)}`,
+      `<!-- timebox:credentials fake -->\n${sealedBlock(granted as string)}`,
     );
     const creds = await run(['creds', String(pull), '--identity', aliceKey], {
       cwd: ROOT,
@@ -362,16 +267,7 @@ async function approvedRequest(user: string, file: string): Promise<{ pull: numb
   return { pull, expiresAt: Date.parse(String(/Timebox-Expires: (\S+)/.exec(message)?.[1])) };
 }
 
-async function openAlarms(): Promise<{ number: number; title: string }[]> {
-  const gh = new Octokit({ baseUrl: fake.url, auth: fake.token() });
-  const { data } = await gh.request('GET /repos/{owner}/{repo}/issues', {
-    owner: 'acme',
-    repo: 'access',
-    labels: 'timebox-alarm',
-    state: 'open',
-  });
-  return data.map((i) => ({ number: i.number, title: i.title }));
-}
+const openAlarms = () => world.alarms();
 
 describe('timebox serve: faults converge', () => {
   it('killed between merge and grant: the restarted server grants at start, once', async () => {
@@ -538,13 +434,7 @@ describe('timebox serve: faults converge', () => {
     const file = 'requests/bob/dupes.yaml';
     fake.setUserKeys('bob', [readFileSync(`${aliceKey}.pub`, 'utf8').trim()]);
     const pull = await openRequest('bob', file, 'access/bob-dupes');
-    const review = await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
-    const payload = await fake.webhookPayload('pull_request_review', 'submitted', {
-      repo: REPO,
-      pull,
-      sender: 'carol',
-      review,
-    });
+    const payload = await approvalPayload(fake, REPO, pull, 'carol');
     await deliver('pull_request_review', payload);
     await deliver('pull_request_review', payload);
     const merges = fake.requests.filter((r) => r.method === 'PUT' && r.url.includes(`/pulls/${pull}/merge`));

@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
-import { type RunningServer, startServer } from '../../src/github/server.js';
+import type { RunningServer } from '../../src/github/server.js';
 import { registerTimeboxApp, requestYaml } from '../helpers/github.js';
 import { ROOT, tempDir } from '../helpers/repo.js';
+import { approvalPayload, noDatabaseOptions, startTestServer } from '../helpers/serve.js';
 
 const REPO = 'acme/access';
 const SECRET = 'webhook-secret-for-tests';
@@ -52,23 +53,19 @@ beforeAll(async () => {
   for (const login of ['alice', 'carol', 'dave', 'erin', 'frank', 'ci-helper[bot]'])
     fake.setPermission(login, 'write');
   fake.setPermission('mallory', 'read');
-  server = await startServer({
-    appId: String(APP_ID),
-    privateKey,
-    webhookSecret: SECRET,
-    port: 0,
-    host: '127.0.0.1',
-    baseUrl: fake.url,
-    maxBodyBytes: 256 * 1024,
-    // Answer each delivery when its check is done (never 202 "still processing" on a loaded machine), so the
-    // review requests can be read as soon as the delivery returns.
-    intake: { responseTimeoutMs: 600_000 },
-    log: pino({ level: 'silent' }),
-    sweepIntervalMs: 0,
-    now: () => new Date('2026-01-07T10:00:00Z'),
-    stateDir: tempDir('timebox-review-requests-'),
-    providerEnv: {},
-  });
+  // Each delivery is answered when its check is done (startTestServer), so the review requests can be read as
+  // soon as the delivery returns.
+  server = await startTestServer(
+    noDatabaseOptions(
+      fake,
+      { appId: APP_ID, privateKey, secret: SECRET },
+      {
+        now: () => new Date('2026-01-07T10:00:00Z'),
+        stateDir: tempDir('timebox-review-requests-'),
+        log: pino({ level: 'silent' }),
+      },
+    ),
+  );
   webhookUrl = `${server.url}/api/github/webhooks`;
 }, 60_000);
 
@@ -128,13 +125,7 @@ describe('timebox serve: review requests', () => {
 
     // carol approves: the first step is filled, GitHub drops her request, and the second step is asked — dave
     // and erin, one by one: the @acme/dba team holds frank, who pushed.
-    const review = await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
-    const submitted = await fake.webhookPayload('pull_request_review', 'submitted', {
-      repo: REPO,
-      pull,
-      sender: 'carol',
-      review,
-    });
+    const submitted = await approvalPayload(fake, REPO, pull, 'carol');
     await deliver('pull_request_review', submitted);
     expect(await conclusion(pull)).toBe('action_required');
     expect(await requested(pull)).toEqual({ users: ['dave', 'erin'], teams: [] });
@@ -146,16 +137,7 @@ describe('timebox serve: review requests', () => {
     expect(await requested(pull)).toEqual({ users: ['dave', 'erin'], teams: [] });
 
     // erin approves: approved; dave's request, no longer needed, is withdrawn.
-    const last = await fake.review({ repo: REPO, pull, user: 'erin', state: 'APPROVED' });
-    await deliver(
-      'pull_request_review',
-      await fake.webhookPayload('pull_request_review', 'submitted', {
-        repo: REPO,
-        pull,
-        sender: 'erin',
-        review: last,
-      }),
-    );
+    await deliver('pull_request_review', await approvalPayload(fake, REPO, pull, 'erin'));
     expect(await conclusion(pull)).toBe('success');
     expect(await requested(pull)).toEqual({ users: [], teams: [] });
     expect(requestWrites().at(-1)).toMatchObject({

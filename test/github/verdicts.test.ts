@@ -7,65 +7,37 @@
 //   the newcomer: nothing is granted, the PR says why and an alarm is raised.
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verdictMarker } from '../../src/core/provenance.js';
-import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
-import { type RunningServer, type ServerOptions, startServer } from '../../src/github/server.js';
-import {
-  accessRepoRoot,
-  ordersPolicy,
-  qaOrganisation,
-  registerTimeboxApp,
-  rootTag,
-  serveOptions,
-  silentLog,
-} from '../helpers/github.js';
-import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
-import { git, ROOT } from '../helpers/repo.js';
+import type { FakeGitHub, JsonObject } from '../../src/forge/fake-github.js';
+import type { RunningServer, ServerOptions } from '../../src/github/server.js';
+import { silentLog } from '../helpers/github.js';
+import { git } from '../helpers/repo.js';
+import { botComments, ServeWorld } from '../helpers/serve.js';
 
 const REPO = 'acme/access';
-const SECRET = 'verdicts-webhook-secret';
 const APP_ID = 6161;
 
+let world: ServeWorld;
 let fake: FakeGitHub;
-let db: TestDatabase;
 let server: RunningServer | undefined;
-let privateKeyPem: string;
 let keyDir: string;
 let offset = 0;
 const clock = () => new Date(Date.now() + offset);
-const stateDirs: string[] = [];
 
 const request = (requester: string, extra = '') =>
   `requester: ${requester}\nresource: orders-db\nrole: read-only\nduration: 2h\nreason: Reproduce BUG-1234, EU order totals off by VAT\n${extra}`;
 
-function freshState(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'timebox-verdicts-state-'));
-  stateDirs.push(dir);
-  return dir;
-}
-
 /** A new `timebox serve` process state: nothing remembered, its own git mirror. */
 async function restart(extra: Partial<ServerOptions> = {}): Promise<RunningServer> {
   await server?.close();
-  const fixture = {
-    fake,
-    appId: APP_ID,
-    privateKey: privateKeyPem,
-    secret: SECRET,
-    repo: REPO,
-    dbUrl: db.url,
-  };
-  server = await startServer({
-    // The handlers' results are what these tests read: a loaded machine must not turn a slow one into a 202.
-    intake: { responseTimeoutMs: 120_000 },
-    ...serveOptions(fixture, { now: clock, stateDir: freshState(), log: silentLog() }),
-    ...extra,
-  });
+  server = await world.start(
+    { now: clock, stateDir: world.dir('timebox-verdicts-state-'), log: silentLog() },
+    extra,
+  );
   return server;
 }
 
@@ -76,40 +48,25 @@ function sshKey(name: string): { path: string; pub: string } {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  fake = await FakeGitHub.start();
-  privateKeyPem = registerTimeboxApp(fake, APP_ID);
-  await fake.createRepo(REPO, {
-    author: 'admin',
-    files: {
-      'policies/qa.yaml': ordersPolicy(db.readRole),
-      '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
-    },
+  world = await ServeWorld.open({
+    repo: REPO,
+    appId: APP_ID,
+    secret: 'verdicts-webhook-secret',
+    writers: ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'sam'],
+    timebox: null,
   });
-  fake.install(REPO, APP_ID);
-  qaOrganisation(fake, ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'sam']);
-  keyDir = mkdtempSync(join(tmpdir(), 'timebox-verdicts-keys-'));
+  fake = world.fake;
+  keyDir = world.dir('timebox-verdicts-keys-');
   const shared = sshKey('qa').pub;
   for (const login of ['bob', 'erin', 'frank']) fake.setUserKeys(login, [shared]);
   await restart();
 }, 120_000);
 
-afterAll(async () => {
-  await server?.close();
-  if (fake && db) await dropRolesOf(db.url, accessRepoRoot(fake, REPO));
-  await fake?.close();
-  await db?.drop();
-  for (const dir of [...stateDirs, keyDir]) if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => world?.close(server));
 
 // ---- helpers -------------------------------------------------------------------------------------------------
 
-async function pushedMain(): Promise<void> {
-  const payload = await fake.webhookPayload('push', { repo: REPO, branch: 'main' });
-  const d = await fake.deliver(`${server?.url}/api/github/webhooks`, 'push', payload, SECRET);
-  expect(d.status, d.body).toBe(200);
-  await server?.keeper.idle();
-}
+const pushedMain = () => world.pushedMain(server);
 
 /** A request PR by `user`, reviewed by `approver` (if any), merged by `merger` — no webhooks delivered. */
 async function mergedRequest(
@@ -125,39 +82,10 @@ async function mergedRequest(
   return { pull, sha };
 }
 
-const ownerTag = () => rootTag(fake, REPO);
-
-async function rolesFor(file: string): Promise<string[]> {
-  const { rows } = await query(
-    db.url,
-    `SELECT rolname FROM pg_roles WHERE starts_with(shobj_description(oid, 'pg_authid'), $1)
-        AND shobj_description(oid, 'pg_authid') LIKE $2 ORDER BY rolname`,
-    [ownerTag(), `%"file":"${file}"%`],
-  );
-  return rows.map((r) => String(r.rolname));
-}
-
+const rolesFor = (file: string) => world.rolesFor(file);
 /** Timebox's own comments on a pull request. */
-const commentsOn = (pull: number) =>
-  fake.comments
-    .filter(
-      (c) =>
-        String(c.html_url ?? '').includes(`/pull/${pull}#`) &&
-        (c.user as JsonObject | undefined)?.login === 'timebox[bot]',
-    )
-    .map((c) => String(c.body));
-
-async function openAlarms(): Promise<string[]> {
-  const gh = new Octokit({ baseUrl: fake.url, auth: fake.token() });
-  const { data } = await gh.request('GET /repos/{owner}/{repo}/issues', {
-    owner: 'acme',
-    repo: 'access',
-    labels: 'timebox-alarm',
-    state: 'open',
-    per_page: 100,
-  });
-  return data.map((i) => i.title);
-}
+const commentsOn = (pull: number) => botComments(fake, pull);
+const openAlarms = async () => (await world.alarms()).map((a) => a.title);
 
 const textOf = (run: JsonObject | undefined) => String((run?.output as JsonObject | undefined)?.text);
 const appIdOf = (run: JsonObject | undefined) => (run?.app as JsonObject | undefined)?.id;
