@@ -9,85 +9,35 @@ import { channelsNotifier, redact, toChannelMessages } from '../../src/channels/
 import { RepoChannels } from '../../src/channels/repos.js';
 import { ChannelRouter } from '../../src/channels/router.js';
 import { ManualClock } from '../../src/core/clock.js';
-import type { Decision } from '../../src/core/model.js';
 import type { Forge } from '../../src/engine/forge.js';
 import { noticesFor } from '../../src/engine/notices/index.js';
-import type { Notice, NoticeGrant } from '../../src/engine/notices/notice.js';
+import type { Notice } from '../../src/engine/notices/notice.js';
 import { notices } from '../../src/engine/notices/notifier.js';
 import { renderNotice, unratifiedLogin, unratifiedTitle } from '../../src/engine/notices/render.js';
 import { WebhookReceiver } from '../doubles/webhook-receiver.js';
+import {
+  AT,
+  breakGlass as breakGlassAt,
+  FILE,
+  GRANT,
+  granted as grantedWith,
+  KEY,
+  reminder,
+  reverted,
+  summary,
+  unratified as unratifiedAt,
+} from '../helpers/notices.js';
 import { RecordingLogger } from './log.js';
 
 const CTX = { repo: 'acme/access' };
-const FILE = 'requests/alice/2026-12-01-prod-db-read.yaml';
-const GRANT: NoticeGrant = { id: 'g1', file: FILE, requester: 'alice', role: 'read', resource: 'prod-db' };
-const KEY = `acme/access#42:${FILE}`;
-const AT = Date.parse('2026-12-01T12:00:00Z');
-
-function decision(status: Decision['status']): Decision {
-  return {
-    file: FILE,
-    status,
-    change: 'added',
-    request: {
-      requester: 'alice',
-      resource: 'prod-db',
-      role: 'read',
-      duration: '2h',
-      reason: 'INC-7 totals',
-    },
-    rule: null,
-    errors: [],
-    reasons: [],
-    approvals: null,
-    window: null,
-  };
-}
-const summary = (status: Decision['status']): Notice => ({
-  kind: 'pull-summary',
-  pull: 42,
-  headSha: 'abc',
-  decisions: [decision(status)],
-  previews: new Map(),
-  notes: [],
-});
-const granted: Notice = {
-  kind: 'granted',
-  pull: 42,
-  grant: GRANT,
-  principal: 'tb_alice_1',
-  credentials: '-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----',
-  expiresAt: AT + 2 * 3600_000,
-  at: AT,
-};
-const reminder: Notice = { kind: 'reminder', pull: 42, grant: GRANT, endsAt: AT + 2 * 3600_000, at: AT };
-/** As the engine emits it today: the file only. */
-const reverted: Notice = { kind: 'reverted', file: FILE, reason: 'expired', pull: 57, merged: 'f00' };
+const granted = grantedWith('-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----');
 const failing: Notice = {
   kind: 'revocation-failing',
   file: FILE,
   message: 'connect ECONNREFUSED postgres://admin:hunter2@db.internal:5432/orders; password=hunter2',
 };
-const breakGlass: Notice = {
-  kind: 'break-glass',
-  pull: 42,
-  grant: GRANT,
-  rule: 'sre-emergency',
-  reason: 'INC-9 orders stuck',
-  ratifyBy: AT + 4 * 3600_000,
-  ratifiers: ['@acme/dba'],
-  expiresAt: AT + 3600_000,
-  at: AT,
-};
-const unratified: Notice = {
-  kind: 'unratified',
-  pull: 42,
-  grant: GRANT,
-  rule: 'sre-emergency',
-  ratifyBy: AT + 4 * 3600_000,
-  missing: ['1 of @acme/dba'],
-  at: AT + 4 * 3600_000,
-};
+const breakGlass = breakGlassAt({ expiresAt: AT + 3600_000 });
+const unratified = unratifiedAt(AT + 4 * 3600_000);
 
 class Recording implements Channel {
   readonly delivered: ChannelMessage[] = [];

@@ -8,86 +8,46 @@ import { createChannelRouter } from '../../src/channels/config.js';
 import { NOTIFY_EVENTS } from '../../src/channels/message.js';
 import { channelsNotifier } from '../../src/channels/notices.js';
 import { ManualClock } from '../../src/core/clock.js';
-import type { Decision } from '../../src/core/model.js';
-import type { Notice, NoticeGrant } from '../../src/engine/notices/notice.js';
+import type { Notice } from '../../src/engine/notices/notice.js';
 import { notices } from '../../src/engine/notices/notifier.js';
 import { SmtpDouble } from '../doubles/smtp.js';
 import { WebhookReceiver } from '../doubles/webhook-receiver.js';
+import {
+  AT,
+  breakGlass,
+  FILE,
+  granted,
+  KEY,
+  reminder,
+  reverted,
+  summary,
+  unratified,
+} from '../helpers/notices.js';
 import { RecordingLogger } from './log.js';
 
 const AUTH = { user: 'timebox', pass: 'smtp-pass-Zq93' };
 const HOOK_SECRET = 'hook-secret-5fd1c0';
 const SEALED_LINE = 'YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0-IHNzaC1lZDI1NTE5IGFiYw';
 const DB_PASSWORD = 'hunter2-db-admin';
-const FILE = 'requests/alice/2026-12-01-prod-db-read.yaml';
-const KEY = `acme/access#42:${FILE}`;
-const GRANT: NoticeGrant = { id: 'g1', file: FILE, requester: 'alice', role: 'read', resource: 'prod-db' };
-const AT = Date.parse('2026-12-01T12:00:00Z');
 
 const started: { stop(): Promise<void> }[] = [];
 afterEach(async () => {
   for (const s of started.splice(0)) await s.stop();
 });
 
-function summary(status: Decision['status']): Notice {
-  const d: Decision = {
-    file: FILE,
-    status,
-    change: 'added',
-    request: {
-      requester: 'alice',
-      resource: 'prod-db',
-      role: 'read',
-      duration: '2h',
-      reason: 'INC-7 totals',
-    },
-    rule: null,
-    errors: [],
-    reasons: [],
-    approvals: null,
-    window: null,
-  };
-  return { kind: 'pull-summary', pull: 42, headSha: 'abc', decisions: [d], previews: new Map(), notes: [] };
-}
-
 const LIFE: Notice[] = [
   summary('pending'),
   summary('approved'),
-  {
-    kind: 'granted',
-    pull: 42,
-    grant: GRANT,
-    principal: 'tb_alice_1',
-    credentials: `-----BEGIN AGE ENCRYPTED FILE-----\n${SEALED_LINE}\n-----END AGE ENCRYPTED FILE-----`,
-    expiresAt: AT + 2 * 3600_000,
-    at: AT,
-  },
-  {
-    kind: 'break-glass',
-    pull: 42,
-    grant: GRANT,
-    rule: 'sre-emergency',
-    reason: 'INC-9 orders stuck',
-    ratifyBy: AT + 4 * 3600_000,
-    ratifiers: ['@acme/dba'],
-    at: AT,
-  },
-  { kind: 'reminder', pull: 42, grant: GRANT, endsAt: AT + 2 * 3600_000, at: AT },
+  granted(`-----BEGIN AGE ENCRYPTED FILE-----\n${SEALED_LINE}\n-----END AGE ENCRYPTED FILE-----`),
+  breakGlass(),
+  reminder,
   {
     kind: 'revocation-failing',
     file: FILE,
     message: `password authentication failed via postgres://admin:${DB_PASSWORD}@db:5432/x (password=${DB_PASSWORD})`,
   },
-  {
-    kind: 'unratified',
-    pull: 42,
-    grant: GRANT,
-    rule: 'sre-emergency',
-    ratifyBy: AT + 4 * 3600_000,
-    missing: ['1 of @acme/dba'],
-    at: AT,
-  },
-  { kind: 'reverted', file: FILE, reason: 'expired', pull: 57, merged: 'f00' },
+  unratified(AT),
+  reverted,
 ];
 
 describe('every event by e-mail and signed webhook', () => {

@@ -6,18 +6,15 @@ import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RepoChannels } from '../../src/channels/repos.js';
 import { ManualClock } from '../../src/core/clock.js';
-import type { Decision } from '../../src/core/model.js';
 import type { Forge } from '../../src/engine/forge.js';
 import { noticesFor } from '../../src/engine/notices/index.js';
-import type { Notice, NoticeGrant } from '../../src/engine/notices/notice.js';
+import type { Notice } from '../../src/engine/notices/notice.js';
 import { SlackDouble } from '../doubles/slack.js';
+import { AT, FILE, GRANT, granted as grantedWith, reminder, reverted, summary } from '../helpers/notices.js';
 import { RecordingLogger } from './log.js';
 
 const TOKEN = 'xoxb-life-0000-timebox';
 const CHANNEL = 'C0ACCESS01';
-const FILE = 'requests/alice/2026-12-01-prod-db-read.yaml';
-const GRANT: NoticeGrant = { id: 'g1', file: FILE, requester: 'alice', role: 'read', resource: 'prod-db' };
-const AT = Date.parse('2026-12-01T12:00:00Z');
 const SEALED =
   '-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3YxCg\n-----END AGE ENCRYPTED FILE-----';
 
@@ -71,37 +68,8 @@ function server() {
   return { channels, log, emit: (n: Notice) => notices.emit(n) };
 }
 
-function summary(status: Decision['status']): Notice {
-  const d: Decision = {
-    file: FILE,
-    status,
-    change: 'added',
-    request: {
-      requester: 'alice',
-      resource: 'prod-db',
-      role: 'read',
-      duration: '2h',
-      reason: 'INC-7 totals',
-    },
-    rule: null,
-    errors: [],
-    reasons: [],
-    approvals: null,
-    window: null,
-  };
-  return { kind: 'pull-summary', pull: 42, headSha: 'abc', decisions: [d], previews: new Map(), notes: [] };
-}
-const granted: Notice = {
-  kind: 'granted',
-  pull: 42,
-  grant: GRANT,
-  principal: 'tb_alice_1',
-  credentials: SEALED,
-  expiresAt: AT + 2 * 3600_000,
-  at: AT,
-};
-const reminder: Notice = { kind: 'reminder', pull: 42, grant: GRANT, endsAt: AT + 2 * 3600_000, at: AT };
-const expired: Notice = { kind: 'reverted', file: FILE, reason: 'expired', pull: 57, merged: 'f00' };
+const granted = grantedWith(SEALED);
+const expired = reverted;
 
 const topLevel = () => slack.messages(CHANNEL).filter((m) => !m.thread_ts);
 const calls = (method: string) => slack.calls.filter((c) => c.method === method);
