@@ -11,6 +11,7 @@ import type { Config, PullFacts } from '../core/model.js';
 import {
   branchFiles,
   compareDecisions,
+  type Decided,
   decideBoth,
   historyVersions,
   type RequestVersion,
@@ -89,13 +90,33 @@ export async function replayPolicyChange(input: PolicyReplayInput): Promise<Poli
     .filter((v) => onBranch.get(v.file) !== v.text);
   const versions = [...past, ...open];
   const teams = await input.teams(teamsNamed([base, proposed], versions));
-  const decided = decideBoth(versions, base, proposed, teams);
+  const decided = await decideInTurns(versions, base, proposed, teams);
   return {
     ok: true,
     result: compareDecisions(decided.before, decided.after),
     merged: past.length,
     open: open.length,
   };
+}
+
+/** Versions decided per turn of the event loop: a server deciding 100,000 versions still answers webhooks. */
+const TURN = 500;
+
+/** `decideBoth` in slices, yielding to the event loop between them (deciding is synchronous and takes seconds). */
+async function decideInTurns(
+  versions: readonly RequestVersion[],
+  before: AccessRepo,
+  after: AccessRepo,
+  teams: PullFacts['teams'],
+): Promise<{ before: Decided[]; after: Decided[] }> {
+  const out = { before: [] as Decided[], after: [] as Decided[] };
+  for (let i = 0; i < versions.length; i += TURN) {
+    const part = decideBoth(versions.slice(i, i + TURN), before, after, teams);
+    out.before.push(...part.before);
+    out.after.push(...part.after);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return out;
 }
 
 /** Every team either side's rules or code owners of the replayed files name. */
