@@ -273,6 +273,8 @@ export class Keeper {
       dir,
       tip,
       now,
+      // The fetch and the forge take seconds: the targets are changed as at the time they are changed.
+      clock: this.#clock,
       env: this.#o.env,
       botLogin,
       ...(this.#o.appId !== undefined ? { appId: this.#o.appId } : {}),

@@ -9,7 +9,7 @@
 // on the merge commits (src/engine/verdicts.ts), the PR comments (markers), the alarm issues and the targets'
 // tags hold the truth, so a fresh memory converges to the same state — and never re-decides a past merge.
 import { simpleGit } from 'simple-git';
-import { fixedClock } from '../core/clock.js';
+import { type Clock, fixedClock } from '../core/clock.js';
 import { finalizeLedger, foldLedger, type Grant, type Ledger, prepareChange } from '../core/ledger.js';
 import type { Config, Policies } from '../core/model.js';
 import type { Account } from '../core/provenance.js';
@@ -70,6 +70,13 @@ export interface ProvisionInput {
   dir: string;
   tip: string;
   now: Date;
+  /**
+   * The clock, when the run is slow enough for `now` to go stale (serve: a fetch and the forge's answers take
+   * seconds; meanwhile a grant may end and be revoked by its job, on this replica or another). The targets
+   * are planned at the clock's time when they are changed, not at `now`, and what a run granted that has ended
+   * by the time it finished is revoked before it returns: no run leaves behind a grant already over.
+   */
+  clock?: Clock;
   /** Provider secrets. */
   env: NodeJS.ProcessEnv;
   /** Whose comments and provenance records are Timebox's (`<slug>[bot]`, or `github-actions[bot]` in Actions). */
@@ -132,16 +139,30 @@ export async function provision(input: ProvisionInput): Promise<Provisioned> {
   const targets = await Targets.connect(policies, input.env);
   let result: ApplyResult;
   try {
-    result = await reconcileTargets(targets, {
-      grants: trustedAll,
-      policies,
-      accessRepoId,
-      at: now,
-      sealer: input.sealer ?? (sealer as ForgeSealer),
-      regrant,
-      ...(input.only ? { only: input.only } : {}),
-      ...(input.dryRun ? { dryRun: true } : {}),
-    });
+    const apply = (only: 'revoke' | undefined) =>
+      reconcileTargets(targets, {
+        grants: trustedAll,
+        policies,
+        accessRepoId,
+        at: input.clock?.now() ?? now,
+        sealer: input.sealer ?? (sealer as ForgeSealer),
+        regrant,
+        ...(only ? { only } : {}),
+        ...(input.dryRun ? { dryRun: true } : {}),
+      });
+    result = await apply(input.only);
+    // Granted just as it ended (the plan was made before its end): revoked at once, by this run.
+    const t = input.clock?.nowMs();
+    if (t !== undefined && !input.dryRun && result.granted.some((g) => Date.parse(g.expires_at) <= t)) {
+      const again = await apply('revoke');
+      result = {
+        ...result,
+        granted: result.granted.filter((g) => !again.revoked.some((r) => r.principal === g.principal)),
+        revoked: [...result.revoked, ...again.revoked],
+        failures: [...result.failures, ...again.failures],
+        actual: again.actual,
+      };
+    }
   } finally {
     await targets.close();
   }
