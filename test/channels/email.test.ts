@@ -1,8 +1,8 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmailChannel, renderText } from '../../src/channels/email.js';
-import { DeliveryError } from '../../src/channels/message.js';
 import { SmtpDouble } from '../doubles/smtp.js';
+import { deliveryFailure as failure } from '../helpers/notices.js';
 import { LIFE, message } from './fixtures.js';
 
 const FROM = 'Timebox <timebox@acme.example>';
@@ -26,15 +26,6 @@ function channel(options: Partial<ConstructorParameters<typeof EmailChannel>[0]>
   channels.push(c);
   return c;
 }
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  const error = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DeliveryError);
-  return error as DeliveryError;
-}
-
 describe('e-mail channel', () => {
   it('sends a mail with the headers and text a person needs', async () => {
     const smtp = await server();

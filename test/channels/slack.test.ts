@@ -3,9 +3,9 @@ import { WebClient } from '@slack/web-api';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DeliveryError } from '../../src/channels/message.js';
 import { SLACK_METADATA_TYPE, SlackChannel } from '../../src/channels/slack.js';
 import { SlackDouble } from '../doubles/slack.js';
+import { deliveryFailure as failure } from '../helpers/notices.js';
 import { LIFE, message } from './fixtures.js';
 
 const TOKEN = 'xoxb-test-0000-timebox';
@@ -23,15 +23,6 @@ afterEach(async () => {
 
 function channel(extra: Partial<ConstructorParameters<typeof SlackChannel>[0]> = {}) {
   return new SlackChannel({ channel: CHANNEL, token: TOKEN, slackApiUrl: slack.url, ...extra });
-}
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  const error = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DeliveryError);
-  return error as DeliveryError;
 }
 
 describe('Slack channel', () => {

@@ -1,10 +1,10 @@
 import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeliveryError } from '../../src/channels/message.js';
 import { ChannelRouter } from '../../src/channels/router.js';
 import { sign, WebhookChannel } from '../../src/channels/webhook.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { verify, WebhookReceiver } from '../doubles/webhook-receiver.js';
+import { deliveryFailure as failure } from '../helpers/notices.js';
 import { message } from './fixtures.js';
 import { RecordingLogger } from './log.js';
 
@@ -21,15 +21,6 @@ async function receiver(secret = SECRET) {
   receivers.push(r);
   return r;
 }
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  const error = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DeliveryError);
-  return error as DeliveryError;
-}
-
 describe('webhook channel', () => {
   it('POSTs the documented body, signed over its raw bytes, with the event and the delivery id', async () => {
     const r = await receiver();

@@ -1,5 +1,8 @@
-// The one request the channel tests follow — alice's read on prod-db, asked in pull request 42 of acme/access —
-// and the notices the engine emits about it, from the pull request summary to the revert at its end.
+// What the channel tests share: the one request they follow — alice's read on prod-db, asked in pull request 42
+// of acme/access — the notices the engine emits about it, from the pull request summary to the revert at its
+// end, and how a delivery fails.
+import { expect } from 'vitest';
+import { DeliveryError } from '../../src/channels/message.js';
 import type { Decision } from '../../src/core/model.js';
 import type { Notice, NoticeGrant } from '../../src/engine/notices/notice.js';
 
@@ -92,3 +95,13 @@ export const unratified = (at: number): NoticeOf<'unratified'> => ({
   missing: ['1 of @acme/dba'],
   at,
 });
+
+/** The DeliveryError a channel's delivery fails with (and a failed assertion if it succeeds or fails otherwise). */
+export async function deliveryFailure(p: Promise<unknown>): Promise<DeliveryError> {
+  const error = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(DeliveryError);
+  return error as DeliveryError;
+}
