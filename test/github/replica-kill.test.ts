@@ -25,6 +25,7 @@ import {
   waitFor,
 } from '../helpers/replicas.js';
 import { git } from '../helpers/repo.js';
+import { approvalPayload } from '../helpers/serve.js';
 
 const REPO = 'acme/access';
 const SECRET = 'replica-kill-secret';
@@ -139,17 +140,7 @@ it('a replica killed after granting: a replica that never saw the grant revokes 
     await fake.webhookPayload('pull_request', 'opened', { repo: REPO, pull, sender: 'alice' }),
   );
   await webhooksDone();
-  const review = await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
-  await deliver(
-    url,
-    'pull_request_review',
-    await fake.webhookPayload('pull_request_review', 'submitted', {
-      repo: REPO,
-      pull,
-      sender: 'carol',
-      review,
-    }),
-  );
+  await deliver(url, 'pull_request_review', await approvalPayload(fake, REPO, pull, 'carol'));
   await webhooksDone();
   expect((await fake.pull(REPO, pull)).merged).toBe(true);
   await deliver(url, 'push', await fake.webhookPayload('push', { repo: REPO, branch: 'main' }));

@@ -26,6 +26,7 @@ import {
   waitFor,
 } from '../helpers/replicas.js';
 import { git } from '../helpers/repo.js';
+import { approvalPayload } from '../helpers/serve.js';
 
 const REPO = 'acme/access';
 const SECRET = 'replicas-webhook-secret';
@@ -189,16 +190,10 @@ describe('timebox serve replicas sharing a state database', () => {
 
   it('a revocation scheduled by the replica that handled the push runs on the other once it is stopped', async () => {
     // carol's approval, delivered to B: Timebox merges.
-    const review = await fake.review({ repo: REPO, pull, user: 'carol', state: 'APPROVED' });
     const approved = await deliver(
       'B',
       'pull_request_review',
-      await fake.webhookPayload('pull_request_review', 'submitted', {
-        repo: REPO,
-        pull,
-        sender: 'carol',
-        review,
-      }),
+      await approvalPayload(fake, REPO, pull, 'carol'),
     );
     expect(approved.status, approved.body).toBe(200);
     // Not by polling the pull request: the fake refreshes an open PR's base on every read, and a read that
