@@ -15,6 +15,8 @@ export type PolicyReplay =
       /** Merged versions replayed, and open requests (request files of open pull requests). */
       merged: number;
       open: number;
+      /** Open pull requests left out: their request files could not be read against the base. */
+      unreadable: number[];
     }
   | { ok: false; side: 'base' | 'proposed'; errors: FileProblem[] };
 

@@ -83,11 +83,17 @@ export async function replayPolicyChange(input: PolicyReplayInput): Promise<Poli
   const commits = await readHistory(input.root, input.base, dir, undefined, signing.keys);
   const past = historyVersions(commits, base.config);
   const onBranch = branchFiles(commits, base.config);
-  const open = (
-    await Promise.all(input.open.map((p) => openPullVersions(input.root, input.base, p, dir, input.at)))
-  )
-    .flat()
-    .filter((v) => onBranch.get(v.file) !== v.text);
+  // A pull request whose head shares no history with the base (or cannot be read) is left out, and said.
+  const unreadable: number[] = [];
+  const read = await Promise.all(
+    input.open.map((p) =>
+      openPullVersions(input.root, input.base, p, dir, input.at).catch(() => {
+        unreadable.push(p.number);
+        return [];
+      }),
+    ),
+  );
+  const open = read.flat().filter((v) => onBranch.get(v.file) !== v.text);
   const versions = [...past, ...open];
   const teams = await input.teams(teamsNamed([base, proposed], versions));
   const decided = await decideInTurns(versions, base, proposed, teams);
@@ -96,6 +102,7 @@ export async function replayPolicyChange(input: PolicyReplayInput): Promise<Poli
     result: compareDecisions(decided.before, decided.after),
     merged: past.length,
     open: open.length,
+    unreadable: unreadable.sort((a, b) => a - b),
   };
 }
 
@@ -248,6 +255,9 @@ export async function runWhatifCheck(
       failure = `Replaying the history failed: ${(err as Error).message}`;
     }
   }
+  if (replay?.ok)
+    for (const n of replay.unreadable)
+      notes.push(`Open pull request #${n} was not replayed: its head shares no history with the base.`);
   if (failure) opts.warn?.(failure);
   const output = whatifCheckOutput({ pull, replay, failure, notes, branch: pull.base.ref });
   const out: WhatifCheckResult = { conclusion: 'neutral', ...output, unread, ...(replay ? { replay } : {}) };

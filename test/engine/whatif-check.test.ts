@@ -44,6 +44,7 @@ const replayOf = (changed: WhatifChange[], unchanged = 0) => ({
   result: { changed, unchanged },
   merged: changed.filter((c) => c.commit !== null).length + unchanged,
   open: changed.filter((c) => c.commit === null).length,
+  unreadable: [],
 });
 
 describe('whatifHeadline', () => {

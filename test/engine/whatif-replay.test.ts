@@ -31,6 +31,10 @@ describe('replayPolicyChange', () => {
     git(dir, 'switch', '-q', '-c', 'open-pr');
     write(dir, 'requests/bob/open.yaml', request('bob', '3h'));
     const openHead = commit(dir, 'bob asks');
+    // A head that shares no history with the base: left out, and said.
+    git(dir, 'switch', '-q', '--orphan', 'unrelated');
+    write(dir, 'requests/erin/x.yaml', request('erin', '3h'));
+    const orphan = commit(dir, 'unrelated');
     git(dir, 'switch', '-q', '-c', 'tighten', 'main');
     write(dir, 'policies/qa.yaml', policy('2h'));
     const head = commit(dir, 'reads up to 2h');
@@ -40,7 +44,10 @@ describe('replayPolicyChange', () => {
       root: dir,
       base,
       head,
-      open: [{ number: 12, author: 'bob', headSha: openHead }],
+      open: [
+        { number: 12, author: 'bob', headSha: openHead },
+        { number: 13, author: 'erin', headSha: orphan },
+      ],
       at: new Date('2026-01-08T09:00:00Z'),
       teams: async (names) => {
         asked = names;
@@ -50,6 +57,7 @@ describe('replayPolicyChange', () => {
     if (!replay.ok) throw new Error(JSON.stringify(replay.errors));
     expect(replay.merged).toBe(1235);
     expect(replay.open).toBe(1);
+    expect(replay.unreadable).toEqual([13]);
     expect(replay.result.unchanged).toBe(1);
     expect(replay.result.changed).toHaveLength(1235);
     expect(new Set(replay.result.changed.map((c) => `${c.before} → ${c.after}`))).toEqual(
