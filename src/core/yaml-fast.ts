@@ -25,7 +25,7 @@ export function fastValue(
   tokens: readonly CST.Token[],
   maxDepth: number,
   scalars: 'strings' | 'core',
-): { value: unknown } | null {
+): { value: unknown; locators: FastLocators } | null {
   const read: Read = { maxDepth, core: scalars === 'core' };
   try {
     let doc: CST.Document | null = null;
@@ -39,7 +39,8 @@ export function fastValue(
     }
     if (!doc || doc.start.length > 0 || doc.value?.type !== 'block-map') return null;
     for (const t of doc.end ?? []) if (!isBlank(t)) giveUp();
-    return { value: blockMap(read, doc.value, 0) };
+    const root = doc.value;
+    return { value: blockMap(read, root, 0), locators: locators(read, root) };
   } catch {
     // Not a shape this path reads (or one it did not foresee): the composing path reads it and reports.
     return null;
@@ -270,4 +271,94 @@ function flow(read: Read, fc: CST.FlowCollection, depth: number): unknown {
     spaced = t.type !== 'comment';
   }
   return isMap ? obj : list;
+}
+
+// --- positions -------------------------------------------------------------------------------------------
+
+/**
+ * Offsets of nodes and keys, found in the syntax tree the way the loader's `locate` and `locateKey` find
+ * them in the composed document (the node at a path, or its nearest existing ancestor). `null` where the
+ * answer is an empty value, whose position the composer works out: the caller composes then.
+ */
+export interface FastLocators {
+  locate(path: readonly (string | number)[]): number | null;
+  locateKey(path: readonly (string | number)[]): number | null;
+}
+
+/** A node of the syntax tree the fast path read, or an empty value (no token). */
+type At = CST.Token | 'empty';
+
+/** The entries of a mapping the fast path read: key token and value. */
+function entries(token: CST.Token): { key: CST.Token; value: At }[] | null {
+  if (
+    token.type === 'block-map' ||
+    (token.type === 'flow-collection' && token.start.type === 'flow-map-start')
+  ) {
+    const out: { key: CST.Token; value: At }[] = [];
+    for (const item of token.items as Item[]) {
+      if (item.key) out.push({ key: item.key, value: item.value ?? 'empty' });
+    }
+    return out;
+  }
+  return null;
+}
+
+/** The items of a sequence the fast path read (a trailing comment is no item). */
+function elements(token: CST.Token): At[] | null {
+  if (token.type === 'block-seq') {
+    return (token.items as Item[])
+      .filter((i) => i.start.some((t) => t.type === 'seq-item-ind'))
+      .map((i) => i.value ?? 'empty');
+  }
+  if (token.type === 'flow-collection' && token.start.type === 'flow-seq-start') {
+    return token.items.map((i) => i.value ?? 'empty');
+  }
+  return null;
+}
+
+function locators(read: Read, root: CST.BlockMap): FastLocators {
+  const name = (key: CST.Token) => String(scalar(read, key));
+  /** locateNode of the loader: the node at `path`, or the last one found on the way. */
+  const nodeAt = (path: readonly (string | number)[]): At => {
+    let node: At = root;
+    let last: At = root;
+    for (const seg of path) {
+      if (node === 'empty') return last;
+      const map = entries(node);
+      const seq: At[] | null = map ? null : elements(node);
+      if (map) {
+        const entry = map.find((e) => name(e.key) === String(seg));
+        if (!entry) return last;
+        node = entry.value;
+      } else if (seq) {
+        const next: At | undefined = seq[Number(seg)];
+        if (next === undefined) return last;
+        node = next;
+      } else return last;
+      last = node;
+    }
+    return last;
+  };
+  const offset = (at: At): number | null => (at === 'empty' ? null : (at as { offset: number }).offset);
+  /** Any surprise: no answer, and the caller composes. */
+  const safely =
+    (find: (path: readonly (string | number)[]) => number | null) =>
+    (path: readonly (string | number)[]): number | null => {
+      try {
+        return find(path);
+      } catch {
+        return null;
+      }
+    };
+  return {
+    locate: safely((path) => offset(nodeAt(path))),
+    locateKey: safely((path) => {
+      if (path.length === 0) return offset(root);
+      const parent = nodeAt(path.slice(0, -1));
+      const map = parent === 'empty' ? null : entries(parent);
+      const entry = map?.find((e) => name(e.key) === String(path[path.length - 1]));
+      if (entry) return offset(entry.key);
+      return offset(nodeAt(path));
+    }),
+  };
 }

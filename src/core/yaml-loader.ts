@@ -134,20 +134,19 @@ function loadUnsafe(text: string, options: LoadOptions): LoadedYaml {
 
   const tokens = parse(lexemes);
   if (options.fast !== false) {
-    // The common block style, read straight from the syntax tree (src/core/yaml-fast.ts). Positions are
-    // asked for only to report a problem: the document is composed then, as the other path does.
+    // The common block style, read straight from the syntax tree (src/core/yaml-fast.ts). Positions are found
+    // in that tree too; only an empty value's position is left to the composer (the document is composed).
     const fast = fastValue(tokens, maxDepth, options.scalars);
     if (fast) {
       let full: LoadedYaml | undefined;
-      const slow = () => {
-        full ??= loadUnsafe(text, { ...options, fast: false });
-        return full;
-      };
+      const slow = () => (full ??= loadUnsafe(text, { ...options, fast: false }));
+      const { locate, locateKey } = fast.locators;
+      const or = (at: number | null, composed: () => Position) => (at === null ? composed() : pos(at));
       return {
         value: fast.value,
         errors: [],
-        locate: (p) => slow().locate(p),
-        locateKey: (p) => slow().locateKey(p),
+        locate: (p) => or(locate(p), () => slow().locate(p)),
+        locateKey: (p) => or(locateKey(p), () => slow().locateKey(p)),
       };
     }
   }
