@@ -8,7 +8,6 @@ import { Worker } from 'node:worker_threads';
 import type { Decision, Status } from '../core/model.js';
 import type { AccessRepo } from '../repo/access-repo.js';
 import { type ChunkResult, chunkCount, decideChunk, type FilesJob, type ReadFailure } from './chunks.js';
-import type { WorkerData } from './worker.js';
 
 export type ParallelOutcome =
   | { ok: true; decisions: Decision[]; rendered: string[] | null; statuses: Status[] }
@@ -22,8 +21,8 @@ const WORKER = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './work
  * line of JavaScript that registers tsx's loader in the worker first: a worker does not inherit the loader
  * hooks of its parent, nor can `--import tsx` in its `execArgv` register them (Node 20).
  */
-function startWorker(url: URL, workerData: WorkerData): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
+function startWorker(url: URL): Worker {
+  if (!url.pathname.endsWith('.ts')) return new Worker(url);
   const require = createRequire(import.meta.url);
   const tsx = require('tsx/package.json') as { exports: Record<string, { import: { default: string } }> };
   const api = new URL(
@@ -31,12 +30,52 @@ function startWorker(url: URL, workerData: WorkerData): Worker {
     pathToFileURL(require.resolve('tsx/package.json')),
   );
   const boot = `import(${JSON.stringify(api.href)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(boot, { eval: true, workerData });
+  return new Worker(boot, { eval: true });
 }
 
 /**
- * Worker threads of one `check`, started before the main thread loads the policies, so that they load them
- * at the same time on the other cores; `run` then hands them the job. `stop` ends threads never given one.
+ * Worker threads that finished a check, kept for the next one in this process (by worker script), unref'd so
+ * that they never keep the process alive. A CLI run checks once and exits; a process that checks again (a
+ * benchmark, a test, an editor integration) runs its later checks on threads whose code is as warm as the
+ * main thread's. Each check still loads its own access repo on every thread.
+ */
+const idle = new Map<string, Worker[]>();
+
+function takeWorker(url: URL): Worker {
+  const w = idle.get(url.href)?.pop();
+  if (!w) return startWorker(url);
+  w.off('exit', forget);
+  w.ref();
+  return w;
+}
+
+function keepWorker(url: URL, w: Worker): void {
+  w.unref();
+  w.once('exit', forget);
+  idle.set(url.href, [...(idle.get(url.href) ?? []), w]);
+}
+
+/** The kept workers of the default worker script (tests). */
+export const keptWorkers = (url: URL = WORKER): readonly Worker[] => idle.get(url.href) ?? [];
+
+/** A kept worker that ended (it should not) is not handed out again. */
+function forget(this: Worker): void {
+  for (const [href, list] of idle)
+    idle.set(
+      href,
+      list.filter((w) => w !== this),
+    );
+}
+
+/** What a pooled worker is told: load the access repo at `root` (and share `next`), then decide `job`. */
+export type WorkerMessage =
+  | { type: 'load'; root: string; next: SharedArrayBuffer }
+  | { type: 'job'; job: FilesJob };
+
+/**
+ * Worker threads of one `check`, told to load the access repo before the main thread loads it, so that they
+ * load it at the same time on the other cores; `run` then hands them the job. `stop` ends threads never
+ * given one.
  */
 export class CheckThreads {
   private readonly next = new SharedArrayBuffer(4);
@@ -46,37 +85,49 @@ export class CheckThreads {
   private stopped = false;
 
   private constructor(root: string, workerUrl: URL, workers: number) {
-    const data: WorkerData = { root, next: this.next };
-    this.threads = Array.from({ length: workers }, () => startWorker(workerUrl, data));
+    this.threads = Array.from({ length: workers }, () => takeWorker(workerUrl));
     this.finished = this.threads.map(
       (w, i) =>
         new Promise<void>((resolve, reject) => {
-          let done = false;
-          w.on('message', (m: ChunkResult | 'done') => {
-            if (m !== 'done') this.results[m.chunk] = m;
-            else {
-              done = true;
-              resolve();
+          const off = () => {
+            w.off('message', onMessage);
+            w.off('error', onError);
+            w.off('exit', onExit);
+          };
+          const onMessage = (m: ChunkResult | 'done') => {
+            if (m !== 'done') {
+              this.results[m.chunk] = m;
+              return;
             }
-          });
-          w.on('error', (err) =>
+            off();
+            keepWorker(workerUrl, w);
+            resolve();
+          };
+          const onError = (err: Error) => {
+            off();
             reject(
               new Error(`check: worker thread ${i + 1} of ${workers} failed: ${err.message}`, { cause: err }),
-            ),
-          );
-          w.on('exit', (code) => {
-            if (done || this.stopped) resolve();
+            );
+          };
+          const onExit = (code: number) => {
+            off();
+            if (this.stopped) resolve();
             else
               reject(
                 new Error(
                   `check: worker thread ${i + 1} of ${workers} stopped (exit code ${code}) before its files were decided`,
                 ),
               );
-          });
+          };
+          w.on('message', onMessage);
+          w.on('error', onError);
+          w.on('exit', onExit);
         }),
     );
     // A failure is reported by `run`; threads stopped unused report nothing.
     for (const f of this.finished) f.catch(() => {});
+    const load: WorkerMessage = { type: 'load', root, next: this.next };
+    for (const w of this.threads) w.postMessage(load);
   }
 
   /** Starts `workers` threads that load the access repo at `root`; `workerUrl` is for tests. */
@@ -107,7 +158,8 @@ export class CheckThreads {
     const chunks = chunkCount(job);
     const counter = new Int32Array(this.next);
     this.results = new Array(chunks);
-    for (const w of this.threads) w.postMessage(job);
+    const message: WorkerMessage = { type: 'job', job };
+    for (const w of this.threads) w.postMessage(message);
     // The first failure is the answer; the other workers are stopped rather than left running.
     const all = Promise.all(this.finished).catch(async (err: unknown) => {
       await this.stop();

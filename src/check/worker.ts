@@ -1,23 +1,26 @@
-// A worker thread of `timebox check` (src/check/parallel.ts): loads the access repo from the working tree as
-// soon as it starts (while the main thread loads it too), then waits for the job, claims chunks of request
-// files from the shared counter and posts each chunk's decisions back.
-import { parentPort, workerData } from 'node:worker_threads';
-import { loadAccessRepo } from '../repo/access-repo.js';
+// A worker thread of `timebox check` (src/check/parallel.ts), kept by its process for later checks. For each
+// check it is told to load the access repo from the working tree (while the main thread loads it too), then
+// given the job: it claims chunks of request files from the shared counter and posts each chunk's decisions
+// back, then 'done'.
+import { parentPort } from 'node:worker_threads';
+import { type AccessRepo, loadAccessRepo } from '../repo/access-repo.js';
 import { workingTree } from '../repo/source.js';
-import { chunkCount, decideChunk, type FilesJob } from './chunks.js';
+import { chunkCount, decideChunk } from './chunks.js';
+import type { WorkerMessage } from './parallel.js';
 
-export interface WorkerData {
-  /** The access repo's working tree. */
-  root: string;
-  /** One Int32: the next chunk to claim, shared by every thread of this check. */
-  next: SharedArrayBuffer;
-}
-
-const { root, next } = workerData as WorkerData;
 const port = parentPort;
 if (!port) throw new Error('src/check/worker.ts runs only as a worker thread');
-const loading = loadAccessRepo(workingTree(root));
-port.once('message', async (job: FilesJob) => {
+let loading: Promise<AccessRepo> | null = null;
+let next: SharedArrayBuffer | null = null;
+port.on('message', async (m: WorkerMessage) => {
+  if (m.type === 'load') {
+    loading = loadAccessRepo(workingTree(m.root));
+    // A failure is the job's to report (a check stopped before its job never asks).
+    loading.catch(() => {});
+    next = m.next;
+    return;
+  }
+  if (!loading || !next) throw new Error('check: a worker thread was given a job before its access repo');
   const repo = await loading;
   if (repo.errors.length > 0) {
     throw new Error(
@@ -25,10 +28,11 @@ port.once('message', async (job: FilesJob) => {
     );
   }
   const counter = new Int32Array(next);
-  const chunks = chunkCount(job);
+  const chunks = chunkCount(m.job);
   for (let c = Atomics.add(counter, 0, 1); c < chunks; c = Atomics.add(counter, 0, 1)) {
-    port.postMessage(decideChunk(job, repo, c));
+    port.postMessage(decideChunk(m.job, repo, c));
   }
+  loading = null;
+  next = null;
   port.postMessage('done');
-  port.close();
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { type FilesJob, workersFor } from '../../src/check/chunks.js';
-import { CheckThreads, decideInParallel } from '../../src/check/parallel.js';
+import { CheckThreads, decideInParallel, keptWorkers } from '../../src/check/parallel.js';
 import { runCheck } from '../../src/cli/check.js';
 import { offlinePull } from '../../src/cli/context.js';
 import type { Io } from '../../src/cli/io.js';
@@ -167,6 +167,24 @@ describe('check with worker threads', () => {
     const alone = await decideInParallel(jobOf(dir), repo, 0);
     expect(byWorkers.ok && byWorkers.decisions.length).toBe(FILES);
     expect(JSON.stringify(byWorkers)).toBe(JSON.stringify(alone));
+  }, 60_000);
+
+  it('keeps its worker threads for the next check of the process, and never hands out one that ended', async () => {
+    const dir = manyRequests();
+    const repo = await loadAccessRepo(workingTree(dir));
+    const alone = JSON.stringify(await decideInParallel(jobOf(dir), repo, 0));
+    const first = await decideInParallel(jobOf(dir), repo, 1, { mainThread: false });
+    const kept = [...keptWorkers()];
+    expect(kept.length).toBeGreaterThanOrEqual(1);
+    // The next check runs on a kept thread, which loads this check's repo and decides as before.
+    const again = await decideInParallel(jobOf(dir), repo, 1, { mainThread: false });
+    expect(keptWorkers()).toContain(kept.at(-1));
+    expect(JSON.stringify(first)).toBe(alone);
+    expect(JSON.stringify(again)).toBe(alone);
+    // A kept thread that ends is forgotten: the next check starts a new one instead of waiting on it.
+    for (const w of keptWorkers()) await w.terminate();
+    expect(keptWorkers()).toHaveLength(0);
+    expect(JSON.stringify(await decideInParallel(jobOf(dir), repo, 1, { mainThread: false }))).toBe(alone);
   }, 60_000);
 
   it('uses workers only for a large set, and only on idle cores', () => {
