@@ -229,6 +229,9 @@ export class Keeper {
       this.#alarm(g, err, attempt, null);
       throw err;
     }
+    // The job ends once the revert PR it queued was made (or failed, logged): a replica killed before that
+    // leaves the job to another one, which finds nothing left to revoke and makes the revert.
+    await this.#revertRuns.idle(repoKeyOf(id));
   }
 
   /** Replicas: grant `id`'s reminder job came due. Reminds only while the grant is still active. */

@@ -26,6 +26,15 @@ export class KeyedRunner {
     return next;
   }
 
+  /** Resolves when nothing runs or waits for `key` (whatever the runs gave). */
+  async idle(key: string): Promise<void> {
+    for (;;) {
+      const p = this.#queued.get(key) ?? this.#running.get(key);
+      if (!p) return;
+      await p.catch(() => undefined);
+    }
+  }
+
   #start<T>(key: string, work: () => Promise<T>): Promise<T> {
     const p = work();
     this.#running.set(key, p);
