@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
 import { requestYaml, runCollecting } from '../helpers/github.js';
 import { ROOT, tempDir } from '../helpers/repo.js';
+import { unloggedCommit as unloggedCommitOn } from '../helpers/serve.js';
 
 const REPO = 'acme/access';
 const ACTION = parse(readFileSync(join(ROOT, 'action.yml'), 'utf8')) as {
@@ -57,26 +58,11 @@ async function openPull(
 }
 
 /**
- * Moves the pull request's branch to a new commit straight in the fake's bare repository: a ref update no push
- * recorded, so GitHub's activity log does not show it. Returns the old and the new head.
+ * Moves the pull request's branch to a new commit that GitHub's activity log does not show (helpers/serve.ts).
+ * Returns the old and the new head.
  */
 async function unloggedCommit(pull: number): Promise<{ before: string; after: string }> {
-  const ref = `refs/heads/${String(((await fake.pull(REPO, pull)).head as JsonObject).ref)}`;
-  const git = (...args: string[]) =>
-    execFileSync('git', ['-C', fake.gitDir(REPO), ...args], {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: 'Alice',
-        GIT_AUTHOR_EMAIL: 'alice@users.noreply.github.com',
-        GIT_COMMITTER_NAME: 'Alice',
-        GIT_COMMITTER_EMAIL: 'alice@users.noreply.github.com',
-      },
-    }).trim();
-  const before = git('rev-parse', ref);
-  const after = git('commit-tree', `${before}^{tree}`, '-p', before, '-m', 'not logged');
-  git('update-ref', ref, after, before);
-  return { before, after };
+  return unloggedCommitOn(fake, REPO, String(((await fake.pull(REPO, pull)).head as JsonObject).ref));
 }
 
 /** actions/checkout with fetch-depth: 0 and persist-credentials: false, then the action's script. */

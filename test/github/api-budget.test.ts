@@ -1,12 +1,10 @@
 // The GitHub requests of a pull request's events, counted (never timed): the warm 1-file event (a review
 // after the open) must not cost more than it does now (docs/decisions.md, "GitHub API economy").
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { lifecycle } from '../../bench/webhook-api.js';
 import { FakeGitHub } from '../../src/forge/fake-github.js';
-import { ROOT } from '../helpers/repo.js';
+import { exampleAccessRepo } from '../helpers/serve.js';
 
 const REPO = 'acme/access';
 let fake: FakeGitHub;
@@ -22,19 +20,10 @@ beforeAll(async () => {
     publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     permissions: { checks: 'write', contents: 'read', pull_requests: 'write', members: 'read' },
   });
-  await fake.createRepo(REPO, {
-    author: 'admin',
-    files: {
-      'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
-      '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
-    },
-  });
+  await exampleAccessRepo(fake, REPO);
   fake.install(REPO, 1);
-  fake.setTeam('@acme/qa', ['alice']);
-  fake.setTeam('@acme/qa-leads', ['carol']);
   fake.setTeam('@acme/dba', ['dave']);
   fake.setTeam('@acme/sre', ['erin']);
-  fake.setPermission('carol', 'write');
 });
 
 afterAll(async () => {

@@ -1,8 +1,6 @@
 // Conditional reads (src/github/conditional.ts), adversarially: an answer kept with its ETag is served only
 // when GitHub answers 304 for that very URL; a change — a team member removed, a permission lowered, a list
 // grown by a page the ETag does not cover — is read in full, so nothing stale ever decides.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
@@ -11,7 +9,7 @@ import { FakeGitHub } from '../../src/forge/fake-github.js';
 import { type GitHub, GitHubCache, type Validated } from '../../src/github/client.js';
 import { conditionalList } from '../../src/github/conditional.js';
 import { githubForge } from '../../src/github/forge.js';
-import { ROOT } from '../helpers/repo.js';
+import { exampleAccessRepo } from '../helpers/serve.js';
 
 const quiet = (): void => {};
 const log = { debug: quiet, info: quiet, warn: quiet, error: quiet };
@@ -24,16 +22,7 @@ describe('a pull request decided again through kept answers (the forge double)',
 
   beforeAll(async () => {
     fake = await FakeGitHub.start();
-    await fake.createRepo(REPO, {
-      author: 'admin',
-      files: {
-        'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
-        '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
-      },
-    });
-    fake.setTeam('@acme/qa', ['alice']);
-    fake.setTeam('@acme/qa-leads', ['carol']);
-    fake.setPermission('carol', 'write');
+    await exampleAccessRepo(fake, REPO);
     await fake.commit(REPO, {
       branch: 'req',
       files: {

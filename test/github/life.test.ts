@@ -7,12 +7,12 @@
 // deliveries; a direct push.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeGitHub, JsonObject } from '../../src/forge/fake-github.js';
 import type { RunningServer, ServerOptions } from '../../src/github/server.js';
 import { rootTag } from '../helpers/github.js';
+import { Outage } from '../helpers/outage.js';
 import { query, type TestDatabase } from '../helpers/postgres.js';
 import { git, ROOT, run, tempDir } from '../helpers/repo.js';
 import { approvalPayload, botComments, collectingLog, ServeWorld, sealedBlock } from '../helpers/serve.js';
@@ -209,47 +209,6 @@ describe('timebox serve: the whole life of a request', () => {
 });
 
 // ---- faults --------------------------------------------------------------------------------------------------
-
-/** A TCP proxy in front of PostgreSQL that the test can take down (connections cut) and bring back. */
-class Outage {
-  readonly #server = createNetServer((client) => {
-    const upstream = connect(this.#upstream.port, this.#upstream.host);
-    this.#sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-  });
-  readonly #sockets = new Set<Socket>();
-  readonly #upstream: { host: string; port: number };
-  port = 0;
-
-  constructor(url: string) {
-    const u = new URL(url);
-    this.#upstream = { host: u.hostname || '127.0.0.1', port: Number(u.port || 5432) };
-  }
-
-  async up(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(this.port, '127.0.0.1', resolve));
-    this.port = (this.#server.address() as AddressInfo).port;
-  }
-
-  async down(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    this.#sockets.clear();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-
-  url(dbUrl: string): string {
-    const u = new URL(dbUrl);
-    u.hostname = '127.0.0.1';
-    u.port = String(this.port);
-    return u.toString();
-  }
-}
 
 async function restart(extra: Partial<ServerOptions> = {}): Promise<RunningServer> {
   await server?.close();

@@ -7,18 +7,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeGitHub, JsonObject } from '../../src/forge/fake-github.js';
 import type { RunningServer } from '../../src/github/server.js';
-import { type WebhookDelivery, WebhookReceiver } from '../doubles/webhook-receiver.js';
+import type { WebhookDelivery, WebhookReceiver } from '../doubles/webhook-receiver.js';
 import { git } from '../helpers/repo.js';
-import { AUTO_MERGE_YAML, collectingLog, openPullOf, ServeWorld } from '../helpers/serve.js';
+import {
+  AUTO_MERGE_YAML,
+  collectingLog,
+  type NotifyReceivers,
+  notifyReceivers,
+  openPullOf,
+  ServeWorld,
+} from '../helpers/serve.js';
 
 const REPO = 'acme/access';
-const HOOK_SECRET = 'expiry-receiver-secret';
-const DOWN_SECRET = 'expiry-down-secret';
 const FILE = 'requests/alice/notify-expiry.yaml';
 
 let world: ServeWorld;
 let fake: FakeGitHub;
 let server: RunningServer | undefined;
+let receivers: NotifyReceivers;
 let good: WebhookReceiver;
 let down: WebhookReceiver;
 const logs: JsonObject[] = [];
@@ -27,40 +33,31 @@ let offset = 0;
 const clock = () => new Date(Date.now() + offset);
 
 beforeAll(async () => {
-  good = await new WebhookReceiver(HOOK_SECRET).start();
-  down = await new WebhookReceiver(DOWN_SECRET).start();
-  down.failFirst(Number.MAX_SAFE_INTEGER, 503);
-  const notify = [
-    'notify:',
-    `  - { channel: webhook, to: "${good.url}", resources: ["orders-*"], events: [granted, reminder, expired] }`,
-    `  - { channel: webhook, to: "${down.url}", secret_env: TIMEBOX_DOWN_WEBHOOK_SECRET }`,
-    '',
-  ].join('\n');
+  receivers = await notifyReceivers({
+    secrets: { good: 'expiry-receiver-secret', down: 'expiry-down-secret' },
+    resources: ['orders-*'],
+    events: ['granted', 'reminder', 'expired'],
+  });
+  ({ good, down } = receivers);
   world = await ServeWorld.open({
     repo: REPO,
     appId: 5253,
     secret: 'notify-expiry-webhook-secret',
     writers: ['alice', 'carol'],
-    timebox: `${AUTO_MERGE_YAML}${notify}`,
+    timebox: `${AUTO_MERGE_YAML}${receivers.notify}`,
     logs,
   });
   fake = world.fake;
   world.sshKey('alice', 'id');
   server = await world.start(
     { now: clock, stateDir: world.dir('timebox-expiry-state-'), log: collectingLog(logs) },
-    {
-      channels: {
-        env: { TIMEBOX_WEBHOOK_SECRET: HOOK_SECRET, TIMEBOX_DOWN_WEBHOOK_SECRET: DOWN_SECRET },
-        drainMs: 200,
-      },
-    },
+    { channels: receivers.channels },
   );
 }, 120_000);
 
 afterAll(async () => {
   await world?.close(server);
-  await good?.stop();
-  await down?.stop();
+  await receivers?.stop();
 });
 
 const rolesFor = (file: string) => world.rolesFor(file);

@@ -7,56 +7,53 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeGitHub, JsonObject } from '../../src/forge/fake-github.js';
 import type { RunningServer } from '../../src/github/server.js';
-import { WebhookReceiver } from '../doubles/webhook-receiver.js';
-import { AUTO_MERGE_YAML, collectingLog, openPullOf, ServeWorld } from '../helpers/serve.js';
+import type { WebhookReceiver } from '../doubles/webhook-receiver.js';
+import {
+  AUTO_MERGE_YAML,
+  collectingLog,
+  type NotifyReceivers,
+  notifyReceivers,
+  openPullOf,
+  ServeWorld,
+} from '../helpers/serve.js';
 
 const REPO = 'acme/access';
-const HOOK_SECRET = 'receiver-shared-secret';
-const DOWN_SECRET = 'down-receiver-secret';
-
 let world: ServeWorld;
 let fake: FakeGitHub;
 let server: RunningServer | undefined;
+let receivers: NotifyReceivers;
 let good: WebhookReceiver;
 let down: WebhookReceiver;
 const logs: JsonObject[] = [];
 
 beforeAll(async () => {
-  good = await new WebhookReceiver(HOOK_SECRET).start();
-  down = await new WebhookReceiver(DOWN_SECRET).start();
-  // Down for good: every attempt fails, and it asks for an hour before the next (capped at the router's 5 min).
-  down.failFirst(Number.MAX_SAFE_INTEGER, 503, 3600);
-  const notify = [
-    'notify:',
-    `  - { channel: webhook, to: "${good.url}", resources: ["*-db"], events: [opened, approved, granted, expired] }`,
-    `  - { channel: webhook, to: "${down.url}", secret_env: TIMEBOX_DOWN_WEBHOOK_SECRET }`,
-    '',
-  ].join('\n');
+  receivers = await notifyReceivers({
+    secrets: { good: 'receiver-shared-secret', down: 'down-receiver-secret' },
+    resources: ['*-db'],
+    events: ['opened', 'approved', 'granted', 'expired'],
+    // Down for good: every attempt fails, and it asks for an hour before the next (capped at the router's 5 min).
+    retryAfter: 3600,
+  });
+  ({ good, down } = receivers);
   world = await ServeWorld.open({
     repo: REPO,
     appId: 5252,
     secret: 'notify-serve-webhook-secret',
     writers: ['alice', 'carol'],
-    timebox: `${AUTO_MERGE_YAML}${notify}`,
+    timebox: `${AUTO_MERGE_YAML}${receivers.notify}`,
   });
   fake = world.fake;
   world.sshKey('alice', 'id');
   server = await world.start(
     { now: () => new Date(), stateDir: world.dir('timebox-notify-state-'), log: collectingLog(logs) },
-    {
-      // What `timebox serve` passes (src/cli/serve.ts): the environment, where the webhook secrets are.
-      channels: {
-        env: { TIMEBOX_WEBHOOK_SECRET: HOOK_SECRET, TIMEBOX_DOWN_WEBHOOK_SECRET: DOWN_SECRET },
-        drainMs: 200,
-      },
-    },
+    // What `timebox serve` passes (src/cli/serve.ts): the environment, where the webhook secrets are.
+    { channels: receivers.channels },
   );
 }, 120_000);
 
 afterAll(async () => {
   await world?.close(server);
-  await good?.stop();
-  await down?.stop();
+  await receivers?.stop();
 });
 
 type Body = { event: string; key: string; resource: string; requester: string; title: string; text: string };

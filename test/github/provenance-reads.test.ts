@@ -1,13 +1,11 @@
 // Provenance of a merge reads each of the merged pull request's reviews and files once: the decision and the
 // reviewers' account ids come from the same answers (src/engine/verdicts.ts `mergedPullsAt`).
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { mergedPullsAt } from '../../src/engine/verdicts.js';
 import { FakeGitHub } from '../../src/forge/fake-github.js';
 import { githubForge } from '../../src/github/forge.js';
-import { ROOT } from '../helpers/repo.js';
+import { exampleAccessRepo } from '../helpers/serve.js';
 
 const REPO = 'acme/access';
 const quiet = (): void => {};
@@ -15,16 +13,7 @@ let fake: FakeGitHub;
 
 beforeAll(async () => {
   fake = await FakeGitHub.start();
-  await fake.createRepo(REPO, {
-    author: 'admin',
-    files: {
-      'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
-      '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
-    },
-  });
-  fake.setTeam('@acme/qa', ['alice']);
-  fake.setTeam('@acme/qa-leads', ['carol']);
-  fake.setPermission('carol', 'write');
+  await exampleAccessRepo(fake, REPO);
 });
 
 afterAll(async () => {

@@ -11,7 +11,13 @@ import { Octokit } from '@octokit/rest';
 import { type Logger, pino } from 'pino';
 import { expect } from 'vitest';
 import { FakeGitHub, type FakeGitHubOptions, type JsonObject } from '../../src/forge/fake-github.js';
-import { type RunningServer, type ServerOptions, startServer } from '../../src/github/server.js';
+import {
+  type RunningServer,
+  type ServerChannels,
+  type ServerOptions,
+  startServer,
+} from '../../src/github/server.js';
+import { WebhookReceiver } from '../doubles/webhook-receiver.js';
 import {
   accessRepoRoot,
   ordersPolicy,
@@ -96,6 +102,50 @@ export function accessRepoFiles(
   };
 }
 
+/**
+ * Makes `repo` on the fake with this project's example policies (policies/qa.yaml) and CODEOWNERS, alice in
+ * @acme/qa and carol, who may write, in @acme/qa-leads.
+ */
+export async function exampleAccessRepo(fake: FakeGitHub, repo: string): Promise<void> {
+  await fake.createRepo(repo, {
+    author: 'admin',
+    files: {
+      'policies/qa.yaml': readFileSync(join(ROOT, 'policies/qa.yaml'), 'utf8'),
+      '.github/CODEOWNERS': readFileSync(join(ROOT, '.github/CODEOWNERS'), 'utf8'),
+    },
+  });
+  fake.setTeam('@acme/qa', ['alice']);
+  fake.setTeam('@acme/qa-leads', ['carol']);
+  fake.setPermission('carol', 'write');
+}
+
+/**
+ * Moves `branch` of `repo` to a new commit straight in the fake's bare repository: a ref update no push
+ * recorded, so GitHub's activity log does not show it (as if it had lost the push). Returns the old and the
+ * new head.
+ */
+export function unloggedCommit(
+  fake: FakeGitHub,
+  repo: string,
+  branch: string,
+): { before: string; after: string } {
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-C', fake.gitDir(repo), ...args], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'Alice',
+        GIT_AUTHOR_EMAIL: 'alice@users.noreply.github.com',
+        GIT_COMMITTER_NAME: 'Alice',
+        GIT_COMMITTER_EMAIL: 'alice@users.noreply.github.com',
+      },
+    }).trim();
+  const before = git('rev-parse', `refs/heads/${branch}`);
+  const after = git('commit-tree', `${before}^{tree}`, '-p', before, '-m', 'not logged');
+  git('update-ref', `refs/heads/${branch}`, after, before);
+  return { before, after };
+}
+
 /** `user` approves pull request `pull` on the fake: the `pull_request_review` payload that says so, to deliver. */
 export async function approvalPayload(
   fake: FakeGitHub,
@@ -132,6 +182,53 @@ export function sealedBlock(body: string): string {
   const m = /-----BEGIN AGE ENCRYPTED FILE-----[\s\S]*?-----END AGE ENCRYPTED FILE-----/.exec(body);
   if (!m) throw new Error(`no sealed credentials in:\n${body}`);
   return `${m[0]}\n`;
+}
+
+/** A repository's signed-webhook receivers for a `notify:` test: one that takes what it is routed, one down for good. */
+export interface NotifyReceivers {
+  good: WebhookReceiver;
+  down: WebhookReceiver;
+  /** timebox.yaml's `notify:` section: `good` for these resources and events, `down` for everything. */
+  notify: string;
+  /** startServer's `channels`: the two secrets in the environment, as `timebox serve` passes them. */
+  channels: ServerChannels;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the two receivers; `down` answers every attempt 503 (asking `retryAfter` seconds before the next).
+ * The secrets are `good`'s TIMEBOX_WEBHOOK_SECRET and `down`'s TIMEBOX_DOWN_WEBHOOK_SECRET.
+ */
+export async function notifyReceivers(o: {
+  secrets: { good: string; down: string };
+  resources: readonly string[];
+  events: readonly string[];
+  retryAfter?: number;
+}): Promise<NotifyReceivers> {
+  const good = await new WebhookReceiver(o.secrets.good).start();
+  const down = await new WebhookReceiver(o.secrets.down).start();
+  down.failFirst(Number.MAX_SAFE_INTEGER, 503, o.retryAfter);
+  const list = (xs: readonly string[]) => xs.join(', ');
+  const notify = [
+    'notify:',
+    `  - { channel: webhook, to: "${good.url}", resources: [${list(o.resources.map((r) => JSON.stringify(r)))}], events: [${list(o.events)}] }`,
+    `  - { channel: webhook, to: "${down.url}", secret_env: TIMEBOX_DOWN_WEBHOOK_SECRET }`,
+    '',
+  ].join('\n');
+  const channels = {
+    env: { TIMEBOX_WEBHOOK_SECRET: o.secrets.good, TIMEBOX_DOWN_WEBHOOK_SECRET: o.secrets.down },
+    drainMs: 200,
+  };
+  return {
+    good,
+    down,
+    notify,
+    channels,
+    stop: async () => {
+      await good.stop();
+      await down.stop();
+    },
+  };
 }
 
 export interface ServeWorldOptions {
