@@ -3,21 +3,10 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BILLING_DB, ORDERS_DB } from '../helpers/policies.js';
 import { git, run, tempDir, write } from '../helpers/repo.js';
 
-const POLICY = `resources:
-  orders-db:
-    provider: postgres
-    connection: orders
-    roles:
-      read-only: { grant: [orders_read] }
-      read-write: { grant: [orders_write] }
-  billing-db:
-    provider: postgres
-    connection: billing
-    roles:
-      read-only: { grant: [billing_read] }
-rules:
+const POLICY = `${ORDERS_DB}${BILLING_DB}rules:
   - name: qa-read
     requesters: ["@acme/qa"]
     resources: ["*-db"]

@@ -5,16 +5,9 @@ import { DEFAULT_CONFIG } from '../../src/core/model.js';
 import { loadPolicies } from '../../src/core/policy.js';
 import { providerDefinitions } from '../../src/providers/registry.js';
 import { approve, input, policies, pull, requestText } from '../helpers/core.js';
+import { ORDERS_DB } from '../helpers/policies.js';
 
-const POLICY = policies(`
-resources:
-  orders-db:
-    provider: postgres
-    connection: orders
-    roles:
-      read-only: { grant: [orders_read] }
-      read-write: { grant: [orders_write] }
-rules:
+const POLICY = policies(`${ORDERS_DB}rules:
   - name: sre-incident
     requesters: ["@acme/qa"]
     resources: [orders-db]

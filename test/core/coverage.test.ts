@@ -8,20 +8,9 @@ import { belowMinimum, policyCoverage } from '../../src/core/coverage.js';
 import { decideRequest } from '../../src/core/decide.js';
 import type { Decision } from '../../src/core/model.js';
 import { approve, input, policies, pull, requestText } from '../helpers/core.js';
+import { BILLING_DB, ORDERS_DB } from '../helpers/policies.js';
 
-const POLICY = policies(`resources:
-  orders-db:
-    provider: postgres
-    connection: orders
-    roles:
-      read-only: { grant: [orders_read] }
-      read-write: { grant: [orders_write] }
-  billing-db:
-    provider: postgres
-    connection: billing
-    roles:
-      read-only: { grant: [billing_read] }
-rules:
+const POLICY = policies(`${ORDERS_DB}${BILLING_DB}rules:
   - name: write
     requesters: ["@acme/qa"]
     resources: [orders-db]

@@ -7,6 +7,7 @@ import { providerDefinitions } from '../../src/providers/registry.js';
 import { loadAccessRepo } from '../../src/repo/access-repo.js';
 import type { RepoSource } from '../../src/repo/source.js';
 import { approve, input, pull, requestText } from '../helpers/core.js';
+import { ORDERS_DB } from '../helpers/policies.js';
 import { git, run, write } from '../helpers/repo.js';
 
 // alice holds the first weekly turn (Mon 5 Jan 09:00 UTC to Mon 12 Jan 09:00 UTC), then bob.
@@ -20,14 +21,7 @@ layers:
     start: 2026-01-05T09:00:00Z
 `;
 
-const POLICY = `resources:
-  orders-db:
-    provider: postgres
-    connection: orders
-    roles:
-      read-only: { grant: [orders_read] }
-      read-write: { grant: [orders_write] }
-rules:
+const POLICY = `${ORDERS_DB}rules:
   - name: sre-read
     requesters: [alice, bob, mallory]
     resources: [orders-db]

@@ -6,6 +6,7 @@ import { loadPolicies } from '../../src/core/policy.js';
 import { providerDefinitions } from '../../src/providers/registry.js';
 import { renderComment } from '../../src/report/pull-request.js';
 import { approve, input, pull, requestText } from '../helpers/core.js';
+import { ORDERS_DB } from '../helpers/policies.js';
 
 const SCHEDULE = `tz: UTC
 layers:
@@ -16,14 +17,7 @@ layers:
     start: 2026-01-05T09:00:00Z
 `;
 
-const POLICY = `resources:
-  orders-db:
-    provider: postgres
-    connection: orders
-    roles:
-      read-only: { grant: [orders_read] }
-      read-write: { grant: [orders_write] }
-rules:
+const POLICY = `${ORDERS_DB}rules:
   - name: sre-read
     requesters: [alice, bob]
     resources: [orders-db]
