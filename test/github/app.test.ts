@@ -14,7 +14,12 @@ import type { RunningServer } from '../../src/github/server.js';
 import { COMMENT_MARKER } from '../../src/report/pull-request.js';
 import { MANIFEST, registerTimeboxApp, requestYaml } from '../helpers/github.js';
 import { ROOT, run, tempDir } from '../helpers/repo.js';
-import { approvalPayload, noDatabaseOptions, startTestServer } from '../helpers/serve.js';
+import {
+  approvalPayload,
+  noDatabaseOptions,
+  startTestServer,
+  unloggedCommit as unloggedCommitOn,
+} from '../helpers/serve.js';
 import { AUDIT_YAML } from '../helpers/trust.js';
 
 const REPO = 'acme/access';
@@ -146,28 +151,8 @@ async function approve(
   return review;
 }
 
-/**
- * Moves `branch` to a new commit straight in the fake's bare repository: a ref update no push recorded, so
- * GitHub's activity log does not show it (as if it had lost the push). Returns the old and the new head.
- */
-function unloggedCommit(branch: string): { before: string; after: string } {
-  const dir = fake.gitDir(REPO);
-  const git = (...args: string[]) =>
-    execFileSync('git', ['-C', dir, ...args], {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: 'Alice',
-        GIT_AUTHOR_EMAIL: 'alice@users.noreply.github.com',
-        GIT_COMMITTER_NAME: 'Alice',
-        GIT_COMMITTER_EMAIL: 'alice@users.noreply.github.com',
-      },
-    }).trim();
-  const before = git('rev-parse', `refs/heads/${branch}`);
-  const after = git('commit-tree', `${before}^{tree}`, '-p', before, '-m', 'not logged');
-  git('update-ref', `refs/heads/${branch}`, after, before);
-  return { before, after };
-}
+/** `branch` moved to a new commit that GitHub's activity log does not show; the old and the new head. */
+const unloggedCommit = (branch: string) => unloggedCommitOn(fake, REPO, branch);
 
 async function headOf(pull: number): Promise<string> {
   return String(((await fake.pull(REPO, pull)).head as JsonObject).sha);
