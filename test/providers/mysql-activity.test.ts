@@ -9,6 +9,7 @@ import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mysqlProvider } from '../../src/providers/mysql/index.js';
 import type { Activity, GrantSpec, ProviderTarget } from '../../src/providers/types.js';
+import { grantSpec } from '../helpers/grants.js';
 import {
   type PrivateMariadb,
   privateMariadbUnavailable,
@@ -60,18 +61,14 @@ async function onServer(rootUrl: string) {
 }
 
 function spec(db: string, n: number): GrantSpec {
-  return {
-    accessRepoId: `owner-${run}`,
-    file: `requests/alice/${run}-${n}.yaml`,
-    grantId: `requests/alice/${run}-${n}.yaml@${n}`,
-    requester: 'alice',
+  return grantSpec(run, {
     resourceId: 'shop-db',
-    resource: { connection: 'shop' },
+    connection: 'shop',
     role: 'fix-orders',
     roleSettings: { privileges: ['SELECT', 'UPDATE'], on: [`${db}.orders`] },
-    startsAt: new Date(),
-    expiresAt: new Date(Date.now() + 3_600_000),
-  };
+    name: `${run}-${n}`,
+    commit: String(n),
+  });
 }
 
 /** Grants, runs 3 selects and 2 updates as the grantee (one connection left open), revokes. */

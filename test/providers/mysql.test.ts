@@ -17,6 +17,7 @@ import {
 } from '../../src/providers/mysql/index.js';
 import { providerDefinitions } from '../../src/providers/registry.js';
 import type { GrantSpec, ProviderTarget } from '../../src/providers/types.js';
+import { grantSpec } from '../helpers/grants.js';
 import { MYSQL_URL, mysqlUnavailable, withGlobals } from '../helpers/mysql.js';
 import { outsideSchema } from './contract.js';
 
@@ -29,16 +30,12 @@ let admin: mysql.Connection;
 
 function spec(over: Partial<GrantSpec> = {}): GrantSpec {
   return {
-    accessRepoId: `owner-${run}`,
-    file: `requests/alice/${run}.yaml`,
-    grantId: `requests/alice/${run}.yaml@abc`,
-    requester: 'alice',
-    resourceId: 'shop-db',
-    resource: { connection: 'shop' },
-    role: 'read-only',
-    roleSettings: { privileges: ['SELECT'], on: [`${db}.orders`], max_user_connections: 2 },
-    startsAt: new Date(),
-    expiresAt: new Date(Date.now() + 3_600_000),
+    ...grantSpec(run, {
+      resourceId: 'shop-db',
+      connection: 'shop',
+      role: 'read-only',
+      roleSettings: { privileges: ['SELECT'], on: [`${db}.orders`], max_user_connections: 2 },
+    }),
     ...over,
   };
 }

@@ -8,7 +8,8 @@ import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisActivity } from '../../src/providers/redis/activity.js';
 import { redis } from '../../src/providers/redis/index.js';
-import type { GrantSpec, ProviderTarget } from '../../src/providers/types.js';
+import type { ProviderTarget } from '../../src/providers/types.js';
+import { grantSpec } from '../helpers/grants.js';
 import { REDIS_URL, redisUnavailable } from '../helpers/redis.js';
 import { ROOT } from '../helpers/repo.js';
 
@@ -71,18 +72,12 @@ describe.skipIf(unavailable !== null)('Redis activity at revocation, read by the
   });
 
   it('names the open connection’s last command and the refused command and key', async () => {
-    const spec: GrantSpec = {
-      accessRepoId: `owner-${run}`,
-      file: `requests/alice/${run}.yaml`,
-      grantId: `requests/alice/${run}.yaml@abc`,
-      requester: 'alice',
+    const spec = grantSpec(run, {
       resourceId: 'orders-cache',
-      resource: { connection: 'cache' },
+      connection: 'cache',
       role: 'read-only',
       roleSettings: { keys: [`${prefix}:orders:*`], commands: ['+@read', '+ping'] },
-      startsAt: new Date(),
-      expiresAt: new Date(Date.now() + 3_600_000),
-    };
+    });
     const out = await target.grant(spec);
     const c = createClient({ url: out.secret.trim(), socket: { reconnectStrategy: false } });
     c.on('error', () => {});

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DENY_AFTER } from '../../src/providers/redis/acl.js';
 import { aclRules, redis, TAGS_KEY, userFor } from '../../src/providers/redis/index.js';
 import type { GrantSpec, ProviderTarget } from '../../src/providers/types.js';
+import { grantSpec } from '../helpers/grants.js';
 import { REDIS_URL, redisUnavailable } from '../helpers/redis.js';
 
 const unavailable = await redisUnavailable();
@@ -19,16 +20,12 @@ let admin: ReturnType<typeof createClient>;
 
 function spec(over: Partial<GrantSpec> = {}): GrantSpec {
   return {
-    accessRepoId: `owner-${run}`,
-    file: `requests/alice/${run}.yaml`,
-    grantId: `requests/alice/${run}.yaml@abc`,
-    requester: 'alice',
-    resourceId: 'orders-cache',
-    resource: { connection: 'cache' },
-    role: 'read-only',
-    roleSettings: { keys: [`${prefix}:orders:*`], commands: ['+@read', '+ping'] },
-    startsAt: new Date(),
-    expiresAt: new Date(Date.now() + 3_600_000),
+    ...grantSpec(run, {
+      resourceId: 'orders-cache',
+      connection: 'cache',
+      role: 'read-only',
+      roleSettings: { keys: [`${prefix}:orders:*`], commands: ['+@read', '+ping'] },
+    }),
     ...over,
   };
 }
