@@ -102,18 +102,28 @@ describe('webhook channel', () => {
   });
 });
 
+/** A receiver that answers its first `failures` deliveries `status`, behind a router on a manual clock. */
+async function failingRoute(
+  failures: number,
+  status: number,
+  extra: Partial<ConstructorParameters<typeof ChannelRouter>[0]>,
+) {
+  const r = await receiver();
+  r.failFirst(failures, status);
+  const clock = new ManualClock('2026-12-01T12:00:00Z');
+  const log = new RecordingLogger();
+  const notifier = new ChannelRouter({
+    routes: [{ channel: new WebhookChannel({ url: r.url, secret: SECRET }) }],
+    clock,
+    logger: log,
+    ...extra,
+  });
+  return { r, clock, log, notifier };
+}
+
 describe('webhook retries through the notifier', () => {
   it('retries 5xx with exponential backoff on the clock, with one delivery id, until it is accepted', async () => {
-    const r = await receiver();
-    r.failFirst(2, 502);
-    const clock = new ManualClock('2026-12-01T12:00:00Z');
-    const log = new RecordingLogger();
-    const notifier = new ChannelRouter({
-      routes: [{ channel: new WebhookChannel({ url: r.url, secret: SECRET }) }],
-      clock,
-      logger: log,
-      baseDelayMs: 1000,
-    });
+    const { r, clock, log, notifier } = await failingRoute(2, 502, { baseDelayMs: 1000 });
     expect(notifier.dispatch(message('granted'))).toBe(1);
 
     const first = await log.next((e) => e.msg === 'notification failed; will retry');
@@ -138,16 +148,7 @@ describe('webhook retries through the notifier', () => {
   });
 
   it('gives up after the bounded number of attempts, and logs it', async () => {
-    const r = await receiver();
-    r.failFirst(100, 500);
-    const clock = new ManualClock('2026-12-01T12:00:00Z');
-    const log = new RecordingLogger();
-    const notifier = new ChannelRouter({
-      routes: [{ channel: new WebhookChannel({ url: r.url, secret: SECRET }) }],
-      clock,
-      logger: log,
-      attempts: 3,
-    });
+    const { r, clock, log, notifier } = await failingRoute(100, 500, { attempts: 3 });
     notifier.dispatch(message('revocation_failing'));
     for (let i = 0; i < 2; i++) {
       // Exactly the backoff: advancing further would also run out the next attempt's timeout.
