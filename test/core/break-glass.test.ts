@@ -121,14 +121,7 @@ describe('emergency: true under a rule with break_glass', () => {
   });
 
   it('office hours still hold', () => {
-    const hours = policies(`
-resources:
-  orders-db:
-    provider: postgres
-    connection: orders
-    roles:
-      read-write: { grant: [orders_write] }
-rules:
+    const hours = policies(`${ORDERS_DB}rules:
   - name: day-only
     resources: [orders-db]
     hours: { days: [mon, tue, wed, thu, fri], from: "08:00", to: "18:00", tz: UTC }
@@ -146,14 +139,7 @@ rules:
   });
 
   it('a deny rule still wins', () => {
-    const denied = policies(`
-resources:
-  orders-db:
-    provider: postgres
-    connection: orders
-    roles:
-      read-write: { grant: [orders_write] }
-rules:
+    const denied = policies(`${ORDERS_DB}rules:
   - name: glass
     resources: [orders-db]
     break_glass: { max_duration: 1h, ratify_within: 4h }
