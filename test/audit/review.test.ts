@@ -71,6 +71,24 @@ describe('shellQuote', () => {
   });
 });
 
+/** `timebox audit --format review` with these options, as the program gets them: one `--option=value` word each. */
+const reviewArgv = (o: {
+  ref?: string;
+  since: string;
+  until: string;
+  who: readonly string[];
+  resources: readonly string[];
+}): string[] => [
+  'audit',
+  '--format',
+  'review',
+  ...(o.ref ? [`--ref=${o.ref}`] : []),
+  `--since=${o.since}`,
+  `--until=${o.until}`,
+  ...o.who.map((w) => `--who=${w}`),
+  ...o.resources.map((r) => `--resource=${r}`),
+];
+
 describe('rebuildCommand', () => {
   it('gives the program each option and value as the review had them, one word each', () => {
     const command = rebuildCommand({
@@ -80,17 +98,15 @@ describe('rebuildCommand', () => {
       who: ["o'brien", '-x'],
       resources: HOSTILE,
     });
-    expect(wordsThroughSh(command)).toEqual([
-      'audit',
-      '--format',
-      'review',
-      `--ref=${'a'.repeat(40)}`,
-      '--since=2026-07-01T00:00:00.000Z',
-      '--until=2026-07-31T23:59:59.000Z',
-      "--who=o'brien",
-      '--who=-x',
-      ...HOSTILE.map((r) => `--resource=${r}`),
-    ]);
+    expect(wordsThroughSh(command)).toEqual(
+      reviewArgv({
+        ref: 'a'.repeat(40),
+        since: '2026-07-01T00:00:00.000Z',
+        until: '2026-07-31T23:59:59.000Z',
+        who: ["o'brien", '-x'],
+        resources: HOSTILE,
+      }),
+    );
   });
 });
 
@@ -106,17 +122,7 @@ describe('timebox audit --format review', () => {
     git(dir, 'commit', '-q', '-m', 'alice');
     const resources = ['orders-*', "it's $(touch pwned) `id`", 'two words\nand a line', '-leading-dash'];
     const who = ['alice', "o'brien\n$HOME"];
-    const argv = [
-      'audit',
-      '--format',
-      'review',
-      '--since',
-      '2026-01-01T00:00:00Z',
-      '--until',
-      '2099-01-01T00:00:00Z',
-      ...who.map((w) => `--who=${w}`),
-      ...resources.map((r) => `--resource=${r}`),
-    ];
+    const argv = reviewArgv({ since: '2026-01-01T00:00:00Z', until: '2099-01-01T00:00:00Z', who, resources });
     const clock = fixedClock('2099-01-01T00:00:00Z');
     const first = await run(argv, { cwd: dir, clock });
     expect(first.stderr).toBe('');
@@ -129,16 +135,15 @@ describe('timebox audit --format review', () => {
     expect(block).not.toBeNull();
     const words = wordsThroughSh(block?.[2] ?? '');
     const head = git(dir, 'rev-parse', 'HEAD').trim();
-    expect(words).toEqual([
-      'audit',
-      '--format',
-      'review',
-      `--ref=${head}`,
-      '--since=2026-01-01T00:00:00.000Z',
-      '--until=2099-01-01T00:00:00.000Z',
-      ...who.map((w) => `--who=${w}`),
-      ...resources.map((r) => `--resource=${r}`),
-    ]);
+    expect(words).toEqual(
+      reviewArgv({
+        ref: head,
+        since: '2026-01-01T00:00:00.000Z',
+        until: '2099-01-01T00:00:00.000Z',
+        who,
+        resources,
+      }),
+    );
     const again = await run(words, { cwd: dir, clock });
     expect(again.code).toBe(0);
     // The same review, but that it names the commit it was asked for by its id rather than as HEAD.
