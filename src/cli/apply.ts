@@ -130,6 +130,23 @@ const git = async (root: string, args: string[]): Promise<string | null> => {
 const commitOf = (root: string, ref: string) =>
   git(root, ['rev-parse', '--verify', '-q', '--end-of-options', `${ref}^{commit}`]);
 
+/** The commit each of `refs` names (null where none), in one `git cat-file --batch-check`. */
+function commitsOf(root: string, refs: readonly string[]): Promise<(string | null)[]> {
+  return new Promise((done) => {
+    const child = execFile(
+      'git',
+      ['cat-file', '--batch-check=%(objectname) %(objecttype)'],
+      { cwd: root, encoding: 'utf8' },
+      (err, stdout) => {
+        const lines = err ? [] : stdout.split('\n');
+        done(refs.map((_, i) => /^([0-9a-f]{40}|[0-9a-f]{64}) commit$/.exec(lines[i] ?? '')?.[1] ?? null));
+      },
+    );
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(refs.map((r) => `${r}^{commit}\n`).join(''));
+  });
+}
+
 /**
  * The ref offline apply trusts: `--ref` as given, else the default branch (origin/HEAD, else main, else
  * master), and then only when it is what is checked out: an unmerged branch's requests are never provisioned
@@ -144,18 +161,18 @@ export async function offlineRef(
     return { name: given, why: ' (--ref)' };
   }
   const origin = await git(root, ['symbolic-ref', '-q', '--short', 'refs/remotes/origin/HEAD']);
-  let name: string | null = null;
-  for (const candidate of [origin, 'main', 'master']) {
-    if (candidate && (await commitOf(root, candidate))) {
-      name = candidate;
-      break;
-    }
-  }
+  // Two git processes in all: each one costs a fork of this process.
+  const candidates = [origin, 'main', 'master'].filter(
+    (c): c is string => typeof c === 'string' && c !== '' && !/\s/.test(c),
+  );
+  const commits = await commitsOf(root, [...candidates, 'HEAD']);
+  const at = commits.findIndex((c, i) => i < candidates.length && c !== null);
+  const name = at === -1 ? null : (candidates[at] as string);
   if (!name)
     throw new UsageError(
       'no default branch (origin/HEAD, main or master) to trust: pass --ref with the branch that holds the merged requests',
     );
-  const [head, tip] = [await commitOf(root, 'HEAD'), await commitOf(root, name)];
+  const [head, tip] = [commits[candidates.length] ?? null, commits[at] ?? null];
   if (head !== tip) {
     const branch = (await git(root, ['symbolic-ref', '-q', '--short', 'HEAD'])) ?? 'a detached HEAD';
     const local = name.startsWith('origin/') ? name.slice('origin/'.length) : name;

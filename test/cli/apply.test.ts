@@ -4,6 +4,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { offlineRef } from '../../src/cli/apply.js';
 import { gitAt, postgresAccessRepo } from '../helpers/apply.js';
 import { createTestDatabase, query, type TestDatabase } from '../helpers/postgres.js';
 import { git, run, tempDir, write } from '../helpers/repo.js';
@@ -276,5 +277,38 @@ describe('timebox apply on a real PostgreSQL', () => {
     expect(inClone.stderr).toMatch(
       /not the default branch origin\/main .*git switch main && git pull --ff-only.*--ref origin\/main/,
     );
+  });
+});
+
+describe('offlineRef: the ref offline apply trusts', () => {
+  const repoWith = (branch: string) => {
+    const dir = tempDir();
+    git(dir, 'init', '-q', '-b', branch);
+    write(dir, 'README.md', 'x\n');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-qm', 'one');
+    return dir;
+  };
+
+  it('main, else master, and only when checked out (a detached HEAD at its tip too); else the remedy', async () => {
+    const master = repoWith('master');
+    expect(await offlineRef(master, undefined)).toEqual({
+      name: 'master',
+      why: ' (the default branch, checked out)',
+    });
+    // main wins over master, whichever is checked out.
+    git(master, 'branch', 'main');
+    git(master, 'switch', '-q', '--detach', 'main');
+    expect((await offlineRef(master, undefined)).name).toBe('main');
+    write(master, 'README.md', 'y\n');
+    git(master, 'commit', '-qam', 'two');
+    await expect(offlineRef(master, undefined)).rejects.toThrow(
+      /the checkout \(a detached HEAD at [0-9a-f]{7}\) is not the default branch main/,
+    );
+    await expect(offlineRef(repoWith('trunk'), undefined)).rejects.toThrow(
+      /no default branch \(origin\/HEAD, main or master\) to trust: pass --ref/,
+    );
+    expect(await offlineRef(repoWith('trunk'), 'trunk')).toEqual({ name: 'trunk', why: ' (--ref)' });
+    await expect(offlineRef(repoWith('trunk'), '--output=/tmp/x')).rejects.toThrow(/unknown git revision/);
   });
 });
