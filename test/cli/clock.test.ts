@@ -1,10 +1,10 @@
 // Issue 15.5: every command takes "now" from io.clock, never from the wall clock. Each command below runs on
 // a clock in January 2026 (long past on the wall clock) and its answer follows that clock.
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixedClock, ManualClock } from '../../src/core/clock.js';
+import { gitAt } from '../helpers/git-at.js';
 import { exampleRepo, run, tempDir, write } from '../helpers/repo.js';
 
 const FILE = 'requests/alice/bug.yaml';
@@ -14,17 +14,7 @@ const request = (length: string) =>
 /** A git repo whose one request, for 2h, was committed (and so granted) at 2026-01-05T10:00:00Z. */
 function grantedAt10(): string {
   const dir = tempDir();
-  const when = '2026-01-05T10:00:00Z';
-  const env = {
-    ...process.env,
-    GIT_AUTHOR_NAME: 'Alice',
-    GIT_AUTHOR_EMAIL: 'alice@example.com',
-    GIT_COMMITTER_NAME: 'Alice',
-    GIT_COMMITTER_EMAIL: 'alice@example.com',
-    GIT_AUTHOR_DATE: when,
-    GIT_COMMITTER_DATE: when,
-  };
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, env });
+  const git = (...args: string[]) => gitAt(dir, { when: '2026-01-05T10:00:00Z' }, ...args);
   git('init', '-q', '-b', 'main');
   write(dir, FILE, request('duration: 2h'));
   git('add', '-A');

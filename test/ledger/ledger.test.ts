@@ -1,41 +1,20 @@
 // The ledger from real git history: merge time, scheduled start, early removal, extension, expiry, until,
 // odd history, and the cache.
-import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { activeAt, buildLedger, type Ledger } from '../../src/core/ledger.js';
 import { cachedHistory, readHistory } from '../../src/repo/history.js';
+import { ALICE, gitAt as gitWith, type Person } from '../helpers/git-at.js';
 import { run, tempDir, write } from '../helpers/repo.js';
 import { signHead, TIMEBOX_BOT, TRUSTING, WEB_FLOW_KEYS } from '../helpers/trust.js';
 
-const ALICE = { name: 'Alice', email: 'alice@example.com' };
+const TIMEBOX: Person = { name: 'Timebox', email: 'timebox@example.com' };
 
 /** git with fixed author and committer times, so intervals are exact; `author` writes the commits. */
-function gitAt(dir: string, when: string, ...args: string[]): string {
-  return gitAs(ALICE, dir, when, ...args);
-}
-
-function gitAs(
-  author: { name: string; email: string },
-  dir: string,
-  when: string,
-  ...args: string[]
-): string {
-  return execFileSync('git', args, {
-    cwd: dir,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: author.name,
-      GIT_AUTHOR_EMAIL: author.email,
-      GIT_COMMITTER_NAME: 'Timebox',
-      GIT_COMMITTER_EMAIL: 'timebox@example.com',
-      GIT_AUTHOR_DATE: when,
-      GIT_COMMITTER_DATE: when,
-    },
-  });
-}
+const gitAs = (author: Person, dir: string, when: string, ...args: string[]) =>
+  gitWith(dir, { when, author, committer: TIMEBOX }, ...args);
+const gitAt = (dir: string, when: string, ...args: string[]) => gitAs(ALICE, dir, when, ...args);
 
 const request = (extra: Record<string, string> = {}) =>
   Object.entries({

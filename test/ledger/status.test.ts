@@ -1,24 +1,10 @@
 // `timebox status --at T` tells what was known at T (SPEC: the `status --json` shape): the expiry a grant
 // had then, and, when later history ended it early, when and how (`ended_at`, `end_reason`). Real git.
-import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { gitAt as gitAtAs } from '../helpers/git-at.js';
 import { run, tempDir, write } from '../helpers/repo.js';
 
-function gitAt(dir: string, when: string, ...args: string[]): string {
-  return execFileSync('git', args, {
-    cwd: dir,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'Alice',
-      GIT_AUTHOR_EMAIL: 'alice@example.com',
-      GIT_COMMITTER_NAME: 'Alice',
-      GIT_COMMITTER_EMAIL: 'alice@example.com',
-      GIT_AUTHOR_DATE: when,
-      GIT_COMMITTER_DATE: when,
-    },
-  });
-}
+const gitAt = (dir: string, when: string, ...args: string[]) => gitAtAs(dir, { when }, ...args);
 
 function commit(dir: string, when: string, files: Record<string, string | null>): void {
   for (const [path, text] of Object.entries(files)) {

@@ -10,32 +10,16 @@ import { buildLedger, type Ledger } from '../../src/core/ledger.js';
 import { type Config, DEFAULT_CONFIG } from '../../src/core/model.js';
 import { createWebFlowKey, type WebFlowKey } from '../../src/forge/web-flow.js';
 import { readHistory } from '../../src/repo/history.js';
+import { gitAt, type Person } from '../helpers/git-at.js';
 import { run, tempDir, write } from '../helpers/repo.js';
 import { signHead, TIMEBOX_BOT, TRUSTING, WEB_FLOW_KEYS, writeTrust } from '../helpers/trust.js';
 
-interface Person {
-  name: string;
-  email: string;
-}
 const ALICE: Person = { name: 'alice', email: 'alice@example.com' };
 const GITHUB: Person = { name: 'GitHub', email: 'noreply@github.com' };
 
-function gitAs(dir: string, author: Person, when: string, ...args: string[]): string {
-  return execFileSync('git', args, {
-    cwd: dir,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: author.name,
-      GIT_AUTHOR_EMAIL: author.email,
-      // GitHub commits what it merges; a person's push may claim it too.
-      GIT_COMMITTER_NAME: GITHUB.name,
-      GIT_COMMITTER_EMAIL: GITHUB.email,
-      GIT_AUTHOR_DATE: when,
-      GIT_COMMITTER_DATE: when,
-    },
-  });
-}
+// GitHub commits what it merges; a person's push may claim it too.
+const gitAs = (dir: string, author: Person, when: string, ...args: string[]) =>
+  gitAt(dir, { when, author, committer: GITHUB }, ...args);
 
 const hasGpg = spawnSync('gpg', ['--version']).status === 0;
 
