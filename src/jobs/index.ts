@@ -20,7 +20,7 @@ import {
 } from 'graphile-worker';
 import pg from 'pg';
 import type { Clock, Timer } from '../core/clock.js';
-import { Liveness, migrateRecovery, releaseDeadWorkers, retryCreateRace } from './recovery.js';
+import { dropRetired, Liveness, migrateRecovery, releaseDeadWorkers, retryCreateRace } from './recovery.js';
 
 export { releaseDeadWorkers, SCHEMA as RECOVERY_SCHEMA } from './recovery.js';
 
@@ -287,8 +287,17 @@ export async function startJobs(options: JobsOptions): Promise<Jobs> {
     const registrations: Promise<void>[] = [];
     const recoverNow = async () => {
       const released = await releaseDeadWorkers(pool);
-      if (released.length > 0)
+      if (released.length > 0) {
         logger.warn('jobs: released the jobs of dead workers', { released, runner: runnerId });
+        // Released retired jobs would stay for good: the jobs that replaced them are there.
+        await dropRetired(pool, [
+          TASKS.revocation,
+          TASKS.reminder,
+          TASKS.reconcile,
+          TASKS.staleSweep,
+          TASKS.deliveries,
+        ]);
+      }
       return released;
     };
     // Listening before `run` creates the workers: a worker may lock a job as soon as it exists.

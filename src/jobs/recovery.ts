@@ -190,3 +190,24 @@ export async function releaseDeadWorkers(pool: pg.Pool, workerSchema = 'graphile
   await pool.query(`select pg_notify('jobs:insert', $1)`, [JSON.stringify({ count: ids.length })]);
   return ids;
 }
+
+/**
+ * Deletes the jobs graphile-worker retired when the same key was added again while they ran (`add_job` then
+ * clears the running job's key and sets its attempts to the maximum, so that it is never run again, and inserts
+ * the new one). Completed, a retired job is deleted; but one whose replica died is released, never runs, and
+ * would stay for good. Only tasks Timebox always adds with a key (`identifiers`): a keyless one there is retired.
+ */
+export async function dropRetired(
+  pool: pg.Pool,
+  identifiers: readonly string[],
+  workerSchema = 'graphile_worker',
+): Promise<number> {
+  const ws = pg.escapeIdentifier(workerSchema);
+  const { rowCount } = await pool.query(
+    `delete from ${ws}._private_jobs j using ${ws}._private_tasks t
+      where t.id = j.task_id and t.identifier = any($1::text[])
+        and j.key is null and j.locked_at is null and j.attempts >= j.max_attempts`,
+    [identifiers],
+  );
+  return rowCount ?? 0;
+}
