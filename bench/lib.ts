@@ -306,3 +306,16 @@ export function machineCpu(): { busy: number; idle: number } {
     return { busy: 0, idle: 0 };
   }
 }
+
+/**
+ * How long a process's main thread has run on a CPU and waited for one while runnable, in ms
+ * (/proc/<pid>/schedstat): waiting is what a busy machine costs it. Undefined without schedstats.
+ */
+export function mainThreadSched(pid: number): { runMs: number; waitMs: number } | undefined {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    return { runMs: (run ?? 0) / 1e6, waitMs: (wait ?? 0) / 1e6 };
+  } catch {
+    return undefined;
+  }
+}

@@ -17,10 +17,10 @@
 //   idle cost   the same CPU over a quiet second before that (nothing delivered): polling and sweeps;
 //   revocation  (3 fresh replicas polling every 100 ms and sweeping for dead ones every 300 ms, as this phase
 //               has always run; the others run the deployment's 500 ms defaults) revocation jobs due a few
-//               seconds ahead; at the due time the replica that claims
-//               the job is SIGKILLed, and due→done is measured on the survivors. The grant is a fake one (an id
-//               no request file has): the job runs keeper.revokeDue as a real one does (reconcile the
-//               repository, look the grant up) but there is no PostgreSQL role to drop.
+//               seconds ahead; at the due time the replica that claims the job is SIGKILLed, and due→done is
+//               measured on the survivors. The grant is a fake one (an id no request file has): the job runs
+//               keeper.revokeDue as a real one does (reconcile the repository, look the grant up) but there is
+//               no PostgreSQL role to drop.
 // Goals: revocation lateness p99 <= 2 s with that kill; 3 replicas >= 2x the deliveries per second of one
 // (on 2 cores: measured, and what limits it said with the CPU figures). A missed goal is reported, never an
 // exit code.
@@ -37,7 +37,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parse } from 'yaml';
 import { FakeGitHub, type JsonObject } from '../src/forge/fake-github.js';
-import { machineCpu, median, pidsWhere, processCpu } from './lib.js';
+import { machineCpu, mainThreadSched, median, pidsWhere, processCpu } from './lib.js';
 
 const USAGE = `usage: npm run bench:replicas -- [--deliveries N] [--rounds R] [--quick]
 
@@ -216,6 +216,8 @@ const DOUBLE_GIT = '  git run by the double (rev-list, diff-tree, cat-file…)';
 const PG = 'PostgreSQL backends of the state database';
 const REST = 'rest of the machine (other work; PostgreSQL WAL, other databases)';
 const IDLE = 'idle';
+/** Prefix of the rows of main threads' waiting for a CPU (not CPU used: kept out of the sums). */
+const WAIT = 'wait:';
 const replicaRow = (i: number) => `replica ${i + 1}`;
 const replicaGitRow = (i: number) => `  git run by replica ${i + 1} (fetch)`;
 
@@ -225,6 +227,8 @@ interface CpuSnapshot {
   rows: Map<string, number>;
   backends: Map<number, number>;
   machine: { busy: number; idle: number };
+  /** Main threads' time waiting for a CPU while runnable, by row label (the double, each replica). */
+  waits: Map<string, number>;
 }
 
 /**
@@ -234,19 +238,22 @@ interface CpuSnapshot {
  */
 function cpuSnapshot(replicas: Replica[], stateDb: string): CpuSnapshot {
   const rows = new Map<string, number>();
+  const waits = new Map<string, number>();
+  waits.set(DOUBLE, mainThreadSched(process.pid)?.waitMs ?? 0);
   const own = processCpu(process.pid);
   rows.set(DOUBLE, own?.self ?? 0);
   rows.set(DOUBLE_GIT, own?.children ?? 0);
   replicas.forEach((r, i) => {
     const c = r.proc.pid ? processCpu(r.proc.pid) : undefined;
     rows.set(replicaRow(i), c?.self ?? 0);
+    waits.set(replicaRow(i), (r.proc.pid ? mainThreadSched(r.proc.pid)?.waitMs : 0) ?? 0);
     rows.set(replicaGitRow(i), c?.children ?? 0);
   });
   const backends = new Map<number, number>();
   for (const pid of pidsWhere((cmd) => cmd.startsWith('postgres:') && cmd.includes(` ${stateDb} `))) {
     backends.set(pid, processCpu(pid)?.self ?? 0);
   }
-  return { at: performance.now(), rows, backends, machine: machineCpu() };
+  return { at: performance.now(), rows, backends, machine: machineCpu(), waits };
 }
 
 /** What each row used between two snapshots (ms), with the rest of the machine and its idle time. */
@@ -260,6 +267,7 @@ function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): Map<string, number> {
   const ours = [...out.values()].reduce((s, v) => s + v, 0);
   out.set(REST, b.machine.busy - a.machine.busy - ours);
   out.set(IDLE, b.machine.idle - a.machine.idle);
+  for (const [label, v] of b.waits) out.set(`${WAIT}${label}`, v - (a.waits.get(label) ?? 0));
   return out;
 }
 
@@ -755,23 +763,33 @@ const pct = (part: number, whole: number) => `${((100 * part) / whole).toFixed(0
 function cpuTable(ts: Totals[], cores: number): void {
   const width = 68;
   console.log(
-    `\nCPU during the sustained phases, all rounds: ms per delivery (share of ${cores} cores)`.padEnd(width) +
-      ts.map((t) => `${t.replicas} replica(s)`.padStart(18)).join(''),
+    `\nCPU during the sustained phases, all rounds: ms per delivery (share of ${cores} cores; waits: of the time)`.padEnd(
+      width,
+    ) + ts.map((t) => `${t.replicas} replica(s)`.padStart(18)).join(''),
   );
   const labels = [DOUBLE, DOUBLE_GIT];
   const most = Math.max(...ts.map((t) => t.replicas));
   for (let i = 0; i < most; i++) labels.push(replicaRow(i), replicaGitRow(i));
   labels.push(PG);
-  const cell = (t: Totals, v: number | undefined) =>
+  // Waiting is a share of the phase's time (one thread), CPU a share of all the cores' time.
+  const cell = (t: Totals, v: number | undefined, of = cores) =>
     v === undefined
       ? ''.padStart(18)
-      : `${(v / t.deliveries).toFixed(0)} (${pct(v, cores * t.wallMs)})`.padStart(18);
+      : `${(v / t.deliveries).toFixed(0)} (${pct(v, of * t.wallMs)})`.padStart(18);
   for (const label of labels)
     console.log(label.padEnd(width) + ts.map((t) => cell(t, t.cpu.get(label))).join(''));
   const ours = (t: Totals) => labels.reduce((s, l) => s + (t.cpu.get(l) ?? 0), 0);
   console.log('= this bench'.padEnd(width) + ts.map((t) => cell(t, ours(t))).join(''));
   for (const label of [REST, IDLE])
     console.log(label.padEnd(width) + ts.map((t) => cell(t, t.cpu.get(label))).join(''));
+  const waitRows: [string, string][] = [[DOUBLE, "the double's main thread"]];
+  for (let i = 0; i < most; i++) waitRows.push([replicaRow(i), `${replicaRow(i)}'s main thread`]);
+  for (const [key, label] of waitRows) {
+    console.log(
+      `waited for a CPU while runnable: ${label}`.padEnd(width) +
+        ts.map((t) => cell(t, t.cpu.get(`${WAIT}${key}`), 1)).join(''),
+    );
+  }
   console.log(
     'idle cost, nothing delivered: ms CPU per second, replicas + PostgreSQL'.padEnd(width) +
       ts
@@ -801,19 +819,26 @@ function limits(one: Totals, three: Totals, cores: number): void {
     const idle = t.cpu.get(IDLE) ?? 0;
     const full = idle < 0.05 * cores * t.wallMs;
     const cap = ceiling(t, cores);
+    const waited = (key: string) => (t.cpu.get(`${WAIT}${key}`) ?? 0) / t.deliveries;
+    let replicasWaited = 0;
+    for (let i = 0; i < t.replicas; i++) replicasWaited += waited(replicaRow(i));
     console.log(
       `limit, ${t.replicas} replica(s): measured ${rate.toFixed(1)}/s with ${share(c.bench * t.deliveries)} of the ` +
         `${cores} cores (other work ${share(t.cpu.get(REST) ?? 0)}, idle ${share(idle)})` +
         (full ? ' — the cores were full, so the rate is the share the scheduler gave this bench' : '') +
         `. At ${c.bench.toFixed(0)} ms CPU per delivery (double ${c.double.toFixed(0)} + its git ` +
         `${c.doubleGit.toFixed(0)}, replicas ${c.replicas.toFixed(0)}, PostgreSQL ${c.pg.toFixed(0)}) it could do ` +
-        `${cap.perSecond.toFixed(1)}/s, bound by ${cap.by} (${cap.bounds})`,
+        `${cap.perSecond.toFixed(1)}/s, bound by ${cap.by} (${cap.bounds}). Per delivery the double's main thread ` +
+        `ran ${c.double.toFixed(0)} ms and waited ${waited(DOUBLE).toFixed(0)} ms for a CPU; the replicas' main ` +
+        `threads waited ${replicasWaited.toFixed(0)} ms in all`,
     );
   }
   const c1 = costs(one);
   const c3 = costs(three);
   const projected = ceiling(three, cores).perSecond / ceiling(one, cores).perSecond;
   const alone = (3 * 1000) / c3.replicas / (1000 / c1.replicas);
+  const full = (t: Totals) => (t.cpu.get(IDLE) ?? 0) < 0.05 * cores * t.wallMs;
+  const wait = (t: Totals) => (t.cpu.get(`${WAIT}${DOUBLE}`) ?? 0) / t.deliveries;
   console.log(
     `what limits 3 vs 1: on ${cores} free cores these costs allow 3 replicas ${projected.toFixed(2)}x the rate of one. ` +
       `The double (one process: its JavaScript, and the git it runs for every pull request read) costs ` +
@@ -822,7 +847,16 @@ function limits(one: Totals, three: Totals, cores: number): void {
       `the replicas ${c1.replicas.toFixed(0)} ms (1) vs ${c3.replicas.toFixed(0)} ms in all (3), of which the ` +
       `fixed cost of being up (idle workers polling every 500 ms and dead-replica sweeps, the defaults, with PostgreSQL's share) is ` +
       `${c1.fixed.toFixed(0)} vs ${c3.fixed.toFixed(0)} ms. Replicas alone, each on a core of its own against a ` +
-      `forge that costs nothing: ${alone.toFixed(2)}x.`,
+      `forge that costs nothing: ${alone.toFixed(2)}x. ` +
+      (full(one) && full(three)
+        ? 'In this run the machine was the limit: '
+        : 'In this run (the cores had idle time): ') +
+      `other work took ` +
+      `${pct(one.cpu.get(REST) ?? 0, cores * one.wallMs)} / ${pct(three.cpu.get(REST) ?? 0, cores * three.wallMs)} ` +
+      `of the cores, and the double's main thread, which all of a delivery's requests go through, waited ` +
+      `${wait(one).toFixed(0)} / ${wait(three).toFixed(0)} ms per delivery for a CPU against ` +
+      `${c1.double.toFixed(0)} / ${c3.double.toFixed(0)} ms run: the measured ratio is how the scheduler shared ` +
+      'the cores among the double, the replicas and everything else, not what a replica adds.',
   );
 }
 
