@@ -68,6 +68,8 @@ export interface KeeperOptions {
 export interface DurableTimers {
   /** A repository's grants active now (after a reconcile): each one's revocation and reminder, (re)scheduled. */
   schedule(installed: InstalledRepo, grants: readonly ScheduledGrant[]): Promise<void>;
+  /** Runs `fn` alone across replicas for `key` (a repository's reconcile: two would grant twice). */
+  exclusive?<T>(key: string, fn: () => Promise<T>): Promise<T>;
 }
 
 /** A repository the App is installed on. */
@@ -175,7 +177,15 @@ export class Keeper {
 
   /** Reconcile one repository (one at a time per repository; a burst shares one follow-up run). */
   reconcile(installed: InstalledRepo): Promise<ReconcileReport> {
-    return this.#runner.run(keyOf(installed.repo), () => this.#reconcile(installed));
+    const key = keyOf(installed.repo);
+    const timers = this.#o.timers;
+    const alone = timers?.exclusive
+      ? () =>
+          (timers.exclusive as NonNullable<DurableTimers['exclusive']>)(`reconcile ${key}`, () =>
+            this.#reconcile(installed),
+          )
+      : () => this.#reconcile(installed);
+    return this.#runner.run(key, alone);
   }
 
   /** Resolves when nothing is running: scheduled revocations, reverts, comments (tests and shutdown). */

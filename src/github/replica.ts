@@ -103,6 +103,7 @@ export function durableTimers(jobs: Promise<Jobs>, clock: Clock, reminderMs = 15
       }
       written.set(repoKey, now);
     },
+    exclusive: async (key, fn) => (await jobs).exclusive(key, fn),
   };
 }
 

@@ -113,6 +113,11 @@ export interface Jobs {
   scheduleReminder(grantId: string, at: Date, data?: JobData): Promise<void>;
   /** Drops the grant's pending revocation and reminder (a run already in progress finishes). */
   cancel(grantId: string): Promise<void>;
+  /**
+   * Runs `fn` while holding `key`'s lock across every runner (a session-level advisory lock of the state
+   * database: released when `fn` ends, or when this runner's process dies).
+   */
+  exclusive<T>(key: string, fn: () => Promise<T>): Promise<T>;
   /** Runs the dead-runner sweep now; returns the worker ids it released. */
   recoverNow(): Promise<string[]>;
   /** This runner's graphile-worker worker ids (recorded against its liveness lock). */
@@ -120,6 +125,9 @@ export interface Jobs {
   /** Graceful: running jobs finish, then the runner leaves; its pending jobs stay for the others. */
   stop(): Promise<void>;
 }
+
+/** The first key of `exclusive`'s advisory locks (the liveness locks use LIVENESS_NAMESPACE). */
+const EXCLUSIVE_NAMESPACE = 0x7463;
 
 export const TASKS = {
   webhook: 'timebox.webhook',
@@ -356,6 +364,19 @@ export async function startJobs(options: JobsOptions): Promise<Jobs> {
           { grantId, ...(data ? { data } : {}) },
           { runAt: at, jobKey: reminderKey(grantId), jobKeyMode: 'replace', maxAttempts: 5 },
         );
+      },
+      exclusive: async (key, fn) => {
+        const client = await pool.connect();
+        try {
+          await client.query('select pg_advisory_lock($1, hashtext($2))', [EXCLUSIVE_NAMESPACE, key]);
+          try {
+            return await fn();
+          } finally {
+            await client.query('select pg_advisory_unlock($1, hashtext($2))', [EXCLUSIVE_NAMESPACE, key]);
+          }
+        } finally {
+          client.release();
+        }
       },
       cancel: async (grantId) => {
         // graphile-worker's own remove_job: deletes a pending job; a locked one keeps running but loses its key

@@ -57,3 +57,45 @@ it('a revocation job retired while a dead worker held it is deleted when the wor
   expect(after.map((j) => [j.key, j.locked_by])).toEqual([[before[1]?.key, null]]);
   expect(ran).toEqual([]);
 });
+
+it('exclusive: one holder of a key at a time across runners, the next one runs once it is released', async () => {
+  const other = await startJobs({
+    connectionString: db.url,
+    clock,
+    logger: quiet,
+    runnerId: 'o',
+    handlers: recording([]),
+    cron: false,
+  });
+  try {
+    const a = jobs as Jobs;
+    const order: string[] = [];
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered: () => void = () => {};
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const first = a.exclusive('reconcile acme/access', async () => {
+      order.push('a in');
+      entered();
+      await held;
+      order.push('a out');
+    });
+    await inside;
+    const second = other.exclusive('reconcile acme/access', async () => {
+      order.push('o in');
+    });
+    // Another key is not held up.
+    await other.exclusive('reconcile acme/other', async () => {
+      order.push('other key');
+    });
+    release();
+    await Promise.all([first, second]);
+    expect(order).toEqual(['a in', 'other key', 'a out', 'o in']);
+  } finally {
+    await other.stop();
+  }
+});

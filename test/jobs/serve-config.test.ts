@@ -45,6 +45,7 @@ function recordingJobs(written: Written[]): Jobs {
       written.push({ kind: 'reminder', grantId, at: at.getTime(), ...(data ? { data } : {}) });
     },
     cancel: stub,
+    exclusive: stub,
     recoverNow: stub,
     workerIds: () => [],
     stop: async () => {},
