@@ -11,9 +11,7 @@
 //                pk      = Montgomery u of the Ed25519 public key (the birational map)
 //                share   = X25519(ephemeral, basepoint)
 //                tweak   = HKDF-SHA-256(ikm = empty, salt = ssh wire key, info = LABEL)   (32 bytes)
-//                secret  = X25519(tweak, X25519(ephemeral, pk)), computed as X25519(ephemeral, X25519(tweak, pk))
-//                          (the same point: both are [tweak][ephemeral]pk); X25519(tweak, pk) is public and is
-//                          computed once per recipient
+//                secret  = X25519(tweak, X25519(ephemeral, pk))
 //                key     = HKDF-SHA-256(ikm = secret, salt = share || pk, info = LABEL)
 //                body    = ChaCha20-Poly1305(key, nonce = 12 zero bytes, file key)
 //                LABEL   = "age-encryption.org/v1/ssh-ed25519" (for both HKDFs; not the X25519 label)
@@ -26,7 +24,6 @@ import {
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
-  hkdfSync,
   type KeyObject,
   privateDecrypt,
   publicEncrypt,
@@ -62,7 +59,7 @@ function tweakFor(blob: Uint8Array): Uint8Array {
 }
 
 function wrapKey(sharedSecret: Uint8Array, share: Uint8Array, recipientU: Uint8Array): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', sharedSecret, concat(share, recipientU), ED25519_LABEL, 32));
+  return hkdf(sha256, sharedSecret, concat(share, recipientU), utf8(ED25519_LABEL), 32);
 }
 
 function rsaPublicKeyObject(e: Uint8Array, n: Uint8Array): KeyObject {
@@ -117,30 +114,27 @@ function x25519Private(scalar: Uint8Array): KeyObject {
 }
 
 export class SshEd25519Recipient implements Recipient {
-  /** X25519(tweak, recipient): public (the tweak is derived from the public key), the same for every seal. */
-  private readonly tweakedKey: KeyObject;
+  private readonly recipientKey: KeyObject;
+  private readonly tweakKey: KeyObject;
 
   constructor(
     private readonly tag: string,
     blob: Uint8Array,
     private readonly recipientU: Uint8Array,
   ) {
-    // OpenSSL refuses an all-zero result (a low-order peer), as Go's curve25519.X25519 does.
-    const tweaked = diffieHellman({
-      privateKey: x25519Private(tweakFor(blob)),
-      publicKey: x25519Public(recipientU),
-    });
-    this.tweakedKey = x25519Public(new Uint8Array(tweaked));
+    this.recipientKey = x25519Public(recipientU);
+    this.tweakKey = x25519Private(tweakFor(blob));
   }
 
   wrapFileKey(fileKey: Uint8Array): Stanza[] {
     const ephemeral = generateKeyPairSync('x25519');
     const jwk = ephemeral.publicKey.export({ format: 'jwk' });
     const share = new Uint8Array(Buffer.from(String(jwk.x), 'base64url'));
-    // X25519(ephemeral, X25519(tweak, recipient)) = X25519(tweak, X25519(ephemeral, recipient)): one
-    // multiplication per seal. All-zero is refused by OpenSSL; checked here too.
+    // X25519(tweak, X25519(ephemeral, recipient)); OpenSSL refuses an all-zero result (a low-order peer),
+    // as Go's curve25519.X25519 does; checked here too.
+    const inner = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: this.recipientKey });
     const shared = new Uint8Array(
-      diffieHellman({ privateKey: ephemeral.privateKey, publicKey: this.tweakedKey }),
+      diffieHellman({ privateKey: this.tweakKey, publicKey: x25519Public(inner) }),
     );
     if (shared.every((b) => b === 0)) throw new Error('X25519 produced an all-zero shared secret');
     const key = wrapKey(shared, share, this.recipientU);

@@ -1,8 +1,7 @@
 // Credentials sealed to a requester's SSH keys as an ASCII-armored age file, which the requester opens
 // with stock age (`age -d -i ~/.ssh/id_ed25519`), or with `openWith` (`timebox creds`, the demo).
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { armor, Decrypter } from 'age-encryption';
-import { encryptAge } from './age-file.js';
+import { armor, Decrypter, Encrypter } from 'age-encryption';
 import { SshIdentity, sameKey, sshRecipient } from './age-ssh.js';
 import { CredsError } from './errors.js';
 import type { SshPublicKey } from './ssh-keys.js';
@@ -30,13 +29,15 @@ export async function sealTo(text: string, keys: SshPublicKey[]): Promise<string
   if (size > MAX_SECRET_BYTES)
     throw new RangeError(`the secret is ${size} bytes; at most ${MAX_SECRET_BYTES} can be sealed`);
 
-  // Sealing is CPU only: without a turn of the event loop here, a loop of seals would hold back every I/O
-  // callback meanwhile — apply seals one batch of grants while the next is being granted, and the next
-  // batch's queries would wait for the last seal.
+  // Sealing is CPU only (age's streams settle in microtasks): without a turn of the event loop here, a loop
+  // of seals would hold back every I/O callback meanwhile — apply seals one batch of grants while the next
+  // is being granted, and the next batch's queries would wait for the last seal.
   await nextTurn();
   const distinct: SshPublicKey[] = [];
   for (const k of keys) if (!distinct.some((d) => sameKey(d, k))) distinct.push(k);
-  return armor.encode(await encryptAge(Buffer.from(text, 'utf8'), distinct.map(sshRecipient)));
+  const encrypter = new Encrypter();
+  for (const key of distinct) encrypter.addRecipient(sshRecipient(key));
+  return armor.encode(await encrypter.encrypt(text));
 }
 
 /**
