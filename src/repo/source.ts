@@ -1,4 +1,5 @@
 // Reading the access repo: from the working tree, or from a git revision (policies from the PR's base).
+import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 
@@ -72,6 +73,9 @@ export async function gitRevision(root: string, ref: string): Promise<RepoSource
     },
     async read(path) {
       const spec = `${sha}:${path}`;
+      // One git process per file: `cat-file --batch` says the type and gives the content at once. A name
+      // with a line break cannot be written to it, and is read as before (type first, then the blob).
+      if (!/[\r\n]/.test(path)) return readBlob(root, spec);
       try {
         const type = (await git.raw(['cat-file', '-t', spec])).trim();
         if (type !== 'blob') return null;
@@ -81,6 +85,30 @@ export async function gitRevision(root: string, ref: string): Promise<RepoSource
       return git.raw(['cat-file', 'blob', spec]);
     },
   };
+}
+
+/** The text of the blob `spec` names (`<commit>:<path>`), or null when it names nothing or no blob. */
+function readBlob(root: string, spec: string): Promise<string | null> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('git', ['cat-file', '--batch'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString('utf8');
+    });
+    child.on('error', (e) => reject(new GitError(`cannot run git: ${e.message}`)));
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new GitError(`git cat-file failed: ${stderr.trim()}`));
+      const all = Buffer.concat(out);
+      const nl = all.indexOf(10);
+      const [, type, size] = all.subarray(0, nl).toString('utf8').split(' ');
+      if (type !== 'blob') return resolvePromise(null);
+      resolvePromise(all.subarray(nl + 1, nl + 1 + Number(size)).toString('utf8'));
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(`${spec}\n`);
+  });
 }
 
 export interface ChangedPath {
