@@ -178,14 +178,13 @@ export class Keeper {
   /** Reconcile one repository (one at a time per repository; a burst shares one follow-up run). */
   reconcile(installed: InstalledRepo): Promise<ReconcileReport> {
     const key = keyOf(installed.repo);
-    const timers = this.#o.timers;
-    const alone = timers?.exclusive
-      ? () =>
-          (timers.exclusive as NonNullable<DurableTimers['exclusive']>)(`reconcile ${key}`, () =>
-            this.#reconcile(installed),
-          )
-      : () => this.#reconcile(installed);
-    return this.#runner.run(key, alone);
+    return this.#runner.run(key, () => this.#alone(`reconcile ${key}`, () => this.#reconcile(installed)));
+  }
+
+  /** `fn` alone across replicas for `key` (with durable timers; one process is alone anyway). */
+  #alone<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const exclusive = this.#o.timers?.exclusive;
+    return exclusive ? exclusive(key, fn) : fn();
   }
 
   /** Resolves when nothing is running: scheduled revocations, reverts, comments (tests and shutdown). */
@@ -497,36 +496,39 @@ export class Keeper {
     const queue = this.#reverts.get(state.key);
     if (!queue || queue.size === 0) return;
     this.#track(
-      this.#revertRuns.run(state.key, async () => {
-        const { forge, notices, botLogin } = await this.#forge(state);
-        for (const [file, job] of [...queue]) {
-          try {
-            const out = await revertRequest(forge, notices, {
-              file,
-              reason: job.reason,
-              ...(job.activity ? { activity: job.activity } : {}),
-              ...(job.pull ? { pull: job.pull } : {}),
-              ...(job.glass ? { glass: job.glass } : {}),
-              defaultBranch: state.installed.defaultBranch,
-              botLogin,
-            });
-            queue.delete(file);
-            if (out.mergeRefused)
-              this.#o.log.warn({ repo: state.key, file, pull: out.pull }, out.mergeRefused);
-            else if (!out.alreadyGone)
-              this.#o.log.info(
-                { repo: state.key, file, pull: out.pull, merged: out.merged },
-                `removed ${file} (revert PR #${out.pull})`,
+      // Alone across replicas: two would each open a revert PR for the file, and merge both.
+      this.#revertRuns.run(state.key, () =>
+        this.#alone(`revert ${state.key}`, async () => {
+          const { forge, notices, botLogin } = await this.#forge(state);
+          for (const [file, job] of [...queue]) {
+            try {
+              const out = await revertRequest(forge, notices, {
+                file,
+                reason: job.reason,
+                ...(job.activity ? { activity: job.activity } : {}),
+                ...(job.pull ? { pull: job.pull } : {}),
+                ...(job.glass ? { glass: job.glass } : {}),
+                defaultBranch: state.installed.defaultBranch,
+                botLogin,
+              });
+              queue.delete(file);
+              if (out.mergeRefused)
+                this.#o.log.warn({ repo: state.key, file, pull: out.pull }, out.mergeRefused);
+              else if (!out.alreadyGone)
+                this.#o.log.info(
+                  { repo: state.key, file, pull: out.pull, merged: out.merged },
+                  `removed ${file} (revert PR #${out.pull})`,
+                );
+            } catch (err) {
+              // Left in the queue: the next reconcile or expiry tries again.
+              this.#o.log.error(
+                { repo: state.key, file },
+                `revert PR for ${file} failed: ${(err as Error).message}`,
               );
-          } catch (err) {
-            // Left in the queue: the next reconcile or expiry tries again.
-            this.#o.log.error(
-              { repo: state.key, file },
-              `revert PR for ${file} failed: ${(err as Error).message}`,
-            );
+            }
           }
-        }
-      }),
+        }),
+      ),
     );
   }
 
