@@ -226,6 +226,14 @@ export class FakeGitHub {
   }
 
   /**
+   * Tests that move a branch of `gitDir` with git itself (a push GitHub's activity log does not show) say so
+   * here: the double remembers branch tips until a ref moves through it.
+   */
+  refsMovedOutside(fullName: string): void {
+    this.#state.mustRepo(fullName).git.refsMovedOutside();
+  }
+
+  /**
    * URL to `git clone`/`git fetch` the repository from (smart HTTP, read-only), like
    * `https://github.com/owner/repo.git`: authenticate with Basic `x-access-token:<token>`.
    */

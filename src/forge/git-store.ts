@@ -376,6 +376,11 @@ export class GitRepo {
     return this.#revParse(`refs/heads/${branch}^{commit}`);
   }
 
+  /** Someone moved a ref with git directly (a test's push that GitHub's log does not show): read them again. */
+  refsMovedOutside(): void {
+    this.#refsGeneration++;
+  }
+
   /**
    * Every branch → its tip, in one git call, remembered until a command that may move a ref starts (every ref
    * of the forge moves through this object; git's HTTP side only serves fetches). Reading every pull request's

@@ -143,6 +143,7 @@ export function unloggedCommit(
   const before = git('rev-parse', `refs/heads/${branch}`);
   const after = git('commit-tree', `${before}^{tree}`, '-p', before, '-m', 'not logged');
   git('update-ref', `refs/heads/${branch}`, after, before);
+  fake.refsMovedOutside(repo);
   return { before, after };
 }
 
