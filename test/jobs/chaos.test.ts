@@ -8,7 +8,7 @@
 // that is done the chaos stops by itself (or after a bounded number of kills), and every effect is there once:
 // one merge, one summary comment and one credentials comment per request, one role per request and none left,
 // one merged revert pull request per request file, no alarm, every push delivered, no job left. The short
-// version runs in `npm test` (2 requests at once, a kill every 6 s, at most 12; about 80 s, the grants last a
+// version runs in `npm test` (2 requests at once, a kill every 6 s, at most 12; about 70 s, the grants last a
 // minute); TIMEBOX_CHAOS=1 runs the long one (6 requests one after another, a kill every
 // 3 s, at most 60). TIMEBOX_CHAOS_REQUESTS, TIMEBOX_CHAOS_KILL_MS, TIMEBOX_CHAOS_MAX_KILLS, TIMEBOX_CHAOS_BUDGET_MS
 // and TIMEBOX_CHAOS_LOGS=<dir> (each replica's log) tune either.
