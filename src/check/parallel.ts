@@ -17,12 +17,19 @@ export type ParallelOutcome =
 const WORKER = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 
 /**
+ * A worker's young generation, where the parser's short-lived objects are made. With V8's default (16 MiB
+ * semi-spaces) it is collected so often beside the main thread that two threads decided little faster than
+ * one: on 10,000 files, 1.41x the parse floor with a worker, 1.56x without; with this, 1.22-1.30x.
+ */
+const YOUNG = { maxYoungGenerationSizeMb: 96 };
+
+/**
  * A worker thread running `url`. A TypeScript worker (src/ under tsx or vitest, never dist/) is started by a
  * line of JavaScript that registers tsx's loader in the worker first: a worker does not inherit the loader
  * hooks of its parent, nor can `--import tsx` in its `execArgv` register them (Node 20).
  */
 function startWorker(url: URL): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url);
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { resourceLimits: YOUNG });
   const require = createRequire(import.meta.url);
   const tsx = require('tsx/package.json') as { exports: Record<string, { import: { default: string } }> };
   const api = new URL(
@@ -30,7 +37,7 @@ function startWorker(url: URL): Worker {
     pathToFileURL(require.resolve('tsx/package.json')),
   );
   const boot = `import(${JSON.stringify(api.href)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(boot, { eval: true });
+  return new Worker(boot, { eval: true, resourceLimits: YOUNG });
 }
 
 /**
