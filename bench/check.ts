@@ -649,14 +649,18 @@ export async function main(argv: string[]): Promise<void> {
     let human: CheckRun | null = null;
     let floorParsed = 0;
     let ruleCount = 0;
+    /** The worker threads (B) ran with in each measured round: as check picks them now, unless --workers. */
+    const threads: number[] = [];
     for (let round = 0; round <= opts.rounds; round++) {
       const measure = lib.measurer(gc, round);
       floorParsed = await measure(times.floor, () => floor(repo.root, 'sync'));
       await measure(times.floorAsync, () => floor(repo.root, 'async'));
-      json = await measure(times.json, () => check(tb, repo, true, opts.workers));
+      const workers = opts.workers ?? tb.chunks.workersFor(repo.requestFiles);
+      if (round > 0) threads.push(workers);
+      json = await measure(times.json, () => check(tb, repo, true, workers));
       const alone = await measure(times.jsonAlone, () => check(tb, repo, true, 0));
       if (alone.output !== json.output) throw new Error('check printed other results without worker threads');
-      human = await measure(times.human, () => check(tb, repo, false, opts.workers));
+      human = await measure(times.human, () => check(tb, repo, false, workers));
       ruleCount = await measure(times.policies, () => loadPolicies(tb, repo));
       await measure(times.parseMem, () => parseAll(mem.texts));
       await measure(times.checkMem, () => checkInMemory(tb, mem));
@@ -677,7 +681,7 @@ export async function main(argv: string[]): Promise<void> {
       [
         '(B) check --json (runCheck)',
         ms(m.json),
-        `${perFile(m.json, n)}; ${opts.workers ?? tb.chunks.workersFor(n)} worker thread(s) beside the main one`,
+        `${perFile(m.json, n)}; worker threads beside the main one, by round: ${threads.join(' ')}`,
       ],
       ['(B1) check --json, main thread only', ms(m.jsonAlone), `${perFile(m.jsonAlone, n)} (workers: 0)`],
       ['(B) check, human output', ms(m.human), perFile(m.human, n)],
