@@ -14,7 +14,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
 import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
 import { type RunningServer, type ServerOptions, startReplica } from '../../src/github/server.js';
-import { accessRepoRoot, rootTag } from '../helpers/github.js';
+import { accessRepoRoot, rootTag, serveOptions } from '../helpers/github.js';
 import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
 import {
   accessRepoForReplicas,
@@ -72,17 +72,9 @@ afterAll(async () => {
 function options(name: string): ServerOptions & { databaseUrl: string } {
   const stateDir = mkdtempSync(join(tmpdir(), `timebox-replica-${name}-`));
   kept.push(stateDir);
+  const fixture = { fake, appId: APP_ID, privateKey, secret: SECRET, repo: REPO, dbUrl: target.url };
   return {
-    appId: String(APP_ID),
-    privateKey,
-    webhookSecret: SECRET,
-    port: 0,
-    host: '127.0.0.1',
-    baseUrl: fake.url,
-    sweepIntervalMs: 0,
-    stateDir,
-    providerEnv: { TIMEBOX_POSTGRES_ORDERS_URL: target.url },
-    retryMs: [200, 400],
+    ...serveOptions(fixture, { stateDir }),
     databaseUrl: state.url,
     replica: { name, cron: false, pollIntervalMs: 100, recoveryIntervalMs: 300 },
   };

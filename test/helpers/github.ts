@@ -80,10 +80,13 @@ export interface ServeFixture {
   dbUrl: string;
 }
 
-/** startServer's options for a test: the fake as GitHub, no periodic sweep, quick revocation retries. */
+/**
+ * startServer's options for a test: the fake as GitHub, no periodic sweep, quick revocation retries. Without
+ * `now` and `log` they are plain data, for a replica in a child process (test/github/replica-child.ts).
+ */
 export function serveOptions(
   f: ServeFixture,
-  opts: { now: () => Date; stateDir: string; log: Logger },
+  opts: { now?: () => Date; stateDir: string; log?: Logger },
 ): ServerOptions {
   return {
     appId: String(f.appId),
@@ -92,9 +95,9 @@ export function serveOptions(
     port: 0,
     host: '127.0.0.1',
     baseUrl: f.fake.url,
-    log: opts.log,
+    ...(opts.log ? { log: opts.log } : {}),
     sweepIntervalMs: 0,
-    now: opts.now,
+    ...(opts.now ? { now: opts.now } : {}),
     stateDir: opts.stateDir,
     providerEnv: { TIMEBOX_POSTGRES_ORDERS_URL: f.dbUrl },
     retryMs: [200, 400],

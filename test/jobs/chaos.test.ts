@@ -24,7 +24,7 @@ import { COMMENT_MARKER, CREDENTIALS_PREFIX } from '../../src/engine/notices/mar
 import { isRevertBranchOf } from '../../src/engine/revert.js';
 import { FakeGitHub, type JsonObject } from '../../src/forge/fake-github.js';
 import type { ServerOptions } from '../../src/github/server.js';
-import { accessRepoRoot, rootTag } from '../helpers/github.js';
+import { accessRepoRoot, rootTag, serveOptions } from '../helpers/github.js';
 import { createTestDatabase, dropRolesOf, query, type TestDatabase } from '../helpers/postgres.js';
 import {
   accessRepoForReplicas,
@@ -85,17 +85,9 @@ afterAll(async () => {
 function options(name: string): ServerOptions & { databaseUrl: string } {
   const stateDir = mkdtempSync(join(tmpdir(), `timebox-chaos-${name}-`));
   kept.push(stateDir);
+  const fixture = { fake, appId: APP_ID, privateKey, secret: SECRET, repo: REPO, dbUrl: target.url };
   return {
-    appId: String(APP_ID),
-    privateKey,
-    webhookSecret: SECRET,
-    port: 0,
-    host: '127.0.0.1',
-    baseUrl: fake.url,
-    sweepIntervalMs: 0,
-    stateDir,
-    providerEnv: { TIMEBOX_POSTGRES_ORDERS_URL: target.url },
-    retryMs: [200, 400],
+    ...serveOptions(fixture, { stateDir }),
     databaseUrl: state.url,
     // The periodic reconcile (every minute) stays on: it is what repairs work a killed replica had acked.
     replica: { name, pollIntervalMs: 100, recoveryIntervalMs: 300 },
